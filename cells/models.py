@@ -1,0 +1,172 @@
+"""Materials and cells: material lots feed cell lots, cell lots may feed module lots.
+
+Every kind of lot shares one table (``Lot``, multi-table inheritance) so that the genealogy names a
+lot by one id, whatever its level; the kind-specific facts sit in the child tables.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from suppliers.models import Owned, Site
+
+
+class MaterialKind(models.TextChoices):
+    CATHODE = "cathode", "Cathode active material"
+    ANODE = "anode", "Anode active material"
+    SEPARATOR = "separator", "Separator"
+    ELECTROLYTE = "electrolyte", "Electrolyte"
+    FOIL = "foil", "Current-collector foil"
+    PRECURSOR = "precursor", "Precursor"
+    OTHER = "other", "Other"
+
+
+class Material(Owned):
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=MaterialKind.choices)
+    gtin = models.CharField("GTIN", max_length=14, null=True, blank=True, unique=True)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="material_unique_name_per_owner")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Chemistry(models.TextChoices):
+    LCO = "LCO", "Lithium cobalt oxide"
+    NMC = "NMC", "Nickel manganese cobalt"
+    NCA = "NCA", "Nickel cobalt aluminium"
+    LFP = "LFP", "Lithium iron phosphate"
+    LMO = "LMO", "Lithium manganese oxide"
+    LIPO = "LiPo", "Lithium polymer (LCO pouch)"
+
+
+class CellFormat(models.TextChoices):
+    C18650 = "18650", "18650 cylindrical"
+    C21700 = "21700", "21700 cylindrical"
+    POUCH = "pouch", "Pouch"
+    PRISMATIC = "prismatic", "Prismatic"
+
+
+class CellModel(Owned):
+    name = models.CharField(max_length=200)
+    chemistry = models.CharField(max_length=8, choices=Chemistry.choices)
+    format = models.CharField(max_length=16, choices=CellFormat.choices)
+    capacity_mah = models.PositiveIntegerField("capacity (mAh)")
+    nominal_voltage = models.DecimalField(max_digits=4, decimal_places=2, default=3.7)
+    gtin = models.CharField("GTIN", max_length=14, null=True, blank=True, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="cellmodel_unique_name_per_owner")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.format} {self.chemistry} {self.capacity_mah} mAh)"
+
+
+class LotKind(models.TextChoices):
+    MATERIAL = "material", "Material lot"
+    CELL = "cell", "Cell lot"
+    MODULE = "module", "Module lot"
+
+
+class Lot(Owned):
+    """A lot of anything the genealogy links: the identity is GS1 (GTIN + lot) or the owner's own code.
+
+    ``identity`` is the canonical key from ``traceability.identifiers`` (``lgtin:<gtin14>:<lot>`` or
+    ``own-lot:<owner slug>:<code>``), unique across the ledger, so an EPC URN and a Digital Link of
+    the same lot find the same row.
+    """
+
+    kind = models.CharField(max_length=8, choices=LotKind.choices, editable=False, db_index=True)
+    identity = models.CharField(max_length=80, unique=True)
+    code = models.CharField(max_length=20, db_index=True, help_text="The lot number as printed (GS1 AI 10).")
+    gtin = models.CharField("GTIN", max_length=14, null=True, blank=True)
+    site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    produced_from = models.DateTimeField(null=True, blank=True)
+    produced_to = models.DateTimeField(null=True, blank=True)
+    quantity = models.DecimalField(max_digits=14, decimal_places=3, null=True, blank=True)
+    uom = models.CharField(
+        "unit of measure", max_length=3, blank=True, help_text="UN/CEFACT Rec. 20 code (KGM, MTR, EA, ...)"
+    )
+
+    class Meta:
+        ordering = ["identity"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(produced_to__gte=models.F("produced_from"))
+                | models.Q(produced_from__isnull=True)
+                | models.Q(produced_to__isnull=True),
+                name="lot_production_window",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.code}"
+
+
+class MaterialLot(Lot):
+    material = models.ForeignKey(Material, on_delete=models.PROTECT, related_name="lots")
+
+    def save(self, *args, **kwargs) -> None:
+        self.kind = LotKind.MATERIAL
+        super().save(*args, **kwargs)
+
+
+class CellLot(Lot):
+    cell_model = models.ForeignKey(CellModel, on_delete=models.PROTECT, related_name="lots")
+
+    def save(self, *args, **kwargs) -> None:
+        self.kind = LotKind.CELL
+        super().save(*args, **kwargs)
+
+
+class ModuleLot(Lot):
+    description = models.CharField(max_length=200, blank=True)
+    cells_per_module = models.PositiveSmallIntegerField(default=1)
+
+    def save(self, *args, **kwargs) -> None:
+        self.kind = LotKind.MODULE
+        super().save(*args, **kwargs)
+
+
+class InspectionMethod(models.TextChoices):
+    XRAY = "xray", "X-ray"
+    CT = "ct", "CT scan"
+    OCV = "ocv", "Open-circuit voltage"
+    INTERNAL_RESISTANCE = "ir", "Internal resistance"
+    SELF_DISCHARGE = "self_discharge", "Self-discharge"
+    VISUAL = "visual", "Visual"
+    OTHER = "other", "Other"
+
+
+class InspectionOutcome(models.TextChoices):
+    PASS = "pass", "Pass"
+    FAIL = "fail", "Fail"
+    INCONCLUSIVE = "inconclusive", "Inconclusive"
+
+
+class Inspection(Owned):
+    """An inspection result on a lot; ``owner`` is the organisation that inspected."""
+
+    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="inspections")
+    method = models.CharField(max_length=16, choices=InspectionMethod.choices)
+    outcome = models.CharField(max_length=16, choices=InspectionOutcome.choices)
+    measurements = models.JSONField(
+        default=dict, blank=True, help_text='Measured values with units, e.g. {"ocv_v": 3.62, "max_particle_um": 45}.'
+    )
+    sample_size = models.PositiveIntegerField(null=True, blank=True)
+    inspected_at = models.DateTimeField()
+    site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    notes = models.TextField(blank=True)
+    attachment = models.FileField(upload_to="inspections/%Y/%m/", null=True, blank=True)
+
+    class Meta:
+        ordering = ["-inspected_at", "id"]
+        indexes = [models.Index(fields=["lot", "inspected_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_method_display()} of {self.lot}: {self.get_outcome_display()}"

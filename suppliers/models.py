@@ -1,0 +1,133 @@
+"""Organisations of every role in the chain, their sites and their certificates.
+
+Every record in the ledger is owned by one organisation (``Owned``); access rules build on that.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+
+gs1_company_prefix_validator = RegexValidator(
+    r"^\d{4,12}$", "A GS1 Company Prefix is 4 to 12 digits.", code="invalid_company_prefix"
+)
+gln_validator = RegexValidator(r"^\d{13}$", "A GLN is 13 digits.", code="invalid_gln")
+
+
+class Role(models.TextChoices):
+    MATERIAL_SUPPLIER = "material_supplier", "Material supplier"
+    CELL_MAKER = "cell_maker", "Cell maker"
+    MODULE_ASSEMBLER = "module_assembler", "Module assembler"
+    BRAND = "brand", "Brand / pack assembler"
+    DISTRIBUTOR = "distributor", "Distributor / retailer"
+    REGULATOR = "regulator", "Regulator"
+
+
+class Organisation(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(
+        max_length=80, unique=True, help_text="Scopes the organisation's own lot codes and serials."
+    )
+    role = models.CharField(max_length=32, choices=Role.choices, db_index=True)
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
+    gs1_company_prefix = models.CharField(
+        max_length=12,
+        unique=True,
+        null=True,
+        blank=True,
+        validators=[gs1_company_prefix_validator],
+        help_text="Registered GS1 Company Prefix: fixes where EPC URNs split this organisation's GTINs and GLNs.",
+    )
+    pgln = models.CharField("party GLN", max_length=13, unique=True, null=True, blank=True, validators=[gln_validator])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Owned(models.Model):
+    """A record owned by one organisation; access rules are written against ``owner``."""
+
+    owner = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        abstract = True
+
+
+class Site(Owned):
+    name = models.CharField(max_length=200)
+    gln = models.CharField("GLN", max_length=13, null=True, blank=True, validators=[gln_validator])
+    gln_extension = models.CharField(
+        max_length=20, default="0", help_text="SGLN extension; 0 when the GLN alone names the site."
+    )
+    address = models.CharField(max_length=300, blank=True)
+    country = models.CharField(max_length=2, blank=True)
+
+    class Meta:
+        ordering = ["owner__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["gln", "gln_extension"], name="site_unique_sgln"),
+            models.UniqueConstraint(fields=["owner", "name"], name="site_unique_name_per_owner"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.owner})"
+
+
+class CertificateScheme(models.TextChoices):
+    CCC = "ccc", "3C / CCC"
+    UL_2056 = "ul2056", "UL 2056"
+    UN_38_3 = "un38.3", "UN 38.3"
+    IEC_62133 = "iec62133", "IEC 62133"
+
+
+class CertificateStatus(models.TextChoices):
+    VALID = "valid", "Valid"
+    SUSPENDED = "suspended", "Suspended"
+    REVOKED = "revoked", "Revoked"
+    EXPIRED = "expired", "Expired"
+
+
+class Certificate(Owned):
+    """A certificate held by ``owner`` (the certified organisation) for a product or cell scope."""
+
+    scheme = models.CharField(max_length=16, choices=CertificateScheme.choices)
+    number = models.CharField(max_length=64)
+    issuer = models.CharField(max_length=200, help_text="The certification body, e.g. CQC for 3C.")
+    scope = models.TextField(help_text="Products, models or cells the certificate covers.")
+    valid_from = models.DateField()
+    valid_to = models.DateField()
+    status = models.CharField(max_length=16, choices=CertificateStatus.choices, default=CertificateStatus.VALID)
+
+    class Meta:
+        ordering = ["scheme", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["scheme", "number"], name="certificate_unique_number"),
+            models.CheckConstraint(
+                condition=models.Q(valid_to__gte=models.F("valid_from")), name="certificate_valid_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_scheme_display()} {self.number}"
+
+
+class CertificateStatusChange(models.Model):
+    """One entry of a certificate's status history; written only by ``certificate_change_status``."""
+
+    certificate = models.ForeignKey(Certificate, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=16, choices=CertificateStatus.choices, blank=True)
+    to_status = models.CharField(max_length=16, choices=CertificateStatus.choices)
+    reason = models.TextField(blank=True)
+    changed_at = models.DateTimeField()
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["certificate", "changed_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.certificate}: {self.from_status or '-'} → {self.to_status}"
