@@ -1,0 +1,119 @@
+"""Shared fixtures: a real Celery worker on the configured broker, and the services check for CI."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from traceability.celery import app as celery_app
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "epcis"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With LEDGER_REQUIRE_SERVICES=1 (CI's second pass), fail unless PostgreSQL and Redis answer."""
+    if os.environ.get("LEDGER_REQUIRE_SERVICES") != "1":
+        return
+    from django.db import connection
+
+    problems = []
+    if connection.vendor != "postgresql":
+        problems.append(f"DATABASE_URL must point at PostgreSQL, the database is {connection.vendor}")
+    else:
+        import psycopg  # pytest-django blocks the ORM here; ask the server directly
+
+        db = connection.settings_dict
+        try:
+            psycopg.connect(
+                host=db["HOST"],
+                port=db["PORT"] or 5432,
+                user=db["USER"],
+                password=db["PASSWORD"],
+                dbname=db["NAME"],
+                connect_timeout=5,
+            ).close()
+        except psycopg.Error as exc:
+            problems.append(f"PostgreSQL unreachable: {exc}")
+    if not settings.CELERY_BROKER_URL.startswith("redis"):
+        problems.append(f"CELERY_BROKER_URL must point at Redis, it is {settings.CELERY_BROKER_URL!r}")
+    else:
+        try:
+            with celery_app.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1, timeout=5)
+        except Exception as exc:
+            problems.append(f"Redis unreachable: {exc}")
+    if problems:
+        pytest.exit("services required but not usable: " + "; ".join(problems), returncode=3)
+
+
+@pytest.fixture(scope="session")
+def _isolated_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep test messages away from any worker of ``make run`` sharing the same broker."""
+    original = dict(celery_app.conf.broker_transport_options or {})
+    if settings.CELERY_BROKER_URL.startswith("filesystem"):
+        folder = tmp_path_factory.mktemp("broker")
+        for name in ("queue", "processed", "control"):
+            (folder / name).mkdir()
+        options = {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "processed_folder": str(folder / "processed"),
+            "control_folder": str(folder / "control"),
+            "store_processed": False,
+        }
+    else:
+        options = {**original, "global_keyprefix": f"ledger-test-{uuid.uuid4().hex[:8]}:"}
+    celery_app.conf.broker_transport_options = options
+    celery_app.close()  # drop pooled connections made with the old options
+    yield
+    celery_app.conf.broker_transport_options = original
+    celery_app.close()  # drop pooled connections made with the old options
+
+
+@pytest.fixture()
+def celery_worker(_isolated_broker: None, transactional_db: None) -> Iterator[object]:
+    """A real worker (threads in this process) consuming both queues through the real broker.
+
+    Tests using it see only committed data, hence ``transactional_db``.
+    """
+    from celery.contrib.testing.worker import start_worker
+
+    celery_app.loader.import_default_modules()  # register every app's tasks, as `celery worker` does
+    with start_worker(
+        celery_app,
+        pool="threads",
+        concurrency=2,
+        queues=["light", "heavy"],
+        perform_ping_check=False,
+        loglevel="WARNING",
+        shutdown_timeout=30,
+    ) as worker:
+        yield worker
+
+
+@pytest.fixture()
+def wait_until() -> Callable[..., None]:
+    def wait(condition: Callable[[], bool], *, timeout: float = 60.0, what: str = "condition") -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+    return wait
+
+
+@pytest.fixture()
+def corpus() -> Path:
+    if not CORPUS.is_dir():
+        if os.environ.get("LEDGER_REQUIRE_CORPUS") == "1":
+            pytest.fail(f"GS1 EPCIS corpus required (LEDGER_REQUIRE_CORPUS=1) but not found at {CORPUS}")
+        pytest.skip(f"GS1 EPCIS corpus not found at {CORPUS} (CI always has it)")
+    return CORPUS

@@ -1,0 +1,131 @@
+"""Jobs: chunked, progress on the row, exactly once under redelivery; and through a real worker."""
+
+import datetime as dt
+
+import pytest
+from django.db import transaction
+
+from packs.models import Unit
+from suppliers.models import CertificateStatus
+from tests.factories import CertificateFactory, WorkOrderFactory
+from traceability.jobs import job_create, job_step
+from traceability.models import Job, JobStatus, LedgerEntry
+from traceability.tasks import job_submit
+
+
+def _commission_job(work_order, count, prefix="PB"):
+    return job_create(
+        kind="commission_units", params={"work_order_id": work_order.pk, "prefix": prefix, "start": 1, "count": count}
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_job_runs_chunk_by_chunk_with_progress_on_its_row(monkeypatch):
+    # given a job of 25,000 units, in chunks of 10,000
+    job = _commission_job(WorkOrderFactory(), 25_000)
+    sent = []
+    # when the first message is handled
+    job_step(job_id=job.pk, expected_done=0, enqueue=lambda job_id, done: sent.append(done))
+    # then one chunk is done, the row says so, and the follow-up carries the new cursor
+    job.refresh_from_db()
+    assert (job.status, job.done, job.total, job.percent, sent) == (JobStatus.RUNNING, 10_000, 25_000, 40, [10_000])
+    assert job.phase == "commissioned 10,000 of 25,000 units"
+    # when the rest of the chain runs
+    job_step(job_id=job.pk, expected_done=10_000, enqueue=lambda job_id, done: sent.append(done))
+    job_step(job_id=job.pk, expected_done=20_000, enqueue=lambda job_id, done: sent.append(done))
+    # then
+    job.refresh_from_db()
+    assert (job.status, job.done, job.percent, sent) == (JobStatus.SUCCEEDED, 25_000, 100, [10_000, 20_000])
+    assert Unit.objects.count() == 25_000
+    assert job.result["last_serial"] == "PB00025000"
+    assert LedgerEntry.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_redelivered_message_does_not_duplicate_work():
+    # given a job whose first chunk has committed
+    job = _commission_job(WorkOrderFactory(), 15_000)
+    job_step(job_id=job.pk, expected_done=0, enqueue=lambda *a: None)
+    # when the same first message is delivered again (worker died before acknowledging it)
+    outcome = job_step(job_id=job.pk, expected_done=0, enqueue=lambda *a: pytest.fail("stale message enqueued"))
+    # then it is dropped: nothing is written twice
+    assert outcome is None
+    assert Unit.objects.count() == 10_000
+    assert Job.objects.get(pk=job.pk).done == 10_000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunk_that_dies_half_way_leaves_nothing_and_is_redone(monkeypatch):
+    # given a handler that dies after writing part of its chunk
+    job = _commission_job(WorkOrderFactory(), 12_000)
+    import packs.services
+
+    real_create = packs.services.units_create
+
+    def dying_create(**kwargs):
+        real_create(**kwargs)
+        raise ConnectionError("worker lost")
+
+    monkeypatch.setattr(packs.services, "units_create", dying_create)
+    followups = []
+    # when
+    with pytest.raises(ConnectionError):
+        job_step(job_id=job.pk, expected_done=0, enqueue=lambda job_id, done: followups.append(done))
+    # then the chunk rolled back and the job says what happened
+    assert Unit.objects.count() == 0
+    job.refresh_from_db()
+    assert (job.status, job.done, job.error) == (JobStatus.FAILED, 0, "ConnectionError: worker lost")
+    assert LedgerEntry.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_job_refuses_serials_already_in_the_ledger():
+    # given units PB00000001.. already commissioned
+    work_order = WorkOrderFactory()
+    first = _commission_job(work_order, 5)
+    job_step(job_id=first.pk, expected_done=0, enqueue=lambda *a: None)
+    second = _commission_job(work_order, 5)
+    # when
+    with pytest.raises(ValueError, match=r"serial\(s\) already in the ledger for PowerCore 10000 \(A\d+\): PB00000001"):
+        job_step(job_id=second.pk, expected_done=0, enqueue=lambda *a: None)
+    # then
+    assert Unit.objects.count() == 5
+    assert Job.objects.get(pk=second.pk).status == JobStatus.FAILED
+
+
+def test_unknown_job_kind_is_refused():
+    with pytest.raises(ValueError, match="no handler for job kind 'nope' \\(known: commission_units"):
+        job_create(kind="nope", params={})
+
+
+@pytest.mark.worker
+def test_job_through_the_broker_and_a_real_worker(celery_worker, wait_until):
+    # given a work order
+    work_order = WorkOrderFactory()
+    # when a 12,000-unit job is submitted (two chunks, two messages through the broker)
+    with transaction.atomic():
+        job = _commission_job(work_order, 12_000)
+        job_submit(job)
+    # then the worker runs both chunks and the row shows the outcome
+    wait_until(lambda: Job.objects.get(pk=job.pk).status in (JobStatus.SUCCEEDED, JobStatus.FAILED), what="the job")
+    job.refresh_from_db()
+    assert (job.status, job.done, job.percent, job.error) == (JobStatus.SUCCEEDED, 12_000, 100, "")
+    assert Unit.objects.filter(work_order=work_order).count() == 12_000
+
+
+@pytest.mark.worker
+def test_periodic_certificate_expiry_through_a_real_worker(celery_worker, wait_until):
+    # given one lapsed and one current certificate
+    lapsed = CertificateFactory(valid_from=dt.date(2020, 1, 1), valid_to=dt.date(2021, 1, 1))
+    current = CertificateFactory()
+    from suppliers.tasks import certificates_expire
+
+    # when beat's task is sent through the broker
+    certificates_expire.delay()
+    # then
+    wait_until(lambda: lapsed.status_changes.exists(), what="the expiry")
+    lapsed.refresh_from_db()
+    current.refresh_from_db()
+    assert (lapsed.status, current.status) == (CertificateStatus.EXPIRED, CertificateStatus.VALID)
+    change = lapsed.status_changes.get()
+    assert (change.from_status, change.to_status) == ("valid", "expired")

@@ -1,0 +1,255 @@
+"""Writes to the ledger: positions, transformations and the genealogy links they make.
+
+Every function here must run inside the caller's transaction (the service boundary that owns the
+whole write, e.g. an import or the demo load), because a ledger position is only meaningful if
+everything recorded under it commits, or nothing does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Count, OuterRef, Subquery
+from django.utils import timezone
+
+from cells.models import Lot
+from packs.models import Unit
+from suppliers.models import Organisation
+from traceability.models import (
+    Exposure,
+    LedgerEntry,
+    LedgerHead,
+    LotLink,
+    RecordKind,
+    Segment,
+    SegmentInput,
+    SegmentMember,
+    Transformation,
+    UnitLink,
+    exposure_of,
+)
+
+# bulk_create batch: 5,000 member rows is about 0.5 MB of parameters, well inside both
+# PostgreSQL's 65,535-parameter limit (3 columns) and SQLite's 32,766 (3 columns, 15,000 rows).
+BATCH_SIZE = 5_000
+
+
+class GenealogyError(ValueError):
+    """A record the genealogy refuses; the message names the record and the reason."""
+
+
+def _require_transaction() -> None:
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("ledger writes must run inside the caller's transaction.atomic() block")
+
+
+def ledger_append(
+    *,
+    source: str,
+    summary: str,
+    organisation: Organisation | None = None,
+    actor: AbstractBaseUser | None = None,
+) -> LedgerEntry:
+    """Take the next ledger position for the write in progress.
+
+    The lock on the single ``LedgerHead`` row is held until the caller's transaction ends, so
+    ledger writes are serialised: positions are gapless, commit in order, and transformation ids
+    grow with position (the trace engine's reproducibility relies on that).
+    """
+    _require_transaction()
+    head, _ = LedgerHead.objects.select_for_update().get_or_create(pk=1)
+    head.position += 1
+    head.save(update_fields=["position"])
+    return LedgerEntry.objects.create(
+        position=head.position,
+        recorded_at=timezone.now(),
+        source=source,
+        summary=summary[:300],
+        organisation=organisation,
+        actor=actor if actor is not None and actor.is_authenticated else None,
+    )
+
+
+def _check_exist(model: type[Lot] | type[Unit], ids: set[int], what: str) -> None:
+    """One query per batch instead of a foreign-key check per row."""
+    if not ids:
+        return
+    found = set(model.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    if missing := sorted(ids - found):
+        raise GenealogyError(f"unknown {what} id(s): {', '.join(map(str, missing[:10]))}")
+
+
+def segment_input_key(*, exposure: str, lot_ids: Iterable[int]) -> str:
+    lots = ",".join(str(lot_id) for lot_id in sorted(set(lot_ids)))
+    return hashlib.sha256(f"{exposure}|{lots}".encode()).hexdigest()
+
+
+def _segments_for(keys: set[tuple[str, frozenset[int]]]) -> dict[tuple[str, frozenset[int]], int]:
+    """Find or create the segment of each (exposure, input lots); two queries plus two inserts."""
+    by_digest = {segment_input_key(exposure=exposure, lot_ids=lots): (exposure, lots) for exposure, lots in keys}
+    existing = dict(Segment.objects.filter(input_key__in=by_digest).values_list("input_key", "pk"))
+    new = [Segment(input_key=digest, exposure=by_digest[digest][0]) for digest in by_digest if digest not in existing]
+    if new:
+        Segment.objects.bulk_create(new, batch_size=BATCH_SIZE)
+        created = dict(Segment.objects.filter(input_key__in=[s.input_key for s in new]).values_list("input_key", "pk"))
+        SegmentInput.objects.bulk_create(
+            (
+                SegmentInput(segment_id=created[digest], lot_id=lot_id)
+                for digest in created
+                for lot_id in by_digest[digest][1]
+            ),
+            batch_size=BATCH_SIZE,
+        )
+        existing.update(created)
+    return {by_digest[digest]: pk for digest, pk in existing.items()}
+
+
+def _segment_counts_refresh(segment_ids: Iterable[int]) -> None:
+    members = (
+        SegmentMember.objects.filter(segment=OuterRef("pk"))
+        .order_by()
+        .values("segment")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    Segment.objects.filter(pk__in=set(segment_ids)).update(unit_count=Subquery(members))
+
+
+@dataclass(frozen=True)
+class UnitBuild:
+    """One unit's build record: the unit was made from these lots (so each link is definite)."""
+
+    reference: str
+    unit_id: int
+    lot_ids: frozenset[int]
+    occurred_at: dt.datetime
+    work_order_id: int | None = None
+
+
+@dataclass
+class Recorded:
+    transformations: int = 0
+    lot_links: int = 0
+    unit_links: int = 0
+    segment_members: int = 0
+    segment_ids: set[int] = field(default_factory=set)
+
+
+def unit_builds_record(*, entry: LedgerEntry, owner: Organisation, builds: Sequence[UnitBuild]) -> Recorded:
+    """Record many units' build records at once, set-based: a fixed number of queries per batch."""
+    _require_transaction()
+    if not builds:
+        return Recorded()
+    if empty := [b.reference for b in builds if not b.lot_ids]:
+        raise GenealogyError(f"build record {empty[0]!r} names no input lot")
+    _check_exist(Unit, {b.unit_id for b in builds}, "unit")
+    _check_exist(Lot, {lot_id for b in builds for lot_id in b.lot_ids}, "lot")
+    transformations = Transformation.objects.bulk_create(
+        [
+            Transformation(
+                owner=owner,
+                kind=RecordKind.BUILD_RECORD,
+                reference=b.reference,
+                work_order_id=b.work_order_id,
+                occurred_at=b.occurred_at,
+                input_count=len(b.lot_ids),
+                output_count=1,
+                exposure=Exposure.DEFINITE,
+                recorded_position=entry,
+            )
+            for b in builds
+        ],
+        batch_size=BATCH_SIZE,
+    )
+    segments = _segments_for({(Exposure.DEFINITE, b.lot_ids) for b in builds})
+    SegmentMember.objects.bulk_create(
+        (
+            SegmentMember(
+                segment_id=segments[(Exposure.DEFINITE, b.lot_ids)], unit_id=b.unit_id, transformation_id=t.pk
+            )
+            for b, t in zip(builds, transformations, strict=True)
+        ),
+        batch_size=BATCH_SIZE,
+    )
+    _segment_counts_refresh(segments.values())
+    return Recorded(transformations=len(builds), segment_members=len(builds), segment_ids=set(segments.values()))
+
+
+def transformation_record(
+    *,
+    entry: LedgerEntry,
+    owner: Organisation,
+    kind: str,
+    reference: str,
+    occurred_at: dt.datetime,
+    input_lot_ids: Iterable[int] = (),
+    input_unit_ids: Iterable[int] = (),
+    output_lot_ids: Iterable[int] = (),
+    output_unit_ids: Iterable[int] = (),
+    work_order_id: int | None = None,
+) -> Transformation:
+    """Record one transformation (an EPCIS TransformationEvent or transformationID group, a
+    work-order record, ...) and link every input to every output by the link rule."""
+    _require_transaction()
+    input_lots, input_units = set(input_lot_ids), set(input_unit_ids)
+    output_lots, output_units = set(output_lot_ids), set(output_unit_ids)
+    inputs, outputs = len(input_lots) + len(input_units), len(output_lots) + len(output_units)
+    if not inputs or not outputs:
+        raise GenealogyError(f"transformation {reference!r} needs at least one input and one output")
+    if input_units and output_lots:
+        raise GenealogyError(f"transformation {reference!r}: a lot cannot be made from a finished unit")
+    if same := (input_lots & output_lots) | (input_units & output_units):
+        raise GenealogyError(f"transformation {reference!r}: id(s) {sorted(same)} are both input and output")
+    _check_exist(Lot, input_lots | output_lots, "lot")
+    _check_exist(Unit, input_units | output_units, "unit")
+    exposure = exposure_of(input_count=inputs, output_count=outputs)
+    transformation = Transformation.objects.create(
+        owner=owner,
+        kind=kind,
+        reference=reference,
+        work_order_id=work_order_id,
+        occurred_at=occurred_at,
+        input_count=inputs,
+        output_count=outputs,
+        exposure=exposure,
+        recorded_position=entry,
+    )
+    LotLink.objects.bulk_create(
+        LotLink(transformation=transformation, input_lot_id=i, output_lot_id=o, exposure=exposure)
+        for i in sorted(input_lots)
+        for o in sorted(output_lots)
+    )
+    UnitLink.objects.bulk_create(
+        UnitLink(transformation=transformation, input_unit_id=i, output_unit_id=o, exposure=exposure)
+        for i in sorted(input_units)
+        for o in sorted(output_units)
+    )
+    if input_lots and output_units:
+        key = (exposure, frozenset(input_lots))
+        segment_id = _segments_for({key})[key]
+        SegmentMember.objects.bulk_create(
+            (
+                SegmentMember(segment_id=segment_id, unit_id=u, transformation=transformation)
+                for u in sorted(output_units)
+            ),
+            batch_size=BATCH_SIZE,
+        )
+        _segment_counts_refresh([segment_id])
+    return transformation
+
+
+def transformation_retract(*, transformation: Transformation, entry: LedgerEntry, reason: str) -> Transformation:
+    """Declare a record erroneous: from ``entry`` on, its links stop counting; its rows stay."""
+    _require_transaction()
+    locked = Transformation.objects.select_for_update().get(pk=transformation.pk)
+    if locked.retracted_position_id is not None:
+        raise GenealogyError(f"{locked} was already retracted at ledger position {locked.retracted_position_id}")
+    locked.retracted_position = entry
+    locked.retraction_reason = reason
+    locked.save(update_fields=["retracted_position", "retraction_reason"])
+    return locked

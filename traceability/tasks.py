@@ -1,0 +1,26 @@
+"""Celery tasks: each takes ids, and calls the domain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+from django.db import transaction
+
+from traceability.jobs import job_step
+from traceability.models import Job
+
+
+@shared_task(name="traceability.tasks.job_run", acks_late=True)
+def job_run(job_id: str, expected_done: int = 0) -> None:
+    """Run one chunk of a job; the chunk enqueues the next one (see ``traceability.jobs``)."""
+    job_step(job_id=job_id, expected_done=expected_done, enqueue=_enqueue_next)
+
+
+def _enqueue_next(job_id: Any, expected_done: int) -> None:
+    job_run.apply_async(args=[str(job_id), expected_done])
+
+
+def job_submit(job: Job) -> None:
+    """Start a job once the transaction that created it commits."""
+    transaction.on_commit(lambda: job_run.apply_async(args=[str(job.pk), job.done]))
