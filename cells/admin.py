@@ -1,0 +1,134 @@
+"""Admin for materials, cell models, lots of every kind and their inspections.
+
+Each lot kind has its own admin; the base ``Lot`` admin is a view-only list of every lot (filter
+by kind) that links each row to its kind's admin, and is what lot autocompletes search.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+
+from cells.models import CellLot, CellModel, Inspection, Lot, Material, MaterialLot, ModuleLot
+from suppliers.admin import LoadedRowsInlineMixin, ReadOnlyAdminMixin
+
+LOT_SEARCH_FIELDS = ("identity", "code", "gtin")
+LOT_SEARCH_HELP = "Lot identity (e.g. lgtin:04012345123456:L1), lot code or GTIN."
+
+
+@admin.register(Material)
+class MaterialAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind", "owner", "gtin")
+    list_filter = ("kind", "owner")
+    list_select_related = ("owner",)
+    search_fields = ("name", "gtin", "owner__name")
+    search_help_text = "Material name, GTIN or owner name."
+    autocomplete_fields = ("owner",)
+
+
+@admin.register(CellModel)
+class CellModelAdmin(admin.ModelAdmin):
+    list_display = ("name", "chemistry", "format", "capacity_mah", "nominal_voltage", "gtin", "owner")
+    list_filter = ("chemistry", "format", "owner")
+    list_select_related = ("owner",)
+    search_fields = ("name", "gtin", "owner__name")
+    search_help_text = "Cell model name, GTIN or owner name."
+    autocomplete_fields = ("owner",)
+
+
+class InspectionInline(LoadedRowsInlineMixin, admin.StackedInline):
+    model = Inspection
+    fk_name = "lot"
+    fields = (
+        ("method", "outcome", "inspected_at"),
+        ("owner", "site", "sample_size"),
+        "measurements",
+        "notes",
+        "attachment",
+    )
+    autocomplete_fields = ("owner", "site")
+    extra = 0
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("owner", "site__owner")
+
+
+@admin.register(Lot)
+class LotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every lot, whatever its kind; editing happens on the kind's own admin (``edit`` column)."""
+
+    list_display = ("identity", "code", "kind", "gtin", "owner", "produced_from", "quantity", "uom", "edit_link")
+    list_filter = ("kind", "owner")
+    list_select_related = ("owner",)
+    search_fields = LOT_SEARCH_FIELDS
+    search_help_text = LOT_SEARCH_HELP
+    date_hierarchy = "produced_from"
+    inlines = (InspectionInline,)
+
+    @admin.display(description="edit")
+    def edit_link(self, obj: Lot) -> str:
+        try:
+            url = reverse(f"{self.admin_site.name}:cells_{obj.kind}lot_change", args=[obj.pk])
+        except NoReverseMatch:
+            return "-"
+        return format_html('<a href="{}">{} lot</a>', url, obj.kind)
+
+
+class LotKindAdmin(admin.ModelAdmin):
+    """What the three lot kinds' admins share."""
+
+    list_filter = ("owner",)
+    search_fields = LOT_SEARCH_FIELDS
+    search_help_text = LOT_SEARCH_HELP
+    date_hierarchy = "produced_from"
+    autocomplete_fields = ("owner", "site")
+    inlines = (InspectionInline,)
+    lot_fields = ("owner", "identity", "code", "gtin", "site", ("produced_from", "produced_to"), ("quantity", "uom"))
+    kind_fields: tuple = ()
+
+    def get_fieldsets(self, request, obj=None):
+        return [
+            (None, {"fields": self.lot_fields}),
+            (self.model._meta.verbose_name.capitalize(), {"fields": self.kind_fields}),
+        ]
+
+
+@admin.register(MaterialLot)
+class MaterialLotAdmin(LotKindAdmin):
+    list_display = ("identity", "code", "material", "owner", "site", "produced_from", "quantity", "uom")
+    list_filter = ("material__kind", "owner")
+    list_select_related = ("material", "owner", "site__owner")
+    search_fields = (*LOT_SEARCH_FIELDS, "material__name")
+    autocomplete_fields = ("owner", "site", "material")
+    kind_fields = ("material",)
+
+
+@admin.register(CellLot)
+class CellLotAdmin(LotKindAdmin):
+    list_display = ("identity", "code", "cell_model", "owner", "site", "produced_from", "quantity", "uom")
+    list_filter = ("cell_model__chemistry", "cell_model__format", "owner")
+    list_select_related = ("cell_model", "owner", "site__owner")
+    search_fields = (*LOT_SEARCH_FIELDS, "cell_model__name")
+    autocomplete_fields = ("owner", "site", "cell_model")
+    kind_fields = ("cell_model",)
+
+
+@admin.register(ModuleLot)
+class ModuleLotAdmin(LotKindAdmin):
+    list_display = ("identity", "code", "description", "cells_per_module", "owner", "site", "produced_from", "quantity")
+    list_select_related = ("owner", "site__owner")
+    search_fields = (*LOT_SEARCH_FIELDS, "description")
+    kind_fields = ("description", "cells_per_module")
+
+
+@admin.register(Inspection)
+class InspectionAdmin(admin.ModelAdmin):
+    list_display = ("lot", "method", "outcome", "inspected_at", "sample_size", "owner", "site")
+    list_filter = ("method", "outcome", "lot__kind", "owner")
+    list_select_related = ("lot", "owner", "site__owner")
+    search_fields = ("lot__identity", "lot__code", "notes")
+    search_help_text = "Lot identity, lot code or notes."
+    date_hierarchy = "inspected_at"
+    autocomplete_fields = ("lot", "owner", "site")

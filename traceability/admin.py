@@ -1,0 +1,232 @@
+"""Admin for the genealogy and its ledger, and the site's header.
+
+Everything here is written only by services (ledger writes serialised on ``LedgerHead``), so every
+admin is view-only. ``Transformation`` reaches millions of rows: its admin skips the unfiltered
+count, joins what it lists, searches exactly and has no date hierarchy (see ``packs.admin``).
+
+``SegmentMember`` is not registered: it has a composite primary key, and Django 5.2's
+``AdminSite.register`` raises ImproperlyConfigured for such models ("has a composite primary key,
+so it cannot be registered with admin"); its change URLs could not name a row anyway. Instead the
+Segment page lists the segment's first members and the Unit page (``packs.admin``) the unit's
+memberships, read-only, in one query each.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import admin
+from django.utils.html import format_html, format_html_join
+
+from packs.admin import admin_link
+from suppliers.admin import LoadedRowsInlineMixin, ReadOnlyAdminMixin
+from traceability.models import (
+    Job,
+    LedgerEntry,
+    LedgerHead,
+    LotLink,
+    Segment,
+    SegmentInput,
+    SegmentMember,
+    Transformation,
+    UnitLink,
+)
+
+admin.site.site_header = "Cell traceability ledger"
+admin.site.site_title = "Cell traceability ledger"
+admin.site.index_title = "Ledger administration"
+
+#: How many members the segment page shows (one query, whatever the segment's size).
+MEMBERS_SHOWN = 50
+
+
+class NumericIdSearchMixin:
+    """A search term of digits also matches the primary key, through its index (no text cast)."""
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if term.isdigit() and len(term) < 19:
+            results |= queryset.filter(pk=int(term))
+        return results, may_have_duplicates
+
+
+@admin.register(LedgerHead)
+class LedgerHeadAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "position")
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(NumericIdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("position", "recorded_at", "source", "organisation", "actor", "summary")
+    list_filter = ("source", "organisation")
+    list_select_related = ("organisation", "actor")
+    show_full_result_count = False
+    search_fields = ("summary",)
+    search_help_text = "Position (number) or words of the summary."
+    date_hierarchy = "recorded_at"
+
+
+class LotLinkInline(LoadedRowsInlineMixin, ReadOnlyAdminMixin, admin.TabularInline):
+    model = LotLink
+    fields = ("input_lot", "output_lot", "exposure")
+    readonly_fields = fields
+    extra = 0
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("input_lot", "output_lot")
+
+
+class UnitLinkInline(LoadedRowsInlineMixin, ReadOnlyAdminMixin, admin.TabularInline):
+    model = UnitLink
+    fields = ("input_unit", "output_unit", "exposure")
+    readonly_fields = fields
+    raw_id_fields = ("input_unit", "output_unit")
+    extra = 0
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("input_unit", "output_unit")
+
+
+@admin.register(Transformation)
+class TransformationAdmin(NumericIdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "id",
+        "kind",
+        "reference",
+        "owner",
+        "occurred_at",
+        "exposure",
+        "input_count",
+        "output_count",
+        "recorded_position_id",
+        "retracted",
+    )
+    list_display_links = ("id", "reference")
+    list_filter = ("kind", "exposure", ("retracted_position", admin.EmptyFieldListFilter), "owner")
+    list_select_related = ("owner",)
+    ordering = ("-id",)
+    sortable_by = ("id",)
+    show_full_result_count = False
+    search_fields = ("reference__exact", "work_order__number__exact")
+    search_help_text = "Id, exact reference (eventID, transformationID, record number) or work-order number."
+    raw_id_fields = ("work_order", "recorded_position", "retracted_position")
+    inlines = (LotLinkInline, UnitLinkInline)
+
+    @admin.display(boolean=True, description="retracted")
+    def retracted(self, obj: Transformation) -> bool:
+        return obj.retracted
+
+
+@admin.register(LotLink)
+class LotLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "input_lot", "output_lot", "exposure", "transformation")
+    list_filter = ("exposure", "input_lot__kind", "output_lot__kind")
+    list_select_related = ("input_lot", "output_lot", "transformation")
+    search_fields = ("input_lot__identity", "input_lot__code", "output_lot__identity", "output_lot__code")
+    search_help_text = "Identity or code of the input or output lot."
+    raw_id_fields = ("transformation", "input_lot", "output_lot")
+
+
+@admin.register(UnitLink)
+class UnitLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "input_unit", "output_unit", "exposure", "transformation")
+    list_filter = ("exposure",)
+    list_select_related = ("input_unit", "output_unit", "transformation")
+    search_fields = (
+        "input_unit__serial__exact",
+        "input_unit__identity__exact",
+        "output_unit__serial__exact",
+        "output_unit__identity__exact",
+    )
+    search_help_text = "Exact serial or identity of the input or output unit."
+    raw_id_fields = ("transformation", "input_unit", "output_unit")
+
+
+class SegmentInputInline(LoadedRowsInlineMixin, ReadOnlyAdminMixin, admin.TabularInline):
+    model = SegmentInput
+    fields = ("lot",)
+    readonly_fields = fields
+    extra = 0
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("lot")
+
+
+@admin.register(Segment)
+class SegmentAdmin(NumericIdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "exposure", "unit_count", "input_key")
+    list_filter = ("exposure",)
+    show_full_result_count = False
+    search_fields = ("input_key__exact", "inputs__lot__identity", "inputs__lot__code")
+    search_help_text = "Id, input key, or identity or code of an input lot."
+    fields = ("input_key", "exposure", "unit_count", "first_members")
+    readonly_fields = fields
+    inlines = (SegmentInputInline,)
+
+    @admin.display(description=f"first {MEMBERS_SHOWN} members")
+    def first_members(self, obj: Segment) -> str:
+        # SegmentMember cannot be registered (composite primary key): its rows are shown here, in
+        # primary-key order (an index-only range of the segment), one query for MEMBERS_SHOWN rows.
+        members = list(
+            SegmentMember.objects.filter(segment_id=obj.pk)
+            .select_related("unit", "transformation")
+            .order_by("unit_id", "transformation_id")[:MEMBERS_SHOWN]
+        )
+        if not members:
+            return "None"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    admin_link(self.admin_site, member.unit),
+                    admin_link(self.admin_site, member.transformation),
+                    "retracted" if member.transformation.retracted else "",
+                )
+                for member in members
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>unit</th><th>transformation</th><th></th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+
+@admin.register(SegmentInput)
+class SegmentInputAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "segment", "lot")
+    list_filter = ("lot__kind", "segment__exposure")
+    list_select_related = ("segment", "lot")
+    search_fields = ("lot__identity", "lot__code")
+    search_help_text = "Identity or code of the input lot."
+    raw_id_fields = ("segment", "lot")
+
+
+@admin.register(Job)
+class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "id",
+        "kind",
+        "status",
+        "phase",
+        "percent",
+        "attempts",
+        "owner",
+        "created_by",
+        "created_at",
+        "finished_at",
+    )
+    list_filter = ("status", "kind", "owner")
+    list_select_related = ("owner", "created_by")
+    search_fields = ("kind", "phase", "error")
+    search_help_text = "Job id, kind, phase or error text."
+    date_hierarchy = "created_at"
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        try:
+            job_id = uuid.UUID(search_term.strip())
+        except ValueError:
+            return results, may_have_duplicates
+        return results | queryset.filter(pk=job_id), may_have_duplicates
