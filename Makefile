@@ -1,0 +1,44 @@
+# make run   — set up, load the demo world and run web + worker + beat (embedded by default)
+# make test  — set up and run the test suite (against whatever DATABASE_URL / CELERY_BROKER_URL say)
+
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+LEDGER_BIND ?= 127.0.0.1:8000
+DEMO_UNITS ?= 100000
+
+.PHONY: setup run test lint clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed, found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	$(BIN)/python manage.py preflight
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python manage.py demo_load --units $(DEMO_UNITS)
+	@echo
+	@echo "Cell traceability ledger on http://$(LEDGER_BIND)/"
+	@echo "  admin:        http://$(LEDGER_BIND)/admin/   (login above)"
+	@echo "  REST API docs: http://$(LEDGER_BIND)/api/v1/docs/"
+	@echo "  GraphQL:      http://$(LEDGER_BIND)/graphql/"
+	@echo "  health:       http://$(LEDGER_BIND)/health/"
+	@echo "Web server, Celery worker and beat follow; Ctrl-C stops them all."
+	@echo
+	LEDGER_BIND=$(LEDGER_BIND) $(BIN)/honcho start -f Procfile
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) var
