@@ -242,3 +242,21 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.id} ({self.status}, {self.percent}%)"
+
+
+class LearntCompanyPrefix(models.Model):
+    """A GS1 Company Prefix seen spelled out in an EPC URN a partner sent.
+
+    A Digital Link does not say where the company prefix ends, so URNs rendered for its digits use
+    the prefixes registered by organisations, then these, then GS1's published length table.
+    """
+
+    prefix = models.CharField(max_length=12, primary_key=True)
+    learnt_from = models.CharField(max_length=200, help_text="The first URN that spelled it out.")
+    learnt_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["prefix"]
+
+    def __str__(self) -> str:
+        return self.prefix

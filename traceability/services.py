@@ -20,8 +20,10 @@ from django.utils import timezone
 from cells.models import Lot
 from packs.models import Unit
 from suppliers.models import Organisation
+from traceability import identifiers
 from traceability.models import (
     Exposure,
+    LearntCompanyPrefix,
     LedgerEntry,
     LedgerHead,
     LotLink,
@@ -253,3 +255,22 @@ def transformation_retract(*, transformation: Transformation, entry: LedgerEntry
     locked.retraction_reason = reason
     locked.save(update_fields=["retracted_position", "retraction_reason"])
     return locked
+
+
+def company_prefixes_learn(parsed: Iterable[identifiers.Parsed], *, source: Iterable[str]) -> int:
+    """Remember the company prefixes that EPC URNs spelled out; returns how many were new.
+
+    ``source`` gives, in the same order, the text each identity was parsed from.
+    """
+    seen: dict[str, str] = {}
+    for item, text in zip(parsed, source, strict=True):
+        if item.company_prefix and item.company_prefix not in seen:
+            seen[item.company_prefix] = text[:200]
+    if not seen:
+        return 0
+    already = set(LearntCompanyPrefix.objects.filter(prefix__in=seen).values_list("prefix", flat=True))
+    LearntCompanyPrefix.objects.bulk_create(
+        [LearntCompanyPrefix(prefix=p, learnt_from=t) for p, t in seen.items() if p not in already],
+        ignore_conflicts=True,
+    )
+    return len(seen) - len(already)

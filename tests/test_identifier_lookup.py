@@ -1,0 +1,82 @@
+"""The ledger's side of identifiers: prefixes registered and learnt, rendering, admin look-up."""
+
+import pytest
+
+from tests.factories import OrganisationFactory
+from traceability import identifiers
+from traceability.models import LearntCompanyPrefix
+from traceability.selectors import company_prefix_lengths, identifier_render
+from traceability.services import company_prefixes_learn
+
+pytestmark = pytest.mark.django_db
+
+# GTIN 06970011000013: GS1's table says a 7-digit prefix for 697, its owner may say otherwise.
+GTIN = "06970011000013"
+
+
+def test_registered_prefix_decides_where_the_urn_splits():
+    # given an organisation whose registered prefix is 9 digits, not the 7 GS1's table suggests
+    OrganisationFactory(gs1_company_prefix="697001100")
+    # when
+    urn = identifier_render(f"sgtin:{GTIN}:400", form="epc")
+    # then
+    assert urn == "urn:epc:id:sgtin:697001100.0001.400"
+
+
+def test_prefix_learnt_from_a_urn_is_used_for_the_digital_link_twin():
+    # given a partner's URN that spells out an 8-digit prefix
+    text = "urn:epc:id:sgtin:69700110.00001.400"
+    parsed = identifiers.parse(text)
+    # when
+    learnt = company_prefixes_learn([parsed], source=[text])
+    again = company_prefixes_learn([parsed], source=[text])
+    # then the same item seen as a Digital Link renders back to the partner's URN
+    twin = identifiers.parse(f"https://id.gs1.org/01/{GTIN}/21/400").identity
+    assert twin == parsed.identity
+    assert (learnt, again) == (1, 0)
+    assert identifier_render(twin.canonical, form="epc") == text
+    assert LearntCompanyPrefix.objects.get().learnt_from == text
+
+
+def test_without_registered_or_learnt_prefix_gs1s_table_decides():
+    assert company_prefix_lengths()("0614141123452") is None
+    assert identifier_render("sgtin:10614141123459:400", form="epc") == "urn:epc:id:sgtin:0614141.112345.400"
+    assert identifier_render("sgtin:10614141123459:400", form="digital_link") == (
+        "https://id.gs1.org/01/10614141123459/21/400"
+    )
+
+
+def test_own_codes_render_as_the_code_itself():
+    assert identifier_render("own-serial:romax:RS-000123", form="epc") == "RS-000123"
+    assert identifier_render("own-serial:romax:RS-000123", form="canonical") == "own-serial:romax:RS-000123"
+
+
+def test_admin_finds_a_unit_by_urn_or_digital_link(admin_client):
+    # given
+    from django.db import transaction
+
+    from packs.services import units_create
+    from tests.factories import WorkOrderFactory
+
+    work_order = WorkOrderFactory()
+    gtin = work_order.product_model.gtin
+    with transaction.atomic():
+        units_create(
+            owner=work_order.owner,
+            product_model=work_order.product_model,
+            work_order=work_order,
+            serials=["400", "401"],
+            produced_at=work_order.started_at,
+        )
+    urn = identifier_render(f"sgtin:{gtin}:400", form="epc")
+    link = f"https://id.gs1.org/01/{gtin}/21/400?17=270101"
+    # when
+    by_urn = admin_client.get("/admin/packs/unit/", {"q": urn})
+    by_link = admin_client.get("/admin/packs/unit/", {"q": link})
+    malformed = admin_client.get("/admin/packs/unit/", {"q": "urn:epc:id:sgtin:0614141.112345"})
+    # then
+    for response in (by_urn, by_link):
+        assert response.status_code == 200
+        assert [u.serial for u in response.context["cl"].result_list] == ["400"]
+    assert list(malformed.context["cl"].result_list) == []
+    assert "is not a valid" in " ".join(str(m) for m in malformed.context["messages"])
