@@ -11,10 +11,10 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from cells.models import CellLot, CellModel, Inspection, Lot, Material, MaterialLot, ModuleLot
-from suppliers.admin import LoadedRowsInlineMixin, ReadOnlyAdminMixin
+from suppliers.admin import IdentifierSearchMixin, LoadedRowsInlineMixin, ReadOnlyAdminMixin
 
 LOT_SEARCH_FIELDS = ("identity", "code", "gtin")
-LOT_SEARCH_HELP = "Lot identity (e.g. lgtin:04012345123456:L1), lot code or GTIN."
+LOT_SEARCH_HELP = "Lot code, GTIN, EPC URN, GS1 Digital Link or identity (lgtin:04012345123456:L1)."
 
 
 @admin.register(Material)
@@ -56,7 +56,7 @@ class InspectionInline(LoadedRowsInlineMixin, admin.StackedInline):
 
 
 @admin.register(Lot)
-class LotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class LotAdmin(IdentifierSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every lot, whatever its kind; editing happens on the kind's own admin (``edit`` column)."""
 
     list_display = ("identity", "code", "kind", "gtin", "owner", "produced_from", "quantity", "uom", "edit_link")
@@ -76,7 +76,7 @@ class LotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return format_html('<a href="{}">{} lot</a>', url, obj.kind)
 
 
-class LotKindAdmin(admin.ModelAdmin):
+class LotKindAdmin(IdentifierSearchMixin, admin.ModelAdmin):
     """What the three lot kinds' admins share."""
 
     list_filter = ("owner",)

@@ -21,7 +21,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
 from packs.models import Container, ContainerPacking, ProductModel, Shipment, ShipmentItem, Unit, UnitPacking, WorkOrder
-from suppliers.admin import LoadedRowsInlineMixin
+from suppliers.admin import IdentifierSearchMixin, LoadedRowsInlineMixin
 from traceability.models import SegmentMember
 
 #: How many segment memberships the unit page shows (one query, whatever the unit's history).
@@ -71,7 +71,7 @@ class WorkOrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(Unit)
-class UnitAdmin(admin.ModelAdmin):
+class UnitAdmin(IdentifierSearchMixin, admin.ModelAdmin):
     list_display = ("identity", "serial", "gtin", "product_model", "owner", "work_order", "produced_at")
     list_filter = ("owner", "product_model")
     list_select_related = ("product_model", "owner", "work_order")
@@ -80,7 +80,7 @@ class UnitAdmin(admin.ModelAdmin):
     # Exact identity and exact serial both use an index; a bare GTIN is matched through the prefix
     # of the identity (sgtin:<gtin14>:...), which uses the unique index too (get_search_results).
     search_fields = ("identity__exact", "serial__exact")
-    search_help_text = "Exact serial, exact identity (e.g. sgtin:10614141123459:400) or a GTIN."
+    search_help_text = "Exact serial, EPC URN, GS1 Digital Link, identity (sgtin:10614141123459:400) or a GTIN."
     autocomplete_fields = ("owner", "product_model", "work_order", "site")
     readonly_fields = ("packings", "segment_memberships")
     fieldsets = (
@@ -156,12 +156,12 @@ class ContainerChildInline(LoadedRowsInlineMixin, admin.TabularInline):
 
 
 @admin.register(Container)
-class ContainerAdmin(admin.ModelAdmin):
+class ContainerAdmin(IdentifierSearchMixin, admin.ModelAdmin):
     list_display = ("identity", "sscc", "kind", "owner", "site", "created_at")
     list_filter = ("kind", "owner")
     list_select_related = ("owner", "site__owner")
     search_fields = ("identity__startswith", "sscc__startswith")
-    search_help_text = "SSCC or identity (e.g. sscc:106141412345678908), or their beginning."
+    search_help_text = "SSCC, EPC URN, GS1 Digital Link or identity (sscc:106141412345678908), or their beginning."
     date_hierarchy = "created_at"
     autocomplete_fields = ("owner", "site")
     readonly_fields = ("unit_packings",)

@@ -21,6 +21,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.text import Truncator
 
 from suppliers.models import Certificate, CertificateStatus, CertificateStatusChange, Organisation, Site
+from traceability import identifiers
 
 
 class ReadOnlyAdminMixin:
@@ -34,6 +35,27 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class IdentifierSearchMixin:
+    """A search term that is an EPC URN or a GS1 Digital Link finds the row with that identity.
+
+    Both forms name the same canonical identity, so a QA engineer can paste either, or scan the
+    QR code on a unit, and land on its row; a malformed one says what is wrong with it.
+    """
+
+    identity_field = "identity"
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if term[:4].lower() != "urn:" and not term.lower().startswith(("http://", "https://")):
+            return super().get_search_results(request, queryset, search_term)
+        try:
+            canonical = identifiers.parse(term).identity.canonical
+        except identifiers.InvalidIdentifier as exc:
+            self.message_user(request, str(exc), messages.WARNING)
+            return queryset.none(), False
+        return queryset.filter(**{self.identity_field: canonical}), False
 
 
 class LoadedLabelRawIdWidget(ForeignKeyRawIdWidget):
