@@ -22,6 +22,7 @@ from packs.models import Container, ContainerPacking, ProductModel, Shipment, Sh
 from suppliers.models import Certificate, CertificateStatus, CertificateStatusChange, Organisation, Role, Site
 from traceability.models import (
     Job,
+    LearntCompanyPrefix,
     LedgerEntry,
     LedgerHead,
     LotLink,
@@ -61,6 +62,7 @@ REGISTERED = [
     "traceability.Segment",
     "traceability.SegmentInput",
     "traceability.Job",
+    "traceability.LearntCompanyPrefix",
 ]
 READ_ONLY = [
     "suppliers.CertificateStatusChange",
@@ -73,6 +75,7 @@ READ_ONLY = [
     "traceability.Segment",
     "traceability.SegmentInput",
     "traceability.Job",
+    "traceability.LearntCompanyPrefix",
 ]
 GTIN = "04012345123456"
 OTHER_GTIN = "04012345999993"
@@ -191,6 +194,7 @@ def make_world() -> types.SimpleNamespace:
     SegmentInput.objects.create(segment=w.segment, lot=w.cell_lot)
     SegmentMember.objects.create(segment=w.segment, unit=w.unit, transformation=w.transformation)
     w.job = Job.objects.create(kind="demo", owner=w.brand)
+    LearntCompanyPrefix.objects.create(prefix="4012345", learnt_from="urn:epc:id:sgtin:4012345.012345.400")
     return w
 
 

@@ -22,6 +22,7 @@ from packs.admin import admin_link
 from suppliers.admin import LoadedRowsInlineMixin, ReadOnlyAdminMixin
 from traceability.models import (
     Job,
+    LearntCompanyPrefix,
     LedgerEntry,
     LedgerHead,
     LotLink,
@@ -230,3 +231,11 @@ class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         except ValueError:
             return results, may_have_duplicates
         return results | queryset.filter(pk=job_id), may_have_duplicates
+
+
+@admin.register(LearntCompanyPrefix)
+class LearntCompanyPrefixAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("prefix", "learnt_from", "learnt_at")
+    search_fields = ("prefix__startswith", "learnt_from")
+    search_help_text = "Prefix digits (their beginning) or the URN it was learnt from."
+    date_hierarchy = "learnt_at"
