@@ -27,12 +27,11 @@ run: setup
 	@echo
 	@echo "Cell traceability ledger on http://$(LEDGER_BIND)/"
 	@echo "  admin:        http://$(LEDGER_BIND)/admin/   (login above)"
-	@echo "  REST API docs: http://$(LEDGER_BIND)/api/v1/docs/"
-	@echo "  GraphQL:      http://$(LEDGER_BIND)/graphql/"
+	@echo "  API docs:     http://$(LEDGER_BIND)/api/v1/docs/"
 	@echo "  health:       http://$(LEDGER_BIND)/health/"
 	@echo "Web server, Celery worker and beat follow; Ctrl-C stops them all."
 	@echo
-	LEDGER_BIND=$(LEDGER_BIND) $(BIN)/honcho start -f Procfile
+	PATH="$(CURDIR)/$(BIN):$$PATH" LEDGER_BIND=$(LEDGER_BIND) $(BIN)/honcho start -f Procfile
 
 test: setup
 	$(BIN)/python -m pytest

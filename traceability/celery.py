@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "traceability.settings")
 
@@ -24,7 +24,11 @@ app.conf.update(
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
     task_default_queue="light",
-    task_queues=(Queue("light"), Queue("heavy")),
+    # Each queue with its own exchange and key: a shared default key would copy every message
+    # into both queues.
+    task_queues=tuple(Queue(name, Exchange(name), routing_key=name) for name in ("light", "heavy")),
+    task_default_exchange="light",
+    task_default_routing_key="light",
     task_routes={"traceability.tasks.job_run": {"queue": "heavy"}},
     task_serializer="json",
     accept_content=["json"],
