@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class TraceabilityConfig(AppConfig):
     name = "traceability"
     verbose_name = "Genealogy and ledger"
+
+    def ready(self) -> None:
+        from traceability import investigations  # noqa: F401  (registers the trace-run job handler)

@@ -1,0 +1,167 @@
+"""The trace engine on the database: link rule, retraction, runs, diffs, consignees, backward."""
+
+import pytest
+from django.db import transaction
+
+from tests.trace_world import build_world
+from traceability import genealogy
+from traceability.investigations import InvestigationError, finding_record, trace_run_start
+from traceability.jobs import job_step
+from traceability.models import InvestigationStatus, JobStatus, TraceRun
+from traceability.services import ledger_append, transformation_retract
+
+pytestmark = pytest.mark.django_db
+
+
+def exposures(forward):
+    return {u.unit_id: ("definite" if u.definite else "potential") for u in genealogy.all_affected_units(forward)}
+
+
+def test_forward_trace_applies_the_link_rule_at_depth_four_and_beyond():
+    # given
+    w = build_world()
+    # when
+    forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[w.m1.pk])
+    # then
+    u = w.u
+    assert exposures(forward) == {
+        u[1]: "definite",
+        u[2]: "definite",
+        u[3]: "definite",
+        u[8]: "definite",
+        u[4]: "potential",
+        u[5]: "potential",
+        u[6]: "potential",
+    }
+    assert genealogy.affected_counts(forward) == (4, 3)
+    # the explanation of U2: M1 → M2 → C1 → MOD1 → U2, naming the records
+    path = next(a.path for a in genealogy.all_affected_units(forward) if a.unit_id == u[2])
+    assert [(link.source, link.target, link.kinds) for link in path] == [
+        (w.m1.pk, w.m2.pk, "LL"),
+        (w.m2.pk, w.c1.pk, "LL"),
+        (w.c1.pk, w.mod1.pk, "LL"),
+        (w.mod1.pk, u[2], "LU"),
+    ]
+    assert [link.record for link in path][:3] == [w.t_m1_m2.pk, w.t_m2_c1.pk, w.t_c1_mod.pk]
+
+
+def test_consignees_through_cartons_and_pallets():
+    # given
+    w = build_world()
+    forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[w.m1.pk])
+    # when
+    receivers = genealogy.consignees(unit_ids_query=genealogy.forward_unit_ids(forward))
+    # then U1..U3 reached D1 on a pallet, U4..U6 reached D2 in a carton
+    assert [(c.organisation_id, c.units) for c in receivers] == [(w.d1.pk, 3), (w.d2.pk, 3)]
+
+
+def test_a_retracted_link_stops_counting_from_its_position_and_earlier_traces_reproduce():
+    # given a snapshot before the retraction
+    w = build_world()
+    before = genealogy.ledger_snapshot()
+    # when the cell line 1 record is declared erroneous
+    with transaction.atomic():
+        transformation_retract(
+            transformation=w.t_m2_c1, entry=ledger_append(source="manual", summary="error"), reason="wrong lot"
+        )
+    # then traces now no longer reach C1's units, but a trace at the old position still does
+    now = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[w.m1.pk])
+    then = genealogy.forward_trace(snapshot=before, seed_lot_ids=[w.m1.pk])
+    assert set(exposures(now)) == {w.u[4], w.u[5], w.u[6]}
+    assert genealogy.affected_counts(then) == (4, 3)
+    # and tracing the retracted link's own output finds it made nothing from M2 any more
+    assert genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[w.m2.pk]).lots.keys() == {
+        w.m2.pk,
+        w.c2.pk,
+        w.c3.pk,
+    }
+
+
+def test_backward_trace_of_a_refurbished_unit_reaches_every_upstream_lot():
+    # given
+    w = build_world()
+    # when
+    backward = genealogy.backward_trace(snapshot=genealogy.ledger_snapshot(), unit_id=w.u[8])
+    # then
+    assert set(backward.lots) == {w.mod1.pk, w.c1.pk, w.m2.pk, w.m1.pk}
+    assert set(backward.units) == {w.u[1]}
+    assert all(r.definite for r in backward.lots.values())
+
+
+def test_siblings_share_a_direct_input_lot():
+    w = build_world()
+    pairs = genealogy.siblings(snapshot=genealogy.ledger_snapshot(), unit_id=w.u[4])
+    assert pairs == [(w.u[5], w.c2.pk), (w.u[5], w.c4.pk), (w.u[6], w.c2.pk), (w.u[6], w.c4.pk), (w.u[7], w.c4.pk)]
+
+
+def run_job(job):
+    """Run a job's chain of chunks in this process, as the worker would."""
+    pending = [0]
+    while pending:
+        job_step(job_id=job.pk, expected_done=pending.pop(), enqueue=lambda job_id, done: pending.append(done))
+
+
+def test_finding_opens_an_investigation_with_a_preview_and_a_run_that_persists_the_result():
+    # given
+    w = build_world()
+    submitted = []
+    # when
+    finding = finding_record(
+        owner=w.m1.owner,
+        subject=w.m1,
+        category="metallic_debris",
+        severity="critical",
+        description="Fe particles up to 45 µm",
+        submit=submitted.append,
+    )
+    investigation = finding.investigation
+    # then the preview is there at once
+    assert investigation.preview == {"position": 1, "definite_units": 4, "potential_units": 3, "consignees": 2}
+    assert investigation.status == InvestigationStatus.TRACING
+    run = investigation.runs.get()
+    assert submitted == [run.job]
+    # when the job runs
+    run_job(run.job)
+    # then
+    run.refresh_from_db()
+    investigation.refresh_from_db()
+    assert (run.definite_units, run.potential_units, run.consignees) == (4, 3, 2)
+    assert run.job.status == JobStatus.SUCCEEDED and run.job.percent == 100
+    assert investigation.status == InvestigationStatus.TRACED
+    assert list(investigation.transitions.values_list("to_status", flat=True)) == ["open", "tracing", "traced"]
+
+
+def test_a_second_finding_on_a_subject_being_traced_is_refused():
+    w = build_world()
+    raise_finding = dict(
+        owner=w.m1.owner, subject=w.m1, category="metallic_debris", severity="high", submit=lambda job: None
+    )
+    finding_record(description="first", **raise_finding)
+    with pytest.raises(InvestigationError, match=r"already running for investigation #\d+"):
+        finding_record(description="second", **raise_finding)
+    assert TraceRun.objects.count() == 1
+
+
+def test_rerun_after_a_retraction_reports_the_difference():
+    # given a traced investigation
+    w = build_world()
+    submitted = []
+    finding = finding_record(
+        owner=w.m1.owner,
+        subject=w.m1,
+        category="metallic_debris",
+        severity="high",
+        description="x",
+        submit=submitted.append,
+    )
+    run_job(submitted.pop())
+    with transaction.atomic():
+        transformation_retract(transformation=w.t_m2_c1, entry=ledger_append(source="manual", summary="e"), reason="r")
+    # when
+    run = trace_run_start(investigation=finding.investigation, submit=submitted.append)
+    run_job(submitted.pop())
+    # then
+    run.refresh_from_db()
+    assert (run.diff["added"], run.diff["gone"], run.diff["exposure_changed"]) == (0, 4, 0)
+    assert sorted(run.diff["gone_sample"]) == sorted([w.u[1], w.u[2], w.u[3], w.u[8]])
+    assert (run.diff["from_position"], run.diff["to_position"]) == (1, 2)

@@ -1,0 +1,374 @@
+"""Reads over the genealogy that feed the pure trace algorithm, set-based.
+
+Every read is taken *at a ledger position* (a ``Snapshot``): a record counts when it was recorded
+at or before the position and had not been retracted by then. Because ledger writes are
+serialised and transformation ids grow with position, "recorded at or before P" is
+"transformation id ≤ the last id recorded at P", which SegmentMember's primary key answers in an
+index-only scan; the retracted ids are few and are passed as constants.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Max, Min, Q, QuerySet
+
+from cells.models import Lot
+from packs.models import ContainerPacking, ShipmentItem, UnitPacking
+from traceability.models import (
+    Exposure,
+    LedgerHead,
+    LotLink,
+    SegmentInput,
+    SegmentMember,
+    Transformation,
+    UnitLink,
+)
+from traceability.trace import Link, Reached, SegmentReached, combine, extend, links_reachable, reach, segments_reached
+
+PAGE = 5_000
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    position: int
+    last_transformation_id: int
+    retracted: frozenset[int] = field(default_factory=frozenset)
+
+    def valid(self, prefix: str = "transformation") -> Q:
+        """Rows whose transformation counts at this position (``prefix`` names the FK path)."""
+        condition = Q(**{f"{prefix}_id__lte": self.last_transformation_id})
+        if self.retracted:
+            condition &= ~Q(**{f"{prefix}_id__in": sorted(self.retracted)})
+        return condition
+
+
+def ledger_snapshot(position: int | None = None) -> Snapshot:
+    """The ledger as it stood at ``position`` (default: now). Three small queries."""
+    if position is None:
+        position = LedgerHead.objects.values_list("position", flat=True).first() or 0
+    last = Transformation.objects.filter(recorded_position__lte=position).aggregate(m=Max("id"))["m"] or 0
+    retracted = Transformation.objects.filter(retracted_position__lte=position).values_list("id", flat=True)
+    return Snapshot(position=position, last_transformation_id=last, retracted=frozenset(retracted))
+
+
+def _lot_links(snapshot: Snapshot, *, forward: bool) -> Callable[[frozenset[int]], list[Link]]:
+    source, target = ("input_lot_id", "output_lot_id") if forward else ("output_lot_id", "input_lot_id")
+
+    def fetch(frontier: frozenset[int]) -> list[Link]:
+        rows = (
+            LotLink.objects.filter(snapshot.valid(), **{f"{source}__in": sorted(frontier)})
+            .values_list(source, target, "exposure", "transformation_id")
+            .order_by()
+        )
+        return [Link(s, t, exposure == Exposure.DEFINITE, record) for s, t, exposure, record in rows]
+
+    return fetch
+
+
+def _unit_links(snapshot: Snapshot, *, forward: bool) -> Callable[[frozenset[int]], list[Link]]:
+    source, target = ("input_unit_id", "output_unit_id") if forward else ("output_unit_id", "input_unit_id")
+
+    def fetch(frontier: frozenset[int]) -> list[Link]:
+        rows = (
+            UnitLink.objects.filter(snapshot.valid(), **{f"{source}__in": sorted(frontier)})
+            .values_list(source, target, "exposure", "transformation_id")
+            .order_by()
+        )
+        return [Link(s, t, exposure == Exposure.DEFINITE, record, "UU") for s, t, exposure, record in rows]
+
+    return fetch
+
+
+@dataclass
+class Forward:
+    """What a forward trace reached: lots, segments (their units), and units reached unit-to-unit."""
+
+    snapshot: Snapshot
+    lots: dict[int, Reached]
+    segments: dict[int, SegmentReached]
+    units: dict[int, Reached]  # subject units and units reached through unit links only
+
+    def segment_ids(self, *, definite: bool | None = None) -> list[int]:
+        return sorted(s for s, r in self.segments.items() if definite is None or r.definite == definite)
+
+
+def forward_trace(
+    *, snapshot: Snapshot, seed_lot_ids: Iterable[int] = (), seed_unit_ids: Iterable[int] = ()
+) -> Forward:
+    """Everything downstream of the seeds: one query per level of the lot graph, one for the
+    segments, and for unit-to-unit links one per level from the affected units."""
+    seeds = sorted(set(seed_lot_ids))
+    lots = reach(seeds, links_reachable(seeds, _lot_links(snapshot, forward=True))) if seeds else {}
+    inputs = (
+        SegmentInput.objects.filter(lot_id__in=sorted(lots))
+        .values_list("segment_id", "lot_id", "segment__exposure")
+        .order_by()
+        if lots
+        else []
+    )
+    segments = segments_reached(lots, ((s, lot, e == Exposure.DEFINITE) for s, lot, e in inputs))
+    units = _units_through_unit_links(snapshot, segments, sorted(set(seed_unit_ids)))
+    return Forward(snapshot=snapshot, lots=lots, segments=segments, units=units)
+
+
+def _units_through_unit_links(
+    snapshot: Snapshot, segments: dict[int, SegmentReached], seed_units: list[int]
+) -> dict[int, Reached]:
+    """The subject units, and units made from affected units (refurbished): unit links are rare,
+    so only affected units that have outgoing links are looked at, found in one query."""
+    starts: dict[int, Reached] = {unit: Reached(True, ()) for unit in seed_units}
+    sources = UnitLink.objects.filter(snapshot.valid()).values("input_unit_id")
+    if segments:
+        rows = (
+            SegmentMember.objects.filter(snapshot.valid(), segment_id__in=sorted(segments), unit_id__in=sources)
+            .values_list("unit_id", "segment_id", "transformation_id")
+            .order_by()
+        )
+        for unit, segment, record in rows:
+            via = segments[segment]
+            step = Link(via.via_lot, unit, via.definite, record, "LU")
+            starts[unit] = combine(starts.get(unit), Reached(via.definite, (*via.path, step)))
+    if not starts:
+        return {}
+    links = links_reachable(starts, _unit_links(snapshot, forward=True))
+    result = {unit: starts[unit] for unit in seed_units}
+    for start, start_reached in starts.items():
+        for node, via in reach([start], links).items():
+            if node != start:
+                result[node] = combine(result.get(node), _carry(start_reached, via.path))
+    return result
+
+
+def _carry(reached: Reached, path: Iterable[Link]) -> Reached:
+    for link in path:
+        reached = extend(reached, link)
+    return reached
+
+
+def members(snapshot: Snapshot, segment_ids: Sequence[int]) -> QuerySet[SegmentMember]:
+    return SegmentMember.objects.filter(snapshot.valid(), segment_id__in=list(segment_ids)).order_by()
+
+
+def affected_counts(forward: Forward) -> tuple[int, int]:
+    """(definitely, potentially) exposed units, each unit counted once at its best exposure."""
+    snapshot = forward.snapshot
+    definite_segments = forward.segment_ids(definite=True)
+    potential_segments = forward.segment_ids(definite=False)
+    definite_count = 0
+    if definite_segments:
+        definite_count = members(snapshot, definite_segments).values("unit_id").distinct().count()
+    potential_count = 0
+    if potential_segments:
+        potential = members(snapshot, potential_segments).values("unit_id").distinct()
+        if definite_segments:
+            potential = potential.exclude(unit_id__in=members(snapshot, definite_segments).values("unit_id"))
+        potential_count = potential.count()
+    # Units reached only through unit links (and the subject units) are few: settle them in Python.
+    extra = forward.units
+    if extra:
+        in_segments = dict(
+            _best_segment_exposure(snapshot, forward, sorted(extra)),
+        )
+        for unit, reached in extra.items():
+            seen = in_segments.get(unit)
+            if seen is None:
+                definite_count += reached.definite
+                potential_count += not reached.definite
+            elif reached.definite and not seen:
+                definite_count += 1
+                potential_count -= 1
+    return definite_count, potential_count
+
+
+def _best_segment_exposure(snapshot: Snapshot, forward: Forward, unit_ids: list[int]) -> Iterator[tuple[int, bool]]:
+    best: dict[int, bool] = {}
+    rows = members(snapshot, forward.segment_ids()).filter(unit_id__in=unit_ids).values_list("unit_id", "segment_id")
+    for unit, segment in rows:
+        best[unit] = best.get(unit, False) or forward.segments[segment].definite
+    return iter(best.items())
+
+
+@dataclass(frozen=True)
+class AffectedUnit:
+    unit_id: int
+    definite: bool
+    segment_id: int | None
+    transformation_id: int | None
+    path: tuple[Link, ...]
+
+
+def affected_units(forward: Forward, *, after: int = 0, limit: int = PAGE) -> list[AffectedUnit]:
+    """One page of affected units in id order, each once, at its best exposure. Two queries."""
+    snapshot = forward.snapshot
+    segment_ids = forward.segment_ids()
+    page_ids: list[int] = []
+    if segment_ids:
+        page_ids = list(
+            members(snapshot, segment_ids)
+            .filter(unit_id__gt=after)
+            .values_list("unit_id", flat=True)
+            .distinct()
+            .order_by("unit_id")[:limit]
+        )
+    extra = sorted(u for u in forward.units if u > after)
+    page_ids = sorted(set(page_ids) | set(extra))[:limit]
+    if not page_ids:
+        return []
+    best: dict[int, AffectedUnit] = {}
+    rows = (
+        members(snapshot, segment_ids)
+        .filter(unit_id__in=page_ids)
+        .values_list("unit_id", "segment_id", "transformation_id")
+        if segment_ids
+        else []
+    )
+    for unit, segment, record in rows:
+        reached = forward.segments[segment]
+        path = (*reached.path, Link(reached.via_lot, unit, reached.definite, record, "LU"))
+        candidate = AffectedUnit(unit, reached.definite, segment, record, path)
+        current = best.get(unit)
+        if current is None or (not current.definite and candidate.definite):
+            best[unit] = candidate
+    for unit in page_ids:
+        via_links = forward.units.get(unit)
+        if via_links is not None and (unit not in best or (via_links.definite and not best[unit].definite)):
+            best[unit] = AffectedUnit(unit, via_links.definite, None, None, via_links.path)
+    return [best[unit] for unit in page_ids]
+
+
+def all_affected_units(forward: Forward) -> Iterator[AffectedUnit]:
+    after = 0
+    while page := affected_units(forward, after=after):
+        yield from page
+        after = page[-1].unit_id
+
+
+# --- consignees --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Consignee:
+    organisation_id: int
+    units: int
+    first_shipped_at: dt.datetime
+    last_shipped_at: dt.datetime
+
+
+def consignees(*, unit_ids_query: QuerySet, extra_unit_ids: Iterable[int] = ()) -> list[Consignee]:
+    """Who received the units: directly, or inside a carton or pallet at any nesting depth.
+
+    Set-based, grouping per carton before anything is joined (PERFORMANCE.md: 318 ms instead of
+    1.3 s at a million units): one query for the cartons, one per level of nesting, one for the
+    shipments.
+    """
+    cartons = (
+        UnitPacking.objects.filter(Q(unit_id__in=unit_ids_query) | Q(unit_id__in=list(extra_unit_ids)))
+        .values("container_id")
+        .annotate(units=Count("unit_id", distinct=True), packed=Min("packed_at"))
+        .order_by()
+    )
+    units_in: dict[int, int] = {row["container_id"]: row["units"] for row in cartons}
+    # Walk up: each container's units are inside every container that holds it.
+    holders: dict[int, set[int]] = defaultdict(set)  # container -> the affected cartons inside it
+    for carton in units_in:
+        holders[carton].add(carton)
+    frontier = set(units_in)
+    seen = set(frontier)
+    while frontier:
+        parents = ContainerPacking.objects.filter(child_id__in=sorted(frontier)).values_list("parent_id", "child_id")
+        frontier = set()
+        for parent, child in parents:
+            holders[parent] |= holders[child]
+            if parent not in seen:
+                seen.add(parent)
+                frontier.add(parent)
+    items = ShipmentItem.objects.filter(
+        Q(container_id__in=sorted(holders)) | Q(unit_id__in=unit_ids_query) | Q(unit_id__in=list(extra_unit_ids))
+    ).values_list("shipment__consignee_id", "shipment__shipped_at", "container_id", "unit_id")
+    per_consignee: dict[int, dict] = {}
+    for consignee, shipped_at, container, unit in items:
+        entry = per_consignee.setdefault(
+            consignee, {"cartons": set(), "units": set(), "first": shipped_at, "last": shipped_at}
+        )
+        if container is not None:
+            entry["cartons"] |= holders[container]
+        else:
+            entry["units"].add(unit)
+        entry["first"], entry["last"] = min(entry["first"], shipped_at), max(entry["last"], shipped_at)
+    return sorted(
+        (
+            Consignee(org, sum(units_in[c] for c in e["cartons"]) + len(e["units"]), e["first"], e["last"])
+            for org, e in per_consignee.items()
+        ),
+        key=lambda c: (-c.units, c.organisation_id),
+    )
+
+
+def forward_unit_ids(forward: Forward) -> QuerySet:
+    """The affected units as a subquery (segments' members valid at the snapshot)."""
+    return members(forward.snapshot, forward.segment_ids()).values("unit_id")
+
+
+# --- backward ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Backward:
+    snapshot: Snapshot
+    lots: dict[int, Reached]  # upstream lots, path from the subject upward
+    units: dict[int, Reached]  # upstream units (for a refurbished unit)
+
+
+def backward_trace(*, snapshot: Snapshot, unit_id: int | None = None, lot_id: int | None = None) -> Backward:
+    """Everything upstream of a unit or a lot: one query per level."""
+    seed_lots: dict[int, Reached] = {}
+    units: dict[int, Reached] = {}
+    if unit_id is not None:
+        units = reach([unit_id], links_reachable([unit_id], _unit_links(snapshot, forward=False)))
+        direct = (
+            SegmentMember.objects.filter(snapshot.valid(), unit_id__in=sorted(units))
+            .values_list("unit_id", "transformation_id", "segment__exposure", "segment__inputs__lot_id")
+            .order_by()
+        )
+        for unit, record, exposure, lot in direct:
+            carried = extend(units[unit], Link(unit, lot, exposure == Exposure.DEFINITE, record, "UL"))
+            seed_lots[lot] = combine(seed_lots.get(lot), carried)
+    if lot_id is not None:
+        seed_lots[lot_id] = Reached(True, ())
+    upstream = links_reachable(seed_lots, _lot_links(snapshot, forward=False))
+    lots: dict[int, Reached] = dict(seed_lots)
+    for start, start_reached in seed_lots.items():
+        for node, via in reach([start], upstream).items():
+            lots[node] = combine(lots.get(node), _carry(start_reached, via.path))
+    if lot_id is not None:
+        lots.pop(lot_id, None)
+    units.pop(unit_id, None)
+    return Backward(snapshot=snapshot, lots=lots, units=units)
+
+
+def siblings(*, snapshot: Snapshot, unit_id: int, limit: int = 10_000) -> list[tuple[int, int]]:
+    """Units sharing a direct input lot with the unit, as (unit, shared lot) pairs, lot by lot.
+
+    Direct inputs (the cell or module lots the unit was built from) are what "sibling" means to a
+    QA team; sharing a material lot further up is the forward trace of that lot.
+    """
+    own = SegmentMember.objects.filter(snapshot.valid(), unit_id=unit_id).values("segment_id")
+    shared_lots = sorted(set(SegmentInput.objects.filter(segment_id__in=own).values_list("lot_id", flat=True)))
+    if not shared_lots:
+        return []
+    rows = (
+        SegmentMember.objects.filter(snapshot.valid(), segment__inputs__lot_id__in=shared_lots)
+        .exclude(unit_id=unit_id)
+        .values_list("unit_id", "segment__inputs__lot_id")
+        .distinct()
+        .order_by("unit_id", "segment__inputs__lot_id")[:limit]
+    )
+    return list(rows)
+
+
+def lots_by_id(ids: Iterable[int]) -> dict[int, Lot]:
+    return {lot.pk: lot for lot in Lot.objects.filter(pk__in=sorted(set(ids))).select_related("owner", "site")}

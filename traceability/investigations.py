@@ -1,0 +1,338 @@
+"""Findings, investigations and trace runs: from "debris in lot X" to the affected set.
+
+Recording a finding opens its investigation, counts the impact at once (the preview) and starts a
+trace run as a background job. A run traces at one ledger position and stores its result
+compactly (the segments it reached); later runs of the same investigation say what changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from cells.models import Lot
+from packs.models import Unit
+from suppliers.models import Organisation, Site
+from traceability import genealogy
+from traceability.jobs import Chunk, job_create, job_handler
+from traceability.models import (
+    Finding,
+    Investigation,
+    InvestigationStatus,
+    InvestigationTransition,
+    Job,
+    JobStatus,
+    Segment,
+    SubjectKind,
+    TraceRun,
+    TraceRunSegment,
+    TraceRunUnit,
+)
+from traceability.trace import Link, Reached, SegmentReached
+
+# A chunk of a trace run writes the segments holding about this many units (PERFORMANCE.md:
+# a Celery task costs ~4 ms, so chunks of ~100k units keep the overhead under 1%).
+CHUNK_UNITS = 100_000
+
+Submit = Callable[[Job], None]
+
+_TRANSITIONS: dict[str, set[str]] = {
+    InvestigationStatus.OPEN: {InvestigationStatus.TRACING, InvestigationStatus.CLOSED},
+    InvestigationStatus.TRACING: {InvestigationStatus.TRACED, InvestigationStatus.OPEN},
+    InvestigationStatus.TRACED: {InvestigationStatus.UNDER_REVIEW, InvestigationStatus.TRACING},
+    InvestigationStatus.UNDER_REVIEW: {InvestigationStatus.CLOSED, InvestigationStatus.TRACING},
+    InvestigationStatus.CLOSED: set(),
+}
+
+
+class InvestigationError(ValueError):
+    pass
+
+
+Subject = Lot | Unit | Organisation | Site
+
+
+def _subject_fields(subject: Subject) -> dict[str, Any]:
+    match subject:
+        case Lot():
+            return {"subject_kind": SubjectKind.LOT, "subject_lot": subject}
+        case Unit():
+            return {"subject_kind": SubjectKind.UNIT, "subject_unit": subject}
+        case Organisation():
+            return {"subject_kind": SubjectKind.SUPPLIER, "subject_organisation": subject}
+        case Site():
+            return {"subject_kind": SubjectKind.SITE, "subject_site": subject}
+    raise InvestigationError(f"a finding's subject is a lot, a unit, a supplier or a site, not {subject!r}")
+
+
+def finding_seeds(finding: Finding) -> tuple[list[int], list[int]]:
+    """The lots and units a finding names: (lot ids, unit ids). One query for supplier or site."""
+    if finding.subject_kind == SubjectKind.LOT:
+        return [finding.subject_lot_id], []
+    if finding.subject_kind == SubjectKind.UNIT:
+        return [], [finding.subject_unit_id]
+    lots = Lot.objects.filter(
+        Q(owner_id=finding.subject_organisation_id)
+        if finding.subject_kind == SubjectKind.SUPPLIER
+        else Q(site_id=finding.subject_site_id)
+    )
+    if finding.window_from:
+        lots = lots.filter(Q(produced_to__gte=finding.window_from) | Q(produced_to__isnull=True))
+    if finding.window_to:
+        lots = lots.filter(Q(produced_from__lte=finding.window_to) | Q(produced_from__isnull=True))
+    return sorted(lots.values_list("pk", flat=True)), []
+
+
+def _running_run_on(finding: Finding) -> TraceRun | None:
+    same_subject = {
+        f"investigation__finding__{field}": getattr(finding, field)
+        for field in ("subject_kind", "subject_lot_id", "subject_unit_id", "subject_organisation_id", "subject_site_id")
+    }
+    return (
+        TraceRun.objects.filter(job__status__in=[JobStatus.QUEUED, JobStatus.RUNNING], **same_subject)
+        .select_related("investigation")
+        .first()
+    )
+
+
+def impact_preview(*, lot_ids: Iterable[int], unit_ids: Iterable[int]) -> dict[str, int]:
+    """Definitely and potentially exposed units and consignees, counted now, without a run."""
+    forward = genealogy.forward_trace(
+        snapshot=genealogy.ledger_snapshot(), seed_lot_ids=lot_ids, seed_unit_ids=unit_ids
+    )
+    definite, potential = genealogy.affected_counts(forward)
+    receivers = genealogy.consignees(
+        unit_ids_query=genealogy.forward_unit_ids(forward), extra_unit_ids=list(forward.units)
+    )
+    return {
+        "position": forward.snapshot.position,
+        "definite_units": definite,
+        "potential_units": potential,
+        "consignees": len(receivers),
+    }
+
+
+def finding_record(
+    *,
+    owner: Organisation,
+    subject: Subject,
+    category: str,
+    severity: str,
+    description: str,
+    raised_by: AbstractBaseUser | None = None,
+    window_from: dt.datetime | None = None,
+    window_to: dt.datetime | None = None,
+    inspection_ids: Iterable[int] = (),
+    submit: Submit,
+) -> Finding:
+    """Record a finding, open its investigation with an impact preview, and start a trace run."""
+    now = timezone.now()
+    if window_from and window_to and window_to < window_from:
+        raise InvestigationError(f"the window ends ({window_to:%Y-%m-%d}) before it starts ({window_from:%Y-%m-%d})")
+    user = raised_by if raised_by is not None and raised_by.is_authenticated else None
+    with transaction.atomic(durable=True):
+        finding = Finding(
+            owner=owner,
+            category=category,
+            severity=severity,
+            description=description,
+            raised_by=user,
+            raised_at=now,
+            window_from=window_from,
+            window_to=window_to,
+            **_subject_fields(subject),
+        )
+        if running := _running_run_on(finding):
+            raise InvestigationError(
+                f"a trace of this subject is already running for investigation #{running.investigation_id}"
+                f" (run {running.pk}, started {running.created_at:%Y-%m-%d %H:%M:%S} UTC): wait for it,"
+                " then record the finding or re-run that investigation"
+            )
+        finding.save()
+        finding.inspections.set(list(inspection_ids))
+        lot_ids, unit_ids = finding_seeds(finding)
+        if not lot_ids and not unit_ids:
+            raise InvestigationError(f"the finding names no lot or unit: {_describe(finding)} has none")
+        investigation = Investigation.objects.create(
+            owner=owner,
+            finding=finding,
+            opened_at=now,
+            opened_by=user,
+            preview=impact_preview(lot_ids=lot_ids, unit_ids=unit_ids),
+        )
+        InvestigationTransition.objects.create(
+            investigation=investigation, to_status=InvestigationStatus.OPEN, at=now, by=user, note="finding recorded"
+        )
+        trace_run_start(investigation=investigation, by=user, submit=submit)
+    return finding
+
+
+def _describe(finding: Finding) -> str:
+    window = ""
+    if finding.window_from or finding.window_to:
+        window = f" between {finding.window_from or '…'} and {finding.window_to or '…'}"
+    subject = finding.subject_organisation or finding.subject_site
+    return f"{finding.get_subject_kind_display().lower()} {subject}{window}"
+
+
+def investigation_transition(
+    *, investigation: Investigation, to: str, by: AbstractBaseUser | None = None, note: str = ""
+) -> Investigation:
+    with transaction.atomic():
+        locked = Investigation.objects.select_for_update().get(pk=investigation.pk)
+        if to not in _TRANSITIONS[locked.status]:
+            allowed = ", ".join(sorted(_TRANSITIONS[locked.status])) or "none, it is closed"
+            raise InvestigationError(
+                f"investigation #{locked.pk} cannot go from {locked.status} to {to} (allowed: {allowed})"
+            )
+        InvestigationTransition.objects.create(
+            investigation=locked,
+            from_status=locked.status,
+            to_status=to,
+            at=timezone.now(),
+            by=by if by is not None and by.is_authenticated else None,
+            note=note,
+        )
+        locked.status = to
+        locked.save(update_fields=["status"])
+    investigation.status = to
+    return locked
+
+
+def trace_run_start(*, investigation: Investigation, by: AbstractBaseUser | None = None, submit: Submit) -> TraceRun:
+    """Trace the investigation's subject at the ledger's current position, in the background."""
+    with transaction.atomic():
+        if running := _running_run_on(investigation.finding):
+            raise InvestigationError(f"run {running.pk} of investigation #{running.investigation_id} is still tracing")
+        snapshot = genealogy.ledger_snapshot()
+        lot_ids, unit_ids = finding_seeds(investigation.finding)
+        previous = investigation.runs.order_by("-created_at").first()
+        job = job_create(kind="trace_run", params={}, owner=investigation.owner, created_by=by)
+        run = TraceRun.objects.create(
+            investigation=investigation,
+            job=job,
+            position=snapshot.position,
+            last_transformation_id=snapshot.last_transformation_id,
+            retracted_transformation_ids=sorted(snapshot.retracted),
+            seed_lot_ids=lot_ids,
+            seed_unit_ids=unit_ids,
+            previous=previous,
+        )
+        job.params = {"trace_run_id": run.pk}
+        job.save(update_fields=["params"])
+        investigation_transition(investigation=investigation, to=InvestigationStatus.TRACING, by=by)
+        submit(job)
+    return run
+
+
+def run_snapshot(run: TraceRun) -> genealogy.Snapshot:
+    return genealogy.Snapshot(run.position, run.last_transformation_id, frozenset(run.retracted_transformation_ids))
+
+
+def _path_json(path: tuple[Link, ...]) -> list[list]:
+    return [[link.source, link.target, link.definite, link.record, link.kinds] for link in path]
+
+
+def _path_from_json(rows: list[list]) -> tuple[Link, ...]:
+    return tuple(Link(*row) for row in rows)
+
+
+def run_result(run: TraceRun) -> genealogy.Forward:
+    """A finished run's result, rebuilt from what it stored: two queries, no re-trace."""
+    segments = {
+        row.segment_id: SegmentReached(
+            row.segment_id, row.exposure == "definite", row.via_lot_id, _path_from_json(row.path)
+        )
+        for row in run.segments.all()
+    }
+    units = {row.unit_id: Reached(row.exposure == "definite", _path_from_json(row.path)) for row in run.units.all()}
+    return genealogy.Forward(snapshot=run_snapshot(run), lots={}, segments=segments, units=units)
+
+
+@job_handler("trace_run")
+def trace_run_chunk(job: Job) -> Chunk:
+    """Store the next bounded chunk of a run's reached segments; the last chunk counts and diffs.
+
+    Each chunk re-walks the lot graph at the run's position (milliseconds: the lot graph is small)
+    instead of carrying state between messages, so a redelivered chunk recomputes the same answer.
+    """
+    run = TraceRun.objects.select_related("investigation").get(pk=job.params["trace_run_id"])
+    forward = genealogy.forward_trace(
+        snapshot=run_snapshot(run), seed_lot_ids=run.seed_lot_ids, seed_unit_ids=run.seed_unit_ids
+    )
+    ordered = forward.segment_ids()
+    if job.done == 0:
+        TraceRunUnit.objects.bulk_create(
+            TraceRunUnit(
+                run=run, unit_id=unit, exposure="definite" if r.definite else "potential", path=_path_json(r.path)
+            )
+            for unit, r in sorted(forward.units.items())
+        )
+    sizes = dict(Segment.objects.filter(pk__in=ordered[job.done :]).values_list("pk", "unit_count"))
+    chunk, budget = [], CHUNK_UNITS
+    for segment in ordered[job.done :]:
+        if chunk and budget - sizes.get(segment, 0) < 0:
+            break
+        chunk.append(segment)
+        budget -= sizes.get(segment, 0)
+    TraceRunSegment.objects.bulk_create(
+        TraceRunSegment(
+            run=run,
+            segment_id=segment,
+            exposure="definite" if forward.segments[segment].definite else "potential",
+            via_lot_id=forward.segments[segment].via_lot,
+            path=_path_json(forward.segments[segment].path),
+        )
+        for segment in chunk
+    )
+    done = job.done + len(chunk)
+    found = run.segments.aggregate(n=Sum("segment__unit_count"))["n"] or 0
+    if done < len(ordered):
+        return Chunk(done=done, total=len(ordered), phase=f"tracing: about {found:,} units found so far")
+    _run_finish(run, forward)
+    return Chunk(
+        done=max(done, 1),
+        total=max(len(ordered), 1),
+        phase="traced",
+        result={
+            "definite_units": run.definite_units,
+            "potential_units": run.potential_units,
+            "consignees": run.consignees,
+        },
+    )
+
+
+def _run_finish(run: TraceRun, forward: genealogy.Forward) -> None:
+    run.definite_units, run.potential_units = genealogy.affected_counts(forward)
+    run.consignees = len(
+        genealogy.consignees(unit_ids_query=genealogy.forward_unit_ids(forward), extra_unit_ids=list(forward.units))
+    )
+    if run.previous_id is not None:
+        run.diff = run_diff(previous=run_result(run.previous), current=forward)
+    run.save(update_fields=["definite_units", "potential_units", "consignees", "diff"])
+    investigation_transition(investigation=run.investigation, to=InvestigationStatus.TRACED, note=f"run {run.pk}")
+
+
+def run_diff(*, previous: genealogy.Forward, current: genealogy.Forward, sample: int = 20) -> dict[str, Any]:
+    """Units added, gone and with a changed exposure between two results (with a sample of each)."""
+    before = {u.unit_id: u.definite for u in genealogy.all_affected_units(previous)}
+    after = {u.unit_id: u.definite for u in genealogy.all_affected_units(current)}
+    added = sorted(after.keys() - before.keys())
+    gone = sorted(before.keys() - after.keys())
+    changed = sorted(u for u in after.keys() & before.keys() if after[u] != before[u])
+    return {
+        "from_position": previous.snapshot.position,
+        "to_position": current.snapshot.position,
+        "added": len(added),
+        "gone": len(gone),
+        "exposure_changed": len(changed),
+        "added_sample": added[:sample],
+        "gone_sample": gone[:sample],
+        "exposure_changed_sample": changed[:sample],
+    }
