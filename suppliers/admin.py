@@ -20,7 +20,7 @@ from django.forms.models import BaseInlineFormSet
 from django.urls import NoReverseMatch, reverse
 from django.utils.text import Truncator
 
-from suppliers.models import Certificate, CertificateStatus, CertificateStatusChange, Organisation, Site
+from suppliers.models import Certificate, CertificateStatus, CertificateStatusChange, Membership, Organisation, Site
 from traceability import identifiers
 
 
@@ -275,3 +275,14 @@ class CertificateStatusChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("certificate__number", "reason")
     search_help_text = "Certificate number or reason."
     date_hierarchy = "changed_at"
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ("user", "organisation")
+    list_filter = ("organisation__role",)
+    list_select_related = ("user", "organisation")
+    search_fields = ("user__username", "organisation__name")
+    search_help_text = "User name or organisation name."
+    autocomplete_fields = ("organisation",)
+    raw_id_fields = ("user",)

@@ -131,3 +131,13 @@ class CertificateStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.certificate}: {self.from_status or '-'} → {self.to_status}"
+
+
+class Membership(models.Model):
+    """The organisation a user acts for: what they record is owned by it."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="members")
+
+    def __str__(self) -> str:
+        return f"{self.user} at {self.organisation}"

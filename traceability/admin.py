@@ -21,6 +21,9 @@ from django.utils.html import format_html, format_html_join
 from packs.admin import admin_link
 from suppliers.admin import LoadedRowsInlineMixin, ReadOnlyAdminMixin
 from traceability.models import (
+    Finding,
+    Investigation,
+    InvestigationTransition,
     Job,
     LearntCompanyPrefix,
     LedgerEntry,
@@ -29,6 +32,8 @@ from traceability.models import (
     Segment,
     SegmentInput,
     SegmentMember,
+    TraceRun,
+    TraceRunSegment,
     Transformation,
     UnitLink,
 )
@@ -239,3 +244,73 @@ class LearntCompanyPrefixAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("prefix__startswith", "learnt_from")
     search_help_text = "Prefix digits (their beginning) or the URN it was learnt from."
     date_hierarchy = "learnt_at"
+
+
+# --- findings, investigations, trace runs: recorded through the services (REST, CLI), viewed here ---
+
+
+@admin.register(Finding)
+class FindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "category", "severity", "subject_kind", "subject", "owner", "raised_by", "raised_at")
+    list_filter = ("category", "severity", "subject_kind", "owner")
+    list_select_related = ("owner", "raised_by", "subject_lot", "subject_unit", "subject_organisation", "subject_site")
+    search_fields = ("description", "subject_lot__code", "subject_lot__identity", "subject_unit__serial__exact")
+    search_help_text = "Description, lot code or identity, or exact unit serial."
+    date_hierarchy = "raised_at"
+
+    @admin.display(description="subject")
+    def subject(self, obj: Finding) -> object:
+        return obj.subject_lot or obj.subject_unit or obj.subject_organisation or obj.subject_site
+
+
+class InvestigationTransitionInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = InvestigationTransition
+    fields = ("from_status", "to_status", "at", "by", "note")
+    extra = 0
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("by")
+
+
+@admin.register(Investigation)
+class InvestigationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "finding", "status", "owner", "opened_at", "preview")
+    list_filter = ("status", "owner")
+    list_select_related = ("finding", "owner")
+    search_fields = ("finding__description",)
+    search_help_text = "Text of the finding's description."
+    date_hierarchy = "opened_at"
+    inlines = (InvestigationTransitionInline,)
+
+
+@admin.register(InvestigationTransition)
+class InvestigationTransitionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("investigation", "from_status", "to_status", "at", "by")
+    list_filter = ("to_status",)
+    list_select_related = ("investigation", "by")
+    date_hierarchy = "at"
+
+
+@admin.register(TraceRun)
+class TraceRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "investigation", "position", "definite_units", "potential_units", "consignees", "created_at")
+    list_select_related = ("investigation", "job")
+    readonly_fields = ("segments_reached",)
+    date_hierarchy = "created_at"
+
+    @admin.display(description="segments reached")
+    def segments_reached(self, obj: TraceRun) -> str:
+        # TraceRunSegment has a composite primary key, which the admin cannot register (see the
+        # module docstring): the first rows are shown here, in one query.
+        rows = list(TraceRunSegment.objects.filter(run=obj).order_by("segment_id")[: MEMBERS_SHOWN + 1])
+        if not rows:
+            return "-"
+        table = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((row.segment_id, row.exposure, row.via_lot_id) for row in rows[:MEMBERS_SHOWN]),
+        )
+        more = f"<p>First {MEMBERS_SHOWN} shown.</p>" if len(rows) > MEMBERS_SHOWN else ""
+        return format_html(
+            "<table><tr><th>segment</th><th>exposure</th><th>via lot</th></tr>{}</table>{}", table, format_html(more)
+        )
