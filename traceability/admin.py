@@ -310,7 +310,5 @@ class TraceRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
             ((row.segment_id, row.exposure, row.via_lot_id) for row in rows[:MEMBERS_SHOWN]),
         )
-        more = f"<p>First {MEMBERS_SHOWN} shown.</p>" if len(rows) > MEMBERS_SHOWN else ""
-        return format_html(
-            "<table><tr><th>segment</th><th>exposure</th><th>via lot</th></tr>{}</table>{}", table, format_html(more)
-        )
+        more = format_html("<p>First {} shown.</p>", MEMBERS_SHOWN) if len(rows) > MEMBERS_SHOWN else ""
+        return format_html("<table><tr><th>segment</th><th>exposure</th><th>via lot</th></tr>{}</table>{}", table, more)
