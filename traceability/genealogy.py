@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Max, Min, Q, QuerySet
 
 from cells.models import Lot
-from packs.models import ContainerPacking, ShipmentItem, UnitPacking
+from packs.models import ContainerPacking, ShipmentItem, Unit, UnitPacking
 from traceability.models import (
     Exposure,
     LedgerHead,
@@ -372,3 +372,43 @@ def siblings(*, snapshot: Snapshot, unit_id: int, limit: int = 10_000) -> list[t
 
 def lots_by_id(ids: Iterable[int]) -> dict[int, Lot]:
     return {lot.pk: lot for lot in Lot.objects.filter(pk__in=sorted(set(ids))).select_related("owner", "site")}
+
+
+# --- explanations -------------------------------------------------------------------------------------
+
+
+def explain_paths(paths: Sequence[tuple[Link, ...]]) -> list[list[dict[str, str]]]:
+    """Paths as people read them: each step names both ends by canonical identity and the record.
+
+    Three queries for any number of paths (lots, units, records), so a page of units costs the
+    same whatever its size.
+    """
+    lot_ids, unit_ids, record_ids = set(), set(), set()
+    for path in paths:
+        for link in path:
+            (lot_ids if link.kinds[0] == "L" else unit_ids).add(link.source)
+            (lot_ids if link.kinds[1] == "L" else unit_ids).add(link.target)
+            record_ids.add(link.record)
+    lots = dict(Lot.objects.filter(pk__in=sorted(lot_ids)).values_list("pk", "identity")) if lot_ids else {}
+    units = dict(Unit.objects.filter(pk__in=sorted(unit_ids)).values_list("pk", "identity")) if unit_ids else {}
+    records = (
+        dict(Transformation.objects.filter(pk__in=sorted(record_ids)).values_list("pk", "reference"))
+        if record_ids
+        else {}
+    )
+
+    def name(kind: str, node: int) -> str:
+        return (lots if kind == "L" else units).get(node, f"{'lot' if kind == 'L' else 'unit'}:{node}")
+
+    return [
+        [
+            {
+                "from": name(link.kinds[0], link.source),
+                "to": name(link.kinds[1], link.target),
+                "record": records.get(link.record, str(link.record)),
+                "exposure": "definite" if link.definite else "potential",
+            }
+            for link in path
+        ]
+        for path in paths
+    ]

@@ -63,8 +63,9 @@ def _database() -> dict:
                 "timeout": 30,
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
-            # A file, not shared memory: tests hand work to a Celery worker thread on its own connection.
-            "TEST": {"NAME": str(VAR_DIR / "test-ledger.sqlite3")},
+            # A file, not shared memory: tests hand work to a Celery worker thread on its own
+            # connection. One per test process, so two test runs never share it.
+            "TEST": {"NAME": str(VAR_DIR / f"test-ledger-{os.getpid()}.sqlite3")},
         }
     scheme = urlsplit(url).scheme
     if scheme not in {"postgres", "postgresql", "pgsql", "sqlite"}:
