@@ -303,3 +303,63 @@ def test_retraction_keeps_the_rows_and_records_when_it_happened():
     assert LotLink.objects.filter(transformation=record).count() == 1
     with pytest.raises(GenealogyError, match="already retracted at ledger position 2"), transaction.atomic():
         transformation_retract(transformation=record, entry=ledger_append(source="manual", summary="again"), reason="x")
+
+
+def test_a_cycle_is_refused_at_write_time_naming_the_path():
+    # given precursor → cathode → cell already recorded
+    precursor, cathode, cell = MaterialLotFactory(), MaterialLotFactory(), CellLotFactory()
+    with transaction.atomic():
+        entry = ledger_append(source="manual", summary="chain")
+        for reference, source, target in (("calcination", precursor, cathode), ("cell line", cathode, cell)):
+            transformation_record(
+                entry=entry,
+                owner=precursor.owner,
+                kind=RecordKind.MANUAL,
+                reference=reference,
+                occurred_at=AT,
+                input_lot_ids=[source.pk],
+                output_lot_ids=[target.pk],
+            )
+    # when a record claims the precursor was made from the cell
+    with pytest.raises(GenealogyError) as refused, transaction.atomic():
+        transformation_record(
+            entry=ledger_append(source="manual", summary="loop"),
+            owner=precursor.owner,
+            kind=RecordKind.MANUAL,
+            reference="loop",
+            occurred_at=AT,
+            input_lot_ids=[cell.pk],
+            output_lot_ids=[precursor.pk],
+        )
+    # then the message names the path, and nothing was written
+    assert str(refused.value) == (
+        f"transformation 'loop' would make {precursor.identity} from itself:"
+        f" {precursor.identity} → {cathode.identity} → {cell.identity} already exists,"
+        f" and this record adds {cell.identity} → {precursor.identity}"
+    )
+    assert Transformation.objects.count() == 2
+
+
+def test_a_unit_made_from_itself_through_a_refurbishment_is_refused():
+    work_order = WorkOrderFactory()
+    first, second = _units(work_order, 2)
+    with transaction.atomic():
+        transformation_record(
+            entry=ledger_append(source="manual", summary="refurb"),
+            owner=work_order.owner,
+            kind=RecordKind.MANUAL,
+            reference="RF-1",
+            occurred_at=AT,
+            input_unit_ids=[first],
+            output_unit_ids=[second],
+        )
+    with pytest.raises(GenealogyError, match="would make .*S00000 from itself"), transaction.atomic():
+        transformation_record(
+            entry=ledger_append(source="manual", summary="back"),
+            owner=work_order.owner,
+            kind=RecordKind.MANUAL,
+            reference="RF-2",
+            occurred_at=AT,
+            input_unit_ids=[second],
+            output_unit_ids=[first],
+        )

@@ -35,6 +35,7 @@ from traceability.models import (
     UnitLink,
     exposure_of,
 )
+from traceability.trace import Link, links_reachable, reach
 
 # bulk_create batch: 5,000 member rows is about 0.5 MB of parameters, well inside both
 # PostgreSQL's 65,535-parameter limit (3 columns) and SQLite's 32,766 (3 columns, 15,000 rows).
@@ -84,6 +85,35 @@ def _check_exist(model: type[Lot] | type[Unit], ids: set[int], what: str) -> Non
     found = set(model.objects.filter(pk__in=ids).values_list("pk", flat=True))
     if missing := sorted(ids - found):
         raise GenealogyError(f"unknown {what} id(s): {', '.join(map(str, missing[:10]))}")
+
+
+def _refuse_cycle(
+    reference: str, link_model: type[LotLink] | type[UnitLink], what: str, *, inputs: set[int], outputs: set[int]
+) -> None:
+    """Refuse a record that would make something from itself: the genealogy is a DAG.
+
+    Walks upstream from the inputs, one query per level; if an output is among their ancestors,
+    the new links would close a cycle, and the message names the path that exists already.
+    Retracted records count too: retraction stops a link counting, it does not license a cycle.
+    """
+    if not inputs or not outputs:
+        return
+    field_in, field_out = f"input_{what}_id", f"output_{what}_id"
+
+    def parents(frontier: frozenset[int]) -> list[Link]:
+        rows = link_model.objects.filter(**{f"{field_out}__in": sorted(frontier)}).values_list(field_out, field_in)
+        return [Link(child, parent, True, 0) for child, parent in rows.order_by()]
+
+    ancestors = reach(inputs, links_reachable(inputs, parents))
+    if closing := sorted(outputs & ancestors.keys()):
+        output = closing[0]
+        chain = [ancestors[output].path[0].source, *(link.target for link in ancestors[output].path)]
+        names = dict((Lot if what == "lot" else Unit).objects.filter(pk__in=chain).values_list("pk", "identity"))
+        shown = " → ".join(names[node] for node in reversed(chain))
+        raise GenealogyError(
+            f"transformation {reference!r} would make {names[output]} from itself:"
+            f" {shown} already exists, and this record adds {names[chain[0]]} → {names[output]}"
+        )
 
 
 def segment_input_key(*, exposure: str, lot_ids: Iterable[int]) -> str:
@@ -209,6 +239,8 @@ def transformation_record(
         raise GenealogyError(f"transformation {reference!r}: id(s) {sorted(same)} are both input and output")
     _check_exist(Lot, input_lots | output_lots, "lot")
     _check_exist(Unit, input_units | output_units, "unit")
+    _refuse_cycle(reference, LotLink, "lot", inputs=input_lots, outputs=output_lots)
+    _refuse_cycle(reference, UnitLink, "unit", inputs=input_units, outputs=output_units)
     exposure = exposure_of(input_count=inputs, output_count=outputs)
     transformation = Transformation.objects.create(
         owner=owner,
