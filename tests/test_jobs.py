@@ -129,3 +129,52 @@ def test_periodic_certificate_expiry_through_a_real_worker(celery_worker, wait_u
     assert (lapsed.status, current.status) == (CertificateStatus.EXPIRED, CertificateStatus.VALID)
     change = lapsed.status_changes.get()
     assert (change.from_status, change.to_status) == ("valid", "expired")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stalled_jobs_are_resent_at_their_cursor_and_finished_ones_are_not():
+    # given a job stopped after its first chunk (its next message lost), and a finished job
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from traceability.jobs import jobs_stalled
+
+    stalled = _commission_job(WorkOrderFactory(), 15_000)
+    job_step(job_id=stalled.pk, expected_done=0, enqueue=lambda *a: None)
+    finished = _commission_job(WorkOrderFactory(), 10)
+    job_step(job_id=finished.pk, expected_done=0, enqueue=lambda *a: None)
+    later = timezone.now() + dt.timedelta(minutes=10)
+    # when
+    found = jobs_stalled(quiet_for=dt.timedelta(minutes=5), now=later)
+    fresh = jobs_stalled(quiet_for=dt.timedelta(minutes=5))
+    # then resending the cursor finishes the job exactly once
+    assert (found, fresh) == ([(stalled.pk, 10_000)], [])
+    job_step(job_id=stalled.pk, expected_done=10_000, enqueue=lambda *a: None)
+    job_step(job_id=stalled.pk, expected_done=10_000, enqueue=lambda *a: pytest.fail("resent twice"))
+    assert Unit.objects.filter(work_order_id=stalled.params["work_order_id"]).count() == 15_000
+
+
+@pytest.mark.worker
+def test_trace_run_through_the_broker_and_a_real_worker(celery_worker, wait_until):
+    # given
+    from tests.trace_world import build_world
+    from traceability.investigations import finding_record
+
+    w = build_world()
+    # when a finding is recorded through the service the interfaces call
+    finding = finding_record(
+        owner=w.m1.owner,
+        subject=w.m1,
+        category="metallic_debris",
+        severity="critical",
+        description="debris",
+        submit=job_submit,
+    )
+    run = finding.investigation.runs.get()
+    # then the worker traces it
+    wait_until(lambda: Job.objects.get(pk=run.job_id).status in (JobStatus.SUCCEEDED, JobStatus.FAILED), what="run")
+    run.refresh_from_db()
+    assert (run.job.status, run.job.error) == (JobStatus.SUCCEEDED, "")
+    assert (run.definite_units, run.potential_units, run.consignees) == (4, 3, 2)
+    assert (run.segments.count(), run.units.count()) == (2, 1)  # MOD1 and {C2, C4}; U8 via U1

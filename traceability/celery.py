@@ -35,6 +35,7 @@ app.conf.update(
     timezone="UTC",
     broker_connection_retry_on_startup=True,
     beat_schedule={
+        "resume-stalled-jobs": {"task": "traceability.tasks.jobs_resume", "schedule": 60.0},
         "expire-certificates": {
             "task": "suppliers.tasks.certificates_expire",
             "schedule": 3600.0,

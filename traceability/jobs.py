@@ -114,3 +114,19 @@ def job_fail(*, job_id: Any, error: str, at: dt.datetime | None = None) -> None:
     Job.objects.filter(pk=job_id).exclude(status=JobStatus.SUCCEEDED).update(
         status=JobStatus.FAILED, error=error[:2000], finished_at=at or timezone.now()
     )
+
+
+def jobs_stalled(*, quiet_for: dt.timedelta, now: dt.datetime | None = None) -> list[tuple[Any, int]]:
+    """Unfinished jobs whose row has not moved for ``quiet_for``: (id, the cursor to resume at).
+
+    A broker without acknowledgements (kombu's filesystem transport) loses the message of a worker
+    killed mid-chunk, and Redis only hands an unacknowledged one back after its visibility
+    timeout; resending the current cursor is always safe, because a message that is not current
+    is dropped (see the module docstring).
+    """
+    cutoff = (now or timezone.now()) - quiet_for
+    return list(
+        Job.objects.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING], updated_at__lt=cutoff)
+        .order_by("updated_at")
+        .values_list("pk", "done")
+    )

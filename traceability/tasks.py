@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from celery import shared_task
 from django.db import transaction
 
-from traceability.jobs import job_step
+from traceability.jobs import job_step, jobs_stalled
 from traceability.models import Job
 
 
@@ -15,6 +16,15 @@ from traceability.models import Job
 def job_run(job_id: str, expected_done: int = 0) -> None:
     """Run one chunk of a job; the chunk enqueues the next one (see ``traceability.jobs``)."""
     job_step(job_id=job_id, expected_done=expected_done, enqueue=_enqueue_next)
+
+
+@shared_task(name="traceability.tasks.jobs_resume", acks_late=True)
+def jobs_resume(quiet_minutes: float = 5.0) -> int:
+    """Periodic (Celery beat): resend the current chunk of jobs that stopped moving. Idempotent."""
+    stalled = jobs_stalled(quiet_for=dt.timedelta(minutes=quiet_minutes))
+    for job_id, done in stalled:
+        _enqueue_next(job_id, done)
+    return len(stalled)
 
 
 def _enqueue_next(job_id: Any, expected_done: int) -> None:
