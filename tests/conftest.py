@@ -53,8 +53,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 @pytest.fixture(scope="session")
-def _isolated_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Keep test messages away from any worker of ``make run`` sharing the same broker."""
+def _isolated_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Keep test messages away from any worker of ``make run`` sharing the same broker.
+
+    Yields the environment a worker process needs to join the same isolated broker.
+    """
     original = dict(celery_app.conf.broker_transport_options or {})
     if settings.CELERY_BROKER_URL.startswith("filesystem"):
         folder = tmp_path_factory.mktemp("broker")
@@ -67,17 +70,20 @@ def _isolated_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
             "control_folder": str(folder / "control"),
             "store_processed": False,
         }
+        worker_env = {"CELERY_BROKER_DIR": str(folder)}
     else:
-        options = {**original, "global_keyprefix": f"ledger-test-{uuid.uuid4().hex[:8]}:"}
+        prefix = f"ledger-test-{uuid.uuid4().hex[:8]}:"
+        options = {**original, "global_keyprefix": prefix}
+        worker_env = {"CELERY_BROKER_URL": settings.CELERY_BROKER_URL, "CELERY_BROKER_KEYPREFIX": prefix}
     celery_app.conf.broker_transport_options = options
     celery_app.close()  # drop pooled connections made with the old options
-    yield
+    yield worker_env
     celery_app.conf.broker_transport_options = original
     celery_app.close()  # drop pooled connections made with the old options
 
 
 @pytest.fixture()
-def celery_worker(_isolated_broker: None, transactional_db: None) -> Iterator[object]:
+def celery_worker(_isolated_broker: dict[str, str], transactional_db: None) -> Iterator[object]:
     """A real worker (threads in this process) consuming both queues through the real broker.
 
     Tests using it see only committed data, hence ``transactional_db``.
@@ -117,3 +123,59 @@ def corpus() -> Path:
             pytest.fail(f"GS1 EPCIS corpus required (LEDGER_REQUIRE_CORPUS=1) but not found at {CORPUS}")
         pytest.skip(f"GS1 EPCIS corpus not found at {CORPUS} (CI always has it)")
     return CORPUS
+
+
+@pytest.fixture()
+def worker_process(_isolated_broker: dict[str, str], transactional_db: None, tmp_path: Path):
+    """Start real ``celery worker`` processes on the test database and the isolated broker.
+
+    The solo pool runs tasks in the worker's own process, so killing it kills the task mid-chunk.
+    """
+    import signal
+    import subprocess
+    import sys
+
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        database_url = f"sqlite:///{db['NAME']}"
+    else:
+        database_url = f"postgresql://{db['USER']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+    env = {k: v for k, v in os.environ.items() if k not in {"CELERY_BROKER_URL", "DATABASE_URL"}}
+    env.update(_isolated_broker, DATABASE_URL=database_url, LEDGER_VAR_DIR=str(tmp_path))
+    started: list[subprocess.Popen] = []
+
+    def start() -> subprocess.Popen:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "traceability",
+                "worker",
+                "--pool",
+                "solo",
+                "-Q",
+                "light,heavy",
+                "-l",
+                "WARNING",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=Path(__file__).resolve().parents[1],
+            env=env,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()

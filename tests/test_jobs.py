@@ -178,3 +178,32 @@ def test_trace_run_through_the_broker_and_a_real_worker(celery_worker, wait_unti
     assert (run.job.status, run.job.error) == (JobStatus.SUCCEEDED, "")
     assert (run.definite_units, run.potential_units, run.consignees) == (4, 3, 2)
     assert (run.segments.count(), run.units.count()) == (2, 1)  # MOD1 and {C2, C4}; U8 via U1
+
+
+@pytest.mark.worker
+def test_a_worker_killed_mid_job_is_recovered_and_the_work_done_exactly_once(worker_process, wait_until):
+    # given a 12-chunk job picked up by a real worker process
+    import time
+
+    from traceability.tasks import jobs_resume
+
+    job = _commission_job(WorkOrderFactory(), 120_000)
+    first = worker_process()
+    with transaction.atomic():
+        job_submit(job)
+    wait_until(lambda: Job.objects.get(pk=job.pk).done >= 20_000, timeout=120, what="two chunks")
+    # when the worker is killed in the middle of the job
+    first.kill()
+    first.wait()
+    stopped_at = Job.objects.get(pk=job.pk).done
+    time.sleep(2)
+    assert Job.objects.get(pk=job.pk).done == stopped_at < 120_000
+    # and a new worker comes up while beat's watchdog resends the stalled job's cursor
+    worker_process()
+    assert jobs_resume(quiet_minutes=0) == 1
+    # then the job finishes, every chunk done exactly once
+    wait_until(lambda: Job.objects.get(pk=job.pk).status in (JobStatus.SUCCEEDED, JobStatus.FAILED), timeout=180)
+    job.refresh_from_db()
+    assert (job.status, job.done, job.error) == (JobStatus.SUCCEEDED, 120_000, "")
+    assert Unit.objects.count() == 120_000
+    assert LedgerEntry.objects.count() == 12

@@ -202,6 +202,9 @@ else:
             " (or leave CELERY_BROKER_URL unset for the embedded filesystem broker)"
         )
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    if _prefix := os.environ.get("CELERY_BROKER_KEYPREFIX", ""):
+        # Lets deployments (and test runs) share one Redis without seeing each other's messages.
+        CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = _prefix
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 LOGGING = {
