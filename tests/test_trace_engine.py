@@ -165,3 +165,73 @@ def test_rerun_after_a_retraction_reports_the_difference():
     assert (run.diff["added"], run.diff["gone"], run.diff["exposure_changed"]) == (0, 4, 0)
     assert sorted(run.diff["gone_sample"]) == sorted([w.u[1], w.u[2], w.u[3], w.u[8]])
     assert (run.diff["from_position"], run.diff["to_position"]) == (1, 2)
+
+
+def test_a_finding_with_nothing_downstream_traces_to_an_empty_result():
+    # given a lot nothing was made from
+    w = build_world()
+    submitted = []
+    # when
+    finding = finding_record(
+        owner=w.m3.owner,
+        subject=w.c3,
+        category="separator_defect",
+        severity="low",
+        description="burr",
+        submit=submitted.append,
+    )
+    run_job(submitted.pop())
+    # then
+    run = finding.investigation.runs.get()
+    assert finding.investigation.preview["definite_units"] == finding.investigation.preview["potential_units"] == 0
+    assert (run.definite_units, run.potential_units, run.consignees, run.job.status) == (0, 0, 0, JobStatus.SUCCEEDED)
+
+
+def test_a_supplier_finding_within_a_window_seeds_only_the_lots_made_in_it():
+    # given M1 made in March 2024, M2 in June 2024, both by one supplier
+    import datetime as dt
+
+    from traceability.investigations import finding_seeds
+
+    w = build_world()
+    supplier = w.m1.owner
+    w.m2.owner = supplier
+    w.m2.save()
+    for lot, month in ((w.m1, 3), (w.m2, 6)):
+        lot.produced_from = dt.datetime(2024, month, 1, tzinfo=dt.UTC)
+        lot.produced_to = dt.datetime(2024, month, 5, tzinfo=dt.UTC)
+        lot.save()
+    # when
+    finding = finding_record(
+        owner=supplier,
+        subject=supplier,
+        category="metallic_debris",
+        severity="high",
+        description="line 2",
+        window_from=dt.datetime(2024, 5, 1, tzinfo=dt.UTC),
+        window_to=dt.datetime(2024, 7, 1, tzinfo=dt.UTC),
+        submit=lambda job: None,
+    )
+    # then
+    assert finding_seeds(finding) == ([w.m2.pk], [])
+    assert finding.investigation.preview["definite_units"] == 4
+
+
+def test_a_window_that_ends_before_it_starts_is_refused_and_nothing_is_written():
+    import datetime as dt
+
+    from traceability.models import Finding
+
+    w = build_world()
+    with pytest.raises(InvestigationError, match=r"the window ends \(2024-01-01\) before it starts \(2024-02-01\)"):
+        finding_record(
+            owner=w.m1.owner,
+            subject=w.m1.owner,
+            category="other",
+            severity="low",
+            description="x",
+            window_from=dt.datetime(2024, 2, 1, tzinfo=dt.UTC),
+            window_to=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+            submit=lambda job: None,
+        )
+    assert Finding.objects.count() == 0
