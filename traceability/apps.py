@@ -7,3 +7,4 @@ class TraceabilityConfig(AppConfig):
 
     def ready(self) -> None:
         from traceability import investigations  # noqa: F401  (registers the trace-run job handler)
+        from traceability import exports  # noqa: F401  (registers the export job handler)

@@ -1,0 +1,165 @@
+"""Who may do what: anonymous, a user without organisation, another organisation, the owner, a regulator.
+
+Refusals are asserted with their code and with nothing written.
+"""
+
+import pytest
+
+from suppliers.models import Role
+from tests.factories import OrganisationFactory
+from tests.test_api_support import callers, client_for, member, run_job, traced, urn, written
+from tests.trace_world import build_world
+from traceability.models import Job
+
+pytestmark = pytest.mark.django_db
+
+OWNER_ONLY = {"anonymous": 403, "no_organisation": 403, "other": 404, "owner": 200, "regulator": 200}
+
+READS = [
+    "/api/v1/findings/{finding}/",
+    "/api/v1/investigations/{investigation}/",
+    "/api/v1/runs/{run}/",
+    "/api/v1/runs/{run}/units/",
+    "/api/v1/runs/{run}/consignees/",
+    "/api/v1/runs/{run}/breakdown/",
+    "/api/v1/units/U2/backward/",
+    "/api/v1/units/U2/siblings/",
+    "/api/v1/jobs/{job}/",
+    "/api/v1/jobs/{job}/download/",
+]
+
+WRITES = [
+    ("/api/v1/investigations/{investigation}/transitions/", {"to": "under_review"}, 200),
+    ("/api/v1/investigations/{investigation}/runs/", None, 202),
+    ("/api/v1/investigations/{investigation}/exports/", {"format": "csv"}, 202),
+]
+
+CODES = {
+    "anonymous": "not_authenticated",
+    "no_organisation": "no_organisation",
+    "other": "not_found",
+    "regulator": "read_only",
+}
+
+
+@pytest.fixture()
+def world(settings, tmp_path):
+    """A traced investigation of the world's brand, with a finished CSV export; a client per caller."""
+    settings.MEDIA_ROOT = tmp_path
+    w = build_world()
+    clients = callers(w)
+    clients["no_organisation"] = client_for(member(None))
+    created = traced(clients["owner"], w)
+    export = clients["owner"].post(
+        f"/api/v1/investigations/{created['investigation']}/exports/", {"format": "csv"}, format="json"
+    )
+    run_job(Job.objects.get(pk=export.json()["id"]))
+    ids = {"finding": created["id"], "investigation": created["investigation"], "run": created["run"]}
+    return w, clients, {**ids, "job": export.json()["id"]}
+
+
+@pytest.mark.parametrize("caller", list(OWNER_ONLY))
+@pytest.mark.parametrize("url", READS)
+def test_reads_are_for_the_owner_and_regulators(world, url, caller):
+    # given
+    w, clients, ids = world
+    before = written()
+    # when
+    response = clients[caller].get(url.format(**ids))
+    # then
+    assert response.status_code == OWNER_ONLY[caller]
+    if response.status_code >= 400:
+        expected = "unknown_subject" if caller == "other" and "/units/U2/" in url else CODES[caller]
+        assert response.json()["code"] == expected
+    assert written() == before
+
+
+@pytest.mark.parametrize("caller", list(OWNER_ONLY))
+@pytest.mark.parametrize(("url", "body", "status"), WRITES)
+def test_writes_are_for_the_owner_only(world, url, body, status, caller):
+    # given
+    w, clients, ids = world
+    before = written()
+    # when
+    response = clients[caller].post(url.format(**ids), body, format="json")
+    # then
+    if caller == "owner":
+        assert response.status_code == status
+        assert written() != before
+    else:
+        assert (
+            response.status_code == {"anonymous": 403, "no_organisation": 403, "other": 404, "regulator": 403}[caller]
+        )
+        assert response.json()["code"] == CODES[caller]
+        assert written() == before
+
+
+@pytest.mark.parametrize(
+    ("caller", "status", "code"),
+    [
+        ("anonymous", 403, "not_authenticated"),
+        ("no_organisation", 403, "no_organisation"),
+        ("regulator", 403, "read_only"),
+        ("other", 201, None),
+        ("owner", 201, None),
+    ],
+)
+def test_recording_a_finding_is_for_members_of_an_organisation_but_not_regulators(world, caller, status, code):
+    # given
+    w, clients, ids = world
+    before = written()
+    body = {"subject": urn(w.c4.identity), "category": "other", "severity": "low", "description": "x"}
+    # when
+    response = clients[caller].post("/api/v1/findings/", body, format="json")
+    # then
+    assert response.status_code == status
+    if code:
+        assert response.json()["code"] == code
+        assert written() == before
+    else:
+        assert response.json()["owner"] == clients[caller].user.membership.organisation.slug
+
+
+@pytest.mark.parametrize(
+    ("caller", "status", "visible"),
+    [
+        ("anonymous", 403, None),
+        ("no_organisation", 403, None),
+        ("other", 200, 0),
+        ("owner", 200, 1),
+        ("regulator", 200, 1),
+    ],
+)
+def test_the_findings_list_shows_what_the_caller_may_see(world, caller, status, visible):
+    # given
+    w, clients, ids = world
+    # when
+    response = clients[caller].get("/api/v1/findings/")
+    # then
+    assert response.status_code == status
+    if visible is not None:
+        assert [f["id"] for f in response.json()["results"]] == [ids["finding"]][:visible]
+
+
+def test_a_regulator_sees_every_organisations_findings():
+    # given two brands' findings
+    first, second = build_world(), build_world()
+    for w in (first, second):
+        traced(client_for(member(w.brand)), w)
+    regulator = client_for(member(OrganisationFactory(role=Role.REGULATOR)))
+    # when
+    response = regulator.get("/api/v1/findings/")
+    # then
+    assert sorted(f["owner"] for f in response.json()["results"]) == sorted([first.brand.slug, second.brand.slug])
+
+
+@pytest.mark.parametrize(("url", "body", "status"), WRITES)
+def test_another_organisation_learns_nothing_from_an_invalid_body(world, url, body, status):
+    # given
+    w, clients, ids = world
+    before = written()
+    # when
+    response = clients["other"].post(url.format(**ids), {"to": "nowhere", "format": "nothing"}, format="json")
+    # then it is told "not found", not what was wrong with the body
+    assert (response.status_code, response.json()["code"]) == (404, "not_found")
+    assert written() == before

@@ -1,0 +1,128 @@
+"""Helpers shared by the REST API tests (no tests here): callers, jobs run in-process, counts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from types import SimpleNamespace
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from rest_framework.test import APIClient
+
+from packs.models import Container, Shipment, ShipmentItem, UnitPacking
+from packs.services import units_create
+from suppliers.models import Membership, Organisation, Role
+from tests.factories import OrganisationFactory, with_check_digit
+from tests.trace_world import AT
+from traceability.jobs import job_step
+from traceability.models import Finding, Investigation, InvestigationTransition, Job, TraceRun
+from traceability.selectors import identifier_render
+from traceability.services import UnitBuild, ledger_append, unit_builds_record
+
+_names = itertools.count(1)
+
+
+def member(organisation: Organisation | None, username: str | None = None) -> Any:
+    """A user acting for ``organisation`` (for none when None)."""
+    # No password: hashing one costs a third of a second, and the tests authenticate by force.
+    user = get_user_model().objects.create_user(username=username or f"user{next(_names)}")
+    if organisation is not None:
+        Membership.objects.create(user=user, organisation=organisation)
+    return user
+
+
+def client_for(user: Any | None) -> APIClient:
+    client = APIClient()
+    client.user = user
+    if user is not None:
+        client.force_authenticate(user)
+    return client
+
+
+def callers(w: SimpleNamespace) -> dict[str, APIClient]:
+    """Anonymous, another organisation, the owner (the world's brand) and a regulator."""
+    return {
+        "anonymous": client_for(None),
+        "other": client_for(member(OrganisationFactory(role=Role.BRAND))),
+        "owner": client_for(member(w.brand)),
+        "regulator": client_for(member(OrganisationFactory(role=Role.REGULATOR))),
+    }
+
+
+def run_job(job: Job) -> Job:
+    """Run a job's chain of chunks in this process, as the worker would (see test_trace_engine)."""
+    pending = [0]
+    while pending:
+        job_step(job_id=job.pk, expected_done=pending.pop(), enqueue=lambda job_id, done: pending.append(done))
+    job.refresh_from_db()
+    return job
+
+
+def urn(canonical: str) -> str:
+    return identifier_render(canonical, form="epc")
+
+
+def raise_finding(client: APIClient, subject: str | None, **fields: Any) -> Any:
+    """POST a finding; ``subject`` None leaves it out (for supplier or site subjects)."""
+    body = {"category": "metallic_debris", "severity": "critical", "description": "Fe 45 µm", **fields}
+    if subject is not None:
+        body["subject"] = subject
+    return client.post("/api/v1/findings/", body, format="json")
+
+
+def traced(client: APIClient, w: SimpleNamespace) -> dict[str, Any]:
+    """A finding on material lot M1, its run finished: the response body of the POST."""
+    response = raise_finding(client, urn(w.m1.identity))
+    assert response.status_code == 201, response.json()
+    run_job(TraceRun.objects.get(pk=response.json()["run"]).job)
+    return response.json()
+
+
+def written() -> dict[str, int]:
+    """Row counts of everything the API writes, to assert a refused request changed nothing."""
+    return {
+        model.__name__: model.objects.count()
+        for model in (Finding, Investigation, InvestigationTransition, TraceRun, Job)
+    }
+
+
+def more_units(w: SimpleNamespace, count: int) -> list[int]:
+    """``count`` more units built from module lot MOD1 (so downstream of M1, definitely), packed in a
+    carton shipped to distributor D2."""
+    with transaction.atomic():
+        ids = units_create(
+            owner=w.brand,
+            product_model=w.work_order.product_model,
+            work_order=w.work_order,
+            serials=[f"X{i:04d}" for i in range(count)],
+            produced_at=AT + dt.timedelta(days=40),
+        )
+        entry = ledger_append(source="manual", summary="more units")
+        unit_builds_record(
+            entry=entry,
+            owner=w.brand,
+            builds=[
+                UnitBuild(reference=f"build X{i:04d}", unit_id=unit, lot_ids=frozenset({w.mod1.pk}), occurred_at=AT)
+                for i, unit in enumerate(ids)
+            ],
+        )
+    prefix = w.brand.gs1_company_prefix
+    sscc = "0" + prefix + "9" * (16 - len(prefix))
+    carton = Container.objects.create(
+        owner=w.brand, identity=f"sscc:{with_check_digit(sscc)}", sscc=with_check_digit(sscc), kind="carton"
+    )
+    UnitPacking.objects.bulk_create(UnitPacking(container=carton, unit_id=unit, packed_at=AT) for unit in ids)
+    shipment = Shipment.objects.create(
+        owner=w.brand, reference="DA-X", consignee=w.d2, shipped_at=AT + dt.timedelta(days=45)
+    )
+    ShipmentItem.objects.create(shipment=shipment, container=carton)
+    return ids
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    """A datetime as the API writes it."""
+    from rest_framework.fields import DateTimeField
+
+    return DateTimeField().to_representation(value) if value else None

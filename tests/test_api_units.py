@@ -1,0 +1,202 @@
+"""GET /units/{ident}/backward/ and /siblings/: one unit's upstream lots and its siblings."""
+
+import datetime as dt
+from urllib.parse import quote
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from cells.models import Inspection
+from suppliers.models import Role
+from tests.factories import CertificateFactory, OrganisationFactory, SiteFactory
+from tests.test_api_support import client_for, member, urn, written
+from tests.trace_world import build_world
+
+pytestmark = pytest.mark.django_db
+
+
+def _ident(value):
+    return quote(value, safe="")
+
+
+def test_backward_lists_every_upstream_lot_with_supplier_site_window_inspections_and_certificates():
+    # given the cell lot C1 made at a site in March 2024, X-rayed, by a maker holding a UN 38.3 certificate
+    w = build_world()
+    site = SiteFactory(owner=w.c1.owner, name="Ningde 2")
+    w.c1.site, w.c1.produced_from, w.c1.produced_to = (
+        site,
+        dt.datetime(2024, 2, 1, tzinfo=dt.UTC),
+        dt.datetime(2024, 2, 15, tzinfo=dt.UTC),
+    )
+    w.c1.save()
+    Inspection.objects.create(
+        owner=w.c1.owner,
+        lot=w.c1,
+        method="xray",
+        outcome="fail",
+        measurements={"max_particle_um": 45},
+        sample_size=32,
+        inspected_at=dt.datetime(2024, 2, 20, tzinfo=dt.UTC),
+    )
+    certificate = CertificateFactory(owner=w.c1.owner, scheme="un38.3", number="UN-1", status="suspended")
+    gtin = w.work_order.product_model.gtin
+    client = client_for(member(w.brand))
+    # when
+    response = client.get(f"/api/v1/units/{_ident(urn(f'sgtin:{gtin}:U2'))}/backward/")
+    # then
+    body = response.json()
+    assert response.status_code == 200
+    assert body["subject"] == {
+        "serial": "U2",
+        "gtin": gtin,
+        "identity": f"sgtin:{gtin}:U2",
+        "epc": urn(f"sgtin:{gtin}:U2"),
+        "digital_link": f"https://id.gs1.org/01/{gtin}/21/U2",
+    }
+    assert [(lot["code"], lot["level"], lot["exposure"], lot["supplier"]["organisation"]) for lot in body["lots"]] == [
+        ("MOD1", 1, "definite", w.mod1.owner.slug),
+        ("C1", 2, "definite", w.c1.owner.slug),
+        ("M2", 3, "definite", w.m2.owner.slug),
+        ("M1", 4, "definite", w.m1.owner.slug),
+    ]
+    c1 = body["lots"][1]
+    assert c1 == {
+        "identity": w.c1.identity,
+        "code": "C1",
+        "kind": "cell",
+        "epc": urn(w.c1.identity),
+        "digital_link": f"https://id.gs1.org/01/{w.c1.gtin}/10/C1",
+        "level": 2,
+        "exposure": "definite",
+        "supplier": {"organisation": w.c1.owner.slug, "name": w.c1.owner.name, "role": "cell_maker"},
+        "site": {"id": site.pk, "name": "Ningde 2", "gln": site.gln},
+        "produced_from": "2024-02-01T00:00:00Z",
+        "produced_to": "2024-02-15T00:00:00Z",
+        "inspections": [
+            {
+                "id": w.c1.inspections.get().pk,
+                "method": "xray",
+                "outcome": "fail",
+                "measurements": {"max_particle_um": 45},
+                "sample_size": 32,
+                "inspected_at": "2024-02-20T00:00:00Z",
+            }
+        ],
+        "certificates": [
+            {"scheme": "un38.3", "number": "UN-1", "status": "suspended", "valid_to": str(certificate.valid_to)}
+        ],
+        "path": [
+            {"from": f"sgtin:{gtin}:U2", "to": w.mod1.identity, "record": "build U2", "exposure": "definite"},
+            {"from": w.mod1.identity, "to": w.c1.identity, "record": "module line", "exposure": "definite"},
+        ],
+    }
+    assert body["units"] == []
+
+
+@pytest.mark.parametrize("form", ["epc", "digital_link", "serial"])
+def test_a_unit_is_named_by_urn_digital_link_or_serial(form):
+    # given
+    w = build_world()
+    gtin = w.work_order.product_model.gtin
+    ident = {
+        "epc": urn(f"sgtin:{gtin}:U8"),
+        "digital_link": f"https://id.gs1.org/01/{gtin}/21/U8",
+        "serial": "U8",
+    }[form]
+    # when
+    response = client_for(member(w.brand)).get(f"/api/v1/units/{_ident(ident)}/backward/")
+    # then the refurbished unit's upstream: U1, and through it MOD1, C1, M2, M1
+    assert response.status_code == 200
+    assert [lot["code"] for lot in response.json()["lots"]] == ["MOD1", "C1", "M2", "M1"]
+    assert [(u["serial"], u["exposure"]) for u in response.json()["units"]] == [("U1", "definite")]
+
+
+def test_backward_of_a_unit_costs_no_more_queries_with_more_inspections_and_certificates():
+    # given
+    w = build_world()
+    client = client_for(member(w.brand))
+    with CaptureQueriesContext(connection) as bare:
+        client.get("/api/v1/units/U2/backward/")
+    for lot in (w.mod1, w.c1, w.m2, w.m1):
+        CertificateFactory(owner=lot.owner)
+        for _ in range(3):
+            Inspection.objects.create(
+                owner=lot.owner,
+                lot=lot,
+                method="ocv",
+                outcome="pass",
+                inspected_at=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+            )
+    # when
+    with CaptureQueriesContext(connection) as rich:
+        body = client.get("/api/v1/units/U2/backward/").json()
+    # then
+    assert sum(len(lot["inspections"]) for lot in body["lots"]) == 12
+    assert len(rich) == len(bare)
+
+
+def test_siblings_share_a_direct_input_lot():
+    # given
+    w = build_world()
+    gtin = w.work_order.product_model.gtin
+    # when
+    response = client_for(member(w.brand)).get("/api/v1/units/U4/siblings/")
+    # then
+    body = response.json()
+    assert response.status_code == 200
+    assert body["subject"]["identity"] == f"sgtin:{gtin}:U4"
+    assert [(lot["code"], lot["kind"]) for lot in body["shared_lots"]] == [("C2", "cell"), ("C4", "cell")]
+    assert [(s["serial"], s["shared_lots"]) for s in body["siblings"]] == [
+        ("U5", [w.c2.identity, w.c4.identity]),
+        ("U6", [w.c2.identity, w.c4.identity]),
+        ("U7", [w.c4.identity]),
+    ]
+    assert body["siblings"][0]["epc"] == urn(f"sgtin:{gtin}:U5")
+    assert body["truncated"] is False
+
+
+@pytest.mark.parametrize(
+    ("ident", "status", "code", "message"),
+    [
+        ("NOPE-1", 404, "unknown_subject", "no unit is known as 'NOPE-1'"),
+        ("urn:epc:id:sgtin:0614141.112345.400", 404, "unknown_subject", None),
+        ("urn:epc:id:sgtin:0614141.112345", 400, "invalid_identifier", None),
+        ("LOT", 400, "unsupported_identifier", None),
+    ],
+)
+def test_an_unknown_or_malformed_ident_is_refused(ident, status, code, message):
+    # given
+    w = build_world()
+    ident = urn(w.c1.identity) if ident == "LOT" else ident
+    before = written()
+    # when
+    responses = [
+        client_for(member(w.brand)).get(f"/api/v1/units/{_ident(ident)}/{part}/") for part in ("backward", "siblings")
+    ]
+    # then
+    for response in responses:
+        assert response.status_code == status
+        assert (response.json()["code"], response.json()["field"]) == (code, "ident")
+        assert message is None or response.json()["message"] == message
+    assert written() == before
+
+
+def test_another_organisations_unit_is_answered_like_an_unknown_one_but_a_regulator_sees_it():
+    # given
+    w = build_world()
+    gtin = w.work_order.product_model.gtin
+    ident = _ident(urn(f"sgtin:{gtin}:U2"))
+    # when
+    other = client_for(member(OrganisationFactory())).get(f"/api/v1/units/{ident}/backward/")
+    regulator = client_for(member(OrganisationFactory(role=Role.REGULATOR))).get(f"/api/v1/units/{ident}/backward/")
+    by_serial = client_for(member(OrganisationFactory(role=Role.REGULATOR))).get("/api/v1/units/U2/siblings/")
+    # then
+    assert other.status_code == 404
+    assert other.json() == {
+        "code": "unknown_subject",
+        "message": f"no unit is known as {urn(f'sgtin:{gtin}:U2')!r}",
+        "field": "ident",
+    }
+    assert (regulator.status_code, len(regulator.json()["lots"])) == (200, 4)
+    assert (by_serial.status_code, [s["serial"] for s in by_serial.json()["siblings"]]) == (200, ["U1", "U3"])

@@ -1,0 +1,67 @@
+"""Who may see and do what, for now: an organisation sees what it owns; regulators see all, read-only.
+
+Authentication is DRF's default (session or basic); ``IsAuthenticated`` is the project default.
+Records of other organisations are answered 404, not 403, so their existence does not leak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeVar
+
+from django.db.models import Model, QuerySet
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from suppliers.models import Membership, Organisation, Role
+
+M = TypeVar("M", bound=Model)
+
+
+@dataclass(frozen=True)
+class Caller:
+    organisation: Organisation | None
+
+    @property
+    def sees_all(self) -> bool:
+        return self.organisation is not None and self.organisation.role == Role.REGULATOR
+
+    def owns(self, owner_id: int | None) -> bool:
+        return self.organisation is not None and owner_id == self.organisation.pk
+
+
+def caller_of(request: Request) -> Caller:
+    """The organisation the user acts for, read once per request (one query)."""
+    cached = getattr(request, "_ledger_caller", None)
+    if cached is None:
+        membership = None
+        if request.user and request.user.is_authenticated:
+            membership = Membership.objects.select_related("organisation").filter(user_id=request.user.pk).first()
+        cached = Caller(organisation=membership.organisation if membership else None)
+        request._ledger_caller = cached  # type: ignore[attr-defined]
+    return cached
+
+
+class HasOrganisation(BasePermission):
+    message = "your account acts for no organisation: ask an administrator to make you a member of one"
+    code = "no_organisation"
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return caller_of(request).organisation is not None
+
+
+class RegulatorsReadOnly(BasePermission):
+    message = "regulators have read-only access to the ledger"
+    code = "read_only"
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return request.method in SAFE_METHODS or not caller_of(request).sees_all
+
+
+def visible(queryset: QuerySet[M], request: Request, *, owner: str = "owner") -> QuerySet[M]:
+    """The rows the caller may read: its organisation's, or all of them for a regulator."""
+    caller = caller_of(request)
+    if caller.sees_all:
+        return queryset
+    return queryset.filter(**{owner: caller.organisation})

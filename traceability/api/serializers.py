@@ -1,0 +1,495 @@
+"""Input and output serializers, kept apart: inputs parse and validate, outputs only describe.
+
+Outputs that render identifiers take the company-prefix resolver from the context
+(``prefix_length``), built once per request, so rendering a page of URNs costs no queries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.reverse import reverse
+
+from cells.models import Inspection, Lot
+from packs.models import Unit
+from suppliers.models import Organisation, Site
+from traceability import identifiers
+from traceability.api.errors import invalid
+from traceability.api.selectors import AmbiguousSubject, UnsupportedSubject, subject_lookup
+from traceability.exports import ExportFormat, identifier_or_none
+from traceability.investigations import finding_seeds
+from traceability.models import (
+    Finding,
+    FindingCategory,
+    Investigation,
+    InvestigationStatus,
+    InvestigationTransition,
+    Job,
+    JobStatus,
+    Severity,
+    SubjectKind,
+    TraceRun,
+)
+
+UNITS_PAGE_MAX = 1_000
+
+# --- inputs -------------------------------------------------------------------------------------------
+
+
+class FindingInput(serializers.Serializer):
+    """A finding names exactly one subject: a lot or unit by identifier, a supplier, or a site."""
+
+    subject = serializers.CharField(
+        required=False,
+        help_text="EPC URN, GS1 Digital Link, or a lot code or serial of your organisation.",
+    )
+    subject_supplier = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Organisation.objects.all(), required=False, help_text="All lots of a supplier."
+    )
+    subject_site = serializers.PrimaryKeyRelatedField(
+        queryset=Site.objects.all(), required=False, help_text="All lots made at a site."
+    )
+    window_from = serializers.DateTimeField(required=False, help_text="Lots produced from (supplier or site).")
+    window_to = serializers.DateTimeField(required=False, help_text="Lots produced until (supplier or site).")
+    category = serializers.ChoiceField(choices=FindingCategory.choices)
+    severity = serializers.ChoiceField(choices=Severity.choices)
+    description = serializers.CharField()
+    inspections = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, default=list, help_text="Inspection ids."
+    )
+
+    def validate_subject(self, value: str) -> Lot | Unit:
+        organisation = self.context["organisation"]
+        try:
+            found = subject_lookup(value, organisation=organisation)
+        except identifiers.InvalidIdentifier as exc:
+            raise serializers.ValidationError(str(exc), code="invalid_identifier") from None
+        except (UnsupportedSubject, AmbiguousSubject) as exc:
+            code = "unsupported_identifier" if isinstance(exc, UnsupportedSubject) else "ambiguous_subject"
+            raise serializers.ValidationError(str(exc), code=code) from None
+        if found is None:
+            raise serializers.ValidationError(f"no lot or unit is known as {value.strip()!r}", code="unknown_subject")
+        return found
+
+    def validate_inspections(self, value: list[int]) -> list[int]:
+        ids = sorted(set(value))
+        known = set(Inspection.objects.filter(pk__in=ids).values_list("pk", flat=True))
+        if missing := [pk for pk in ids if pk not in known]:
+            raise serializers.ValidationError(
+                f"no inspection has id {', '.join(map(str, missing))}", code="unknown_inspection"
+            )
+        return ids
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        named = [name for name in ("subject", "subject_supplier", "subject_site") if attrs.get(name) is not None]
+        if len(named) != 1:
+            raise invalid(
+                "subject",
+                "name exactly one subject: subject (a lot or unit), subject_supplier or subject_site"
+                + (f"; got {', '.join(named)}" if named else ""),
+                "subject_required",
+            )
+        windowed = [name for name in ("window_from", "window_to") if attrs.get(name) is not None]
+        if windowed and named == ["subject"]:
+            raise invalid(
+                windowed[0],
+                "a production window narrows a supplier or site subject; a lot or unit is one subject already",
+                "window_not_applicable",
+            )
+        if attrs.get("window_from") and attrs.get("window_to") and attrs["window_to"] < attrs["window_from"]:
+            raise invalid("window_to", "the window ends before it starts", "invalid_window")
+        attrs["subject"] = attrs.pop(named[0])
+        attrs.pop("subject_supplier", None)
+        attrs.pop("subject_site", None)
+        if named != ["subject"] and not self._names_lots(attrs):
+            raise invalid(named[0], f"{attrs['subject']} has no lots in the window given", "empty_subject")
+        return attrs
+
+    @staticmethod
+    def _names_lots(attrs: dict[str, Any]) -> bool:
+        """Whether a supplier or site subject names any lot (the service refuses one that does not)."""
+        kind = SubjectKind.SUPPLIER if isinstance(attrs["subject"], Organisation) else SubjectKind.SITE
+        finding = Finding(
+            subject_kind=kind,
+            subject_organisation=attrs["subject"] if kind == SubjectKind.SUPPLIER else None,
+            subject_site=attrs["subject"] if kind == SubjectKind.SITE else None,
+            window_from=attrs.get("window_from"),
+            window_to=attrs.get("window_to"),
+        )
+        lot_ids, _ = finding_seeds(finding)
+        return bool(lot_ids)
+
+
+class TransitionInput(serializers.Serializer):
+    # Tracing and traced are set by runs (POST …/runs/ and the run's job), never by hand.
+    to = serializers.ChoiceField(choices=[InvestigationStatus.UNDER_REVIEW, InvestigationStatus.CLOSED])
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ExportInput(serializers.Serializer):
+    format = serializers.ChoiceField(choices=ExportFormat.choices)
+
+
+class UnitsPageQuery(serializers.Serializer):
+    after = serializers.IntegerField(
+        min_value=0, required=False, default=0, help_text="Cursor: the last unit id of the previous page."
+    )
+    limit = serializers.IntegerField(
+        min_value=1, required=False, default=100, help_text=f"Page size, capped at {UNITS_PAGE_MAX}."
+    )
+
+    def validate_limit(self, value: int) -> int:
+        return min(value, UNITS_PAGE_MAX)
+
+
+# --- outputs: findings and investigations -------------------------------------------------------------
+
+
+def _enum(choices: list[tuple[str, str]]) -> dict[str, Any]:
+    return {"type": "string", "enum": [value for value, _ in choices]}
+
+
+# Statuses named once in the schema: spectacular would otherwise name each "status" field's enum
+# after the field, colliding between jobs and investigations.
+@extend_schema_field(_enum(InvestigationStatus.choices), component_name="InvestigationStatus")
+class InvestigationStatusField(serializers.ChoiceField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=InvestigationStatus.choices, **kwargs)
+
+
+@extend_schema_field(_enum(JobStatus.choices), component_name="JobStatus")
+class JobStatusField(serializers.ChoiceField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=JobStatus.choices, **kwargs)
+
+
+def _render(canonical: str | None, form: str, context: dict[str, Any]) -> str | None:
+    if canonical is None:
+        return None
+    return identifier_or_none(canonical, form=form, prefix_length=context["prefix_length"])
+
+
+class SubjectSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=SubjectKind.choices)
+    identity = serializers.CharField(allow_null=True, help_text="Canonical identity of the lot or unit.")
+    code = serializers.CharField(allow_null=True, help_text="Lot code or serial as printed.")
+    epc = serializers.CharField(allow_null=True)
+    digital_link = serializers.CharField(allow_null=True)
+    supplier = serializers.CharField(allow_null=True, help_text="Organisation slug, for a supplier subject.")
+    site = serializers.IntegerField(allow_null=True, help_text="Site id, for a site subject.")
+
+
+class PreviewSerializer(serializers.Serializer):
+    position = serializers.IntegerField()
+    definite_units = serializers.IntegerField()
+    potential_units = serializers.IntegerField()
+    consignees = serializers.IntegerField()
+
+
+class FindingSerializer(serializers.ModelSerializer):
+    owner = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    subject = serializers.SerializerMethodField()
+    raised_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    investigation = serializers.IntegerField(source="investigation.pk", read_only=True)
+
+    class Meta:
+        model = Finding
+        fields = [
+            "id",
+            "owner",
+            "subject",
+            "window_from",
+            "window_to",
+            "category",
+            "severity",
+            "description",
+            "inspections",
+            "raised_by",
+            "raised_at",
+            "investigation",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(SubjectSerializer)
+    def get_subject(self, finding: Finding) -> dict[str, Any]:
+        thing = finding.subject_lot or finding.subject_unit
+        identity = thing.identity if thing else None
+        return {
+            "kind": finding.subject_kind,
+            "identity": identity,
+            "code": finding.subject_lot.code if finding.subject_lot else getattr(finding.subject_unit, "serial", None),
+            "epc": _render(identity, "epc", self.context),
+            "digital_link": _render(identity, "digital_link", self.context),
+            "supplier": finding.subject_organisation.slug if finding.subject_organisation else None,
+            "site": finding.subject_site_id,
+        }
+
+
+class JobSerializer(serializers.ModelSerializer):
+    status = JobStatusField(read_only=True)
+    download = serializers.SerializerMethodField(help_text="Where to fetch the file of a finished export.")
+
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "phase",
+            "percent",
+            "done",
+            "total",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "download",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_download(self, job: Job) -> str | None:
+        if job.kind != "export" or job.status != JobStatus.SUCCEEDED or "file" not in job.result:
+            return None
+        return reverse("api:job-download", kwargs={"pk": job.pk}, request=self.context.get("request"))
+
+
+class RunSerializer(serializers.ModelSerializer):
+    job = JobSerializer(read_only=True)
+    diff = serializers.JSONField(read_only=True, help_text="Units added, gone and changed since the previous run.")
+
+    class Meta:
+        model = TraceRun
+        fields = [
+            "id",
+            "investigation",
+            "position",
+            "previous",
+            "created_at",
+            "definite_units",
+            "potential_units",
+            "consignees",
+            "diff",
+            "job",
+        ]
+        read_only_fields = fields
+
+
+class TransitionSerializer(serializers.ModelSerializer):
+    from_status = serializers.CharField(read_only=True, help_text="Empty for the transition that opened it.")
+    to_status = InvestigationStatusField(read_only=True)
+    by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = InvestigationTransition
+        fields = ["from_status", "to_status", "at", "by", "note"]
+        read_only_fields = fields
+
+
+class InvestigationSerializer(serializers.ModelSerializer):
+    owner = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    status = InvestigationStatusField(read_only=True)
+    opened_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    finding = FindingSerializer(read_only=True)
+    preview = PreviewSerializer(read_only=True)
+    latest_run = serializers.SerializerMethodField()
+    transitions = TransitionSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Investigation
+        fields = ["id", "owner", "status", "opened_at", "opened_by", "finding", "preview", "latest_run", "transitions"]
+        read_only_fields = fields
+
+    @extend_schema_field(RunSerializer(allow_null=True))
+    def get_latest_run(self, investigation: Investigation) -> dict[str, Any] | None:
+        runs = getattr(investigation, "recent_runs", None)
+        run = runs[0] if runs is not None else investigation.runs.select_related("job").order_by("-created_at").first()
+        return RunSerializer(run, context=self.context).data if run else None
+
+
+class FindingCreatedSerializer(FindingSerializer):
+    preview = PreviewSerializer(source="investigation.preview", read_only=True)
+    run = serializers.SerializerMethodField()
+
+    class Meta(FindingSerializer.Meta):
+        fields = [*FindingSerializer.Meta.fields, "preview", "run"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_run(self, finding: Finding) -> int | None:
+        return finding.investigation.runs.order_by("-created_at").values_list("pk", flat=True).first()
+
+
+# --- outputs: affected units, consignees, breakdown ---------------------------------------------------
+
+
+class PathStepSerializer(serializers.Serializer):
+    from_ = serializers.CharField(help_text="Canonical identity of the input.")
+    to = serializers.CharField(help_text="Canonical identity of the output.")
+    record = serializers.CharField(help_text="The record that made the link (event, work order, build record).")
+    exposure = serializers.ChoiceField(choices=["definite", "potential"])
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # "from" is a Python keyword, so the field is declared as from_ and renamed here.
+        fields = super().get_fields()
+        return {"from": fields.pop("from_"), **fields}
+
+
+class ShippedSerializer(serializers.Serializer):
+    organisation = serializers.CharField(help_text="Slug of the consignee.")
+    name = serializers.CharField()
+    shipped_at = serializers.DateTimeField()
+
+
+class AffectedUnitSerializer(serializers.Serializer):
+    serial = serializers.CharField()
+    gtin = serializers.CharField(allow_null=True)
+    identity = serializers.CharField()
+    epc = serializers.CharField(allow_null=True, help_text="EPC URN; null for units with own serials.")
+    digital_link = serializers.CharField(allow_null=True)
+    exposure = serializers.ChoiceField(choices=["definite", "potential"])
+    product_model = serializers.CharField(help_text="Model number.")
+    work_order = serializers.CharField(allow_null=True)
+    path = PathStepSerializer(many=True, help_text="From the finding's subject to the unit.")
+    consignees = ShippedSerializer(many=True)
+
+
+class UnitsPageSerializer(serializers.Serializer):
+    run = serializers.IntegerField()
+    position = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True, help_text="The next page; null after the last one.")
+    results = AffectedUnitSerializer(many=True)
+
+
+class ConsigneeSerializer(serializers.Serializer):
+    organisation = serializers.CharField()
+    name = serializers.CharField()
+    role = serializers.CharField()
+    pgln = serializers.CharField(allow_null=True, help_text="Party GLN as an EPC URN.")
+    units = serializers.IntegerField()
+    first_shipped_at = serializers.DateTimeField()
+    last_shipped_at = serializers.DateTimeField()
+
+
+class CountsSerializer(serializers.Serializer):
+    units = serializers.IntegerField()
+    definite = serializers.IntegerField()
+    potential = serializers.IntegerField()
+
+
+class ProductModelCountSerializer(CountsSerializer):
+    model_number = serializers.CharField()
+    name = serializers.CharField()
+
+
+class WorkOrderCountSerializer(CountsSerializer):
+    number = serializers.CharField(allow_null=True)
+
+
+class SiteCountSerializer(CountsSerializer):
+    site = serializers.IntegerField(allow_null=True)
+    name = serializers.CharField(allow_null=True)
+
+
+class MonthCountSerializer(CountsSerializer):
+    month = serializers.CharField(allow_null=True, help_text="YYYY-MM of production.")
+
+
+class ConsigneeCountSerializer(serializers.Serializer):
+    organisation = serializers.CharField()
+    name = serializers.CharField()
+    units = serializers.IntegerField()
+
+
+class BreakdownSerializer(serializers.Serializer):
+    product_models = ProductModelCountSerializer(many=True)
+    work_orders = WorkOrderCountSerializer(many=True)
+    sites = SiteCountSerializer(many=True)
+    production_months = MonthCountSerializer(many=True)
+    consignees = ConsigneeCountSerializer(many=True)
+
+
+# --- outputs: one unit upstream and its siblings ------------------------------------------------------
+
+
+class UnitSummarySerializer(serializers.Serializer):
+    serial = serializers.CharField()
+    gtin = serializers.CharField(allow_null=True)
+    identity = serializers.CharField()
+    epc = serializers.CharField(allow_null=True)
+    digital_link = serializers.CharField(allow_null=True)
+
+
+class LotSummarySerializer(serializers.Serializer):
+    identity = serializers.CharField()
+    code = serializers.CharField()
+    kind = serializers.CharField()
+    epc = serializers.CharField(allow_null=True)
+    digital_link = serializers.CharField(allow_null=True)
+
+
+class SupplierSerializer(serializers.Serializer):
+    organisation = serializers.CharField()
+    name = serializers.CharField()
+    role = serializers.CharField()
+
+
+class SiteSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    gln = serializers.CharField(allow_null=True)
+
+
+class InspectionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    method = serializers.CharField()
+    outcome = serializers.CharField()
+    measurements = serializers.JSONField()
+    sample_size = serializers.IntegerField(allow_null=True)
+    inspected_at = serializers.DateTimeField()
+
+
+class CertificateSerializer(serializers.Serializer):
+    scheme = serializers.CharField()
+    number = serializers.CharField()
+    status = serializers.CharField()
+    valid_to = serializers.DateField()
+
+
+class UpstreamLotSerializer(LotSummarySerializer):
+    level = serializers.IntegerField(help_text="Links between the unit and the lot.")
+    exposure = serializers.ChoiceField(choices=["definite", "potential"])
+    supplier = SupplierSerializer()
+    site = SiteSerializer(allow_null=True)
+    produced_from = serializers.DateTimeField(allow_null=True)
+    produced_to = serializers.DateTimeField(allow_null=True)
+    inspections = InspectionSerializer(many=True)
+    certificates = CertificateSerializer(many=True, help_text="The supplier's certificates.")
+    path = PathStepSerializer(many=True)
+
+
+class UpstreamUnitSerializer(UnitSummarySerializer):
+    exposure = serializers.ChoiceField(choices=["definite", "potential"])
+    path = PathStepSerializer(many=True)
+
+
+class BackwardSerializer(serializers.Serializer):
+    subject = UnitSummarySerializer()
+    position = serializers.IntegerField()
+    lots = UpstreamLotSerializer(many=True)
+    units = UpstreamUnitSerializer(many=True, help_text="Units a refurbished unit was made from.")
+
+
+class SiblingSerializer(UnitSummarySerializer):
+    shared_lots = serializers.ListField(child=serializers.CharField(), help_text="Canonical identities.")
+
+
+class SiblingsSerializer(serializers.Serializer):
+    subject = UnitSummarySerializer()
+    position = serializers.IntegerField()
+    shared_lots = LotSummarySerializer(many=True)
+    siblings = SiblingSerializer(many=True)
+    truncated = serializers.BooleanField()

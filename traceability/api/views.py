@@ -1,0 +1,469 @@
+"""REST views: each parses its input, scopes what the caller may see, calls one service or read,
+and serializes the answer. Errors come out as ``{"code", "message", "field"?}`` (see ``errors``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+from django.http import FileResponse
+from django_filters import rest_framework as filters
+from django_filters.utils import translate_validation
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
+from rest_framework.views import APIView
+
+from packs.models import Unit
+from traceability import identifiers
+from traceability.api import selectors
+from traceability.api.errors import (
+    ApiError,
+    Conflict,
+    ErrorSerializer,
+    NotFound,
+    ValidationErrorSerializer,
+    api_exception_handler,
+)
+from traceability.api.permissions import HasOrganisation, RegulatorsReadOnly, caller_of, visible
+from traceability.api.serializers import (
+    BackwardSerializer,
+    BreakdownSerializer,
+    ConsigneeSerializer,
+    ExportInput,
+    FindingCreatedSerializer,
+    FindingInput,
+    FindingSerializer,
+    InvestigationSerializer,
+    JobSerializer,
+    RunSerializer,
+    SiblingsSerializer,
+    TransitionInput,
+    UnitsPageQuery,
+    UnitsPageSerializer,
+)
+from traceability.exports import ExportError, export_path, export_start
+from traceability.investigations import InvestigationError, finding_record, investigation_transition, trace_run_start
+from traceability.models import (
+    Finding,
+    FindingCategory,
+    Investigation,
+    InvestigationStatus,
+    InvestigationTransition,
+    Job,
+    JobStatus,
+    Severity,
+    TraceRun,
+)
+from traceability.selectors import company_prefix_lengths
+from traceability.tasks import job_submit
+
+ERRORS = {
+    400: ValidationErrorSerializer,
+    403: ErrorSerializer,
+    404: ErrorSerializer,
+}
+READ_ERRORS = {403: ErrorSerializer, 404: ErrorSerializer}
+
+
+class PrefixLength:
+    """The company-prefix resolver, read on first use and kept for the request (two queries)."""
+
+    def __init__(self) -> None:
+        self._resolve: identifiers.PrefixLength | None = None
+
+    def __call__(self, digits: str) -> int | None:
+        if self._resolve is None:
+            self._resolve = company_prefix_lengths()
+        return self._resolve(digits)
+
+
+class ApiMixin:
+    """What every view of the API shares: who may call it, and how errors are written."""
+
+    permission_classes = [IsAuthenticated, HasOrganisation, RegulatorsReadOnly]
+    request: Request
+
+    def get_exception_handler(self) -> Any:
+        return api_exception_handler
+
+    @property
+    def prefix_length(self) -> PrefixLength:
+        if not hasattr(self, "_prefix_length"):
+            self._prefix_length = PrefixLength()
+        return self._prefix_length
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "prefix_length": self.prefix_length}  # type: ignore[misc]
+
+    def output(self, serializer_class: type, instance: Any, *, status_code: int = status.HTTP_200_OK) -> Response:
+        context = {"request": self.request, "prefix_length": self.prefix_length}
+        return Response(serializer_class(instance, context=context).data, status=status_code)
+
+
+# --- findings -----------------------------------------------------------------------------------------
+
+
+class FindingFilter(filters.FilterSet):
+    category = filters.ChoiceFilter(choices=FindingCategory.choices)
+    severity = filters.ChoiceFilter(choices=Severity.choices)
+
+    class Meta:
+        model = Finding
+        fields = ["category", "severity"]
+
+
+class FindingPagination(CursorPagination):
+    ordering = ("-raised_at", "-id")
+    page_size_query_param = "limit"
+    max_page_size = 1_000
+
+
+def _findings(request: Request) -> QuerySet[Finding]:
+    return visible(
+        Finding.objects.select_related(
+            "owner", "raised_by", "investigation", "subject_lot", "subject_unit", "subject_organisation"
+        ).prefetch_related("inspections"),
+        request,
+    )
+
+
+class FindingListView(ApiMixin, generics.ListAPIView):
+    serializer_class = FindingSerializer
+    pagination_class = FindingPagination
+    filter_backends = [filters.DjangoFilterBackend]
+    filterset_class = FindingFilter
+
+    def get_queryset(self) -> QuerySet[Finding]:
+        return _findings(self.request)
+
+    @extend_schema(
+        summary="Record a finding",
+        description="Opens its investigation with an impact preview and starts a trace run in the background.",
+        request=FindingInput,
+        responses={201: FindingCreatedSerializer, 409: ErrorSerializer, **ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        caller = caller_of(request)
+        data = FindingInput(data=request.data, context={"organisation": caller.organisation})
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        try:
+            finding = finding_record(
+                owner=caller.organisation,
+                subject=fields["subject"],
+                category=fields["category"],
+                severity=fields["severity"],
+                description=fields["description"],
+                raised_by=request.user,
+                window_from=fields.get("window_from"),
+                window_to=fields.get("window_to"),
+                inspection_ids=fields["inspections"],
+                submit=job_submit,
+            )
+        except InvestigationError as exc:
+            # Inputs the service would refuse are refused by FindingInput; what is left is the state.
+            raise Conflict(str(exc), code="trace_in_progress") from None
+        return self.output(FindingCreatedSerializer, _findings(request).get(pk=finding.pk), status_code=201)
+
+
+class FindingDetailView(ApiMixin, generics.RetrieveAPIView):
+    serializer_class = FindingSerializer
+
+    def get_queryset(self) -> QuerySet[Finding]:
+        return _findings(self.request)
+
+
+# --- investigations -----------------------------------------------------------------------------------
+
+
+def _investigations(request: Request) -> QuerySet[Investigation]:
+    return visible(
+        Investigation.objects.select_related(
+            "owner",
+            "opened_by",
+            "finding__owner",
+            "finding__raised_by",
+            "finding__subject_lot",
+            "finding__subject_unit",
+            "finding__subject_organisation",
+        ).prefetch_related(
+            "finding__inspections",
+            Prefetch("transitions", InvestigationTransition.objects.select_related("by")),
+            Prefetch("runs", TraceRun.objects.select_related("job").order_by("-created_at"), to_attr="recent_runs"),
+        ),
+        request,
+    )
+
+
+class InvestigationDetailView(ApiMixin, generics.RetrieveAPIView):
+    serializer_class = InvestigationSerializer
+
+    def get_queryset(self) -> QuerySet[Investigation]:
+        return _investigations(self.request)
+
+
+class InvestigationActionView(ApiMixin, generics.GenericAPIView):
+    """A write on one investigation the caller owns (others' are 404)."""
+
+    def get_queryset(self) -> QuerySet[Investigation]:
+        return visible(Investigation.objects.select_related("owner", "finding"), self.request)
+
+    def investigation(self) -> Investigation:
+        return self.get_object()
+
+    def answer(self, pk: int) -> Investigation:
+        """The investigation as it is after the write, with everything its answer shows."""
+        return _investigations(self.request).get(pk=pk)
+
+
+class InvestigationTransitionsView(InvestigationActionView):
+    @extend_schema(
+        summary="Move an investigation to another status",
+        request=TransitionInput,
+        responses={200: InvestigationSerializer, 409: ErrorSerializer, **ERRORS},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        investigation = self.investigation()
+        data = TransitionInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            investigation_transition(
+                investigation=investigation,
+                to=data.validated_data["to"],
+                by=request.user,
+                note=data.validated_data["note"],
+            )
+        except InvestigationError as exc:
+            raise Conflict(str(exc), code="invalid_transition") from None
+        return self.output(InvestigationSerializer, self.answer(investigation.pk))
+
+
+class InvestigationRunsView(InvestigationActionView):
+    @extend_schema(
+        summary="Trace the investigation's subject again, at the ledger's current position",
+        request=None,
+        responses={202: RunSerializer, 409: ErrorSerializer, **READ_ERRORS},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        investigation = self.investigation()
+        try:
+            run = trace_run_start(investigation=investigation, by=request.user, submit=job_submit)
+        except InvestigationError as exc:
+            investigation.refresh_from_db(fields=["status"])
+            closed = investigation.status == InvestigationStatus.CLOSED
+            raise Conflict(str(exc), code="invalid_transition" if closed else "trace_in_progress") from None
+        return self.output(RunSerializer, TraceRun.objects.select_related("job").get(pk=run.pk), status_code=202)
+
+
+class InvestigationExportsView(InvestigationActionView):
+    @extend_schema(
+        summary="Export the latest finished run's affected units, in the background",
+        request=ExportInput,
+        responses={202: JobSerializer, 409: ErrorSerializer, **ERRORS},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        investigation = self.investigation()
+        data = ExportInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            job = export_start(
+                investigation=investigation, format=data.validated_data["format"], by=request.user, submit=job_submit
+            )
+        except ExportError as exc:
+            raise Conflict(str(exc), code="no_finished_run") from None
+        return self.output(JobSerializer, job, status_code=202)
+
+
+# --- runs ---------------------------------------------------------------------------------------------
+
+
+class RunViewMixin(ApiMixin):
+    def get_queryset(self) -> QuerySet[TraceRun]:
+        return visible(TraceRun.objects.select_related("job"), self.request, owner="investigation__owner")
+
+    def finished_run(self) -> TraceRun:
+        run: TraceRun = self.get_object()  # type: ignore[attr-defined]
+        if run.job.status != JobStatus.SUCCEEDED:
+            raise Conflict(
+                f"run {run.pk} has not finished (its job is {run.job.status}, {run.job.percent}%):"
+                " its result is complete once the job has succeeded",
+                code="run_not_finished",
+            )
+        return run
+
+
+class RunDetailView(RunViewMixin, generics.RetrieveAPIView):
+    serializer_class = RunSerializer
+
+
+UNIT_FILTERS = [
+    OpenApiParameter("exposure", str, enum=["definite", "potential"]),
+    OpenApiParameter("product_model", str, description="Model number, e.g. A1263."),
+    OpenApiParameter("work_order", str, description="Work-order number."),
+    OpenApiParameter("consignee", str, description="Slug of an organisation that received the unit."),
+]
+
+
+class RunUnitsView(RunViewMixin, generics.GenericAPIView):
+    @extend_schema(
+        summary="The run's affected units, a page at a time",
+        description=(
+            "Units in id order from the run's stored result. `next` carries the cursor; with filters a "
+            "page may hold fewer than `limit` units: follow `next` until it is null."
+        ),
+        parameters=[UnitsPageQuery, *UNIT_FILTERS],
+        responses={200: UnitsPageSerializer, 409: ErrorSerializer, **ERRORS},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        run = self.finished_run()
+        query = UnitsPageQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        unit_filter = selectors.AffectedUnitFilter(data=request.query_params, queryset=Unit.objects.none())
+        if not unit_filter.is_valid():
+            raise translate_validation(unit_filter.errors)
+        page = selectors.run_units_page(
+            run,
+            after=query.validated_data["after"],
+            limit=query.validated_data["limit"],
+            filters=unit_filter,
+            prefix_length=self.prefix_length,
+        )
+        next_url = None
+        if page.next_after is not None:
+            next_url = replace_query_param(request.build_absolute_uri(), "after", page.next_after)
+        return self.output(
+            UnitsPageSerializer, {"run": run.pk, "position": run.position, "next": next_url, "results": page.units}
+        )
+
+
+class RunConsigneesView(RunViewMixin, generics.GenericAPIView):
+    @extend_schema(
+        summary="Who received the run's affected units, how many, first and last shipped",
+        responses={200: ConsigneeSerializer(many=True), 409: ErrorSerializer, **READ_ERRORS},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        consignees = selectors.run_consignees(self.finished_run(), prefix_length=self.prefix_length)
+        return Response(ConsigneeSerializer(consignees, many=True).data)
+
+
+class RunBreakdownView(RunViewMixin, generics.GenericAPIView):
+    @extend_schema(
+        summary="The run's affected units counted by product model, work order, site, month and consignee",
+        responses={200: BreakdownSerializer, 409: ErrorSerializer, **READ_ERRORS},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        breakdown = selectors.run_breakdown(self.finished_run(), prefix_length=self.prefix_length)
+        return self.output(BreakdownSerializer, breakdown)
+
+
+# --- one unit -----------------------------------------------------------------------------------------
+
+IDENT = OpenApiParameter(
+    "ident",
+    str,
+    OpenApiParameter.PATH,
+    description="URL-encoded EPC URN, GS1 Digital Link, or a serial of your organisation.",
+)
+
+
+class UnitView(ApiMixin, APIView):
+    def unit(self, ident: str) -> Unit:
+        caller = caller_of(self.request)
+        try:
+            unit = selectors.subject_lookup(
+                ident, organisation=None if caller.sees_all else caller.organisation, units_only=True
+            )
+        except identifiers.InvalidIdentifier as exc:
+            raise ApiError(str(exc), code="invalid_identifier", field="ident") from None
+        except selectors.UnsupportedSubject as exc:
+            raise ApiError(str(exc), code="unsupported_identifier", field="ident") from None
+        except selectors.AmbiguousSubject as exc:
+            raise ApiError(str(exc), code="ambiguous_subject", field="ident") from None
+        if unit is None or not (caller.sees_all or caller.owns(unit.owner_id)):
+            # Another organisation's unit is answered like an unknown one.
+            raise NotFound(f"no unit is known as {ident.strip()!r}", code="unknown_subject", field="ident")
+        return unit
+
+    def visible_units(self) -> QuerySet[Unit]:
+        return visible(Unit.objects.all(), self.request)
+
+
+class UnitBackwardView(UnitView):
+    @extend_schema(
+        summary="Every upstream lot of a unit, with suppliers, sites, inspections and certificates",
+        parameters=[IDENT],
+        responses={200: BackwardSerializer, **ERRORS},
+    )
+    def get(self, request: Request, ident: str) -> Response:
+        backward = selectors.unit_backward(self.unit(ident), prefix_length=self.prefix_length)
+        return self.output(BackwardSerializer, backward)
+
+
+class UnitSiblingsView(UnitView):
+    @extend_schema(
+        summary="Units sharing a direct input lot with a unit",
+        parameters=[IDENT],
+        responses={200: SiblingsSerializer, **ERRORS},
+    )
+    def get(self, request: Request, ident: str) -> Response:
+        siblings = selectors.unit_siblings(
+            self.unit(ident), visible_units=self.visible_units(), prefix_length=self.prefix_length
+        )
+        return self.output(SiblingsSerializer, siblings)
+
+
+# --- jobs ---------------------------------------------------------------------------------------------
+
+
+class JobViewMixin(ApiMixin):
+    def get_queryset(self) -> QuerySet[Job]:
+        return visible(Job.objects.all(), self.request)
+
+
+class JobDetailView(JobViewMixin, generics.RetrieveAPIView):
+    serializer_class = JobSerializer
+
+
+class AnyAccept(BaseContentNegotiation):
+    """The file is what it is (CSV or JSON) whatever the client accepts; errors are written as JSON.
+    DRF's default negotiation would answer ``Accept: text/csv`` with 406, having no CSV renderer."""
+
+    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request: Request, renderers: list[Any], format_suffix: str | None = None) -> Any:
+        return renderers[0], renderers[0].media_type
+
+
+class JobDownloadView(JobViewMixin, generics.GenericAPIView):
+    content_negotiation_class = AnyAccept
+
+    @extend_schema(
+        summary="The file a finished export wrote",
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY),
+            (200, "application/json"): OpenApiResponse(OpenApiTypes.BINARY),
+            409: ErrorSerializer,
+            **READ_ERRORS,
+        },
+    )
+    def get(self, request: Request, pk: str) -> FileResponse:
+        job: Job = self.get_object()
+        if job.kind != "export":
+            raise NotFound(f"job {job.pk} is a {job.kind} job: it wrote no file", code="no_file")
+        if job.status != JobStatus.SUCCEEDED:
+            raise Conflict(f"export {job.pk} is {job.status} ({job.percent}%): no file yet", code="job_not_finished")
+        path = export_path(job)
+        if not path.exists():
+            raise NotFound(f"the file of export {job.pk} is gone", code="no_file")
+        investigation, fmt = job.params["investigation_id"], job.params["format"]
+        filename = f"investigation-{investigation}-{fmt}{path.suffix}"
+        content_type = "text/csv" if path.suffix == ".csv" else "application/json"
+        return FileResponse(path.open("rb"), as_attachment=True, filename=filename, content_type=content_type)
