@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 LEDGER_BIND ?= 127.0.0.1:8000
 DEMO_UNITS ?= 100000
 
-.PHONY: setup run test lint clean
+.PHONY: setup run test lint clean bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed, found " + sys.version.split()[0])'
@@ -35,6 +35,9 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python -m bench
 
 lint: setup
 	$(BIN)/ruff check .
