@@ -105,7 +105,7 @@ def test_a_transition_the_service_refuses_is_a_409_with_its_message_and_changes_
     assert response.status_code == 409
     assert response.json() == {
         "code": "invalid_transition",
-        "message": f"investigation #{investigation} cannot go from tracing to closed (allowed: open, traced)",
+        "message": f"investigation #{investigation} cannot go from tracing to closed (allowed: none)",
     }
     assert written() == before
     assert Investigation.objects.get().status == "tracing"

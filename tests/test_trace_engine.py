@@ -235,3 +235,51 @@ def test_a_window_that_ends_before_it_starts_is_refused_and_nothing_is_written()
             submit=lambda job: None,
         )
     assert Finding.objects.count() == 0
+
+
+def test_consignees_count_cartons_nested_at_different_depths_on_one_pallet():
+    # given U1..U3 in carton K1 directly on pallet P1 (the world), and U4..U6 in carton K2 inside a
+    # case on the same pallet, the pallet shipped to D1
+    from packs.models import Container, ContainerPacking, ShipmentItem
+
+    from tests.trace_world import AT
+
+    w = build_world()
+    case = Container.objects.create(owner=w.brand, identity="own-case:case-1", kind="other")
+    ContainerPacking.objects.create(parent=case, child=w.k2, packed_at=AT)
+    ContainerPacking.objects.create(parent=w.p1, child=case, packed_at=AT)
+    ShipmentItem.objects.filter(container=w.k2).delete()
+    forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[w.m1.pk])
+    # when
+    receivers = genealogy.consignees(unit_ids_query=genealogy.forward_unit_ids(forward))
+    # then
+    assert [(c.organisation_id, c.units) for c in receivers] == [(w.d1.pk, 6)]
+
+
+def test_only_runs_move_an_investigation_into_and_out_of_tracing():
+    # given an investigation being traced
+    from traceability.investigations import investigation_transition
+
+    w = build_world()
+    submitted = []
+    finding = finding_record(
+        owner=w.m1.owner,
+        subject=w.m1,
+        category="metallic_debris",
+        severity="high",
+        description="x",
+        submit=submitted.append,
+    )
+    investigation = finding.investigation
+    # when / then a person cannot move it back to open, nor close it mid-run
+    for target in ("open", "closed", "traced"):
+        with pytest.raises(InvestigationError, match=f"cannot go from tracing to {target} \\(allowed: none\\)"):
+            investigation_transition(investigation=investigation, to=target)
+    # and once traced, reviewed and closed, it cannot be traced again
+    run_job(submitted.pop())
+    investigation.refresh_from_db()
+    investigation_transition(investigation=investigation, to="under_review")
+    investigation_transition(investigation=investigation, to="closed")
+    with pytest.raises(InvestigationError, match="cannot go from closed to tracing"):
+        trace_run_start(investigation=investigation, submit=submitted.append)
+    assert (investigation.runs.count(), submitted) == (1, [])

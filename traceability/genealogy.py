@@ -272,20 +272,7 @@ def consignees(*, unit_ids_query: QuerySet, extra_unit_ids: Iterable[int] = ()) 
         .order_by()
     )
     units_in: dict[int, int] = {row["container_id"]: row["units"] for row in cartons}
-    # Walk up: each container's units are inside every container that holds it.
-    holders: dict[int, set[int]] = defaultdict(set)  # container -> the affected cartons inside it
-    for carton in units_in:
-        holders[carton].add(carton)
-    frontier = set(units_in)
-    seen = set(frontier)
-    while frontier:
-        parents = ContainerPacking.objects.filter(child_id__in=sorted(frontier)).values_list("parent_id", "child_id")
-        frontier = set()
-        for parent, child in parents:
-            holders[parent] |= holders[child]
-            if parent not in seen:
-                seen.add(parent)
-                frontier.add(parent)
+    holders = _containers_holding(set(units_in))
     items = ShipmentItem.objects.filter(
         Q(container_id__in=sorted(holders)) | Q(unit_id__in=unit_ids_query) | Q(unit_id__in=list(extra_unit_ids))
     ).values_list("shipment__consignee_id", "shipment__shipped_at", "container_id", "unit_id")
@@ -306,6 +293,36 @@ def consignees(*, unit_ids_query: QuerySet, extra_unit_ids: Iterable[int] = ()) 
         ),
         key=lambda c: (-c.units, c.organisation_id),
     )
+
+
+def _containers_holding(cartons: set[int]) -> dict[int, set[int]]:
+    """Every container that holds an affected carton at any depth, with the cartons it holds.
+
+    The nesting is read one level per query; the closure is then taken in memory over the whole
+    nesting graph, so a carton directly on a pallet and another inside a case on that same pallet
+    both count for the pallet, whatever order the levels arrive in.
+    """
+    parents_of: dict[int, set[int]] = defaultdict(set)
+    frontier, seen = set(cartons), set(cartons)
+    while frontier:
+        rows = ContainerPacking.objects.filter(child_id__in=sorted(frontier)).values_list("child_id", "parent_id")
+        frontier = set()
+        for child, parent in rows.order_by():
+            parents_of[child].add(parent)
+            if parent not in seen:
+                seen.add(parent)
+                frontier.add(parent)
+    holders: dict[int, set[int]] = defaultdict(set)
+    for carton in cartons:
+        stack, reached = [carton], {carton}
+        while stack:
+            container = stack.pop()
+            holders[container].add(carton)
+            for parent in parents_of.get(container, ()):
+                if parent not in reached:
+                    reached.add(parent)
+                    stack.append(parent)
+    return holders
 
 
 def forward_unit_ids(forward: Forward) -> QuerySet:

@@ -42,12 +42,22 @@ CHUNK_UNITS = 100_000
 
 Submit = Callable[[Job], None]
 
-_TRANSITIONS: dict[str, set[str]] = {
-    InvestigationStatus.OPEN: {InvestigationStatus.TRACING, InvestigationStatus.CLOSED},
-    InvestigationStatus.TRACING: {InvestigationStatus.TRACED, InvestigationStatus.OPEN},
-    InvestigationStatus.TRACED: {InvestigationStatus.UNDER_REVIEW, InvestigationStatus.TRACING},
-    InvestigationStatus.UNDER_REVIEW: {InvestigationStatus.CLOSED, InvestigationStatus.TRACING},
-    InvestigationStatus.CLOSED: set(),
+S = InvestigationStatus
+# People move an investigation through review; only trace runs move it into and out of tracing,
+# so its status always says whether a run is in flight.
+_BY_PEOPLE: dict[str, set[str]] = {
+    S.OPEN: {S.CLOSED},
+    S.TRACING: set(),
+    S.TRACED: {S.UNDER_REVIEW, S.CLOSED},
+    S.UNDER_REVIEW: {S.CLOSED},
+    S.CLOSED: set(),
+}
+_BY_RUNS: dict[str, set[str]] = {
+    S.OPEN: {S.TRACING},
+    S.TRACING: {S.TRACED},
+    S.TRACED: {S.TRACING},
+    S.UNDER_REVIEW: {S.TRACING},
+    S.CLOSED: set(),
 }
 
 
@@ -182,12 +192,16 @@ def _describe(finding: Finding) -> str:
 
 
 def investigation_transition(
-    *, investigation: Investigation, to: str, by: AbstractBaseUser | None = None, note: str = ""
+    *, investigation: Investigation, to: str, by: AbstractBaseUser | None = None, note: str = "", by_run: bool = False
 ) -> Investigation:
+    """Move an investigation on; ``by_run`` is for trace runs starting and finishing only."""
+    allowed_moves = _BY_RUNS if by_run else _BY_PEOPLE
     with transaction.atomic():
         locked = Investigation.objects.select_for_update().get(pk=investigation.pk)
-        if to not in _TRANSITIONS[locked.status]:
-            allowed = ", ".join(sorted(_TRANSITIONS[locked.status])) or "none, it is closed"
+        if to not in allowed_moves[locked.status]:
+            allowed = ", ".join(sorted(allowed_moves[locked.status])) or (
+                "none, it is closed" if locked.status == S.CLOSED else "none"
+            )
             raise InvestigationError(
                 f"investigation #{locked.pk} cannot go from {locked.status} to {to} (allowed: {allowed})"
             )
@@ -226,7 +240,7 @@ def trace_run_start(*, investigation: Investigation, by: AbstractBaseUser | None
         )
         job.params = {"trace_run_id": run.pk}
         job.save(update_fields=["params"])
-        investigation_transition(investigation=investigation, to=InvestigationStatus.TRACING, by=by)
+        investigation_transition(investigation=investigation, to=InvestigationStatus.TRACING, by=by, by_run=True)
         submit(job)
     return run
 
@@ -316,7 +330,9 @@ def _run_finish(run: TraceRun, forward: genealogy.Forward) -> None:
     if run.previous_id is not None:
         run.diff = run_diff(previous=run_result(run.previous), current=forward)
     run.save(update_fields=["definite_units", "potential_units", "consignees", "diff"])
-    investigation_transition(investigation=run.investigation, to=InvestigationStatus.TRACED, note=f"run {run.pk}")
+    investigation_transition(
+        investigation=run.investigation, to=InvestigationStatus.TRACED, note=f"run {run.pk}", by_run=True
+    )
 
 
 def run_diff(*, previous: genealogy.Forward, current: genealogy.Forward, sample: int = 20) -> dict[str, Any]:
