@@ -12,20 +12,186 @@ Optional attributes on the callable:
   + write the affected unit ids), ``"count"`` (count the affected units), ``"consignees"``
   (consignees of the affected units) or ``"walk"`` (the lot graph walk alone).
 
-Each case runs once untimed, then ``--runs`` times; the median is printed. Example::
+Each case runs once untimed, then ``--runs`` times; the median is printed.
 
-    def trace_run(lot_id: int) -> float:
-        ...  # prepare
-        started = time.perf_counter()
-        run_the_trace(lot_id)
-        return (time.perf_counter() - started) * 1000
-
-    trace_run.name = "trace run (service)"
-    CASES.append(trace_run)
+The end-to-end case goes through the real thing: ``finding_record`` (which also counts the impact
+preview), a Celery message on Redis, a separate ``celery worker`` process running the trace run's
+chunks against the bench database, and the first page of the persisted result.
 """
 
 from __future__ import annotations
 
+import atexit
+import os
+import subprocess
+import sys
+import time
+import uuid
 from collections.abc import Callable
 
+from bench import db
+
 CASES: list[Callable[[int], float]] = []
+
+BROKER_URL = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/0")
+_worker: subprocess.Popen | None = None
+_prefix = f"ledger-bench-{uuid.uuid4().hex[:8]}:"
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def _start_worker() -> None:
+    """One real worker process on the bench database and a private Redis key prefix."""
+    global _worker
+    if _worker is not None:
+        return
+    from traceability.celery import app
+
+    app.conf.broker_url = BROKER_URL
+    app.conf.broker_transport_options = {"visibility_timeout": 3600, "global_keyprefix": _prefix}
+    app.close()
+    env = {
+        **os.environ,
+        "DATABASE_URL": db.bench_url(),
+        "CELERY_BROKER_URL": BROKER_URL,
+        "CELERY_BROKER_KEYPREFIX": _prefix,
+    }
+    _worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "traceability",
+            "worker",
+            "--pool",
+            "solo",
+            "-Q",
+            "light,heavy",
+            "-l",
+            "WARNING",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=db.PROJECT_DIR,
+        env=env,
+    )
+    atexit.register(_worker.terminate)
+    time.sleep(3)
+
+
+def _owner_and_lot(lot_id: int):
+    from cells.models import Lot
+
+    lot = Lot.objects.select_related("owner").get(pk=lot_id)
+    return lot.owner, lot
+
+
+def trace_end_to_end(lot_id: int) -> float:
+    from traceability import genealogy
+    from traceability.investigations import finding_record, run_result
+    from traceability.models import Job, JobStatus
+    from traceability.tasks import job_submit
+
+    _start_worker()
+    owner, lot = _owner_and_lot(lot_id)
+    started = time.perf_counter()
+    finding = finding_record(
+        owner=owner, subject=lot, category="metallic_debris", severity="high", description="bench", submit=job_submit
+    )
+    run = finding.investigation.runs.get()
+    while (status := Job.objects.filter(pk=run.job_id).values_list("status", flat=True).get()) not in (
+        JobStatus.SUCCEEDED,
+        JobStatus.FAILED,
+    ):
+        time.sleep(0.005)
+    if status == JobStatus.FAILED:
+        raise SystemExit(f"trace run {run.pk} failed: {Job.objects.get(pk=run.job_id).error}")
+    run.refresh_from_db()
+    first_page = genealogy.affected_units(run_result(run), limit=100)
+    elapsed = _ms_since(started)
+    assert first_page, "the run found no units"
+    return elapsed
+
+
+trace_end_to_end.name = "finding → run persisted (Celery)"
+
+
+def impact_count(lot_id: int) -> float:
+    from traceability import genealogy
+
+    started = time.perf_counter()
+    forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[lot_id])
+    genealogy.affected_counts(forward)
+    return _ms_since(started)
+
+
+impact_count.name = "impact preview count"
+impact_count.floor = "count"
+
+
+def consignees(lot_id: int) -> float:
+    from traceability import genealogy
+
+    forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[lot_id])
+    started = time.perf_counter()
+    genealogy.consignees(forward)
+    return _ms_since(started)
+
+
+consignees.name = "consignees of the affected"
+consignees.floor = "consignees"
+
+
+def _api_client():
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from suppliers.models import Membership, Organisation, Role
+
+    user, _ = get_user_model().objects.get_or_create(username="bench-regulator")
+    regulator, _ = Organisation.objects.get_or_create(
+        slug="bench-regulator", defaults={"name": "Bench", "role": Role.REGULATOR}
+    )
+    Membership.objects.get_or_create(user=user, defaults={"organisation": regulator})
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _unit_of(lot_id: int) -> str:
+    """The URL-encoded EPC URN of the first unit the lot reaches."""
+    from urllib.parse import quote
+
+    from packs.models import Unit
+    from traceability import genealogy
+    from traceability.selectors import identifier_render
+
+    forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[lot_id])
+    unit = Unit.objects.get(pk=genealogy.affected_units(forward, limit=1)[0].unit_id)
+    return quote(identifier_render(unit.identity, form="epc"), safe="")
+
+
+def _rest(kind: str) -> Callable[[int], float]:
+    state: dict[int, tuple] = {}
+
+    def case(lot_id: int) -> float:
+        if lot_id not in state:
+            state[lot_id] = (_api_client(), _unit_of(lot_id))
+        client, ident = state[lot_id]
+        started = time.perf_counter()
+        response = client.get(f"/api/v1/units/{ident}/{kind}/")
+        elapsed = _ms_since(started)
+        if response.status_code != 200:
+            raise SystemExit(f"GET {kind} answered {response.status_code}: {response.content[:300]!r}")
+        return elapsed
+
+    case.name = f"REST {kind} of one unit"
+    case.floor = "walk"
+    return case
+
+
+CASES.extend([impact_count, consignees, _rest("backward"), _rest("siblings"), trace_end_to_end])

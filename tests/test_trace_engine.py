@@ -50,7 +50,7 @@ def test_consignees_through_cartons_and_pallets():
     w = build_world()
     forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[w.m1.pk])
     # when
-    receivers = genealogy.consignees(unit_ids_query=genealogy.forward_unit_ids(forward))
+    receivers = genealogy.consignees(forward)
     # then U1..U3 reached D1 on a pallet, U4..U6 reached D2 in a carton
     assert [(c.organisation_id, c.units) for c in receivers] == [(w.d1.pk, 3), (w.d2.pk, 3)]
 
@@ -241,7 +241,6 @@ def test_consignees_count_cartons_nested_at_different_depths_on_one_pallet():
     # given U1..U3 in carton K1 directly on pallet P1 (the world), and U4..U6 in carton K2 inside a
     # case on the same pallet, the pallet shipped to D1
     from packs.models import Container, ContainerPacking, ShipmentItem
-
     from tests.trace_world import AT
 
     w = build_world()
@@ -251,7 +250,7 @@ def test_consignees_count_cartons_nested_at_different_depths_on_one_pallet():
     ShipmentItem.objects.filter(container=w.k2).delete()
     forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[w.m1.pk])
     # when
-    receivers = genealogy.consignees(unit_ids_query=genealogy.forward_unit_ids(forward))
+    receivers = genealogy.consignees(forward)
     # then
     assert [(c.organisation_id, c.units) for c in receivers] == [(w.d1.pk, 6)]
 

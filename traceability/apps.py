@@ -6,5 +6,5 @@ class TraceabilityConfig(AppConfig):
     verbose_name = "Genealogy and ledger"
 
     def ready(self) -> None:
-        from traceability import investigations  # noqa: F401  (registers the trace-run job handler)
-        from traceability import exports  # noqa: F401  (registers the export job handler)
+        # Importing these registers the job handlers they define (trace runs, exports).
+        from traceability import exports, investigations  # noqa: F401

@@ -14,7 +14,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Max, Min, Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 
 from cells.models import Lot
 from packs.models import ContainerPacking, ShipmentItem, Unit, UnitPacking
@@ -163,10 +164,14 @@ def affected_counts(forward: Forward) -> tuple[int, int]:
         definite_count = members(snapshot, definite_segments).values("unit_id").distinct().count()
     potential_count = 0
     if potential_segments:
-        potential = members(snapshot, potential_segments).values("unit_id").distinct()
+        potential = members(snapshot, potential_segments)
         if definite_segments:
-            potential = potential.exclude(unit_id__in=members(snapshot, definite_segments).values("unit_id"))
-        potential_count = potential.count()
+            # NOT EXISTS, an anti-join: Django's exclude(unit_id__in=subquery) is NOT IN, which
+            # PostgreSQL ran for over 20 minutes at a million units in the bench world.
+            potential = potential.filter(
+                ~Exists(members(snapshot, definite_segments).filter(unit_id=OuterRef("unit_id")))
+            )
+        potential_count = potential.values("unit_id").distinct().count()
     # Units reached only through unit links (and the subject units) are few: settle them in Python.
     extra = forward.units
     if extra:
@@ -258,23 +263,17 @@ class Consignee:
     last_shipped_at: dt.datetime
 
 
-def consignees(*, unit_ids_query: QuerySet, extra_unit_ids: Iterable[int] = ()) -> list[Consignee]:
-    """Who received the units: directly, or inside a carton or pallet at any nesting depth.
+def consignees(forward: Forward) -> list[Consignee]:
+    """Who received the affected units: directly, or inside a carton or pallet at any depth.
 
-    Set-based, grouping per carton before anything is joined (PERFORMANCE.md: 318 ms instead of
-    1.3 s at a million units): one query for the cartons, one per level of nesting, one for the
-    shipments.
+    Set-based, grouping per carton before anything else is joined (PERFORMANCE.md): one query for
+    the cartons, one per level of nesting, one for the shipments.
     """
-    cartons = (
-        UnitPacking.objects.filter(Q(unit_id__in=unit_ids_query) | Q(unit_id__in=list(extra_unit_ids)))
-        .values("container_id")
-        .annotate(units=Count("unit_id", distinct=True), packed=Min("packed_at"))
-        .order_by()
-    )
-    units_in: dict[int, int] = {row["container_id"]: row["units"] for row in cartons}
+    extra_unit_ids = sorted(forward.units)
+    units_in = _affected_per_container(forward)
     holders = _containers_holding(set(units_in))
     items = ShipmentItem.objects.filter(
-        Q(container_id__in=sorted(holders)) | Q(unit_id__in=unit_ids_query) | Q(unit_id__in=list(extra_unit_ids))
+        Q(container_id__in=sorted(holders)) | Q(unit_id__in=forward_unit_ids(forward)) | Q(unit_id__in=extra_unit_ids)
     ).values_list("shipment__consignee_id", "shipment__shipped_at", "container_id", "unit_id")
     per_consignee: dict[int, dict] = {}
     for consignee, shipped_at, container, unit in items:
@@ -293,6 +292,42 @@ def consignees(*, unit_ids_query: QuerySet, extra_unit_ids: Iterable[int] = ()) 
         ),
         key=lambda c: (-c.units, c.organisation_id),
     )
+
+
+def _affected_per_container(forward: Forward) -> dict[int, int]:
+    """Affected units per container they were packed in: members joined to packings in SQL.
+
+    Written as one join with the segment ids as constants: as ``IN (subquery)`` PostgreSQL planned
+    a semi-join over every packing row (PERFORMANCE.md saw the same with recursive CTEs).
+    """
+    snapshot, segment_ids = forward.snapshot, forward.segment_ids()
+    counts: dict[int, int] = {}
+    if segment_ids:
+        retracted = sorted(snapshot.retracted)
+        sql = (
+            f"SELECT p.container_id, COUNT(DISTINCT p.unit_id)"
+            f" FROM {SegmentMember._meta.db_table} m JOIN {UnitPacking._meta.db_table} p ON p.unit_id = m.unit_id"
+            f" WHERE m.segment_id IN ({', '.join(['%s'] * len(segment_ids))}) AND m.transformation_id <= %s"
+            + (f" AND m.transformation_id NOT IN ({', '.join(['%s'] * len(retracted))})" if retracted else "")
+            + " GROUP BY p.container_id"
+        )
+        with transaction.atomic(), connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                # The planner hashes all 10M packings to meet 100k members (6.4 s at 100k units in
+                # the bench world); one index probe per member is 0.5 s.
+                cursor.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
+            cursor.execute(sql, [*segment_ids, snapshot.last_transformation_id, *retracted])
+            counts.update(cursor.fetchall())
+    if forward.units:
+        extra = (
+            UnitPacking.objects.filter(unit_id__in=sorted(forward.units))
+            .exclude(container_id__in=list(counts))
+            .values("container_id")
+            .annotate(units=Count("unit_id", distinct=True))
+            .order_by()
+        )
+        counts.update((row["container_id"], row["units"]) for row in extra)
+    return counts
 
 
 def _containers_holding(cartons: set[int]) -> dict[int, set[int]]:

@@ -117,9 +117,7 @@ def impact_preview(*, lot_ids: Iterable[int], unit_ids: Iterable[int]) -> dict[s
         snapshot=genealogy.ledger_snapshot(), seed_lot_ids=lot_ids, seed_unit_ids=unit_ids
     )
     definite, potential = genealogy.affected_counts(forward)
-    receivers = genealogy.consignees(
-        unit_ids_query=genealogy.forward_unit_ids(forward), extra_unit_ids=list(forward.units)
-    )
+    receivers = genealogy.consignees(forward)
     return {
         "position": forward.snapshot.position,
         "definite_units": definite,
@@ -324,9 +322,7 @@ def trace_run_chunk(job: Job) -> Chunk:
 
 def _run_finish(run: TraceRun, forward: genealogy.Forward) -> None:
     run.definite_units, run.potential_units = genealogy.affected_counts(forward)
-    run.consignees = len(
-        genealogy.consignees(unit_ids_query=genealogy.forward_unit_ids(forward), extra_unit_ids=list(forward.units))
-    )
+    run.consignees = len(genealogy.consignees(forward))
     if run.previous_id is not None:
         run.diff = run_diff(previous=run_result(run.previous), current=forward)
     run.save(update_fields=["definite_units", "potential_units", "consignees", "diff"])

@@ -162,7 +162,7 @@ def run_units_page(
 
 def run_consignees(run: TraceRun, *, prefix_length: identifiers.PrefixLength) -> list[dict[str, Any]]:
     forward = run_result(run)
-    found = genealogy.consignees(unit_ids_query=genealogy.forward_unit_ids(forward), extra_unit_ids=list(forward.units))
+    found = genealogy.consignees(forward)
     organisations = Organisation.objects.in_bulk([c.organisation_id for c in found])
     return [
         {

@@ -98,9 +98,7 @@ class _ForwardReport:
             after = page[-1].unit_id
 
     def consignees(self) -> list[tuple[Organisation, genealogy.Consignee]]:
-        found = genealogy.consignees(
-            unit_ids_query=genealogy.forward_unit_ids(self.forward), extra_unit_ids=list(self.forward.units)
-        )
+        found = genealogy.consignees(self.forward)
         organisations = Organisation.objects.in_bulk([c.organisation_id for c in found])
         return [(organisations[c.organisation_id], c) for c in found]
 
