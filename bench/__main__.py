@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--rebuild", action="store_true", help="rebuild the world even if it is there")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive ORM loop (slow)")
+    parser.add_argument("--no-cases", action="store_true", help="skip the cases of bench/cases.py")
     parser.add_argument("--world-only", action="store_true", help="build or reuse the world, print it, stop")
     parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH as JSON")
     args = parser.parse_args()
@@ -79,7 +80,7 @@ def main() -> None:
     _print_world(info)
     report: dict = {"world": params.marker, "db_size": info["db_size"], "sizes": info["sizes"], "build": info["stats"]}
     if args.world_only:
-        return
+        return _dump(args.json, report)
 
     with db.connect() as conn:
         subjects = floors.subjects(conn)
@@ -117,6 +118,8 @@ def main() -> None:
         )
         report["naive"] = run.__dict__ | {"subject": slice_.label, "floor_ms": floor}
 
+    if args.no_cases:
+        return _dump(args.json, report)
     from bench.cases import CASES
 
     print(f"\nCases (bench/cases.py): {len(CASES)}")
@@ -133,8 +136,12 @@ def main() -> None:
             )
             report["cases"].append({"case": name, "subject": s.label, "ms": ms, "floor": floor_key, "floor_ms": floor})
 
-    if args.json:
-        with open(args.json, "w") as fh:
+    _dump(args.json, report)
+
+
+def _dump(path: str | None, report: dict) -> None:
+    if path:
+        with open(path, "w") as fh:
             json.dump(report, fh, indent=2, default=str)
 
 

@@ -8,7 +8,8 @@ The queries follow PERFORMANCE.md: the lot graph is walked first and its lot ids
 array (``= ANY(%s)``), never as ``IN (subquery of a recursive CTE)``, whose row estimate makes
 PostgreSQL scan every member; units come from segment members (index-only scan of the primary key
 on (segment_id, unit_id, transformation_id)). The floors ignore ledger positions and retractions
-(the bench world has neither), so they are a lower bound for a trace at the head of the ledger.
+(the bench world has neither) and packing and shipping times, so they are a lower bound for a trace
+at the head of the ledger. The floors' session runs with ``jit = off`` (see ``prepare``).
 """
 
 from __future__ import annotations
@@ -40,42 +41,43 @@ COUNT_SEGMENTS = "SELECT coalesce(sum(unit_count), 0) FROM traceability_segment 
 COUNT_MEMBERS = "SELECT count(*) FROM traceability_segmentmember WHERE segment_id = ANY(%s::bigint[])"
 COUNT_DISTINCT = "SELECT count(DISTINCT unit_id) FROM traceability_segmentmember WHERE segment_id = ANY(%s::bigint[])"
 
-# Consignees of the units in bench_floor_result, at any nesting depth of containers.
-# Grouped per carton first: ~50x fewer rows climb the container tree and meet the shipments.
-CONSIGNEES_BY_CARTON = """
-    WITH RECURSIVE cartons AS (
-        SELECT DISTINCT p.container_id
-        FROM bench_floor_result r JOIN packs_unitpacking p ON p.unit_id = r.unit_id
-    ), holders(container_id) AS (
-        SELECT container_id FROM cartons
-        UNION
-        SELECT cp.parent_id FROM packs_containerpacking cp JOIN holders h ON cp.child_id = h.container_id
-    )
+# Consignees of the units in bench_floor_result, at any nesting depth of containers, grouped per
+# carton first: the units' cartons (one join over the units, its range bounded by constants, since
+# affected units are made in runs), then the containers holding those cartons level by level (arrays
+# of ids), then the shipments naming any of them; plus shipments naming loose units.
+RESULT_RANGE = "SELECT min(unit_id), max(unit_id) FROM bench_floor_result"
+CARTONS_OF_RESULT = """
+    SELECT DISTINCT p.container_id
+    FROM packs_unitpacking p JOIN bench_floor_result r ON r.unit_id = p.unit_id
+    WHERE p.unit_id BETWEEN %s AND %s
+"""
+PARENTS = "SELECT DISTINCT parent_id FROM packs_containerpacking WHERE child_id = ANY(%s::bigint[])"
+CONSIGNEES_OF_CONTAINERS = """
     SELECT s.consignee_id
     FROM packs_shipmentitem i JOIN packs_shipment s ON s.id = i.shipment_id
-    WHERE i.container_id IN (SELECT container_id FROM holders)
+    WHERE i.container_id = ANY(%s::bigint[])
     UNION
     SELECT s.consignee_id
     FROM packs_shipmentitem i JOIN packs_shipment s ON s.id = i.shipment_id
     WHERE i.unit_id IS NOT NULL AND i.unit_id IN (SELECT unit_id FROM bench_floor_result)
 """
-# The same, carrying every unit up the container tree (what a per-unit join does).
-CONSIGNEES_BY_UNIT = """
+# The same answer carrying every unit up the container tree (what joining per unit does).
+CONSIGNEES_PER_UNIT = """
     WITH RECURSIVE holders(unit_id, container_id) AS (
-        SELECT r.unit_id, p.container_id
-        FROM bench_floor_result r JOIN packs_unitpacking p ON p.unit_id = r.unit_id
+        SELECT p.unit_id, p.container_id
+        FROM packs_unitpacking p JOIN bench_floor_result r ON r.unit_id = p.unit_id
+        WHERE p.unit_id BETWEEN %(lo)s AND %(hi)s
         UNION
         SELECT h.unit_id, cp.parent_id FROM packs_containerpacking cp JOIN holders h ON cp.child_id = h.container_id
     )
-    SELECT DISTINCT s.consignee_id
+    SELECT s.consignee_id
     FROM holders h
     JOIN packs_shipmentitem i ON i.container_id = h.container_id
     JOIN packs_shipment s ON s.id = i.shipment_id
     UNION
     SELECT s.consignee_id
-    FROM bench_floor_result r
-    JOIN packs_shipmentitem i ON i.unit_id = r.unit_id
-    JOIN packs_shipment s ON s.id = i.shipment_id
+    FROM packs_shipmentitem i JOIN packs_shipment s ON s.id = i.shipment_id
+    WHERE i.unit_id IS NOT NULL AND i.unit_id IN (SELECT unit_id FROM bench_floor_result)
 """
 
 
@@ -112,6 +114,7 @@ def segments_of(conn: psycopg.Connection, lot_ids: list[int]) -> list[int]:
 
 def subjects(conn: psycopg.Connection) -> list[Subject]:
     """The subjects, picked once per world: the lot (any level) whose reach is closest to each target."""
+    prepare(conn)
     ensure_tables(conn)
     rows = conn.execute(
         "SELECT label, target, lot_id, lot_kind, lot_code, lots, segments, units FROM bench_subjects "
@@ -181,6 +184,32 @@ def median_ms(fn: Callable[[], object], runs: int, setup: Callable[[], None] | N
     return statistics.median(times)
 
 
+def consignees_by_carton(conn: psycopg.Connection) -> set[int]:
+    lo, hi = conn.execute(RESULT_RANGE).fetchone()
+    cartons = [row[0] for row in conn.execute(CARTONS_OF_RESULT, [lo, hi])] if lo is not None else []
+    seen, level = set(cartons), cartons
+    while level:  # pallets holding the cartons, and whatever holds those
+        level = [c for (c,) in conn.execute(PARENTS, [level]) if c not in seen]
+        seen.update(level)
+    found = {row[0] for row in conn.execute(CONSIGNEES_OF_CONTAINERS, [list(seen)])}
+    conn.commit()
+    return found
+
+
+def consignees_per_unit(conn: psycopg.Connection) -> set[int]:
+    lo, hi = conn.execute(RESULT_RANGE).fetchone()
+    found = {row[0] for row in conn.execute(CONSIGNEES_PER_UNIT, {"lo": lo or 0, "hi": hi or 0})}
+    conn.commit()
+    return found
+
+
+def prepare(conn: psycopg.Connection) -> None:
+    """Session settings of the floors: no JIT (it adds ~80 ms of compilation to any plan costed
+    above 100,000, which is most of them at this scale, and wins nothing on these queries)."""
+    conn.execute("SET jit = off")
+    conn.commit()
+
+
 def _truncate(conn: psycopg.Connection) -> None:
     conn.execute("TRUNCATE bench_floor_result")
     conn.commit()
@@ -188,7 +217,7 @@ def _truncate(conn: psycopg.Connection) -> None:
 
 def measure(conn: psycopg.Connection, subject: Subject, runs: int = 5) -> dict[str, float]:
     """All floors for one subject, in ms (medians); the keys are the README's names."""
-    conn.commit()
+    prepare(conn)
     lot = subject.lot_id
     out: dict[str, float] = {}
 
@@ -215,13 +244,10 @@ def measure(conn: psycopg.Connection, subject: Subject, runs: int = 5) -> dict[s
     # Consignees of the affected units, starting from the result table the write floor left behind.
     conn.execute("ANALYZE bench_floor_result")
     conn.commit()
-    by_carton = conn.execute(CONSIGNEES_BY_CARTON).fetchall()
-    by_unit = conn.execute(CONSIGNEES_BY_UNIT).fetchall()
-    conn.commit()
-    if sorted(by_carton) != sorted(by_unit):
+    by_carton, per_unit = consignees_by_carton(conn), consignees_per_unit(conn)
+    if by_carton != per_unit:
         raise RuntimeError("the two consignee queries disagree")
     out["consignees_found"] = len(by_carton)
-    out["consignees"] = median_ms(lambda: conn.execute(CONSIGNEES_BY_CARTON).fetchall(), runs)
-    out["consignees_per_unit"] = median_ms(lambda: conn.execute(CONSIGNEES_BY_UNIT).fetchall(), runs)
-    conn.commit()
+    out["consignees"] = median_ms(lambda: consignees_by_carton(conn), runs)
+    out["consignees_per_unit"] = median_ms(lambda: consignees_per_unit(conn), runs)
     return out

@@ -8,7 +8,7 @@ except the 200 material lots):
   has one record (transformation) naming its 1–3 inputs: lot → lot links, definite.
 * ``units / 500`` cell lots (20,000 at 10M), each made from 3–6 final material lots by one record
   (definite). Material lots are consumed over time windows of log-normal length, so lots reach
-  anything from a few thousand units to a third of the world.
+  anything from ~10k units (a short-lived final lot) to ~40% of the world (a precursor).
 * ``units / 5,000`` work orders (2,000 at 10M) of 3,000–7,000 units. A work order draws on a
   window of 16 consecutive cell lots, consumed in order along the line. A unit is built from 1 cell
   lot (65%), 2 (20%) or 3 (15%): 1.5 lots per unit on average. Units with one lot are recorded
@@ -17,8 +17,9 @@ except the 200 material lots):
   only at work-order level: 2–3 lots → all its units, potential.
 * Segments: one per distinct (exposure, input lot set), with their inputs, unit counts and members
   (one member row per unit).
-* Cartons of 50 units (per work order), pallets of 40 cartons (per brand, ~4% of cartons ship
-  loose), shipments of 1–3 pallets or a few loose cartons to ``units / 5,000`` distributors.
+* Cartons of 50 units (per work order), pallets of 40 cartons (per brand; 4% of the shipping
+  groups are 1–6 loose cartons instead, ~0.3% of cartons), shipments of 1–3 pallets or of one
+  group of loose cartons to ``units / 5,000`` distributors (chosen uniformly).
 * All of it under ledger position 1. Its summary (the marker) names the parameters; it is written
   last, so a half-built world is recognised and rebuilt.
 

@@ -56,30 +56,22 @@ def ledger_snapshot(position: int | None = None) -> Snapshot:
     return Snapshot(position=position, last_transformation_id=last, retracted=frozenset(retracted))
 
 
-def _lot_links(snapshot: Snapshot, *, forward: bool) -> Callable[[frozenset[int]], list[Link]]:
-    source, target = ("input_lot_id", "output_lot_id") if forward else ("output_lot_id", "input_lot_id")
+def _links(
+    model: type[LotLink] | type[UnitLink], snapshot: Snapshot, *, forward: bool
+) -> Callable[[frozenset[int]], list[Link]]:
+    """A level-by-level link fetcher over lot links or unit links, in either direction."""
+    what, kinds = ("lot", "LL") if model is LotLink else ("unit", "UU")
+    source, target = (f"input_{what}_id", f"output_{what}_id")
+    if not forward:
+        source, target = target, source
 
     def fetch(frontier: frozenset[int]) -> list[Link]:
         rows = (
-            LotLink.objects.filter(snapshot.valid(), **{f"{source}__in": sorted(frontier)})
+            model.objects.filter(snapshot.valid(), **{f"{source}__in": sorted(frontier)})
             .values_list(source, target, "exposure", "transformation_id")
             .order_by()
         )
-        return [Link(s, t, exposure == Exposure.DEFINITE, record) for s, t, exposure, record in rows]
-
-    return fetch
-
-
-def _unit_links(snapshot: Snapshot, *, forward: bool) -> Callable[[frozenset[int]], list[Link]]:
-    source, target = ("input_unit_id", "output_unit_id") if forward else ("output_unit_id", "input_unit_id")
-
-    def fetch(frontier: frozenset[int]) -> list[Link]:
-        rows = (
-            UnitLink.objects.filter(snapshot.valid(), **{f"{source}__in": sorted(frontier)})
-            .values_list(source, target, "exposure", "transformation_id")
-            .order_by()
-        )
-        return [Link(s, t, exposure == Exposure.DEFINITE, record, "UU") for s, t, exposure, record in rows]
+        return [Link(s, t, exposure == Exposure.DEFINITE, record, kinds) for s, t, exposure, record in rows]
 
     return fetch
 
@@ -103,7 +95,7 @@ def forward_trace(
     """Everything downstream of the seeds: one query per level of the lot graph, one for the
     segments, and for unit-to-unit links one per level from the affected units."""
     seeds = sorted(set(seed_lot_ids))
-    lots = reach(seeds, links_reachable(seeds, _lot_links(snapshot, forward=True))) if seeds else {}
+    lots = reach(seeds, links_reachable(seeds, _links(LotLink, snapshot, forward=True))) if seeds else {}
     inputs = (
         SegmentInput.objects.filter(lot_id__in=sorted(lots))
         .values_list("segment_id", "lot_id", "segment__exposure")
@@ -135,7 +127,7 @@ def _units_through_unit_links(
             starts[unit] = combine(starts.get(unit), Reached(via.definite, (*via.path, step)))
     if not starts:
         return {}
-    links = links_reachable(starts, _unit_links(snapshot, forward=True))
+    links = links_reachable(starts, _links(UnitLink, snapshot, forward=True))
     result = {unit: starts[unit] for unit in seed_units}
     for start, start_reached in starts.items():
         for node, via in reach([start], links).items():
@@ -380,7 +372,7 @@ def backward_trace(*, snapshot: Snapshot, unit_id: int | None = None, lot_id: in
     seed_lots: dict[int, Reached] = {}
     units: dict[int, Reached] = {}
     if unit_id is not None:
-        units = reach([unit_id], links_reachable([unit_id], _unit_links(snapshot, forward=False)))
+        units = reach([unit_id], links_reachable([unit_id], _links(UnitLink, snapshot, forward=False)))
         direct = (
             SegmentMember.objects.filter(snapshot.valid(), unit_id__in=sorted(units))
             .values_list("unit_id", "transformation_id", "segment__exposure", "segment__inputs__lot_id")
@@ -391,7 +383,7 @@ def backward_trace(*, snapshot: Snapshot, unit_id: int | None = None, lot_id: in
             seed_lots[lot] = combine(seed_lots.get(lot), carried)
     if lot_id is not None:
         seed_lots[lot_id] = Reached(True, ())
-    upstream = links_reachable(seed_lots, _lot_links(snapshot, forward=False))
+    upstream = links_reachable(seed_lots, _links(LotLink, snapshot, forward=False))
     lots: dict[int, Reached] = dict(seed_lots)
     for start, start_reached in seed_lots.items():
         for node, via in reach([start], upstream).items():
