@@ -282,3 +282,24 @@ def test_only_runs_move_an_investigation_into_and_out_of_tracing():
     with pytest.raises(InvestigationError, match="cannot go from closed to tracing"):
         trace_run_start(investigation=investigation, submit=submitted.append)
     assert (investigation.runs.count(), submitted) == (1, [])
+
+
+def test_consignees_of_units_shipped_loose():
+    # given U5 shipped on its own to a third distributor, and an unaffected U7 shipped loose too
+    import datetime as dt
+
+    from packs.models import Shipment, ShipmentItem
+    from suppliers.models import Role
+    from tests.factories import OrganisationFactory
+    from tests.trace_world import AT
+
+    w = build_world()
+    d3 = OrganisationFactory(role=Role.DISTRIBUTOR)
+    loose = Shipment.objects.create(owner=w.brand, reference="DA-3", consignee=d3, shipped_at=AT + dt.timedelta(days=9))
+    ShipmentItem.objects.create(shipment=loose, unit_id=w.u[5])
+    ShipmentItem.objects.create(shipment=loose, unit_id=w.u[7])
+    forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[w.m1.pk])
+    # when
+    receivers = genealogy.consignees(forward)
+    # then
+    assert [(c.organisation_id, c.units) for c in receivers] == [(w.d1.pk, 3), (w.d2.pk, 3), (d3.pk, 1)]

@@ -264,8 +264,11 @@ def consignees(forward: Forward) -> list[Consignee]:
     extra_unit_ids = sorted(forward.units)
     units_in = _affected_per_container(forward)
     holders = _containers_holding(set(units_in))
+    # Loose units shipped on their own are few: probe each against the members (unit index) rather
+    # than OR an IN (subquery) into the filter, which PostgreSQL re-ran for every shipment item.
+    affected_unit = Exists(members(forward.snapshot, forward.segment_ids()).filter(unit_id=OuterRef("unit_id")))
     items = ShipmentItem.objects.filter(
-        Q(container_id__in=sorted(holders)) | Q(unit_id__in=forward_unit_ids(forward)) | Q(unit_id__in=extra_unit_ids)
+        Q(container_id__in=sorted(holders)) | Q(unit_id__isnull=False) & (affected_unit | Q(unit_id__in=extra_unit_ids))
     ).values_list("shipment__consignee_id", "shipment__shipped_at", "container_id", "unit_id")
     per_consignee: dict[int, dict] = {}
     for consignee, shipped_at, container, unit in items:
