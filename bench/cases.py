@@ -147,6 +147,7 @@ consignees.floor = "consignees"
 
 
 def _api_client():
+    from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.test import Client
 
@@ -157,6 +158,8 @@ def _api_client():
         slug="bench-regulator", defaults={"name": "Bench", "role": Role.REGULATOR}
     )
     Membership.objects.get_or_create(user=user, defaults={"organisation": regulator})
+    if "testserver" not in settings.ALLOWED_HOSTS:
+        settings.ALLOWED_HOSTS.append("testserver")  # the in-process test client's host
     client = Client()
     client.force_login(user)
     return client
