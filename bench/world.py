@@ -1,6 +1,6 @@
 """The bench world: a synthetic ledger of millions of power banks, written with COPY.
 
-Shape (after /work/shared/PERFORMANCE.md's 10M-unit world; every count scales with ``units``
+Shape (after ../shared/PERFORMANCE.md's 10M-unit world; every count scales with ``units``
 except the 200 material lots):
 
 * 200 material lots in four families (cathode, anode, separator, electrolyte), three levels deep:
