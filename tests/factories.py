@@ -10,6 +10,7 @@ from biip.checksums import gs1_standard_check_digit
 from cells.models import CellFormat, CellLot, CellModel, Chemistry, Material, MaterialKind, MaterialLot, ModuleLot
 from packs.models import ProductModel, WorkOrder
 from suppliers.models import Certificate, CertificateScheme, Organisation, Role, Site
+from traceability import identifiers
 
 
 def with_check_digit(payload: str) -> str:
@@ -60,7 +61,7 @@ class MaterialFactory(factory.django.DjangoModelFactory):
 
 
 def _lot_identity(lot: object) -> str:
-    return f"lgtin:{lot.gtin}:{lot.code}"
+    return identifiers.Lgtin(gtin=lot.gtin, lot=lot.code).canonical
 
 
 class MaterialLotFactory(factory.django.DjangoModelFactory):
