@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from django.db import transaction
 
-from packs.models import ProductModel, Site, Unit, WorkOrder
+from packs.models import Container, ProductModel, Site, Unit, UnitPacking, WorkOrder
 from suppliers.models import Organisation
 from traceability import identifiers
 from traceability.jobs import Chunk, job_handler
 from traceability.models import Job, LedgerSource
-from traceability.services import BATCH_SIZE, ledger_append
+from traceability.services import BATCH_SIZE, ledger_append, ledger_lock, packings_written
 
 # One chunk of a commissioning job: 10,000 units ≈ 0.3 s on SQLite, well under a task's budget.
 COMMISSION_CHUNK = 10_000
@@ -67,6 +67,30 @@ def units_create(
             raise UnitError(f"serial(s) already in the ledger for {product_model}: {', '.join(taken)}")
     created = Unit.objects.bulk_create(units, batch_size=BATCH_SIZE)
     return [u.pk for u in created]
+
+
+def units_pack(*, packings: Iterable[tuple[int, int, dt.datetime]]) -> int:
+    """Put units into containers, in bulk: ``(container id, unit id, packed at)`` rows.
+
+    Holds the ledger's lock like every genealogy write, so the consignee roll-up meets each
+    (member, packing) pair exactly once, whichever of the two is written first.
+    """
+    ledger_lock()
+    rows = [UnitPacking(container_id=c, unit_id=u, packed_at=at) for c, u, at in packings]
+    if not rows:
+        return 0
+    for model, ids in ((Unit, {r.unit_id for r in rows}), (Container, {r.container_id for r in rows})):
+        found: set[int] = set()
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), BATCH_SIZE):
+            batch = ordered[start : start + BATCH_SIZE]
+            found.update(model.objects.filter(pk__in=batch).values_list("pk", flat=True))
+        if missing := sorted(ids - found):
+            shown = ", ".join(map(str, missing[:10]))
+            raise UnitError(f"cannot pack: unknown {model._meta.verbose_name} id(s) {shown} ({len(missing)} in all)")
+    created = UnitPacking.objects.bulk_create(rows, batch_size=BATCH_SIZE)
+    packings_written(packing_ids=[p.pk for p in created], unit_ids=sorted({p.unit_id for p in created}))
+    return len(created)
 
 
 def commission_serial(*, prefix: str, number: int) -> str:

@@ -38,6 +38,7 @@ from traceability.models import (
     LedgerEntry,
     LedgerHead,
     LotLink,
+    RepeatedUnit,
     Segment,
     SegmentInput,
     SegmentMember,
@@ -76,6 +77,7 @@ REGISTERED = [
     "traceability.UnitLink",
     "traceability.Segment",
     "traceability.SegmentInput",
+    "traceability.RepeatedUnit",
     "traceability.Job",
     "traceability.LearntCompanyPrefix",
     "traceability.Finding",
@@ -93,6 +95,7 @@ READ_ONLY = [
     "traceability.UnitLink",
     "traceability.Segment",
     "traceability.SegmentInput",
+    "traceability.RepeatedUnit",
     "traceability.Job",
     "traceability.LearntCompanyPrefix",
     "traceability.Finding",
@@ -216,6 +219,7 @@ def make_world() -> types.SimpleNamespace:
     w.segment = Segment.objects.create(input_key="a" * 64, exposure="definite", unit_count=1)
     SegmentInput.objects.create(segment=w.segment, lot=w.cell_lot)
     SegmentMember.objects.create(segment=w.segment, unit=w.unit, transformation=w.transformation)
+    RepeatedUnit.objects.create(unit=w.unit)
     w.job = Job.objects.create(kind="demo", owner=w.brand)
     Membership.objects.create(user=get_user_model().objects.create(username="qa-engineer"), organisation=w.brand)
     LearntCompanyPrefix.objects.create(prefix="4012345", learnt_from="urn:epc:id:sgtin:4012345.012345.400")
@@ -290,6 +294,7 @@ def test_every_model_but_those_with_composite_keys_is_registered():
     assert registered == set(REGISTERED)
     assert models - registered == {
         "traceability.SegmentMember",
+        "traceability.SegmentContainer",
         "traceability.TraceRunSegment",
         "traceability.TraceRunUnit",
     }

@@ -11,8 +11,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from rest_framework.test import APIClient
 
-from packs.models import Container, Shipment, ShipmentItem, UnitPacking
-from packs.services import units_create
+from packs.models import Container, Shipment, ShipmentItem
+from packs.services import units_create, units_pack
 from suppliers.models import Membership, Organisation, Role
 from tests.factories import OrganisationFactory, with_check_digit
 from tests.trace_world import AT
@@ -113,7 +113,8 @@ def more_units(w: SimpleNamespace, count: int) -> list[int]:
     carton = Container.objects.create(
         owner=w.brand, identity=f"sscc:{with_check_digit(sscc)}", sscc=with_check_digit(sscc), kind="carton"
     )
-    UnitPacking.objects.bulk_create(UnitPacking(container=carton, unit_id=unit, packed_at=AT) for unit in ids)
+    with transaction.atomic():
+        units_pack(packings=[(carton.pk, unit, AT) for unit in ids])
     shipment = Shipment.objects.create(
         owner=w.brand, reference="DA-X", consignee=w.d2, shipped_at=AT + dt.timedelta(days=45)
     )

@@ -16,8 +16,8 @@ from types import SimpleNamespace
 
 from django.db import transaction
 
-from packs.models import Container, ContainerPacking, Shipment, ShipmentItem, UnitPacking
-from packs.services import units_create
+from packs.models import Container, ContainerPacking, Shipment, ShipmentItem
+from packs.services import units_create, units_pack
 from suppliers.models import Role
 from tests.factories import (
     CellLotFactory,
@@ -95,10 +95,8 @@ def _pack_and_ship(w: SimpleNamespace) -> None:
         return Container.objects.create(owner=w.brand, identity=f"sscc:{sscc}", sscc=sscc, kind=kind)
 
     w.k1, w.k2, w.p1 = container(1, "carton"), container(2, "carton"), container(3, "pallet")
-    UnitPacking.objects.bulk_create(
-        [UnitPacking(container=w.k1, unit_id=w.u[i], packed_at=AT) for i in (1, 2, 3)]
-        + [UnitPacking(container=w.k2, unit_id=w.u[i], packed_at=AT) for i in (4, 5, 6)]
-    )
+    with transaction.atomic():
+        units_pack(packings=[(w.k1.pk, w.u[i], AT) for i in (1, 2, 3)] + [(w.k2.pk, w.u[i], AT) for i in (4, 5, 6)])
     ContainerPacking.objects.create(parent=w.p1, child=w.k1, packed_at=AT)
     first = Shipment.objects.create(
         owner=w.brand, reference="DA-1", consignee=w.d1, shipped_at=AT + dt.timedelta(days=2)

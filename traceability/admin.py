@@ -29,6 +29,7 @@ from traceability.models import (
     LedgerEntry,
     LedgerHead,
     LotLink,
+    RepeatedUnit,
     Segment,
     SegmentInput,
     SegmentMember,
@@ -161,12 +162,12 @@ class SegmentInputInline(LoadedRowsInlineMixin, ReadOnlyAdminMixin, admin.Tabula
 
 @admin.register(Segment)
 class SegmentAdmin(NumericIdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "exposure", "unit_count", "input_key")
+    list_display = ("id", "exposure", "unit_count", "last_transformation_id", "input_key")
     list_filter = ("exposure",)
     show_full_result_count = False
     search_fields = ("input_key__exact", "inputs__lot__identity", "inputs__lot__code")
     search_help_text = "Id, input key, or identity or code of an input lot."
-    fields = ("input_key", "exposure", "unit_count", "first_members")
+    fields = ("input_key", "exposure", "unit_count", "last_transformation_id", "first_members")
     readonly_fields = fields
     inlines = (SegmentInputInline,)
 
@@ -197,6 +198,18 @@ class SegmentAdmin(NumericIdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             "<table><thead><tr><th>unit</th><th>transformation</th><th></th></tr></thead><tbody>{}</tbody></table>",
             rows,
         )
+
+
+@admin.register(RepeatedUnit)
+class RepeatedUnitAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Units the trace's sums count more than once (see ``genealogy._Sums``); written by the services."""
+
+    list_display = ("unit",)
+    list_select_related = ("unit",)
+    show_full_result_count = False
+    search_fields = ("unit__identity", "unit__serial")
+    search_help_text = "Identity or serial of the unit."
+    raw_id_fields = ("unit",)
 
 
 @admin.register(SegmentInput)

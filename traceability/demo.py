@@ -41,10 +41,9 @@ from packs.models import (
     ProductModel,
     Shipment,
     ShipmentItem,
-    UnitPacking,
     WorkOrder,
 )
-from packs.services import units_create
+from packs.services import units_create, units_pack
 from suppliers.models import (
     Certificate,
     CertificateScheme,
@@ -536,10 +535,7 @@ class _World:
             packings.extend((carton, unit_id, packed_at) for unit_id in self.unit_ids[start : start + UNITS_PER_CARTON])
         Container.objects.bulk_create(self.cartons, batch_size=BATCH_SIZE)
         for i in range(0, len(packings), BATCH_SIZE):
-            UnitPacking.objects.bulk_create(
-                UnitPacking(container_id=carton.pk, unit_id=unit_id, packed_at=at)
-                for carton, unit_id, at in packings[i : i + BATCH_SIZE]
-            )
+            units_pack(packings=((carton.pk, unit_id, at) for carton, unit_id, at in packings[i : i + BATCH_SIZE]))
             self.step("packing", min(BATCH_SIZE, len(packings) - i))
 
         pallet_cartons = []

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
 
 from cells.models import Lot
 from packs.models import ContainerPacking, ShipmentItem, Unit, UnitPacking
@@ -23,6 +23,9 @@ from traceability.models import (
     Exposure,
     LedgerHead,
     LotLink,
+    RepeatedUnit,
+    Segment,
+    SegmentContainer,
     SegmentInput,
     SegmentMember,
     Transformation,
@@ -84,6 +87,8 @@ class Forward:
     lots: dict[int, Reached]
     segments: dict[int, SegmentReached]
     units: dict[int, Reached]  # subject units and units reached through unit links only
+    # segment -> (unit_count, last_transformation_id), read with the segments when there is no cost
+    sizes: dict[int, tuple[int, int]] | None = None
 
     def segment_ids(self, *, definite: bool | None = None) -> list[int]:
         return sorted(s for s, r in self.segments.items() if definite is None or r.definite == definite)
@@ -98,14 +103,17 @@ def forward_trace(
     lots = reach(seeds, links_reachable(seeds, _links(LotLink, snapshot, forward=True))) if seeds else {}
     inputs = (
         SegmentInput.objects.filter(lot_id__in=sorted(lots))
-        .values_list("segment_id", "lot_id", "segment__exposure")
+        .values_list(
+            "segment_id", "lot_id", "segment__exposure", "segment__unit_count", "segment__last_transformation_id"
+        )
         .order_by()
         if lots
         else []
     )
-    segments = segments_reached(lots, ((s, lot, e == Exposure.DEFINITE) for s, lot, e in inputs))
+    sizes = {segment: (count, last) for segment, _, _, count, last in inputs}
+    segments = segments_reached(lots, ((s, lot, e == Exposure.DEFINITE) for s, lot, e, _, _ in inputs))
     units = _units_through_unit_links(snapshot, segments, sorted(set(seed_unit_ids)))
-    return Forward(snapshot=snapshot, lots=lots, segments=segments, units=units)
+    return Forward(snapshot=snapshot, lots=lots, segments=segments, units=units, sizes=sizes)
 
 
 def _units_through_unit_links(
@@ -146,43 +154,90 @@ def members(snapshot: Snapshot, segment_ids: Sequence[int]) -> QuerySet[SegmentM
     return SegmentMember.objects.filter(snapshot.valid(), segment_id__in=list(segment_ids)).order_by()
 
 
-def affected_counts(forward: Forward) -> tuple[int, int]:
-    """(definitely, potentially) exposed units, each unit counted once at its best exposure."""
-    snapshot = forward.snapshot
-    definite_segments = forward.segment_ids(definite=True)
-    potential_segments = forward.segment_ids(definite=False)
-    definite_count = 0
-    if definite_segments:
-        definite_count = members(snapshot, definite_segments).values("unit_id").distinct().count()
-    potential_count = 0
-    if potential_segments:
-        potential = members(snapshot, potential_segments)
-        if definite_segments:
-            # NOT EXISTS, an anti-join: Django's exclude(unit_id__in=subquery) is NOT IN, which
-            # PostgreSQL ran for over 20 minutes at a million units in the bench world.
-            potential = potential.filter(
-                ~Exists(members(snapshot, definite_segments).filter(unit_id=OuterRef("unit_id")))
+@dataclass(frozen=True)
+class _Sums:
+    """How to count a forward result's segments at its snapshot without visiting every member.
+
+    ``clean`` segments have every member row valid at the snapshot, so their stored totals are
+    exact row counts; ``dirty`` ones (rows recorded after the snapshot, or by a record retracted by
+    then) are counted row by row. Rows are not yet units: ``repeated`` holds the valid rows, in the
+    reached segments, of units with more than one member row or packing, which the sums counted
+    once per row; the callers settle those few units exactly.
+    """
+
+    clean: dict[int, int]
+    dirty: list[int]
+    repeated: dict[int, list[int]]  # unit -> the reached segments of its valid rows, one entry per row
+
+
+def _sums(forward: Forward) -> _Sums:
+    snapshot, segment_ids = forward.snapshot, forward.segment_ids()
+    if not segment_ids:
+        return _Sums({}, [], {})
+    sizes = forward.sizes
+    if sizes is None or not sizes.keys() >= forward.segments.keys():
+        rows = Segment.objects.filter(pk__in=segment_ids).values_list("pk", "unit_count", "last_transformation_id")
+        sizes = {segment: (count, last) for segment, count, last in rows}
+    retracted_in = set()
+    if snapshot.retracted:
+        retracted_in = set(
+            Transformation.objects.filter(pk__in=sorted(snapshot.retracted), segment__isnull=False).values_list(
+                "segment_id", flat=True
             )
-        potential_count = potential.values("unit_id").distinct().count()
-    # Units reached only through unit links (and the subject units) are few: settle them in Python.
-    extra = forward.units
-    if extra:
-        in_segments = dict(
-            _best_segment_exposure(snapshot, forward, sorted(extra)),
         )
-        for unit, reached in extra.items():
+    clean, dirty = {}, []
+    for segment in segment_ids:
+        count, last = sizes.get(segment, (0, 0))
+        if last > snapshot.last_transformation_id or segment in retracted_in:
+            dirty.append(segment)
+        else:
+            clean[segment] = count
+    repeated: dict[int, list[int]] = defaultdict(list)
+    rows = members(snapshot, segment_ids).filter(unit_id__in=RepeatedUnit.objects.values("unit_id"))
+    for unit, segment in rows.values_list("unit_id", "segment_id"):
+        repeated[unit].append(segment)
+    return _Sums(clean, dirty, dict(repeated))
+
+
+def affected_counts(forward: Forward) -> tuple[int, int]:
+    """(definitely, potentially) exposed units, each unit counted once at its best exposure.
+
+    Sums of the segments' stored totals, corrected for the few segments and units that need it
+    (see ``_Sums``): milliseconds at a million units, where counting distinct members took seconds.
+    """
+    snapshot, sums = forward.snapshot, _sums(forward)
+    counts = {True: 0, False: 0}
+    for segment, count in sums.clean.items():
+        counts[forward.segments[segment].definite] += count
+    if sums.dirty:
+        exact = members(snapshot, sums.dirty).values("segment_id").annotate(n=Count("*")).values_list("segment_id", "n")
+        for segment, count in exact:
+            counts[forward.segments[segment].definite] += count
+    best: dict[int, bool] = {}
+    for unit, segments in sums.repeated.items():
+        reached = [forward.segments[segment].definite for segment in segments]
+        for definite in reached:
+            counts[definite] -= 1
+        best[unit] = any(reached)
+        counts[best[unit]] += 1
+    # Units reached only through unit links (and the subject units) are few: settle them here.
+    if forward.units:
+        in_segments = dict(_best_segment_exposure(snapshot, forward, sorted(forward.units.keys() - best.keys())))
+        in_segments.update(best)
+        for unit, reached in forward.units.items():
             seen = in_segments.get(unit)
             if seen is None:
-                definite_count += reached.definite
-                potential_count += not reached.definite
+                counts[reached.definite] += 1
             elif reached.definite and not seen:
-                definite_count += 1
-                potential_count -= 1
-    return definite_count, potential_count
+                counts[True] += 1
+                counts[False] -= 1
+    return counts[True], counts[False]
 
 
 def _best_segment_exposure(snapshot: Snapshot, forward: Forward, unit_ids: list[int]) -> Iterator[tuple[int, bool]]:
     best: dict[int, bool] = {}
+    if not unit_ids or not forward.segments:
+        return iter(())
     rows = members(snapshot, forward.segment_ids()).filter(unit_id__in=unit_ids).values_list("unit_id", "segment_id")
     for unit, segment in rows:
         best[unit] = best.get(unit, False) or forward.segments[segment].definite
@@ -290,39 +345,70 @@ def consignees(forward: Forward) -> list[Consignee]:
 
 
 def _affected_per_container(forward: Forward) -> dict[int, int]:
-    """Affected units per container they were packed in: members joined to packings in SQL.
+    """Affected units per container they were packed in, from the (segment, container) roll-up.
 
-    Written as one join with the segment ids as constants: as ``IN (subquery)`` PostgreSQL planned
-    a semi-join over every packing row (PERFORMANCE.md saw the same with recursive CTEs).
+    Clean segments are summed from ``SegmentContainer``; dirty ones are joined member by member;
+    repeated units, counted once per (member row × packing) by both, are brought back to one.
     """
-    snapshot, segment_ids = forward.snapshot, forward.segment_ids()
-    counts: dict[int, int] = {}
-    if segment_ids:
-        retracted = sorted(snapshot.retracted)
-        sql = (
-            f"SELECT p.container_id, COUNT(DISTINCT p.unit_id)"
-            f" FROM {SegmentMember._meta.db_table} m JOIN {UnitPacking._meta.db_table} p ON p.unit_id = m.unit_id"
-            f" WHERE m.segment_id IN ({', '.join(['%s'] * len(segment_ids))}) AND m.transformation_id <= %s"
-            + (f" AND m.transformation_id NOT IN ({', '.join(['%s'] * len(retracted))})" if retracted else "")
-            + " GROUP BY p.container_id"
-        )
-        with transaction.atomic(), connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                # The planner hashes all 10M packings to meet 100k members (6.4 s at 100k units in
-                # the bench world); one index probe per member is 0.5 s.
-                cursor.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
-            cursor.execute(sql, [*segment_ids, snapshot.last_transformation_id, *retracted])
-            counts.update(cursor.fetchall())
-    if forward.units:
-        extra = (
-            UnitPacking.objects.filter(unit_id__in=sorted(forward.units))
-            .exclude(container_id__in=list(counts))
+    snapshot, sums = forward.snapshot, _sums(forward)
+    counts: dict[int, int] = defaultdict(int)
+    if sums.clean:
+        rolled = (
+            SegmentContainer.objects.filter(segment_id__in=sorted(sums.clean))
             .values("container_id")
-            .annotate(units=Count("unit_id", distinct=True))
+            .annotate(n=Sum("rows"))
+            .values_list("container_id", "n")
             .order_by()
         )
-        counts.update((row["container_id"], row["units"]) for row in extra)
-    return counts
+        for container, rows in rolled:
+            counts[container] += rows
+    if sums.dirty:
+        for container, rows in _member_rows_per_container(snapshot, sums.dirty):
+            counts[container] += rows
+    packed = UnitPacking.objects.filter(unit_id__in=sorted(forward.units.keys() | sums.repeated.keys()))
+    packings: dict[int, list[int]] = defaultdict(list)
+    for unit, container in packed.values_list("unit_id", "container_id").order_by():
+        packings[unit].append(container)
+    for unit, segments in sums.repeated.items():
+        for container in set(packings[unit]):
+            counts[container] -= len(segments) * packings[unit].count(container) - 1
+    linked_only = sorted(forward.units.keys() - sums.repeated.keys())
+    in_segments = set(sums.repeated) | set(_units_in_segments(forward, linked_only))
+    for unit in forward.units.keys() - in_segments:
+        for container in set(packings[unit]):
+            counts[container] += 1
+    return {container: n for container, n in counts.items() if n > 0}
+
+
+def _units_in_segments(forward: Forward, unit_ids: list[int]) -> list[int]:
+    if not unit_ids or not forward.segments:
+        return []
+    return list(
+        members(forward.snapshot, forward.segment_ids()).filter(unit_id__in=unit_ids).values_list("unit_id", flat=True)
+    )
+
+
+def _member_rows_per_container(snapshot: Snapshot, segment_ids: list[int]) -> list[tuple[int, int]]:
+    """(container, member rows × packings) for segments counted row by row: one join in SQL.
+
+    Written with the segment ids as constants: as ``IN (subquery)`` PostgreSQL planned a
+    semi-join over every packing row (PERFORMANCE.md saw the same with recursive CTEs).
+    """
+    retracted = sorted(snapshot.retracted)
+    sql = (
+        f"SELECT p.container_id, COUNT(*)"
+        f" FROM {SegmentMember._meta.db_table} m JOIN {UnitPacking._meta.db_table} p ON p.unit_id = m.unit_id"
+        f" WHERE m.segment_id IN ({', '.join(['%s'] * len(segment_ids))}) AND m.transformation_id <= %s"
+        + (f" AND m.transformation_id NOT IN ({', '.join(['%s'] * len(retracted))})" if retracted else "")
+        + " GROUP BY p.container_id"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The planner hashes all 10M packings to meet 100k members (6.4 s at 100k units in the
+            # bench world); one index probe per member is 0.5 s.
+            cursor.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
+        cursor.execute(sql, [*segment_ids, snapshot.last_transformation_id, *retracted])
+        return cursor.fetchall()
 
 
 def _containers_holding(cartons: set[int]) -> dict[int, set[int]]:

@@ -106,6 +106,15 @@ class Transformation(Owned):
         LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     retraction_reason = models.TextField(blank=True)
+    segment = models.ForeignKey(
+        "Segment",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+        help_text="The segment its lot → unit links went into (a record writes at most one).",
+    )
 
     class Meta:
         ordering = ["id"]
@@ -172,6 +181,9 @@ class Segment(models.Model):
     exposure = models.CharField(max_length=9, choices=Exposure.choices)
     input_lots = models.ManyToManyField(Lot, through="SegmentInput", related_name="segments")
     unit_count = models.BigIntegerField(default=0, help_text="Members ever written, retracted ones included.")
+    last_transformation_id = models.BigIntegerField(
+        default=0, help_text="The newest record among its members: at older positions, count them one by one."
+    )
 
     def __str__(self) -> str:
         return f"Segment {self.pk} ({self.exposure}, {self.unit_count} units)"
@@ -212,6 +224,43 @@ class SegmentMember(models.Model):
 
     def __str__(self) -> str:
         return f"unit {self.unit_id} in segment {self.segment_id}"
+
+
+class SegmentContainer(models.Model):
+    """The consignee roll-up: how many (member row, packing) pairs put a segment's units in a container.
+
+    Written with the members and with the packings, whichever comes second, so "who received
+    the units of these segments" groups per (segment, container) before joining anything
+    (PERFORMANCE.md: group before you join). It counts every member row ever written; segments
+    with rows not valid at a trace's position, and ``RepeatedUnit``s, are settled exactly.
+    """
+
+    pk = models.CompositePrimaryKey("segment_id", "container_id")
+    segment = models.ForeignKey(
+        Segment, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    container = models.ForeignKey(
+        "packs.Container", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    rows = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"segment {self.segment_id}: {self.rows} in container {self.container_id}"
+
+
+class RepeatedUnit(models.Model):
+    """A unit with more than one member row or more than one packing.
+
+    Counts summed per segment (``Segment.unit_count``, ``SegmentContainer.rows``) count such a
+    unit more than once; the trace settles these few units one by one.
+    """
+
+    unit = models.OneToOneField(
+        Unit, primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"unit {self.unit_id} (repeated)"
 
 
 class JobStatus(models.TextChoices):

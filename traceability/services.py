@@ -13,12 +13,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
-from django.db.models import Count, OuterRef, Subquery
+from django.db import connection, transaction
+from django.db.models import Count, Max, OuterRef, Subquery
 from django.utils import timezone
 
 from cells.models import Lot
-from packs.models import Unit
+from packs.models import Unit, UnitPacking
 from suppliers.models import Organisation
 from traceability import identifiers
 from traceability.models import (
@@ -28,7 +28,9 @@ from traceability.models import (
     LedgerHead,
     LotLink,
     RecordKind,
+    RepeatedUnit,
     Segment,
+    SegmentContainer,
     SegmentInput,
     SegmentMember,
     Transformation,
@@ -64,8 +66,7 @@ def ledger_append(
     ledger writes are serialised: positions are gapless, commit in order, and transformation ids
     grow with position (the trace engine's reproducibility relies on that).
     """
-    _require_transaction()
-    head, _ = LedgerHead.objects.select_for_update().get_or_create(pk=1)
+    head = ledger_lock()
     head.position += 1
     head.save(update_fields=["position"])
     return LedgerEntry.objects.create(
@@ -76,6 +77,13 @@ def ledger_append(
         organisation=organisation,
         actor=actor if actor is not None and actor.is_authenticated else None,
     )
+
+
+def ledger_lock() -> LedgerHead:
+    """Hold the ledger's lock until the caller's transaction ends (every genealogy write does)."""
+    _require_transaction()
+    head, _ = LedgerHead.objects.select_for_update().get_or_create(pk=1)
+    return head
 
 
 def _check_exist(model: type[Lot] | type[Unit], ids: set[int], what: str) -> None:
@@ -141,15 +149,72 @@ def _segments_for(keys: set[tuple[str, frozenset[int]]]) -> dict[tuple[str, froz
     return {by_digest[digest]: pk for digest, pk in existing.items()}
 
 
-def _segment_counts_refresh(segment_ids: Iterable[int]) -> None:
-    members = (
-        SegmentMember.objects.filter(segment=OuterRef("pk"))
-        .order_by()
-        .values("segment")
-        .annotate(n=Count("*"))
-        .values("n")
+def _members_written(*, segment_ids: Iterable[int], unit_ids: Sequence[int], first_transformation_id: int) -> None:
+    """Keep the sums the trace counts with in step with member rows just written.
+
+    The new rows are those of ``unit_ids`` with a transformation id from ``first_transformation_id``
+    on: ledger writes are serialised and ids grow, so nothing newer exists. A fixed number of
+    queries per batch: segment totals, the consignee roll-up from the units' packings, and units
+    that now have more than one member row.
+    """
+    members = SegmentMember.objects.filter(segment=OuterRef("pk")).order_by().values("segment")
+    Segment.objects.filter(pk__in=set(segment_ids)).update(
+        unit_count=Subquery(members.annotate(n=Count("*")).values("n")),
+        last_transformation_id=Subquery(members.annotate(m=Max("transformation_id")).values("m")),
     )
-    Segment.objects.filter(pk__in=set(segment_ids)).update(unit_count=Subquery(members))
+    for start in range(0, len(unit_ids), BATCH_SIZE):
+        batch = unit_ids[start : start + BATCH_SIZE]
+        _rollup_add(
+            f"SELECT m.segment_id, p.container_id, COUNT(*) FROM {SegmentMember._meta.db_table} m"
+            f" JOIN {UnitPacking._meta.db_table} p ON p.unit_id = m.unit_id"
+            f" WHERE m.unit_id IN ({_marks(batch)}) AND m.transformation_id >= %s"
+            " GROUP BY m.segment_id, p.container_id",
+            [*batch, first_transformation_id],
+        )
+        _repeated_mark(SegmentMember, batch)
+
+
+def packings_written(*, packing_ids: Sequence[int], unit_ids: Sequence[int]) -> None:
+    """The packing side of ``_members_written``: roll the new packings up per (segment, container)."""
+    for start in range(0, len(packing_ids), BATCH_SIZE):
+        batch = packing_ids[start : start + BATCH_SIZE]
+        _rollup_add(
+            f"SELECT m.segment_id, p.container_id, COUNT(*) FROM {UnitPacking._meta.db_table} p"
+            f" JOIN {SegmentMember._meta.db_table} m ON m.unit_id = p.unit_id"
+            f" WHERE p.id IN ({_marks(batch)}) GROUP BY m.segment_id, p.container_id",
+            batch,
+        )
+    for start in range(0, len(unit_ids), BATCH_SIZE):
+        _repeated_mark(UnitPacking, unit_ids[start : start + BATCH_SIZE])
+
+
+def _marks(values: Sequence) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _rollup_add(select: str, params: Sequence) -> None:
+    """Add the (segment, container, rows) that ``select`` yields to the consignee roll-up."""
+    table = SegmentContainer._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (segment_id, container_id, rows) {select}"
+            # SQLite needs a HAVING (or WHERE) before ON CONFLICT to parse INSERT … SELECT … ON CONFLICT.
+            f" HAVING COUNT(*) > 0 ON CONFLICT (segment_id, container_id)"
+            f" DO UPDATE SET rows = {table}.rows + excluded.rows",
+            params,
+        )
+
+
+def _repeated_mark(model: type[SegmentMember] | type[UnitPacking], unit_ids: Sequence[int]) -> None:
+    repeated = (
+        model.objects.filter(unit_id__in=unit_ids)
+        .order_by()
+        .values("unit_id")
+        .annotate(n=Count("*"))
+        .filter(n__gt=1)
+        .values_list("unit_id", flat=True)
+    )
+    RepeatedUnit.objects.bulk_create([RepeatedUnit(unit_id=u) for u in repeated], ignore_conflicts=True)
 
 
 @dataclass(frozen=True)
@@ -181,6 +246,7 @@ def unit_builds_record(*, entry: LedgerEntry, owner: Organisation, builds: Seque
         raise GenealogyError(f"build record {empty[0]!r} names no input lot")
     _check_exist(Unit, {b.unit_id for b in builds}, "unit")
     _check_exist(Lot, {lot_id for b in builds for lot_id in b.lot_ids}, "lot")
+    segments = _segments_for({(Exposure.DEFINITE, b.lot_ids) for b in builds})
     transformations = Transformation.objects.bulk_create(
         [
             Transformation(
@@ -193,22 +259,24 @@ def unit_builds_record(*, entry: LedgerEntry, owner: Organisation, builds: Seque
                 output_count=1,
                 exposure=Exposure.DEFINITE,
                 recorded_position=entry,
+                segment_id=segments[(Exposure.DEFINITE, b.lot_ids)],
             )
             for b in builds
         ],
         batch_size=BATCH_SIZE,
     )
-    segments = _segments_for({(Exposure.DEFINITE, b.lot_ids) for b in builds})
     SegmentMember.objects.bulk_create(
         (
-            SegmentMember(
-                segment_id=segments[(Exposure.DEFINITE, b.lot_ids)], unit_id=b.unit_id, transformation_id=t.pk
-            )
+            SegmentMember(segment_id=t.segment_id, unit_id=b.unit_id, transformation_id=t.pk)
             for b, t in zip(builds, transformations, strict=True)
         ),
         batch_size=BATCH_SIZE,
     )
-    _segment_counts_refresh(segments.values())
+    _members_written(
+        segment_ids=segments.values(),
+        unit_ids=[b.unit_id for b in builds],
+        first_transformation_id=min(t.pk for t in transformations),
+    )
     return Recorded(transformations=len(builds), segment_members=len(builds), segment_ids=set(segments.values()))
 
 
@@ -242,6 +310,10 @@ def transformation_record(
     _refuse_cycle(reference, LotLink, "lot", inputs=input_lots, outputs=output_lots)
     _refuse_cycle(reference, UnitLink, "unit", inputs=input_units, outputs=output_units)
     exposure = exposure_of(input_count=inputs, output_count=outputs)
+    segment_id = None
+    if input_lots and output_units:
+        key = (exposure, frozenset(input_lots))
+        segment_id = _segments_for({key})[key]
     transformation = Transformation.objects.create(
         owner=owner,
         kind=kind,
@@ -252,6 +324,7 @@ def transformation_record(
         output_count=outputs,
         exposure=exposure,
         recorded_position=entry,
+        segment_id=segment_id,
     )
     LotLink.objects.bulk_create(
         LotLink(transformation=transformation, input_lot_id=i, output_lot_id=o, exposure=exposure)
@@ -263,9 +336,7 @@ def transformation_record(
         for i in sorted(input_units)
         for o in sorted(output_units)
     )
-    if input_lots and output_units:
-        key = (exposure, frozenset(input_lots))
-        segment_id = _segments_for({key})[key]
+    if segment_id is not None:
         SegmentMember.objects.bulk_create(
             (
                 SegmentMember(segment_id=segment_id, unit_id=u, transformation=transformation)
@@ -273,7 +344,9 @@ def transformation_record(
             ),
             batch_size=BATCH_SIZE,
         )
-        _segment_counts_refresh([segment_id])
+        _members_written(
+            segment_ids=[segment_id], unit_ids=sorted(output_units), first_transformation_id=transformation.pk
+        )
     return transformation
 
 

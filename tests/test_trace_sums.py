@@ -1,0 +1,190 @@
+"""The trace counts with stored sums; these tests hold the sums to a count done row by row.
+
+Random worlds where the sums need correcting: units recorded twice (a work-order record and a
+build record), units packed twice or moved between cartons, packing written before and after the
+genealogy, records retracted, traces taken at older positions, refurbished units.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import defaultdict
+
+import pytest
+from django.db import transaction
+
+from packs.models import Container, UnitPacking
+from packs.services import UnitError, units_create, units_pack
+from tests.factories import CellLotFactory, MaterialLotFactory, WorkOrderFactory
+from traceability import genealogy
+from traceability.models import RecordKind, RepeatedUnit, SegmentContainer, SegmentMember, Transformation
+from traceability.services import (
+    UnitBuild,
+    ledger_append,
+    transformation_record,
+    transformation_retract,
+    unit_builds_record,
+)
+
+pytestmark = pytest.mark.django_db
+
+AT = dt.datetime(2024, 5, 1, 8, tzinfo=dt.UTC)
+UNITS = 60
+
+
+def _by_rows(forward: genealogy.Forward) -> tuple[dict[int, bool], dict[int, int]]:
+    """Every affected unit at its best exposure, and affected units per container, row by row."""
+    snapshot = forward.snapshot
+    best: dict[int, bool] = {}
+    for row in SegmentMember.objects.filter(segment_id__in=list(forward.segments)):
+        valid = (
+            row.transformation_id <= snapshot.last_transformation_id and row.transformation_id not in snapshot.retracted
+        )
+        if valid:
+            best[row.unit_id] = best.get(row.unit_id, False) or forward.segments[row.segment_id].definite
+    for unit, reached in forward.units.items():
+        best[unit] = best.get(unit, False) or reached.definite
+    per_container: dict[int, set[int]] = defaultdict(set)
+    for packing in UnitPacking.objects.filter(unit_id__in=list(best)):
+        per_container[packing.container_id].add(packing.unit_id)
+    return best, {container: len(units) for container, units in per_container.items()}
+
+
+def _random_world(seed: int):
+    rng = random.Random(seed)
+    work_order = WorkOrderFactory()
+    brand = work_order.owner
+    materials = [MaterialLotFactory() for _ in range(3)]
+    cells = [CellLotFactory() for _ in range(5)]
+    with transaction.atomic():
+        units = units_create(
+            owner=brand,
+            product_model=work_order.product_model,
+            work_order=work_order,
+            serials=[f"R{seed}-{i:03d}" for i in range(UNITS)],
+            produced_at=AT,
+        )
+    cartons = [
+        Container.objects.create(owner=brand, identity=f"own-container:{brand.slug}:K{seed}-{i}", kind="carton")
+        for i in range(6)
+    ]
+    positions = []
+
+    def write(summary, action):
+        with transaction.atomic():
+            entry = ledger_append(source="manual", summary=summary)
+            result = action(entry)
+        positions.append(entry.position)
+        return result
+
+    def record(entry, reference, **links):
+        return transformation_record(
+            entry=entry, owner=brand, kind=RecordKind.MANUAL, reference=reference, occurred_at=AT, **links
+        )
+
+    def pack(count):
+        chosen = rng.sample(units, count)
+        return write("pack", lambda entry: units_pack(packings=[(rng.choice(cartons).pk, u, AT) for u in chosen]))
+
+    # some units are packed before anything says what they are made of
+    pack(20)
+    write(
+        "cells",
+        lambda entry: [
+            record(
+                entry,
+                f"cell {i}",
+                input_lot_ids=rng.sample([m.pk for m in materials], rng.randint(1, 2)),
+                output_lot_ids=[cell.pk],
+            )
+            for i, cell in enumerate(cells)
+        ],
+    )
+    records = []
+    for step in range(6):
+        if rng.random() < 0.5:
+            lots = rng.sample([c.pk for c in cells], rng.randint(1, 3))
+            outputs = rng.sample(units, rng.randint(2, 25))
+            records.append(
+                write(
+                    "work order",
+                    lambda e, s=step, i=lots, o=outputs: record(e, f"wo {s}", input_lot_ids=i, output_unit_ids=o),
+                )
+            )
+        else:
+            chosen = rng.sample(units, rng.randint(2, 25))
+            builds = [
+                UnitBuild(
+                    reference=f"build {step}-{u}",
+                    unit_id=u,
+                    lot_ids=frozenset(rng.sample([c.pk for c in cells], rng.randint(1, 2))),
+                    occurred_at=AT,
+                )
+                for u in chosen
+            ]
+            write("builds", lambda e, b=builds: unit_builds_record(entry=e, owner=brand, builds=b))
+        pack(rng.randint(5, 20))  # and some after, some of them twice or into a second carton
+    refurbished_from = rng.choice(units)
+    write("refurbish", lambda e: record(e, "refurbish", input_unit_ids=[refurbished_from], output_unit_ids=[units[-1]]))
+    for retracted in rng.sample(records, min(2, len(records))):
+        write("retract", lambda e, t=retracted: transformation_retract(transformation=t, entry=e, reason="wrong"))
+    return materials, cells, positions
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_counts_and_containers_from_sums_equal_a_count_row_by_row(seed):
+    # given a world whose sums need every correction
+    materials, cells, positions = _random_world(seed)
+    assert RepeatedUnit.objects.exists() and SegmentContainer.objects.exists()
+    # when traced from every lot at several positions, then the sums agree with the rows
+    for position in sorted({positions[len(positions) // 3], positions[-3], positions[-1]}):
+        snapshot = genealogy.ledger_snapshot(position)
+        for lot in [*materials, *cells]:
+            forward = genealogy.forward_trace(snapshot=snapshot, seed_lot_ids=[lot.pk])
+            best, per_container = _by_rows(forward)
+            definite = sum(best.values())
+            assert genealogy.affected_counts(forward) == (definite, len(best) - definite), (position, lot)
+            assert genealogy._affected_per_container(forward) == per_container, (position, lot)
+
+
+def test_sums_do_not_depend_on_whether_packing_or_genealogy_came_first():
+    # given two units, one packed before its build record and one after
+    work_order = WorkOrderFactory()
+    cell = CellLotFactory()
+    carton = Container.objects.create(owner=work_order.owner, identity="own-container:x:K1", kind="carton")
+    with transaction.atomic():
+        first, second = units_create(
+            owner=work_order.owner, product_model=work_order.product_model, serials=["A", "B"], produced_at=AT
+        )
+        units_pack(packings=[(carton.pk, first, AT)])
+        unit_builds_record(
+            entry=ledger_append(source="manual", summary="builds"),
+            owner=work_order.owner,
+            builds=[
+                UnitBuild(reference=f"b{u}", unit_id=u, lot_ids=frozenset({cell.pk}), occurred_at=AT)
+                for u in (first, second)
+            ],
+        )
+        units_pack(packings=[(carton.pk, second, AT)])
+    # then the roll-up holds both, once each, and neither unit is repeated
+    assert list(SegmentContainer.objects.values_list("container_id", "rows")) == [(carton.pk, 2)]
+    assert not RepeatedUnit.objects.exists()
+    segment = Transformation.objects.get(reference=f"b{first}").segment
+    assert (segment.unit_count, segment.last_transformation_id) == (2, Transformation.objects.latest("id").pk)
+
+
+def test_packing_an_unknown_unit_or_container_is_refused_and_writes_nothing():
+    # given
+    work_order = WorkOrderFactory()
+    carton = Container.objects.create(owner=work_order.owner, identity="own-container:x:K2", kind="carton")
+    with transaction.atomic():
+        (unit,) = units_create(
+            owner=work_order.owner, product_model=work_order.product_model, serials=["C"], produced_at=AT
+        )
+    # when / then
+    with pytest.raises(UnitError, match=r"unknown unit id\(s\) 999999 \(1 in all\)"), transaction.atomic():
+        units_pack(packings=[(carton.pk, unit, AT), (carton.pk, 999_999, AT)])
+    with pytest.raises(UnitError, match=r"unknown container id\(s\) 888888"), transaction.atomic():
+        units_pack(packings=[(888_888, unit, AT)])
+    assert not UnitPacking.objects.exists()
