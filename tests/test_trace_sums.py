@@ -148,6 +148,23 @@ def test_counts_and_containers_from_sums_equal_a_count_row_by_row(seed):
             assert genealogy._affected_per_container(forward) == per_container, (position, lot)
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_the_difference_between_two_positions_equals_a_comparison_row_by_row(seed):
+    # given a world traced at an early and at the last position
+    materials, cells, positions = _random_world(seed)
+    early, late = genealogy.ledger_snapshot(positions[len(positions) // 3]), genealogy.ledger_snapshot()
+    for lot in [*materials, *cells]:
+        before = genealogy.forward_trace(snapshot=early, seed_lot_ids=[lot.pk])
+        after = genealogy.forward_trace(snapshot=late, seed_lot_ids=[lot.pk])
+        # when
+        diff = genealogy.forward_diff(before, after)
+        # then
+        was, now = _by_rows(before)[0], _by_rows(after)[0]
+        assert diff.added == sorted(now.keys() - was.keys())
+        assert diff.gone == sorted(was.keys() - now.keys())
+        assert diff.exposure_changed == sorted(u for u in now.keys() & was.keys() if now[u] != was[u])
+
+
 def test_sums_do_not_depend_on_whether_packing_or_genealogy_came_first():
     # given two units, one packed before its build record and one after
     work_order = WorkOrderFactory()

@@ -178,13 +178,7 @@ def _sums(forward: Forward) -> _Sums:
     if sizes is None or not sizes.keys() >= forward.segments.keys():
         rows = Segment.objects.filter(pk__in=segment_ids).values_list("pk", "unit_count", "last_transformation_id")
         sizes = {segment: (count, last) for segment, count, last in rows}
-    retracted_in = set()
-    if snapshot.retracted:
-        retracted_in = set(
-            Transformation.objects.filter(pk__in=sorted(snapshot.retracted), segment__isnull=False).values_list(
-                "segment_id", flat=True
-            )
-        )
+    retracted_in = _segments_written_by(snapshot.retracted)
     clean, dirty = {}, []
     for segment in segment_ids:
         count, last = sizes.get(segment, (0, 0))
@@ -197,6 +191,13 @@ def _sums(forward: Forward) -> _Sums:
     for unit, segment in rows.values_list("unit_id", "segment_id"):
         repeated[unit].append(segment)
     return _Sums(clean, dirty, dict(repeated))
+
+
+def _segments_written_by(records: Iterable[int]) -> set[int]:
+    ids = sorted(records)
+    if not ids:
+        return set()
+    return set(Transformation.objects.filter(pk__in=ids, segment__isnull=False).values_list("segment_id", flat=True))
 
 
 def affected_counts(forward: Forward) -> tuple[int, int]:
@@ -297,6 +298,76 @@ def all_affected_units(forward: Forward) -> Iterator[AffectedUnit]:
     while page := affected_units(forward, after=after):
         yield from page
         after = page[-1].unit_id
+
+
+@dataclass(frozen=True)
+class Diff:
+    added: list[int]
+    gone: list[int]
+    exposure_changed: list[int]
+
+
+def forward_diff(previous: Forward, current: Forward) -> Diff:
+    """Units added, gone and with a changed exposure between two results, set-based.
+
+    A segment reached with the same exposure by both, whose rows count the same at both
+    positions, holds the same units at the same exposure in both; and a unit with rows only in
+    such segments cannot have changed. So only the units of the other segments (and the units
+    reached through unit links) are compared, row by row: the cost is the change, not the result.
+    """
+    a, b = previous.snapshot, current.snapshot
+    changed_records = a.retracted ^ b.retracted
+    low = min(a.last_transformation_id, b.last_transformation_id)
+    both = previous.segments.keys() & current.segments.keys()
+    settled = {
+        segment
+        for segment, (last, touched) in _segment_changes(both, changed_records).items()
+        if previous.segments[segment].definite == current.segments[segment].definite and last <= low and not touched
+    }
+    changing = sorted((previous.segments.keys() | current.segments.keys()) - settled)
+    candidates = set(previous.units) | set(current.units)
+    for start in range(0, len(changing), 500):
+        rows = SegmentMember.objects.filter(segment_id__in=changing[start : start + 500]).values_list(
+            "unit_id", flat=True
+        )
+        candidates.update(rows.order_by())
+    before, after = _best_exposures(previous, candidates), _best_exposures(current, candidates)
+    return Diff(
+        added=sorted(after.keys() - before.keys()),
+        gone=sorted(before.keys() - after.keys()),
+        exposure_changed=sorted(u for u in after.keys() & before.keys() if after[u] != before[u]),
+    )
+
+
+def _segment_changes(segment_ids: Iterable[int], records: frozenset[int]) -> dict[int, tuple[int, bool]]:
+    """Per segment: its newest record, and whether a record retracted in one snapshot only wrote it."""
+    touched = set()
+    if records:
+        touched = set(
+            Transformation.objects.filter(pk__in=sorted(records), segment__isnull=False).values_list(
+                "segment_id", flat=True
+            )
+        )
+    ids = sorted(segment_ids)
+    lasts: dict[int, int] = {}
+    for start in range(0, len(ids), 5_000):
+        lasts.update(
+            Segment.objects.filter(pk__in=ids[start : start + 5_000]).values_list("pk", "last_transformation_id")
+        )
+    return {segment: (lasts.get(segment, 0), segment in touched) for segment in ids}
+
+
+def _best_exposures(forward: Forward, unit_ids: set[int]) -> dict[int, bool]:
+    """Each of ``unit_ids`` that ``forward`` reaches, with its best exposure (True: definite)."""
+    best: dict[int, bool] = {}
+    ordered, segment_ids = sorted(unit_ids), forward.segment_ids()
+    for start in range(0, len(ordered) if segment_ids else 0, PAGE):
+        rows = members(forward.snapshot, segment_ids).filter(unit_id__in=ordered[start : start + PAGE])
+        for unit, segment in rows.values_list("unit_id", "segment_id"):
+            best[unit] = best.get(unit, False) or forward.segments[segment].definite
+    for unit, reached in forward.units.items():
+        best[unit] = best.get(unit, False) or reached.definite
+    return best
 
 
 # --- consignees --------------------------------------------------------------------------------------

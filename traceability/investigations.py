@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Q
 from django.utils import timezone
 
 from cells.models import Lot
@@ -28,7 +28,6 @@ from traceability.models import (
     InvestigationTransition,
     Job,
     JobStatus,
-    Segment,
     SubjectKind,
     TraceRun,
     TraceRunSegment,
@@ -177,7 +176,7 @@ def finding_record(
         InvestigationTransition.objects.create(
             investigation=investigation, to_status=InvestigationStatus.OPEN, at=now, by=user, note="finding recorded"
         )
-        trace_run_start(investigation=investigation, by=user, submit=submit)
+        trace_run_start(investigation=investigation, by=user, submit=submit, seeds=(lot_ids, unit_ids))
     return finding
 
 
@@ -217,13 +216,22 @@ def investigation_transition(
     return locked
 
 
-def trace_run_start(*, investigation: Investigation, by: AbstractBaseUser | None = None, submit: Submit) -> TraceRun:
-    """Trace the investigation's subject at the ledger's current position, in the background."""
+def trace_run_start(
+    *,
+    investigation: Investigation,
+    by: AbstractBaseUser | None = None,
+    submit: Submit,
+    seeds: tuple[list[int], list[int]] | None = None,
+) -> TraceRun:
+    """Trace the investigation's subject at the ledger's current position, in the background.
+
+    ``seeds`` (lot ids, unit ids) are the finding's, when the caller has just read them.
+    """
     with transaction.atomic():
         if running := _running_run_on(investigation.finding):
             raise InvestigationError(f"run {running.pk} of investigation #{running.investigation_id} is still tracing")
         snapshot = genealogy.ledger_snapshot()
-        lot_ids, unit_ids = finding_seeds(investigation.finding)
+        lot_ids, unit_ids = seeds or finding_seeds(investigation.finding)
         previous = investigation.runs.order_by("-created_at").first()
         job = job_create(kind="trace_run", params={}, owner=investigation.owner, created_by=by)
         run = TraceRun.objects.create(
@@ -286,13 +294,13 @@ def trace_run_chunk(job: Job) -> Chunk:
             )
             for unit, r in sorted(forward.units.items())
         )
-    sizes = dict(Segment.objects.filter(pk__in=ordered[job.done :]).values_list("pk", "unit_count"))
+    sizes = forward.sizes or {}
     chunk, budget = [], CHUNK_UNITS
     for segment in ordered[job.done :]:
-        if chunk and budget - sizes.get(segment, 0) < 0:
+        if chunk and budget - sizes[segment][0] < 0:
             break
         chunk.append(segment)
-        budget -= sizes.get(segment, 0)
+        budget -= sizes[segment][0]
     TraceRunSegment.objects.bulk_create(
         TraceRunSegment(
             run=run,
@@ -304,8 +312,8 @@ def trace_run_chunk(job: Job) -> Chunk:
         for segment in chunk
     )
     done = job.done + len(chunk)
-    found = run.segments.aggregate(n=Sum("segment__unit_count"))["n"] or 0
     if done < len(ordered):
+        found = sum(sizes[segment][0] for segment in ordered[:done])
         return Chunk(done=done, total=len(ordered), phase=f"tracing: about {found:,} units found so far")
     _run_finish(run, forward)
     return Chunk(
@@ -321,8 +329,15 @@ def trace_run_chunk(job: Job) -> Chunk:
 
 
 def _run_finish(run: TraceRun, forward: genealogy.Forward) -> None:
-    run.definite_units, run.potential_units = genealogy.affected_counts(forward)
-    run.consignees = len(genealogy.consignees(forward))
+    preview = run.investigation.preview
+    if run.previous_id is None and preview.get("position") == run.position:
+        # The first run traces the seeds the preview counted (``finding_record`` hands them over),
+        # and at the same position the same seeds give the same counts.
+        run.definite_units, run.potential_units = preview["definite_units"], preview["potential_units"]
+        run.consignees = preview["consignees"]
+    else:
+        run.definite_units, run.potential_units = genealogy.affected_counts(forward)
+        run.consignees = len(genealogy.consignees(forward))
     if run.previous_id is not None:
         run.diff = run_diff(previous=run_result(run.previous), current=forward)
     run.save(update_fields=["definite_units", "potential_units", "consignees", "diff"])
@@ -333,18 +348,14 @@ def _run_finish(run: TraceRun, forward: genealogy.Forward) -> None:
 
 def run_diff(*, previous: genealogy.Forward, current: genealogy.Forward, sample: int = 20) -> dict[str, Any]:
     """Units added, gone and with a changed exposure between two results (with a sample of each)."""
-    before = {u.unit_id: u.definite for u in genealogy.all_affected_units(previous)}
-    after = {u.unit_id: u.definite for u in genealogy.all_affected_units(current)}
-    added = sorted(after.keys() - before.keys())
-    gone = sorted(before.keys() - after.keys())
-    changed = sorted(u for u in after.keys() & before.keys() if after[u] != before[u])
+    diff = genealogy.forward_diff(previous, current)
     return {
         "from_position": previous.snapshot.position,
         "to_position": current.snapshot.position,
-        "added": len(added),
-        "gone": len(gone),
-        "exposure_changed": len(changed),
-        "added_sample": added[:sample],
-        "gone_sample": gone[:sample],
-        "exposure_changed_sample": changed[:sample],
+        "added": len(diff.added),
+        "gone": len(diff.gone),
+        "exposure_changed": len(diff.exposure_changed),
+        "added_sample": diff.added[:sample],
+        "gone_sample": diff.gone[:sample],
+        "exposure_changed_sample": diff.exposure_changed[:sample],
     }
