@@ -153,7 +153,22 @@ def test_siblings_share_a_direct_input_lot():
         ("U7", [w.c4.identity]),
     ]
     assert body["siblings"][0]["epc"] == urn(f"sgtin:{gtin}:U5")
-    assert body["truncated"] is False
+    assert body["next"] is None
+
+
+def test_siblings_come_a_page_at_a_time_and_the_pages_add_up():
+    # given
+    w = build_world()
+    client = client_for(member(w.brand))
+    # when the pages are followed from the first
+    pages, url = [], "/api/v1/units/U4/siblings/?limit=2"
+    while url:
+        pages.append(client.get(url).json())
+        url = pages[-1]["next"]
+    # then
+    assert [[s["serial"] for s in page["siblings"]] for page in pages] == [["U5", "U6"], ["U7"]]
+    assert pages[0]["next"] == f"http://testserver/api/v1/units/U4/siblings/?after={w.u[6]}&limit=2"
+    assert client.get("/api/v1/units/U4/siblings/?limit=0").json()["field"] == "limit"
 
 
 @pytest.mark.parametrize(

@@ -90,8 +90,12 @@ def test_backward_trace_of_a_refurbished_unit_reaches_every_upstream_lot():
 
 def test_siblings_share_a_direct_input_lot():
     w = build_world()
-    pairs = genealogy.siblings(snapshot=genealogy.ledger_snapshot(), unit_id=w.u[4])
-    assert pairs == [(w.u[5], w.c2.pk), (w.u[5], w.c4.pk), (w.u[6], w.c2.pk), (w.u[6], w.c4.pk), (w.u[7], w.c4.pk)]
+    found = genealogy.siblings(snapshot=genealogy.ledger_snapshot(), unit_id=w.u[4])
+    assert found.shared_lots == [w.c2.pk, w.c4.pk]
+    assert found.units == {w.u[5]: [w.c2.pk, w.c4.pk], w.u[6]: [w.c2.pk, w.c4.pk], w.u[7]: [w.c4.pk]}
+    assert found.next_after is None
+    first = genealogy.siblings(snapshot=genealogy.ledger_snapshot(), unit_id=w.u[4], limit=1)
+    assert (first.units, first.next_after) == ({w.u[5]: [w.c2.pk, w.c4.pk]}, w.u[5])
 
 
 def run_job(job):

@@ -554,24 +554,37 @@ def backward_trace(*, snapshot: Snapshot, unit_id: int | None = None, lot_id: in
     return Backward(snapshot=snapshot, lots=lots, units=units)
 
 
-def siblings(*, snapshot: Snapshot, unit_id: int, limit: int = 10_000) -> list[tuple[int, int]]:
-    """Units sharing a direct input lot with the unit, as (unit, shared lot) pairs, lot by lot.
+@dataclass(frozen=True)
+class Siblings:
+    shared_lots: list[int]  # the unit's direct input lots
+    units: dict[int, list[int]]  # sibling -> the shared lots it was made from, in unit id order
+    next_after: int | None  # the cursor of the next page, or None on the last one
+
+
+def siblings(*, snapshot: Snapshot, unit_id: int, after: int = 0, limit: int = 100) -> Siblings:
+    """One page of the units sharing a direct input lot with the unit, with the lots they share.
 
     Direct inputs (the cell or module lots the unit was built from) are what "sibling" means to a
-    QA team; sharing a material lot further up is the forward trace of that lot.
+    QA team; sharing a material lot further up is the forward trace of that lot. Three queries.
     """
     own = SegmentMember.objects.filter(snapshot.valid(), unit_id=unit_id).values("segment_id")
     shared_lots = sorted(set(SegmentInput.objects.filter(segment_id__in=own).values_list("lot_id", flat=True)))
     if not shared_lots:
-        return []
+        return Siblings([], {}, None)
+    # Each sibling has at most one pair per shared lot, so this many pairs hold ``limit`` whole units.
     rows = (
-        SegmentMember.objects.filter(snapshot.valid(), segment__inputs__lot_id__in=shared_lots)
+        SegmentMember.objects.filter(snapshot.valid(), segment__inputs__lot_id__in=shared_lots, unit_id__gt=after)
         .exclude(unit_id=unit_id)
         .values_list("unit_id", "segment__inputs__lot_id")
         .distinct()
-        .order_by("unit_id", "segment__inputs__lot_id")[:limit]
+        .order_by("unit_id", "segment__inputs__lot_id")[: limit * len(shared_lots) + 1]
     )
-    return list(rows)
+    units: dict[int, list[int]] = {}
+    for sibling, lot in rows:
+        if sibling not in units and len(units) == limit:
+            return Siblings(shared_lots, units, next_after=max(units))
+        units.setdefault(sibling, []).append(lot)
+    return Siblings(shared_lots, units, next_after=None)
 
 
 def lots_by_id(ids: Iterable[int]) -> dict[int, Lot]:

@@ -336,30 +336,27 @@ def unit_backward(unit: Unit, *, prefix_length: identifiers.PrefixLength) -> dic
 
 
 def unit_siblings(
-    unit: Unit, *, visible_units: QuerySet[Unit], prefix_length: identifiers.PrefixLength, limit: int = 1_000
+    unit: Unit, *, visible_units: QuerySet[Unit], prefix_length: identifiers.PrefixLength, after: int, limit: int
 ) -> dict[str, Any]:
-    """Units sharing a direct input lot with ``unit`` (of those the caller may see), with the lots.
+    """A page of the units sharing a direct input lot with ``unit`` (of those the caller may see).
 
-    ``limit`` bounds the (unit, lot) pairs read; ``truncated`` says when it was reached.
+    A page may hold fewer than ``limit`` siblings when some are not the caller's to see.
     """
     snapshot = genealogy.ledger_snapshot()
-    pairs = genealogy.siblings(snapshot=snapshot, unit_id=unit.pk, limit=limit)
-    shared: dict[int, list[int]] = {}
-    for sibling, lot in pairs:
-        shared.setdefault(sibling, []).append(lot)
-    units = visible_units.in_bulk(list(shared))
-    lots = Lot.objects.in_bulk(sorted({lot for _, lot in pairs}))
+    found = genealogy.siblings(snapshot=snapshot, unit_id=unit.pk, after=after, limit=limit)
+    units = visible_units.in_bulk(list(found.units))
+    lots = Lot.objects.in_bulk(found.shared_lots)
     return {
         "subject": unit_summary(unit, prefix_length=prefix_length),
         "position": snapshot.position,
-        "shared_lots": [lot_summary(lots[pk], prefix_length=prefix_length) for pk in sorted(lots)],
+        "shared_lots": [lot_summary(lots[pk], prefix_length=prefix_length) for pk in found.shared_lots],
         "siblings": [
             {
                 **unit_summary(units[pk], prefix_length=prefix_length),
                 "shared_lots": [lots[lot].identity for lot in lot_ids],
             }
-            for pk, lot_ids in shared.items()
+            for pk, lot_ids in found.units.items()
             if pk in units
         ],
-        "truncated": len(pairs) >= limit,
+        "next_after": found.next_after,
     }

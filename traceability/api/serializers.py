@@ -492,4 +492,4 @@ class SiblingsSerializer(serializers.Serializer):
     position = serializers.IntegerField()
     shared_lots = LotSummarySerializer(many=True)
     siblings = SiblingSerializer(many=True)
-    truncated = serializers.BooleanField()
+    next = serializers.URLField(allow_null=True, help_text="The next page, or null on the last one.")

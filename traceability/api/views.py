@@ -408,14 +408,23 @@ class UnitBackwardView(UnitView):
 
 class UnitSiblingsView(UnitView):
     @extend_schema(
-        summary="Units sharing a direct input lot with a unit",
-        parameters=[IDENT],
+        summary="Units sharing a direct input lot with a unit, a page at a time",
+        description="Siblings in unit id order; `next` carries the cursor, null on the last page.",
+        parameters=[IDENT, UnitsPageQuery],
         responses={200: SiblingsSerializer, **ERRORS},
     )
     def get(self, request: Request, ident: str) -> Response:
+        query = UnitsPageQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
         siblings = selectors.unit_siblings(
-            self.unit(ident), visible_units=self.visible_units(), prefix_length=self.prefix_length
+            self.unit(ident),
+            visible_units=self.visible_units(),
+            prefix_length=self.prefix_length,
+            after=query.validated_data["after"],
+            limit=query.validated_data["limit"],
         )
+        after = siblings.pop("next_after")
+        siblings["next"] = None if after is None else replace_query_param(request.build_absolute_uri(), "after", after)
         return self.output(SiblingsSerializer, siblings)
 
 
