@@ -107,7 +107,7 @@ def trace_end_to_end(lot_id: int) -> float:
         JobStatus.SUCCEEDED,
         JobStatus.FAILED,
     ):
-        time.sleep(0.005)
+        time.sleep(0.001)
     if status == JobStatus.FAILED:
         raise SystemExit(f"trace run {run.pk} failed: {Job.objects.get(pk=run.job_id).error}")
     run.refresh_from_db()

@@ -89,6 +89,7 @@ class Forward:
     units: dict[int, Reached]  # subject units and units reached through unit links only
     # segment -> (unit_count, last_transformation_id), read with the segments when there is no cost
     sizes: dict[int, tuple[int, int]] | None = None
+    sums: _Sums | None = field(default=None, repr=False, compare=False)  # filled on first use
 
     def segment_ids(self, *, definite: bool | None = None) -> list[int]:
         return sorted(s for s, r in self.segments.items() if definite is None or r.definite == definite)
@@ -171,6 +172,12 @@ class _Sums:
 
 
 def _sums(forward: Forward) -> _Sums:
+    if forward.sums is None:
+        forward.sums = _sums_read(forward)
+    return forward.sums
+
+
+def _sums_read(forward: Forward) -> _Sums:
     snapshot, segment_ids = forward.snapshot, forward.segment_ids()
     if not segment_ids:
         return _Sums({}, [], {})

@@ -110,10 +110,12 @@ def _running_run_on(finding: Finding) -> TraceRun | None:
     )
 
 
-def impact_preview(*, lot_ids: Iterable[int], unit_ids: Iterable[int]) -> dict[str, int]:
+def impact_preview(
+    *, lot_ids: Iterable[int], unit_ids: Iterable[int], snapshot: genealogy.Snapshot | None = None
+) -> dict[str, int]:
     """Definitely and potentially exposed units and consignees, counted now, without a run."""
     forward = genealogy.forward_trace(
-        snapshot=genealogy.ledger_snapshot(), seed_lot_ids=lot_ids, seed_unit_ids=unit_ids
+        snapshot=snapshot or genealogy.ledger_snapshot(), seed_lot_ids=lot_ids, seed_unit_ids=unit_ids
     )
     definite, potential = genealogy.affected_counts(forward)
     receivers = genealogy.consignees(forward)
@@ -162,21 +164,25 @@ def finding_record(
                 " then record the finding or re-run that investigation"
             )
         finding.save()
-        finding.inspections.set(list(inspection_ids))
+        if inspections := list(inspection_ids):
+            finding.inspections.set(inspections)
         lot_ids, unit_ids = finding_seeds(finding)
         if not lot_ids and not unit_ids:
             raise InvestigationError(f"the finding names no lot or unit: {_describe(finding)} has none")
+        snapshot = genealogy.ledger_snapshot()
         investigation = Investigation.objects.create(
             owner=owner,
             finding=finding,
             opened_at=now,
             opened_by=user,
-            preview=impact_preview(lot_ids=lot_ids, unit_ids=unit_ids),
+            preview=impact_preview(lot_ids=lot_ids, unit_ids=unit_ids, snapshot=snapshot),
         )
         InvestigationTransition.objects.create(
             investigation=investigation, to_status=InvestigationStatus.OPEN, at=now, by=user, note="finding recorded"
         )
-        trace_run_start(investigation=investigation, by=user, submit=submit, seeds=(lot_ids, unit_ids))
+        trace_run_start(
+            investigation=investigation, by=user, submit=submit, seeds=(lot_ids, unit_ids), snapshot=snapshot
+        )
     return finding
 
 
@@ -222,15 +228,17 @@ def trace_run_start(
     by: AbstractBaseUser | None = None,
     submit: Submit,
     seeds: tuple[list[int], list[int]] | None = None,
+    snapshot: genealogy.Snapshot | None = None,
 ) -> TraceRun:
     """Trace the investigation's subject at the ledger's current position, in the background.
 
-    ``seeds`` (lot ids, unit ids) are the finding's, when the caller has just read them.
+    ``seeds`` (lot ids, unit ids) and ``snapshot`` are for ``finding_record``, which has just read
+    them and checked that no run of the subject is in flight.
     """
     with transaction.atomic():
-        if running := _running_run_on(investigation.finding):
+        if seeds is None and (running := _running_run_on(investigation.finding)):
             raise InvestigationError(f"run {running.pk} of investigation #{running.investigation_id} is still tracing")
-        snapshot = genealogy.ledger_snapshot()
+        snapshot = snapshot or genealogy.ledger_snapshot()
         lot_ids, unit_ids = seeds or finding_seeds(investigation.finding)
         previous = investigation.runs.order_by("-created_at").first()
         job = job_create(kind="trace_run", params={}, owner=investigation.owner, created_by=by)
