@@ -1,17 +1,29 @@
 """The ledger's side of identifiers: prefixes registered and learnt, rendering, admin look-up."""
 
-import pytest
+import datetime as dt
 
-from tests.factories import OrganisationFactory
+import pytest
+from django.db import transaction
+
+from packs.services import units_create
+from tests.factories import OrganisationFactory, WorkOrderFactory
 from traceability import identifiers
 from traceability.models import LearntCompanyPrefix
-from traceability.selectors import company_prefix_lengths, identifier_render
+from traceability.selectors import (
+    AmbiguousSubject,
+    UnknownSubject,
+    UnsupportedSubject,
+    company_prefix_lengths,
+    identifier_render,
+    subject_find,
+)
 from traceability.services import company_prefixes_learn
 
 pytestmark = pytest.mark.django_db
 
 # GTIN 06970011000013: GS1's table says a 7-digit prefix for 697, its owner may say otherwise.
 GTIN = "06970011000013"
+NOW = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
 
 
 def test_registered_prefix_decides_where_the_urn_splits():
@@ -80,3 +92,22 @@ def test_admin_finds_a_unit_by_urn_or_digital_link(admin_client):
         assert [u.serial for u in response.context["cl"].result_list] == ["400"]
     assert list(malformed.context["cl"].result_list) == []
     assert "is not a valid" in " ".join(str(m) for m in malformed.context["messages"])
+
+
+def test_a_code_two_organisations_use_is_ambiguous_until_the_organisation_is_named():
+    # given two brands that both printed serial 0001
+    first, second = WorkOrderFactory(), WorkOrderFactory()
+    with transaction.atomic():
+        for work_order in (first, second):
+            units_create(
+                owner=work_order.owner, product_model=work_order.product_model, serials=["0001"], produced_at=NOW
+            )
+    # when / then
+    with pytest.raises(AmbiguousSubject, match=r"'0001' names several things: .*; name the organisation"):
+        subject_find("0001")
+    assert subject_find("0001", owner=second.owner.slug).owner_id == second.owner_id
+    assert subject_find("0001", owner=first.owner).owner_id == first.owner_id
+    with pytest.raises(UnknownSubject, match=r"no unit of organisation 'nobody' is known as '0001'"):
+        subject_find("0001", owner="nobody", units_only=True)
+    with pytest.raises(UnsupportedSubject, match="names a SSCC: trace a unit"):
+        subject_find("urn:epc:id:sscc:0614141.1234567890", units_only=True)

@@ -43,39 +43,56 @@ def identifier_render(
     return identifiers.to_epc_urn(identity, prefix_length=prefix_length or company_prefix_lengths())
 
 
-class UnknownSubject(LookupError):
+class SubjectError(LookupError):
+    """An identifier that does not name one lot or unit; ``code`` is the API's error code."""
+
+    code = "unknown_subject"
+
+
+class UnknownSubject(SubjectError):
     pass
 
 
-def subject_find(value: str, *, owner: str | None = None) -> Lot | Unit:
+class UnsupportedSubject(SubjectError):
+    code = "unsupported_identifier"
+
+
+class AmbiguousSubject(SubjectError):
+    code = "ambiguous_subject"
+
+
+def subject_find(value: str, *, owner: Organisation | str | None = None, units_only: bool = False) -> Lot | Unit:
     """The lot or unit an identifier names: an EPC URN, a GS1 Digital Link, or a lot code or serial.
 
-    Codes are looked up as printed (GS1 lot numbers and serials, and organisations' own codes);
-    ``owner`` (an organisation slug) narrows them when two organisations use the same code.
-    Raises ``identifiers.InvalidIdentifier`` for a malformed URN or link and ``UnknownSubject``
-    with the reason otherwise.
+    A URN or link names one thing in the whole ledger. A bare code is looked up as printed (GS1
+    lot numbers and serials, and organisations' own codes), among ``owner``'s (an organisation or
+    its slug) when given. Raises ``identifiers.InvalidIdentifier`` for a malformed URN or link,
+    and a ``SubjectError`` saying why otherwise.
     """
     value = value.strip()
+    wanted = "a unit (SGTIN)" if units_only else "a lot (LGTIN) or a unit (SGTIN)"
+    thing = "unit" if units_only else "lot or unit"
     if value[:4].lower() == "urn:" or value.lower().startswith(("http://", "https://")):
         identity = identifiers.parse(value).identity
-        if isinstance(identity, identifiers.Lgtin):
-            found: Lot | Unit | None = Lot.objects.filter(identity=identity.canonical).first()
-        elif isinstance(identity, identifiers.Sgtin):
-            found = Unit.objects.filter(identity=identity.canonical).first()
+        if isinstance(identity, identifiers.Sgtin):
+            found: Lot | Unit | None = Unit.objects.filter(identity=identity.canonical).first()
+        elif isinstance(identity, identifiers.Lgtin) and not units_only:
+            found = Lot.objects.filter(identity=identity.canonical).first()
         else:
-            raise UnknownSubject(f"{value!r} names a {identity.kind.upper()}: trace a lot (LGTIN) or a unit (SGTIN)")
+            raise UnsupportedSubject(f"{value!r} names a {identity.kind.upper()}: trace {wanted}")
         if found is None:
-            raise UnknownSubject(f"no lot or unit is known as {value!r} ({identity.canonical})")
+            raise UnknownSubject(
+                f"no {'unit' if units_only else 'lot or unit'} is known as {value!r} ({identity.canonical})"
+            )
         return found
-    lots = Lot.objects.filter(code=value)
-    units = Unit.objects.filter(serial=value)
-    if owner:
-        lots, units = lots.filter(owner__slug=owner), units.filter(owner__slug=owner)
-    candidates: list[Lot | Unit] = [*lots.select_related("owner")[:5], *units.select_related("owner")[:5]]
+    scope = {"owner__slug": owner} if isinstance(owner, str) else {"owner": owner} if owner is not None else {}
+    candidates: list[Lot | Unit] = list(Unit.objects.filter(serial=value, **scope).select_related("owner")[:5])
+    if not units_only:
+        candidates += Lot.objects.filter(code=value, **scope).select_related("owner")[:5]
     if not candidates:
-        scope = f" of organisation {owner!r}" if owner else ""
-        raise UnknownSubject(f"no lot or unit{scope} is known as {value!r}")
+        of = f" of organisation {owner!r}" if isinstance(owner, str) else ""  # an API caller's own go unsaid
+        raise UnknownSubject(f"no {thing}{of} is known as {value!r}")
     if len(candidates) > 1:
         named = ", ".join(f"{c.identity} ({c.owner.slug})" for c in candidates)
-        raise UnknownSubject(f"{value!r} is ambiguous: {named}; name the organisation with --owner or use a URN")
+        raise AmbiguousSubject(f"{value!r} names several things: {named}; name the organisation or use an EPC URN")
     return candidates[0]

@@ -38,46 +38,6 @@ SCAN_BATCH = 1_000
 # --- subjects -----------------------------------------------------------------------------------------
 
 
-class AmbiguousSubject(LookupError):
-    pass
-
-
-class UnsupportedSubject(LookupError):
-    pass
-
-
-def looks_like_gs1(value: str) -> bool:
-    return value[:4].lower() == "urn:" or value[:8].lower().startswith(("http://", "https://"))
-
-
-def subject_lookup(value: str, *, organisation: Organisation | None, units_only: bool = False) -> Lot | Unit | None:
-    """The lot or unit ``value`` names, or None.
-
-    An EPC URN or a GS1 Digital Link names one thing in the whole ledger. A bare code is a lot code
-    or serial of ``organisation`` (of any organisation when None), as printed on the label.
-    Raises ``identifiers.InvalidIdentifier`` for a malformed URN or link, ``UnsupportedSubject``
-    for an identifier of something that is neither a lot nor a unit, ``AmbiguousSubject`` when a
-    code names several things.
-    """
-    value = value.strip()
-    if looks_like_gs1(value):
-        identity = identifiers.parse(value).identity
-        if isinstance(identity, identifiers.Sgtin):
-            return Unit.objects.filter(identity=identity.canonical).first()
-        if isinstance(identity, identifiers.Lgtin) and not units_only:
-            return Lot.objects.filter(identity=identity.canonical).first()
-        wanted = "a unit (SGTIN)" if units_only else "a lot (LGTIN) or a unit (SGTIN)"
-        raise UnsupportedSubject(f"{value!r} names a {identity.kind.upper()}: name {wanted}")
-    scope = {"owner": organisation} if organisation is not None else {}
-    found: list[Lot | Unit] = list(Unit.objects.filter(serial=value, **scope).select_related("owner")[:5])
-    if not units_only:
-        found += list(Lot.objects.filter(code=value, **scope).select_related("owner")[:5])
-    if len(found) > 1:
-        named = ", ".join(f"{thing.identity} ({thing.owner.slug})" for thing in found)
-        raise AmbiguousSubject(f"{value!r} names several things: {named}; use its EPC URN or Digital Link")
-    return found[0] if found else None
-
-
 # --- a run's affected units ---------------------------------------------------------------------------
 
 

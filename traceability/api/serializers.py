@@ -18,7 +18,6 @@ from packs.models import Unit
 from suppliers.models import Organisation, Site
 from traceability import identifiers
 from traceability.api.errors import invalid
-from traceability.api.selectors import AmbiguousSubject, UnsupportedSubject, subject_lookup
 from traceability.exports import ExportFormat, identifier_or_none
 from traceability.investigations import finding_seeds
 from traceability.models import (
@@ -33,6 +32,7 @@ from traceability.models import (
     SubjectKind,
     TraceRun,
 )
+from traceability.selectors import SubjectError, subject_find
 
 UNITS_PAGE_MAX = 1_000
 
@@ -64,15 +64,11 @@ class FindingInput(serializers.Serializer):
     def validate_subject(self, value: str) -> Lot | Unit:
         organisation = self.context["organisation"]
         try:
-            found = subject_lookup(value, organisation=organisation)
+            return subject_find(value, owner=organisation)
         except identifiers.InvalidIdentifier as exc:
             raise serializers.ValidationError(str(exc), code="invalid_identifier") from None
-        except (UnsupportedSubject, AmbiguousSubject) as exc:
-            code = "unsupported_identifier" if isinstance(exc, UnsupportedSubject) else "ambiguous_subject"
-            raise serializers.ValidationError(str(exc), code=code) from None
-        if found is None:
-            raise serializers.ValidationError(f"no lot or unit is known as {value.strip()!r}", code="unknown_subject")
-        return found
+        except SubjectError as exc:
+            raise serializers.ValidationError(str(exc), code=exc.code) from None
 
     def validate_inspections(self, value: list[int]) -> list[int]:
         ids = sorted(set(value))

@@ -61,7 +61,7 @@ from traceability.models import (
     Severity,
     TraceRun,
 )
-from traceability.selectors import company_prefix_lengths
+from traceability.selectors import SubjectError, UnknownSubject, company_prefix_lengths, subject_find
 from traceability.tasks import job_submit
 
 ERRORS = {
@@ -376,19 +376,17 @@ IDENT = OpenApiParameter(
 class UnitView(ApiMixin, APIView):
     def unit(self, ident: str) -> Unit:
         caller = caller_of(self.request)
+        unknown = NotFound(f"no unit is known as {ident.strip()!r}", code="unknown_subject", field="ident")
         try:
-            unit = selectors.subject_lookup(
-                ident, organisation=None if caller.sees_all else caller.organisation, units_only=True
-            )
+            unit = subject_find(ident, owner=None if caller.sees_all else caller.organisation, units_only=True)
         except identifiers.InvalidIdentifier as exc:
             raise ApiError(str(exc), code="invalid_identifier", field="ident") from None
-        except selectors.UnsupportedSubject as exc:
-            raise ApiError(str(exc), code="unsupported_identifier", field="ident") from None
-        except selectors.AmbiguousSubject as exc:
-            raise ApiError(str(exc), code="ambiguous_subject", field="ident") from None
-        if unit is None or not (caller.sees_all or caller.owns(unit.owner_id)):
-            # Another organisation's unit is answered like an unknown one.
-            raise NotFound(f"no unit is known as {ident.strip()!r}", code="unknown_subject", field="ident")
+        except UnknownSubject:
+            raise unknown from None
+        except SubjectError as exc:
+            raise ApiError(str(exc), code=exc.code, field="ident") from None
+        if not (caller.sees_all or caller.owns(unit.owner_id)):
+            raise unknown  # another organisation's unit is answered like an unknown one
         return unit
 
     def visible_units(self) -> QuerySet[Unit]:

@@ -22,7 +22,7 @@ from cells.models import Lot
 from packs.models import Unit
 from suppliers.models import Certificate, Organisation
 from traceability import genealogy, identifiers
-from traceability.selectors import UnknownSubject, company_prefix_lengths, identifier_render, subject_find
+from traceability.selectors import SubjectError, company_prefix_lengths, identifier_render, subject_find
 
 TABLE_ROWS = 50
 
@@ -42,7 +42,7 @@ class Command(BaseCommand):
     ) -> None:
         try:
             subject = subject_find(ident, owner=owner)
-        except (identifiers.InvalidIdentifier, UnknownSubject) as exc:
+        except (identifiers.InvalidIdentifier, SubjectError) as exc:
             raise CommandError(str(exc)) from None
         snapshot = genealogy.ledger_snapshot(at)
         prefix_length = company_prefix_lengths()
