@@ -15,8 +15,11 @@ except the 200 material lots):
   per work order and lot (one "work_order" record: that lot → those units, definite); units with
   2–3 lots have their own build record ("build_record", definite). 3% of work orders are recorded
   only at work-order level: 2–3 lots → all its units, potential.
-* Segments: one per distinct (exposure, input lot set), with their inputs, unit counts and members
-  (one member row per unit).
+* Segments: one per distinct (exposure, input lot set), with their inputs, unit counts, newest
+  member record (``last_transformation_id``) and members (one member row per unit); each record that
+  writes members names its segment (``Transformation.segment_id``).
+* Roll-ups, filled set-based once the rest is loaded: members ⋈ packings per (segment, container)
+  (``SegmentContainer``) and units with several member or packing rows (``RepeatedUnit``, none here).
 * Cartons of 50 units (per work order), pallets of 40 cartons (per brand; 4% of the shipping
   groups are 1–6 loose cartons instead, ~0.3% of cartons), shipments of 1–3 pallets or of one
   group of loose cartons to ``units / 5,000`` distributors (chosen uniformly).
@@ -50,7 +53,7 @@ from psycopg import sql
 
 from bench import db
 
-VERSION = "v1"
+VERSION = "v2"
 UNITS_PER_CARTON = 50
 CARTONS_PER_PALLET = 40
 WINDOW = 16  # cell lots a work order draws on
@@ -384,13 +387,15 @@ class Plan:
             self.lot_counts[wo.first_unit : wo.first_unit + wo.n] = counts
 
     def _units_and_segments(self) -> None:
-        self.segments: dict[tuple[str, tuple[int, ...]], list[int]] = {}  # key -> [id, unit_count]
+        # key -> [id, unit_count, last_transformation_id]
+        self.segments: dict[tuple[str, tuple[int, ...]], list[int]] = {}
 
-        def segment(exposure: str, lots: tuple[int, ...], count: int) -> int:
+        def segment(exposure: str, lots: tuple[int, ...], count: int, last_tid: int) -> int:
             entry = self.segments.get((exposure, lots))
             if entry is None:
-                entry = self.segments[(exposure, lots)] = [len(self.segments) + 1, 0]
+                entry = self.segments[(exposure, lots)] = [len(self.segments) + 1, 0, 0]
             entry[1] += count
+            entry[2] = max(entry[2], last_tid)
             return entry[0]
 
         tid = self.cell_tid_base + self.p.cell_lots
@@ -398,21 +403,24 @@ class Plan:
         for wo in self.work_orders:
             wo.first_tid = tid + 1
             if wo.potential_lots:
-                wo.segments[(0, 0)] = segment(POTENTIAL, wo.potential_lots, wo.n)
-                self.unit_lot_pairs += wo.n * len(wo.potential_lots)
                 tid += 1
+                wo.segments[(0, 0)] = segment(POTENTIAL, wo.potential_lots, wo.n, tid)
+                self.unit_lot_pairs += wo.n * len(wo.potential_lots)
                 continue
             singles = [0] * wo.width
             combos: dict[tuple[int, int], int] = {}
+            last_build: dict[tuple[int, int], int] = {}  # (a, c > 1) -> ordinal of its last build record
+            builds = 0
             counts = self.lot_counts
             for k in range(wo.n):
                 c = counts[wo.first_unit + k]
                 key = (wo.window_index(k, c), c)
                 combos[key] = combos.get(key, 0) + 1
                 self.unit_lot_pairs += c
-            for (a, c), count in sorted(combos.items()):
-                lots = tuple(self.cell_lot_id(wo.win_start + a + x) for x in range(c))
-                wo.segments[(a, c)] = segment(DEFINITE, lots, count)
+                if c > 1:
+                    last_build[key] = builds
+                    builds += 1
+            for (a, c), count in combos.items():
                 if c == 1:
                     singles[a] = count
             wo.single_counts = singles
@@ -421,7 +429,11 @@ class Plan:
                     tid += 1
                     wo.single_tids[a] = tid
             wo.first_build_tid = tid + 1
-            tid += sum(n for (_a, c), n in combos.items() if c > 1)
+            tid += builds
+            for (a, c), count in sorted(combos.items()):
+                lots = tuple(self.cell_lot_id(wo.win_start + a + x) for x in range(c))
+                last = wo.single_tids[a] if c == 1 else wo.first_build_tid + last_build[(a, c)]
+                wo.segments[(a, c)] = segment(DEFINITE, lots, count, last)
         self.transformations = tid
 
     # packing and shipping
@@ -570,18 +582,19 @@ def _serial(plan: Plan, wo: WorkOrder, unit_id: int) -> str:
 
 def _rows_transformation(plan: Plan) -> Iterator[str]:
     # id, kind, reference, occurred_at, input_count, output_count, exposure, retraction_reason,
-    # owner_id, recorded_position_id, retracted_position_id, work_order_id
+    # owner_id, recorded_position_id, retracted_position_id, work_order_id, segment_id
+    # (segment_id: the segment its members went into; NULL for the lot -> lot records)
     tail = "\t1\t\\N\t"
     for tid, lot in enumerate(plan.mat_records, start=1):
         yield (
             f"{tid}\tmanual\tMAT-{lot.code}\t{ts(lot.produced)}\t{len(lot.inputs)}\t1\tdefinite\t"
-            f"\t{lot.owner_id}{tail}\\N\n"
+            f"\t{lot.owner_id}{tail}\\N\t\\N\n"
         )
     for i, _inputs in enumerate(plan.cell_inputs):
         owner = plan.cell_models[plan.cell_model_of[i] - 1][6]
         yield (
             f"{plan.cell_tid_base + 1 + i}\tmanual\tCELL-{plan.cell_code(i)}\t{ts(_epoch(plan.cell_day[i], 6))}"
-            f"\t{len(plan.cell_inputs[i])}\t1\tdefinite\t\t{owner}{tail}\\N\n"
+            f"\t{len(plan.cell_inputs[i])}\t1\tdefinite\t\t{owner}{tail}\\N\t\\N\n"
         )
     counts = plan.lot_counts
     for wo in plan.work_orders:
@@ -589,23 +602,24 @@ def _rows_transformation(plan: Plan) -> Iterator[str]:
         if wo.potential_lots:
             yield (
                 f"{wo.first_tid}\twork_order\t{wo.number}\t{start}\t{len(wo.potential_lots)}\t{wo.n}\tpotential\t"
-                f"\t{owner}{tail}{wid}\n"
+                f"\t{owner}{tail}{wid}\t{wo.segments[(0, 0)]}\n"
             )
             continue
         for a, tid in wo.single_tids.items():
             code = plan.cell_code(wo.win_start + a)
             yield (
                 f"{tid}\twork_order\t{wo.number}/{code}\t{start}\t1\t{wo.single_counts[a]}\tdefinite\t"
-                f"\t{owner}{tail}{wid}\n"
+                f"\t{owner}{tail}{wid}\t{wo.segments[(a, 1)]}\n"
             )
         tid = wo.first_build_tid
         for k in range(wo.n):
             c = counts[wo.first_unit + k]
             if c > 1:
                 unit_id = wo.first_unit + k
+                sid = wo.segments[(wo.window_index(k, c), c)]
                 yield (
                     f"{tid}\tbuild_record\t{wo.number}/{_serial(plan, wo, unit_id)}\t{ts(wo.unit_epoch(k))}\t{c}"
-                    f"\t1\tdefinite\t\t{owner}{tail}{wid}\n"
+                    f"\t1\tdefinite\t\t{owner}{tail}{wid}\t{sid}\n"
                 )
                 tid += 1
 
@@ -625,13 +639,13 @@ def _rows_lotlink(plan: Plan) -> Iterator[str]:
 def _rows_segment(plan: Plan) -> Iterator[str]:
     from traceability.services import segment_input_key
 
-    for (exposure, lots), (sid, count) in plan.segments.items():
-        yield f"{sid}\t{segment_input_key(exposure=exposure, lot_ids=lots)}\t{exposure}\t{count}\n"
+    for (exposure, lots), (sid, count, last_tid) in plan.segments.items():
+        yield f"{sid}\t{segment_input_key(exposure=exposure, lot_ids=lots)}\t{exposure}\t{count}\t{last_tid}\n"
 
 
 def _rows_segmentinput(plan: Plan) -> Iterator[str]:
     n = 0
-    for (_exposure, lots), (sid, _count) in plan.segments.items():
+    for (_exposure, lots), (sid, _count, _last) in plan.segments.items():
         for lot in lots:
             n += 1
             yield f"{n}\t{lot}\t{sid}\n"
@@ -802,6 +816,7 @@ TABLES = [
             "recorded_position_id",
             "retracted_position_id",
             "work_order_id",
+            "segment_id",
         ),
         _rows_transformation,
         lambda p: p.transformations,
@@ -813,7 +828,10 @@ TABLES = [
         lambda p: p.lot_links,
     ),
     Table(
-        "traceability_segment", ("id", "input_key", "exposure", "unit_count"), _rows_segment, lambda p: len(p.segments)
+        "traceability_segment",
+        ("id", "input_key", "exposure", "unit_count", "last_transformation_id"),
+        _rows_segment,
+        lambda p: len(p.segments),
     ),
     Table(
         "traceability_segmentinput",
@@ -862,6 +880,36 @@ TABLES = [
         ("id", "container_id", "shipment_id", "unit_id"),
         _rows_shipmentitem,
         lambda p: p.shipment_items,
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A table filled set-based from loaded ones (``INSERT … SELECT``), once they are all loaded."""
+
+    name: str
+    columns: tuple[str, ...]
+    select: str
+    sources: tuple[str, ...]
+
+
+DERIVED = [
+    # the consignee roll-up: (member row, packing) pairs per (segment, container)
+    Derived(
+        "traceability_segmentcontainer",
+        ("segment_id", "container_id", "rows"),
+        """SELECT m.segment_id, p.container_id, count(*) FROM traceability_segmentmember m
+           JOIN packs_unitpacking p ON p.unit_id = m.unit_id GROUP BY m.segment_id, p.container_id""",
+        ("traceability_segmentmember", "packs_unitpacking"),
+    ),
+    # units with more than one member row or more than one packing (none by construction; computed anyway)
+    Derived(
+        "traceability_repeatedunit",
+        ("unit_id",),
+        """SELECT unit_id FROM traceability_segmentmember GROUP BY unit_id HAVING count(*) > 1
+           UNION SELECT unit_id FROM packs_unitpacking GROUP BY unit_id HAVING count(*) > 1""",
+        ("traceability_segmentmember", "packs_unitpacking"),
     ),
 ]
 
@@ -1029,6 +1077,23 @@ class Loader:
             f"   keys+indexes {index_seconds:7.1f} s"
         )
 
+    def derive(self, table: Derived) -> None:
+        """Fill ``table`` from the loaded tables in one ``INSERT … SELECT``, then build its keys."""
+        conn, started = self.conn, time.perf_counter()
+        columns = sql.SQL(", ").join(map(sql.Identifier, table.columns))
+        with conn.transaction():
+            conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(table.name)))
+            rows = conn.execute(
+                sql.SQL("INSERT INTO {} ({}) ").format(sql.Identifier(table.name), columns) + sql.SQL(table.select)
+            ).rowcount
+        seconds = time.perf_counter() - started
+        self.record("insert", table.name, "", rows, seconds)
+        index_seconds = self.restore(table.name, rows)
+        _say(
+            f"  {table.name:30} {rows:>12,} rows  INSERT … SELECT {seconds:8.1f} s"
+            f"   keys+indexes {index_seconds:7.1f} s"
+        )
+
     def restore(self, table: str, rows: int) -> float:
         """Primary key, unique constraints, then the other indexes of ``table``, each timed."""
         conn, spent = self.conn, 0.0
@@ -1071,7 +1136,7 @@ class Loader:
 def _check_columns(conn: psycopg.Connection) -> None:
     """Every NOT NULL column without a default must be written: a migration may have added one since."""
     problems = []
-    for table in TABLES:
+    for table in [*TABLES, *DERIVED]:
         cols = dict(
             conn.execute(
                 """SELECT column_name, is_nullable = 'NO' AND column_default IS NULL AND is_identity = 'NO'
@@ -1107,12 +1172,22 @@ def build(p: Params, url: str) -> dict:
         conn.execute("SET synchronous_commit = off")
         conn.commit()
         _check_columns(conn)
-        loader = Loader(conn, [t.name for t in TABLES])
+        loader = Loader(conn, [t.name for t in [*TABLES, *DERIVED]])
         loader.record("plan", "", "", 0, plan_seconds)
         loader.strip()
         conn.commit()
         for table in TABLES:
             loader.load(table, plan)
+        # Statistics first: without them (relallvisible above all) the planner hashes 10M unit ids where
+        # walking the unit_id indexes of the frozen tables is ~4x faster. Default work_mem on purpose: a
+        # large one makes the planner hash here too, slower on this machine.
+        started = time.perf_counter()
+        sources = sorted({s for d in DERIVED for s in d.sources})
+        conn.execute(sql.SQL("ANALYZE {}").format(sql.SQL(", ").join(map(sql.Identifier, sources))))
+        conn.commit()
+        loader.record("analyze", ", ".join(sources), "", 0, time.perf_counter() - started)
+        for derived in DERIVED:
+            loader.derive(derived)
         loader.restore_fks()
         loader.verify()
         started = time.perf_counter()
@@ -1180,7 +1255,7 @@ def load_stats(url: str) -> dict:
             else {}
         )
         sizes = []
-        for table in TABLES:
+        for table in [*TABLES, *DERIVED]:
             rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table.name))).fetchone()[0]
             heap, indexes = conn.execute(
                 "SELECT pg_table_size(%s::regclass), pg_indexes_size(%s::regclass)", [table.name, table.name]
@@ -1190,7 +1265,7 @@ def load_stats(url: str) -> dict:
         index_sizes = conn.execute(
             """SELECT tablename, indexname, pg_relation_size(quote_ident(indexname)::regclass)
                FROM pg_indexes WHERE schemaname = 'public' AND tablename = ANY(%s)""",
-            [[t.name for t in TABLES]],
+            [[t.name for t in [*TABLES, *DERIVED]]],
         ).fetchall()
         consignees = conn.execute("SELECT count(DISTINCT consignee_id) FROM packs_shipment").fetchone()[0]
     return {
