@@ -7,4 +7,4 @@ class TraceabilityConfig(AppConfig):
 
     def ready(self) -> None:
         # Importing these registers the job handlers they define (trace runs, exports).
-        from traceability import exports, investigations  # noqa: F401
+        from traceability import exports, investigations, lookups  # noqa: F401  (lookups: the __any lookup)

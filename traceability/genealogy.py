@@ -19,6 +19,7 @@ from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
 
 from cells.models import Lot
 from packs.models import ContainerPacking, ShipmentItem, Unit, UnitPacking
+from traceability.lookups import any_sql
 from traceability.models import (
     Exposure,
     LedgerHead,
@@ -34,6 +35,7 @@ from traceability.models import (
 from traceability.trace import Link, Reached, SegmentReached, combine, extend, links_reachable, reach, segments_reached
 
 PAGE = 5_000
+REPEATED_AS_CONSTANTS = 20_000
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ def _links(
 
     def fetch(frontier: frozenset[int]) -> list[Link]:
         rows = (
-            model.objects.filter(snapshot.valid(), **{f"{source}__in": sorted(frontier)})
+            model.objects.filter(snapshot.valid(), **{f"{source}__any": sorted(frontier)})
             .values_list(source, target, "exposure", "transformation_id")
             .order_by()
         )
@@ -103,7 +105,7 @@ def forward_trace(
     seeds = sorted(set(seed_lot_ids))
     lots = reach(seeds, links_reachable(seeds, _links(LotLink, snapshot, forward=True))) if seeds else {}
     inputs = (
-        SegmentInput.objects.filter(lot_id__in=sorted(lots))
+        SegmentInput.objects.filter(lot_id__any=sorted(lots))
         .values_list(
             "segment_id", "lot_id", "segment__exposure", "segment__unit_count", "segment__last_transformation_id"
         )
@@ -123,10 +125,10 @@ def _units_through_unit_links(
     """The subject units, and units made from affected units (refurbished): unit links are rare,
     so only affected units that have outgoing links are looked at, found in one query."""
     starts: dict[int, Reached] = {unit: Reached(True, ()) for unit in seed_units}
-    sources = UnitLink.objects.filter(snapshot.valid()).values("input_unit_id")
-    if segments:
+    sources = sorted(set(UnitLink.objects.filter(snapshot.valid()).values_list("input_unit_id", flat=True)))
+    if segments and sources:
         rows = (
-            SegmentMember.objects.filter(snapshot.valid(), segment_id__in=sorted(segments), unit_id__in=sources)
+            SegmentMember.objects.filter(snapshot.valid(), segment_id__any=sorted(segments), unit_id__any=sources)
             .values_list("unit_id", "segment_id", "transformation_id")
             .order_by()
         )
@@ -152,7 +154,7 @@ def _carry(reached: Reached, path: Iterable[Link]) -> Reached:
 
 
 def members(snapshot: Snapshot, segment_ids: Sequence[int]) -> QuerySet[SegmentMember]:
-    return SegmentMember.objects.filter(snapshot.valid(), segment_id__in=list(segment_ids)).order_by()
+    return SegmentMember.objects.filter(snapshot.valid(), segment_id__any=list(segment_ids)).order_by()
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,7 @@ def _sums_read(forward: Forward) -> _Sums:
         return _Sums({}, [], {})
     sizes = forward.sizes
     if sizes is None or not sizes.keys() >= forward.segments.keys():
-        rows = Segment.objects.filter(pk__in=segment_ids).values_list("pk", "unit_count", "last_transformation_id")
+        rows = Segment.objects.filter(pk__any=segment_ids).values_list("pk", "unit_count", "last_transformation_id")
         sizes = {segment: (count, last) for segment, count, last in rows}
     retracted_in = _segments_written_by(snapshot.retracted)
     clean, dirty = {}, []
@@ -194,7 +196,15 @@ def _sums_read(forward: Forward) -> _Sums:
         else:
             clean[segment] = count
     repeated: dict[int, list[int]] = defaultdict(list)
-    rows = members(snapshot, segment_ids).filter(unit_id__in=RepeatedUnit.objects.values("unit_id"))
+    # Repeated units are few: as constants the members' unit index is probed for each; when there
+    # are many, the database joins them.
+    few = list(RepeatedUnit.objects.values_list("unit_id", flat=True)[: REPEATED_AS_CONSTANTS + 1])
+    if not few:
+        return _Sums(clean, dirty, {})
+    if len(few) <= REPEATED_AS_CONSTANTS:
+        rows = members(snapshot, segment_ids).filter(unit_id__any=few)
+    else:
+        rows = members(snapshot, segment_ids).filter(unit_id__in=RepeatedUnit.objects.values("unit_id"))
     for unit, segment in rows.values_list("unit_id", "segment_id"):
         repeated[unit].append(segment)
     return _Sums(clean, dirty, dict(repeated))
@@ -204,7 +214,7 @@ def _segments_written_by(records: Iterable[int]) -> set[int]:
     ids = sorted(records)
     if not ids:
         return set()
-    return set(Transformation.objects.filter(pk__in=ids, segment__isnull=False).values_list("segment_id", flat=True))
+    return set(Transformation.objects.filter(pk__any=ids, segment__isnull=False).values_list("segment_id", flat=True))
 
 
 def affected_counts(forward: Forward) -> tuple[int, int]:
@@ -246,7 +256,7 @@ def _best_segment_exposure(snapshot: Snapshot, forward: Forward, unit_ids: list[
     best: dict[int, bool] = {}
     if not unit_ids or not forward.segments:
         return iter(())
-    rows = members(snapshot, forward.segment_ids()).filter(unit_id__in=unit_ids).values_list("unit_id", "segment_id")
+    rows = members(snapshot, forward.segment_ids()).filter(unit_id__any=unit_ids).values_list("unit_id", "segment_id")
     for unit, segment in rows:
         best[unit] = best.get(unit, False) or forward.segments[segment].definite
     return iter(best.items())
@@ -281,7 +291,7 @@ def affected_units(forward: Forward, *, after: int = 0, limit: int = PAGE) -> li
     best: dict[int, AffectedUnit] = {}
     rows = (
         members(snapshot, segment_ids)
-        .filter(unit_id__in=page_ids)
+        .filter(unit_id__any=page_ids)
         .values_list("unit_id", "segment_id", "transformation_id")
         if segment_ids
         else []
@@ -334,7 +344,7 @@ def forward_diff(previous: Forward, current: Forward) -> Diff:
     changing = sorted((previous.segments.keys() | current.segments.keys()) - settled)
     candidates = set(previous.units) | set(current.units)
     for start in range(0, len(changing), 500):
-        rows = SegmentMember.objects.filter(segment_id__in=changing[start : start + 500]).values_list(
+        rows = SegmentMember.objects.filter(segment_id__any=changing[start : start + 500]).values_list(
             "unit_id", flat=True
         )
         candidates.update(rows.order_by())
@@ -351,7 +361,7 @@ def _segment_changes(segment_ids: Iterable[int], records: frozenset[int]) -> dic
     touched = set()
     if records:
         touched = set(
-            Transformation.objects.filter(pk__in=sorted(records), segment__isnull=False).values_list(
+            Transformation.objects.filter(pk__any=sorted(records), segment__isnull=False).values_list(
                 "segment_id", flat=True
             )
         )
@@ -359,7 +369,7 @@ def _segment_changes(segment_ids: Iterable[int], records: frozenset[int]) -> dic
     lasts: dict[int, int] = {}
     for start in range(0, len(ids), 5_000):
         lasts.update(
-            Segment.objects.filter(pk__in=ids[start : start + 5_000]).values_list("pk", "last_transformation_id")
+            Segment.objects.filter(pk__any=ids[start : start + 5_000]).values_list("pk", "last_transformation_id")
         )
     return {segment: (lasts.get(segment, 0), segment in touched) for segment in ids}
 
@@ -369,7 +379,7 @@ def _best_exposures(forward: Forward, unit_ids: set[int]) -> dict[int, bool]:
     best: dict[int, bool] = {}
     ordered, segment_ids = sorted(unit_ids), forward.segment_ids()
     for start in range(0, len(ordered) if segment_ids else 0, PAGE):
-        rows = members(forward.snapshot, segment_ids).filter(unit_id__in=ordered[start : start + PAGE])
+        rows = members(forward.snapshot, segment_ids).filter(unit_id__any=ordered[start : start + PAGE])
         for unit, segment in rows.values_list("unit_id", "segment_id"):
             best[unit] = best.get(unit, False) or forward.segments[segment].definite
     for unit, reached in forward.units.items():
@@ -401,7 +411,8 @@ def consignees(forward: Forward) -> list[Consignee]:
     # than OR an IN (subquery) into the filter, which PostgreSQL re-ran for every shipment item.
     affected_unit = Exists(members(forward.snapshot, forward.segment_ids()).filter(unit_id=OuterRef("unit_id")))
     items = ShipmentItem.objects.filter(
-        Q(container_id__in=sorted(holders)) | Q(unit_id__isnull=False) & (affected_unit | Q(unit_id__in=extra_unit_ids))
+        Q(container_id__any=sorted(holders))
+        | Q(unit_id__isnull=False) & (affected_unit | Q(unit_id__any=extra_unit_ids))
     ).values_list("shipment__consignee_id", "shipment__shipped_at", "container_id", "unit_id")
     per_consignee: dict[int, dict] = {}
     for consignee, shipped_at, container, unit in items:
@@ -432,7 +443,7 @@ def _affected_per_container(forward: Forward) -> dict[int, int]:
     counts: dict[int, int] = defaultdict(int)
     if sums.clean:
         rolled = (
-            SegmentContainer.objects.filter(segment_id__in=sorted(sums.clean))
+            SegmentContainer.objects.filter(segment_id__any=sorted(sums.clean))
             .values("container_id")
             .annotate(n=Sum("rows"))
             .values_list("container_id", "n")
@@ -443,7 +454,7 @@ def _affected_per_container(forward: Forward) -> dict[int, int]:
     if sums.dirty:
         for container, rows in _member_rows_per_container(snapshot, sums.dirty):
             counts[container] += rows
-    packed = UnitPacking.objects.filter(unit_id__in=sorted(forward.units.keys() | sums.repeated.keys()))
+    packed = UnitPacking.objects.filter(unit_id__any=sorted(forward.units.keys() | sums.repeated.keys()))
     packings: dict[int, list[int]] = defaultdict(list)
     for unit, container in packed.values_list("unit_id", "container_id").order_by():
         packings[unit].append(container)
@@ -462,7 +473,7 @@ def _units_in_segments(forward: Forward, unit_ids: list[int]) -> list[int]:
     if not unit_ids or not forward.segments:
         return []
     return list(
-        members(forward.snapshot, forward.segment_ids()).filter(unit_id__in=unit_ids).values_list("unit_id", flat=True)
+        members(forward.snapshot, forward.segment_ids()).filter(unit_id__any=unit_ids).values_list("unit_id", flat=True)
     )
 
 
@@ -472,20 +483,22 @@ def _member_rows_per_container(snapshot: Snapshot, segment_ids: list[int]) -> li
     Written with the segment ids as constants: as ``IN (subquery)`` PostgreSQL planned a
     semi-join over every packing row (PERFORMANCE.md saw the same with recursive CTEs).
     """
-    retracted = sorted(snapshot.retracted)
+    in_segments, params = any_sql("m.segment_id", segment_ids, connection)
     sql = (
         f"SELECT p.container_id, COUNT(*)"
         f" FROM {SegmentMember._meta.db_table} m JOIN {UnitPacking._meta.db_table} p ON p.unit_id = m.unit_id"
-        f" WHERE m.segment_id IN ({', '.join(['%s'] * len(segment_ids))}) AND m.transformation_id <= %s"
-        + (f" AND m.transformation_id NOT IN ({', '.join(['%s'] * len(retracted))})" if retracted else "")
-        + " GROUP BY p.container_id"
+        f" WHERE {in_segments} AND m.transformation_id <= %s"
     )
+    params.append(snapshot.last_transformation_id)
+    if snapshot.retracted:
+        retracted, more = any_sql("m.transformation_id", snapshot.retracted, connection)
+        sql, params = f"{sql} AND NOT ({retracted})", [*params, *more]
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # The planner hashes all 10M packings to meet 100k members (6.4 s at 100k units in the
             # bench world); one index probe per member is 0.5 s.
             cursor.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
-        cursor.execute(sql, [*segment_ids, snapshot.last_transformation_id, *retracted])
+        cursor.execute(f"{sql} GROUP BY p.container_id", params)
         return cursor.fetchall()
 
 
@@ -499,7 +512,7 @@ def _containers_holding(cartons: set[int]) -> dict[int, set[int]]:
     parents_of: dict[int, set[int]] = defaultdict(set)
     frontier, seen = set(cartons), set(cartons)
     while frontier:
-        rows = ContainerPacking.objects.filter(child_id__in=sorted(frontier)).values_list("child_id", "parent_id")
+        rows = ContainerPacking.objects.filter(child_id__any=sorted(frontier)).values_list("child_id", "parent_id")
         frontier = set()
         for child, parent in rows.order_by():
             parents_of[child].add(parent)
@@ -541,7 +554,7 @@ def backward_trace(*, snapshot: Snapshot, unit_id: int | None = None, lot_id: in
     if unit_id is not None:
         units = reach([unit_id], links_reachable([unit_id], _links(UnitLink, snapshot, forward=False)))
         direct = (
-            SegmentMember.objects.filter(snapshot.valid(), unit_id__in=sorted(units))
+            SegmentMember.objects.filter(snapshot.valid(), unit_id__any=sorted(units))
             .values_list("unit_id", "transformation_id", "segment__exposure", "segment__inputs__lot_id")
             .order_by()
         )
@@ -580,7 +593,7 @@ def siblings(*, snapshot: Snapshot, unit_id: int, after: int = 0, limit: int = 1
         return Siblings([], {}, None)
     # Each sibling has at most one pair per shared lot, so this many pairs hold ``limit`` whole units.
     rows = (
-        SegmentMember.objects.filter(snapshot.valid(), segment__inputs__lot_id__in=shared_lots, unit_id__gt=after)
+        SegmentMember.objects.filter(snapshot.valid(), segment__inputs__lot_id__any=shared_lots, unit_id__gt=after)
         .exclude(unit_id=unit_id)
         .values_list("unit_id", "segment__inputs__lot_id")
         .distinct()
@@ -595,7 +608,7 @@ def siblings(*, snapshot: Snapshot, unit_id: int, after: int = 0, limit: int = 1
 
 
 def lots_by_id(ids: Iterable[int]) -> dict[int, Lot]:
-    return {lot.pk: lot for lot in Lot.objects.filter(pk__in=sorted(set(ids))).select_related("owner", "site")}
+    return {lot.pk: lot for lot in Lot.objects.filter(pk__any=sorted(set(ids))).select_related("owner", "site")}
 
 
 # --- explanations -------------------------------------------------------------------------------------
@@ -613,10 +626,10 @@ def explain_paths(paths: Sequence[tuple[Link, ...]]) -> list[list[dict[str, str]
             (lot_ids if link.kinds[0] == "L" else unit_ids).add(link.source)
             (lot_ids if link.kinds[1] == "L" else unit_ids).add(link.target)
             record_ids.add(link.record)
-    lots = dict(Lot.objects.filter(pk__in=sorted(lot_ids)).values_list("pk", "identity")) if lot_ids else {}
-    units = dict(Unit.objects.filter(pk__in=sorted(unit_ids)).values_list("pk", "identity")) if unit_ids else {}
+    lots = dict(Lot.objects.filter(pk__any=sorted(lot_ids)).values_list("pk", "identity")) if lot_ids else {}
+    units = dict(Unit.objects.filter(pk__any=sorted(unit_ids)).values_list("pk", "identity")) if unit_ids else {}
     records = (
-        dict(Transformation.objects.filter(pk__in=sorted(record_ids)).values_list("pk", "reference"))
+        dict(Transformation.objects.filter(pk__any=sorted(record_ids)).values_list("pk", "reference"))
         if record_ids
         else {}
     )

@@ -242,7 +242,11 @@ class SegmentContainer(models.Model):
     container = models.ForeignKey(
         "packs.Container", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
     )
-    rows = models.BigIntegerField()
+    rows = models.IntegerField()  # at most a segment's units in one container; SUM(int) stays bigint, not numeric
+
+    class Meta:
+        # Covering: summing the roll-up of thousands of segments is then an index-only scan.
+        indexes = [models.Index(fields=["segment"], include=["container", "rows"], name="segmentcontainer_cover")]
 
     def __str__(self) -> str:
         return f"segment {self.segment_id}: {self.rows} in container {self.container_id}"

@@ -21,6 +21,7 @@ from cells.models import Lot
 from packs.models import Unit, UnitPacking
 from suppliers.models import Organisation
 from traceability import identifiers
+from traceability.lookups import any_sql
 from traceability.models import (
     Exposure,
     LearntCompanyPrefix,
@@ -164,12 +165,12 @@ def _members_written(*, segment_ids: Iterable[int], unit_ids: Sequence[int], fir
     )
     for start in range(0, len(unit_ids), BATCH_SIZE):
         batch = unit_ids[start : start + BATCH_SIZE]
+        in_batch, params = any_sql("m.unit_id", batch, connection)
         _rollup_add(
             f"SELECT m.segment_id, p.container_id, COUNT(*) FROM {SegmentMember._meta.db_table} m"
             f" JOIN {UnitPacking._meta.db_table} p ON p.unit_id = m.unit_id"
-            f" WHERE m.unit_id IN ({_marks(batch)}) AND m.transformation_id >= %s"
-            " GROUP BY m.segment_id, p.container_id",
-            [*batch, first_transformation_id],
+            f" WHERE {in_batch} AND m.transformation_id >= %s GROUP BY m.segment_id, p.container_id",
+            [*params, first_transformation_id],
         )
         _repeated_mark(SegmentMember, batch)
 
@@ -178,18 +179,15 @@ def packings_written(*, packing_ids: Sequence[int], unit_ids: Sequence[int]) -> 
     """The packing side of ``_members_written``: roll the new packings up per (segment, container)."""
     for start in range(0, len(packing_ids), BATCH_SIZE):
         batch = packing_ids[start : start + BATCH_SIZE]
+        in_batch, params = any_sql("p.id", batch, connection)
         _rollup_add(
             f"SELECT m.segment_id, p.container_id, COUNT(*) FROM {UnitPacking._meta.db_table} p"
             f" JOIN {SegmentMember._meta.db_table} m ON m.unit_id = p.unit_id"
-            f" WHERE p.id IN ({_marks(batch)}) GROUP BY m.segment_id, p.container_id",
-            batch,
+            f" WHERE {in_batch} GROUP BY m.segment_id, p.container_id",
+            params,
         )
     for start in range(0, len(unit_ids), BATCH_SIZE):
         _repeated_mark(UnitPacking, unit_ids[start : start + BATCH_SIZE])
-
-
-def _marks(values: Sequence) -> str:
-    return ", ".join(["%s"] * len(values))
 
 
 def _rollup_add(select: str, params: Sequence) -> None:
