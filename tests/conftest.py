@@ -146,7 +146,7 @@ def worker_process(_isolated_broker: dict[str, str], transactional_db: None, tmp
     env.update(_isolated_broker, DATABASE_URL=database_url, LEDGER_VAR_DIR=str(tmp_path))
     started: list[subprocess.Popen] = []
 
-    def start() -> subprocess.Popen:
+    def start(**extra_env: str) -> subprocess.Popen:
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -166,7 +166,7 @@ def worker_process(_isolated_broker: dict[str, str], transactional_db: None, tmp
                 "--without-mingle",
             ],
             cwd=Path(__file__).resolve().parents[1],
-            env=env,
+            env={**env, **extra_env},
         )
         started.append(process)
         return process

@@ -6,11 +6,14 @@ import pytest
 from django.db import transaction
 
 from packs.models import Unit
+from packs.services import units_create
 from suppliers.models import CertificateStatus
 from tests.factories import CertificateFactory, WorkOrderFactory
 from traceability.jobs import job_create, job_step
 from traceability.models import Job, JobStatus, LedgerEntry
 from traceability.tasks import job_submit
+
+AT = dt.datetime(2024, 6, 1, 8, tzinfo=dt.UTC)
 
 
 def _commission_job(work_order, count, prefix="PB"):
@@ -207,3 +210,68 @@ def test_a_worker_killed_mid_job_is_recovered_and_the_work_done_exactly_once(wor
     assert (job.status, job.done, job.error) == (JobStatus.SUCCEEDED, 120_000, "")
     assert Unit.objects.count() == 120_000
     assert LedgerEntry.objects.count() == 12
+
+
+@pytest.mark.worker
+def test_a_trace_run_whose_worker_is_killed_finishes_exactly_once(worker_process, wait_until):
+    # given a lot that reaches 175 segments (units built from every 1-3 of 10 cell lots), traced one
+    # segment per chunk by a real worker process
+    import itertools
+    import time
+
+    from tests.factories import CellLotFactory, MaterialLotFactory
+    from traceability.investigations import finding_record
+    from traceability.models import RecordKind, TraceRunSegment
+    from traceability.services import UnitBuild, ledger_append, transformation_record, unit_builds_record
+
+    work_order = WorkOrderFactory()
+    material, cells = MaterialLotFactory(), [CellLotFactory().pk for _ in range(10)]
+    sets = [frozenset(c) for size in (1, 2, 3) for c in itertools.combinations(cells, size)]
+    with transaction.atomic():
+        units = units_create(
+            owner=work_order.owner,
+            product_model=work_order.product_model,
+            serials=[f"K{i:03d}" for i in range(len(sets))],
+            produced_at=AT,
+        )
+        entry = ledger_append(source="manual", summary="cells and builds")
+        transformation_record(
+            entry=entry,
+            owner=material.owner,
+            kind=RecordKind.MANUAL,
+            reference="cells",
+            occurred_at=AT,
+            input_lot_ids=[material.pk],
+            output_lot_ids=cells,
+        )
+        unit_builds_record(
+            entry=entry,
+            owner=work_order.owner,
+            builds=[UnitBuild(f"b{u}", u, lots, AT) for u, lots in zip(units, sets, strict=True)],
+        )
+    worker = worker_process(LEDGER_TRACE_CHUNK_UNITS="1")
+    finding = finding_record(
+        owner=material.owner, subject=material, category="other", severity="high", description="x", submit=job_submit
+    )
+    job = finding.investigation.runs.get().job
+    wait_until(lambda: Job.objects.get(pk=job.pk).done >= 20, timeout=120, what="twenty chunks")
+    # when the worker is killed while it waits to start its next chunk (the test holds the job's row)
+    with transaction.atomic():
+        stopped_at = Job.objects.select_for_update().get(pk=job.pk).done
+        time.sleep(1)
+        worker.kill()
+        worker.wait()
+    assert stopped_at < len(sets)
+    # and a new worker comes up while beat's watchdog resends the stalled run's cursor
+    worker_process(LEDGER_TRACE_CHUNK_UNITS="1")
+    from traceability.tasks import jobs_resume
+
+    assert jobs_resume(quiet_minutes=0) == 1
+    # then the run finishes with every segment stored once and every unit counted once
+    wait_until(lambda: Job.objects.get(pk=job.pk).status in (JobStatus.SUCCEEDED, JobStatus.FAILED), timeout=180)
+    job.refresh_from_db()
+    run = job.trace_run
+    assert (job.status, job.error, job.done, job.total) == (JobStatus.SUCCEEDED, "", len(sets), len(sets))
+    assert TraceRunSegment.objects.filter(run=run).count() == len(sets)
+    assert (run.definite_units, run.potential_units) == (len(sets), 0)
+    assert run.investigation.status == "traced"

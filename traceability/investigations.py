@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Q
@@ -34,10 +35,6 @@ from traceability.models import (
     TraceRunUnit,
 )
 from traceability.trace import Link, Reached, SegmentReached
-
-# A chunk of a trace run writes the segments holding about this many units (PERFORMANCE.md:
-# a Celery task costs ~4 ms, so chunks of ~100k units keep the overhead under 1%).
-CHUNK_UNITS = 100_000
 
 Submit = Callable[[Job], None]
 
@@ -303,7 +300,9 @@ def trace_run_chunk(job: Job) -> Chunk:
             for unit, r in sorted(forward.units.items())
         )
     sizes = forward.sizes or {}
-    chunk, budget = [], CHUNK_UNITS
+    # ~2,500 segment rows at the default 500k units in the bench world (0.1 s of writing); each
+    # chunk also re-walks the lot graph (tens of ms), so the largest run is a handful of chunks.
+    chunk, budget = [], settings.LEDGER_TRACE_CHUNK_UNITS
     for segment in ordered[job.done :]:
         if chunk and budget - sizes[segment][0] < 0:
             break

@@ -31,6 +31,15 @@ def _env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean: use 1/0, true/false, yes/no or on/off")
 
 
+def _env_positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a positive whole number")
+    return int(raw)
+
+
 def _env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -206,6 +215,9 @@ else:
         # Lets deployments (and test runs) share one Redis without seeing each other's messages.
         CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = _prefix
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# A trace run writes the segments of about this many units per chunk (one Celery message each).
+LEDGER_TRACE_CHUNK_UNITS = _env_positive_int("LEDGER_TRACE_CHUNK_UNITS", 500_000)
 
 LOGGING = {
     "version": 1,
