@@ -89,7 +89,7 @@ def unit_shipments(unit_ids: Iterable[int]) -> dict[int, list[Shipped]]:
         return {}
     containers_of: dict[int, set[int]] = defaultdict(set)
     # order_by(): the models' default orderings would join Container just to sort.
-    packings = UnitPacking.objects.filter(unit_id__any=ids).values_list("unit_id", "container_id").order_by()
+    packings = UnitPacking.objects.filter(unit_id__any=frozenset(ids)).values_list("unit_id", "container_id").order_by()
     for unit, container in packings:
         containers_of[unit].add(container)
     parents: dict[int, set[int]] = defaultdict(set)
@@ -97,9 +97,7 @@ def unit_shipments(unit_ids: Iterable[int]) -> dict[int, list[Shipped]]:
     seen = set(frontier)
     while frontier:
         rows = (
-            ContainerPacking.objects.filter(child_id__any=sorted(frontier))
-            .values_list("child_id", "parent_id")
-            .order_by()
+            ContainerPacking.objects.filter(child_id__any=set(frontier)).values_list("child_id", "parent_id").order_by()
         )
         frontier = set()
         for child, parent in rows:
@@ -107,7 +105,7 @@ def unit_shipments(unit_ids: Iterable[int]) -> dict[int, list[Shipped]]:
             if parent not in seen:
                 seen.add(parent)
                 frontier.add(parent)
-    items = ShipmentItem.objects.filter(Q(container_id__any=sorted(seen)) | Q(unit_id__any=ids)).values_list(
+    items = ShipmentItem.objects.filter(Q(container_id__any=set(seen)) | Q(unit_id__any=frozenset(ids))).values_list(
         "container_id",
         "unit_id",
         "shipment__consignee_id",

@@ -10,6 +10,7 @@ index-only scan; the retracted ids are few and are passed as constants.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -72,7 +73,7 @@ def _links(
 
     def fetch(frontier: frozenset[int]) -> list[Link]:
         rows = (
-            model.objects.filter(snapshot.valid(), **{f"{source}__any": sorted(frontier)})
+            model.objects.filter(snapshot.valid(), **{f"{source}__any": set(frontier)})
             .values_list(source, target, "exposure", "transformation_id")
             .order_by()
         )
@@ -105,7 +106,7 @@ def forward_trace(
     seeds = sorted(set(seed_lot_ids))
     lots = reach(seeds, links_reachable(seeds, _links(LotLink, snapshot, forward=True))) if seeds else {}
     inputs = (
-        SegmentInput.objects.filter(lot_id__any=sorted(lots))
+        SegmentInput.objects.filter(lot_id__any=set(lots))
         .values_list(
             "segment_id", "lot_id", "segment__exposure", "segment__unit_count", "segment__last_transformation_id"
         )
@@ -128,7 +129,9 @@ def _units_through_unit_links(
     sources = sorted(set(UnitLink.objects.filter(snapshot.valid()).values_list("input_unit_id", flat=True)))
     if segments and sources:
         rows = (
-            SegmentMember.objects.filter(snapshot.valid(), segment_id__any=sorted(segments), unit_id__any=sources)
+            SegmentMember.objects.filter(
+                snapshot.valid(), segment_id__any=set(segments), unit_id__any=frozenset(sources)
+            )
             .values_list("unit_id", "segment_id", "transformation_id")
             .order_by()
         )
@@ -154,7 +157,7 @@ def _carry(reached: Reached, path: Iterable[Link]) -> Reached:
 
 
 def members(snapshot: Snapshot, segment_ids: Sequence[int]) -> QuerySet[SegmentMember]:
-    return SegmentMember.objects.filter(snapshot.valid(), segment_id__any=list(segment_ids)).order_by()
+    return SegmentMember.objects.filter(snapshot.valid(), segment_id__any=set(segment_ids)).order_by()
 
 
 @dataclass(frozen=True)
@@ -185,7 +188,9 @@ def _sums_read(forward: Forward) -> _Sums:
         return _Sums({}, [], {})
     sizes = forward.sizes
     if sizes is None or not sizes.keys() >= forward.segments.keys():
-        rows = Segment.objects.filter(pk__any=segment_ids).values_list("pk", "unit_count", "last_transformation_id")
+        rows = Segment.objects.filter(pk__any=frozenset(segment_ids)).values_list(
+            "pk", "unit_count", "last_transformation_id"
+        )
         sizes = {segment: (count, last) for segment, count, last in rows}
     retracted_in = _segments_written_by(snapshot.retracted)
     clean, dirty = {}, []
@@ -202,7 +207,7 @@ def _sums_read(forward: Forward) -> _Sums:
     if not few:
         return _Sums(clean, dirty, {})
     if len(few) <= REPEATED_AS_CONSTANTS:
-        rows = members(snapshot, segment_ids).filter(unit_id__any=few)
+        rows = members(snapshot, segment_ids).filter(unit_id__any=frozenset(few))
     else:
         rows = members(snapshot, segment_ids).filter(unit_id__in=RepeatedUnit.objects.values("unit_id"))
     for unit, segment in rows.values_list("unit_id", "segment_id"):
@@ -214,7 +219,11 @@ def _segments_written_by(records: Iterable[int]) -> set[int]:
     ids = sorted(records)
     if not ids:
         return set()
-    return set(Transformation.objects.filter(pk__any=ids, segment__isnull=False).values_list("segment_id", flat=True))
+    return set(
+        Transformation.objects.filter(pk__any=frozenset(ids), segment__isnull=False).values_list(
+            "segment_id", flat=True
+        )
+    )
 
 
 def affected_counts(forward: Forward) -> tuple[int, int]:
@@ -256,7 +265,11 @@ def _best_segment_exposure(snapshot: Snapshot, forward: Forward, unit_ids: list[
     best: dict[int, bool] = {}
     if not unit_ids or not forward.segments:
         return iter(())
-    rows = members(snapshot, forward.segment_ids()).filter(unit_id__any=unit_ids).values_list("unit_id", "segment_id")
+    rows = (
+        members(snapshot, forward.segment_ids())
+        .filter(unit_id__any=frozenset(unit_ids))
+        .values_list("unit_id", "segment_id")
+    )
     for unit, segment in rows:
         best[unit] = best.get(unit, False) or forward.segments[segment].definite
     return iter(best.items())
@@ -291,7 +304,7 @@ def affected_units(forward: Forward, *, after: int = 0, limit: int = PAGE) -> li
     best: dict[int, AffectedUnit] = {}
     rows = (
         members(snapshot, segment_ids)
-        .filter(unit_id__any=page_ids)
+        .filter(unit_id__any=frozenset(page_ids))
         .values_list("unit_id", "segment_id", "transformation_id")
         if segment_ids
         else []
@@ -344,7 +357,7 @@ def forward_diff(previous: Forward, current: Forward) -> Diff:
     changing = sorted((previous.segments.keys() | current.segments.keys()) - settled)
     candidates = set(previous.units) | set(current.units)
     for start in range(0, len(changing), 500):
-        rows = SegmentMember.objects.filter(segment_id__any=changing[start : start + 500]).values_list(
+        rows = SegmentMember.objects.filter(segment_id__any=frozenset(changing[start : start + 500])).values_list(
             "unit_id", flat=True
         )
         candidates.update(rows.order_by())
@@ -361,7 +374,7 @@ def _segment_changes(segment_ids: Iterable[int], records: frozenset[int]) -> dic
     touched = set()
     if records:
         touched = set(
-            Transformation.objects.filter(pk__any=sorted(records), segment__isnull=False).values_list(
+            Transformation.objects.filter(pk__any=set(records), segment__isnull=False).values_list(
                 "segment_id", flat=True
             )
         )
@@ -369,7 +382,9 @@ def _segment_changes(segment_ids: Iterable[int], records: frozenset[int]) -> dic
     lasts: dict[int, int] = {}
     for start in range(0, len(ids), 5_000):
         lasts.update(
-            Segment.objects.filter(pk__any=ids[start : start + 5_000]).values_list("pk", "last_transformation_id")
+            Segment.objects.filter(pk__any=frozenset(ids[start : start + 5_000])).values_list(
+                "pk", "last_transformation_id"
+            )
         )
     return {segment: (lasts.get(segment, 0), segment in touched) for segment in ids}
 
@@ -379,7 +394,7 @@ def _best_exposures(forward: Forward, unit_ids: set[int]) -> dict[int, bool]:
     best: dict[int, bool] = {}
     ordered, segment_ids = sorted(unit_ids), forward.segment_ids()
     for start in range(0, len(ordered) if segment_ids else 0, PAGE):
-        rows = members(forward.snapshot, segment_ids).filter(unit_id__any=ordered[start : start + PAGE])
+        rows = members(forward.snapshot, segment_ids).filter(unit_id__any=frozenset(ordered[start : start + PAGE]))
         for unit, segment in rows.values_list("unit_id", "segment_id"):
             best[unit] = best.get(unit, False) or forward.segments[segment].definite
     for unit, reached in forward.units.items():
@@ -401,33 +416,52 @@ class Consignee:
 def consignees(forward: Forward) -> list[Consignee]:
     """Who received the affected units: directly, or inside a carton or pallet at any depth.
 
-    Set-based, grouping per carton before anything else is joined (PERFORMANCE.md): one query for
-    the cartons, one per level of nesting, one for the shipments.
+    Set-based, grouping per carton before anything else is joined (PERFORMANCE.md): the roll-up
+    per container, one query per level of nesting, then the shipments of those containers and of
+    loose units. A carton reaching a consignee by several ways (itself and on a pallet) counts once.
     """
-    extra_unit_ids = sorted(forward.units)
     units_in = _affected_per_container(forward)
-    holders = _containers_holding(set(units_in))
-    # Loose units shipped on their own are few: probe each against the members (unit index) rather
-    # than OR an IN (subquery) into the filter, which PostgreSQL re-ran for every shipment item.
+    above = _containers_above(units_in.keys())
+    fields = ("container_id", "unit_id", "shipment__consignee_id", "shipment__shipped_at")
+    holders = set(units_in).union(*above.values())
+    shipped = ShipmentItem.objects.filter(container_id__any=holders).values_list(*fields)
+    # Loose units shipped on their own: each probed against the members' unit index. In one query
+    # with the containers (an OR), PostgreSQL scanned every shipment item (1.7 s at 1M units).
     affected_unit = Exists(members(forward.snapshot, forward.segment_ids()).filter(unit_id=OuterRef("unit_id")))
-    items = ShipmentItem.objects.filter(
-        Q(container_id__any=sorted(holders))
-        | Q(unit_id__isnull=False) & (affected_unit | Q(unit_id__any=extra_unit_ids))
-    ).values_list("shipment__consignee_id", "shipment__shipped_at", "container_id", "unit_id")
-    per_consignee: dict[int, dict] = {}
-    for consignee, shipped_at, container, unit in items:
-        entry = per_consignee.setdefault(
-            consignee, {"cartons": set(), "units": set(), "first": shipped_at, "last": shipped_at}
-        )
+    loose = ShipmentItem.objects.filter(
+        Q(unit_id__isnull=False) & (affected_unit | Q(unit_id__any=forward.units.keys()))
+    )
+    receipts: dict[int, list[tuple[int, dt.datetime]]] = defaultdict(list)
+    cartons: dict[int, set[int]] = defaultdict(set)
+    units: dict[int, set[int]] = defaultdict(set)
+    dates: dict[int, tuple[dt.datetime, dt.datetime]] = {}
+
+    def shipped_to(consignee: int, at: dt.datetime) -> None:
+        first, last = dates.get(consignee, (at, at))
+        dates[consignee] = (min(first, at), max(last, at))
+
+    for container, unit, consignee, shipped_at in itertools.chain(shipped, loose.values_list(*fields)):
         if container is not None:
-            entry["cartons"] |= holders[container]
+            receipts[container].append((consignee, shipped_at))
         else:
-            entry["units"].add(unit)
-        entry["first"], entry["last"] = min(entry["first"], shipped_at), max(entry["last"], shipped_at)
+            units[consignee].add(unit)
+            shipped_to(consignee, shipped_at)
+    for received in receipts.values():
+        for consignee, shipped_at in received:
+            shipped_to(consignee, shipped_at)
+    for carton in units_in:
+        for holder in (carton, *above.get(carton, ())):
+            for consignee, _ in receipts.get(holder, ()):
+                cartons[consignee].add(carton)
     return sorted(
         (
-            Consignee(org, sum(units_in[c] for c in e["cartons"]) + len(e["units"]), e["first"], e["last"])
-            for org, e in per_consignee.items()
+            Consignee(
+                organisation_id=org,
+                units=sum(units_in[c] for c in cartons[org]) + len(units[org]),
+                first_shipped_at=first,
+                last_shipped_at=last,
+            )
+            for org, (first, last) in dates.items()
         ),
         key=lambda c: (-c.units, c.organisation_id),
     )
@@ -443,7 +477,7 @@ def _affected_per_container(forward: Forward) -> dict[int, int]:
     counts: dict[int, int] = defaultdict(int)
     if sums.clean:
         rolled = (
-            SegmentContainer.objects.filter(segment_id__any=sorted(sums.clean))
+            SegmentContainer.objects.filter(segment_id__any=set(sums.clean))
             .values("container_id")
             .annotate(n=Sum("rows"))
             .values_list("container_id", "n")
@@ -454,7 +488,7 @@ def _affected_per_container(forward: Forward) -> dict[int, int]:
     if sums.dirty:
         for container, rows in _member_rows_per_container(snapshot, sums.dirty):
             counts[container] += rows
-    packed = UnitPacking.objects.filter(unit_id__any=sorted(forward.units.keys() | sums.repeated.keys()))
+    packed = UnitPacking.objects.filter(unit_id__any=set(forward.units.keys() | sums.repeated.keys()))
     packings: dict[int, list[int]] = defaultdict(list)
     for unit, container in packed.values_list("unit_id", "container_id").order_by():
         packings[unit].append(container)
@@ -473,7 +507,9 @@ def _units_in_segments(forward: Forward, unit_ids: list[int]) -> list[int]:
     if not unit_ids or not forward.segments:
         return []
     return list(
-        members(forward.snapshot, forward.segment_ids()).filter(unit_id__any=unit_ids).values_list("unit_id", flat=True)
+        members(forward.snapshot, forward.segment_ids())
+        .filter(unit_id__any=frozenset(unit_ids))
+        .values_list("unit_id", flat=True)
     )
 
 
@@ -502,34 +538,35 @@ def _member_rows_per_container(snapshot: Snapshot, segment_ids: list[int]) -> li
         return cursor.fetchall()
 
 
-def _containers_holding(cartons: set[int]) -> dict[int, set[int]]:
-    """Every container that holds an affected carton at any depth, with the cartons it holds.
+def _containers_above(cartons: Iterable[int]) -> dict[int, tuple[int, ...]]:
+    """Every container holding each carton at any depth (the carton itself not included).
 
-    The nesting is read one level per query; the closure is then taken in memory over the whole
-    nesting graph, so a carton directly on a pallet and another inside a case on that same pallet
-    both count for the pallet, whatever order the levels arrive in.
+    The nesting is read one level per query; the closure is then taken in memory, once per
+    container however many cartons share it, so a carton directly on a pallet and another inside
+    a case on that same pallet both reach the pallet, whatever order the levels arrive in.
     """
     parents_of: dict[int, set[int]] = defaultdict(set)
-    frontier, seen = set(cartons), set(cartons)
+    frontier = seen = set(cartons)
     while frontier:
-        rows = ContainerPacking.objects.filter(child_id__any=sorted(frontier)).values_list("child_id", "parent_id")
-        frontier = set()
-        for child, parent in rows.order_by():
+        rows = ContainerPacking.objects.filter(child_id__any=frontier).values_list("child_id", "parent_id").order_by()
+        found = set()
+        for child, parent in rows:
             parents_of[child].add(parent)
-            if parent not in seen:
-                seen.add(parent)
-                frontier.add(parent)
-    holders: dict[int, set[int]] = defaultdict(set)
-    for carton in cartons:
-        stack, reached = [carton], {carton}
-        while stack:
-            container = stack.pop()
-            holders[container].add(carton)
+            found.add(parent)
+        frontier = found - seen
+        seen = seen | found
+    closure: dict[int, tuple[int, ...]] = {}
+
+    def above(container: int) -> tuple[int, ...]:
+        if container not in closure:
+            closure[container] = ()  # ends a nesting cycle, should bad data hold one
+            reached = []
             for parent in parents_of.get(container, ()):
-                if parent not in reached:
-                    reached.add(parent)
-                    stack.append(parent)
-    return holders
+                reached += [parent, *above(parent)]
+            closure[container] = tuple(dict.fromkeys(reached))
+        return closure[container]
+
+    return {carton: above(carton) for carton in cartons if carton in parents_of}
 
 
 def forward_unit_ids(forward: Forward) -> QuerySet:
@@ -554,7 +591,7 @@ def backward_trace(*, snapshot: Snapshot, unit_id: int | None = None, lot_id: in
     if unit_id is not None:
         units = reach([unit_id], links_reachable([unit_id], _links(UnitLink, snapshot, forward=False)))
         direct = (
-            SegmentMember.objects.filter(snapshot.valid(), unit_id__any=sorted(units))
+            SegmentMember.objects.filter(snapshot.valid(), unit_id__any=set(units))
             .values_list("unit_id", "transformation_id", "segment__exposure", "segment__inputs__lot_id")
             .order_by()
         )
@@ -593,7 +630,9 @@ def siblings(*, snapshot: Snapshot, unit_id: int, after: int = 0, limit: int = 1
         return Siblings([], {}, None)
     # Each sibling has at most one pair per shared lot, so this many pairs hold ``limit`` whole units.
     rows = (
-        SegmentMember.objects.filter(snapshot.valid(), segment__inputs__lot_id__any=shared_lots, unit_id__gt=after)
+        SegmentMember.objects.filter(
+            snapshot.valid(), segment__inputs__lot_id__any=frozenset(shared_lots), unit_id__gt=after
+        )
         .exclude(unit_id=unit_id)
         .values_list("unit_id", "segment__inputs__lot_id")
         .distinct()
@@ -608,7 +647,7 @@ def siblings(*, snapshot: Snapshot, unit_id: int, after: int = 0, limit: int = 1
 
 
 def lots_by_id(ids: Iterable[int]) -> dict[int, Lot]:
-    return {lot.pk: lot for lot in Lot.objects.filter(pk__any=sorted(set(ids))).select_related("owner", "site")}
+    return {lot.pk: lot for lot in Lot.objects.filter(pk__any=set(set(ids))).select_related("owner", "site")}
 
 
 # --- explanations -------------------------------------------------------------------------------------
@@ -626,10 +665,10 @@ def explain_paths(paths: Sequence[tuple[Link, ...]]) -> list[list[dict[str, str]
             (lot_ids if link.kinds[0] == "L" else unit_ids).add(link.source)
             (lot_ids if link.kinds[1] == "L" else unit_ids).add(link.target)
             record_ids.add(link.record)
-    lots = dict(Lot.objects.filter(pk__any=sorted(lot_ids)).values_list("pk", "identity")) if lot_ids else {}
-    units = dict(Unit.objects.filter(pk__any=sorted(unit_ids)).values_list("pk", "identity")) if unit_ids else {}
+    lots = dict(Lot.objects.filter(pk__any=set(lot_ids)).values_list("pk", "identity")) if lot_ids else {}
+    units = dict(Unit.objects.filter(pk__any=set(unit_ids)).values_list("pk", "identity")) if unit_ids else {}
     records = (
-        dict(Transformation.objects.filter(pk__any=sorted(record_ids)).values_list("pk", "reference"))
+        dict(Transformation.objects.filter(pk__any=set(record_ids)).values_list("pk", "reference"))
         if record_ids
         else {}
     )

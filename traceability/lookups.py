@@ -7,11 +7,13 @@ query itself ran in under a millisecond. ``__any`` sends the list as one value: 
 array (``= ANY(%s)``), or on SQLite a JSON array read by ``json_each`` (which also lifts
 SQLite's limit on the number of parameters). This module is the one place that knows the
 difference; ``any_sql`` is the same for hand-written SQL.
+
+Pass a set (or any iterable but a list or tuple): Django resolves a list or tuple value element by
+element before any lookup sees it, which at 30,000 ids cost more than the query itself.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -20,18 +22,20 @@ from django.db.models import Field, ForeignObject, Lookup
 
 def any_sql(column: str, values: Iterable[int], connection: BaseDatabaseWrapper) -> tuple[str, list]:
     """``column`` is one of ``values``: the SQL and its single parameter, for this database."""
-    ids = [int(value) for value in values]
+    ids = ",".join(str(int(value)) for value in values)
     if connection.vendor == "postgresql":
-        return f"{column} = ANY(%s)", [ids]
-    return f"{column} IN (SELECT value FROM json_each(%s))", [json.dumps(ids)]
+        # One text literal cast to an array: Django's psycopg cursor binds on the client, where
+        # dumping a Python list of 30,000 ints took 50 ms per query, and joining them 3 ms.
+        return f"{column} = ANY(%s::bigint[])", [f"{{{ids}}}"]
+    return f"{column} IN (SELECT value FROM json_each(%s))", [f"[{ids}]"]
 
 
 class AnyOf(Lookup):
     lookup_name = "any"
     prepare_rhs = False
 
-    def get_prep_lookup(self) -> list[int]:
-        return [int(value) for value in self.rhs]
+    def get_prep_lookup(self):  # noqa: ANN201
+        return self.rhs
 
     def as_sql(self, compiler, connection):  # noqa: ANN001, ANN201 (Django's signature)
         lhs, lhs_params = self.process_lhs(compiler, connection)

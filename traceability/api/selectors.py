@@ -99,7 +99,7 @@ def run_units_page(
     cursor, scanned, exhausted = after, 0, False
     while len(selected) < limit and scanned < SCAN_BUDGET:
         batch = genealogy.affected_units(forward, after=cursor, limit=batch_size)
-        units = filters.filter_queryset(Unit.objects.filter(pk__any=[a.unit_id for a in batch]))
+        units = filters.filter_queryset(Unit.objects.filter(pk__any=frozenset(a.unit_id for a in batch)))
         rows = {row.affected.unit_id: row for row in affected_unit_rows(batch, units=units)}
         for affected in batch:
             if len(selected) == limit:
