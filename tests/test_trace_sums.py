@@ -133,7 +133,7 @@ def _random_world(seed: int):
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_counts_and_containers_from_sums_equal_a_count_row_by_row(seed):
+def test_counts_containers_and_pages_from_sums_equal_a_count_row_by_row(seed):
     # given a world whose sums need every correction
     materials, cells, positions = _random_world(seed)
     assert RepeatedUnit.objects.exists() and SegmentContainer.objects.exists()
@@ -146,6 +146,11 @@ def test_counts_and_containers_from_sums_equal_a_count_row_by_row(seed):
             definite = sum(best.values())
             assert genealogy.affected_counts(forward) == (definite, len(best) - definite), (position, lot)
             assert genealogy._affected_per_container(forward) == per_container, (position, lot)
+            paged, after = {}, 0
+            while page := genealogy.affected_units(forward, after=after, limit=3):
+                paged.update((unit.unit_id, unit.definite) for unit in page)
+                after = page[-1].unit_id
+            assert paged == best, (position, lot)
 
 
 @pytest.mark.parametrize("seed", range(8))

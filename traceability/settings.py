@@ -87,7 +87,11 @@ def _database() -> dict:
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from None
     if config["ENGINE"] == "django.db.backends.postgresql":
-        config.setdefault("OPTIONS", {})["connect_timeout"] = 5
+        options = config.setdefault("OPTIONS", {})
+        options["connect_timeout"] = 5
+        # No JIT: the trace's plans are costed high (millions of rows in the tables) but run in
+        # milliseconds, and JIT compiled each for 80-290 ms in the bench world (PERFORMANCE.md).
+        options["options"] = f"{options.get('options', '')} -c jit=off".strip()
     return config
 
 
