@@ -100,7 +100,7 @@ def job_step(*, job_id: Any, expected_done: int, enqueue: Callable[[Any, int], N
             if chunk.result:
                 job.result = {**job.result, **chunk.result}
             if chunk.finished:
-                job.status, job.finished_at, job.percent = JobStatus.SUCCEEDED, now, 100
+                job.status, job.finished_at, job.percent = JobStatus.SUCCEEDED, timezone.now(), 100
             else:
                 enqueue(job.pk, chunk.done)
             job.save()
