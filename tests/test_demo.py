@@ -5,7 +5,7 @@ from django.core.management import call_command
 
 from cells.models import Lot
 from packs.models import Shipment, Unit, UnitPacking
-from suppliers.models import Certificate, CertificateStatus, Organisation, Role
+from suppliers.models import Certificate, CertificateStatus, Membership, Organisation, Role
 from traceability.demo import CONTAMINATED_LOT, DemoAlreadyLoaded, demo_world_load
 from traceability.models import Exposure, LedgerEntry, Segment, SegmentMember, Transformation
 
@@ -78,4 +78,6 @@ def test_demo_load_command_reports_and_is_idempotent(capsys, settings, tmp_path)
     assert "the demo world is already loaded (ledger position 1); nothing to do." in out
     password = (tmp_path / "demo-admin-password").read_text().strip()
     assert out.count(f"Admin login: admin / {password}") == 2
+    assert Membership.objects.get(user__username="admin").organisation.slug == "anchorline"
+    assert out.count("In the API, admin acts for Anchorline") == 2
     assert Unit.objects.count() == 300

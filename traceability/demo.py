@@ -62,6 +62,7 @@ Progress = Callable[[str, int, int], None]
 
 DEMO_SUMMARY = "Demo world: 2025 power-bank recalls"
 CONTAMINATED_LOT = "NWC-2306-17"
+QA_ORGANISATION = "anchorline"  # the brand whose QA team the demo administrator works for
 UNITS_PER_CARTON = 20
 CARTONS_PER_PALLET = 40
 _UTC = dt.UTC

@@ -9,7 +9,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from tqdm import tqdm
 
-from traceability.demo import DemoAlreadyLoaded, demo_world_load
+from suppliers.models import Membership, Organisation
+from traceability.demo import QA_ORGANISATION, DemoAlreadyLoaded, demo_world_load
 
 ADMIN_USERNAME = "admin"
 
@@ -46,6 +47,12 @@ class Command(BaseCommand):
             )
         password = self._demo_admin_password()
         self.stdout.write(f"Admin login: {ADMIN_USERNAME} / {password}")
+        if organisation := Organisation.objects.filter(slug=QA_ORGANISATION).first():
+            # The API acts for the caller's organisation: without one, the printed login could
+            # open the admin but record no finding.
+            user = get_user_model().objects.get(username=ADMIN_USERNAME)
+            Membership.objects.get_or_create(user=user, defaults={"organisation": organisation})
+            self.stdout.write(f"In the API, {ADMIN_USERNAME} acts for {organisation.name}.")
 
     def _demo_admin_password(self) -> str:
         """Create the demo administrator once, with a random password kept in ``var/`` (mode 0600)."""
