@@ -12,7 +12,7 @@ from suppliers.models import Organisation
 from traceability import identifiers
 from traceability.jobs import Chunk, job_handler
 from traceability.models import Job, LedgerSource
-from traceability.services import BATCH_SIZE, ledger_append, ledger_lock, packings_written
+from traceability.services import BATCH_SIZE, ids_missing, ledger_append, ledger_lock, packings_written
 
 # One chunk of a commissioning job: 10,000 units ≈ 0.3 s on SQLite, well under a task's budget.
 COMMISSION_CHUNK = 10_000
@@ -80,12 +80,7 @@ def units_pack(*, packings: Iterable[tuple[int, int, dt.datetime]]) -> int:
     if not rows:
         return 0
     for model, ids in ((Unit, {r.unit_id for r in rows}), (Container, {r.container_id for r in rows})):
-        found: set[int] = set()
-        ordered = sorted(ids)
-        for start in range(0, len(ordered), BATCH_SIZE):
-            batch = ordered[start : start + BATCH_SIZE]
-            found.update(model.objects.filter(pk__in=batch).values_list("pk", flat=True))
-        if missing := sorted(ids - found):
+        if missing := ids_missing(model, ids):
             shown = ", ".join(map(str, missing[:10]))
             raise UnitError(f"cannot pack: unknown {model._meta.verbose_name} id(s) {shown} ({len(missing)} in all)")
     created = UnitPacking.objects.bulk_create(rows, batch_size=BATCH_SIZE)

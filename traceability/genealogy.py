@@ -52,6 +52,14 @@ class Snapshot:
             condition &= ~Q(**{f"{prefix}_id__in": sorted(self.retracted)})
         return condition
 
+    def valid_sql(self, column: str) -> tuple[str, list]:
+        """``valid`` for hand-written SQL: ``column`` names the transformation id."""
+        sql, params = f"{column} <= %s", [self.last_transformation_id]
+        if self.retracted:
+            retracted, more = any_sql(column, self.retracted, connection)
+            sql, params = f"{sql} AND NOT ({retracted})", [*params, *more]
+        return sql, params
+
 
 def ledger_snapshot(position: int | None = None) -> Snapshot:
     """The ledger as it stood at ``position`` (default: now). Three small queries."""
@@ -203,10 +211,7 @@ def _sums_read(forward: Forward) -> _Sums:
         return _Sums({}, [], {})
     sizes = forward.sizes
     if sizes is None or not sizes.keys() >= forward.segments.keys():
-        rows = Segment.objects.filter(pk__any=frozenset(segment_ids)).values_list(
-            "pk", "unit_count", "last_transformation_id"
-        )
-        sizes = {segment: (count, last) for segment, count, last in rows}
+        sizes = _segment_sizes(segment_ids)
     retracted_in = _segments_written_by(snapshot.retracted)
     clean, dirty = {}, []
     for segment in segment_ids:
@@ -228,6 +233,17 @@ def _sums_read(forward: Forward) -> _Sums:
     for unit, segment in rows.values_list("unit_id", "segment_id"):
         repeated[unit].append(segment)
     return _Sums(clean, dirty, dict(repeated))
+
+
+def _segment_sizes(segment_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
+    """Segment -> (unit_count, last_transformation_id): one query, the ids as one parameter."""
+    rows = Segment.objects.filter(pk__any=frozenset(segment_ids)).values_list(
+        "pk", "unit_count", "last_transformation_id"
+    )
+    return {
+        segment: (count, last)
+        for segment, count, last in rows.values_list("pk", "unit_count", "last_transformation_id")
+    }
 
 
 def _segments_written_by(records: Iterable[int]) -> set[int]:
@@ -264,8 +280,7 @@ def affected_counts(forward: Forward) -> tuple[int, int]:
         counts[best[unit]] += 1
     # Units reached only through unit links (and the subject units) are few: settle them here.
     if forward.units:
-        in_segments = dict(_best_segment_exposure(snapshot, forward, sorted(forward.units.keys() - best.keys())))
-        in_segments.update(best)
+        in_segments = _segment_exposures(forward, forward.units.keys() - best.keys()) | best
         for unit, reached in forward.units.items():
             seen = in_segments.get(unit)
             if seen is None:
@@ -276,18 +291,16 @@ def affected_counts(forward: Forward) -> tuple[int, int]:
     return counts[True], counts[False]
 
 
-def _best_segment_exposure(snapshot: Snapshot, forward: Forward, unit_ids: list[int]) -> Iterator[tuple[int, bool]]:
+def _segment_exposures(forward: Forward, unit_ids: Iterable[int]) -> dict[int, bool]:
+    """Those of ``unit_ids`` with a valid row in the reached segments, at their best exposure
+    through segments (True: definite). A query per page of units."""
     best: dict[int, bool] = {}
-    if not unit_ids or not forward.segments:
-        return iter(())
-    rows = (
-        members(snapshot, forward.segment_ids())
-        .filter(unit_id__any=frozenset(unit_ids))
-        .values_list("unit_id", "segment_id")
-    )
-    for unit, segment in rows:
-        best[unit] = best.get(unit, False) or forward.segments[segment].definite
-    return iter(best.items())
+    ordered, segment_ids = sorted(unit_ids), forward.segment_ids()
+    for start in range(0, len(ordered) if segment_ids else 0, PAGE):
+        rows = members(forward.snapshot, segment_ids).filter(unit_id__any=frozenset(ordered[start : start + PAGE]))
+        for unit, segment in rows.values_list("unit_id", "segment_id"):
+            best[unit] = best.get(unit, False) or forward.segments[segment].definite
+    return best
 
 
 @dataclass(frozen=True)
@@ -341,11 +354,7 @@ def _first_members(snapshot: Snapshot, segment_ids: list[int], *, after: int, li
     this is a merge of the segments' own ordered rows (``_first_members_merged``); elsewhere the
     result's rows are sorted (``ORDER BY unit_id + 0`` keeps the planner off the unit index).
     """
-    valid = "transformation_id <= %s"
-    params: list = [snapshot.last_transformation_id]
-    if snapshot.retracted:
-        retracted, more = any_sql("transformation_id", snapshot.retracted, connection)
-        valid, params = f"{valid} AND NOT ({retracted})", [*params, *more]
+    valid, params = snapshot.valid_sql("transformation_id")
     merged = None
     if connection.vendor == "postgresql":
         merged = _first_members_merged(segment_ids, valid, params, after=after, limit=limit)
@@ -445,32 +454,15 @@ def forward_diff(previous: Forward, current: Forward) -> Diff:
 
 def _segment_changes(segment_ids: Iterable[int], records: frozenset[int]) -> dict[int, tuple[int, bool]]:
     """Per segment: its newest record, and whether a record retracted in one snapshot only wrote it."""
-    touched = set()
-    if records:
-        touched = set(
-            Transformation.objects.filter(pk__any=set(records), segment__isnull=False).values_list(
-                "segment_id", flat=True
-            )
-        )
+    touched = _segments_written_by(records)
     ids = sorted(segment_ids)
-    lasts: dict[int, int] = {}
-    for start in range(0, len(ids), 5_000):
-        lasts.update(
-            Segment.objects.filter(pk__any=frozenset(ids[start : start + 5_000])).values_list(
-                "pk", "last_transformation_id"
-            )
-        )
+    lasts = {segment: last for segment, (_, last) in _segment_sizes(ids).items()}
     return {segment: (lasts.get(segment, 0), segment in touched) for segment in ids}
 
 
 def _best_exposures(forward: Forward, unit_ids: set[int]) -> dict[int, bool]:
     """Each of ``unit_ids`` that ``forward`` reaches, with its best exposure (True: definite)."""
-    best: dict[int, bool] = {}
-    ordered, segment_ids = sorted(unit_ids), forward.segment_ids()
-    for start in range(0, len(ordered) if segment_ids else 0, PAGE):
-        rows = members(forward.snapshot, segment_ids).filter(unit_id__any=frozenset(ordered[start : start + PAGE]))
-        for unit, segment in rows.values_list("unit_id", "segment_id"):
-            best[unit] = best.get(unit, False) or forward.segments[segment].definite
+    best = _segment_exposures(forward, unit_ids)
     for unit, reached in forward.units.items():
         best[unit] = best.get(unit, False) or reached.definite
     return best
@@ -577,22 +569,11 @@ def _affected_per_container(forward: Forward) -> dict[int, int]:
     for unit, segments in sums.repeated.items():
         for container in set(packings[unit]):
             counts[container] -= len(segments) * packings[unit].count(container) - 1
-    linked_only = sorted(forward.units.keys() - sums.repeated.keys())
-    in_segments = set(sums.repeated) | set(_units_in_segments(forward, linked_only))
+    in_segments = sums.repeated.keys() | _segment_exposures(forward, forward.units.keys() - sums.repeated.keys()).keys()
     for unit in forward.units.keys() - in_segments:
         for container in set(packings[unit]):
             counts[container] += 1
     return {container: n for container, n in counts.items() if n > 0}
-
-
-def _units_in_segments(forward: Forward, unit_ids: list[int]) -> list[int]:
-    if not unit_ids or not forward.segments:
-        return []
-    return list(
-        members(forward.snapshot, forward.segment_ids())
-        .filter(unit_id__any=frozenset(unit_ids))
-        .values_list("unit_id", flat=True)
-    )
 
 
 def _member_rows_per_container(snapshot: Snapshot, segment_ids: list[int]) -> list[tuple[int, int]]:
@@ -602,15 +583,13 @@ def _member_rows_per_container(snapshot: Snapshot, segment_ids: list[int]) -> li
     semi-join over every packing row (PERFORMANCE.md saw the same with recursive CTEs).
     """
     in_segments, params = any_sql("m.segment_id", segment_ids, connection)
+    valid, more = snapshot.valid_sql("m.transformation_id")
     sql = (
         f"SELECT p.container_id, COUNT(*)"
         f" FROM {SegmentMember._meta.db_table} m JOIN {UnitPacking._meta.db_table} p ON p.unit_id = m.unit_id"
-        f" WHERE {in_segments} AND m.transformation_id <= %s"
+        f" WHERE {in_segments} AND {valid}"
     )
-    params.append(snapshot.last_transformation_id)
-    if snapshot.retracted:
-        retracted, more = any_sql("m.transformation_id", snapshot.retracted, connection)
-        sql, params = f"{sql} AND NOT ({retracted})", [*params, *more]
+    params += more
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # The planner hashes all 10M packings to meet 100k members (6.4 s at 100k units in the

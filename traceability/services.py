@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import Count, Max, OuterRef, Subquery
 from django.utils import timezone
 
@@ -87,12 +87,16 @@ def ledger_lock() -> LedgerHead:
     return head
 
 
-def _check_exist(model: type[Lot] | type[Unit], ids: set[int], what: str) -> None:
-    """One query per batch instead of a foreign-key check per row."""
+def ids_missing(model: type[models.Model], ids: set[int]) -> list[int]:
+    """Those of ``ids`` that ``model`` has no row for: one query for any number of ids, instead of
+    a foreign-key check per row (the hot tables have none)."""
     if not ids:
-        return
-    found = set(model.objects.filter(pk__in=ids).values_list("pk", flat=True))
-    if missing := sorted(ids - found):
+        return []
+    return sorted(ids - set(model.objects.filter(pk__any=ids).values_list("pk", flat=True)))
+
+
+def _check_exist(model: type[Lot] | type[Unit], ids: set[int], what: str) -> None:
+    if missing := ids_missing(model, ids):
         raise GenealogyError(f"unknown {what} id(s): {', '.join(map(str, missing[:10]))}")
 
 
@@ -166,36 +170,27 @@ def _members_written(*, segment_ids: Iterable[int], unit_ids: Sequence[int], fir
     for start in range(0, len(unit_ids), BATCH_SIZE):
         batch = unit_ids[start : start + BATCH_SIZE]
         in_batch, params = any_sql("m.unit_id", batch, connection)
-        _rollup_add(
-            f"SELECT m.segment_id, p.container_id, COUNT(*) FROM {SegmentMember._meta.db_table} m"
-            f" JOIN {UnitPacking._meta.db_table} p ON p.unit_id = m.unit_id"
-            f" WHERE {in_batch} AND m.transformation_id >= %s GROUP BY m.segment_id, p.container_id",
-            [*params, first_transformation_id],
-        )
+        _rollup_add(f"{in_batch} AND m.transformation_id >= %s", [*params, first_transformation_id])
         _repeated_mark(SegmentMember, batch)
 
 
 def packings_written(*, packing_ids: Sequence[int], unit_ids: Sequence[int]) -> None:
     """The packing side of ``_members_written``: roll the new packings up per (segment, container)."""
     for start in range(0, len(packing_ids), BATCH_SIZE):
-        batch = packing_ids[start : start + BATCH_SIZE]
-        in_batch, params = any_sql("p.id", batch, connection)
-        _rollup_add(
-            f"SELECT m.segment_id, p.container_id, COUNT(*) FROM {UnitPacking._meta.db_table} p"
-            f" JOIN {SegmentMember._meta.db_table} m ON m.unit_id = p.unit_id"
-            f" WHERE {in_batch} GROUP BY m.segment_id, p.container_id",
-            params,
-        )
+        _rollup_add(*any_sql("p.id", packing_ids[start : start + BATCH_SIZE], connection))
     for start in range(0, len(unit_ids), BATCH_SIZE):
         _repeated_mark(UnitPacking, unit_ids[start : start + BATCH_SIZE])
 
 
-def _rollup_add(select: str, params: Sequence) -> None:
-    """Add the (segment, container, rows) that ``select`` yields to the consignee roll-up."""
+def _rollup_add(where: str, params: Sequence) -> None:
+    """Add to the consignee roll-up the (member ``m`` × packing ``p``) pairs that ``where`` picks."""
     table = SegmentContainer._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (segment_id, container_id, rows) {select}"
+            f"INSERT INTO {table} (segment_id, container_id, rows)"
+            f" SELECT m.segment_id, p.container_id, COUNT(*) FROM {SegmentMember._meta.db_table} m"
+            f" JOIN {UnitPacking._meta.db_table} p ON p.unit_id = m.unit_id"
+            f" WHERE {where} GROUP BY m.segment_id, p.container_id"
             # SQLite needs a HAVING (or WHERE) before ON CONFLICT to parse INSERT … SELECT … ON CONFLICT.
             f" HAVING COUNT(*) > 0 ON CONFLICT (segment_id, container_id)"
             f" DO UPDATE SET rows = {table}.rows + excluded.rows",
