@@ -12,15 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from cells.models import Lot
 from packs.models import ContainerPacking, ShipmentItem, Unit, UnitPacking
-from traceability.lookups import any_sql
+from traceability.lookups import any_sql, in_cte_sql
 from traceability.models import (
     Exposure,
     LedgerHead,
@@ -33,7 +33,7 @@ from traceability.models import (
     Transformation,
     UnitLink,
 )
-from traceability.trace import Link, Reached, SegmentReached, combine, extend, links_reachable, reach, segments_reached
+from traceability.trace import Link, Reached, SegmentReached, combine, extend, reach, segments_reached
 
 PAGE = 5_000
 REPEATED_AS_CONSTANTS = 20_000
@@ -62,32 +62,54 @@ class Snapshot:
 
 
 def ledger_snapshot(position: int | None = None) -> Snapshot:
-    """The ledger as it stood at ``position`` (default: now). Three small queries."""
-    if position is None:
-        position = LedgerHead.objects.values_list("position", flat=True).first() or 0
-    last = Transformation.objects.filter(recorded_position__lte=position).aggregate(m=Max("id"))["m"] or 0
-    retracted = Transformation.objects.filter(retracted_position__lte=position).values_list("id", flat=True)
-    return Snapshot(position=position, last_transformation_id=last, retracted=frozenset(retracted))
+    """The ledger as it stood at ``position`` (default: now). One query: every request that reads
+    the genealogy starts here."""
+    at, params = ("%s", [position]) if position is not None else (_HEAD_POSITION, [])
+    records = Transformation._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 0, {at}"
+            f" UNION ALL SELECT 1, MAX(id) FROM {records} WHERE recorded_position_id <= {at}"
+            f" UNION ALL SELECT 2, id FROM {records} WHERE retracted_position_id <= {at}",
+            params * 3,
+        )
+        rows = cursor.fetchall()
+    values: dict[int, list[int]] = defaultdict(list)
+    for what, value in rows:
+        values[what].append(value)
+    return Snapshot(
+        position=values[0][0],
+        last_transformation_id=values[1][0] or 0,
+        retracted=frozenset(values[2]),
+    )
 
 
-def _links(
-    model: type[LotLink] | type[UnitLink], snapshot: Snapshot, *, forward: bool
-) -> Callable[[frozenset[int]], list[Link]]:
-    """A level-by-level link fetcher over lot links or unit links, in either direction."""
+_HEAD_POSITION = f"COALESCE((SELECT position FROM {LedgerHead._meta.db_table} WHERE id = 1), 0)"
+
+
+def _walk(
+    model: type[LotLink] | type[UnitLink], snapshot: Snapshot, seeds: Iterable[int], *, forward: bool
+) -> list[Link]:
+    """Every valid link reachable from ``seeds`` over lot links or unit links, in either
+    direction: one recursive query (its ``UNION`` drops repeated rows, so a cycle that slipped
+    into the data ends the walk)."""
     what, kinds = ("lot", "LL") if model is LotLink else ("unit", "UU")
     source, target = (f"input_{what}_id", f"output_{what}_id")
     if not forward:
         source, target = target, source
-
-    def fetch(frontier: frozenset[int]) -> list[Link]:
-        rows = (
-            model.objects.filter(snapshot.valid(), **{f"{source}__any": set(frontier)})
-            .values_list(source, target, "exposure", "transformation_id")
-            .order_by()
+    seeded, seed_params = any_sql("l.id", seeds, connection)
+    valid, valid_params = snapshot.valid_sql("l.transformation_id")
+    nodes, links = (Lot if model is LotLink else Unit)._meta.db_table, model._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH RECURSIVE reached(node) AS ("
+            f" SELECT l.id FROM {nodes} l WHERE {seeded}"
+            f" UNION SELECT l.{target} FROM {links} l JOIN reached r ON l.{source} = r.node WHERE {valid}"
+            f") SELECT l.{source}, l.{target}, l.exposure = %s, l.transformation_id FROM {links} l"
+            f" WHERE {in_cte_sql(f'l.{source}', 'reached', 'node', connection)} AND {valid}",
+            [*seed_params, *valid_params, Exposure.DEFINITE.value, *valid_params],
         )
-        return [Link(s, t, exposure == Exposure.DEFINITE, record, kinds) for s, t, exposure, record in rows]
-
-    return fetch
+        return [Link(s, t, bool(d), record, kinds) for s, t, d, record in cursor.fetchall()]
 
 
 @dataclass
@@ -119,28 +141,31 @@ def forward_trace(
     """Everything downstream of the seeds: one query per level of the lot graph, one for the
     segments, and for unit-to-unit links one per level from the affected units."""
     seeds = sorted(set(seed_lot_ids))
-    lots = reach(seeds, links_reachable(seeds, _links(LotLink, snapshot, forward=True))) if seeds else {}
+    lots = reach(seeds, _walk(LotLink, snapshot, seeds, forward=True)) if seeds else {}
     inputs = _segment_inputs(lots.keys()) if lots else []
     sizes = {segment: (count, last) for segment, _, _, count, last in inputs}
-    segments = segments_reached(lots, ((s, lot, e == Exposure.DEFINITE) for s, lot, e, _, _ in inputs))
+    segments = segments_reached(lots, ((segment, lot, definite) for segment, lot, definite, _, _ in inputs))
     units = _units_through_unit_links(snapshot, segments, sorted(set(seed_unit_ids)))
     return Forward(snapshot=snapshot, lots=lots, segments=segments, units=units, sizes=sizes)
 
 
-def _segment_inputs(lot_ids: Iterable[int]) -> list[tuple[int, int, str, int, int]]:
-    """(segment, input lot, exposure, unit count, newest record) of every segment the lots feed.
+def _segment_inputs(lot_ids: Iterable[int]) -> list[tuple[int, int, bool, int, int]]:
+    """(segment, input lot, definite?, unit count, newest record) of every segment the lots feed.
 
     Raw rows: a million-unit trace reads ~14,000 of them, where the ORM's per-row work cost more
     than the query."""
     in_lots, params = any_sql("i.lot_id", lot_ids, connection)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT i.segment_id, i.lot_id, s.exposure, s.unit_count, s.last_transformation_id"
+            f"SELECT i.segment_id, i.lot_id, s.exposure = %s, s.unit_count, s.last_transformation_id"
             f" FROM {SegmentInput._meta.db_table} i JOIN {Segment._meta.db_table} s ON s.id = i.segment_id"
             f" WHERE {in_lots}",
-            params,
+            [Exposure.DEFINITE.value, *params],
         )
-        return cursor.fetchall()
+        rows = cursor.fetchall()
+    if connection.vendor == "postgresql":
+        return rows
+    return [(segment, lot, bool(definite), *rest) for segment, lot, definite, *rest in rows]  # SQLite: 0 / 1
 
 
 def _units_through_unit_links(
@@ -164,7 +189,7 @@ def _units_through_unit_links(
             starts[unit] = combine(starts.get(unit), Reached(via.definite, (*via.path, step)))
     if not starts:
         return {}
-    links = links_reachable(starts, _links(UnitLink, snapshot, forward=True))
+    links = _walk(UnitLink, snapshot, starts, forward=True)
     result = {unit: starts[unit] for unit in seed_units}
     for start, start_reached in starts.items():
         for node, via in reach([start], links).items():
@@ -636,7 +661,7 @@ def backward_trace(*, snapshot: Snapshot, unit_id: int | None = None, lot_id: in
     seed_lots: dict[int, Reached] = {}
     units: dict[int, Reached] = {}
     if unit_id is not None:
-        units = reach([unit_id], links_reachable([unit_id], _links(UnitLink, snapshot, forward=False)))
+        units = reach([unit_id], _walk(UnitLink, snapshot, [unit_id], forward=False))
         direct = (
             SegmentMember.objects.filter(snapshot.valid(), unit_id__any=set(units))
             .values_list("unit_id", "transformation_id", "segment__exposure", "segment__inputs__lot_id")
@@ -647,7 +672,7 @@ def backward_trace(*, snapshot: Snapshot, unit_id: int | None = None, lot_id: in
             seed_lots[lot] = combine(seed_lots.get(lot), carried)
     if lot_id is not None:
         seed_lots[lot_id] = Reached(True, ())
-    upstream = links_reachable(seed_lots, _links(LotLink, snapshot, forward=False))
+    upstream = _walk(LotLink, snapshot, seed_lots, forward=False) if seed_lots else []
     lots: dict[int, Reached] = dict(seed_lots)
     for start, start_reached in seed_lots.items():
         for node, via in reach([start], upstream).items():
@@ -700,28 +725,36 @@ def lots_by_id(ids: Iterable[int]) -> dict[int, Lot]:
 # --- explanations -------------------------------------------------------------------------------------
 
 
-def explain_paths(paths: Sequence[tuple[Link, ...]]) -> list[list[dict[str, str]]]:
+def explain_paths(
+    paths: Sequence[tuple[Link, ...]], *, known: Mapping[tuple[str, int], str] | None = None
+) -> list[list[dict[str, str]]]:
     """Paths as people read them: each step names both ends by canonical identity and the record.
 
-    Three queries for any number of paths (lots, units, records), so a page of units costs the
-    same whatever its size.
+    At most three queries for any number of paths (lots, units, records), so a page of units costs
+    the same whatever its size; ``known`` names nodes the caller has loaded already, by
+    ``("L" | "U", id)``, and saves their query.
     """
-    lot_ids, unit_ids, record_ids = set(), set(), set()
+    known = known or {}
+    wanted: dict[str, set[int]] = {"L": set(), "U": set()}
+    record_ids = set()
     for path in paths:
         for link in path:
-            (lot_ids if link.kinds[0] == "L" else unit_ids).add(link.source)
-            (lot_ids if link.kinds[1] == "L" else unit_ids).add(link.target)
+            wanted[link.kinds[0]].add(link.source)
+            wanted[link.kinds[1]].add(link.target)
             record_ids.add(link.record)
-    lots = dict(Lot.objects.filter(pk__any=set(lot_ids)).values_list("pk", "identity")) if lot_ids else {}
-    units = dict(Unit.objects.filter(pk__any=set(unit_ids)).values_list("pk", "identity")) if unit_ids else {}
+    names = dict(known)
+    for kind, model in (("L", Lot), ("U", Unit)):
+        if missing := {node for node in wanted[kind] if (kind, node) not in known}:
+            names.update(
+                ((kind, pk), identity)
+                for pk, identity in model.objects.filter(pk__any=missing).values_list("pk", "identity")
+            )
     records = (
-        dict(Transformation.objects.filter(pk__any=set(record_ids)).values_list("pk", "reference"))
-        if record_ids
-        else {}
+        dict(Transformation.objects.filter(pk__any=record_ids).values_list("pk", "reference")) if record_ids else {}
     )
 
     def name(kind: str, node: int) -> str:
-        return (lots if kind == "L" else units).get(node, f"{'lot' if kind == 'L' else 'unit'}:{node}")
+        return names.get((kind, node), f"{'lot' if kind == 'L' else 'unit'}:{node}")
 
     return [
         [

@@ -30,6 +30,18 @@ def any_sql(column: str, values: Iterable[int], connection: BaseDatabaseWrapper)
     return f"{column} IN (SELECT value FROM json_each(%s))", [f"[{ids}]"]
 
 
+def in_cte_sql(column: str, cte: str, cte_column: str, connection: BaseDatabaseWrapper) -> str:
+    """``column`` is one of the rows of common table expression ``cte``, planned as a short list.
+
+    PostgreSQL guesses a recursive CTE's size from nothing (tens of thousands of rows) and then
+    merge-joins the whole table; ``= ANY(ARRAY(subquery))`` is a parameter to it, so it probes the
+    index once per row actually found. SQLite's planner probes the index for ``IN`` as it is.
+    """
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(ARRAY(SELECT {cte_column} FROM {cte}))"
+    return f"{column} IN (SELECT {cte_column} FROM {cte})"
+
+
 class AnyOf(Lookup):
     lookup_name = "any"
     prepare_rhs = False

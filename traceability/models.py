@@ -137,8 +137,10 @@ class LotLink(models.Model):
     """``output_lot`` was made from ``input_lot`` (material → cell, cell → module, ...)."""
 
     transformation = models.ForeignKey(Transformation, on_delete=models.PROTECT, related_name="lot_links")
-    input_lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="output_links")
-    output_lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="input_links")
+    # No single-column indexes: the unique constraint leads with input_lot, the index below with
+    # output_lot, and both cover what a walk reads.
+    input_lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="output_links", db_index=False)
+    output_lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="input_links", db_index=False)
     exposure = models.CharField(max_length=9, choices=Exposure.choices)
 
     class Meta:
@@ -146,7 +148,7 @@ class LotLink(models.Model):
             models.UniqueConstraint(fields=["input_lot", "output_lot", "transformation"], name="lotlink_unique"),
             models.CheckConstraint(condition=~models.Q(input_lot=models.F("output_lot")), name="lotlink_not_self"),
         ]
-        indexes = [models.Index(fields=["output_lot", "input_lot"])]
+        indexes = [models.Index(fields=["output_lot", "input_lot", "transformation"], name="lotlink_backward")]
 
     def __str__(self) -> str:
         return f"{self.input_lot_id} → {self.output_lot_id} ({self.exposure})"

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, order=True)
-class Link:
+class Link(NamedTuple):
     """``target`` was made from ``source`` by transformation ``record`` (or, walking backward,
     ``source`` was made from ``target``). ``kinds`` says what the ids name, source then target:
-    ``"LL"`` lot to lot, ``"LU"`` lot to unit, ``"UU"`` unit to unit (``"UL"`` backward)."""
+    ``"LL"`` lot to lot, ``"LU"`` lot to unit, ``"UU"`` unit to unit (``"UL"`` backward).
+
+    Named tuples, here and below, because a large trace builds tens of thousands of them; they
+    order field by field, which keeps paths deterministic."""
 
     source: int
     target: int
@@ -30,8 +32,7 @@ class Link:
     kinds: str = "LL"
 
 
-@dataclass(frozen=True)
-class Reached:
+class Reached(NamedTuple):
     definite: bool
     path: tuple[Link, ...]  # from a seed to the node; empty for a seed itself
 
@@ -87,8 +88,9 @@ def _shortest_paths(
     return paths
 
 
-@dataclass(frozen=True)
-class SegmentReached:
+class SegmentReached(NamedTuple):
+    """How a segment was reached: its units' exposure and the path to the input lot ``via_lot``."""
+
     segment: int
     definite: bool
     via_lot: int
@@ -104,20 +106,19 @@ def segments_reached(
     its inputs was reached definitely; the explanation goes through the input reached best
     (definite first, then the shortest path, then the lowest id for determinism).
     """
-    best: dict[int, SegmentReached] = {}
+    best: dict[int, tuple[tuple[bool, int, int], bool, tuple[Link, ...]]] = {}
     for segment, lot, segment_definite in segment_inputs:
         reached = lots.get(lot)
         if reached is None:
             continue
-        candidate = SegmentReached(segment, segment_definite and reached.definite, lot, reached.path)
+        definite = segment_definite and reached.definite
+        rank = (not definite, len(reached.path), lot)
         current = best.get(segment)
-        if current is None or _rank(candidate) < _rank(current):
-            best[segment] = candidate
-    return best
-
-
-def _rank(reached: SegmentReached) -> tuple[bool, int, int]:
-    return (not reached.definite, len(reached.path), reached.via_lot)
+        if current is None or rank < current[0]:
+            best[segment] = (rank, definite, reached.path)
+    return {
+        segment: SegmentReached(segment, definite, rank[2], path) for segment, (rank, definite, path) in best.items()
+    }
 
 
 def combine(first: Reached | None, second: Reached) -> Reached:
