@@ -1,17 +1,23 @@
 """GET /units/{ident}/backward/ and /siblings/: one unit's upstream lots and its siblings."""
 
 import datetime as dt
+import json
 from urllib.parse import quote
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from rest_framework.renderers import JSONRenderer
 
 from cells.models import Inspection
+from packs.models import Unit
 from suppliers.models import Role
 from tests.factories import CertificateFactory, OrganisationFactory, SiteFactory
 from tests.test_api_support import client_for, member, urn, written
 from tests.trace_world import build_world
+from traceability.api import selectors as api_selectors
+from traceability.api.serializers import BackwardSerializer, SiblingsSerializer
+from traceability.api.views import PrefixLength
 
 pytestmark = pytest.mark.django_db
 
@@ -215,3 +221,39 @@ def test_another_organisations_unit_is_answered_like_an_unknown_one_but_a_regula
     }
     assert (regulator.status_code, len(regulator.json()["lots"])) == (200, 4)
     assert (by_serial.status_code, [s["serial"] for s in by_serial.json()["siblings"]]) == (200, ["U1", "U3"])
+
+
+@pytest.mark.parametrize("serial", ["U2", "U8"])
+def test_backward_answers_exactly_what_its_documented_serializer_gives(serial):
+    # given a world with a site, production window, inspection and certificate upstream of U2,
+    # and U8 refurbished from U1 (the view renders the selector's dict without the serializer)
+    w = build_world()
+    w.c1.site = SiteFactory(owner=w.c1.owner)
+    w.c1.produced_from = dt.datetime(2024, 2, 1, 8, 30, tzinfo=dt.UTC)
+    w.c1.save()
+    Inspection.objects.create(
+        owner=w.c1.owner, lot=w.c1, method="xray", outcome="fail", inspected_at=dt.datetime(2024, 2, 20, tzinfo=dt.UTC)
+    )
+    CertificateFactory(owner=w.c1.owner)
+    unit = Unit.objects.get(serial=serial)
+    # when
+    body = client_for(member(w.brand)).get(f"/api/v1/units/{serial}/backward/").content
+    # then
+    payload = api_selectors.unit_backward(unit, prefix_length=PrefixLength())
+    assert payload["lots"] and (serial == "U2" or payload["units"])
+    assert json.loads(body) == json.loads(JSONRenderer().render(BackwardSerializer(payload).data))
+
+
+def test_siblings_answer_exactly_what_their_documented_serializer_gives():
+    # given
+    w = build_world()
+    unit = Unit.objects.get(serial="U4")
+    # when
+    body = client_for(member(w.brand)).get("/api/v1/units/U4/siblings/?limit=2").json()
+    # then
+    payload = api_selectors.unit_siblings(
+        unit, visible_units=Unit.objects.all(), prefix_length=PrefixLength(), after=0, limit=2
+    )
+    assert payload.pop("next_after") is not None
+    payload["next"] = body["next"]
+    assert body == json.loads(JSONRenderer().render(SiblingsSerializer(payload).data))

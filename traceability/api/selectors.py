@@ -23,6 +23,7 @@ from traceability import genealogy, identifiers
 from traceability.exports import (
     AffectedUnitRow,
     affected_unit_rows,
+    identifier_links,
     identifier_or_none,
     unit_record,
 )
@@ -214,8 +215,7 @@ def unit_summary(unit: Unit, *, prefix_length: identifiers.PrefixLength) -> dict
         "serial": unit.serial,
         "gtin": unit.gtin,
         "identity": unit.identity,
-        "epc": identifier_or_none(unit.identity, form="epc", prefix_length=prefix_length),
-        "digital_link": identifier_or_none(unit.identity, form="digital_link", prefix_length=prefix_length),
+        **identifier_links(unit.identity, prefix_length=prefix_length),
     }
 
 
@@ -224,8 +224,7 @@ def lot_summary(lot: Lot, *, prefix_length: identifiers.PrefixLength) -> dict[st
         "identity": lot.identity,
         "code": lot.code,
         "kind": lot.kind,
-        "epc": identifier_or_none(lot.identity, form="epc", prefix_length=prefix_length),
-        "digital_link": identifier_or_none(lot.identity, form="digital_link", prefix_length=prefix_length),
+        **identifier_links(lot.identity, prefix_length=prefix_length),
     }
 
 
@@ -249,8 +248,11 @@ def unit_backward(unit: Unit, *, prefix_length: identifiers.PrefixLength) -> dic
     ordered = sorted(lots.values(), key=lambda lot: (len(backward.lots[lot.pk].path), lot.identity))
     upstream_units = Unit.objects.in_bulk(list(backward.units))
     ordered_units = sorted(upstream_units.values(), key=lambda u: (len(backward.units[u.pk].path), u.identity))
+    known = {("L", lot.pk): lot.identity for lot in ordered}
+    known.update((("U", u.pk), u.identity) for u in [unit, *ordered_units])
     paths = genealogy.explain_paths(
-        [backward.lots[lot.pk].path for lot in ordered] + [backward.units[u.pk].path for u in ordered_units]
+        [backward.lots[lot.pk].path for lot in ordered] + [backward.units[u.pk].path for u in ordered_units],
+        known=known,
     )
     lot_paths, unit_paths = paths[: len(ordered)], paths[len(ordered) :]
     return {
