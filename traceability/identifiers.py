@@ -31,6 +31,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import ClassVar, Literal, TypeAlias
 from urllib.parse import quote, urlsplit
 
@@ -109,9 +110,15 @@ def _check_key(name: str, digits: object, length: int) -> None:
     # str.isdigit() alone would accept non-ASCII digits, which biip lets through from URLs.
     if not (isinstance(digits, str) and len(digits) == length and digits.isascii() and digits.isdigit()):
         raise _Problem(f"{name} must be {length} digits, got {digits!r}")
-    expected = gs1_standard_check_digit(digits[:-1])
+    expected = _check_digit(digits[:-1])
     if int(digits[-1]) != expected:
         raise _Problem(f"{name} check digit is {digits[-1]}, expected {expected}")
+
+
+@lru_cache(maxsize=4096)
+def _check_digit(digits: str) -> int:
+    """GS1's check digit; cached, since a page or a document repeats a few GTINs and GLNs."""
+    return gs1_standard_check_digit(digits)
 
 
 def _check_text(what: str, text: object) -> None:
