@@ -13,7 +13,7 @@ from traceability.models import Job
 
 pytestmark = pytest.mark.django_db
 
-OWNER_ONLY = {"anonymous": 403, "no_organisation": 403, "other": 404, "owner": 200, "regulator": 200}
+OWNER_ONLY = {"anonymous": 401, "no_organisation": 403, "other": 404, "owner": 200, "regulator": 200}
 
 READS = [
     "/api/v1/findings/{finding}/",
@@ -88,7 +88,7 @@ def test_writes_are_for_the_owner_only(world, url, body, status, caller):
         assert written() != before
     else:
         assert (
-            response.status_code == {"anonymous": 403, "no_organisation": 403, "other": 404, "regulator": 403}[caller]
+            response.status_code == {"anonymous": 401, "no_organisation": 403, "other": 404, "regulator": 403}[caller]
         )
         assert response.json()["code"] == CODES[caller]
         assert written() == before
@@ -97,7 +97,7 @@ def test_writes_are_for_the_owner_only(world, url, body, status, caller):
 @pytest.mark.parametrize(
     ("caller", "status", "code"),
     [
-        ("anonymous", 403, "not_authenticated"),
+        ("anonymous", 401, "not_authenticated"),
         ("no_organisation", 403, "no_organisation"),
         ("regulator", 403, "read_only"),
         ("other", 201, None),
@@ -123,7 +123,7 @@ def test_recording_a_finding_is_for_members_of_an_organisation_but_not_regulator
 @pytest.mark.parametrize(
     ("caller", "status", "visible"),
     [
-        ("anonymous", 403, None),
+        ("anonymous", 401, None),
         ("no_organisation", 403, None),
         ("other", 200, 0),
         ("owner", 200, 1),
