@@ -73,15 +73,19 @@ READ_ERRORS = {403: ErrorSerializer, 404: ErrorSerializer}
 
 
 class PrefixLength:
-    """The company-prefix resolver, read on first use and kept for the request (two queries)."""
+    """The company-prefix resolver, read on first use and kept for the request (one query); each
+    key's answer is kept too, since a page repeats a few GTINs."""
 
     def __init__(self) -> None:
         self._resolve: identifiers.PrefixLength | None = None
+        self._known: dict[str, int | None] = {}
 
     def __call__(self, digits: str) -> int | None:
-        if self._resolve is None:
-            self._resolve = company_prefix_lengths()
-        return self._resolve(digits)
+        if digits not in self._known:
+            if self._resolve is None:
+                self._resolve = company_prefix_lengths()
+            self._known[digits] = self._resolve(digits)
+        return self._known[digits]
 
 
 class ApiMixin:
