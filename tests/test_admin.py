@@ -30,6 +30,9 @@ from suppliers.models import (
     Site,
 )
 from traceability.models import (
+    EpcisCapture,
+    EpcisEvent,
+    EpcisEventEpc,
     Finding,
     Investigation,
     InvestigationTransition,
@@ -84,6 +87,9 @@ REGISTERED = [
     "traceability.Investigation",
     "traceability.InvestigationTransition",
     "traceability.TraceRun",
+    "traceability.EpcisCapture",
+    "traceability.EpcisEvent",
+    "traceability.EpcisEventEpc",
 ]
 READ_ONLY = [
     "suppliers.CertificateStatusChange",
@@ -102,6 +108,9 @@ READ_ONLY = [
     "traceability.Investigation",
     "traceability.InvestigationTransition",
     "traceability.TraceRun",
+    "traceability.EpcisCapture",
+    "traceability.EpcisEvent",
+    "traceability.EpcisEventEpc",
 ]
 GTIN = "04012345123456"
 OTHER_GTIN = "04012345999993"
@@ -236,6 +245,20 @@ def make_world() -> types.SimpleNamespace:
     InvestigationTransition.objects.create(investigation=investigation, to_status="open", at=NOW)
     run = TraceRun.objects.create(investigation=investigation, job=Job.objects.create(kind="trace_run"), position=1)
     TraceRunSegment.objects.create(run=run, segment=w.segment, exposure="definite", via_lot=w.cell_lot, path=[])
+    w.capture = EpcisCapture.objects.create(owner=w.brand, job=w.job, document_path="epcis/x", events=1, captured=1)
+    w.event = EpcisEvent.objects.create(
+        event_id="urn:uuid:admin-1",
+        type="ObjectEvent",
+        event_time=NOW,
+        time_zone_offset="+00:00",
+        record_time=NOW,
+        action="ADD",
+        biz_step="commissioning",
+        body={"type": "ObjectEvent", "epcList": [f"https://id.gs1.org/01/{GTIN}/21/S1"]},
+        capture=w.capture,
+        recorded_position=w.entry,
+    )
+    EpcisEventEpc.objects.create(event=w.event, role="epc", epc=f"sgtin:{GTIN}:S1")
     return w
 
 

@@ -21,6 +21,9 @@ from django.utils.html import format_html, format_html_join
 from packs.admin import admin_link
 from suppliers.admin import LoadedRowsInlineMixin, ReadOnlyAdminMixin
 from traceability.models import (
+    EpcisCapture,
+    EpcisEvent,
+    EpcisEventEpc,
     Finding,
     Investigation,
     InvestigationTransition,
@@ -325,3 +328,40 @@ class TraceRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         )
         more = format_html("<p>First {} shown.</p>", MEMBERS_SHOWN) if len(rows) > MEMBERS_SHOWN else ""
         return format_html("<table><tr><th>segment</th><th>exposure</th><th>via lot</th></tr>{}</table>{}", table, more)
+
+
+# --- EPCIS: captured through /epcis/ or import_epcis, viewed here ------------------------------------
+
+
+@admin.register(EpcisCapture)
+class EpcisCaptureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "owner", "created_by", "created_at", "error_behaviour", "events", "captured", "repeated")
+    list_filter = ("owner", "error_behaviour")
+    list_select_related = ("owner", "created_by")
+    date_hierarchy = "created_at"
+
+
+class EpcisEventEpcInline(LoadedRowsInlineMixin, ReadOnlyAdminMixin, admin.TabularInline):
+    model = EpcisEventEpc
+    fields = ("role", "epc")
+
+
+@admin.register(EpcisEvent)
+class EpcisEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("event_id", "type", "event_time", "action", "biz_step", "record_time", "declared_at")
+    list_filter = ("type", "action", "biz_step")
+    search_fields = ("=event_id", "=transformation_id")
+    search_help_text = "The exact eventID (or event hash) or transformationID."
+    date_hierarchy = "event_time"
+    raw_id_fields = ("capture", "record", "recorded_position")
+    inlines = [EpcisEventEpcInline]
+
+
+@admin.register(EpcisEventEpc)
+class EpcisEventEpcAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("epc", "role", "event")
+    list_filter = ("role",)
+    search_fields = ("=epc",)
+    search_help_text = "The canonical identifier exactly, e.g. sgtin:04012345123456:S1."
+    list_select_related = ("event",)
+    raw_id_fields = ("event",)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -22,7 +22,7 @@ from cells.models import Lot
 from packs.models import Unit
 from suppliers.models import Organisation, Site
 from traceability import genealogy
-from traceability.jobs import Chunk, job_create, job_handler
+from traceability.jobs import Chunk, Submit, job_create, job_handler
 from traceability.models import (
     Finding,
     Investigation,
@@ -36,8 +36,6 @@ from traceability.models import (
     TraceRunUnit,
 )
 from traceability.trace import Link, Reached, SegmentReached
-
-Submit = Callable[[Job], None]
 
 S = InvestigationStatus
 # People move an investigation through review; only trace runs move it into and out of tracing,

@@ -44,7 +44,8 @@ class Chunk:
         return self.done >= self.total
 
 
-Handler = Callable[[Job], Chunk]
+Handler = Callable[..., Chunk]  # (job) -> Chunk; a handler may also take progress= (see job_step)
+Submit = Callable[[Job], None]  # starts a job: traceability.tasks.job_submit, or a test's stand-in
 _HANDLERS: dict[str, Handler] = {}
 
 
@@ -72,11 +73,18 @@ def _percent(done: int, total: int | None) -> int:
     return min(100, done * 100 // total)
 
 
-def job_step(*, job_id: Any, expected_done: int, enqueue: Callable[[Any, int], None]) -> Job | None:
+def job_step(
+    *,
+    job_id: Any,
+    expected_done: int,
+    enqueue: Callable[[Any, int], None],
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Job | None:
     """Run one chunk of the job if the message is current; returns the job, or None if dropped.
 
     ``enqueue(job_id, expected_done)`` sends the follow-up message; it is called inside the
-    chunk's transaction (see the module docstring for why).
+    chunk's transaction (see the module docstring for why). ``progress(phase, done, total)`` is
+    handed to handlers that report within a chunk (a command's progress bar).
     """
     try:
         with transaction.atomic(durable=True):
@@ -94,7 +102,7 @@ def job_step(*, job_id: Any, expected_done: int, enqueue: Callable[[Any, int], N
             job.attempts += 1
             job.started_at = job.started_at or now
             job.status = JobStatus.RUNNING
-            chunk = _HANDLERS[job.kind](job)
+            chunk = _HANDLERS[job.kind](job, **({"progress": progress} if progress else {}))
             job.done, job.total, job.phase = chunk.done, chunk.total, chunk.phase or job.phase
             job.percent = _percent(chunk.done, chunk.total)
             if chunk.result:

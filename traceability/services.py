@@ -230,8 +230,13 @@ class Recorded:
     segment_ids: set[int] = field(default_factory=set)
 
 
-def unit_builds_record(*, entry: LedgerEntry, owner: Organisation, builds: Sequence[UnitBuild]) -> Recorded:
-    """Record many units' build records at once, set-based: a fixed number of queries per batch."""
+def unit_builds_record(
+    *, entry: LedgerEntry, owner: Organisation, builds: Sequence[UnitBuild], kind: str = RecordKind.BUILD_RECORD
+) -> Recorded:
+    """Record many units' build records at once, set-based: a fixed number of queries per batch.
+
+    ``kind`` says where they came from: build records, or EPCIS TransformationEvents with one
+    output unit."""
     _require_transaction()
     if not builds:
         return Recorded()
@@ -244,7 +249,7 @@ def unit_builds_record(*, entry: LedgerEntry, owner: Organisation, builds: Seque
         [
             Transformation(
                 owner=owner,
-                kind=RecordKind.BUILD_RECORD,
+                kind=kind,
                 reference=b.reference,
                 work_order_id=b.work_order_id,
                 occurred_at=b.occurred_at,

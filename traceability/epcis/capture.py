@@ -1,0 +1,720 @@
+"""Apply an EPCIS 2.0 document to the ledger: store its events, index their identifiers, derive the
+genealogy. The one path for ``POST /epcis/capture``, ``POST /epcis/events`` and ``import_epcis``.
+
+Order of work, all of it set-based (a fixed number of queries per batch of events, never one per
+event or identifier):
+
+1. Validate the whole document (``validation``). With ``rollback`` any problem rejects all of it;
+   with ``proceed`` the events that have problems are left out and reported, the rest apply.
+2. Identify each event: its ``eventID``, or the standard's event hash for one sent without, so a
+   repeat is recognised. Known events are left as they were, unless the repeat carries an
+   ``errorDeclaration`` the stored one did not: then the stored event is declared erroneous and
+   the genealogy record derived from it is retracted from this ledger position on.
+3. Store the new events and one index row per identifier they name, in canonical form, so an
+   EPC URN and a GS1 Digital Link of the same thing are one identifier.
+4. Derive the genealogy (DESIGN.md, the link rule): TransformationEvents, grouped by
+   ``transformationID`` (an event without one is its own transformation), become records linking
+   every input lot or unit to every output; AggregationEvents put units and containers into
+   containers (ADD) or take them out (DELETE); commissioning creates the units and lots it names.
+   Lots, units and containers named for the first time are created, owned by the organisation
+   whose GS1 Company Prefix they carry (else by the capturing organisation), with master data
+   (material, product model) created for GTINs the ledger does not know yet, named after the GTIN.
+
+Events sharing a ``transformationID`` may arrive in several documents and in any order: when a
+group grows, its earlier record is retracted and the whole group recorded again, so the link
+rule always sees all of its inputs and outputs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils.dateparse import parse_datetime
+
+from cells.models import CellLot, CellModel, Lot, LotKind, Material, MaterialKind, MaterialLot
+from packs.models import Container, ContainerKind, ContainerPacking, ProductModel, Unit, UnitPacking
+from packs.services import units_pack
+from suppliers.models import Organisation
+from traceability import identifiers
+from traceability.epcis.problems import DocumentRejected, Problem
+from traceability.models import (
+    CaptureErrorBehaviour,
+    EpcisCapture,
+    EpcisEvent,
+    EpcisEventEpc,
+    EpcisEventType,
+    EpcisRole,
+    LedgerEntry,
+    LedgerSource,
+    RecordKind,
+    Transformation,
+)
+from traceability.services import (
+    BATCH_SIZE,
+    GenealogyError,
+    UnitBuild,
+    company_prefixes_learn,
+    ledger_append,
+    transformation_record,
+    transformation_retract,
+    unit_builds_record,
+)
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+# Where each identifier list of an event sits, and its role in the index.
+_EPC_LISTS = {
+    "epcList": EpcisRole.EPC,
+    "childEPCs": EpcisRole.CHILD,
+    "inputEPCList": EpcisRole.INPUT,
+    "outputEPCList": EpcisRole.OUTPUT,
+}
+_CLASS_LISTS = {
+    "quantityList": EpcisRole.CLASS,
+    "childQuantityList": EpcisRole.CHILD_CLASS,
+    "inputQuantityList": EpcisRole.INPUT_CLASS,
+    "outputQuantityList": EpcisRole.OUTPUT_CLASS,
+}
+XSD_CHECKED = "__xsd_checked__"  # read from XML and valid by GS1's XSD (never a JSON member name)
+_CBV_PREFIXES = (
+    "urn:epcglobal:cbv:bizstep:",
+    "urn:epcglobal:cbv:disp:",
+    "https://ref.gs1.org/cbv/BizStep-",
+    "https://ref.gs1.org/cbv/Disp-",
+)
+
+
+@dataclass
+class Applied:
+    """What a capture did."""
+
+    events: int = 0
+    captured: int = 0
+    repeated: int = 0
+    declared: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    position: int | None = None
+
+
+# --- reading -----------------------------------------------------------------------------------------
+
+
+def document_read(data: bytes) -> dict[str, Any]:
+    """An EPCIS document in the JSON binding, from JSON / JSON-LD or XML bytes (detected)."""
+    from traceability.epcis import xml  # lxml and xmlschema load only when XML arrives
+
+    if xml.looks_like_xml(data):
+        return xml.document_from_xml(data) | {XSD_CHECKED: True}
+    try:
+        document = json.loads(data)
+    except UnicodeDecodeError as exc:
+        raise DocumentRejected([Problem("", f"not UTF-8 text: {exc.reason} at byte {exc.start}")]) from None
+    except json.JSONDecodeError as exc:
+        raise DocumentRejected([Problem(f"line {exc.lineno} column {exc.colno}", f"not JSON: {exc.msg}")]) from None
+    if not isinstance(document, dict):
+        raise DocumentRejected([Problem("", f"an EPCIS document is a JSON object, not a {type(document).__name__}")])
+    return document
+
+
+def document_events(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The events of an EPCISDocument or EPCISQueryDocument (empty when the body holds none)."""
+    body = document.get("epcisBody") or {}
+    if "queryResults" in body:
+        body = (body["queryResults"] or {}).get("resultsBody") or {}
+    if "event" in body:
+        return [body["event"]]
+    return list(body.get("eventList") or [])
+
+
+def event_document(event: dict[str, Any], *, context: Any = None) -> dict[str, Any]:
+    """A one-event EPCISDocument, for ``POST /epcis/events``."""
+    event = dict(event)
+    context = event.pop("@context", context) or ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"]
+    return {
+        "@context": context,
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "epcisBody": {"eventList": [event]},
+    }
+
+
+# --- applying ----------------------------------------------------------------------------------------
+
+
+def document_apply(document: dict[str, Any], *, capture: EpcisCapture, progress: Progress | None = None) -> Applied:
+    """Apply a document for ``capture`` (see the module docstring). Raises ``DocumentRejected``
+    having written nothing; with ``proceed``, returns the problems of the events it left out."""
+    from traceability.epcis.validation import document_problems
+
+    report = progress or (lambda phase, done, total: None)
+    events = document_events(document)
+    report("validating", 0, len(events))
+    problems = document_problems(document, schema_checked=document.get(XSD_CHECKED, False))
+    rejected = {p.event_index for p in problems}
+    if problems and (capture.error_behaviour == CaptureErrorBehaviour.ROLLBACK or None in rejected):
+        raise DocumentRejected(problems)
+    kept = [(index, event) for index, event in enumerate(events) if index not in rejected]
+    applied = Applied(events=len(events), problems=problems)
+    with transaction.atomic():
+        entry = ledger_append(
+            source=LedgerSource.EPCIS,
+            summary=f"EPCIS capture {capture.pk}: {len(kept)} of {len(events)} events",
+            organisation=capture.owner,
+            actor=capture.created_by,
+        )
+        applied.position = entry.position
+        ids = _event_ids(document, [event for _, event in kept])
+        known = _known_events(ids)
+        fresh, declarations, seen = [], [], set()
+        for (_, event), event_id in zip(kept, ids, strict=True):
+            stored = known.get(event_id)
+            if stored is None and event_id not in seen:
+                fresh.append((event_id, event))
+                seen.add(event_id)
+            elif stored is None:
+                applied.repeated += 1  # the same event twice in one document
+            elif event.get("errorDeclaration") and stored.declared_at is None:
+                declarations.append((stored, event["errorDeclaration"]))
+            else:
+                applied.repeated += 1
+        report("storing", 0, len(fresh))
+        hashed = {event_id for (_, event), event_id in zip(kept, ids, strict=True) if not event.get("eventID")}
+        rows = _events_store(fresh, capture=capture, entry=entry, hashed=hashed)
+        applied.captured = len(rows)
+        report("deriving the genealogy", 0, len(rows))
+        index_of = {event_id: index for (index, _), event_id in zip(kept, ids, strict=True)}
+        derived = _genealogy_derive([row for row in rows if row.declared_at is None], entry=entry, owner=capture.owner)
+        if refused := [(event_id, why) for event_id, why in derived if event_id in index_of]:  # this document's
+            refusals = [
+                Problem(f"/epcisBody/eventList/{index_of[e]}", message, index_of[e], e) for e, message in refused
+            ]
+            if capture.error_behaviour == CaptureErrorBehaviour.ROLLBACK:
+                raise DocumentRejected(sorted(refusals, key=lambda p: p.event_index))
+            EpcisEvent.objects.filter(event_id__in=[e for e, _ in refused]).delete()
+            applied.problems = sorted([*problems, *refusals], key=lambda p: p.event_index)
+            rows = [row for row in rows if row.event_id not in dict(refused)]
+        applied.declared = _declarations_apply(declarations, entry=entry, owner=capture.owner)
+        report("done", len(rows), len(rows))
+    return applied
+
+
+def _event_ids(document: dict[str, Any], events: Sequence[dict[str, Any]]) -> list[str]:
+    """Each event's eventID, or its event hash (computed for all of them in one pass)."""
+    missing = [event for event in events if not event.get("eventID")]
+    hashes = iter(_event_hashes(document.get("@context"), missing) if missing else [])
+    return [event.get("eventID") or next(hashes) for event in events]
+
+
+def _event_hashes(context: Any, events: list[dict[str, Any]]) -> list[str]:
+    """The EPCIS 2.0 event hash (``ni:///sha-256;…?ver=CBV2.0``), by GS1's reference generator.
+
+    The generator reads namespace prefixes from the context and fails on term definitions (objects),
+    so it gets the prefixes only. Should it fail on an event all the same, the event is identified
+    by a SHA-256 of its canonical JSON instead (``urn:ledger:event-sha256:…``): still the same for
+    a repeat of the same event, though not comparable with other repositories' hashes.
+    """
+    from epcis_event_hash_generator import hash_generator, json_to_py
+
+    prefixes = [c for c in _listed(context) if isinstance(c, str)]
+    prefixes += [{k: v for k, v in c.items() if isinstance(v, str)} for c in _listed(context) if isinstance(c, dict)]
+    document = {"@context": prefixes, "type": "EPCISDocument", "epcisBody": {"eventList": events}}
+    try:
+        converted = json_to_py.event_list_from_epcis_document_json(json.loads(json.dumps(document)))
+        return list(hash_generator.epcis_hashes_from_events(converted))
+    except Exception:  # noqa: BLE001 (a third-party generator: any failure falls back, per event below)
+        return [_event_digest(context, event) for event in events]
+
+
+def _event_digest(context: Any, event: dict[str, Any]) -> str:
+    canonical = json.dumps({"@context": context, "event": event}, sort_keys=True, separators=(",", ":"))
+    return "urn:ledger:event-sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value] if value else []
+
+
+def _known_events(ids: Sequence[str]) -> dict[str, EpcisEvent]:
+    known: dict[str, EpcisEvent] = {}
+    for start in range(0, len(ids), BATCH_SIZE):
+        batch = ids[start : start + BATCH_SIZE]
+        known.update(
+            (row.event_id, row)
+            for row in EpcisEvent.objects.filter(event_id__in=batch).only("id", "event_id", "declared_at", "record")
+        )
+    return known
+
+
+def _events_store(
+    fresh: list[tuple[str, dict[str, Any]]], *, capture: EpcisCapture, entry: LedgerEntry, hashed: set[str]
+) -> list[EpcisEvent]:
+    rows = []
+    for event_id, event in fresh:
+        declaration = event.get("errorDeclaration")
+        rows.append(
+            EpcisEvent(
+                event_id=event_id,
+                hashed_id=event_id in hashed,
+                type=event["type"],
+                event_time=parse_datetime(event["eventTime"]),
+                time_zone_offset=event.get("eventTimeZoneOffset", ""),
+                record_time=entry.recorded_at,
+                action=event.get("action", ""),
+                biz_step=cbv_bare(event.get("bizStep", "")),
+                disposition=cbv_bare(event.get("disposition", "")),
+                transformation_id=event.get("transformationID", ""),
+                declared_at=parse_datetime(declaration["declarationTime"]) if declaration else None,
+                declaration=declaration,
+                body=event,
+                capture=capture,
+                recorded_position=entry,
+            )
+        )
+    created = EpcisEvent.objects.bulk_create(rows, batch_size=BATCH_SIZE)
+    EpcisEventEpc.objects.bulk_create(
+        (
+            EpcisEventEpc(event_id=row.pk, role=role, epc=epc)
+            for row in created
+            for role, epc in sorted(set(_identifiers(row.body)))
+        ),
+        batch_size=BATCH_SIZE,
+    )
+    return created
+
+
+def cbv_bare(value: str) -> str:
+    """A CBV bizStep or disposition in its bare form (``shipping``), whichever form it came in;
+    other vocabularies' URIs stay as they are."""
+    for prefix in _CBV_PREFIXES:
+        if value.startswith(prefix):
+            return value[len(prefix) :]
+    return value
+
+
+def _identifiers(event: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(role, canonical identifier) of everything the event names."""
+    if parent := event.get("parentID"):
+        yield EpcisRole.PARENT, canonical_epc(parent)
+    for key, role in _EPC_LISTS.items():
+        for epc in event.get(key) or ():
+            yield role, canonical_epc(epc)
+    for key, role in _CLASS_LISTS.items():
+        for item in event.get(key) or ():
+            yield role, canonical_epc(item["epcClass"])
+
+
+_canonical_cache: dict[str, str] = {}
+
+
+def canonical_epc(value: str) -> str:
+    """The ledger's canonical key for a GS1 identity it models (``sgtin:<gtin14>:<serial>``, …),
+    so URN and Digital Link spellings meet; other identifiers (GRAI, GIAI, …) as sent."""
+    if (found := _canonical_cache.get(value)) is not None:
+        return found
+    try:
+        canonical = identifiers.parse(value).identity.canonical
+    except identifiers.InvalidIdentifier:
+        canonical = value
+    if len(_canonical_cache) > 100_000:
+        _canonical_cache.clear()
+    _canonical_cache[value] = canonical
+    return canonical
+
+
+# --- the genealogy -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Things:
+    """Lots, units and containers by canonical identity, created on first sight."""
+
+    lots: dict[str, int] = field(default_factory=dict)
+    units: dict[str, int] = field(default_factory=dict)
+    containers: dict[str, int] = field(default_factory=dict)
+
+
+def _genealogy_derive(rows: list[EpcisEvent], *, entry: LedgerEntry, owner: Organisation) -> list[tuple[str, str]]:
+    """Derive what the events say; returns (event id, why) of the events the genealogy refused
+    (a record that would make something from itself), with nothing of theirs written."""
+    if not rows:
+        return []
+    things = _things_ensure(rows, owner=owner)
+    refused = _transformations_derive(
+        [row for row in rows if row.type == EpcisEventType.TRANSFORMATION], things, entry=entry, owner=owner
+    )
+    _aggregations_derive([row for row in rows if row.type == EpcisEventType.AGGREGATION], things)
+    return refused
+
+
+def _things_ensure(rows: Iterable[EpcisEvent], *, owner: Organisation) -> _Things:
+    """Find or create every lot, unit and container the events name (queries per kind, not per id)."""
+    wanted: dict[str, set[str]] = {"lgtin": set(), "sgtin": set(), "sscc": set()}
+    parsed = []
+    for row in rows:
+        for text in _texts(row.body):
+            try:
+                item = identifiers.parse(text)
+            except identifiers.InvalidIdentifier:
+                continue  # an identifier scheme the genealogy does not model (GRAI, GIAI, …)
+            parsed.append((item, text))
+            if (kind := item.identity.kind) in wanted:
+                wanted[kind].add(item.identity.canonical)
+    company_prefixes_learn([p for p, _ in parsed], source=[t for _, t in parsed])
+    owners = _owners_by_prefix(owner)
+    return _Things(
+        lots=_lots_ensure(wanted["lgtin"], owners),
+        units=_units_ensure(wanted["sgtin"], owners),
+        containers=_containers_ensure(wanted["sscc"], owners),
+    )
+
+
+def _texts(event: dict[str, Any]) -> Iterator[str]:
+    if parent := event.get("parentID"):
+        yield parent
+    for key in _EPC_LISTS:
+        yield from event.get(key) or ()
+    for key in _CLASS_LISTS:
+        for item in event.get(key) or ():
+            yield item["epcClass"]
+
+
+def _owners_by_prefix(default: Organisation) -> Callable[[str], Organisation]:
+    """Who owns a GS1 key: the organisation that registered its company prefix, else ``default``."""
+    registered = {
+        org.gs1_company_prefix: org for org in Organisation.objects.exclude(gs1_company_prefix=None).order_by("pk")
+    }
+
+    def owner_of(digits: str) -> Organisation:
+        for size in range(12, 5, -1):
+            if (org := registered.get(digits[:size])) is not None:
+                return org
+        return default
+
+    return owner_of
+
+
+def _existing(model: type[Lot] | type[Unit] | type[Container], identities: set[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    ordered = sorted(identities)
+    for start in range(0, len(ordered), BATCH_SIZE):
+        batch = ordered[start : start + BATCH_SIZE]
+        found.update(model.objects.filter(identity__in=batch).values_list("identity", "pk"))
+    return found
+
+
+def _units_ensure(identities: set[str], owner_of: Callable[[str], Organisation]) -> dict[str, int]:
+    found = _existing(Unit, identities)
+    missing = [identifiers.from_canonical(i) for i in sorted(identities - found.keys())]
+    if missing:
+        models = _product_models({unit.gtin for unit in missing}, owner_of)
+        created = Unit.objects.bulk_create(
+            (
+                Unit(
+                    owner=owner_of(unit.gtin[1:]),
+                    identity=unit.canonical,
+                    serial=unit.serial,
+                    gtin=unit.gtin,
+                    product_model_id=models[unit.gtin],
+                )
+                for unit in missing
+            ),
+            batch_size=BATCH_SIZE,
+        )
+        found.update((unit.identity, unit.pk) for unit in created)
+    return found
+
+
+def _product_models(gtins: set[str], owner_of: Callable[[str], Organisation]) -> dict[str, int]:
+    found = dict(ProductModel.objects.filter(gtin__in=gtins).values_list("gtin", "pk"))
+    created = ProductModel.objects.bulk_create(
+        ProductModel(owner=owner_of(g[1:]), name=f"GTIN {g} (from EPCIS)", model_number=g, gtin=g)
+        for g in sorted(gtins - found.keys())
+    )
+    return found | {model.gtin: model.pk for model in created}
+
+
+def _lots_ensure(identities: set[str], owner_of: Callable[[str], Organisation]) -> dict[str, int]:
+    """Lots of a cell model's GTIN are cell lots; all others material lots (of a material created for
+    the GTIN when the ledger has none): the genealogy only needs them linked, QA completes them."""
+    found = _existing(Lot, identities)
+    missing = [identifiers.from_canonical(i) for i in sorted(identities - found.keys())]
+    if not missing:
+        return found
+    gtins = {lot.gtin for lot in missing}
+    cell_models = dict(CellModel.objects.filter(gtin__in=gtins).values_list("gtin", "pk"))
+    materials = dict(Material.objects.filter(gtin__in=gtins - cell_models.keys()).values_list("gtin", "pk"))
+    materials.update(
+        (material.gtin, material.pk)
+        for material in Material.objects.bulk_create(
+            Material(owner=owner_of(g[1:]), name=f"GTIN {g} (from EPCIS)", kind=MaterialKind.OTHER, gtin=g)
+            for g in sorted(gtins - cell_models.keys() - materials.keys())
+        )
+    )
+    created = Lot.objects.bulk_create(
+        (
+            Lot(
+                owner=owner_of(lot.gtin[1:]),
+                kind=LotKind.CELL if lot.gtin in cell_models else LotKind.MATERIAL,
+                identity=lot.canonical,
+                code=lot.lot,
+                gtin=lot.gtin,
+            )
+            for lot in missing
+        ),
+        batch_size=BATCH_SIZE,
+    )
+    # Multi-table inheritance: bulk_create writes the parent rows only; the child rows follow.
+    _children_insert(
+        CellLot, "cell_model_id", [(lot.pk, cell_models[lot.gtin]) for lot in created if lot.kind == LotKind.CELL]
+    )
+    _children_insert(
+        MaterialLot, "material_id", [(lot.pk, materials[lot.gtin]) for lot in created if lot.kind == LotKind.MATERIAL]
+    )
+    return found | {lot.identity: lot.pk for lot in created}
+
+
+def _children_insert(model: type[Lot], column: str, rows: list[tuple[int, int]]) -> None:
+    if not rows:
+        return
+    table, pointer = model._meta.db_table, model._meta.pk.column
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {table} ({pointer}, {column}) VALUES (%s, %s)", rows)
+
+
+def _containers_ensure(identities: set[str], owner_of: Callable[[str], Organisation]) -> dict[str, int]:
+    found = _existing(Container, identities)
+    missing = [identifiers.from_canonical(i) for i in sorted(identities - found.keys())]
+    created = Container.objects.bulk_create(
+        (
+            Container(owner=owner_of(c.sscc[1:]), identity=c.canonical, sscc=c.sscc, kind=ContainerKind.OTHER)
+            for c in missing
+        ),
+        batch_size=BATCH_SIZE,
+    )
+    return found | {c.identity: c.pk for c in created}
+
+
+# --- transformations ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Group:
+    """One transformation: a TransformationEvent, or every event sharing its transformationID."""
+
+    reference: str
+    events: list[EpcisEvent] = field(default_factory=list)
+    again: bool = False  # recorded before: its new record's reference names the ledger position
+
+    def sides(self, things: _Things) -> tuple[set[int], set[int], set[int], set[int]]:
+        """Input lots, input units, output lots, output units (identifiers the genealogy models)."""
+        sides: tuple[set[int], set[int], set[int], set[int]] = (set(), set(), set(), set())
+        for event in self.events:
+            body = event.body
+            for index, (epcs, classes) in enumerate(
+                (("inputEPCList", "inputQuantityList"), ("outputEPCList", "outputQuantityList"))
+            ):
+                for epc in body.get(epcs) or ():
+                    if (unit := things.units.get(canonical_epc(epc))) is not None:
+                        sides[2 * index + 1].add(unit)
+                for item in body.get(classes) or ():
+                    if (lot := things.lots.get(canonical_epc(item["epcClass"]))) is not None:
+                        sides[2 * index].add(lot)
+        return sides
+
+    @property
+    def occurred_at(self) -> dt.datetime:
+        return min(event.event_time for event in self.events)
+
+
+def _transformations_derive(
+    rows: list[EpcisEvent], things: _Things, *, entry: LedgerEntry, owner: Organisation
+) -> list[tuple[str, str]]:
+    """Record each transformation; a group that grew is retracted and recorded whole again."""
+    if not rows:
+        return []
+    groups: dict[str, _Group] = {}
+    for row in rows:
+        key = row.transformation_id or row.event_id
+        groups.setdefault(key, _Group(reference=key)).events.append(row)
+    grown = _earlier_members([g for g in groups.values() if g.events[0].transformation_id])
+    for reference, earlier in grown.items():
+        groups[reference].events[:0] = earlier
+        groups[reference].again = any(event.record_id for event in earlier)
+    if grown:
+        # The earlier events' lots and units, created by earlier captures, are found by identity.
+        more = _things_ensure([event for events in grown.values() for event in events], owner=owner)
+        things.lots.update(more.lots), things.units.update(more.units)
+    _records_retract({event.record_id for events in grown.values() for event in events if event.record_id}, entry)
+    return _groups_record(list(groups.values()), things, entry=entry, owner=owner)
+
+
+def _earlier_members(groups: list[_Group]) -> dict[str, list[EpcisEvent]]:
+    """Events of these transformationIDs captured before, still counting."""
+    if not groups:
+        return {}
+    earlier: dict[str, list[EpcisEvent]] = defaultdict(list)
+    fresh = {event.pk for group in groups for event in group.events}
+    for event in EpcisEvent.objects.filter(
+        transformation_id__in=[g.reference for g in groups], declared_at__isnull=True
+    ).exclude(pk__in=fresh):
+        earlier[event.transformation_id].append(event)
+    return dict(earlier)
+
+
+def _records_retract(record_ids: set[int], entry: LedgerEntry) -> None:
+    for record in Transformation.objects.filter(pk__in=record_ids, retracted_position__isnull=True):
+        transformation_retract(
+            transformation=record, entry=entry, reason="its transformationID group grew: recorded again whole"
+        )
+
+
+def _groups_record(
+    groups: list[_Group], things: _Things, *, entry: LedgerEntry, owner: Organisation
+) -> list[tuple[str, str]]:
+    """Lots → one unit (a brand's build events, by far the most) in bulk; the rest one by one,
+    each in a savepoint, so a refused one (a cycle) leaves nothing and is reported.
+
+    A lot made from finished units (recycling, say) is outside the genealogy's model, which runs
+    from lots to units: such output lots are left out of the record, and the event stays stored."""
+    builds: list[tuple[_Group, UnitBuild]] = []
+    records: dict[int, list[EpcisEvent]] = {}
+    refused: list[tuple[str, str]] = []
+    for group in groups:
+        input_lots, input_units, output_lots, output_units = group.sides(things)
+        if input_units:
+            output_lots = set()
+        reference = group.reference + (f" (recorded again at {entry.position})" if group.again else "")
+        if not (input_lots or input_units) or not (output_lots or output_units):
+            continue  # the rest of its transformationID group has not arrived yet
+        if input_lots and not input_units and not output_lots and len(output_units) == 1:
+            (unit,) = output_units
+            builds.append((group, UnitBuild(reference, unit, frozenset(input_lots), group.occurred_at)))
+            continue
+        try:
+            with transaction.atomic():
+                record = transformation_record(
+                    entry=entry,
+                    owner=owner,
+                    kind=RecordKind.EPCIS_TRANSFORMATION,
+                    reference=reference,
+                    occurred_at=group.occurred_at,
+                    input_lot_ids=input_lots,
+                    input_unit_ids=input_units,
+                    output_lot_ids=output_lots,
+                    output_unit_ids=output_units,
+                )
+        except GenealogyError as exc:
+            refused += [(event.event_id, str(exc)) for event in group.events]
+            continue
+        records[record.pk] = group.events
+    if builds:
+        unit_builds_record(
+            entry=entry, owner=owner, builds=[build for _, build in builds], kind=RecordKind.EPCIS_TRANSFORMATION
+        )
+        ids = dict(
+            Transformation.objects.filter(
+                owner=owner, kind=RecordKind.EPCIS_TRANSFORMATION, recorded_position=entry
+            ).values_list("reference", "pk")
+        )
+        for group, build in builds:
+            records[ids[build.reference]] = group.events
+    _records_link(records)
+    return refused
+
+
+def _records_link(records: dict[int, list[EpcisEvent]]) -> None:
+    by_record = {record: [event.pk for event in events] for record, events in records.items()}
+    for record, events in by_record.items():
+        EpcisEvent.objects.filter(pk__in=events).update(record_id=record)
+
+
+# --- aggregations ------------------------------------------------------------------------------------
+
+
+def _aggregations_derive(rows: list[EpcisEvent], things: _Things) -> None:
+    """ADD puts children into the parent from eventTime on; DELETE takes them (all, when it names
+    none) out at eventTime. OBSERVE changes nothing. In event-time order: the packings gathered so
+    far are written before a DELETE that may concern them (one write per run of ADDs)."""
+    unit_rows: list[tuple[int, int, dt.datetime]] = []
+    container_rows: list[ContainerPacking] = []
+
+    def flush() -> None:
+        if unit_rows:
+            units_pack(packings=unit_rows)
+        ContainerPacking.objects.bulk_create(container_rows, batch_size=BATCH_SIZE)
+        unit_rows.clear(), container_rows.clear()
+
+    for row in sorted(rows, key=lambda r: r.event_time):
+        body = row.body
+        parent = things.containers.get(canonical_epc(body.get("parentID", "")))
+        if parent is None:
+            continue
+        children = [canonical_epc(epc) for epc in body.get("childEPCs") or ()]
+        if row.action == "ADD":
+            unit_rows.extend((parent, things.units[c], row.event_time) for c in children if c in things.units)
+            container_rows.extend(
+                ContainerPacking(parent_id=parent, child_id=things.containers[c], packed_at=row.event_time)
+                for c in children
+                if c in things.containers and things.containers[c] != parent
+            )
+        elif row.action == "DELETE":
+            flush()
+            _unpack(parent, children, things, at=row.event_time)
+    flush()
+
+
+def _unpack(parent: int, children: list[str], things: _Things, *, at: dt.datetime) -> None:
+    units = [things.units[c] for c in children if c in things.units]
+    containers = [things.containers[c] for c in children if c in things.containers]
+    open_units = UnitPacking.objects.filter(container_id=parent, unpacked_at__isnull=True, packed_at__lte=at)
+    open_containers = ContainerPacking.objects.filter(parent_id=parent, unpacked_at__isnull=True, packed_at__lte=at)
+    if children:
+        open_units, open_containers = (
+            open_units.filter(unit_id__in=units),
+            open_containers.filter(child_id__in=containers),
+        )
+    open_units.update(unpacked_at=at)
+    open_containers.update(unpacked_at=at)
+
+
+# --- error declarations ------------------------------------------------------------------------------
+
+
+def _declarations_apply(
+    declarations: list[tuple[EpcisEvent, dict[str, Any]]], *, entry: LedgerEntry, owner: Organisation
+) -> int:
+    """Declare stored events erroneous; their genealogy records stop counting from ``entry`` on.
+    A declared member of a transformationID group leaves the group, which is recorded again."""
+    if not declarations:
+        return 0
+    for event, declaration in declarations:
+        event.declared_at = parse_datetime(declaration["declarationTime"])
+        event.declaration = declaration
+    EpcisEvent.objects.bulk_update([event for event, _ in declarations], ["declared_at", "declaration"])
+    records = {event.record_id for event, _ in declarations if event.record_id}
+    for record in Transformation.objects.filter(pk__in=records, retracted_position__isnull=True):
+        reason = next(d.get("reason", "") for e, d in declarations if e.record_id == record.pk)
+        transformation_retract(transformation=record, entry=entry, reason=f"EPCIS errorDeclaration: {reason}".strip())
+    survivors = list(
+        EpcisEvent.objects.filter(record_id__in=records, declared_at__isnull=True).exclude(transformation_id="")
+    )
+    if survivors:
+        things = _things_ensure(survivors, owner=owner)
+        groups: dict[str, _Group] = {}
+        for event in survivors:
+            groups.setdefault(event.transformation_id, _Group(event.transformation_id, again=True)).events.append(event)
+        _groups_record(list(groups.values()), things, entry=entry, owner=owner)
+    return len(declarations)
+
+
+def capture_record_problems(capture: EpcisCapture, problems: Sequence[Problem]) -> None:
+    capture.problems = [p.as_dict() for p in problems]
+    capture.save(update_fields=["problems"])

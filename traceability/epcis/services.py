@@ -1,0 +1,87 @@
+"""Capture jobs: a document is kept as it arrived, and a Celery job applies it (``capture``).
+
+``POST /epcis/capture`` and ``import_epcis`` share this path; the HTTP one answers 202 at once
+and the job runs on a worker, the CLI one runs the same handler in its own process.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+from typing import IO, Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from suppliers.models import Organisation
+from traceability.epcis.capture import Progress, document_apply, document_events, document_read
+from traceability.epcis.problems import DocumentRejected, Problem
+from traceability.jobs import Chunk, Submit, job_create, job_handler
+from traceability.models import CaptureErrorBehaviour, EpcisCapture, Job
+
+CAPTURE_DIR = "epcis"
+
+
+def capture_submit(
+    *,
+    owner: Organisation,
+    document: IO[bytes],
+    error_behaviour: str = CaptureErrorBehaviour.ROLLBACK,
+    created_by: AbstractBaseUser | None = None,
+    submit: Submit,
+) -> EpcisCapture:
+    """Keep the document (streamed to the data folder, never held in memory) and queue its job."""
+    relative = f"{CAPTURE_DIR}/{uuid.uuid4().hex}"
+    path = Path(settings.VAR_DIR) / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as kept:
+        shutil.copyfileobj(document, kept, length=1 << 20)
+    user = created_by if created_by is not None and created_by.is_authenticated else None
+    with transaction.atomic(durable=True):
+        capture = EpcisCapture.objects.create(
+            owner=owner, created_by=user, error_behaviour=error_behaviour, document_path=relative
+        )
+        job = job_create(kind="epcis_capture", params={"capture_id": capture.pk}, total=1, owner=owner, created_by=user)
+        capture.job = job
+        capture.save(update_fields=["job"])
+        submit(job)
+    return capture
+
+
+@job_handler("epcis_capture")
+def capture_chunk(job: Job, progress: Progress | None = None) -> Chunk:
+    """Apply the capture's document in one transaction (the job's): all of it, or with ``proceed``
+    all of its valid events. A rejected document leaves only its problems on the capture."""
+    capture = EpcisCapture.objects.select_for_update().get(pk=job.params["capture_id"])
+    data = (Path(settings.VAR_DIR) / capture.document_path).read_bytes()
+    try:
+        with transaction.atomic():  # a savepoint: a rejection rolls back every ledger write
+            document = document_read(data)
+            capture.events = len(document_events(document))
+            applied = document_apply(document, capture=capture, progress=progress)
+    except DocumentRejected as rejected:
+        capture.problems = [p.as_dict() for p in rejected.problems]
+        capture.save(update_fields=["events", "problems"])
+        return Chunk(done=1, total=1, phase="rejected", result=_result(capture, success=False))
+    capture.captured, capture.repeated, capture.declared = applied.captured, applied.repeated, applied.declared
+    capture.problems = [p.as_dict() for p in applied.problems]
+    capture.entry_id = applied.position
+    capture.save(update_fields=["events", "captured", "repeated", "declared", "problems", "entry"])
+    return Chunk(done=1, total=1, phase="applied", result=_result(capture, success=not applied.problems))
+
+
+def _result(capture: EpcisCapture, *, success: bool) -> dict[str, Any]:
+    return {
+        "success": success,
+        "events": capture.events,
+        "captured": capture.captured,
+        "repeated": capture.repeated,
+        "declared": capture.declared,
+        "problems": len(capture.problems),
+    }
+
+
+def problems_of(capture: EpcisCapture) -> list[Problem]:
+    return [Problem(**problem) for problem in capture.problems]

@@ -1,0 +1,192 @@
+"""The EPCIS 2.0 REST binding under ``/epcis/``, as GS1's OpenAPI document defines it.
+
+Capture is asynchronous (``POST /epcis/capture`` answers 202 with the capture job's ``Location``;
+a Celery job applies the document), single-event capture synchronous (``POST /epcis/events``
+answers 201 with the event's ``Location``). Errors are RFC 7807 problem documents, as the standard
+asks; the caller authenticates as for the REST API and acts for its organisation.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+from urllib.parse import quote
+
+from rest_framework import status
+from rest_framework.exceptions import APIException, AuthenticationFailed, NotAuthenticated, PermissionDenied
+from rest_framework.parsers import BaseParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from traceability.api.permissions import HasOrganisation, RegulatorsReadOnly, caller_of, visible
+from traceability.epcis.capture import event_document
+from traceability.epcis.problems import Problem
+from traceability.epcis.services import capture_submit, problems_of
+from traceability.jobs import job_step
+from traceability.models import CaptureErrorBehaviour, EpcisCapture, EpcisEvent, JobStatus
+from traceability.tasks import job_submit
+
+VERSION_HEADERS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
+DOCUMENT_TYPES = ("application/json", "application/ld+json", "application/xml", "text/xml")
+
+
+class EpcisException(APIException):
+    """An error the standard names (``epcisException:…``), answered as an RFC 7807 problem."""
+
+    def __init__(self, status_code: int, kind: str, detail: str, *, problems: list[Problem] | None = None) -> None:
+        super().__init__(detail=detail)
+        self.status_code, self.kind, self.problems = status_code, kind, problems or []
+
+
+def _problem(status_code: int, kind: str, title: str, detail: str, instance: str | None = None) -> dict[str, Any]:
+    body = {"type": f"epcisException:{kind}", "title": title, "status": status_code, "detail": detail}
+    return body | ({"instance": instance} if instance else {})
+
+
+def _capture_error(problem: Problem) -> dict[str, Any]:
+    """One capture problem as an RFC 7807 body: ``instance`` points at the event and place."""
+    title = "Invalid EPCIS event" if problem.event_index is not None else "Invalid EPCIS document"
+    error = _problem(400, "ValidationException", title, str(problem), problem.where or None)
+    return error | {"eventIndex": problem.event_index, "eventID": problem.event_id}
+
+
+def epcis_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, EpcisException):
+        body = _problem(exc.status_code, exc.kind, exc.kind, str(exc.detail))
+        if exc.problems:
+            body["errors"] = [_capture_error(p) for p in exc.problems]
+        return Response(body, status=exc.status_code, headers=VERSION_HEADERS)
+    if isinstance(exc, (NotAuthenticated, AuthenticationFailed)):
+        return Response(_problem(401, "SecurityException", "Unauthorized", str(exc.detail)), status=401)
+    if isinstance(exc, PermissionDenied):
+        return Response(_problem(403, "SecurityException", "Forbidden", str(exc.detail)), status=403)
+    if isinstance(exc, APIException):
+        code = exc.status_code
+        return Response(_problem(code, "ImplementationException", "Request refused", str(exc.detail)), status=code)
+    return None
+
+
+class RawDocument(BaseParser):
+    """Accepts the document media types and leaves the body unread: the view streams it to disk."""
+
+    media_type = "*/*"
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        return stream
+
+
+class EpcisView(APIView):
+    permission_classes = [IsAuthenticated, HasOrganisation, RegulatorsReadOnly]
+    parser_classes = [RawDocument]
+    schema = None  # GS1's OpenAPI document describes /epcis/; the REST API's schema leaves it out
+
+    def get_exception_handler(self) -> Any:
+        return epcis_exception_handler
+
+    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
+        for header, value in VERSION_HEADERS.items():
+            response.headers.setdefault(header, value)
+        return super().finalize_response(request, response, *args, **kwargs)
+
+    def document_type(self, request: Request) -> str:
+        media = (request.content_type or "").split(";")[0].strip().lower()
+        if media not in DOCUMENT_TYPES:
+            raise EpcisException(
+                415,
+                "ImplementationException",
+                f"Content-Type {media or 'none'!r} is not an EPCIS document type:"
+                f" send one of {', '.join(DOCUMENT_TYPES)}",
+            )
+        return media
+
+
+def capture_job(capture: EpcisCapture) -> dict[str, Any]:
+    """The standard's CaptureJob document."""
+    job = capture.job
+    running = job is not None and job.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+    failed = job is not None and job.status == JobStatus.FAILED
+    errors = [_capture_error(p) for p in problems_of(capture)]
+    if failed and not errors:
+        errors = [_problem(500, "ImplementationException", "Capture failed", job.error or "the capture job failed")]
+    return {
+        "captureID": str(capture.pk),
+        "createdAt": capture.created_at.isoformat().replace("+00:00", "Z"),
+        "finishedAt": job.finished_at.isoformat().replace("+00:00", "Z") if job and job.finished_at else None,
+        "running": running,
+        "success": not running and not failed and not errors,
+        "captureErrorBehaviour": capture.error_behaviour,
+        "errors": errors,
+        "events": capture.events,
+        "captured": capture.captured,
+        "repeated": capture.repeated,
+        "declared": capture.declared,
+    }
+
+
+class CaptureView(EpcisView):
+    def post(self, request: Request) -> Response:
+        """Capture an EPCIS document: 202 and the capture job's Location; a Celery job applies it."""
+        behaviour = request.headers.get("GS1-Capture-Error-Behaviour", CaptureErrorBehaviour.ROLLBACK).strip().lower()
+        if behaviour not in CaptureErrorBehaviour.values:
+            raise EpcisException(
+                400,
+                "ValidationException",
+                f"GS1-Capture-Error-Behaviour {behaviour!r} is not one of rollback, proceed",
+            )
+        self.document_type(request)
+        capture = capture_submit(
+            owner=caller_of(request).organisation,
+            document=request._request,  # the body, streamed to disk without being held in memory
+            error_behaviour=behaviour,
+            created_by=request.user,
+            submit=job_submit,
+        )
+        return Response(status=status.HTTP_202_ACCEPTED, headers={"Location": f"/epcis/capture/{capture.pk}"})
+
+    def get(self, request: Request) -> Response:
+        """The caller's capture jobs, newest first."""
+        captures = visible(EpcisCapture.objects.select_related("job"), request).order_by("-pk")[:100]
+        return Response([capture_job(capture) for capture in captures])
+
+
+class CaptureDetailView(EpcisView):
+    def get(self, request: Request, capture_id: int) -> Response:
+        capture = visible(EpcisCapture.objects.select_related("job"), request).filter(pk=capture_id).first()
+        if capture is None:
+            raise EpcisException(404, "NoSuchResourceException", f"no capture job {capture_id} is yours to see")
+        return Response(capture_job(capture))
+
+
+class EventsView(EpcisView):
+    def post(self, request: Request) -> Response:
+        """Capture one event, synchronously: 201 and the event's Location, or 400 with its problems."""
+        self.document_type(request)
+        event = self._event(request)
+        capture = capture_submit(
+            owner=caller_of(request).organisation,
+            document=io.BytesIO(json.dumps(event_document(event)).encode()),
+            created_by=request.user,
+            submit=lambda job: None,  # run here, below, once the capture is committed
+        )
+        job_step(job_id=capture.job_id, expected_done=0, enqueue=lambda *_: None)
+        capture.refresh_from_db()
+        if capture.problems:
+            raise EpcisException(400, "ValidationException", "the event was rejected", problems=problems_of(capture))
+        if capture.repeated:
+            raise EpcisException(409, "ValidationException", "the ledger has this event already")
+        stored = EpcisEvent.objects.filter(capture=capture).values_list("event_id", flat=True).first()
+        return Response(status=status.HTTP_201_CREATED, headers={"Location": f"/epcis/events/{quote(stored, safe='')}"})
+
+    def _event(self, request: Request) -> dict[str, Any]:
+        if (request.content_type or "").split(";")[0].strip().lower() in ("application/xml", "text/xml"):
+            raise EpcisException(415, "ImplementationException", "POST /events takes one event as JSON")
+        try:
+            event = json.loads(request._request.read())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise EpcisException(400, "ValidationException", f"the body is not JSON: {exc}") from None
+        if not isinstance(event, dict):
+            raise EpcisException(400, "ValidationException", "the body must be one EPCIS event, a JSON object")
+        return event
