@@ -522,6 +522,9 @@ class EpcisCapture(models.Model):
     declared = models.PositiveIntegerField(default=0, help_text="Stored events this capture declared erroneous.")
     problems = models.JSONField(default=list, blank=True)
     entry = models.ForeignKey(LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    context = models.JSONField(
+        default=list, blank=True, help_text="The document's @context: query answers declare its extension prefixes."
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -306,8 +306,9 @@ def unit_siblings(
     """
     snapshot = genealogy.ledger_snapshot()
     found = genealogy.siblings(snapshot=snapshot, unit_id=unit.pk, after=after, limit=limit)
-    units = visible_units.in_bulk(list(found.units))
-    lots = Lot.objects.in_bulk(found.shared_lots)
+    # Only what a summary shows: building 100 whole Unit rows cost more than reading them.
+    units = visible_units.only("identity", "serial", "gtin").in_bulk(list(found.units))
+    lots = Lot.objects.only("identity", "code", "kind").in_bulk(found.shared_lots)
     return {
         "subject": unit_summary(unit, prefix_length=prefix_length),
         "position": snapshot.position,

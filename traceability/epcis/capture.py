@@ -163,6 +163,7 @@ def document_apply(document: dict[str, Any], *, capture: EpcisCapture, progress:
         raise DocumentRejected(problems)
     kept = [(index, event) for index, event in enumerate(events) if index not in rejected]
     applied = Applied(events=len(events), problems=problems)
+    capture.context = document.get("@context") or []
     with transaction.atomic():
         entry = ledger_append(
             source=LedgerSource.EPCIS,

@@ -68,7 +68,7 @@ def capture_chunk(job: Job, progress: Progress | None = None) -> Chunk:
     capture.captured, capture.repeated, capture.declared = applied.captured, applied.repeated, applied.declared
     capture.problems = [p.as_dict() for p in applied.problems]
     capture.entry_id = applied.position
-    capture.save(update_fields=["events", "captured", "repeated", "declared", "problems", "entry"])
+    capture.save(update_fields=["events", "captured", "repeated", "declared", "problems", "entry", "context"])
     return Chunk(done=1, total=1, phase="applied", result=_result(capture, success=not applied.problems))
 
 

@@ -13,20 +13,24 @@ import json
 from typing import Any
 from urllib.parse import quote
 
+from django.utils import timezone
 from rest_framework import status
 from rest_framework.exceptions import APIException, AuthenticationFailed, NotAuthenticated, PermissionDenied
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from traceability.api.permissions import HasOrganisation, RegulatorsReadOnly, caller_of, visible
+from traceability.api.views import PrefixLength
+from traceability.epcis import queries
 from traceability.epcis.capture import event_document
 from traceability.epcis.problems import Problem
 from traceability.epcis.services import capture_submit, problems_of
 from traceability.jobs import job_step
-from traceability.models import CaptureErrorBehaviour, EpcisCapture, EpcisEvent, JobStatus
+from traceability.models import CaptureErrorBehaviour, EpcisCapture, EpcisEvent, EpcisEventType, JobStatus
 from traceability.tasks import job_submit
 
 VERSION_HEADERS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
@@ -160,7 +164,37 @@ class CaptureDetailView(EpcisView):
         return Response(capture_job(capture))
 
 
-class EventsView(EpcisView):
+class QueryView(EpcisView):
+    """Answers EPCISQueryDocuments, in the identifier format the GS1-EPC-Format header asks for."""
+
+    def query_answer(self, request: Request, params: dict[str, str]) -> Response:
+        epc_format = request.headers.get("GS1-EPC-Format", "Always_GS1_Digital_Link")
+        if epc_format not in queries.EPC_FORMATS:
+            raise EpcisException(
+                400,
+                "QueryParameterException",
+                f"GS1-EPC-Format {epc_format!r} is not one of {', '.join(queries.EPC_FORMATS)}",
+            )
+        caller = caller_of(request)
+        try:
+            query = queries.events_query(
+                params, visible=queries.visible_events(organisation=caller.organisation, sees_all=caller.sees_all)
+            )
+            page = queries.events_page(query, params, epc_format=epc_format, prefix_length=PrefixLength())
+        except queries.QueryError as exc:
+            raise EpcisException(400, "QueryParameterException", str(exc)) from None
+        headers = {"GS1-EPC-Format": epc_format}
+        if page.next_token:
+            following = replace_query_param(request.build_absolute_uri(), "nextPageToken", page.next_token)
+            headers["Link"] = f'<{following}>; rel="next"'
+        return Response(queries.query_document(page, created=timezone.now()), headers=headers)
+
+
+class EventsView(QueryView):
+    def get(self, request: Request) -> Response:
+        """Events selected by the standard's query parameters, a page at a time (perPage, nextPageToken)."""
+        return self.query_answer(request, request.query_params.dict())
+
     def post(self, request: Request) -> Response:
         """Capture one event, synchronously: 201 and the event's Location, or 400 with its problems."""
         self.document_type(request)
@@ -190,3 +224,23 @@ class EventsView(EpcisView):
         if not isinstance(event, dict):
             raise EpcisException(400, "ValidationException", "the body must be one EPCIS event, a JSON object")
         return event
+
+
+class EventDetailView(QueryView):
+    def get(self, request: Request, event_id: str) -> Response:
+        answer = self.query_answer(request, {"EQ_eventID": event_id})
+        events = answer.data["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+        if not events:
+            raise EpcisException(404, "NoSuchResourceException", f"no event {event_id!r} is yours to see")
+        return Response({"@context": answer.data["@context"], **events[0]}, headers=dict(answer.items()))
+
+
+class EpcEventsView(QueryView):
+    def get(self, request: Request, epc: str) -> Response:
+        """The events naming this EPC anywhere (MATCH_anyEPC), with any other query parameter."""
+        return self.query_answer(request, {**request.query_params.dict(), "MATCH_anyEPC": epc})
+
+
+class EventTypesView(EpcisView):
+    def get(self, request: Request) -> Response:
+        return Response({"@context": queries.GS1_CONTEXT, "type": "Collection", "member": EpcisEventType.values})

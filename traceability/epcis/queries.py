@@ -1,0 +1,258 @@
+"""The EPCIS 2.0 query interface's reads: ``GET /epcis/events`` and its relatives.
+
+Query parameters are the standard's (EPCIS 2.0 §8.2.7.1, the REST binding's OpenAPI document);
+values are pipe-separated lists. Identifier parameters are compared in canonical form through the
+identifier index (``EpcisEventEpc``), so an EPC URN and a GS1 Digital Link find the same events,
+and EPC patterns (``urn:epc:idpat:sgtin:4012345.011111.*``) match every serial of the GTIN. Pages
+are cut by event id (events are stored in record-time order), and the next page's token is signed
+with the query it belongs to.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.core import signing
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils.dateparse import parse_datetime
+
+from traceability import identifiers
+from traceability.epcis.capture import canonical_epc, cbv_bare
+from traceability.models import EpcisCapture, EpcisEvent, EpcisEventEpc, EpcisEventType
+from traceability.models import EpcisRole as R
+
+PER_PAGE, MAX_PER_PAGE = 30, 1000
+EPC_FORMATS = ("Always_GS1_Digital_Link", "Always_EPC_URN", "Never_Translates", "No_Preference")
+GS1_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
+_TOKEN_SALT = "epcis-next-page"
+
+# The identifier parameters: which places of an event each one looks at.
+MATCH_ROLES: dict[str, tuple[str, ...]] = {
+    "MATCH_epc": (R.EPC, R.CHILD),
+    "MATCH_parentID": (R.PARENT,),
+    "MATCH_inputEPC": (R.INPUT,),
+    "MATCH_outputEPC": (R.OUTPUT,),
+    "MATCH_anyEPC": (R.EPC, R.CHILD, R.PARENT, R.INPUT, R.OUTPUT),
+    "MATCH_epcClass": (R.CLASS, R.CHILD_CLASS),
+    "MATCH_inputEPCClass": (R.INPUT_CLASS,),
+    "MATCH_outputEPCClass": (R.OUTPUT_CLASS,),
+    "MATCH_anyEPCClass": (R.CLASS, R.CHILD_CLASS, R.INPUT_CLASS, R.OUTPUT_CLASS),
+}
+_TIMES = {
+    "GE_eventTime": "event_time__gte",
+    "LT_eventTime": "event_time__lt",
+    "GE_recordTime": "record_time__gte",
+    "LT_recordTime": "record_time__lt",
+}
+_LISTS: dict[str, tuple[str, Callable[[str], str]]] = {
+    "eventType": ("type__in", str),
+    "EQ_action": ("action__in", str),
+    "EQ_bizStep": ("biz_step__in", cbv_bare),
+    "EQ_disposition": ("disposition__in", cbv_bare),
+    "EQ_eventID": ("event_id__in", str),
+    "EQ_transformationID": ("transformation_id__in", str),
+}
+PAGING = {"perPage", "nextPageToken"}
+KNOWN = set(MATCH_ROLES) | set(_TIMES) | set(_LISTS) | PAGING | {"EXISTS_errorDeclaration"}
+
+
+class QueryError(ValueError):
+    """A query the standard does not allow: ``parameter`` names the parameter at fault."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(f"{parameter}: {message}")
+        self.parameter = parameter
+
+
+@dataclass(frozen=True)
+class Page:
+    events: list[dict[str, Any]]
+    context: list[Any]
+    next_token: str | None
+
+
+def events_query(params: Mapping[str, str], *, visible: QuerySet[EpcisEvent]) -> QuerySet[EpcisEvent]:
+    """The events the parameters select, among ``visible``; raises QueryError naming a bad one."""
+    if unknown := sorted(set(params) - KNOWN):
+        raise QueryError(unknown[0], "is not a query parameter of this repository (EPCIS 2.0 SimpleEventQuery)")
+    condition = Q()
+    for name, lookup in _TIMES.items():
+        if name in params:
+            condition &= Q(**{lookup: _time(name, params[name])})
+    for name, (lookup, normalise) in _LISTS.items():
+        if name in params:
+            values = _values(name, params[name])
+            if name == "eventType" and (bad := sorted(set(values) - set(EpcisEventType.values))):
+                raise QueryError(name, f"{bad[0]!r} is not an event type ({', '.join(EpcisEventType.values)})")
+            condition &= Q(**{lookup: [normalise(v) for v in values]})
+    for name, roles in MATCH_ROLES.items():
+        if name in params:
+            condition &= Q(Exists(_matching(name, _values(name, params[name]), roles)))
+    if "EXISTS_errorDeclaration" in params:
+        if params["EXISTS_errorDeclaration"].lower() not in ("", "true", "false"):
+            raise QueryError("EXISTS_errorDeclaration", "must be true or false")
+        if params["EXISTS_errorDeclaration"].lower() != "false":
+            condition &= Q(declared_at__isnull=False)
+    return visible.filter(condition).order_by("pk")
+
+
+def events_page(query: QuerySet[EpcisEvent], params: Mapping[str, str], *, epc_format: str, prefix_length: Any) -> Page:
+    """One page of the query's events as the JSON binding renders them, and the next page's token."""
+    per_page = _per_page(params.get("perPage"))
+    signature = _signature(params)
+    if token := params.get("nextPageToken"):
+        query = query.filter(pk__gt=_token_position(token, signature))
+    rows = list(query.select_related("capture")[: per_page + 1])
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    contexts = _contexts(rows)
+    render = _renderer(epc_format, prefix_length)
+    return Page(
+        events=[event_render(row, render) for row in rows],
+        context=contexts,
+        next_token=signing.dumps({"after": rows[-1].pk, "q": signature}, salt=_TOKEN_SALT) if more else None,
+    )
+
+
+def event_render(row: EpcisEvent, render: Callable[[str], str]) -> dict[str, Any]:
+    """The stored event as the query interface returns it: with its eventID, recordTime, and the
+    errorDeclaration it received after capture; identifiers in the asked format."""
+    event = {key: value for key, value in row.body.items() if key != "@context"}
+    event["eventID"] = row.event_id
+    event["recordTime"] = row.record_time.isoformat().replace("+00:00", "Z")
+    if row.declaration:
+        event["errorDeclaration"] = row.declaration
+    for key in ("epcList", "childEPCs", "inputEPCList", "outputEPCList"):
+        if key in event:
+            event[key] = [render(epc) for epc in event[key]]
+    if "parentID" in event:
+        event["parentID"] = render(event["parentID"])
+    for key in ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList"):
+        if key in event:
+            event[key] = [{**item, "epcClass": render(item["epcClass"])} for item in event[key]]
+    return event
+
+
+def query_document(page: Page, *, created: dt.datetime) -> dict[str, Any]:
+    return {
+        "@context": page.context,
+        "type": "EPCISQueryDocument",
+        "schemaVersion": "2.0",
+        "creationDate": created.isoformat().replace("+00:00", "Z"),
+        "epcisBody": {"queryResults": {"queryName": "SimpleEventQuery", "resultsBody": {"eventList": page.events}}},
+    }
+
+
+# --- parameters ----------------------------------------------------------------------------------------
+
+
+def _values(name: str, raw: str) -> list[str]:
+    values = [value.strip() for value in raw.split("|") if value.strip()]
+    if not values:
+        raise QueryError(name, "needs at least one value (values are separated by |)")
+    return values
+
+
+def _time(name: str, raw: str) -> dt.datetime:
+    value = parse_datetime(raw.strip().replace(" ", "+"))  # a + in a query string arrives as a space
+    if value is None or value.tzinfo is None:
+        raise QueryError(name, f"{raw!r} is not a date-time with a UTC offset (e.g. 2024-03-01T08:00:00Z)")
+    return value
+
+
+def _per_page(raw: str | None) -> int:
+    if raw is None:
+        return PER_PAGE
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PER_PAGE:
+        raise QueryError("perPage", f"{raw!r} is not a whole number from 1 to {MAX_PER_PAGE}")
+    return int(raw)
+
+
+def _signature(params: Mapping[str, str]) -> str:
+    return signing.Signer(salt=_TOKEN_SALT).signature(
+        "&".join(f"{k}={params[k]}" for k in sorted(params) if k not in PAGING)
+    )
+
+
+def _token_position(token: str, signature: str) -> int:
+    try:
+        data = signing.loads(token, salt=_TOKEN_SALT)
+    except signing.BadSignature:
+        raise QueryError("nextPageToken", "is not a token this repository issued") from None
+    if data.get("q") != signature:
+        raise QueryError("nextPageToken", "belongs to another query: repeat the query's parameters with it")
+    return int(data["after"])
+
+
+def _matching(name: str, values: Iterable[str], roles: tuple[str, ...]) -> QuerySet[EpcisEventEpc]:
+    """Index rows of the event in these places naming one of the values (or patterns)."""
+    exact, prefixes = set(), set()
+    for value in values:
+        try:
+            identity = identifiers.parse(value).identity
+        except identifiers.InvalidIdentifier as exc:
+            if value.startswith(("urn:epc:", "https://id.gs1.org/")):
+                raise QueryError(name, str(exc)) from None
+            exact.add(value)  # a private URI, matched as written
+            continue
+        if isinstance(identity, identifiers.GtinClass):  # a pattern: every serial or lot of the GTIN
+            prefixes |= {f"sgtin:{identity.gtin}:", f"lgtin:{identity.gtin}:"}
+            exact.add(identity.canonical)
+        else:
+            exact.add(canonical_epc(value))
+    match = Q(epc__in=exact)
+    for prefix in prefixes:
+        match |= Q(epc__startswith=prefix)
+    return EpcisEventEpc.objects.filter(match, event=OuterRef("pk"), role__in=roles)
+
+
+# --- rendering -----------------------------------------------------------------------------------------
+
+
+def _contexts(rows: list[EpcisEvent]) -> list[Any]:
+    """GS1's context and the extension prefixes the page's events were captured with."""
+    context: list[Any] = [GS1_CONTEXT]
+    prefixes: dict[str, Any] = {}
+    captures = {row.capture_id: row.capture for row in rows}
+    for capture in captures.values():
+        for entry in _listed(capture.context):
+            if isinstance(entry, dict):
+                prefixes.update(entry)
+            elif isinstance(entry, str) and entry not in context:
+                context.append(entry)
+    return [*context, prefixes] if prefixes else context
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value] if value else []
+
+
+def _renderer(epc_format: str, prefix_length: Any) -> Callable[[str], str]:
+    if epc_format in ("Never_Translates", "No_Preference"):
+        return lambda value: value
+    to_urn = epc_format == "Always_EPC_URN"
+    rendered: dict[str, str] = {}
+
+    def render(value: str) -> str:
+        if value not in rendered:
+            try:
+                identity = identifiers.parse(value).identity
+                rendered[value] = (
+                    identifiers.to_epc_urn(identity, prefix_length=prefix_length)
+                    if to_urn
+                    else identifiers.to_digital_link(identity)
+                )
+            except identifiers.InvalidIdentifier:
+                rendered[value] = value  # not a GS1 key the ledger converts (GRAI, a private URI): as sent
+        return rendered[value]
+
+    return render
+
+
+def visible_events(*, organisation: Any, sees_all: bool) -> QuerySet[EpcisEvent]:
+    """A regulator reads every event; an organisation the events it captured."""
+    events = EpcisEvent.objects.all()
+    return events if sees_all else events.filter(capture__in=EpcisCapture.objects.filter(owner=organisation))
