@@ -7,11 +7,11 @@ import json
 import pytest
 
 from cells.models import Lot
-from packs.models import Container, ContainerPacking, Unit, UnitPacking
+from packs.models import Container, ContainerPacking, Shipment, Unit, UnitPacking
 from tests.factories import OrganisationFactory
 from traceability import genealogy
-from traceability.epcis.capture import canonical_epc
 from traceability.epcis.services import capture_submit
+from traceability.epcis.vocabulary import canonical_epc
 from traceability.jobs import job_step
 from traceability.models import (
     EpcisCapture,
@@ -341,3 +341,51 @@ def test_a_transformation_that_would_close_a_cycle_is_refused_naming_the_path(be
     else:
         assert list(EpcisEvent.objects.values_list("event_id", flat=True)) == ["urn:uuid:forth"]
         assert LotLink.objects.count() == 1
+
+
+def shipping(event_id: str, epcs: list[str], *, to: str, desadv: str, step: str = "shipping", at: str = "08") -> dict:
+    return {
+        "type": "ObjectEvent",
+        "eventID": event_id,
+        "eventTime": f"2024-02-{at}T10:00:00Z",
+        "eventTimeZoneOffset": "+00:00",
+        "action": "OBSERVE",
+        "bizStep": step,
+        "epcList": epcs,
+        "bizTransactionList": [{"type": "desadv", "bizTransaction": f"urn:epcglobal:cbv:bt:4012345000009:{desadv}"}],
+        "sourceList": [{"type": "owning_party", "source": f"urn:epc:id:pgln:{PREFIX}.00000"}],
+        "destinationList": [{"type": "owning_party", "destination": to}],
+    }
+
+
+def test_a_shipping_event_ships_the_pallet_to_the_owning_party_and_the_trace_finds_the_consignee():
+    # given U1 built from L1, packed in a carton on a pallet
+    owner = OrganisationFactory()
+    carton, pallet = sscc("0000000001"), sscc("0000000002")
+    capture(
+        owner,
+        document(
+            transformation("urn:uuid:b", lots=["L1"], outputs=["U1"]),
+            aggregation("urn:uuid:a1", "ADD", carton, [sgtin("U1")], at="05"),
+            aggregation("urn:uuid:a2", "ADD", pallet, [carton], at="06"),
+        ),
+    )
+    # when the pallet ships to a distributor the ledger has never heard of, then arrives
+    capture(owner, document(shipping("urn:uuid:s", [pallet], to="urn:epc:id:pgln:0614141.00001", desadv="D1")))
+    capture(
+        owner,
+        document(
+            shipping("urn:uuid:r", [pallet], to="urn:epc:id:pgln:0614141.00001", desadv="D1", step="receiving", at="09")
+        ),
+    )
+    # then
+    shipment = Shipment.objects.get()
+    assert (shipment.reference, shipment.consignee.pgln, shipment.received_at.day) == (
+        "urn:epcglobal:cbv:bt:4012345000009:D1",
+        "0614141000012",
+        9,
+    )
+    assert shipment.owner == owner and shipment.consignee.role == "distributor"
+    lot = Lot.objects.get(code="L1")
+    forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[lot.pk])
+    assert [c.organisation_id for c in genealogy.consignees(forward)] == [shipment.consignee_id]

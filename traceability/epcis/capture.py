@@ -44,6 +44,8 @@ from packs.services import units_pack
 from suppliers.models import Organisation
 from traceability import identifiers
 from traceability.epcis.problems import DocumentRejected, Problem
+from traceability.epcis.shipments import shipments_derive
+from traceability.epcis.vocabulary import canonical_epc, cbv_bare
 from traceability.models import (
     CaptureErrorBehaviour,
     EpcisCapture,
@@ -83,12 +85,6 @@ _CLASS_LISTS = {
     "outputQuantityList": EpcisRole.OUTPUT_CLASS,
 }
 XSD_CHECKED = "__xsd_checked__"  # read from XML and valid by GS1's XSD (never a JSON member name)
-_CBV_PREFIXES = (
-    "urn:epcglobal:cbv:bizstep:",
-    "urn:epcglobal:cbv:disp:",
-    "https://ref.gs1.org/cbv/BizStep-",
-    "https://ref.gs1.org/cbv/Disp-",
-)
 
 
 @dataclass
@@ -291,15 +287,6 @@ def _events_store(
     return created
 
 
-def cbv_bare(value: str) -> str:
-    """A CBV bizStep or disposition in its bare form (``shipping``), whichever form it came in;
-    other vocabularies' URIs stay as they are."""
-    for prefix in _CBV_PREFIXES:
-        if value.startswith(prefix):
-            return value[len(prefix) :]
-    return value
-
-
 def _identifiers(event: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """(role, canonical identifier) of everything the event names."""
     if parent := event.get("parentID"):
@@ -310,24 +297,6 @@ def _identifiers(event: dict[str, Any]) -> Iterator[tuple[str, str]]:
     for key, role in _CLASS_LISTS.items():
         for item in event.get(key) or ():
             yield role, canonical_epc(item["epcClass"])
-
-
-_canonical_cache: dict[str, str] = {}
-
-
-def canonical_epc(value: str) -> str:
-    """The ledger's canonical key for a GS1 identity it models (``sgtin:<gtin14>:<serial>``, …),
-    so URN and Digital Link spellings meet; other identifiers (GRAI, GIAI, …) as sent."""
-    if (found := _canonical_cache.get(value)) is not None:
-        return found
-    try:
-        canonical = identifiers.parse(value).identity.canonical
-    except identifiers.InvalidIdentifier:
-        canonical = value
-    if len(_canonical_cache) > 100_000:
-        _canonical_cache.clear()
-    _canonical_cache[value] = canonical
-    return canonical
 
 
 # --- the genealogy -----------------------------------------------------------------------------------
@@ -352,6 +321,12 @@ def _genealogy_derive(rows: list[EpcisEvent], *, entry: LedgerEntry, owner: Orga
         [row for row in rows if row.type == EpcisEventType.TRANSFORMATION], things, entry=entry, owner=owner
     )
     _aggregations_derive([row for row in rows if row.type == EpcisEventType.AGGREGATION], things)
+    shipments_derive(
+        [row for row in rows if row.type == EpcisEventType.OBJECT],
+        containers=things.containers,
+        units=things.units,
+        owner=owner,
+    )
     return refused
 
 

@@ -20,7 +20,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
 from traceability import identifiers
-from traceability.epcis.capture import canonical_epc, cbv_bare
+from traceability.epcis.vocabulary import canonical_epc, cbv_bare
 from traceability.models import EpcisCapture, EpcisEvent, EpcisEventEpc, EpcisEventType
 from traceability.models import EpcisRole as R
 

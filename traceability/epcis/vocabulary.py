@@ -1,0 +1,39 @@
+"""EPCIS values in the ledger's canonical form: CBV words bare, GS1 identifiers by their digits."""
+
+from __future__ import annotations
+
+from traceability import identifiers
+
+_CBV_PREFIXES = (
+    "urn:epcglobal:cbv:bizstep:",
+    "urn:epcglobal:cbv:disp:",
+    "https://ref.gs1.org/cbv/BizStep-",
+    "https://ref.gs1.org/cbv/Disp-",
+)
+
+
+def cbv_bare(value: str) -> str:
+    """A CBV bizStep or disposition in its bare form (``shipping``), whichever form it came in;
+    other vocabularies' URIs stay as they are."""
+    for prefix in _CBV_PREFIXES:
+        if value.startswith(prefix):
+            return value[len(prefix) :]
+    return value
+
+
+_canonical_cache: dict[str, str] = {}
+
+
+def canonical_epc(value: str) -> str:
+    """The ledger's canonical key for a GS1 identity it models (``sgtin:<gtin14>:<serial>``, …),
+    so URN and Digital Link spellings meet; other identifiers (GRAI, GIAI, …) as sent."""
+    if (found := _canonical_cache.get(value)) is not None:
+        return found
+    try:
+        canonical = identifiers.parse(value).identity.canonical
+    except identifiers.InvalidIdentifier:
+        canonical = value
+    if len(_canonical_cache) > 100_000:
+        _canonical_cache.clear()
+    _canonical_cache[value] = canonical
+    return canonical
