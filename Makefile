@@ -38,6 +38,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.epcis_import
 
 lint: setup
 	$(BIN)/ruff check .

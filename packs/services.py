@@ -10,6 +10,7 @@ from django.db import transaction
 from packs.models import Container, ProductModel, Site, Unit, UnitPacking, WorkOrder
 from suppliers.models import Organisation
 from traceability import identifiers
+from traceability.bulk import bulk_insert
 from traceability.jobs import Chunk, job_handler
 from traceability.models import Job, LedgerSource
 from traceability.services import BATCH_SIZE, ids_missing, ledger_append, ledger_lock, packings_written
@@ -65,7 +66,7 @@ def units_create(
         batch = identities[start : start + BATCH_SIZE]
         if taken := list(Unit.objects.filter(identity__in=batch).values_list("serial", flat=True)[:5]):
             raise UnitError(f"serial(s) already in the ledger for {product_model}: {', '.join(taken)}")
-    created = Unit.objects.bulk_create(units, batch_size=BATCH_SIZE)
+    created = bulk_insert(Unit, units)
     return [u.pk for u in created]
 
 
@@ -83,7 +84,7 @@ def units_pack(*, packings: Iterable[tuple[int, int, dt.datetime]]) -> int:
         if missing := ids_missing(model, ids):
             shown = ", ".join(map(str, missing[:10]))
             raise UnitError(f"cannot pack: unknown {model._meta.verbose_name} id(s) {shown} ({len(missing)} in all)")
-    created = UnitPacking.objects.bulk_create(rows, batch_size=BATCH_SIZE)
+    created = bulk_insert(UnitPacking, rows)
     packings_written(packing_ids=[p.pk for p in created], unit_ids=sorted({p.unit_id for p in created}))
     return len(created)
 

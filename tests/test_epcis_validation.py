@@ -712,3 +712,41 @@ def test_an_aggregation_observed_without_its_parent_is_valid():
     problems = event_problems(event, index=0, pointer="/epcisBody/eventList/0")
     # then
     assert problems == []
+
+
+def _mutations(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """Ways to break an event that the schema should notice."""
+    broken = [
+        {k: v for k, v in event.items() if k != "eventTime"},
+        {**event, "eventTime": "2024-13-01T00:00:00Z"},
+        {**event, "eventTime": "2024-03-01T00:00:00"},
+        {**event, "eventTimeZoneOffset": "+25:00"},
+        {**event, "action": "MOVE"},
+        {**event, "acton": "ADD"},
+        {**event, "bizStep": 7},
+        {**event, "readPoint": {"id": "not a uri"}},
+    ]
+    return [event, *broken]
+
+
+@pytest.mark.corpus
+def test_the_compiled_schema_and_jsonschema_agree_on_every_event(corpus):
+    # given every event of GS1's examples, and each broken in several ways
+    from traceability.epcis.validation import _EVENT_TYPES, _fast_valid, _validator
+
+    events = [
+        event
+        for path in sorted((corpus / "json").glob("*.jsonld"))
+        for event in json.loads(path.read_text())["epcisBody"].get("eventList", [])
+    ]
+    checked = 0
+    for event in events:
+        for candidate in _mutations(event):
+            definition = candidate["type"] if candidate["type"] in _EVENT_TYPES else "Extended-Event"
+            # when
+            fast = _fast_valid(definition, candidate, standalone=False)
+            slow = not list(_validator(definition).iter_errors(candidate))
+            # then
+            assert fast == slow, (candidate.get("eventID"), candidate)
+            checked += 1
+    assert checked > 400  # 54 events, 9 variants each

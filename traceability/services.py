@@ -21,6 +21,7 @@ from cells.models import Lot
 from packs.models import Unit, UnitPacking
 from suppliers.models import Organisation
 from traceability import identifiers
+from traceability.bulk import bulk_insert
 from traceability.lookups import any_sql
 from traceability.models import (
     Exposure,
@@ -245,7 +246,8 @@ def unit_builds_record(
     _check_exist(Unit, {b.unit_id for b in builds}, "unit")
     _check_exist(Lot, {lot_id for b in builds for lot_id in b.lot_ids}, "lot")
     segments = _segments_for({(Exposure.DEFINITE, b.lot_ids) for b in builds})
-    transformations = Transformation.objects.bulk_create(
+    transformations = bulk_insert(
+        Transformation,
         [
             Transformation(
                 owner=owner,
@@ -261,14 +263,13 @@ def unit_builds_record(
             )
             for b in builds
         ],
-        batch_size=BATCH_SIZE,
     )
-    SegmentMember.objects.bulk_create(
-        (
+    bulk_insert(
+        SegmentMember,
+        [
             SegmentMember(segment_id=t.segment_id, unit_id=b.unit_id, transformation_id=t.pk)
             for b, t in zip(builds, transformations, strict=True)
-        ),
-        batch_size=BATCH_SIZE,
+        ],
     )
     _members_written(
         segment_ids=segments.values(),
@@ -335,12 +336,12 @@ def transformation_record(
         for o in sorted(output_units)
     )
     if segment_id is not None:
-        SegmentMember.objects.bulk_create(
-            (
+        bulk_insert(
+            SegmentMember,
+            [
                 SegmentMember(segment_id=segment_id, unit_id=u, transformation=transformation)
                 for u in sorted(output_units)
-            ),
-            batch_size=BATCH_SIZE,
+            ],
         )
         _members_written(
             segment_ids=[segment_id], unit_ids=sorted(output_units), first_transformation_id=transformation.pk

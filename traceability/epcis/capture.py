@@ -43,6 +43,7 @@ from packs.models import Container, ContainerKind, ContainerPacking, ProductMode
 from packs.services import units_pack
 from suppliers.models import Organisation
 from traceability import identifiers
+from traceability.bulk import bulk_insert
 from traceability.epcis.problems import DocumentRejected, Problem
 from traceability.epcis.shipments import shipments_derive
 from traceability.epcis.vocabulary import canonical_epc, cbv_bare
@@ -182,12 +183,11 @@ def document_apply(document: dict[str, Any], *, capture: EpcisCapture, progress:
                 declarations.append((stored, event["errorDeclaration"]))
             else:
                 applied.repeated += 1
-        report("storing", 0, len(fresh))
+        report("deriving the genealogy", 0, len(fresh))
         hashed = {event_id for (_, event), event_id in zip(kept, ids, strict=True) if not event.get("eventID")}
-        rows = _events_store(fresh, capture=capture, entry=entry, hashed=hashed)
-        applied.captured = len(rows)
-        report("deriving the genealogy", 0, len(rows))
+        rows = _events_build(fresh, capture=capture, entry=entry, hashed=hashed)
         index_of = {event_id: index for (index, _), event_id in zip(kept, ids, strict=True)}
+        # The genealogy first, so each event is stored with the record derived from it.
         derived = _genealogy_derive([row for row in rows if row.declared_at is None], entry=entry, owner=capture.owner)
         if refused := [(event_id, why) for event_id, why in derived if event_id in index_of]:  # this document's
             refusals = [
@@ -195,9 +195,12 @@ def document_apply(document: dict[str, Any], *, capture: EpcisCapture, progress:
             ]
             if capture.error_behaviour == CaptureErrorBehaviour.ROLLBACK:
                 raise DocumentRejected(sorted(refusals, key=lambda p: p.event_index))
-            EpcisEvent.objects.filter(event_id__in=[e for e, _ in refused]).delete()
             applied.problems = sorted([*problems, *refusals], key=lambda p: p.event_index)
-            rows = [row for row in rows if row.event_id not in dict(refused)]
+            refused_ids = {event_id for event_id, _ in refused}
+            rows = [row for row in rows if row.event_id not in refused_ids]
+        report("storing", 0, len(rows))
+        _events_store(rows)
+        applied.captured = len(rows)
         applied.declared = _declarations_apply(declarations, entry=entry, owner=capture.owner)
         report("done", len(rows), len(rows))
     return applied
@@ -250,7 +253,7 @@ def _known_events(ids: Sequence[str]) -> dict[str, EpcisEvent]:
     return known
 
 
-def _events_store(
+def _events_build(
     fresh: list[tuple[str, dict[str, Any]]], *, capture: EpcisCapture, entry: LedgerEntry, hashed: set[str]
 ) -> list[EpcisEvent]:
     rows = []
@@ -275,16 +278,20 @@ def _events_store(
                 recorded_position=entry,
             )
         )
-    created = EpcisEvent.objects.bulk_create(rows, batch_size=BATCH_SIZE)
-    EpcisEventEpc.objects.bulk_create(
-        (
-            EpcisEventEpc(event_id=row.pk, role=role, epc=epc)
-            for row in created
-            for role, epc in sorted(set(_identifiers(row.body)))
-        ),
-        batch_size=BATCH_SIZE,
+    return rows
+
+
+def _events_store(rows: list[EpcisEvent]) -> None:
+    """The events, then one index row per identifier they name (COPY on PostgreSQL)."""
+    bulk_insert(EpcisEvent, rows)
+    bulk_insert(
+        EpcisEventEpc,
+        [EpcisEventEpc(event_id=row.pk, role=role, epc=epc) for row in rows for role, epc in _index_rows(row)],
     )
-    return created
+
+
+def _index_rows(row: EpcisEvent) -> list[tuple[str, str]]:
+    return sorted(set(_identifiers(row.body)))
 
 
 def _identifiers(event: dict[str, Any]) -> Iterator[tuple[str, str]]:
@@ -333,17 +340,18 @@ def _genealogy_derive(rows: list[EpcisEvent], *, entry: LedgerEntry, owner: Orga
 def _things_ensure(rows: Iterable[EpcisEvent], *, owner: Organisation) -> _Things:
     """Find or create every lot, unit and container the events name (queries per kind, not per id)."""
     wanted: dict[str, set[str]] = {"lgtin": set(), "sgtin": set(), "sscc": set()}
-    parsed = []
+    parsed: dict[str, identifiers.Parsed] = {}
     for row in rows:
         for text in _texts(row.body):
+            if text in parsed:
+                continue  # each identifier parsed once: a lot class or a unit recurs across events
             try:
-                item = identifiers.parse(text)
+                item = parsed[text] = identifiers.parse(text)
             except identifiers.InvalidIdentifier:
                 continue  # an identifier scheme the genealogy does not model (GRAI, GIAI, …)
-            parsed.append((item, text))
             if (kind := item.identity.kind) in wanted:
                 wanted[kind].add(item.identity.canonical)
-    company_prefixes_learn([p for p, _ in parsed], source=[t for _, t in parsed])
+    company_prefixes_learn(list(parsed.values()), source=list(parsed))
     owners = _owners_by_prefix(owner)
     return _Things(
         lots=_lots_ensure(wanted["lgtin"], owners),
@@ -391,8 +399,9 @@ def _units_ensure(identities: set[str], owner_of: Callable[[str], Organisation])
     missing = [identifiers.from_canonical(i) for i in sorted(identities - found.keys())]
     if missing:
         models = _product_models({unit.gtin for unit in missing}, owner_of)
-        created = Unit.objects.bulk_create(
-            (
+        created = bulk_insert(
+            Unit,
+            [
                 Unit(
                     owner=owner_of(unit.gtin[1:]),
                     identity=unit.canonical,
@@ -401,8 +410,7 @@ def _units_ensure(identities: set[str], owner_of: Callable[[str], Organisation])
                     product_model_id=models[unit.gtin],
                 )
                 for unit in missing
-            ),
-            batch_size=BATCH_SIZE,
+            ],
         )
         found.update((unit.identity, unit.pk) for unit in created)
     return found
@@ -537,10 +545,10 @@ def _earlier_members(groups: list[_Group]) -> dict[str, list[EpcisEvent]]:
     if not groups:
         return {}
     earlier: dict[str, list[EpcisEvent]] = defaultdict(list)
-    fresh = {event.pk for group in groups for event in group.events}
+    fresh = {event.event_id for group in groups for event in group.events}
     for event in EpcisEvent.objects.filter(
         transformation_id__in=[g.reference for g in groups], declared_at__isnull=True
-    ).exclude(pk__in=fresh):
+    ).exclude(event_id__in=fresh):
         earlier[event.transformation_id].append(event)
     return dict(earlier)
 
@@ -607,9 +615,15 @@ def _groups_record(
 
 
 def _records_link(records: dict[int, list[EpcisEvent]]) -> None:
-    by_record = {record: [event.pk for event in events] for record, events in records.items()}
-    for record, events in by_record.items():
-        EpcisEvent.objects.filter(pk__in=events).update(record_id=record)
+    """Name each event's record: on the events about to be stored, and on stored ones (the earlier
+    members of a group recorded again) in one bulk update."""
+    stored = []
+    for record, events in records.items():
+        for event in events:
+            event.record_id = record
+            if event.pk is not None:
+                stored.append(event)
+    EpcisEvent.objects.bulk_update(stored, ["record"], batch_size=BATCH_SIZE)
 
 
 # --- aggregations ------------------------------------------------------------------------------------

