@@ -22,6 +22,8 @@ ENDPOINTS = {
     "/api/v1/units/{ident}/siblings/": {"get"},
     "/api/v1/jobs/{id}/": {"get"},
     "/api/v1/jobs/{id}/download/": {"get"},
+    "/api/v1/csv/{kind}/template/": {"get"},
+    "/api/v1/csv/{kind}/": {"post"},
 }
 
 

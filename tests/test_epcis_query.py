@@ -1,11 +1,13 @@
 """The EPCIS query interface: GET /epcis/events and its relatives, answering EPCISQueryDocuments."""
 
 import json
+from io import StringIO
 from pathlib import Path
 from urllib.parse import quote
 
 import jsonschema
 import pytest
+from django.core.management import CommandError, call_command
 
 from suppliers.models import Role
 from tests.factories import OrganisationFactory
@@ -181,3 +183,29 @@ def test_a_page_costs_the_same_queries_whatever_its_size(world, django_assert_ma
     with django_assert_max_num_queries(8):
         response = client.get("/epcis/events?perPage=40")
     assert len(_ids(response)) == 40
+
+
+def test_export_epcis_writes_the_events_back_out_as_a_document_that_captures_again(world, tmp_path):
+    # given
+    brand, _ = world
+    path = tmp_path / "out.jsonld"
+    # when
+    call_command("export_epcis", "--owner", brand.slug, "--output", str(path), "--no-progress", stdout=StringIO())
+    written = json.loads(path.read_text())
+    again = capture(brand, path.read_bytes())
+    # then
+    jsonschema.Draft7Validator(SCHEMA).validate(written)
+    assert [e["eventID"] for e in written["epcisBody"]["eventList"]] == ["urn:uuid:b1", "urn:uuid:a1", "urn:uuid:b2"]
+    assert (again.captured, again.repeated, again.problems) == (0, 3, [])
+
+
+def test_export_epcis_selects_with_the_query_parameters_and_names_a_bad_one(world, tmp_path):
+    # given
+    brand, _ = world
+    out = StringIO()
+    # when
+    call_command("export_epcis", "--owner", brand.slug, "--query", "eventType=AggregationEvent", stdout=out)
+    # then
+    assert [e["eventID"] for e in json.loads(out.getvalue())["epcisBody"]["eventList"]] == ["urn:uuid:a1"]
+    with pytest.raises(CommandError, match="EQ_colour: is not a query parameter"):
+        call_command("export_epcis", "--owner", brand.slug, "--query", "EQ_colour=red", stdout=StringIO())

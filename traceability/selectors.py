@@ -97,3 +97,19 @@ def subject_find(value: str, *, owner: Organisation | str | None = None, units_o
         named = ", ".join(f"{c.identity} ({c.owner.slug})" for c in candidates)
         raise AmbiguousSubject(f"{value!r} names several things: {named}; name the organisation or use an EPC URN")
     return candidates[0]
+
+
+class PrefixLength:
+    """The company-prefix resolver, read on first use and kept for the request (one query); each
+    key's answer is kept too, since a page repeats a few GTINs."""
+
+    def __init__(self) -> None:
+        self._resolve: identifiers.PrefixLength | None = None
+        self._known: dict[str, int | None] = {}
+
+    def __call__(self, digits: str) -> int | None:
+        if digits not in self._known:
+            if self._resolve is None:
+                self._resolve = company_prefix_lengths()
+            self._known[digits] = self._resolve(digits)
+        return self._known[digits]

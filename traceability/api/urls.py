@@ -23,5 +23,7 @@ urlpatterns = [
     path("units/<path:ident>/backward/", views.UnitBackwardView.as_view(), name="unit-backward"),
     path("units/<path:ident>/siblings/", views.UnitSiblingsView.as_view(), name="unit-siblings"),
     path("jobs/<uuid:pk>/", views.JobDetailView.as_view(), name="job-detail"),
+    path("csv/<str:kind>/template/", views.CsvTemplateView.as_view(), name="csv-template"),
+    path("csv/<str:kind>/", views.CsvImportView.as_view(), name="csv-import"),
     path("jobs/<uuid:pk>/download/", views.JobDownloadView.as_view(), name="job-download"),
 ]

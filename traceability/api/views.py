@@ -3,10 +3,12 @@ and serializes the answer. Errors come out as ``{"code", "message", "field"?}`` 
 
 from __future__ import annotations
 
+import io
+import json
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponse
 from django_filters import rest_framework as filters
 from django_filters.utils import translate_validation
 from drf_spectacular.types import OpenApiTypes
@@ -31,6 +33,7 @@ from traceability.api.errors import (
     ValidationErrorSerializer,
     api_exception_handler,
 )
+from traceability.api.parsers import RawDocument
 from traceability.api.permissions import HasOrganisation, RegulatorsReadOnly, caller_of, visible
 from traceability.api.serializers import (
     BackwardSerializer,
@@ -48,6 +51,9 @@ from traceability.api.serializers import (
     UnitsPageQuery,
     UnitsPageSerializer,
 )
+from traceability.epcis.csv_import import TEMPLATES, csv_document
+from traceability.epcis.problems import DocumentRejected
+from traceability.epcis.services import capture_submit
 from traceability.exports import ExportError, export_path, export_start
 from traceability.investigations import InvestigationError, finding_record, investigation_transition, trace_run_start
 from traceability.models import (
@@ -61,7 +67,7 @@ from traceability.models import (
     Severity,
     TraceRun,
 )
-from traceability.selectors import SubjectError, UnknownSubject, company_prefix_lengths, subject_find
+from traceability.selectors import PrefixLength, SubjectError, UnknownSubject, subject_find
 from traceability.tasks import job_submit
 
 ERRORS = {
@@ -70,22 +76,6 @@ ERRORS = {
     404: ErrorSerializer,
 }
 READ_ERRORS = {403: ErrorSerializer, 404: ErrorSerializer}
-
-
-class PrefixLength:
-    """The company-prefix resolver, read on first use and kept for the request (one query); each
-    key's answer is kept too, since a page repeats a few GTINs."""
-
-    def __init__(self) -> None:
-        self._resolve: identifiers.PrefixLength | None = None
-        self._known: dict[str, int | None] = {}
-
-    def __call__(self, digits: str) -> int | None:
-        if digits not in self._known:
-            if self._resolve is None:
-                self._resolve = company_prefix_lengths()
-            self._known[digits] = self._resolve(digits)
-        return self._known[digits]
 
 
 class ApiMixin:
@@ -484,3 +474,63 @@ class JobDownloadView(JobViewMixin, generics.GenericAPIView):
         filename = f"investigation-{investigation}-{fmt}{path.suffix}"
         content_type = "text/csv" if path.suffix == ".csv" else "application/json"
         return FileResponse(path.open("rb"), as_attachment=True, filename=filename, content_type=content_type)
+
+
+# --- bulk CSV for QA teams ----------------------------------------------------------------------------
+
+CSV_KIND = OpenApiParameter(
+    "kind", str, OpenApiParameter.PATH, enum=sorted(TEMPLATES), description="The template: what the rows record."
+)
+
+
+class CsvTemplateView(ApiMixin, APIView):
+    content_negotiation_class = AnyAccept
+
+    @extend_schema(
+        summary="A CSV template: its header and one example row",
+        parameters=[CSV_KIND],
+        responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY), **READ_ERRORS},
+    )
+    def get(self, request: Request, kind: str) -> HttpResponse:
+        if kind not in TEMPLATES:
+            raise NotFound(f"no CSV template {kind!r}: use one of {', '.join(sorted(TEMPLATES))}", code="no_template")
+        response = HttpResponse(TEMPLATES[kind].csv(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{kind}.csv"'
+        return response
+
+
+class CsvImportView(ApiMixin, APIView):
+    parser_classes = [RawDocument]
+
+    @extend_schema(
+        summary="Load a CSV file of assignments, work orders, packing or shipments",
+        description=(
+            "The body is the CSV file (`Content-Type: text/csv`). Bad rows answer 400, each named by line and"
+            " column, and nothing is applied; a good file is captured as EPCIS events: 202, and `Location` names"
+            " the EPCIS capture job (`/epcis/capture/{id}`)."
+        ),
+        parameters=[CSV_KIND],
+        request={"text/csv": OpenApiTypes.BINARY},
+        responses={202: OpenApiResponse(description="Accepted: see the Location header"), **ERRORS},
+    )
+    def post(self, request: Request, kind: str) -> Response:
+        if kind not in TEMPLATES:
+            raise NotFound(f"no CSV template {kind!r}: use one of {', '.join(sorted(TEMPLATES))}", code="no_template")
+        try:
+            document = csv_document(kind, request._request.read())
+        except DocumentRejected as rejected:
+            errors = [{"code": "invalid_row", "message": p.message, "field": p.where} for p in rejected.problems]
+            body = {"code": "invalid_file", "message": f"{len(errors)} problem(s) in the file, nothing applied"}
+            return Response({**body, "field": errors[0]["field"], "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
+        capture = capture_submit(
+            owner=caller_of(request).organisation,
+            document=io.BytesIO(json.dumps(document).encode()),
+            created_by=request.user,
+            submit=job_submit,
+        )
+        location = f"/epcis/capture/{capture.pk}"
+        return Response(
+            {"capture": capture.pk, "job": str(capture.job_id), "status": location},
+            status=202,
+            headers={"Location": location},
+        )

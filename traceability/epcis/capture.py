@@ -170,19 +170,7 @@ def document_apply(document: dict[str, Any], *, capture: EpcisCapture, progress:
         )
         applied.position = entry.position
         ids = _event_ids(document, [event for _, event in kept])
-        known = _known_events(ids)
-        fresh, declarations, seen = [], [], set()
-        for (_, event), event_id in zip(kept, ids, strict=True):
-            stored = known.get(event_id)
-            if stored is None and event_id not in seen:
-                fresh.append((event_id, event))
-                seen.add(event_id)
-            elif stored is None:
-                applied.repeated += 1  # the same event twice in one document
-            elif event.get("errorDeclaration") and stored.declared_at is None:
-                declarations.append((stored, event["errorDeclaration"]))
-            else:
-                applied.repeated += 1
+        fresh, declarations, applied.repeated = _sorted_out([event for _, event in kept], ids)
         report("deriving the genealogy", 0, len(fresh))
         hashed = {event_id for (_, event), event_id in zip(kept, ids, strict=True) if not event.get("eventID")}
         rows = _events_build(fresh, capture=capture, entry=entry, hashed=hashed)
@@ -204,6 +192,24 @@ def document_apply(document: dict[str, Any], *, capture: EpcisCapture, progress:
         applied.declared = _declarations_apply(declarations, entry=entry, owner=capture.owner)
         report("done", len(rows), len(rows))
     return applied
+
+
+def _sorted_out(
+    events: list[dict[str, Any]], ids: list[str]
+) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[EpcisEvent, dict[str, Any]]], int]:
+    """(new events, declarations of stored ones, how many repeat what the ledger has)."""
+    known = _known_events(ids)
+    fresh, declarations, seen, repeated = [], [], set(), 0
+    for event, event_id in zip(events, ids, strict=True):
+        stored = known.get(event_id)
+        if stored is None and event_id not in seen:
+            fresh.append((event_id, event))
+            seen.add(event_id)
+        elif stored is not None and event.get("errorDeclaration") and stored.declared_at is None:
+            declarations.append((stored, event["errorDeclaration"]))
+        else:
+            repeated += 1  # the ledger has it, or the document holds it twice
+    return fresh, declarations, repeated
 
 
 def _event_ids(document: dict[str, Any], events: Sequence[dict[str, Any]]) -> list[str]:

@@ -109,7 +109,7 @@ def events_page(query: QuerySet[EpcisEvent], params: Mapping[str, str], *, epc_f
     more = len(rows) > per_page
     rows = rows[:per_page]
     contexts = _contexts(rows)
-    render = _renderer(epc_format, prefix_length)
+    render = renderer(epc_format, prefix_length)
     return Page(
         events=[event_render(row, render) for row in rows],
         context=contexts,
@@ -214,11 +214,15 @@ def _matching(name: str, values: Iterable[str], roles: tuple[str, ...]) -> Query
 
 def _contexts(rows: list[EpcisEvent]) -> list[Any]:
     """GS1's context and the extension prefixes the page's events were captured with."""
+    return merged_context({row.capture_id: row.capture.context for row in rows}.values())
+
+
+def merged_context(contexts: Iterable[Any]) -> list[Any]:
+    """One @context for events captured with these: GS1's, then every extension prefix."""
     context: list[Any] = [GS1_CONTEXT]
     prefixes: dict[str, Any] = {}
-    captures = {row.capture_id: row.capture for row in rows}
-    for capture in captures.values():
-        for entry in _listed(capture.context):
+    for captured in contexts:
+        for entry in _listed(captured):
             if isinstance(entry, dict):
                 prefixes.update(entry)
             elif isinstance(entry, str) and entry not in context:
@@ -230,7 +234,7 @@ def _listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value] if value else []
 
 
-def _renderer(epc_format: str, prefix_length: Any) -> Callable[[str], str]:
+def renderer(epc_format: str, prefix_length: Any) -> Callable[[str], str]:
     if epc_format in ("Never_Translates", "No_Preference"):
         return lambda value: value
     to_urn = epc_format == "Always_EPC_URN"

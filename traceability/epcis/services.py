@@ -18,7 +18,7 @@ from django.db import transaction
 from suppliers.models import Organisation
 from traceability.epcis.capture import Progress, document_apply, document_events, document_read
 from traceability.epcis.problems import DocumentRejected, Problem
-from traceability.jobs import Chunk, Submit, job_create, job_handler
+from traceability.jobs import Chunk, Submit, job_create, job_handler, job_step
 from traceability.models import CaptureErrorBehaviour, EpcisCapture, Job
 
 CAPTURE_DIR = "epcis"
@@ -47,6 +47,24 @@ def capture_submit(
         capture.job = job
         capture.save(update_fields=["job"])
         submit(job)
+    return capture
+
+
+def capture_now(
+    *,
+    owner: Organisation,
+    document: IO[bytes],
+    error_behaviour: str = CaptureErrorBehaviour.ROLLBACK,
+    created_by: AbstractBaseUser | None = None,
+    progress: Progress | None = None,
+) -> EpcisCapture:
+    """Capture a document in this process, synchronously (a command, ``POST /epcis/events``): the
+    same job as a queued capture, run here once the capture is committed."""
+    capture = capture_submit(
+        owner=owner, document=document, error_behaviour=error_behaviour, created_by=created_by, submit=lambda job: None
+    )
+    job_step(job_id=capture.job_id, expected_done=0, enqueue=lambda *_: None, progress=progress)
+    capture.refresh_from_db()
     return capture
 
 

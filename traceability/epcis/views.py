@@ -16,21 +16,20 @@ from urllib.parse import quote
 from django.utils import timezone
 from rest_framework import status
 from rest_framework.exceptions import APIException, AuthenticationFailed, NotAuthenticated, PermissionDenied
-from rest_framework.parsers import BaseParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
+from traceability.api.parsers import RawDocument
 from traceability.api.permissions import HasOrganisation, RegulatorsReadOnly, caller_of, visible
-from traceability.api.views import PrefixLength
 from traceability.epcis import queries
 from traceability.epcis.capture import event_document
 from traceability.epcis.problems import Problem
-from traceability.epcis.services import capture_submit, problems_of
-from traceability.jobs import job_step
+from traceability.epcis.services import capture_now, capture_submit, problems_of
 from traceability.models import CaptureErrorBehaviour, EpcisCapture, EpcisEvent, EpcisEventType, JobStatus
+from traceability.selectors import PrefixLength
 from traceability.tasks import job_submit
 
 VERSION_HEADERS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
@@ -71,15 +70,6 @@ def epcis_exception_handler(exc: Exception, context: dict[str, Any]) -> Response
         code = exc.status_code
         return Response(_problem(code, "ImplementationException", "Request refused", str(exc.detail)), status=code)
     return None
-
-
-class RawDocument(BaseParser):
-    """Accepts the document media types and leaves the body unread: the view streams it to disk."""
-
-    media_type = "*/*"
-
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        return stream
 
 
 class EpcisView(APIView):
@@ -199,14 +189,11 @@ class EventsView(QueryView):
         """Capture one event, synchronously: 201 and the event's Location, or 400 with its problems."""
         self.document_type(request)
         event = self._event(request)
-        capture = capture_submit(
+        capture = capture_now(
             owner=caller_of(request).organisation,
             document=io.BytesIO(json.dumps(event_document(event)).encode()),
             created_by=request.user,
-            submit=lambda job: None,  # run here, below, once the capture is committed
         )
-        job_step(job_id=capture.job_id, expected_done=0, enqueue=lambda *_: None)
-        capture.refresh_from_db()
         if capture.problems:
             raise EpcisException(400, "ValidationException", "the event was rejected", problems=problems_of(capture))
         if capture.repeated:

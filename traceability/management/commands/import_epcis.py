@@ -8,6 +8,8 @@ rejected file prints every problem, changes nothing, and the command exits with 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +17,22 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from suppliers.models import Organisation
-from traceability.epcis.services import capture_submit, problems_of
-from traceability.jobs import job_step
+from traceability.epcis.services import capture_now, problems_of
 from traceability.models import CaptureErrorBehaviour, EpcisCapture
+
+
+@contextmanager
+def progress_bar(name: str, *, disabled: bool) -> Iterator[Callable[[str, int, int], None]]:
+    """A capture's progress on the terminal: its phase, and the events done in it."""
+    with tqdm(total=1, desc=name, unit="event", disable=disabled, dynamic_ncols=True) as bar:
+
+        def progress(phase: str, done: int, total: int) -> None:
+            bar.set_postfix_str(phase)
+            bar.total = max(total, 1)
+            bar.n = done
+            bar.refresh()
+
+        yield progress
 
 
 class Command(BaseCommand):
@@ -57,16 +72,5 @@ class Command(BaseCommand):
             raise CommandError(f"{failed} of {len(files)} file(s) rejected", returncode=1)
 
     def _import(self, path: Path, owner: Organisation, behaviour: str, *, no_progress: bool) -> EpcisCapture:
-        with path.open("rb") as document:
-            capture = capture_submit(owner=owner, document=document, error_behaviour=behaviour, submit=lambda job: None)
-        with tqdm(total=1, desc=path.name, unit="event", disable=no_progress, dynamic_ncols=True) as bar:
-
-            def progress(phase: str, done: int, total: int) -> None:
-                bar.set_postfix_str(phase)
-                bar.total = max(total, 1)
-                bar.n = done
-                bar.refresh()
-
-            job_step(job_id=capture.job_id, expected_done=0, enqueue=lambda *_: None, progress=progress)
-        capture.refresh_from_db()
-        return capture
+        with path.open("rb") as document, progress_bar(path.name, disabled=no_progress) as progress:
+            return capture_now(owner=owner, document=document, error_behaviour=behaviour, progress=progress)
