@@ -132,24 +132,19 @@ def main() -> None:
     documents = _documents(args.units, args.per_document, args.seed)
     print(
         f"EPCIS import: {args.units:,} units in {len(documents)} documents of {args.per_document:,} units "
-        f"({sum(len(d) for d, _, _ in documents) / 2**20:,.0f} MB JSON, prepared in {time.perf_counter() - started:.0f} s)"
+        f"({sum(len(d) for d, _, _ in documents) / 2**20:,.0f} MB JSON,"
+        f" prepared in {time.perf_counter() - started:.0f} s)"
     )
-    phases: dict[str, float] = defaultdict(float)
+    phases = _Phases()
     events = links = 0
     total = 0.0
     for number, (data, count, linked) in enumerate(documents, 1):
-        last = [time.perf_counter(), "reading"]
-
-        def progress(phase: str, done: int, of: int) -> None:
-            now = time.perf_counter()
-            phases[last[1]] += now - last[0]
-            last[:] = [now, phase]
-
+        phases.start("reading")
         begun = time.perf_counter()
         capture = capture_submit(owner=brand, document=io.BytesIO(data), submit=lambda job: None)
-        job_step(job_id=capture.job_id, expected_done=0, enqueue=lambda *_: None, progress=progress)
+        job_step(job_id=capture.job_id, expected_done=0, enqueue=lambda *_: None, progress=phases.progress)
         elapsed = time.perf_counter() - begun
-        phases[last[1]] += time.perf_counter() - last[0]
+        phases.start("")
         total += elapsed
         capture = EpcisCapture.objects.get(pk=capture.pk)
         if capture.problems or capture.captured != count:
@@ -164,12 +159,33 @@ def main() -> None:
         f" {events / total:,.0f} events/s, {links / total:,.0f} links/s"
     )
     print(
-        f"  PostgreSQL COPY of the same {links:,} link rows into a bare table: {copy_s:,.2f} s ({links / copy_s:,.0f} rows/s)"
+        f"  PostgreSQL COPY of the same {links:,} link rows into a bare table: {copy_s:,.2f} s"
+        f" ({links / copy_s:,.0f} rows/s)"
     )
     print(f"  ratio: {total / copy_s:,.0f}x the COPY (goal: at most 3x)")
     print(
         "  where the time went: " + ", ".join(f"{p} {s:,.1f} s" for p, s in sorted(phases.items(), key=lambda x: -x[1]))
     )
+
+
+class _Phases:
+    """Seconds spent in each phase the capture reports, summed over the documents."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.phase, self.since = "", time.perf_counter()
+
+    def start(self, phase: str) -> None:
+        now = time.perf_counter()
+        if self.phase:
+            self.seconds[self.phase] += now - self.since
+        self.phase, self.since = phase, now
+
+    def progress(self, phase: str, done: int, total: int) -> None:
+        self.start(phase)
+
+    def items(self):  # noqa: ANN201
+        return self.seconds.items()
 
 
 def _copy_floor() -> float:
