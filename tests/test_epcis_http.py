@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from suppliers.models import Role
 from tests.factories import OrganisationFactory
 from tests.test_api_support import client_for, member
-from tests.test_epcis_capture import document, ledger_written, transformation, units_of
+from tests.test_epcis_capture import aggregation, document, ledger_written, transformation, units_of
 from traceability.jobs import job_step
 from traceability.models import EpcisCapture, EpcisEvent, JobStatus
 
@@ -210,3 +210,104 @@ def test_import_epcis_reads_xml(corpus):
     assert "2 events, 2 new" in out.getvalue()
     assert EpcisEvent.objects.filter(declared_at__isnull=False).count() == 1
     assert EpcisCapture.objects.get().job.status == JobStatus.SUCCEEDED
+
+
+def _with(event: dict, **changes) -> dict:
+    changed = json.loads(json.dumps(event))
+    for key, value in changes.items():
+        if value is None:
+            changed.pop(key, None)
+        else:
+            changed[key] = value
+    return changed
+
+
+GOOD = transformation("urn:uuid:e1", lots=["L1"], outputs=["U1"])
+
+
+@pytest.mark.parametrize(
+    ("events", "where", "fragment"),
+    [
+        (
+            [_with(GOOD, outputEPCList=["urn:epc:id:sgtin:4012345.011111"])],
+            "/epcisBody/eventList/0/outputEPCList/0",
+            "",
+        ),
+        (
+            [_with(GOOD, outputEPCList=["https://id.gs1.org/01/04012345111119/21/U1"])],
+            "/epcisBody/eventList/0/outputEPCList/0",
+            "check digit",
+        ),
+        (
+            [
+                _with(
+                    GOOD,
+                    inputQuantityList=[
+                        {"epcClass": GOOD["inputQuantityList"][0]["epcClass"], "quantity": 1, "uom": "kilo"}
+                    ],
+                )
+            ],
+            "/epcisBody/eventList/0/inputQuantityList/0/uom",
+            "",
+        ),
+        (
+            [_with(GOOD, inputQuantityList=[{"epcClass": GOOD["inputQuantityList"][0]["epcClass"], "quantity": 0}])],
+            "/epcisBody/eventList/0/inputQuantityList/0/quantity",
+            "",
+        ),
+        (
+            [{**aggregation("urn:uuid:a", "ADD", "urn:epc:id:sscc:4012345.0000000001", [], at="05"), "childEPCs": []}],
+            "/epcisBody/eventList/0",
+            "",
+        ),
+        ([GOOD, GOOD], "/epcisBody/eventList/1/eventID", "unique"),
+        ([_with(GOOD, eventTime=None)], "/epcisBody/eventList/0/eventTime", ""),
+    ],
+    ids=[
+        "urn syntax",
+        "digital link check digit",
+        "uom",
+        "quantity",
+        "aggregation without children",
+        "duplicate id",
+        "missing eventTime",
+    ],
+)
+def test_every_kind_of_bad_event_is_reported_over_http_and_changes_nothing(events, where, fragment):
+    # given
+    client = client_for(member(OrganisationFactory()))
+    before = ledger_written()
+    # when
+    response = _post(client, document(*events))
+    _run_capture_job(response.headers["Location"])
+    job = client.get(response.headers["Location"]).json()
+    # then
+    assert (response.status_code, job["success"]) == (202, False)
+    assert any(e["instance"].startswith(where) and fragment in e["detail"] for e in job["errors"]), job["errors"]
+    assert all(e["eventIndex"] is not None for e in job["errors"])
+    assert ledger_written()[:5] == before[:5]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "where"),
+    [
+        (b'{"type": "EPCISDocument", "epcisBody": ', "application/json", "line 1 column"),
+        (
+            b"<epcis:EPCISDocument xmlns:epcis='urn:epcglobal:epcis:xsd:2'><Nope/></epcis:EPCISDocument>",
+            "application/xml",
+            "",
+        ),
+    ],
+    ids=["broken JSON", "XML against the XSD"],
+)
+def test_a_document_that_does_not_parse_or_fails_the_xsd_is_reported(body, content_type, where):
+    # given
+    client = client_for(member(OrganisationFactory()))
+    # when
+    response = _post(client, body, content_type=content_type)
+    _run_capture_job(response.headers["Location"])
+    job = client.get(response.headers["Location"]).json()
+    # then
+    assert job["success"] is False and job["errors"]
+    assert job["errors"][0]["instance"] is None or job["errors"][0]["instance"].startswith(where)
+    assert EpcisEvent.objects.count() == 0
