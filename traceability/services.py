@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -359,6 +360,21 @@ def transformation_retract(*, transformation: Transformation, entry: LedgerEntry
     locked.retraction_reason = reason
     locked.save(update_fields=["retracted_position", "retraction_reason"])
     return locked
+
+
+def transformations_retract(*, reasons: dict[int, str], entry: LedgerEntry) -> int:
+    """Declare many records erroneous at once (``reasons``: record id -> why): one update per
+    distinct reason, never one per record. Records retracted already keep their first retraction."""
+    _require_transaction()
+    by_reason: dict[str, list[int]] = defaultdict(list)
+    for record, reason in reasons.items():
+        by_reason[reason].append(record)
+    return sum(
+        Transformation.objects.filter(pk__in=records, retracted_position__isnull=True).update(
+            retracted_position=entry, retraction_reason=reason
+        )
+        for reason, records in by_reason.items()
+    )
 
 
 def company_prefixes_learn(parsed: Iterable[identifiers.Parsed], *, source: Iterable[str]) -> int:

@@ -46,7 +46,7 @@ from traceability import identifiers
 from traceability.bulk import bulk_insert
 from traceability.epcis.problems import DocumentRejected, Problem
 from traceability.epcis.shipments import shipments_derive
-from traceability.epcis.vocabulary import canonical_epc, cbv_bare
+from traceability.epcis.vocabulary import canonical_epc, cbv_bare, epcis_document, listed
 from traceability.models import (
     CaptureErrorBehaviour,
     EpcisCapture,
@@ -66,7 +66,7 @@ from traceability.services import (
     company_prefixes_learn,
     ledger_append,
     transformation_record,
-    transformation_retract,
+    transformations_retract,
     unit_builds_record,
 )
 
@@ -130,17 +130,10 @@ def document_events(document: dict[str, Any]) -> list[dict[str, Any]]:
     return list(body.get("eventList") or [])
 
 
-def event_document(event: dict[str, Any], *, context: Any = None) -> dict[str, Any]:
-    """A one-event EPCISDocument, for ``POST /epcis/events``."""
+def event_document(event: dict[str, Any]) -> dict[str, Any]:
+    """A one-event EPCISDocument, for ``POST /epcis/events`` (the event's own @context moves up)."""
     event = dict(event)
-    context = event.pop("@context", context) or ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"]
-    return {
-        "@context": context,
-        "type": "EPCISDocument",
-        "schemaVersion": "2.0",
-        "creationDate": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
-        "epcisBody": {"eventList": [event]},
-    }
+    return epcis_document([event], context=event.pop("@context", None))
 
 
 # --- applying ----------------------------------------------------------------------------------------
@@ -229,8 +222,8 @@ def _event_hashes(context: Any, events: list[dict[str, Any]]) -> list[str]:
     """
     from epcis_event_hash_generator import hash_generator, json_to_py
 
-    prefixes = [c for c in _listed(context) if isinstance(c, str)]
-    prefixes += [{k: v for k, v in c.items() if isinstance(v, str)} for c in _listed(context) if isinstance(c, dict)]
+    prefixes = [c for c in listed(context) if isinstance(c, str)]
+    prefixes += [{k: v for k, v in c.items() if isinstance(v, str)} for c in listed(context) if isinstance(c, dict)]
     document = {"@context": prefixes, "type": "EPCISDocument", "epcisBody": {"eventList": events}}
     try:
         converted = json_to_py.event_list_from_epcis_document_json(json.loads(json.dumps(document)))
@@ -242,10 +235,6 @@ def _event_hashes(context: Any, events: list[dict[str, Any]]) -> list[str]:
 def _event_digest(context: Any, event: dict[str, Any]) -> str:
     canonical = json.dumps({"@context": context, "event": event}, sort_keys=True, separators=(",", ":"))
     return "urn:ledger:event-sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _listed(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value] if value else []
 
 
 def _known_events(ids: Sequence[str]) -> dict[str, EpcisEvent]:
@@ -300,16 +289,21 @@ def _index_rows(row: EpcisEvent) -> list[tuple[str, str]]:
     return sorted(set(_identifiers(row.body)))
 
 
-def _identifiers(event: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(role, canonical identifier) of everything the event names."""
+def _named(event: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(role, identifier as sent) of everything the event names."""
     if parent := event.get("parentID"):
-        yield EpcisRole.PARENT, canonical_epc(parent)
+        yield EpcisRole.PARENT, parent
     for key, role in _EPC_LISTS.items():
         for epc in event.get(key) or ():
-            yield role, canonical_epc(epc)
+            yield role, epc
     for key, role in _CLASS_LISTS.items():
         for item in event.get(key) or ():
-            yield role, canonical_epc(item["epcClass"])
+            yield role, item["epcClass"]
+
+
+def _identifiers(event: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(role, canonical identifier) of everything the event names."""
+    return ((role, canonical_epc(text)) for role, text in _named(event))
 
 
 # --- the genealogy -----------------------------------------------------------------------------------
@@ -348,7 +342,7 @@ def _things_ensure(rows: Iterable[EpcisEvent], *, owner: Organisation) -> _Thing
     wanted: dict[str, set[str]] = {"lgtin": set(), "sgtin": set(), "sscc": set()}
     parsed: dict[str, identifiers.Parsed] = {}
     for row in rows:
-        for text in _texts(row.body):
+        for _, text in _named(row.body):
             if text in parsed:
                 continue  # each identifier parsed once: a lot class or a unit recurs across events
             try:
@@ -364,16 +358,6 @@ def _things_ensure(rows: Iterable[EpcisEvent], *, owner: Organisation) -> _Thing
         units=_units_ensure(wanted["sgtin"], owners),
         containers=_containers_ensure(wanted["sscc"], owners),
     )
-
-
-def _texts(event: dict[str, Any]) -> Iterator[str]:
-    if parent := event.get("parentID"):
-        yield parent
-    for key in _EPC_LISTS:
-        yield from event.get(key) or ()
-    for key in _CLASS_LISTS:
-        for item in event.get(key) or ():
-            yield item["epcClass"]
 
 
 def _owners_by_prefix(default: Organisation) -> Callable[[str], Organisation]:
@@ -542,7 +526,9 @@ def _transformations_derive(
         # The earlier events' lots and units, created by earlier captures, are found by identity.
         more = _things_ensure([event for events in grown.values() for event in events], owner=owner)
         things.lots.update(more.lots), things.units.update(more.units)
-    _records_retract({event.record_id for events in grown.values() for event in events if event.record_id}, entry)
+    grew = "its transformationID group grew: recorded again whole"
+    records = {event.record_id for events in grown.values() for event in events if event.record_id}
+    transformations_retract(reasons=dict.fromkeys(records, grew), entry=entry)
     return _groups_record(list(groups.values()), things, entry=entry, owner=owner)
 
 
@@ -557,13 +543,6 @@ def _earlier_members(groups: list[_Group]) -> dict[str, list[EpcisEvent]]:
     ).exclude(event_id__in=fresh):
         earlier[event.transformation_id].append(event)
     return dict(earlier)
-
-
-def _records_retract(record_ids: set[int], entry: LedgerEntry) -> None:
-    for record in Transformation.objects.filter(pk__in=record_ids, retracted_position__isnull=True):
-        transformation_retract(
-            transformation=record, entry=entry, reason="its transformationID group grew: recorded again whole"
-        )
 
 
 def _groups_record(
@@ -695,10 +674,13 @@ def _declarations_apply(
         event.declared_at = parse_datetime(declaration["declarationTime"])
         event.declaration = declaration
     EpcisEvent.objects.bulk_update([event for event, _ in declarations], ["declared_at", "declaration"])
-    records = {event.record_id for event, _ in declarations if event.record_id}
-    for record in Transformation.objects.filter(pk__in=records, retracted_position__isnull=True):
-        reason = next(d.get("reason", "") for e, d in declarations if e.record_id == record.pk)
-        transformation_retract(transformation=record, entry=entry, reason=f"EPCIS errorDeclaration: {reason}".strip())
+    reasons = {
+        event.record_id: f"EPCIS errorDeclaration: {declaration.get('reason', '')}".strip()
+        for event, declaration in declarations
+        if event.record_id
+    }
+    transformations_retract(reasons=reasons, entry=entry)
+    records = set(reasons)
     survivors = list(
         EpcisEvent.objects.filter(record_id__in=records, declared_at__isnull=True).exclude(transformation_id="")
     )
@@ -709,8 +691,3 @@ def _declarations_apply(
             groups.setdefault(event.transformation_id, _Group(event.transformation_id, again=True)).events.append(event)
         _groups_record(list(groups.values()), things, entry=entry, owner=owner)
     return len(declarations)
-
-
-def capture_record_problems(capture: EpcisCapture, problems: Sequence[Problem]) -> None:
-    capture.problems = [p.as_dict() for p in problems]
-    capture.save(update_fields=["problems"])

@@ -24,7 +24,7 @@ import hashlib
 import io
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +32,7 @@ from django.utils.dateparse import parse_datetime
 
 from traceability import identifiers
 from traceability.epcis.problems import DocumentRejected, Problem
-
-CONTEXT = ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"]
+from traceability.epcis.vocabulary import epcis_document, utc_iso
 
 
 @dataclass(frozen=True)
@@ -135,14 +134,7 @@ def csv_document(kind: str, data: bytes) -> dict[str, Any]:
     rows, problems = _rows(template, data)
     if problems:
         raise DocumentRejected(problems)
-    events = _BUILDERS[kind](rows)
-    return {
-        "@context": CONTEXT,
-        "type": "EPCISDocument",
-        "schemaVersion": "2.0",
-        "creationDate": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
-        "epcisBody": {"eventList": events},
-    }
+    return epcis_document(_BUILDERS[kind](rows))
 
 
 # --- reading and checking ------------------------------------------------------------------------------
@@ -276,13 +268,9 @@ def _event_id(*parts: Any) -> str:
     return f"urn:uuid:{uuid.UUID(bytes=digest[:16], version=5)}"
 
 
-def _iso(value: dt.datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
-
-
 def _event(kind: str, at: dt.datetime, **fields: Any) -> dict[str, Any]:
     offset = at.strftime("%z")  # "+0200"
-    return {"type": kind, "eventTime": _iso(at), "eventTimeZoneOffset": f"{offset[:3]}:{offset[3:]}", **fields}
+    return {"type": kind, "eventTime": utc_iso(at), "eventTimeZoneOffset": f"{offset[:3]}:{offset[3:]}", **fields}
 
 
 def _assignments(rows: list[Row]) -> list[dict[str, Any]]:
@@ -378,9 +366,3 @@ _BUILDERS: dict[str, Callable[[list[Row]], list[dict[str, Any]]]] = {
     "packing": _packing,
     "shipments": _shipments,
 }
-
-
-def template_rows(kind: str) -> Iterator[str]:
-    """The documentation of a template, a line per column (for the API's description)."""
-    for column in TEMPLATES[kind].columns:
-        yield f"{column.name}: {column.help}{'' if column.required else ' (optional)'}"

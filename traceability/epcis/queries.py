@@ -20,13 +20,12 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
 from traceability import identifiers
-from traceability.epcis.vocabulary import canonical_epc, cbv_bare
+from traceability.epcis.vocabulary import GS1_CONTEXT, canonical_epc, cbv_bare, listed, utc_iso
 from traceability.models import EpcisCapture, EpcisEvent, EpcisEventEpc, EpcisEventType
 from traceability.models import EpcisRole as R
 
 PER_PAGE, MAX_PER_PAGE = 30, 1000
 EPC_FORMATS = ("Always_GS1_Digital_Link", "Always_EPC_URN", "Never_Translates", "No_Preference")
-GS1_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 _TOKEN_SALT = "epcis-next-page"
 
 # The identifier parameters: which places of an event each one looks at.
@@ -122,7 +121,7 @@ def event_render(row: EpcisEvent, render: Callable[[str], str]) -> dict[str, Any
     errorDeclaration it received after capture; identifiers in the asked format."""
     event = {key: value for key, value in row.body.items() if key != "@context"}
     event["eventID"] = row.event_id
-    event["recordTime"] = row.record_time.isoformat().replace("+00:00", "Z")
+    event["recordTime"] = utc_iso(row.record_time)
     if row.declaration:
         event["errorDeclaration"] = row.declaration
     for key in ("epcList", "childEPCs", "inputEPCList", "outputEPCList"):
@@ -141,7 +140,7 @@ def query_document(page: Page, *, created: dt.datetime) -> dict[str, Any]:
         "@context": page.context,
         "type": "EPCISQueryDocument",
         "schemaVersion": "2.0",
-        "creationDate": created.isoformat().replace("+00:00", "Z"),
+        "creationDate": utc_iso(created),
         "epcisBody": {"queryResults": {"queryName": "SimpleEventQuery", "resultsBody": {"eventList": page.events}}},
     }
 
@@ -222,16 +221,12 @@ def merged_context(contexts: Iterable[Any]) -> list[Any]:
     context: list[Any] = [GS1_CONTEXT]
     prefixes: dict[str, Any] = {}
     for captured in contexts:
-        for entry in _listed(captured):
+        for entry in listed(captured):
             if isinstance(entry, dict):
                 prefixes.update(entry)
             elif isinstance(entry, str) and entry not in context:
                 context.append(entry)
     return [*context, prefixes] if prefixes else context
-
-
-def _listed(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value] if value else []
 
 
 def renderer(epc_format: str, prefix_length: Any) -> Callable[[str], str]:

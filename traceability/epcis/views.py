@@ -28,6 +28,7 @@ from traceability.epcis import queries
 from traceability.epcis.capture import event_document
 from traceability.epcis.problems import Problem
 from traceability.epcis.services import capture_now, capture_submit, problems_of
+from traceability.epcis.vocabulary import utc_iso
 from traceability.models import CaptureErrorBehaviour, EpcisCapture, EpcisEvent, EpcisEventType, JobStatus
 from traceability.selectors import PrefixLength
 from traceability.tasks import job_submit
@@ -107,8 +108,8 @@ def capture_job(capture: EpcisCapture) -> dict[str, Any]:
         errors = [_problem(500, "ImplementationException", "Capture failed", job.error or "the capture job failed")]
     return {
         "captureID": str(capture.pk),
-        "createdAt": capture.created_at.isoformat().replace("+00:00", "Z"),
-        "finishedAt": job.finished_at.isoformat().replace("+00:00", "Z") if job and job.finished_at else None,
+        "createdAt": utc_iso(capture.created_at),
+        "finishedAt": utc_iso(job.finished_at) if job and job.finished_at else None,
         "running": running,
         "success": not running and not failed and not errors,
         "captureErrorBehaviour": capture.error_behaviour,

@@ -15,11 +15,11 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 from tqdm import tqdm
 
 from suppliers.models import Organisation, Role
 from traceability.epcis import queries
+from traceability.epcis.vocabulary import epcis_document
 from traceability.models import EpcisCapture
 from traceability.selectors import PrefixLength
 
@@ -57,13 +57,8 @@ class Command(BaseCommand):
         captures = EpcisCapture.objects.filter(pk__in=events.values("capture_id").distinct())
         context = queries.merged_context(capture.context for capture in captures)
         render = queries.renderer(epc_format, PrefixLength())
-        head = {
-            "@context": context,
-            "type": "EPCISDocument",
-            "schemaVersion": "2.0",
-            "creationDate": timezone.now().isoformat().replace("+00:00", "Z"),
-        }
-        write(json.dumps(head)[:-1] + ', "epcisBody": {"eventList": [')
+        empty = json.dumps(epcis_document([], context=context))
+        write(empty[: -len("]}}")])  # the envelope open at its event list; the events stream in
         written = 0
         with tqdm(total=events.count(), unit="event", disable=quiet) as bar:
             for row in events.iterator(chunk_size=2_000):
