@@ -10,7 +10,7 @@ from django.db import transaction
 from packs.models import Container, ProductModel, Site, Unit, UnitPacking, WorkOrder
 from suppliers.models import Organisation
 from traceability import identifiers
-from traceability.bulk import bulk_insert
+from traceability.bulk import bulk_insert, insert_rows
 from traceability.jobs import Chunk, job_handler
 from traceability.models import Job, LedgerSource
 from traceability.services import BATCH_SIZE, ids_missing, ledger_append, ledger_lock, packings_written
@@ -77,15 +77,15 @@ def units_pack(*, packings: Iterable[tuple[int, int, dt.datetime]]) -> int:
     (member, packing) pair exactly once, whichever of the two is written first.
     """
     ledger_lock()
-    rows = [UnitPacking(container_id=c, unit_id=u, packed_at=at) for c, u, at in packings]
+    rows = list(packings)
     if not rows:
         return 0
-    for model, ids in ((Unit, {r.unit_id for r in rows}), (Container, {r.container_id for r in rows})):
+    for model, ids in ((Unit, {u for _, u, _ in rows}), (Container, {c for c, _, _ in rows})):
         if missing := ids_missing(model, ids):
             shown = ", ".join(map(str, missing[:10]))
             raise UnitError(f"cannot pack: unknown {model._meta.verbose_name} id(s) {shown} ({len(missing)} in all)")
-    created = bulk_insert(UnitPacking, rows)
-    packings_written(packing_ids=[p.pk for p in created], unit_ids=sorted({p.unit_id for p in created}))
+    created = insert_rows(UnitPacking, ("container_id", "unit_id", "packed_at"), rows)
+    packings_written(packing_ids=created, unit_ids=sorted({u for _, u, _ in rows}))
     return len(created)
 
 

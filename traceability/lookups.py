@@ -14,14 +14,24 @@ element before any lookup sees it, which at 30,000 ids cost more than the query 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, ForeignObject, Lookup
 
 
-def any_sql(column: str, values: Iterable[int], connection: BaseDatabaseWrapper) -> tuple[str, list]:
-    """``column`` is one of ``values``: the SQL and its single parameter, for this database."""
+def any_sql(column: str, values: Iterable[int] | Iterable[str], connection: BaseDatabaseWrapper) -> tuple[str, list]:
+    """``column`` is one of ``values`` (ids, or strings such as identities): the SQL and its single
+    parameter, for this database."""
+    values = list(values)
+    if not values:
+        return "1 = 0", []  # one of nothing: never (and the array's element type cannot be told)
+    if isinstance(values[0], str):
+        # Strings travel as one JSON array: no quoting rules of PostgreSQL's array literals to get right.
+        if connection.vendor == "postgresql":
+            return f"{column} = ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)))", [json.dumps(values)]
+        return f"{column} IN (SELECT value FROM json_each(%s))", [json.dumps(values)]
     ids = ",".join(str(int(value)) for value in values)
     if connection.vendor == "postgresql":
         # One text literal cast to an array: Django's psycopg cursor binds on the client, where

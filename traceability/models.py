@@ -101,7 +101,12 @@ class Transformation(Owned):
     input_count = models.PositiveIntegerField()
     output_count = models.PositiveIntegerField()
     exposure = models.CharField(max_length=9, choices=Exposure.choices)
-    recorded_position = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="+", db_index=True)
+    # No database constraint on the hot tables' references (as for segment members): a million-record
+    # import wrote them all from rows it had just read or made, and their deferred checks at commit
+    # were a tenth of its time.
+    recorded_position = models.ForeignKey(
+        LedgerEntry, on_delete=models.PROTECT, db_constraint=False, related_name="+", db_index=True
+    )
     retracted_position = models.ForeignKey(
         LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -553,13 +558,15 @@ class EpcisEvent(models.Model):
     declared_at = models.DateTimeField(null=True, blank=True, help_text="When it was declared erroneous.")
     declaration = models.JSONField(null=True, blank=True, help_text="The errorDeclaration that retracted it.")
     body = models.JSONField()
-    capture = models.ForeignKey(EpcisCapture, on_delete=models.PROTECT, related_name="+")
-    recorded_position = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="+")
+    # Unconstrained in the database, as Transformation.recorded_position is (and for the same reason).
+    capture = models.ForeignKey(EpcisCapture, on_delete=models.PROTECT, db_constraint=False, related_name="+")
+    recorded_position = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, db_constraint=False, related_name="+")
     record = models.ForeignKey(
         Transformation,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
+        db_constraint=False,
         related_name="+",
         help_text="The genealogy record derived from it (a TransformationEvent, or its transformationID group).",
     )

@@ -22,7 +22,7 @@ from cells.models import Lot
 from packs.models import Unit, UnitPacking
 from suppliers.models import Organisation
 from traceability import identifiers
-from traceability.bulk import bulk_insert
+from traceability.bulk import bulk_insert, insert_rows
 from traceability.lookups import any_sql
 from traceability.models import (
     Exposure,
@@ -202,7 +202,7 @@ def _rollup_add(where: str, params: Sequence) -> None:
 
 def _repeated_mark(model: type[SegmentMember] | type[UnitPacking], unit_ids: Sequence[int]) -> None:
     repeated = (
-        model.objects.filter(unit_id__in=unit_ids)
+        model.objects.filter(unit_id__any=set(unit_ids))
         .order_by()
         .values("unit_id")
         .annotate(n=Count("*"))
@@ -230,6 +230,7 @@ class Recorded:
     unit_links: int = 0
     segment_members: int = 0
     segment_ids: set[int] = field(default_factory=set)
+    transformation_ids: list[int] = field(default_factory=list)  # of unit builds, in the order given
 
 
 def unit_builds_record(
@@ -247,37 +248,51 @@ def unit_builds_record(
     _check_exist(Unit, {b.unit_id for b in builds}, "unit")
     _check_exist(Lot, {lot_id for b in builds for lot_id in b.lot_ids}, "lot")
     segments = _segments_for({(Exposure.DEFINITE, b.lot_ids) for b in builds})
-    transformations = bulk_insert(
+    segment_of = [segments[(Exposure.DEFINITE, b.lot_ids)] for b in builds]
+    ids = insert_rows(
         Transformation,
-        [
-            Transformation(
-                owner=owner,
-                kind=kind,
-                reference=b.reference,
-                work_order_id=b.work_order_id,
-                occurred_at=b.occurred_at,
-                input_count=len(b.lot_ids),
-                output_count=1,
-                exposure=Exposure.DEFINITE,
-                recorded_position=entry,
-                segment_id=segments[(Exposure.DEFINITE, b.lot_ids)],
-            )
-            for b in builds
-        ],
+        (
+            "owner_id",
+            "kind",
+            "reference",
+            "work_order_id",
+            "occurred_at",
+            "input_count",
+            "output_count",
+            "exposure",
+            "recorded_position_id",
+            "segment_id",
+        ),  # fmt: skip
+        (
+            (
+                owner.pk,
+                kind,
+                b.reference,
+                b.work_order_id,
+                b.occurred_at,
+                len(b.lot_ids),
+                1,
+                Exposure.DEFINITE,
+                entry.pk,
+                segment,
+            )  # fmt: skip
+            for b, segment in zip(builds, segment_of, strict=True)
+        ),
     )
-    bulk_insert(
+    insert_rows(
         SegmentMember,
-        [
-            SegmentMember(segment_id=t.segment_id, unit_id=b.unit_id, transformation_id=t.pk)
-            for b, t in zip(builds, transformations, strict=True)
-        ],
+        ("segment_id", "unit_id", "transformation_id"),
+        zip(segment_of, (b.unit_id for b in builds), ids, strict=True),
     )
     _members_written(
-        segment_ids=segments.values(),
-        unit_ids=[b.unit_id for b in builds],
-        first_transformation_id=min(t.pk for t in transformations),
+        segment_ids=segments.values(), unit_ids=[b.unit_id for b in builds], first_transformation_id=min(ids)
     )
-    return Recorded(transformations=len(builds), segment_members=len(builds), segment_ids=set(segments.values()))
+    return Recorded(
+        transformations=len(builds),
+        segment_members=len(builds),
+        segment_ids=set(segments.values()),
+        transformation_ids=ids,
+    )
 
 
 def transformation_record(

@@ -33,8 +33,9 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
+import orjson
 from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 
@@ -43,10 +44,10 @@ from packs.models import Container, ContainerKind, ContainerPacking, ProductMode
 from packs.services import units_pack
 from suppliers.models import Organisation
 from traceability import identifiers
-from traceability.bulk import bulk_insert
+from traceability.bulk import insert_rows
 from traceability.epcis.problems import DocumentRejected, Problem
 from traceability.epcis.shipments import shipments_derive
-from traceability.epcis.vocabulary import canonical_epc, cbv_bare, epcis_document, listed
+from traceability.epcis.vocabulary import canonical_epc, cbv_bare, epcis_document, listed, parsed_epc
 from traceability.models import (
     CaptureErrorBehaviour,
     EpcisCapture,
@@ -57,7 +58,6 @@ from traceability.models import (
     LedgerEntry,
     LedgerSource,
     RecordKind,
-    Transformation,
 )
 from traceability.services import (
     BATCH_SIZE,
@@ -110,14 +110,23 @@ def document_read(data: bytes) -> dict[str, Any]:
     if xml.looks_like_xml(data):
         return xml.document_from_xml(data) | {XSD_CHECKED: True}
     try:
-        document = json.loads(data)
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        document = _json_explained(data)
+    if not isinstance(document, dict):
+        raise DocumentRejected([Problem("", f"an EPCIS document is a JSON object, not a {type(document).__name__}")])
+    return document
+
+
+def _json_explained(data: bytes) -> Any:
+    """The standard library's reading of what orjson (several times faster) refused: its messages
+    name the line and column, and it reads the UTF-16 and UTF-32 that JSON also allows."""
+    try:
+        return json.loads(data)
     except UnicodeDecodeError as exc:
         raise DocumentRejected([Problem("", f"not UTF-8 text: {exc.reason} at byte {exc.start}")]) from None
     except json.JSONDecodeError as exc:
         raise DocumentRejected([Problem(f"line {exc.lineno} column {exc.colno}", f"not JSON: {exc.msg}")]) from None
-    if not isinstance(document, dict):
-        raise DocumentRejected([Problem("", f"an EPCIS document is a JSON object, not a {type(document).__name__}")])
-    return document
 
 
 def document_events(document: dict[str, Any]) -> list[dict[str, Any]]:
@@ -166,7 +175,7 @@ def document_apply(document: dict[str, Any], *, capture: EpcisCapture, progress:
         fresh, declarations, applied.repeated = _sorted_out([event for _, event in kept], ids)
         report("deriving the genealogy", 0, len(fresh))
         hashed = {event_id for (_, event), event_id in zip(kept, ids, strict=True) if not event.get("eventID")}
-        rows = _events_build(fresh, capture=capture, entry=entry, hashed=hashed)
+        rows = _events_build(fresh, hashed=hashed)
         index_of = {event_id: index for (index, _), event_id in zip(kept, ids, strict=True)}
         # The genealogy first, so each event is stored with the record derived from it.
         derived = _genealogy_derive([row for row in rows if row.declared_at is None], entry=entry, owner=capture.owner)
@@ -180,7 +189,7 @@ def document_apply(document: dict[str, Any], *, capture: EpcisCapture, progress:
             refused_ids = {event_id for event_id, _ in refused}
             rows = [row for row in rows if row.event_id not in refused_ids]
         report("storing", 0, len(rows))
-        _events_store(rows)
+        _events_store(rows, capture=capture, entry=entry)
         applied.captured = len(rows)
         applied.declared = _declarations_apply(declarations, entry=entry, owner=capture.owner)
         report("done", len(rows), len(rows))
@@ -238,55 +247,99 @@ def _event_digest(context: Any, event: dict[str, Any]) -> str:
 
 
 def _known_events(ids: Sequence[str]) -> dict[str, EpcisEvent]:
-    known: dict[str, EpcisEvent] = {}
-    for start in range(0, len(ids), BATCH_SIZE):
-        batch = ids[start : start + BATCH_SIZE]
-        known.update(
-            (row.event_id, row)
-            for row in EpcisEvent.objects.filter(event_id__in=batch).only("id", "event_id", "declared_at", "record")
-        )
-    return known
+    if not ids:
+        return {}
+    stored = EpcisEvent.objects.filter(event_id__any=set(ids)).only("id", "event_id", "declared_at", "record")
+    return {row.event_id: row for row in stored}
 
 
-def _events_build(
-    fresh: list[tuple[str, dict[str, Any]]], *, capture: EpcisCapture, entry: LedgerEntry, hashed: set[str]
-) -> list[EpcisEvent]:
+@dataclass(slots=True)
+class _Event:
+    """A new event on its way to the store: what derivation reads of it, as ``EpcisEvent`` names it
+    (derivation also regroups stored events, which it reads as ``EpcisEvent`` instances)."""
+
+    event_id: str
+    hashed: bool
+    type: str
+    event_time: dt.datetime
+    action: str
+    transformation_id: str
+    declared_at: dt.datetime | None
+    body: dict[str, Any]
+    record_id: int | None = None
+    pk: int | None = None
+
+
+_Row: TypeAlias = _Event | EpcisEvent  # new, or stored and regrouped with new ones
+
+
+def _events_build(fresh: list[tuple[str, dict[str, Any]]], *, hashed: set[str]) -> list[_Event]:
+    times: dict[str, dt.datetime] = {}  # an MES stamps thousands of events with the same few times
+
+    def parsed(text: str) -> dt.datetime:
+        if (found := times.get(text)) is None:
+            found = times[text] = parse_datetime(text)
+        return found
+
     rows = []
     for event_id, event in fresh:
         declaration = event.get("errorDeclaration")
         rows.append(
-            EpcisEvent(
+            _Event(
                 event_id=event_id,
-                hashed_id=event_id in hashed,
+                hashed=event_id in hashed,
                 type=event["type"],
-                event_time=parse_datetime(event["eventTime"]),
-                time_zone_offset=event.get("eventTimeZoneOffset", ""),
-                record_time=entry.recorded_at,
+                event_time=parsed(event["eventTime"]),
                 action=event.get("action", ""),
-                biz_step=cbv_bare(event.get("bizStep", "")),
-                disposition=cbv_bare(event.get("disposition", "")),
                 transformation_id=event.get("transformationID", ""),
                 declared_at=parse_datetime(declaration["declarationTime"]) if declaration else None,
-                declaration=declaration,
                 body=event,
-                capture=capture,
-                recorded_position=entry,
             )
         )
     return rows
 
 
-def _events_store(rows: list[EpcisEvent]) -> None:
+_EVENT_COLUMNS = (
+    "event_id", "hashed_id", "type", "event_time", "time_zone_offset", "record_time", "action", "biz_step",
+    "disposition", "transformation_id", "declared_at", "declaration", "body", "capture_id",
+    "recorded_position_id", "record_id",
+)  # fmt: skip
+
+
+def _events_store(rows: list[_Event], *, capture: EpcisCapture, entry: LedgerEntry) -> None:
     """The events, then one index row per identifier they name (COPY on PostgreSQL)."""
-    bulk_insert(EpcisEvent, rows)
-    bulk_insert(
-        EpcisEventEpc,
-        [EpcisEventEpc(event_id=row.pk, role=role, epc=epc) for row in rows for role, epc in _index_rows(row)],
+    ids = insert_rows(
+        EpcisEvent,
+        _EVENT_COLUMNS,
+        (
+            (
+                row.event_id,
+                row.hashed,
+                row.type,
+                row.event_time,
+                row.body.get("eventTimeZoneOffset", ""),
+                entry.recorded_at,
+                row.action,
+                cbv_bare(row.body.get("bizStep", "")),
+                cbv_bare(row.body.get("disposition", "")),
+                row.transformation_id,
+                row.declared_at,
+                row.body.get("errorDeclaration"),
+                row.body,
+                capture.pk,
+                entry.pk,
+                row.record_id,
+            )
+            for row in rows
+        ),
     )
-
-
-def _index_rows(row: EpcisEvent) -> list[tuple[str, str]]:
-    return sorted(set(_identifiers(row.body)))
+    for row, pk in zip(rows, ids, strict=True):
+        row.pk = pk
+    insert_rows(
+        EpcisEventEpc,
+        ("event_id", "role", "epc"),
+        ((row.pk, role, epc) for row in rows for role, epc in sorted(set(_identifiers(row.body)))),
+    )
 
 
 def _named(event: dict[str, Any]) -> Iterator[tuple[str, str]]:
@@ -318,7 +371,7 @@ class _Things:
     containers: dict[str, int] = field(default_factory=dict)
 
 
-def _genealogy_derive(rows: list[EpcisEvent], *, entry: LedgerEntry, owner: Organisation) -> list[tuple[str, str]]:
+def _genealogy_derive(rows: list[_Row], *, entry: LedgerEntry, owner: Organisation) -> list[tuple[str, str]]:
     """Derive what the events say; returns (event id, why) of the events the genealogy refused
     (a record that would make something from itself), with nothing of theirs written."""
     if not rows:
@@ -337,20 +390,21 @@ def _genealogy_derive(rows: list[EpcisEvent], *, entry: LedgerEntry, owner: Orga
     return refused
 
 
-def _things_ensure(rows: Iterable[EpcisEvent], *, owner: Organisation) -> _Things:
+_ByCanonical: TypeAlias = dict[str, identifiers.Identity]  # identities by their canonical key
+_OwnerOf: TypeAlias = Callable[[str], Organisation]  # who owns a GS1 key (digits without indicator)
+
+
+def _things_ensure(rows: Iterable[_Row], *, owner: Organisation) -> _Things:
     """Find or create every lot, unit and container the events name (queries per kind, not per id)."""
-    wanted: dict[str, set[str]] = {"lgtin": set(), "sgtin": set(), "sscc": set()}
+    wanted: dict[str, _ByCanonical] = {"lgtin": {}, "sgtin": {}, "sscc": {}}
     parsed: dict[str, identifiers.Parsed] = {}
     for row in rows:
         for _, text in _named(row.body):
-            if text in parsed:
-                continue  # each identifier parsed once: a lot class or a unit recurs across events
-            try:
-                item = parsed[text] = identifiers.parse(text)
-            except identifiers.InvalidIdentifier:
-                continue  # an identifier scheme the genealogy does not model (GRAI, GIAI, …)
+            if text in parsed or (item := parsed_epc(text)) is None:
+                continue  # seen already (a lot class recurs across events), or not a kind the genealogy models
+            parsed[text] = item
             if (kind := item.identity.kind) in wanted:
-                wanted[kind].add(item.identity.canonical)
+                wanted[kind][item.identity.canonical] = item.identity
     company_prefixes_learn(list(parsed.values()), source=list(parsed))
     owners = _owners_by_prefix(owner)
     return _Things(
@@ -360,7 +414,7 @@ def _things_ensure(rows: Iterable[EpcisEvent], *, owner: Organisation) -> _Thing
     )
 
 
-def _owners_by_prefix(default: Organisation) -> Callable[[str], Organisation]:
+def _owners_by_prefix(default: Organisation) -> _OwnerOf:
     """Who owns a GS1 key: the organisation that registered its company prefix, else ``default``."""
     registered = {
         org.gs1_company_prefix: org for org in Organisation.objects.exclude(gs1_company_prefix=None).order_by("pk")
@@ -375,38 +429,27 @@ def _owners_by_prefix(default: Organisation) -> Callable[[str], Organisation]:
     return owner_of
 
 
-def _existing(model: type[Lot] | type[Unit] | type[Container], identities: set[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    ordered = sorted(identities)
-    for start in range(0, len(ordered), BATCH_SIZE):
-        batch = ordered[start : start + BATCH_SIZE]
-        found.update(model.objects.filter(identity__in=batch).values_list("identity", "pk"))
-    return found
+def _existing(model: type[Lot] | type[Unit] | type[Container], identities: Iterable[str]) -> dict[str, int]:
+    if not identities:
+        return {}
+    return dict(model.objects.filter(identity__any=identities).values_list("identity", "pk"))
 
 
-def _units_ensure(identities: set[str], owner_of: Callable[[str], Organisation]) -> dict[str, int]:
+def _units_ensure(identities: _ByCanonical, owner_of: _OwnerOf) -> dict[str, int]:
     found = _existing(Unit, identities)
-    missing = [identifiers.from_canonical(i) for i in sorted(identities - found.keys())]
+    missing = [identities[i] for i in sorted(identities.keys() - found.keys())]
     if missing:
         models = _product_models({unit.gtin for unit in missing}, owner_of)
-        created = bulk_insert(
+        ids = insert_rows(
             Unit,
-            [
-                Unit(
-                    owner=owner_of(unit.gtin[1:]),
-                    identity=unit.canonical,
-                    serial=unit.serial,
-                    gtin=unit.gtin,
-                    product_model_id=models[unit.gtin],
-                )
-                for unit in missing
-            ],
+            ("owner_id", "identity", "serial", "gtin", "product_model_id"),
+            ((owner_of(u.gtin[1:]).pk, u.canonical, u.serial, u.gtin, models[u.gtin]) for u in missing),
         )
-        found.update((unit.identity, unit.pk) for unit in created)
+        found.update(zip((unit.canonical for unit in missing), ids, strict=True))
     return found
 
 
-def _product_models(gtins: set[str], owner_of: Callable[[str], Organisation]) -> dict[str, int]:
+def _product_models(gtins: set[str], owner_of: _OwnerOf) -> dict[str, int]:
     found = dict(ProductModel.objects.filter(gtin__in=gtins).values_list("gtin", "pk"))
     created = ProductModel.objects.bulk_create(
         ProductModel(owner=owner_of(g[1:]), name=f"GTIN {g} (from EPCIS)", model_number=g, gtin=g)
@@ -415,11 +458,11 @@ def _product_models(gtins: set[str], owner_of: Callable[[str], Organisation]) ->
     return found | {model.gtin: model.pk for model in created}
 
 
-def _lots_ensure(identities: set[str], owner_of: Callable[[str], Organisation]) -> dict[str, int]:
+def _lots_ensure(identities: _ByCanonical, owner_of: _OwnerOf) -> dict[str, int]:
     """Lots of a cell model's GTIN are cell lots; all others material lots (of a material created for
     the GTIN when the ledger has none): the genealogy only needs them linked, QA completes them."""
     found = _existing(Lot, identities)
-    missing = [identifiers.from_canonical(i) for i in sorted(identities - found.keys())]
+    missing = [identities[i] for i in sorted(identities.keys() - found.keys())]
     if not missing:
         return found
     gtins = {lot.gtin for lot in missing}
@@ -463,9 +506,9 @@ def _children_insert(model: type[Lot], column: str, rows: list[tuple[int, int]])
         cursor.executemany(f"INSERT INTO {table} ({pointer}, {column}) VALUES (%s, %s)", rows)
 
 
-def _containers_ensure(identities: set[str], owner_of: Callable[[str], Organisation]) -> dict[str, int]:
+def _containers_ensure(identities: _ByCanonical, owner_of: _OwnerOf) -> dict[str, int]:
     found = _existing(Container, identities)
-    missing = [identifiers.from_canonical(i) for i in sorted(identities - found.keys())]
+    missing = [identities[i] for i in sorted(identities.keys() - found.keys())]
     created = Container.objects.bulk_create(
         (
             Container(owner=owner_of(c.sscc[1:]), identity=c.canonical, sscc=c.sscc, kind=ContainerKind.OTHER)
@@ -484,7 +527,7 @@ class _Group:
     """One transformation: a TransformationEvent, or every event sharing its transformationID."""
 
     reference: str
-    events: list[EpcisEvent] = field(default_factory=list)
+    events: list[_Row] = field(default_factory=list)
     again: bool = False  # recorded before: its new record's reference names the ledger position
 
     def sides(self, things: _Things) -> tuple[set[int], set[int], set[int], set[int]]:
@@ -509,7 +552,7 @@ class _Group:
 
 
 def _transformations_derive(
-    rows: list[EpcisEvent], things: _Things, *, entry: LedgerEntry, owner: Organisation
+    rows: list[_Row], things: _Things, *, entry: LedgerEntry, owner: Organisation
 ) -> list[tuple[str, str]]:
     """Record each transformation; a group that grew is retracted and recorded whole again."""
     if not rows:
@@ -539,8 +582,8 @@ def _earlier_members(groups: list[_Group]) -> dict[str, list[EpcisEvent]]:
     earlier: dict[str, list[EpcisEvent]] = defaultdict(list)
     fresh = {event.event_id for group in groups for event in group.events}
     for event in EpcisEvent.objects.filter(
-        transformation_id__in=[g.reference for g in groups], declared_at__isnull=True
-    ).exclude(event_id__in=fresh):
+        transformation_id__any={g.reference for g in groups}, declared_at__isnull=True
+    ).exclude(event_id__any=fresh):
         earlier[event.transformation_id].append(event)
     return dict(earlier)
 
@@ -554,7 +597,7 @@ def _groups_record(
     A lot made from finished units (recycling, say) is outside the genealogy's model, which runs
     from lots to units: such output lots are left out of the record, and the event stays stored."""
     builds: list[tuple[_Group, UnitBuild]] = []
-    records: dict[int, list[EpcisEvent]] = {}
+    records: dict[int, list[_Row]] = {}
     refused: list[tuple[str, str]] = []
     for group in groups:
         input_lots, input_units, output_lots, output_units = group.sides(things)
@@ -585,21 +628,16 @@ def _groups_record(
             continue
         records[record.pk] = group.events
     if builds:
-        unit_builds_record(
+        recorded = unit_builds_record(
             entry=entry, owner=owner, builds=[build for _, build in builds], kind=RecordKind.EPCIS_TRANSFORMATION
         )
-        ids = dict(
-            Transformation.objects.filter(
-                owner=owner, kind=RecordKind.EPCIS_TRANSFORMATION, recorded_position=entry
-            ).values_list("reference", "pk")
-        )
-        for group, build in builds:
-            records[ids[build.reference]] = group.events
+        for (group, _), record in zip(builds, recorded.transformation_ids, strict=True):
+            records[record] = group.events
     _records_link(records)
     return refused
 
 
-def _records_link(records: dict[int, list[EpcisEvent]]) -> None:
+def _records_link(records: dict[int, list[_Row]]) -> None:
     """Name each event's record: on the events about to be stored, and on stored ones (the earlier
     members of a group recorded again) in one bulk update."""
     stored = []
@@ -614,7 +652,7 @@ def _records_link(records: dict[int, list[EpcisEvent]]) -> None:
 # --- aggregations ------------------------------------------------------------------------------------
 
 
-def _aggregations_derive(rows: list[EpcisEvent], things: _Things) -> None:
+def _aggregations_derive(rows: list[_Row], things: _Things) -> None:
     """ADD puts children into the parent from eventTime on; DELETE takes them (all, when it names
     none) out at eventTime. OBSERVE changes nothing. In event-time order: the packings gathered so
     far are written before a DELETE that may concern them (one write per run of ADDs)."""

@@ -11,16 +11,25 @@ as distributors named after their GLN, for QA to complete.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from packs.models import Shipment, ShipmentItem
 from suppliers.models import Organisation, Role
 from traceability import identifiers
 from traceability.epcis.vocabulary import canonical_epc, cbv_bare
-from traceability.models import EpcisEvent
 from traceability.services import BATCH_SIZE
+
+
+class EpcisEvent(Protocol):
+    """What shipments read of a captured event (new, or stored)."""
+
+    event_id: str
+    event_time: dt.datetime
+    body: dict[str, Any]
+
 
 _PARTY_TYPES = ("owning_party", "possessing_party")
 _REFERENCE_TYPES = ("desadv", "bol", "po", "inv")

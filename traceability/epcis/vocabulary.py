@@ -48,19 +48,30 @@ def cbv_bare(value: str) -> str:
     return value
 
 
-_canonical_cache: dict[str, str] = {}
+_parsed_cache: dict[str, identifiers.Parsed | None] = {}
+_PARSED_KEPT = 200_000  # identifiers; a capture of 10,000 units names about 30,000
+
+
+def parsed_epc(value: str) -> identifiers.Parsed | None:
+    """``value`` read as a GS1 identity the ledger models, or None for other identifiers (GRAI, GIAI,
+    private URIs, …). Remembered: capture reads each identifier several times (to find or create
+    its object, to index its event, to link it), and a lot class or container recurs across events."""
+    try:
+        return _parsed_cache[value]
+    except KeyError:
+        pass
+    try:
+        parsed = identifiers.parse(value)
+    except identifiers.InvalidIdentifier:
+        parsed = None
+    if len(_parsed_cache) >= _PARSED_KEPT:
+        _parsed_cache.clear()
+    _parsed_cache[value] = parsed
+    return parsed
 
 
 def canonical_epc(value: str) -> str:
     """The ledger's canonical key for a GS1 identity it models (``sgtin:<gtin14>:<serial>``, …),
     so URN and Digital Link spellings meet; other identifiers (GRAI, GIAI, …) as sent."""
-    if (found := _canonical_cache.get(value)) is not None:
-        return found
-    try:
-        canonical = identifiers.parse(value).identity.canonical
-    except identifiers.InvalidIdentifier:
-        canonical = value
-    if len(_canonical_cache) > 100_000:
-        _canonical_cache.clear()
-    _canonical_cache[value] = canonical
-    return canonical
+    parsed = parsed_epc(value)
+    return value if parsed is None else parsed.identity.canonical
