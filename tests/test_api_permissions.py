@@ -4,6 +4,10 @@ Refusals are asserted with their code and with nothing written.
 """
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from suppliers.models import Role
 from tests.factories import OrganisationFactory
@@ -163,3 +167,38 @@ def test_another_organisation_learns_nothing_from_an_invalid_body(world, url, bo
     # then it is told "not found", not what was wrong with the body
     assert (response.status_code, response.json()["code"]) == (404, "not_found")
     assert written() == before
+
+
+def _token_client(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+def test_a_token_says_who_calls_and_for_whom_in_one_query(world):
+    # given a regulator's script holding a token
+    client = _token_client(member(OrganisationFactory(role=Role.REGULATOR)))
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/api/v1/findings/")
+    # then the token's query read the membership and organisation too: none reads them again
+    assert response.status_code == 200
+    assert [q["sql"] for q in queries if "authtoken_token" in q["sql"]] != []
+    assert [q["sql"] for q in queries if "suppliers_membership" in q["sql"] and "authtoken_token" not in q["sql"]] == []
+
+
+@pytest.mark.parametrize(
+    ("organisation", "status", "code"), [(False, 403, "no_organisation"), (True, 401, "authentication_failed")]
+)
+def test_a_token_without_an_organisation_or_an_active_user_is_refused(organisation, status, code):
+    # given a token of a user acting for no organisation, or of a deactivated member
+    user = member(OrganisationFactory(role=Role.BRAND) if organisation else None)
+    client = _token_client(user)
+    if organisation:
+        user.is_active = False
+        user.save()
+    # when
+    response = client.get("/api/v1/findings/")
+    # then
+    assert response.status_code == status
+    assert response.json()["code"] == code

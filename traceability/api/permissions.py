@@ -1,6 +1,6 @@
 """Who may see and do what, for now: an organisation sees what it owns; regulators see all, read-only.
 
-Authentication is DRF's default (session or basic); ``IsAuthenticated`` is the project default.
+Authentication: a token (``authentication.py``), a session or basic; ``IsAuthenticated`` is the project default.
 Records of other organisations are answered 404, not 403, so their existence does not leak.
 """
 
@@ -32,12 +32,15 @@ class Caller:
 
 
 def caller_of(request: Request) -> Caller:
-    """The organisation the user acts for, read once per request (one query)."""
+    """The organisation the user acts for, read once per request (one query, or none after a token's)."""
     cached = getattr(request, "_ledger_caller", None)
     if cached is None:
-        membership = None
-        if request.user and request.user.is_authenticated:
-            membership = Membership.objects.select_related("organisation").filter(user_id=request.user.pk).first()
+        user, membership = request.user, None
+        if user and user.is_authenticated:
+            if type(user).membership.is_cached(user):  # read with the token (authentication.py)
+                membership = getattr(user, "membership", None)
+            else:
+                membership = Membership.objects.select_related("organisation").filter(user_id=user.pk).first()
         cached = Caller(organisation=membership.organisation if membership else None)
         request._ledger_caller = cached  # type: ignore[attr-defined]
     return cached

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import django_filters
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncMonth
 
 from cells.models import Inspection, Lot
@@ -237,21 +237,28 @@ def unit_backward(unit: Unit, *, prefix_length: identifiers.PrefixLength) -> dic
     """
     snapshot = genealogy.ledger_snapshot()
     backward = genealogy.backward_trace(snapshot=snapshot, unit_id=unit.pk)
-    lots = (
-        Lot.objects.select_related("owner", "site")
-        .prefetch_related(Prefetch("inspections", Inspection.objects.order_by("inspected_at", "id")))
-        .in_bulk(list(backward.lots))
-    )
-    certificates: dict[int, list[Certificate]] = {}
-    for certificate in Certificate.objects.filter(owner_id__in={lot.owner_id for lot in lots.values()}):
-        certificates.setdefault(certificate.owner_id, []).append(certificate)
-    ordered = sorted(lots.values(), key=lambda lot: (len(backward.lots[lot.pk].path), lot.identity))
+    # Plain rows, not model instances: building 40 lots with their owners, sites and inspections as
+    # objects cost more than reading them.
+    lots = list(Lot.objects.filter(pk__any=set(backward.lots)).values(*_LOT_COLUMNS))
+    inspections: dict[int, list[dict[str, Any]]] = {}
+    for row in (
+        Inspection.objects.filter(lot_id__any=set(backward.lots))
+        .order_by("inspected_at", "id")
+        .values("lot_id", *_INSPECTION_COLUMNS)
+    ):
+        inspections.setdefault(row.pop("lot_id"), []).append(row)
+    certificates: dict[int, list[dict[str, Any]]] = {}
+    for row in Certificate.objects.filter(owner_id__any={lot["owner_id"] for lot in lots}).values(
+        "owner_id", *_CERTIFICATE_COLUMNS
+    ):
+        certificates.setdefault(row.pop("owner_id"), []).append(row)
+    ordered = sorted(lots, key=lambda lot: (len(backward.lots[lot["id"]].path), lot["identity"]))
     upstream_units = Unit.objects.in_bulk(list(backward.units))
     ordered_units = sorted(upstream_units.values(), key=lambda u: (len(backward.units[u.pk].path), u.identity))
-    known = {("L", lot.pk): lot.identity for lot in ordered}
+    known = {("L", lot["id"]): lot["identity"] for lot in ordered}
     known.update((("U", u.pk), u.identity) for u in [unit, *ordered_units])
     paths = genealogy.explain_paths(
-        [backward.lots[lot.pk].path for lot in ordered] + [backward.units[u.pk].path for u in ordered_units],
+        [backward.lots[lot["id"]].path for lot in ordered] + [backward.units[u.pk].path for u in ordered_units],
         known=known,
     )
     lot_paths, unit_paths = paths[: len(ordered)], paths[len(ordered) :]
@@ -260,28 +267,26 @@ def unit_backward(unit: Unit, *, prefix_length: identifiers.PrefixLength) -> dic
         "position": snapshot.position,
         "lots": [
             {
-                **lot_summary(lot, prefix_length=prefix_length),
-                "level": len(backward.lots[lot.pk].path),
-                "exposure": "definite" if backward.lots[lot.pk].definite else "potential",
-                "supplier": {"organisation": lot.owner.slug, "name": lot.owner.name, "role": lot.owner.role},
-                "site": {"id": lot.site_id, "name": lot.site.name, "gln": lot.site.gln} if lot.site else None,
-                "produced_from": lot.produced_from,
-                "produced_to": lot.produced_to,
-                "inspections": [
-                    {
-                        "id": i.pk,
-                        "method": i.method,
-                        "outcome": i.outcome,
-                        "measurements": i.measurements,
-                        "sample_size": i.sample_size,
-                        "inspected_at": i.inspected_at,
-                    }
-                    for i in lot.inspections.all()
-                ],
-                "certificates": [
-                    {"scheme": c.scheme, "number": c.number, "status": c.status, "valid_to": c.valid_to}
-                    for c in certificates.get(lot.owner_id, [])
-                ],
+                "identity": lot["identity"],
+                "code": lot["code"],
+                "kind": lot["kind"],
+                **identifier_links(lot["identity"], prefix_length=prefix_length),
+                "level": len(backward.lots[lot["id"]].path),
+                "exposure": "definite" if backward.lots[lot["id"]].definite else "potential",
+                "supplier": {
+                    "organisation": lot["owner__slug"],
+                    "name": lot["owner__name"],
+                    "role": lot["owner__role"],
+                },
+                "site": (
+                    {"id": lot["site_id"], "name": lot["site__name"], "gln": lot["site__gln"]}
+                    if lot["site_id"]
+                    else None
+                ),
+                "produced_from": lot["produced_from"],
+                "produced_to": lot["produced_to"],
+                "inspections": inspections.get(lot["id"], []),
+                "certificates": certificates.get(lot["owner_id"], []),
                 "path": path,
             }
             for lot, path in zip(ordered, lot_paths, strict=True)
@@ -295,6 +300,14 @@ def unit_backward(unit: Unit, *, prefix_length: identifiers.PrefixLength) -> dic
             for u, path in zip(ordered_units, unit_paths, strict=True)
         ],
     }
+
+
+_LOT_COLUMNS = (
+    "id", "identity", "code", "kind", "owner_id", "owner__slug", "owner__name", "owner__role", "site_id",
+    "site__name", "site__gln", "produced_from", "produced_to",
+)  # fmt: skip
+_INSPECTION_COLUMNS = ("id", "method", "outcome", "measurements", "sample_size", "inspected_at")
+_CERTIFICATE_COLUMNS = ("scheme", "number", "status", "valid_to")
 
 
 def unit_siblings(
