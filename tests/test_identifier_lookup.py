@@ -11,6 +11,7 @@ from traceability import identifiers
 from traceability.models import LearntCompanyPrefix
 from traceability.selectors import (
     AmbiguousSubject,
+    PrefixLength,
     UnknownSubject,
     UnsupportedSubject,
     company_prefix_lengths,
@@ -56,6 +57,31 @@ def test_without_registered_or_learnt_prefix_gs1s_table_decides():
     assert identifier_render("sgtin:10614141123459:400", form="digital_link") == (
         "https://id.gs1.org/01/10614141123459/21/400"
     )
+
+
+def test_a_prepared_page_reads_only_its_own_prefixes_and_renders_as_the_whole_table_does(
+    django_assert_num_queries,
+):
+    # given a registered 9-digit prefix, a learnt 8-digit one, and prefixes of others in the table
+    OrganisationFactory(gs1_company_prefix="697001100")
+    company_prefixes_learn([identifiers.parse("urn:epc:id:sscc:69700120.012345678")], source=["urn"])
+    for prefix in ("4012345", "5012345", "697001"):
+        OrganisationFactory(gs1_company_prefix=prefix)
+    sscc = identifiers.parse("urn:epc:id:sscc:69700120.012345678").identity.canonical
+    page = [f"sgtin:{GTIN}:400", sscc, "lgtin:10614141123459:L1", "own-lot:romax:L7"]
+    prepared = PrefixLength()
+    # when the page's identities are prepared, then rendered
+    with django_assert_num_queries(1):
+        prepared.prepare(page)
+    with django_assert_num_queries(0):
+        rendered = [identifier_render(c, form="epc", prefix_length=prepared) for c in page]
+    # then each splits as the whole table says (697001100 over the shorter 697001 it also holds)
+    assert rendered == [identifier_render(c, form="epc", prefix_length=PrefixLength()) for c in page]
+    assert rendered[:3] == [
+        "urn:epc:id:sgtin:697001100.0001.400",
+        "urn:epc:id:sscc:69700120.012345678",
+        "urn:epc:class:lgtin:0614141.112345.L1",
+    ]
 
 
 def test_own_codes_render_as_the_code_itself():

@@ -134,6 +134,37 @@ def test_digital_links_may_use_any_host_path_prefix_query_and_a_lot_beside_the_s
     assert identity == Sgtin(gtin="10614141123459", serial="400")
 
 
+PLAIN_LINKS = [
+    "https://id.gs1.org/01/10614141123459/21/400",
+    "http://example.com/01/10614141123459/10/LOT7",
+    "https://a-b.example.com/dl/v1.2/Shop_~x/01/10614141123459/21/S",
+    "https://id.gs1.org/01/10614141123459",
+    "https://id.gs1.org/01/00000000000000/21/0",
+    "https://id.gs1.org/01/10614141123458/21/400",  # a wrong check digit
+    "https://id.gs1.org/01/10614141123459/21/" + "A" * 20,
+    "https://id.gs1.org/01/10614141123459/10/!'()*+,-.:;=_",
+    "https://id.gs1.org/01/10614141123459/21/a(21)b",
+]
+
+
+@pytest.mark.parametrize("link", PLAIN_LINKS)
+def test_the_usual_digital_links_read_without_biip_as_biip_reads_them(link: str) -> None:
+    # given: a link of the usual shape, which the ledger reads with one regex rather than biip
+    from traceability.identifiers import _PLAIN_GTIN_LINK, _parse_any_digital_link
+
+    assert _PLAIN_GTIN_LINK.fullmatch(link)
+
+    # when
+    def outcome(read: Callable[[str], object]) -> object:
+        try:
+            return read(link)
+        except InvalidIdentifier as exc:
+            return str(exc)
+
+    # then
+    assert outcome(lambda value: parse(value).identity) == outcome(_parse_any_digital_link)
+
+
 def test_a_short_gtin_in_a_digital_link_is_padded_to_gtin_14() -> None:
     # given
     link = "https://id.gs1.org/01/4012345123456/10/998877"

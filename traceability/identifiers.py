@@ -31,7 +31,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import ClassVar, Literal, TypeAlias
 from urllib.parse import quote, urlsplit
 
@@ -97,51 +97,82 @@ class _Problem(Exception):
         self.form = form
 
 
+def _blamed(value: str, problem: _Problem | InvalidIdentifier) -> InvalidIdentifier:
+    """``problem`` reported against ``value``, the outermost input the caller gave."""
+    return InvalidIdentifier(value, problem.reason, form=problem.form)
+
+
 @contextmanager
 def _blaming(value: str) -> Iterator[None]:
-    """Report any problem found inside against ``value``, the outermost input the caller gave."""
+    """Report any problem found inside against ``value``.
+
+    The hot paths (parsing, building an identity) say the same with try/except: entering and leaving
+    a context manager costs more than the checks themselves.
+    """
     try:
         yield
     except (_Problem, InvalidIdentifier) as exc:
-        raise InvalidIdentifier(value, exc.reason, form=exc.form) from None
+        raise _blamed(value, exc) from None
 
 
 def _check_key(name: str, digits: object, length: int) -> None:
-    # str.isdigit() alone would accept non-ASCII digits, which biip lets through from URLs.
-    if not (isinstance(digits, str) and len(digits) == length and digits.isascii() and digits.isdigit()):
-        raise _Problem(f"{name} must be {length} digits, got {digits!r}")
-    expected = _check_digit(digits[:-1])
-    if int(digits[-1]) != expected:
-        raise _Problem(f"{name} check digit is {digits[-1]}, expected {expected}")
+    reason = _key_reason(name, digits, length) if isinstance(digits, str) else _not_digits(name, digits, length)
+    if reason:
+        raise _Problem(reason)
 
 
 @lru_cache(maxsize=4096)
-def _check_digit(digits: str) -> int:
-    """GS1's check digit; cached, since a page or a document repeats a few GTINs and GLNs."""
-    return gs1_standard_check_digit(digits)
+def _key_reason(name: str, digits: str, length: int) -> str | None:
+    """Why ``digits`` is not a GS1 key; cached, since a page or a document repeats a few GTINs and GLNs."""
+    # str.isdigit() alone would accept non-ASCII digits, which biip lets through from URLs.
+    if not (len(digits) == length and digits.isascii() and digits.isdigit()):
+        return _not_digits(name, digits, length)
+    expected = gs1_standard_check_digit(digits[:-1])
+    if int(digits[-1]) != expected:
+        return f"{name} check digit is {digits[-1]}, expected {expected}"
+    return None
+
+
+def _not_digits(name: str, digits: object, length: int) -> str:
+    return f"{name} must be {length} digits, got {digits!r}"
 
 
 def _check_text(what: str, text: object) -> None:
     if not isinstance(text, str) or not 1 <= len(text) <= _MAX_TEXT:
         length = len(text) if isinstance(text, str) else text
         raise _Problem(f"{what} must be 1 to {_MAX_TEXT} characters, got {length}")
-    if not _CSET_82.fullmatch(text):
+    # ASCII letters and digits, as most codes are, pass without the regex.
+    if not (text.isascii() and text.isalnum()) and not _CSET_82.fullmatch(text):
         bad = next(char for char in text if not _CSET_82.fullmatch(char))
         raise _Problem(f"{what} contains {bad!r}, which is outside GS1 character set 82")
 
 
+class _Checked:
+    """An identity that checks its fields when built, blaming any problem on its canonical key."""
+
+    canonical: str
+
+    def __post_init__(self) -> None:
+        try:
+            self._check()
+        except _Problem as exc:
+            raise _blamed(self.canonical, exc) from None
+
+    def _check(self) -> None:
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
-class Sgtin:
+class Sgtin(_Checked):
     """One serialised item: a GTIN and a serial number unique within that GTIN."""
 
     kind: ClassVar[str] = "sgtin"
     gtin: str
     serial: str
 
-    def __post_init__(self) -> None:
-        with _blaming(self.canonical):
-            _check_key("GTIN", self.gtin, 14)
-            _check_text("serial", self.serial)
+    def _check(self) -> None:
+        _check_key("GTIN", self.gtin, 14)
+        _check_text("serial", self.serial)
 
     @property
     def canonical(self) -> str:
@@ -149,17 +180,16 @@ class Sgtin:
 
 
 @dataclass(frozen=True)
-class Lgtin:
+class Lgtin(_Checked):
     """A lot (batch) of a trade item: a GTIN and a lot number."""
 
     kind: ClassVar[str] = "lgtin"
     gtin: str
     lot: str
 
-    def __post_init__(self) -> None:
-        with _blaming(self.canonical):
-            _check_key("GTIN", self.gtin, 14)
-            _check_text("lot", self.lot)
+    def _check(self) -> None:
+        _check_key("GTIN", self.gtin, 14)
+        _check_text("lot", self.lot)
 
     @property
     def canonical(self) -> str:
@@ -167,15 +197,14 @@ class Lgtin:
 
 
 @dataclass(frozen=True)
-class GtinClass:
+class GtinClass(_Checked):
     """A trade item class without lot, as EPCIS quantity lists name it (``urn:epc:idpat:sgtin:….*``)."""
 
     kind: ClassVar[str] = "gtin"
     gtin: str
 
-    def __post_init__(self) -> None:
-        with _blaming(self.canonical):
-            _check_key("GTIN", self.gtin, 14)
+    def _check(self) -> None:
+        _check_key("GTIN", self.gtin, 14)
 
     @property
     def canonical(self) -> str:
@@ -183,15 +212,14 @@ class GtinClass:
 
 
 @dataclass(frozen=True)
-class Sscc:
+class Sscc(_Checked):
     """A logistic unit (carton, pallet)."""
 
     kind: ClassVar[str] = "sscc"
     sscc: str
 
-    def __post_init__(self) -> None:
-        with _blaming(self.canonical):
-            _check_key("SSCC", self.sscc, 18)
+    def _check(self) -> None:
+        _check_key("SSCC", self.sscc, 18)
 
     @property
     def canonical(self) -> str:
@@ -199,17 +227,16 @@ class Sscc:
 
 
 @dataclass(frozen=True)
-class Sgln:
+class Sgln(_Checked):
     """A physical location: a GLN and an extension, where the TDS reserves ``"0"`` for "no extension"."""
 
     kind: ClassVar[str] = "sgln"
     gln: str
     extension: str = "0"
 
-    def __post_init__(self) -> None:
-        with _blaming(self.canonical):
-            _check_key("GLN", self.gln, 13)
-            _check_text("extension", self.extension)
+    def _check(self) -> None:
+        _check_key("GLN", self.gln, 13)
+        _check_text("extension", self.extension)
 
     @property
     def canonical(self) -> str:
@@ -217,15 +244,14 @@ class Sgln:
 
 
 @dataclass(frozen=True)
-class Pgln:
+class Pgln(_Checked):
     """A party (an organisation as a trading partner), named by its GLN."""
 
     kind: ClassVar[str] = "pgln"
     gln: str
 
-    def __post_init__(self) -> None:
-        with _blaming(self.canonical):
-            _check_key("GLN", self.gln, 13)
+    def _check(self) -> None:
+        _check_key("GLN", self.gln, 13)
 
     @property
     def canonical(self) -> str:
@@ -233,7 +259,7 @@ class Pgln:
 
 
 @dataclass(frozen=True)
-class OwnCode:
+class OwnCode(_Checked):
     """A lot or serial code an organisation assigned itself, meaningful only within that organisation.
 
     ``org`` is the caller's key for the organisation (slug or id); it is part of the identity, so two
@@ -246,14 +272,13 @@ class OwnCode:
     org: str
     code: str
 
-    def __post_init__(self) -> None:
-        with _blaming(self.canonical):
-            if self.kind not in ("lot", "serial"):
-                raise _Problem(f"own code kind must be 'lot' or 'serial', got {self.kind!r}")
-            # The key is embedded in ``canonical`` between colons.
-            if not (isinstance(self.org, str) and _ORG_KEY.fullmatch(self.org)):
-                raise _Problem(f"organisation key must be letters, digits, '.', '_' or '-', got {self.org!r}")
-            _check_text(f"own {self.kind} code", self.code)
+    def _check(self) -> None:
+        if self.kind not in ("lot", "serial"):
+            raise _Problem(f"own code kind must be 'lot' or 'serial', got {self.kind!r}")
+        # The key is embedded in ``canonical`` between colons.
+        if not (isinstance(self.org, str) and _ORG_KEY.fullmatch(self.org)):
+            raise _Problem(f"organisation key must be letters, digits, '.', '_' or '-', got {self.org!r}")
+        _check_text(f"own {self.kind} code", self.code)
 
     @property
     def canonical(self) -> str:
@@ -376,6 +401,7 @@ def from_canonical(key: str) -> Identity:
 # TDS escapes exactly these characters of set 82; all others are written as themselves.
 _URN_ESCAPES = {'"': "%22", "%": "%25", "&": "%26", "/": "%2F", "<": "%3C", ">": "%3E", "?": "%3F"}
 _URN_CHAR = re.compile(r"%([0-9A-Fa-f]{2})|([A-Za-z0-9!'()*+,\-.:;=_])|(.)", re.DOTALL)
+_URN_PLAIN = re.compile(r"[A-Za-z0-9!'()*+,\-.:;=_]*")  # what needs no unescaping: most serials and lots
 _URN_HEAD = re.compile(r"urn:epc:(id|class|idpat):([a-z0-9]+):")
 
 
@@ -387,10 +413,10 @@ class _UrnForm:
     reference: str  # what the TDS calls the digits after the company prefix
     tail: str | None = None  # what follows them, if anything
 
-    @property
-    def body(self) -> str:
+    @cached_property
+    def body(self) -> re.Pattern[str]:
         tail = {None: "", "'*'": r"\.\*"}.get(self.tail, r"\.(.+)")
-        return r"([0-9]+)\.([0-9]*)" + tail
+        return re.compile(r"([0-9]+)\.([0-9]*)" + tail, re.DOTALL)
 
     @property
     def expected(self) -> str:
@@ -424,26 +450,41 @@ def _parse_epc_urn(value: str) -> Parsed:
     if form is None:
         what = {"id": " identifiers", "class": " classes", "idpat": " patterns"}[head[1]]
         raise InvalidIdentifier(value, f"{head[2].upper()}{what} are not supported: {_SUPPORTED}")
-    fields = re.fullmatch(form.body, value[head.end() :], re.DOTALL)
+    fields = form.body.fullmatch(value, head.end())
     if fields is None:
         raise InvalidIdentifier(value, f"expected {form.expected}", form=form.name)
     prefix, reference, *tail = fields.groups()
-    with _blaming(value):
-        if not 6 <= len(prefix) <= 12:
-            raise _Problem(f"company prefix must be 6 to 12 digits, got {len(prefix)}", form=form.name)
-        if len(prefix + reference) != form.digits:
-            raise _Problem(
-                f"company prefix and {form.reference} must be {form.digits} digits together, "
-                f"got {len(prefix + reference)}",
-                form=form.name,
-            )
-        body = reference[:1] + prefix + reference[1:] if form.indicator_first else prefix + reference
-        key = body + str(gs1_standard_check_digit(body))
-        qualifiers = [_urn_unescape(text, form.tail or "", form.name) for text in tail]
-        return Parsed(form.identity(key, *qualifiers), company_prefix=prefix)
+    try:
+        key = _urn_key(head[0], prefix, reference)
+        identity = form.identity(key, _urn_unescape(tail[0], form)) if tail else form.identity(key)
+        return Parsed(identity, prefix)
+    except (_Problem, InvalidIdentifier) as exc:
+        raise _blamed(value, exc) from None
 
 
-def _urn_unescape(component: str, what: str, form: str) -> str:
+@lru_cache(maxsize=4096)
+def _urn_key(head: str, prefix: str, reference: str) -> str:
+    """The GS1 key, with its check digit, that a URN's company prefix and reference spell.
+
+    Cached, since a document names many serials or lots of a few GTINs.
+    """
+    form = _URN_FORMS[head]
+    if not 6 <= len(prefix) <= 12:
+        raise _Problem(f"company prefix must be 6 to 12 digits, got {len(prefix)}", form=form.name)
+    digits = len(prefix) + len(reference)
+    if digits != form.digits:
+        raise _Problem(
+            f"company prefix and {form.reference} must be {form.digits} digits together, got {digits}",
+            form=form.name,
+        )
+    body = reference[:1] + prefix + reference[1:] if form.indicator_first else prefix + reference
+    return body + str(gs1_standard_check_digit(body))
+
+
+def _urn_unescape(component: str, form: _UrnForm) -> str:
+    if component.isascii() and component.isalnum() or _URN_PLAIN.fullmatch(component):
+        return component  # nothing escaped, as most serials and lots; letters and digits skip the regex
+    what = form.tail or ""
     chars = []
     for match in _URN_CHAR.finditer(component):
         escaped, plain, other = match.groups()
@@ -453,11 +494,11 @@ def _urn_unescape(component: str, what: str, form: str) -> str:
             chars.append(chr(int(escaped, 16)))
         elif escaped:
             allowed = " ".join(_URN_ESCAPES.values())
-            raise _Problem(f"{what} has escape {match[0]!r}; only {allowed} are allowed", form=form)
+            raise _Problem(f"{what} has escape {match[0]!r}; only {allowed} are allowed", form=form.name)
         elif other in _URN_ESCAPES:
-            raise _Problem(f"{what} character {other!r} must be escaped as {_URN_ESCAPES[other]}", form=form)
+            raise _Problem(f"{what} character {other!r} must be escaped as {_URN_ESCAPES[other]}", form=form.name)
         else:
-            raise _Problem(f"{what} character {other!r} is not allowed in an EPC URN", form=form)
+            raise _Problem(f"{what} character {other!r} is not allowed in an EPC URN", form=form.name)
     return "".join(chars)
 
 
@@ -467,7 +508,7 @@ def _urn_escape(text: str) -> str:
 
 def _split(key: str, prefix_length: PrefixLength | None, *, indicator_first: bool) -> tuple[str, str]:
     """Split a GS1 key into the URN's company prefix and reference (TDS: indicator digit moves back)."""
-    digits = (key[1:] if indicator_first else key)[:13]
+    digits = _lookup_digits(key, indicator_first=indicator_first)
     length = prefix_length(digits) if prefix_length else None
     if length is None and (known := GS1CompanyPrefix.extract(digits)) is not None:
         length = len(known.value)
@@ -491,10 +532,34 @@ _DL_QUALIFIERS = {"01": {"22", "10", "21", "235"}, "00": set(), "414": {"254", "
 _DL_ACCEPTED = {"01": {"10", "21"}, "00": set(), "414": {"254"}, "417": set()}
 
 
+# The usual link, read with one regex: any host and path prefix (segments starting with a letter,
+# which no primary key does), a GTIN and at most a lot or a serial, in characters that neither URIs
+# nor percent-encoding treat specially; no query or fragment. biip reads every other link, at some
+# 100 µs each (mostly GTIN objects the ledger does not use); tests/test_identifiers.py holds the two
+# readings to the same results.
+_PLAIN_GTIN_LINK = re.compile(
+    r"https?://[A-Za-z0-9.-]+(?:/[A-Za-z][A-Za-z0-9._~-]*)*/01/([0-9]{14})(?:/(10|21)/([A-Za-z0-9!'()*+,\-.:;=_]{1,20}))?"
+)
+
+
 def _parse_digital_link(value: str) -> Identity:
+    plain = _PLAIN_GTIN_LINK.fullmatch(value)
+    if plain is None:
+        return _parse_any_digital_link(value)
+    gtin, ai, text = plain.groups()
+    try:
+        if ai is None:
+            return GtinClass(gtin=gtin)
+        return Sgtin(gtin=gtin, serial=text) if ai == "21" else Lgtin(gtin=gtin, lot=text)
+    except InvalidIdentifier as exc:
+        raise _blamed(value, exc) from None
+
+
+def _parse_any_digital_link(value: str) -> Identity:
     try:
         link = GS1DigitalLinkURI.parse(value)  # validates query attributes too, e.g. ?17=
-        path = GS1DigitalLinkURI.parse(urlsplit(value)._replace(query="", fragment="").geturl())
+        without_query = urlsplit(value)._replace(query="", fragment="").geturl()
+        path = link if without_query == value else GS1DigitalLinkURI.parse(without_query)
     except (ParseError, ValueError) as exc:
         reason = str(exc).rstrip(".")
         raise InvalidIdentifier(value, reason[:1].lower() + reason[1:], form="GS1 Digital Link") from None
@@ -549,3 +614,19 @@ def _digital_link_pairs(identity: Identity) -> list[tuple[str, str]]:
         case OwnCode():
             raise _Problem("own codes are not GS1 identifiers and have no Digital Link")
     raise TypeError(f"not an identity: {identity!r}")
+
+
+def prefix_digits(canonical: str) -> str | None:
+    """The digits an EPC URN of this stored identity looks up its company prefix in (what ``_split``
+    hands a ``PrefixLength``), or None for an own code: lets a reader resolve a page's prefixes in
+    one query before rendering it."""
+    match from_canonical(canonical):
+        case Sgtin(gtin=key) | Lgtin(gtin=key) | GtinClass(gtin=key) | Sscc(sscc=key):
+            return _lookup_digits(key, indicator_first=True)
+        case Sgln(gln=key) | Pgln(gln=key):
+            return _lookup_digits(key, indicator_first=False)
+    return None
+
+
+def _lookup_digits(key: str, *, indicator_first: bool) -> str:
+    return (key[1:] if indicator_first else key)[:13]

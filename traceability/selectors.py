@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
+
+from django.db.models import QuerySet
 
 from cells.models import Lot
 from packs.models import Unit
@@ -19,15 +22,21 @@ def company_prefix_lengths() -> identifiers.PrefixLength:
     Both sets are small (one row per GS1 member the ledger has dealt with), so they are read once
     and the lookups run in memory: rendering a million URNs costs one query.
     """
-    registered = Organisation.objects.exclude(gs1_company_prefix=None).order_by().values_list("gs1_company_prefix")
-    learnt = LearntCompanyPrefix.objects.order_by().values_list("prefix")
-    known = {prefix for (prefix,) in registered.union(learnt, all=True)}
+    return _resolver(
+        Organisation.objects.exclude(gs1_company_prefix=None).values_list("gs1_company_prefix"),
+        LearntCompanyPrefix.objects.values_list("prefix"),
+    )
+
+
+_PREFIX_SIZES = range(12, 3, -1)  # GS1 prefixes never nest, but prefer the longest if data does
+
+
+def _resolver(registered: QuerySet, learnt: QuerySet) -> identifiers.PrefixLength:
+    """Prefix lengths from registered, then learnt prefixes (one query for both)."""
+    known = {prefix for (prefix,) in registered.order_by().union(learnt.order_by(), all=True)}
 
     def length(digits: str) -> int | None:
-        for size in range(12, 3, -1):  # GS1 prefixes never nest, but prefer the longest if data does
-            if digits[:size] in known:
-                return size
-        return None
+        return next((size for size in _PREFIX_SIZES if digits[:size] in known), None)
 
     return length
 
@@ -100,12 +109,30 @@ def subject_find(value: str, *, owner: Organisation | str | None = None, units_o
 
 
 class PrefixLength:
-    """The company-prefix resolver, read on first use and kept for the request (one query); each
-    key's answer is kept too, since a page repeats a few GTINs."""
+    """The company-prefix resolver of one request: each key's answer is kept, since a page repeats a
+    few GTINs.
+
+    A reader that knows what it will render calls ``prepare`` with those identities first: the
+    prefixes that could be theirs are read in one small query (by the prefix indexes). Otherwise the
+    whole table is read on first use; one row per GS1 member the ledger has dealt with, it grows
+    with the ledger, and a page of a few lots need not read all of it.
+    """
 
     def __init__(self) -> None:
         self._resolve: identifiers.PrefixLength | None = None
         self._known: dict[str, int | None] = {}
+
+    def prepare(self, canonicals: Iterable[str]) -> None:
+        """Resolve the keys of these stored identities (one query for all of them)."""
+        digits = {d for c in canonicals if (d := identifiers.prefix_digits(c)) and d not in self._known}
+        if not digits:
+            return
+        candidates = {d[:size] for d in digits for size in _PREFIX_SIZES}
+        resolve = _resolver(
+            Organisation.objects.filter(gs1_company_prefix__any=candidates).values_list("gs1_company_prefix"),
+            LearntCompanyPrefix.objects.filter(prefix__any=candidates).values_list("prefix"),
+        )
+        self._known.update((d, resolve(d)) for d in digits)
 
     def __call__(self, digits: str) -> int | None:
         if digits not in self._known:

@@ -29,6 +29,7 @@ from traceability.exports import (
 )
 from traceability.investigations import run_result
 from traceability.models import Exposure, TraceRun
+from traceability.selectors import PrefixLength
 
 # Filtered pages scan the run's units in batches until the page is full; past this many units
 # scanned in one request the page is answered short, with ``next`` to carry on from there.
@@ -228,7 +229,7 @@ def lot_summary(lot: Lot, *, prefix_length: identifiers.PrefixLength) -> dict[st
     }
 
 
-def unit_backward(unit: Unit, *, prefix_length: identifiers.PrefixLength) -> dict[str, Any]:
+def unit_backward(unit: Unit, *, prefix_length: PrefixLength) -> dict[str, Any]:
     """Every upstream lot at every level, with its supplier, site, production window, inspections and
     the supplier's certificates; and the units a refurbished unit was made from.
 
@@ -254,6 +255,9 @@ def unit_backward(unit: Unit, *, prefix_length: identifiers.PrefixLength) -> dic
         certificates.setdefault(row.pop("owner_id"), []).append(row)
     ordered = sorted(lots, key=lambda lot: (len(backward.lots[lot["id"]].path), lot["identity"]))
     upstream_units = Unit.objects.in_bulk(list(backward.units))
+    prefix_length.prepare(
+        [unit.identity, *(lot["identity"] for lot in lots), *(u.identity for u in upstream_units.values())]
+    )
     ordered_units = sorted(upstream_units.values(), key=lambda u: (len(backward.units[u.pk].path), u.identity))
     known = {("L", lot["id"]): lot["identity"] for lot in ordered}
     known.update((("U", u.pk), u.identity) for u in [unit, *ordered_units])
@@ -311,7 +315,7 @@ _CERTIFICATE_COLUMNS = ("scheme", "number", "status", "valid_to")
 
 
 def unit_siblings(
-    unit: Unit, *, visible_units: QuerySet[Unit], prefix_length: identifiers.PrefixLength, after: int, limit: int
+    unit: Unit, *, visible_units: QuerySet[Unit], prefix_length: PrefixLength, after: int, limit: int
 ) -> dict[str, Any]:
     """A page of the units sharing a direct input lot with ``unit`` (of those the caller may see).
 
@@ -322,6 +326,9 @@ def unit_siblings(
     # Only what a summary shows: building 100 whole Unit rows cost more than reading them.
     units = visible_units.only("identity", "serial", "gtin").in_bulk(list(found.units))
     lots = Lot.objects.only("identity", "code", "kind").in_bulk(found.shared_lots)
+    prefix_length.prepare(
+        [unit.identity, *(u.identity for u in units.values()), *(lot.identity for lot in lots.values())]
+    )
     return {
         "subject": unit_summary(unit, prefix_length=prefix_length),
         "position": snapshot.position,
