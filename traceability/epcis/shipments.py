@@ -23,7 +23,7 @@ from traceability.epcis.vocabulary import canonical_epc, cbv_bare
 from traceability.services import BATCH_SIZE
 
 
-class EpcisEvent(Protocol):
+class CapturedEvent(Protocol):
     """What shipments read of a captured event (new, or stored)."""
 
     event_id: str
@@ -37,7 +37,7 @@ _REFERENCE_LENGTH = Shipment._meta.get_field("reference").max_length
 
 
 def shipments_derive(
-    rows: Iterable[EpcisEvent], *, containers: dict[str, int], units: dict[str, int], owner: Organisation
+    rows: Iterable[CapturedEvent], *, containers: dict[str, int], units: dict[str, int], owner: Organisation
 ) -> int:
     """Record the shipments the events describe; returns how many were new."""
     shipping = [row for row in rows if cbv_bare(row.body.get("bizStep", "")) == "shipping"]
@@ -49,7 +49,7 @@ def shipments_derive(
 
 
 def _shipments_record(
-    rows: list[EpcisEvent], *, containers: dict[str, int], units: dict[str, int], owner: Organisation
+    rows: list[CapturedEvent], *, containers: dict[str, int], units: dict[str, int], owner: Organisation
 ) -> int:
     parties = _organisations(
         known={gln for row in rows for gln in _party_glns(row.body, "sourceList")},
@@ -80,7 +80,7 @@ def _shipments_record(
     return len(created)
 
 
-def _receipts_record(rows: list[EpcisEvent]) -> None:
+def _receipts_record(rows: list[CapturedEvent]) -> None:
     received = {_reference(row): row.event_time for row in rows}
     shipments = list(Shipment.objects.filter(reference__in=received, received_at__isnull=True))
     for shipment in shipments:
@@ -88,7 +88,7 @@ def _receipts_record(rows: list[EpcisEvent]) -> None:
     Shipment.objects.bulk_update(shipments, ["received_at"], batch_size=BATCH_SIZE)
 
 
-def _reference(row: EpcisEvent) -> str:
+def _reference(row: CapturedEvent) -> str:
     """The despatch advice (or other business transaction) the shipment travels under, else its event."""
     transactions = {
         cbv_bare(t.get("type", "")): t.get("bizTransaction", "") for t in row.body.get("bizTransactionList") or ()
