@@ -8,7 +8,7 @@ live in ``traceability.exports``; these are the ones only the REST views need so
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -220,12 +220,13 @@ def unit_summary(unit: Unit, *, prefix_length: identifiers.PrefixLength) -> dict
     }
 
 
-def lot_summary(lot: Lot, *, prefix_length: identifiers.PrefixLength) -> dict[str, Any]:
+def lot_summary(lot: Mapping[str, Any], *, prefix_length: identifiers.PrefixLength) -> dict[str, Any]:
+    """A lot as a page names it, from a row holding its ``identity``, ``code`` and ``kind``."""
     return {
-        "identity": lot.identity,
-        "code": lot.code,
-        "kind": lot.kind,
-        **identifier_links(lot.identity, prefix_length=prefix_length),
+        "identity": lot["identity"],
+        "code": lot["code"],
+        "kind": lot["kind"],
+        **identifier_links(lot["identity"], prefix_length=prefix_length),
     }
 
 
@@ -271,10 +272,7 @@ def unit_backward(unit: Unit, *, prefix_length: PrefixLength) -> dict[str, Any]:
         "position": snapshot.position,
         "lots": [
             {
-                "identity": lot["identity"],
-                "code": lot["code"],
-                "kind": lot["kind"],
-                **identifier_links(lot["identity"], prefix_length=prefix_length),
+                **lot_summary(lot, prefix_length=prefix_length),
                 "level": len(backward.lots[lot["id"]].path),
                 "exposure": "definite" if backward.lots[lot["id"]].definite else "potential",
                 "supplier": {
@@ -306,8 +304,9 @@ def unit_backward(unit: Unit, *, prefix_length: PrefixLength) -> dict[str, Any]:
     }
 
 
+_SUMMARY_COLUMNS = ("id", "identity", "code", "kind")
 _LOT_COLUMNS = (
-    "id", "identity", "code", "kind", "owner_id", "owner__slug", "owner__name", "owner__role", "site_id",
+    *_SUMMARY_COLUMNS, "owner_id", "owner__slug", "owner__name", "owner__role", "site_id",
     "site__name", "site__gln", "produced_from", "produced_to",
 )  # fmt: skip
 _INSPECTION_COLUMNS = ("id", "method", "outcome", "measurements", "sample_size", "inspected_at")
@@ -325,9 +324,9 @@ def unit_siblings(
     found = genealogy.siblings(snapshot=snapshot, unit_id=unit.pk, after=after, limit=limit)
     # Only what a summary shows: building 100 whole Unit rows cost more than reading them.
     units = visible_units.only("identity", "serial", "gtin").in_bulk(list(found.units))
-    lots = Lot.objects.only("identity", "code", "kind").in_bulk(found.shared_lots)
+    lots = {lot["id"]: lot for lot in Lot.objects.filter(pk__any=set(found.shared_lots)).values(*_SUMMARY_COLUMNS)}
     prefix_length.prepare(
-        [unit.identity, *(u.identity for u in units.values()), *(lot.identity for lot in lots.values())]
+        [unit.identity, *(u.identity for u in units.values()), *(lot["identity"] for lot in lots.values())]
     )
     return {
         "subject": unit_summary(unit, prefix_length=prefix_length),
@@ -336,7 +335,7 @@ def unit_siblings(
         "siblings": [
             {
                 **unit_summary(units[pk], prefix_length=prefix_length),
-                "shared_lots": [lots[lot].identity for lot in lot_ids],
+                "shared_lots": [lots[lot]["identity"] for lot in lot_ids],
             }
             for pk, lot_ids in found.units.items()
             if pk in units
