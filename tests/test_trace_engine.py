@@ -307,3 +307,41 @@ def test_consignees_of_units_shipped_loose():
     receivers = genealogy.consignees(forward)
     # then
     assert [(c.organisation_id, c.units) for c in receivers] == [(w.d1.pk, 3), (w.d2.pk, 3), (d3.pk, 1)]
+
+
+def _planner_settings() -> dict[str, str]:
+    """The three planner switches the trace sets, as the caller's connection sees them now; on
+    SQLite, which has no planner switches, what a plain cursor answers instead."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.execute("SELECT 1")
+            return {"sqlite": str(cursor.fetchone()[0])}
+        cursor.execute(
+            "SELECT name, setting FROM pg_settings"
+            " WHERE name IN ('enable_seqscan', 'enable_hashjoin', 'enable_mergejoin')"
+        )
+        return dict(cursor.fetchall())
+
+
+def test_planner_settings_of_one_query_do_not_outlast_it_in_the_callers_transaction():
+    from django.db import connection
+
+    as_usual = {"enable_seqscan": "on", "enable_hashjoin": "on", "enable_mergejoin": "on"}
+    without_joins = {**as_usual, "enable_hashjoin": "off", "enable_mergejoin": "off"}
+    if connection.vendor != "postgresql":
+        as_usual = without_joins = {"sqlite": "1"}
+    # given a caller's transaction, as finding_record counts its preview inside one
+    w = build_world()
+    forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[w.m1.pk])
+    with transaction.atomic():
+        # when the consignees are read (the roll-up is summed with sequential scans off)
+        receivers = genealogy.consignees(forward)
+        # then the caller's later statements are planned as usual
+        assert _planner_settings() == as_usual
+        # and inside the helper its settings hold; after it they are back
+        with genealogy._cursor_planned_without("hashjoin", "mergejoin"):
+            assert _planner_settings() == without_joins
+        assert _planner_settings() == as_usual
+    assert [(c.organisation_id, c.units) for c in receivers] == [(w.d1.pk, 3), (w.d2.pk, 3)]

@@ -13,9 +13,11 @@ import datetime as dt
 import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from cells.models import Lot
@@ -570,11 +572,9 @@ def _affected_per_container(forward: Forward) -> dict[int, int]:
         # Raw rows into a dict: tens of thousands of containers at a million units, where the ORM's
         # per-row work cost more than the query.
         in_segments, params = any_sql("segment_id", sums.clean.keys(), connection)
-        with transaction.atomic(), connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                # A probe of the covering index per segment (30 ms for 6,771 segments), not the
-                # planner's scan of the whole roll-up (85 ms, and growing with the ledger).
-                cursor.execute("SET LOCAL enable_seqscan = off")
+        # A probe of the covering index per segment (30 ms for 6,771 segments), not the planner's
+        # scan of the whole roll-up (85 ms, and growing with the ledger).
+        with _cursor_planned_without("seqscan") as cursor:
             cursor.execute(
                 f"SELECT container_id, SUM(rows) FROM {SegmentContainer._meta.db_table}"
                 f" WHERE {in_segments} GROUP BY container_id",
@@ -615,13 +615,31 @@ def _member_rows_per_container(snapshot: Snapshot, segment_ids: list[int]) -> li
         f" WHERE {in_segments} AND {valid}"
     )
     params += more
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # The planner hashes all 10M packings to meet 100k members (6.4 s at 100k units in the
-            # bench world); one index probe per member is 0.5 s.
-            cursor.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
+    # The planner hashes all 10M packings to meet 100k members (6.4 s at 100k units in the bench
+    # world); one index probe per member is 0.5 s.
+    with _cursor_planned_without("hashjoin", "mergejoin") as cursor:
         cursor.execute(f"{sql} GROUP BY p.container_id", params)
         return cursor.fetchall()
+
+
+@contextmanager
+def _cursor_planned_without(*plans: str) -> Iterator[CursorWrapper]:
+    """A cursor whose statements PostgreSQL plans without ``plans`` (``"seqscan"``, ``"hashjoin"``).
+
+    ``SET LOCAL`` lasts to the end of the transaction, not of a savepoint: inside a caller's
+    transaction the settings are put back on leaving, so the caller's later statements are planned
+    as usual; outside one, a transaction is opened for them. Elsewhere (SQLite) a plain cursor.
+    """
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            yield cursor
+            return
+        inside = connection.in_atomic_block
+        with transaction.atomic(savepoint=False):
+            cursor.execute("; ".join(f"SET LOCAL enable_{plan} = off" for plan in plans))
+            yield cursor
+            if inside:
+                cursor.execute("; ".join(f"SET LOCAL enable_{plan} TO DEFAULT" for plan in plans))
 
 
 def _containers_nesting(cartons: Iterable[int]) -> dict[int, list[int]]:
