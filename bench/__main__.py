@@ -120,7 +120,7 @@ def main() -> None:
 
     if args.no_cases:
         return _dump(args.json, report)
-    from bench.cases import CASES
+    from bench.cases import CASES, fixed_costs, trace_end_to_end
 
     print(f"\nCases (bench/cases.py): {len(CASES)}")
     report["cases"] = []
@@ -135,6 +135,21 @@ def main() -> None:
                 f"{ms / floor:6.1f}x"
             )
             report["cases"].append({"case": name, "subject": s.label, "ms": ms, "floor": floor_key, "floor_ms": floor})
+
+    fixed = fixed_costs(args.runs)
+    report["fixed_costs"] = fixed
+    print(
+        f"\nFixed costs, median of {args.runs}: finding → run persisted for a lot reaching no unit "
+        f"{_fmt(fixed['empty'])} ms; Celery round trip (control ping to the worker) {_fmt(fixed['ping'])} ms"
+    )
+    print("  end to end less the fixed cost, against the floor:")
+    for row in report["cases"]:
+        if row["case"] == trace_end_to_end.name:
+            above = row["ms"] - fixed["empty"]
+            print(
+                f"    {row['subject']:8} {_fmt(row['ms']):>9} ms - {_fmt(fixed['empty'])} = {_fmt(above):>9} ms"
+                f"   floor {_fmt(row['floor_ms']):>8} ms   {above / row['floor_ms']:6.1f}x"
+            )
 
     _dump(args.json, report)
 

@@ -91,6 +91,10 @@ def _owner_and_lot(lot_id: int):
 
 
 def trace_end_to_end(lot_id: int) -> float:
+    return _end_to_end(lot_id, reaches_units=True)
+
+
+def _end_to_end(lot_id: int, *, reaches_units: bool) -> float:
     from traceability import genealogy
     from traceability.investigations import finding_record, run_result
     from traceability.models import Job, JobStatus
@@ -113,11 +117,45 @@ def trace_end_to_end(lot_id: int) -> float:
     run.refresh_from_db()
     first_page = genealogy.affected_units(run_result(run), limit=100)
     elapsed = _ms_since(started)
-    assert first_page, "the run found no units"
+    assert bool(first_page) == reaches_units, f"the run found {len(first_page)} units on its first page"
     return elapsed
 
 
 trace_end_to_end.name = "finding → run persisted (Celery)"
+
+
+def fixed_costs(runs: int) -> dict[str, float]:
+    """What the end-to-end case costs whatever the size, medians of ``runs``:
+
+    * ``empty``: the same path (finding, preview, Celery, run, first page) for a lot that reaches
+      no unit, so every step does its fixed work and nothing more;
+    * ``ping``: one round trip to the same worker through the same broker (Celery's control ping),
+      the queue's own floor under any task.
+    """
+    from django.db import connection
+
+    from bench.floors import median_ms
+    from traceability.celery import app
+
+    _start_worker()
+    with connection.cursor() as cursor:  # a lot feeding no other lot and no unit
+        cursor.execute(
+            "SELECT min(l.id) FROM cells_lot l WHERE NOT EXISTS"
+            " (SELECT 1 FROM traceability_lotlink k WHERE k.input_lot_id = l.id) AND NOT EXISTS"
+            " (SELECT 1 FROM traceability_segmentinput i WHERE i.lot_id = l.id)"
+        )
+        (lot_id,) = cursor.fetchone()
+    if lot_id is None:
+        raise SystemExit("the bench world has no lot that reaches nothing")
+
+    def ping() -> None:
+        if not app.control.ping(timeout=1, limit=1):
+            raise SystemExit("the bench worker did not answer a ping")
+
+    return {
+        "empty": median_ms(lambda: _end_to_end(lot_id, reaches_units=False), runs),
+        "ping": median_ms(ping, runs),
+    }
 
 
 def impact_count(lot_id: int) -> float:
