@@ -202,3 +202,18 @@ def test_a_token_without_an_organisation_or_an_active_user_is_refused(organisati
     # then
     assert response.status_code == status
     assert response.json()["code"] == code
+
+
+def test_a_signed_in_browser_session_calls_for_its_organisation(world):
+    # given a QA engineer of the world's brand (which has a finding) signed in with a session, as
+    # the docs page's "Try it out" calls
+    from django.test import Client
+
+    w, _, ids = world
+    client = Client()
+    client.force_login(member(w.brand))
+    # when
+    response = client.get("/api/v1/findings/")
+    # then the session's lazy user is read like any other: the brand's finding, no server error
+    assert response.status_code == 200
+    assert [finding["id"] for finding in response.json()["results"]] == [ids["finding"]]

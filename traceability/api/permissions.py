@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVar
 
+from django.contrib.auth import get_user_model
 from django.db.models import Model, QuerySet
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
@@ -37,7 +38,9 @@ def caller_of(request: Request) -> Caller:
     if cached is None:
         user, membership = request.user, None
         if user and user.is_authenticated:
-            if type(user).membership.is_cached(user):  # read with the token (authentication.py)
+            # Read with the token (authentication.py). A session's user is a lazy proxy, so the
+            # descriptor is taken from the user model, not from ``type(user)``.
+            if get_user_model().membership.is_cached(user):
                 membership = getattr(user, "membership", None)
             else:
                 membership = Membership.objects.select_related("organisation").filter(user_id=user.pk).first()
