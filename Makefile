@@ -1,5 +1,6 @@
 # make run   — set up, load the demo world and run web + worker + beat (embedded by default)
-# make test  — set up and run the test suite (against whatever DATABASE_URL / CELERY_BROKER_URL say)
+# make test  — set up (Debian's chromium included) and run the test suite (against whatever DATABASE_URL /
+#              CELERY_BROKER_URL say)
 
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -8,7 +9,9 @@ BIN := $(VENV)/bin
 LEDGER_BIND ?= 127.0.0.1:8000
 DEMO_UNITS ?= 100000
 
-.PHONY: setup run test lint clean bench
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: setup browser run test lint clean bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed, found " + sys.version.split()[0])'
@@ -18,6 +21,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@touch $@
 
 setup: $(VENV)/.installed
+
+# The browser tests drive Debian's Chromium with Playwright (no browser download): install it once.
+browser:
+	@test -x $(CHROMIUM) || { \
+		echo "Installing Debian's chromium for the browser tests (apt-get)"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 \
+		|| { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q --no-install-recommends chromium >/dev/null; } \
+		|| { echo "could not install chromium: install Debian's chromium package, or set CHROMIUM"; exit 1; }; }
 
 run: setup
 	$(BIN)/python manage.py preflight
@@ -33,8 +45,8 @@ run: setup
 	@echo
 	PATH="$(CURDIR)/$(BIN):$$PATH" LEDGER_BIND=$(LEDGER_BIND) $(BIN)/honcho start -f Procfile
 
-test: setup
-	$(BIN)/python -m pytest
+test: setup browser
+	LEDGER_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
 
 bench: setup
 	$(BIN)/python -m bench

@@ -112,6 +112,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from here: no CDN, works offline
     "graphene_django",
     "suppliers",
     "cells",
@@ -197,6 +198,9 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Cell traceability ledger API",
     "DESCRIPTION": "Power-bank serials, the cell and material lots inside them, and where they went.",
     "VERSION": "1.0.0",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 GRAPHENE = {"SCHEMA": "traceability.schema.schema"}
 

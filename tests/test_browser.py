@@ -1,0 +1,117 @@
+"""The product's pages in a real headless browser: Debian's Chromium, driven by Playwright.
+
+The browser talks to a live server on the test database. Data is written before the browser
+starts: Playwright's sync API runs an event loop in this thread, where Django refuses ORM calls.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from tests.test_api_support import member
+from tests.trace_world import build_world
+from traceability.investigations import finding_record
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CHROMIUM = os.environ.get("LEDGER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+# As this machine's browser probe starts it: no sandbox as root, and no background connections
+# (the network is closed; Chromium's attempts to reach Google's hosts are refused by the dozen).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@contextmanager
+def chromium_page(*, cookies: list[dict] = ()) -> Iterator:
+    """A page of a fresh headless Chromium, with ``cookies`` set; fails (never skips) without one."""
+    from playwright.sync_api import sync_playwright
+
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"the browser tests need Debian's chromium at {CHROMIUM}: `make test` installs it")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = browser.new_context()
+            context.add_cookies(list(cookies))
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+def _session_cookie(user, url: str) -> dict:
+    client = Client()
+    client.force_login(user)
+    return {
+        "name": settings.SESSION_COOKIE_NAME,
+        "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+        "url": url,
+    }
+
+
+def _held(job) -> None:
+    """Submit nothing: no worker runs here, and a message left on the broker would outlive the test."""
+
+
+def test_the_api_docs_page_lists_every_operation_from_assets_served_here(live_server):
+    # given the docs page of a running server
+    requested: list[str] = []
+    with chromium_page() as page:
+        page.on("request", lambda request: requested.append(request.url))
+        # when it is opened
+        page.goto(f"{live_server.url}/api/v1/docs/")
+        page.wait_for_selector(".opblock-summary-path", timeout=20_000)
+        title = page.locator(".info .title").inner_text()
+        paths = set(page.locator(".opblock-summary-path").all_inner_texts())
+    # then Swagger UI rendered the API's own schema
+    assert title.startswith("Cell traceability ledger API")
+    assert {
+        "/api/v1/findings/",
+        "/api/v1/investigations/{id}/transitions/",
+        "/api/v1/runs/{id}/units/",
+        "/api/v1/units/{ident}/backward/",
+        "/api/v1/units/{ident}/siblings/",
+    } <= {path.replace("\u200b", "") for path in paths}
+    # and every script, style and the schema itself came from this server, none from a CDN
+    assert requested and all(url.startswith(live_server.url) for url in requested), [
+        url for url in requested if not url.startswith(live_server.url)
+    ]
+
+
+def test_a_signed_in_quality_engineer_runs_an_operation_from_the_docs_page(live_server):
+    # given a QA engineer of a brand with a finding on record, signed in (a session, as a browser has)
+    w = build_world()
+    engineer = member(w.brand, "qa-browser")
+    finding_record(
+        owner=w.brand, subject=w.m1, category="metallic_debris", severity="critical", description="Fe", submit=_held
+    )
+    cookie = _session_cookie(engineer, live_server.url)
+    with chromium_page(cookies=[cookie]) as page:
+        page.goto(f"{live_server.url}/api/v1/docs/")
+        # when they open "GET /api/v1/findings/", try it out and execute it
+        path = page.locator(".opblock-summary-path[data-path='/api/v1/findings/']")
+        operation = page.locator(".opblock-get", has=path)
+        operation.locator(".opblock-summary").click()
+        operation.get_by_role("button", name="Try it out").click()
+        operation.get_by_role("button", name="Execute").click()
+        answer = operation.locator(".live-responses-table tbody .response")
+        answer.wait_for(timeout=20_000)
+        code = answer.locator(".response-col_status").inner_text().strip()
+        body = answer.locator(".response-col_description pre").first.inner_text()
+    # then the server answered them, with their organisation's finding
+    assert code == "200"
+    assert '"category": "metallic_debris"' in body
+    assert f'"owner": "{w.brand.slug}"' in body
