@@ -34,6 +34,7 @@ from traceability.models import (
     EpcisEvent,
     EpcisEventEpc,
     Finding,
+    FindingAttachment,
     Investigation,
     InvestigationTransition,
     Job,
@@ -84,6 +85,7 @@ REGISTERED = [
     "traceability.Job",
     "traceability.LearntCompanyPrefix",
     "traceability.Finding",
+    "traceability.FindingAttachment",
     "traceability.Investigation",
     "traceability.InvestigationTransition",
     "traceability.TraceRun",
@@ -105,6 +107,7 @@ READ_ONLY = [
     "traceability.Job",
     "traceability.LearntCompanyPrefix",
     "traceability.Finding",
+    "traceability.FindingAttachment",
     "traceability.Investigation",
     "traceability.InvestigationTransition",
     "traceability.TraceRun",
@@ -240,6 +243,15 @@ def make_world() -> types.SimpleNamespace:
         severity="high",
         description="debris in cell lot",
         raised_at=NOW,
+    )
+    FindingAttachment.objects.create(
+        finding=finding,
+        file="findings/2025/05/report.pdf",
+        name="report.pdf",
+        content_type="application/pdf",
+        size=1,
+        sha256="0" * 64,
+        uploaded_at=NOW,
     )
     investigation = Investigation.objects.create(owner=w.brand, finding=finding, opened_at=NOW)
     InvestigationTransition.objects.create(investigation=investigation, to_status="open", at=NOW)

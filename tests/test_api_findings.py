@@ -45,6 +45,7 @@ def test_a_finding_opens_an_investigation_with_a_preview_and_submits_its_run(dja
         "severity": "critical",
         "description": "Fe 45 µm",
         "inspections": [],
+        "attachments": [],
         "raised_by": "qa",
         "raised_at": iso(finding.raised_at),
         "investigation": finding.investigation.pk,

@@ -10,6 +10,8 @@ from tests.trace_world import build_world
 ENDPOINTS = {
     "/api/v1/findings/": {"get", "post"},
     "/api/v1/findings/{id}/": {"get"},
+    "/api/v1/findings/{id}/attachments/": {"post"},
+    "/api/v1/findings/{id}/attachments/{attachment}/": {"get"},
     "/api/v1/investigations/{id}/": {"get"},
     "/api/v1/investigations/{id}/transitions/": {"post"},
     "/api/v1/investigations/{id}/runs/": {"post"},

@@ -25,6 +25,7 @@ from traceability.models import (
     EpcisEvent,
     EpcisEventEpc,
     Finding,
+    FindingAttachment,
     Investigation,
     InvestigationTransition,
     Job,
@@ -265,8 +266,25 @@ class LearntCompanyPrefixAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 # --- findings, investigations, trace runs: recorded through the services (REST, CLI), viewed here ---
 
 
+class FindingAttachmentInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = FindingAttachment
+    fields = ("name", "file", "content_type", "size", "sha256", "uploaded_by", "uploaded_at")
+    extra = 0
+
+
+@admin.register(FindingAttachment)
+class FindingAttachmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "name", "finding", "content_type", "size", "uploaded_by", "uploaded_at")
+    list_filter = ("content_type",)
+    list_select_related = ("finding", "uploaded_by")
+    search_fields = ("name", "sha256__exact")
+    search_help_text = "File name, or exact SHA-256."
+    date_hierarchy = "uploaded_at"
+
+
 @admin.register(Finding)
 class FindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    inlines = [FindingAttachmentInline]
     list_display = ("id", "category", "severity", "subject_kind", "subject", "owner", "raised_by", "raised_at")
     list_filter = ("category", "severity", "subject_kind", "owner")
     list_select_related = ("owner", "raised_by", "subject_lot", "subject_unit", "subject_organisation", "subject_site")

@@ -374,7 +374,6 @@ class Finding(Owned):
     severity = models.CharField(max_length=8, choices=Severity.choices)
     description = models.TextField()
     inspections = models.ManyToManyField("cells.Inspection", blank=True, related_name="findings")
-    attachment = models.FileField(upload_to="findings/%Y/%m/", null=True, blank=True)
     raised_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     raised_at = models.DateTimeField()
 
@@ -394,6 +393,30 @@ class Finding(Owned):
 
     def __str__(self) -> str:
         return f"{self.get_category_display()} ({self.get_severity_display()}) #{self.pk}"
+
+
+class FindingAttachment(models.Model):
+    """A file of evidence on a finding (a lab report, a photograph of the debris, an X-ray image),
+    kept as uploaded. Attachments are added, never changed or removed: the investigation's record
+    holds. The same bytes are attached to a finding once."""
+
+    finding = models.ForeignKey(Finding, on_delete=models.PROTECT, related_name="attachments")
+    file = models.FileField(upload_to="findings/%Y/%m/")
+    name = models.CharField(max_length=255, help_text="The file's name as uploaded.")
+    content_type = models.CharField(max_length=100, help_text="What the content is, read from its bytes.")
+    size = models.PositiveBigIntegerField(help_text="Bytes.")
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    uploaded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["uploaded_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["finding", "sha256"], name="attachment_once_per_finding")]
+
+    def __str__(self) -> str:
+        return f"{self.name} on finding #{self.finding_id}"
 
 
 class InvestigationStatus(models.TextChoices):

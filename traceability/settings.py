@@ -234,6 +234,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # A trace run writes the segments of about this many units per chunk (one Celery message each).
 LEDGER_TRACE_CHUNK_UNITS = _env_positive_int("LEDGER_TRACE_CHUNK_UNITS", 500_000)
 
+# The largest file of evidence a finding accepts (a lab report, photographs, an X-ray image).
+LEDGER_ATTACHMENT_MAX_BYTES = _env_positive_int("LEDGER_ATTACHMENT_MAX_BYTES", 25 * 2**20)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

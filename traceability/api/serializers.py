@@ -22,6 +22,7 @@ from traceability.exports import ExportFormat, identifier_or_none
 from traceability.investigations import finding_seeds
 from traceability.models import (
     Finding,
+    FindingAttachment,
     FindingCategory,
     Investigation,
     InvestigationStatus,
@@ -185,11 +186,33 @@ class PreviewSerializer(serializers.Serializer):
     consignees = serializers.IntegerField()
 
 
+class AttachmentInput(serializers.Serializer):
+    file = serializers.FileField(help_text="The file of evidence (multipart/form-data).", allow_empty_file=True)
+
+
+class AttachmentSerializer(serializers.ModelSerializer):
+    uploaded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    download = serializers.SerializerMethodField(help_text="Where to fetch the file.")
+
+    class Meta:
+        model = FindingAttachment
+        fields = ["id", "name", "content_type", "size", "sha256", "uploaded_by", "uploaded_at", "download"]
+        read_only_fields = fields
+
+    def get_download(self, attachment: FindingAttachment) -> str:
+        return reverse(
+            "api:finding-attachment",
+            kwargs={"pk": attachment.finding_id, "attachment": attachment.pk},
+            request=self.context.get("request"),
+        )
+
+
 class FindingSerializer(serializers.ModelSerializer):
     owner = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     subject = serializers.SerializerMethodField()
     raised_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     investigation = serializers.IntegerField(source="investigation.pk", read_only=True)
+    attachments = AttachmentSerializer(many=True, read_only=True)
 
     class Meta:
         model = Finding
@@ -203,6 +226,7 @@ class FindingSerializer(serializers.ModelSerializer):
             "severity",
             "description",
             "inspections",
+            "attachments",
             "raised_by",
             "raised_at",
             "investigation",

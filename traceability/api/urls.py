@@ -7,6 +7,12 @@ app_name = "api"
 urlpatterns = [
     path("findings/", views.FindingListView.as_view(), name="finding-list"),
     path("findings/<int:pk>/", views.FindingDetailView.as_view(), name="finding-detail"),
+    path("findings/<int:pk>/attachments/", views.FindingAttachmentsView.as_view(), name="finding-attachments"),
+    path(
+        "findings/<int:pk>/attachments/<int:attachment>/",
+        views.FindingAttachmentView.as_view(),
+        name="finding-attachment",
+    ),
     path("investigations/<int:pk>/", views.InvestigationDetailView.as_view(), name="investigation-detail"),
     path(
         "investigations/<int:pk>/transitions/",

@@ -16,6 +16,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import generics, status
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -36,6 +37,8 @@ from traceability.api.errors import (
 from traceability.api.parsers import RawDocument
 from traceability.api.permissions import HasOrganisation, RegulatorsReadOnly, caller_of, visible
 from traceability.api.serializers import (
+    AttachmentInput,
+    AttachmentSerializer,
     BackwardSerializer,
     BreakdownSerializer,
     ConsigneeSerializer,
@@ -54,10 +57,12 @@ from traceability.api.serializers import (
 from traceability.epcis.csv_import import TEMPLATES, csv_document
 from traceability.epcis.problems import DocumentRejected
 from traceability.epcis.services import capture_submit
+from traceability.evidence import ACCEPTED, AttachmentRefused, finding_attach
 from traceability.exports import ExportError, export_path, export_start
 from traceability.investigations import InvestigationError, finding_record, investigation_transition, trace_run_start
 from traceability.models import (
     Finding,
+    FindingAttachment,
     FindingCategory,
     Investigation,
     InvestigationStatus,
@@ -101,6 +106,17 @@ class ApiMixin:
         return Response(serializer_class(instance, context=context).data, status=status_code)
 
 
+class AnyAccept(BaseContentNegotiation):
+    """A file is what it is (CSV, JSON, a PDF) whatever the client accepts; errors are written as JSON.
+    DRF's default negotiation would answer ``Accept: text/csv`` with 406, having no CSV renderer."""
+
+    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request: Request, renderers: list[Any], format_suffix: str | None = None) -> Any:
+        return renderers[0], renderers[0].media_type
+
+
 # --- findings -----------------------------------------------------------------------------------------
 
 
@@ -119,11 +135,14 @@ class FindingPagination(CursorPagination):
     max_page_size = 1_000
 
 
+_ATTACHMENTS = Prefetch("attachments", FindingAttachment.objects.select_related("uploaded_by"))
+
+
 def _findings(request: Request) -> QuerySet[Finding]:
     return visible(
         Finding.objects.select_related(
             "owner", "raised_by", "investigation", "subject_lot", "subject_unit", "subject_organisation"
-        ).prefetch_related("inspections"),
+        ).prefetch_related("inspections", _ATTACHMENTS),
         request,
     )
 
@@ -174,6 +193,54 @@ class FindingDetailView(ApiMixin, generics.RetrieveAPIView):
         return _findings(self.request)
 
 
+class FindingAttachmentsView(ApiMixin, generics.GenericAPIView):
+    parser_classes = [MultiPartParser]
+
+    def get_queryset(self) -> QuerySet[Finding]:
+        return _findings(self.request)
+
+    @extend_schema(
+        summary="Attach a file of evidence to a finding",
+        description=(
+            "A lab report, photographs, an X-ray image, a spreadsheet of measurements: "
+            f"{ACCEPTED}, each at most `LEDGER_ATTACHMENT_MAX_BYTES` (25 MB by default). What the file is"
+            " is read from its bytes. 201 with the attachment; the same bytes again on the same finding"
+            " answer 200 with the attachment already there. Attachments are never changed or removed."
+        ),
+        request={"multipart/form-data": AttachmentInput},
+        responses={201: AttachmentSerializer, 200: AttachmentSerializer, **ERRORS},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        finding = self.get_object()
+        data = AttachmentInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        try:
+            attachment, created = finding_attach(finding=finding, file=upload, name=upload.name, by=request.user)
+        except AttachmentRefused as exc:
+            raise ApiError(str(exc), code=exc.code, field="file") from None
+        return self.output(AttachmentSerializer, attachment, status_code=201 if created else 200)
+
+
+class FindingAttachmentView(ApiMixin, generics.GenericAPIView):
+    content_negotiation_class = AnyAccept
+
+    def get_queryset(self) -> QuerySet[FindingAttachment]:
+        return FindingAttachment.objects.filter(finding__in=visible(Finding.objects.all(), self.request))
+
+    @extend_schema(
+        summary="The file of an attachment, as uploaded",
+        responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY), **READ_ERRORS},
+    )
+    def get(self, request: Request, pk: int, attachment: int) -> FileResponse:
+        found = self.get_queryset().filter(finding_id=pk, pk=attachment).first()
+        if found is None:
+            raise NotFound(f"finding {pk} has no attachment {attachment}", code="not_found")
+        return FileResponse(
+            found.file.open("rb"), as_attachment=True, filename=found.name, content_type=found.content_type
+        )
+
+
 # --- investigations -----------------------------------------------------------------------------------
 
 
@@ -189,6 +256,7 @@ def _investigations(request: Request) -> QuerySet[Investigation]:
             "finding__subject_organisation",
         ).prefetch_related(
             "finding__inspections",
+            Prefetch("finding__attachments", FindingAttachment.objects.select_related("uploaded_by")),
             Prefetch("transitions", InvestigationTransition.objects.select_related("by")),
             Prefetch("runs", TraceRun.objects.select_related("job").order_by("-created_at"), to_attr="recent_runs"),
         ),
@@ -436,17 +504,6 @@ class JobViewMixin(ApiMixin):
 
 class JobDetailView(JobViewMixin, generics.RetrieveAPIView):
     serializer_class = JobSerializer
-
-
-class AnyAccept(BaseContentNegotiation):
-    """The file is what it is (CSV or JSON) whatever the client accepts; errors are written as JSON.
-    DRF's default negotiation would answer ``Accept: text/csv`` with 406, having no CSV renderer."""
-
-    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
-        return parsers[0] if parsers else None
-
-    def select_renderer(self, request: Request, renderers: list[Any], format_suffix: str | None = None) -> Any:
-        return renderers[0], renderers[0].media_type
 
 
 class JobDownloadView(JobViewMixin, generics.GenericAPIView):
