@@ -115,3 +115,45 @@ def test_a_signed_in_quality_engineer_runs_an_operation_from_the_docs_page(live_
     assert code == "200"
     assert '"category": "metallic_debris"' in body
     assert f'"owner": "{w.brand.slug}"' in body
+
+
+def test_a_quality_engineer_signs_in_to_the_admin_and_reads_a_findings_evidence_and_its_runs_progress(
+    live_server, settings, tmp_path
+):
+    # given a staff user, and a finding with a lab report attached and its trace run queued
+    from django.contrib.auth import get_user_model
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from traceability.evidence import finding_attach
+
+    settings.MEDIA_ROOT = tmp_path
+    w = build_world()
+    get_user_model().objects.create_user("qa-admin", password="ledger-qa-2026", is_staff=True, is_superuser=True)
+    finding = finding_record(
+        owner=w.brand, subject=w.m1, category="metallic_debris", severity="critical", description="Fe", submit=_held
+    )
+    report = SimpleUploadedFile("XRF report.pdf", b"%PDF-1.7\n%%EOF\n", content_type="application/pdf")
+    finding_attach(finding=finding, file=report, name=report.name)
+    with chromium_page() as page:
+        # when they sign in through the admin's form
+        page.goto(f"{live_server.url}/admin/")
+        page.fill("#id_username", "qa-admin")
+        page.fill("#id_password", "ledger-qa-2026")
+        page.click("input[type=submit]")
+        page.wait_for_selector("#site-name")
+        header = page.locator("#site-name").inner_text()
+        # and open the finding from the findings list
+        page.goto(f"{live_server.url}/admin/traceability/finding/")
+        page.locator("#result_list tbody tr").first.locator("th a").click()
+        page.wait_for_selector(".inline-group")
+        evidence = page.locator(".inline-group").inner_text()
+        # and look at the jobs
+        page.goto(f"{live_server.url}/admin/traceability/job/")
+        job = page.locator("#result_list tbody tr").first
+        job_kind, job_status, job_percent = (
+            job.locator(f"td.field-{column}").inner_text() for column in ("kind", "status", "percent")
+        )
+    # then
+    assert header == "Cell traceability ledger"
+    assert "XRF report.pdf" in evidence and "application/pdf" in evidence
+    assert (job_kind, job_status, job_percent) == ("trace_run", "Queued", "0")
