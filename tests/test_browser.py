@@ -157,3 +157,35 @@ def test_a_quality_engineer_signs_in_to_the_admin_and_reads_a_findings_evidence_
     assert header == "Cell traceability ledger"
     assert "XRF report.pdf" in evidence and "application/pdf" in evidence
     assert (job_kind, job_status, job_percent) == ("trace_run", "Queued", "0")
+
+
+def test_a_quality_engineer_attaches_a_lab_report_from_the_docs_page(live_server, settings, tmp_path):
+    # given a QA engineer of a brand with a finding on record, signed in, and a lab report on disk
+    from traceability.models import FindingAttachment
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    w = build_world()
+    engineer = member(w.brand, "qa-upload")
+    finding = finding_record(
+        owner=w.brand, subject=w.m1, category="metallic_debris", severity="critical", description="Fe", submit=_held
+    )
+    report = tmp_path / "XRF report M1.pdf"
+    report.write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n")
+    cookie = _session_cookie(engineer, live_server.url)
+    with chromium_page(cookies=[cookie]) as page:
+        page.goto(f"{live_server.url}/api/v1/docs/")
+        # when they try "POST /api/v1/findings/{id}/attachments/" with the finding's id and the file
+        path = page.locator(".opblock-summary-path[data-path='/api/v1/findings/{id}/attachments/']")
+        operation = page.locator(".opblock-post", has=path)
+        operation.locator(".opblock-summary").click()
+        operation.get_by_role("button", name="Try it out").click()
+        operation.locator("input[placeholder='id']").fill(str(finding.pk))
+        operation.locator("input[type=file]").set_input_files(str(report))
+        operation.get_by_role("button", name="Execute").click()
+        answer = operation.locator(".live-responses-table tbody .response")
+        answer.wait_for(timeout=20_000)
+        code = answer.locator(".response-col_status").inner_text().strip()
+    # then the server kept it (the page sent its CSRF token with the session)
+    assert code == "201"
+    (attachment,) = FindingAttachment.objects.filter(finding=finding)
+    assert (attachment.name, attachment.content_type) == ("XRF report M1.pdf", "application/pdf")

@@ -207,7 +207,15 @@ class FindingAttachmentsView(ApiMixin, generics.GenericAPIView):
             " is read from its bytes. 201 with the attachment; the same bytes again on the same finding"
             " answer 200 with the attachment already there. Attachments are never changed or removed."
         ),
-        request={"multipart/form-data": AttachmentInput},
+        # Written out: drf-spectacular describes a FileField shared with outputs as a URI; a request
+        # sends the bytes, which is what makes the docs page offer a file picker.
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary", "description": "The file."}},
+                "required": ["file"],
+            }
+        },
         responses={201: AttachmentSerializer, 200: AttachmentSerializer, **ERRORS},
     )
     def post(self, request: Request, pk: int) -> Response:
