@@ -89,8 +89,13 @@ def celery_worker(_isolated_broker: dict[str, str], transactional_db: None) -> I
     Tests using it see only committed data, hence ``transactional_db``.
     """
     from celery.contrib.testing.worker import start_worker
+    from django.db import connection
 
     celery_app.loader.import_default_modules()  # register every app's tasks, as `celery worker` does
+    # A worker keeps its connection between tasks (traceability/celery.py); these worker threads end
+    # with the test, so theirs are closed after each task, or the test database could not be dropped.
+    kept_for = connection.settings_dict.get("CONN_MAX_AGE", 0)
+    connection.settings_dict["CONN_MAX_AGE"] = 0
     with start_worker(
         celery_app,
         pool="threads",
@@ -100,7 +105,10 @@ def celery_worker(_isolated_broker: dict[str, str], transactional_db: None) -> I
         loglevel="WARNING",
         shutdown_timeout=30,
     ) as worker:
-        yield worker
+        try:
+            yield worker
+        finally:
+            connection.settings_dict["CONN_MAX_AGE"] = kept_for
 
 
 @pytest.fixture()
