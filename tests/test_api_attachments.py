@@ -118,7 +118,7 @@ def test_a_refused_file_says_why_and_leaves_nothing_behind(world, settings, cont
     # when
     response = attach(world.qa, world.finding, content, name=name)
     # then
-    assert response.status_code == 400
+    assert response.status_code == (413 if code == "file_too_large" else 400)
     body = response.json()
     assert (body["code"], body["field"]) == (code, "file")
     assert body["message"].startswith(message)
@@ -169,3 +169,33 @@ def test_the_findings_list_reads_attachments_in_one_query_whatever_their_number(
     # then
     assert sum(len(f["attachments"]) for f in response.json()["results"]) == 7
     assert len(many) == len(one)
+
+
+def test_an_upload_announced_too_large_is_refused_before_its_body_is_read(world, settings):
+    # given attachments of at most 1,000 bytes, and a request saying it carries a megabyte
+    settings.LEDGER_ATTACHMENT_MAX_BYTES = 1_000
+    upload = SimpleUploadedFile("scan.tiff", b"II*\x00" + b"\x00" * 2_000_000, content_type="image/tiff")
+    # when
+    response = world.qa.post(f"/api/v1/findings/{world.finding}/attachments/", {"file": upload}, format="multipart")
+    # then
+    assert response.status_code == 413
+    body = response.json()
+    assert (body["code"], body["field"]) == ("file_too_large", "file")
+    assert "may be at most 1,000 bytes each" in body["message"]
+    assert FindingAttachment.objects.count() == 0
+    assert stored_files(world) == []
+
+
+def test_a_download_whose_file_is_gone_says_so(world):
+    # given an attachment whose file was removed from storage behind the ledger's back
+    attachment = attach(world.qa, world.finding, PDF).json()
+    for path in world.media.rglob("*.pdf"):
+        path.unlink()
+    # when
+    response = world.qa.get(attachment["download"])
+    # then
+    assert response.status_code == 404
+    assert response.json() == {
+        "code": "file_gone",
+        "message": f"the file of attachment {attachment['id']} is gone from storage",
+    }

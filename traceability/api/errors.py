@@ -32,6 +32,10 @@ class ApiError(exceptions.APIException):
         self.field = field
 
 
+class TooLarge(ApiError):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+
+
 class Conflict(ApiError):
     """The request is well formed but the ledger's state refuses it (a run in progress, a closed case)."""
 

@@ -7,6 +7,7 @@ import io
 import json
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 from django.http import FileResponse, HttpResponse
 from django_filters import rest_framework as filters
@@ -31,6 +32,7 @@ from traceability.api.errors import (
     Conflict,
     ErrorSerializer,
     NotFound,
+    TooLarge,
     ValidationErrorSerializer,
     api_exception_handler,
 )
@@ -193,6 +195,10 @@ class FindingDetailView(ApiMixin, generics.RetrieveAPIView):
         return _findings(self.request)
 
 
+# A multipart body carries its file and a few hundred bytes of boundaries and headers.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
 class FindingAttachmentsView(ApiMixin, generics.GenericAPIView):
     parser_classes = [MultiPartParser]
 
@@ -216,17 +222,27 @@ class FindingAttachmentsView(ApiMixin, generics.GenericAPIView):
                 "required": ["file"],
             }
         },
-        responses={201: AttachmentSerializer, 200: AttachmentSerializer, **ERRORS},
+        responses={201: AttachmentSerializer, 200: AttachmentSerializer, 413: ErrorSerializer, **ERRORS},
     )
     def post(self, request: Request, pk: int) -> Response:
         finding = self.get_object()
+        limit = settings.LEDGER_ATTACHMENT_MAX_BYTES
+        if int(request.META.get("CONTENT_LENGTH") or 0) > limit + MULTIPART_OVERHEAD:
+            # Refused before the body is read: an oversized upload is never spooled to disk.
+            raise TooLarge(
+                f"the request is {request.META['CONTENT_LENGTH']} bytes: a finding's attachments may be at most"
+                f" {limit:,} bytes each",
+                code="file_too_large",
+                field="file",
+            )
         data = AttachmentInput(data=request.data)
         data.is_valid(raise_exception=True)
         upload = data.validated_data["file"]
         try:
             attachment, created = finding_attach(finding=finding, file=upload, name=upload.name, by=request.user)
         except AttachmentRefused as exc:
-            raise ApiError(str(exc), code=exc.code, field="file") from None
+            error = TooLarge if exc.code == "file_too_large" else ApiError
+            raise error(str(exc), code=exc.code, field="file") from None
         return self.output(AttachmentSerializer, attachment, status_code=201 if created else 200)
 
 
@@ -244,9 +260,11 @@ class FindingAttachmentView(ApiMixin, generics.GenericAPIView):
         found = self.get_queryset().filter(finding_id=pk, pk=attachment).first()
         if found is None:
             raise NotFound(f"finding {pk} has no attachment {attachment}", code="not_found")
-        return FileResponse(
-            found.file.open("rb"), as_attachment=True, filename=found.name, content_type=found.content_type
-        )
+        try:
+            content = found.file.open("rb")
+        except FileNotFoundError:
+            raise NotFound(f"the file of attachment {attachment} is gone from storage", code="file_gone") from None
+        return FileResponse(content, as_attachment=True, filename=found.name, content_type=found.content_type)
 
 
 # --- investigations -----------------------------------------------------------------------------------
