@@ -10,6 +10,12 @@ from django.utils import timezone
 
 from suppliers.models import Certificate, CertificateStatus, CertificateStatusChange
 
+
+def recorded_user(user: AbstractBaseUser | None) -> AbstractBaseUser | None:
+    """The user a record names as its author: None for nobody, or for an anonymous request's user."""
+    return user if user is not None and user.is_authenticated else None
+
+
 # A revoked or expired certificate is final; a suspended one can be reinstated.
 _ALLOWED_TRANSITIONS: dict[str, set[str]] = {
     CertificateStatus.VALID: {CertificateStatus.SUSPENDED, CertificateStatus.REVOKED, CertificateStatus.EXPIRED},
@@ -45,7 +51,7 @@ def certificate_change_status(
             to_status=status,
             reason=reason,
             changed_at=changed_at or timezone.now(),
-            changed_by=changed_by if changed_by is not None and changed_by.is_authenticated else None,
+            changed_by=recorded_user(changed_by),
         )
         locked.status = status
         locked.save(update_fields=["status"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -62,6 +62,20 @@ def _session_cookie(user, url: str) -> dict:
     }
 
 
+def _try_it_out(page, method: str, path: str, *, fill: Callable | None = None) -> tuple[str, object]:
+    """On the docs page: open ``method path``, press "Try it out", fill it in, press "Execute";
+    returns the status code shown and the response's row."""
+    operation = page.locator(f".opblock-{method}", has=page.locator(f".opblock-summary-path[data-path='{path}']"))
+    operation.locator(".opblock-summary").click()
+    operation.get_by_role("button", name="Try it out").click()
+    if fill:
+        fill(operation)
+    operation.get_by_role("button", name="Execute").click()
+    answer = operation.locator(".live-responses-table tbody .response")
+    answer.wait_for(timeout=20_000)
+    return answer.locator(".response-col_status").inner_text().strip(), answer
+
+
 def _held(job) -> None:
     """Submit nothing: no worker runs here, and a message left on the broker would outlive the test."""
 
@@ -102,14 +116,7 @@ def test_a_signed_in_quality_engineer_runs_an_operation_from_the_docs_page(live_
     with chromium_page(cookies=[cookie]) as page:
         page.goto(f"{live_server.url}/api/v1/docs/")
         # when they open "GET /api/v1/findings/", try it out and execute it
-        path = page.locator(".opblock-summary-path[data-path='/api/v1/findings/']")
-        operation = page.locator(".opblock-get", has=path)
-        operation.locator(".opblock-summary").click()
-        operation.get_by_role("button", name="Try it out").click()
-        operation.get_by_role("button", name="Execute").click()
-        answer = operation.locator(".live-responses-table tbody .response")
-        answer.wait_for(timeout=20_000)
-        code = answer.locator(".response-col_status").inner_text().strip()
+        code, answer = _try_it_out(page, "get", "/api/v1/findings/")
         body = answer.locator(".response-col_description pre").first.inner_text()
     # then the server answered them, with their organisation's finding
     assert code == "200"
@@ -174,17 +181,13 @@ def test_a_quality_engineer_attaches_a_lab_report_from_the_docs_page(live_server
     cookie = _session_cookie(engineer, live_server.url)
     with chromium_page(cookies=[cookie]) as page:
         page.goto(f"{live_server.url}/api/v1/docs/")
+
         # when they try "POST /api/v1/findings/{id}/attachments/" with the finding's id and the file
-        path = page.locator(".opblock-summary-path[data-path='/api/v1/findings/{id}/attachments/']")
-        operation = page.locator(".opblock-post", has=path)
-        operation.locator(".opblock-summary").click()
-        operation.get_by_role("button", name="Try it out").click()
-        operation.locator("input[placeholder='id']").fill(str(finding.pk))
-        operation.locator("input[type=file]").set_input_files(str(report))
-        operation.get_by_role("button", name="Execute").click()
-        answer = operation.locator(".live-responses-table tbody .response")
-        answer.wait_for(timeout=20_000)
-        code = answer.locator(".response-col_status").inner_text().strip()
+        def fill(operation) -> None:
+            operation.locator("input[placeholder='id']").fill(str(finding.pk))
+            operation.locator("input[type=file]").set_input_files(str(report))
+
+        code, _ = _try_it_out(page, "post", "/api/v1/findings/{id}/attachments/", fill=fill)
     # then the server kept it (the page sent its CSRF token with the session)
     assert code == "201"
     (attachment,) = FindingAttachment.objects.filter(finding=finding)

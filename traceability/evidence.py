@@ -22,6 +22,7 @@ from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from suppliers.services import recorded_user
 from traceability.models import Finding, FindingAttachment
 
 _SNIFF_BYTES = 8_192
@@ -75,7 +76,7 @@ def finding_attach(
         content_type=content_type,
         size=size,
         sha256=sha256,
-        uploaded_by=by if by is not None and by.is_authenticated else None,
+        uploaded_by=recorded_user(by),
         uploaded_at=timezone.now(),
     )
     file.seek(0)

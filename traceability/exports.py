@@ -31,10 +31,11 @@ from django.db.models import Q, QuerySet
 
 from packs.models import ContainerPacking, ShipmentItem, Unit, UnitPacking
 from suppliers.models import Organisation
+from suppliers.services import recorded_user
 from traceability import genealogy, identifiers
 from traceability.investigations import Submit, run_result
 from traceability.jobs import Chunk, job_create, job_handler
-from traceability.models import Investigation, Job, JobStatus, TraceRun
+from traceability.models import Investigation, Job, JobStatus, TraceRun, exposure_name
 from traceability.selectors import IdentifierForm, company_prefix_lengths, identifier_render
 
 # One chunk exports one page of units: 5,000 units cost about ten queries and 2 MB of JSON lines.
@@ -192,7 +193,7 @@ def unit_record(
         "identity": unit.identity,
         "epc": identifier_or_none(unit.identity, form="epc", prefix_length=prefix_length),
         "digital_link": identifier_or_none(unit.identity, form="digital_link", prefix_length=prefix_length),
-        "exposure": "definite" if row.affected.definite else "potential",
+        "exposure": exposure_name(row.affected.definite),
         "product_model": unit.product_model.model_number,
         "work_order": unit.work_order.number if unit.work_order else None,
         "path": path,
@@ -234,7 +235,7 @@ def export_start(
             params={"investigation_id": investigation.pk, "trace_run_id": run.pk, "format": format},
             total=(run.definite_units or 0) + (run.potential_units or 0),
             owner=investigation.owner,
-            created_by=by if by is not None and by.is_authenticated else None,
+            created_by=recorded_user(by),
         )
         submit(job)
     return job

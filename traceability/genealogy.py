@@ -34,6 +34,7 @@ from traceability.models import (
     SegmentMember,
     Transformation,
     UnitLink,
+    exposure_name,
 )
 from traceability.trace import Link, Reached, SegmentReached, combine, extend, reach, segments_reached
 
@@ -780,7 +781,7 @@ def explain_paths(
                 "from": name(link.kinds[0], link.source),
                 "to": name(link.kinds[1], link.target),
                 "record": records.get(link.record, str(link.record)),
-                "exposure": "definite" if link.definite else "potential",
+                "exposure": exposure_name(link.definite),
             }
             for link in path
         ]

@@ -21,11 +21,11 @@ from django.utils import timezone
 from cells.models import Lot
 from packs.models import Unit
 from suppliers.models import Organisation, Site
+from suppliers.services import recorded_user
 from traceability import genealogy
 from traceability.bulk import insert_rows
 from traceability.jobs import Chunk, Submit, job_create, job_handler
 from traceability.models import (
-    Exposure,
     Finding,
     Investigation,
     InvestigationStatus,
@@ -36,6 +36,7 @@ from traceability.models import (
     TraceRun,
     TraceRunSegment,
     TraceRunUnit,
+    exposure_name,
 )
 from traceability.trace import Link, Reached, SegmentReached
 
@@ -142,7 +143,7 @@ def finding_record(
     now = timezone.now()
     if window_from and window_to and window_to < window_from:
         raise InvestigationError(f"the window ends ({window_to:%Y-%m-%d}) before it starts ({window_from:%Y-%m-%d})")
-    user = raised_by if raised_by is not None and raised_by.is_authenticated else None
+    user = recorded_user(raised_by)
     with transaction.atomic(durable=True):
         finding = Finding(
             owner=owner,
@@ -211,7 +212,7 @@ def investigation_transition(
             from_status=locked.status,
             to_status=to,
             at=timezone.now(),
-            by=by if by is not None and by.is_authenticated else None,
+            by=recorded_user(by),
             note=note,
         )
         locked.status = to
@@ -259,10 +260,6 @@ def trace_run_start(
 
 def run_snapshot(run: TraceRun) -> genealogy.Snapshot:
     return genealogy.Snapshot(run.position, run.last_transformation_id, frozenset(run.retracted_transformation_ids))
-
-
-def _exposure(definite: bool) -> str:
-    return (Exposure.DEFINITE if definite else Exposure.POTENTIAL).value
 
 
 def _path_json(path: tuple[Link, ...]) -> list[list]:
@@ -317,7 +314,10 @@ def trace_run_chunk(job: Job) -> Chunk:
         insert_rows(
             TraceRunUnit,
             ("run_id", "unit_id", "exposure", "path"),
-            ((run.pk, unit, _exposure(r.definite), _path_json(r.path)) for unit, r in sorted(forward.units.items())),
+            (
+                (run.pk, unit, exposure_name(reached.definite), _path_json(reached.path))
+                for unit, reached in sorted(forward.units.items())
+            ),
         )
     sizes = forward.sizes or {}
     # ~2,500 segment rows at the default 500k units in the bench world (0.1 s of writing); each
@@ -328,7 +328,7 @@ def trace_run_chunk(job: Job) -> Chunk:
             break
         chunk.append(segment)
         budget -= sizes[segment][0]
-    reached = forward.segments
+    segments = forward.segments
     insert_rows(
         TraceRunSegment,
         ("run_id", "segment_id", "exposure", "via_lot_id", "path"),
@@ -336,9 +336,9 @@ def trace_run_chunk(job: Job) -> Chunk:
             (
                 run.pk,
                 segment,
-                _exposure(reached[segment].definite),
-                reached[segment].via_lot,
-                _path_json(reached[segment].path),
+                exposure_name(segments[segment].definite),
+                segments[segment].via_lot,
+                _path_json(segments[segment].path),
             )
             for segment in chunk
         ),

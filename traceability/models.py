@@ -70,6 +70,11 @@ class Exposure(models.TextChoices):
     POTENTIAL = "potential", "Potential"
 
 
+def exposure_name(definite: bool) -> str:
+    """``"definite"`` or ``"potential"``: a trace's yes/no as rows, pages and files spell it."""
+    return (Exposure.DEFINITE if definite else Exposure.POTENTIAL).value
+
+
 def exposure_of(*, input_count: int, output_count: int) -> Exposure:
     """The link rule: one input or one output makes every input-output link certain."""
     if input_count < 1 or output_count < 1:

@@ -21,6 +21,7 @@ from django.utils import timezone
 from cells.models import Lot
 from packs.models import Unit, UnitPacking
 from suppliers.models import Organisation
+from suppliers.services import recorded_user
 from traceability import identifiers
 from traceability.bulk import bulk_insert, insert_rows
 from traceability.lookups import any_sql
@@ -78,7 +79,7 @@ def ledger_append(
         source=source,
         summary=summary[:300],
         organisation=organisation,
-        actor=actor if actor is not None and actor.is_authenticated else None,
+        actor=recorded_user(actor),
     )
 
 

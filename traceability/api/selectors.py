@@ -28,7 +28,7 @@ from traceability.exports import (
     unit_record,
 )
 from traceability.investigations import run_result
-from traceability.models import Exposure, TraceRun
+from traceability.models import Exposure, TraceRun, exposure_name
 from traceability.selectors import PrefixLength
 
 # Filtered pages scan the run's units in batches until the page is full; past this many units
@@ -70,7 +70,7 @@ class AffectedUnitFilter(django_filters.FilterSet):
 
     def keeps(self, row: AffectedUnitRow) -> bool:
         data = self.form.cleaned_data
-        if data.get("exposure") and data["exposure"] != ("definite" if row.affected.definite else "potential"):
+        if data.get("exposure") and data["exposure"] != exposure_name(row.affected.definite):
             return False
         return not data.get("consignee") or any(s.slug == data["consignee"] for s in row.shipments)
 
@@ -274,7 +274,7 @@ def unit_backward(unit: Unit, *, prefix_length: PrefixLength) -> dict[str, Any]:
             {
                 **lot_summary(lot, prefix_length=prefix_length),
                 "level": len(backward.lots[lot["id"]].path),
-                "exposure": "definite" if backward.lots[lot["id"]].definite else "potential",
+                "exposure": exposure_name(backward.lots[lot["id"]].definite),
                 "supplier": {
                     "organisation": lot["owner__slug"],
                     "name": lot["owner__name"],
@@ -296,7 +296,7 @@ def unit_backward(unit: Unit, *, prefix_length: PrefixLength) -> dict[str, Any]:
         "units": [
             {
                 **unit_summary(u, prefix_length=prefix_length),
-                "exposure": "definite" if backward.units[u.pk].definite else "potential",
+                "exposure": exposure_name(backward.units[u.pk].definite),
                 "path": path,
             }
             for u, path in zip(ordered_units, unit_paths, strict=True)

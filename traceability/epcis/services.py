@@ -16,6 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from suppliers.models import Organisation
+from suppliers.services import recorded_user
 from traceability.epcis.capture import Progress, document_apply, document_events, document_read
 from traceability.epcis.problems import DocumentRejected, Problem
 from traceability.jobs import Chunk, Submit, job_create, job_handler, job_step
@@ -38,7 +39,7 @@ def capture_submit(
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as kept:
         shutil.copyfileobj(document, kept, length=1 << 20)
-    user = created_by if created_by is not None and created_by.is_authenticated else None
+    user = recorded_user(created_by)
     with transaction.atomic(durable=True):
         capture = EpcisCapture.objects.create(
             owner=owner, created_by=user, error_behaviour=error_behaviour, document_path=relative

@@ -22,6 +22,7 @@ from cells.models import Lot
 from packs.models import Unit
 from suppliers.models import Certificate, Organisation
 from traceability import genealogy, identifiers
+from traceability.models import exposure_name
 from traceability.selectors import SubjectError, company_prefix_lengths, identifier_render, subject_find
 
 TABLE_ROWS = 50
@@ -89,7 +90,7 @@ class _ForwardReport:
                 unit = rows[affected.unit_id]
                 yield {
                     "epc": _epc(unit.identity, self.prefix_length),
-                    "exposure": "definite" if affected.definite else "potential",
+                    "exposure": exposure_name(affected.definite),
                     "identity": unit.identity,
                     "serial": unit.serial,
                     "gtin": unit.gtin,
@@ -156,7 +157,7 @@ class _BackwardReport:
                 "identity": lot.identity,
                 "kind": lot.kind,
                 "level": len(self.backward.lots[lot.pk].path),
-                "exposure": "definite" if self.backward.lots[lot.pk].definite else "potential",
+                "exposure": exposure_name(self.backward.lots[lot.pk].definite),
                 "supplier": {"name": lot.owner.name, "party": _party(lot.owner, self.prefix_length)},
                 "site": lot.site.name if lot.site else None,
                 "produced": [_iso(lot.produced_from), _iso(lot.produced_to)],
