@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH as JSON")
     args = parser.parse_args()
 
-    db.django_setup()  # before the world (it uses traceability.services) and the cases (they may use the ORM)
+    db.django_setup()  # before the world (it uses traceability.genealogy.writes) and the cases (they may use the ORM)
     from bench import floors, naive, world
 
     params = world.Params(units=args.units, seed=args.seed)

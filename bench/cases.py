@@ -96,8 +96,8 @@ def trace_end_to_end(lot_id: int) -> float:
 
 def _end_to_end(lot_id: int, *, reaches_units: bool) -> float:
     from traceability import genealogy
-    from traceability.investigations import finding_record, run_result
-    from traceability.models import Job, JobStatus
+    from traceability.core.models import Job, JobStatus
+    from traceability.investigations.services import finding_record, run_result
     from traceability.tasks import job_submit
 
     _start_worker()
@@ -209,7 +209,7 @@ def _unit_of(lot_id: int) -> str:
 
     from packs.models import Unit
     from traceability import genealogy
-    from traceability.selectors import identifier_render
+    from traceability.ledger.selectors import identifier_render
 
     forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[lot_id])
     unit = Unit.objects.get(pk=genealogy.affected_units(forward, limit=1)[0].unit_id)

@@ -121,9 +121,9 @@ def main() -> None:
     _recreate_database(_url())
     db.django_setup()
     from suppliers.models import Organisation, Role
-    from traceability.epcis.services import capture_submit
-    from traceability.jobs import job_step
-    from traceability.models import EpcisCapture
+    from traceability.core.jobs import job_step
+    from traceability.events.models import EpcisCapture
+    from traceability.events.services import capture_submit
 
     brand = Organisation.objects.create(
         name="Bench brand", slug="bench-brand", role=Role.BRAND, gs1_company_prefix=PREFIX
@@ -206,7 +206,7 @@ def _reading_floors(documents: list[tuple[bytes, int, int]]) -> tuple[float, flo
     validate it (GS1's JSON schema and the checks beyond it, as capture does). Seconds for each."""
     import orjson
 
-    from traceability.epcis.validation import document_problems
+    from traceability.events.validation import document_problems
 
     started = time.perf_counter()
     for data, _, _ in documents:

@@ -25,7 +25,7 @@ def naive_trace(lot_id: int) -> NaiveRun:
 
     from cells.models import Lot
     from packs.models import Unit
-    from traceability.models import LotLink, SegmentInput, SegmentMember
+    from traceability.genealogy.models import LotLink, SegmentInput, SegmentMember
 
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE IF NOT EXISTS bench_naive_result (unit_id bigint)")

@@ -52,6 +52,7 @@ import psycopg
 from psycopg import sql
 
 from bench import db
+from traceability.gs1 import keys
 
 VERSION = "v2"
 UNITS_PER_CARTON = 50
@@ -119,26 +120,8 @@ class Params:
 # --- GS1 keys ----------------------------------------------------------------------------------------
 
 
-def _check(payload: str) -> str:
-    from biip.checksums import gs1_standard_check_digit
-
-    return payload + str(gs1_standard_check_digit(payload))
-
-
 def _prefix(org_id: int) -> str:
     return f"69{org_id:07d}"
-
-
-def _gln(prefix: str, location: int) -> str:
-    return _check(f"{prefix}{location:0{12 - len(prefix)}d}")
-
-
-def _gtin(prefix: str, item: int) -> str:
-    return _check(f"0{prefix}{item:0{12 - len(prefix)}d}")
-
-
-def _sscc(extension: int, prefix: str, serial: int) -> str:
-    return _check(f"{extension}{prefix}{serial:0{16 - len(prefix)}d}")
 
 
 _DAY_CACHE: dict[int, str] = {}
@@ -241,7 +224,8 @@ class Plan:
         for f, (fam, prec, inter, final, *_rest) in enumerate(FAMILIES):
             owner = self.supplier_ids[f]
             for item, (name, kind) in enumerate([(prec, "precursor"), (inter, "other"), (final, fam)], start=1):
-                self.materials.append((len(self.materials) + 1, name, kind, _gtin(self.prefix[owner], item), owner))
+                gtin = keys.gtin14(self.prefix[owner], item)
+                self.materials.append((len(self.materials) + 1, name, kind, gtin, owner))
         # cell models: two per maker
         self.cell_models = []  # (id, name, chemistry, format, capacity, gtin, owner)
         for m, (_name, code) in enumerate(CELL_MAKERS):
@@ -254,7 +238,7 @@ class Plan:
                         chem,
                         fmt,
                         cap,
-                        _gtin(self.prefix[owner], j),
+                        keys.gtin14(self.prefix[owner], j),
                         owner,
                     )
                 )
@@ -268,7 +252,7 @@ class Plan:
                         len(self.product_models) + 1,
                         f"{name} Power {cap // 1000}K",
                         f"{code}{cap // 1000}K",
-                        _gtin(self.prefix[owner], j),
+                        keys.gtin14(self.prefix[owner], j),
                         cap,
                         owner,
                         f"{code}{j}",
@@ -505,14 +489,14 @@ N = "\\N"
 def _rows_organisation(plan: Plan) -> Iterator[str]:
     for org_id, name, slug, role, country, prefix in plan.orgs:
         cp = prefix or N
-        pgln = _gln(prefix, 1) if prefix else N
+        pgln = keys.gln(prefix, 1) if prefix else N
         yield f"{org_id}\t{name}\t{slug}\t{role}\t{country}\t{cp}\t{pgln}\t{CREATED_AT}\n"
 
 
 def _rows_site(plan: Plan) -> Iterator[str]:
     for org_id, name, _slug, role, country, prefix in plan.orgs:
         kind = "warehouse" if role == "distributor" else "office" if role == "regulator" else "main plant"
-        gln = _gln(prefix, 100) if prefix else N
+        gln = keys.gln(prefix, 100) if prefix else N
         yield f"{org_id}\t{name} {kind}\t{gln}\t0\t\t{country}\t{org_id}\n"
 
 
@@ -637,7 +621,7 @@ def _rows_lotlink(plan: Plan) -> Iterator[str]:
 
 
 def _rows_segment(plan: Plan) -> Iterator[str]:
-    from traceability.services import segment_input_key
+    from traceability.genealogy.writes import segment_input_key
 
     for (exposure, lots), (sid, count, last_tid) in plan.segments.items():
         yield f"{sid}\t{segment_input_key(exposure=exposure, lot_ids=lots)}\t{exposure}\t{count}\t{last_tid}\n"
@@ -688,12 +672,12 @@ def _rows_container(plan: Plan) -> Iterator[str]:
     for cid in range(1, plan.cartons + 1):
         owner = plan.carton_owner[cid - 1]
         serial[owner] = serial.get(owner, 0) + 1
-        sscc = _sscc(0, plan.prefix[owner], serial[owner])
+        sscc = keys.sscc(plan.prefix[owner], serial[owner], extension=0)
         yield f"{cid}\tsscc:{sscc}\t{sscc}\tcarton\t{ts(plan.carton_epoch[cid - 1])}\t{owner}\t{owner}\n"
     serial.clear()
     for pid, owner, epoch, _cartons in plan.pallets:
         serial[owner] = serial.get(owner, 0) + 1
-        sscc = _sscc(1, plan.prefix[owner], serial[owner])
+        sscc = keys.sscc(plan.prefix[owner], serial[owner], extension=1)
         yield f"{pid}\tsscc:{sscc}\t{sscc}\tpallet\t{ts(epoch)}\t{owner}\t{owner}\n"
 
 

@@ -76,7 +76,7 @@ class LotKind(models.TextChoices):
 class Lot(Owned):
     """A lot of anything the genealogy links: the identity is GS1 (GTIN + lot) or the owner's own code.
 
-    ``identity`` is the canonical key from ``traceability.identifiers`` (``lgtin:<gtin14>:<lot>`` or
+    ``identity`` is the canonical key from ``traceability.gs1.identifiers`` (``lgtin:<gtin14>:<lot>`` or
     ``own-lot:<owner slug>:<code>``), unique across the ledger, so an EPC URN and a Digital Link of
     the same lot find the same row.
     """

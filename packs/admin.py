@@ -18,14 +18,12 @@ import re
 
 from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
 from packs.models import Container, ContainerPacking, ProductModel, Shipment, ShipmentItem, Unit, UnitPacking, WorkOrder
 from suppliers.admin import IdentifierSearchMixin, LoadedRowsInlineMixin
-from traceability.models import SegmentMember
 
 #: How many segment memberships the unit page shows (one query, whatever the unit's history).
-MEMBERSHIPS_SHOWN = 50
 _GTIN = re.compile(r"^\d{8}$|^\d{12,14}$")
 
 
@@ -82,13 +80,13 @@ class UnitAdmin(IdentifierSearchMixin, admin.ModelAdmin):
     search_fields = ("identity__exact", "serial__exact")
     search_help_text = "Exact serial, EPC URN, GS1 Digital Link, identity (sgtin:10614141123459:400) or a GTIN."
     autocomplete_fields = ("owner", "product_model", "work_order", "site")
-    readonly_fields = ("packings", "segment_memberships")
+    readonly_fields: tuple[str, ...] = ("packings",)
     fieldsets = (
         (
             None,
             {"fields": ("owner", "identity", "serial", "gtin", "product_model", "work_order", "site", "produced_at")},
         ),
-        ("Where it went, what it is made of", {"fields": ("packings", "segment_memberships")}),
+        ("Where it went", {"fields": ("packings",)}),
     )
 
     def get_search_results(self, request, queryset, search_term):
@@ -104,41 +102,6 @@ class UnitAdmin(IdentifierSearchMixin, admin.ModelAdmin):
             return "-"
         return changelist_link(
             self.admin_site, UnitPacking, "containers this unit was packed in", unit__id__exact=obj.pk
-        )
-
-    @admin.display(description="segment memberships")
-    def segment_memberships(self, obj: Unit) -> str:
-        # SegmentMember has a composite primary key, which Django 5.2's admin refuses to register
-        # (AdminSite.register raises ImproperlyConfigured), so a unit's memberships are shown here,
-        # read-only: at most MEMBERSHIPS_SHOWN rows, in one query.
-        if obj.pk is None:
-            return "-"
-        members = list(
-            SegmentMember.objects.filter(unit_id=obj.pk)
-            .select_related("segment", "transformation")
-            .order_by("transformation_id", "segment_id")[: MEMBERSHIPS_SHOWN + 1]
-        )
-        if not members:
-            return "None"
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
-                (
-                    admin_link(self.admin_site, member.segment),
-                    member.segment.get_exposure_display(),
-                    admin_link(self.admin_site, member.transformation),
-                    "retracted" if member.transformation.retracted else "",
-                )
-                for member in members[:MEMBERSHIPS_SHOWN]
-            ),
-        )
-        more = f"First {MEMBERSHIPS_SHOWN} shown." if len(members) > MEMBERSHIPS_SHOWN else ""
-        return format_html(
-            "<table><thead><tr><th>segment</th><th>exposure</th><th>transformation</th><th></th></tr></thead>"
-            "<tbody>{}</tbody></table>{}",
-            rows,
-            more,
         )
 
 

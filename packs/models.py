@@ -48,7 +48,7 @@ class WorkOrder(Owned):
 class Unit(models.Model):
     """One power bank. GS1-serialised units are keyed on (GTIN, serial); others on the owner's serial.
 
-    ``identity`` is the canonical key from ``traceability.identifiers``: ``sgtin:<gtin14>:<serial>``
+    ``identity`` is the canonical key from ``traceability.gs1.identifiers``: ``sgtin:<gtin14>:<serial>``
     or ``own-serial:<owner slug>:<serial>``.
     """
 

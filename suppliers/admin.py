@@ -21,7 +21,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.text import Truncator
 
 from suppliers.models import Certificate, CertificateStatus, CertificateStatusChange, Membership, Organisation, Site
-from traceability import identifiers
+from traceability.gs1 import identifiers
 
 
 class ReadOnlyAdminMixin:

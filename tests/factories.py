@@ -5,16 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import factory
-from biip.checksums import gs1_standard_check_digit
 
 from cells.models import CellFormat, CellLot, CellModel, Chemistry, Material, MaterialKind, MaterialLot, ModuleLot
 from packs.models import ProductModel, WorkOrder
 from suppliers.models import Certificate, CertificateScheme, Organisation, Role, Site
-from traceability import identifiers
-
-
-def with_check_digit(payload: str) -> str:
-    return payload + str(gs1_standard_check_digit(payload))
+from traceability.gs1 import identifiers
+from traceability.gs1.keys import with_check_digit
 
 
 class OrganisationFactory(factory.django.DjangoModelFactory):

@@ -29,28 +29,26 @@ from suppliers.models import (
     Role,
     Site,
 )
-from traceability.models import (
-    EpcisCapture,
-    EpcisEvent,
-    EpcisEventEpc,
-    Finding,
-    FindingAttachment,
-    Investigation,
-    InvestigationTransition,
-    Job,
-    LearntCompanyPrefix,
-    LedgerEntry,
-    LedgerHead,
+from traceability.core.models import Job
+from traceability.events.models import EpcisCapture, EpcisEvent, EpcisEventEpc
+from traceability.genealogy.models import (
     LotLink,
     RepeatedUnit,
     Segment,
     SegmentInput,
     SegmentMember,
-    TraceRun,
-    TraceRunSegment,
     Transformation,
     UnitLink,
 )
+from traceability.investigations.models import (
+    Finding,
+    FindingAttachment,
+    Investigation,
+    InvestigationTransition,
+    TraceRun,
+    TraceRunSegment,
+)
+from traceability.ledger.models import LearntCompanyPrefix, LedgerEntry, LedgerHead
 
 APPS = ("suppliers", "cells", "packs", "traceability")
 REGISTERED = [

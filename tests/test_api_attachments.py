@@ -13,7 +13,7 @@ from suppliers.models import Role
 from tests.factories import OrganisationFactory
 from tests.test_api_support import client_for, member, raise_finding, urn
 from tests.trace_world import build_world
-from traceability.models import FindingAttachment
+from traceability.investigations.models import FindingAttachment
 
 pytestmark = pytest.mark.django_db
 

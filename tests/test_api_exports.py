@@ -8,9 +8,9 @@ import pytest
 
 from tests.test_api_support import client_for, member, raise_finding, run_job, traced, urn, written
 from tests.trace_world import build_world
-from traceability import exports
-from traceability.jobs import job_step
-from traceability.models import Job, JobStatus
+from traceability.core.jobs import job_step
+from traceability.core.models import Job, JobStatus
+from traceability.investigations import exports
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,9 @@ from cells.models import Inspection
 from tests.factories import CellLotFactory, OrganisationFactory
 from tests.test_api_support import client_for, iso, member, raise_finding, run_job, urn, written
 from tests.trace_world import build_world
-from traceability import identifiers
-from traceability.models import Finding, Investigation, JobStatus, TraceRun
+from traceability.core.models import JobStatus
+from traceability.gs1 import identifiers
+from traceability.investigations.models import Finding, Investigation, TraceRun
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,8 @@ import pytest
 
 from tests.test_api_support import client_for, iso, member, more_units, raise_finding, run_job, traced, urn, written
 from tests.trace_world import build_world
-from traceability.models import Investigation, JobStatus, TraceRun
+from traceability.core.models import JobStatus
+from traceability.investigations.models import Investigation, TraceRun
 
 pytestmark = pytest.mark.django_db
 

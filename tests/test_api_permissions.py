@@ -13,7 +13,7 @@ from suppliers.models import Role
 from tests.factories import OrganisationFactory
 from tests.test_api_support import callers, client_for, member, run_job, traced, urn, written
 from tests.trace_world import build_world
-from traceability.models import Job
+from traceability.core.models import Job
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 
 from tests.test_api_support import client_for, member, more_units, raise_finding, run_job, traced, urn, written
 from tests.trace_world import build_world
-from traceability.models import TraceRun
+from traceability.investigations.models import TraceRun
 
 pytestmark = pytest.mark.django_db
 

@@ -12,14 +12,16 @@ from django.db import transaction
 from rest_framework.test import APIClient
 
 from packs.models import Container, Shipment, ShipmentItem
-from packs.services import units_create, units_pack
 from suppliers.models import Membership, Organisation, Role
 from tests.factories import OrganisationFactory, with_check_digit
 from tests.trace_world import AT
-from traceability.jobs import job_step
-from traceability.models import Finding, Investigation, InvestigationTransition, Job, TraceRun
-from traceability.selectors import identifier_render
-from traceability.services import UnitBuild, ledger_append, unit_builds_record
+from traceability.core.jobs import job_step
+from traceability.core.models import Job
+from traceability.genealogy.commissioning import units_create, units_pack
+from traceability.genealogy.writes import UnitBuild, unit_builds_record
+from traceability.investigations.models import Finding, Investigation, InvestigationTransition, TraceRun
+from traceability.ledger.selectors import identifier_render
+from traceability.ledger.services import ledger_append
 
 _names = itertools.count(1)
 

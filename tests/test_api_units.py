@@ -17,7 +17,7 @@ from tests.test_api_support import client_for, member, urn, written
 from tests.trace_world import build_world
 from traceability.api import selectors as api_selectors
 from traceability.api.serializers import BackwardSerializer, SiblingsSerializer
-from traceability.selectors import PrefixLength
+from traceability.ledger.selectors import PrefixLength
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ from django.test import Client
 
 from tests.test_api_support import member
 from tests.trace_world import build_world
-from traceability.investigations import finding_record
+from traceability.investigations.services import finding_record
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -131,7 +131,7 @@ def test_a_quality_engineer_signs_in_to_the_admin_and_reads_a_findings_evidence_
     from django.contrib.auth import get_user_model
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from traceability.evidence import finding_attach
+    from traceability.investigations.evidence import finding_attach
 
     settings.MEDIA_ROOT = tmp_path
     w = build_world()
@@ -168,7 +168,7 @@ def test_a_quality_engineer_signs_in_to_the_admin_and_reads_a_findings_evidence_
 
 def test_a_quality_engineer_attaches_a_lab_report_from_the_docs_page(live_server, settings, tmp_path):
     # given a QA engineer of a brand with a finding on record, signed in, and a lab report on disk
-    from traceability.models import FindingAttachment
+    from traceability.investigations.models import FindingAttachment
 
     settings.MEDIA_ROOT = tmp_path / "media"
     w = build_world()

@@ -12,11 +12,11 @@ from suppliers.models import Role
 from tests.factories import OrganisationFactory
 from tests.test_api_support import client_for, member
 from tests.test_epcis_capture import ledger_written, units_of
-from traceability.epcis.csv_import import TEMPLATES, csv_document
-from traceability.epcis.problems import DocumentRejected
-from traceability.epcis.services import capture_now
-from traceability.jobs import job_step
-from traceability.models import EpcisCapture, EpcisEvent
+from traceability.core.jobs import job_step
+from traceability.events.csv_import import TEMPLATES, csv_document
+from traceability.events.models import EpcisCapture, EpcisEvent
+from traceability.events.problems import DocumentRejected
+from traceability.events.services import capture_now
 
 pytestmark = pytest.mark.django_db
 

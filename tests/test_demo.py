@@ -6,8 +6,9 @@ from django.core.management import call_command
 from cells.models import Lot
 from packs.models import Shipment, Unit, UnitPacking
 from suppliers.models import Certificate, CertificateStatus, Membership, Organisation, Role
-from traceability.demo import CONTAMINATED_LOT, DemoAlreadyLoaded, demo_world_load
-from traceability.models import Exposure, LedgerEntry, Segment, SegmentMember, Transformation
+from traceability.demo.world import CONTAMINATED_LOT, DemoAlreadyLoaded, demo_world_load
+from traceability.genealogy.models import Exposure, Segment, SegmentMember, Transformation
+from traceability.ledger.models import LedgerEntry
 
 pytestmark = pytest.mark.django_db
 

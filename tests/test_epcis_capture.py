@@ -10,19 +10,12 @@ from cells.models import Lot
 from packs.models import Container, ContainerPacking, Shipment, Unit, UnitPacking
 from tests.factories import OrganisationFactory
 from traceability import genealogy
-from traceability.epcis.services import capture_submit
-from traceability.epcis.vocabulary import canonical_epc
-from traceability.jobs import job_step
-from traceability.models import (
-    EpcisCapture,
-    EpcisEvent,
-    EpcisEventEpc,
-    LedgerHead,
-    LotLink,
-    SegmentMember,
-    Transformation,
-    UnitLink,
-)
+from traceability.core.jobs import job_step
+from traceability.events.models import EpcisCapture, EpcisEvent, EpcisEventEpc
+from traceability.events.services import capture_submit
+from traceability.genealogy.models import LotLink, SegmentMember, Transformation, UnitLink
+from traceability.gs1.cbv import canonical_epc
+from traceability.ledger.models import LedgerHead
 
 pytestmark = pytest.mark.django_db
 

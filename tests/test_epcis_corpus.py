@@ -15,11 +15,9 @@ from packs.models import Container, ContainerPacking, ProductModel, Unit, UnitPa
 from tests.conftest import CORPUS
 from tests.factories import OrganisationFactory
 from tests.test_epcis_capture import capture
-from traceability.models import (
-    EpcisCapture,
-    EpcisEvent,
-    EpcisEventEpc,
-    Job,
+from traceability.core.models import Job
+from traceability.events.models import EpcisCapture, EpcisEvent, EpcisEventEpc
+from traceability.genealogy.models import (
     LotLink,
     RepeatedUnit,
     Segment,

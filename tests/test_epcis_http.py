@@ -12,8 +12,9 @@ from suppliers.models import Role
 from tests.factories import OrganisationFactory
 from tests.test_api_support import client_for, member
 from tests.test_epcis_capture import aggregation, document, ledger_written, transformation, units_of
-from traceability.jobs import job_step
-from traceability.models import EpcisCapture, EpcisEvent, JobStatus
+from traceability.core.jobs import job_step
+from traceability.core.models import JobStatus
+from traceability.events.models import EpcisCapture, EpcisEvent
 
 pytestmark = pytest.mark.django_db
 

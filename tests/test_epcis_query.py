@@ -13,12 +13,12 @@ from suppliers.models import Role
 from tests.factories import OrganisationFactory
 from tests.test_api_support import client_for, member
 from tests.test_epcis_capture import aggregation, capture, document, sgtin, sscc, transformation
-from traceability.models import EpcisEvent
+from traceability.events.models import EpcisEvent
 
 pytestmark = pytest.mark.django_db
 
 SCHEMA = json.loads(
-    (Path(__file__).resolve().parents[1] / "traceability/epcis/standard/EPCIS-JSON-Schema.json").read_text()
+    (Path(__file__).resolve().parents[1] / "traceability/events/standard/EPCIS-JSON-Schema.json").read_text()
 )
 
 

@@ -1,6 +1,6 @@
 """Validating an EPCIS 2.0 document (JSON binding) before capture: GS1's schema, then what it leaves open.
 
-No database: ``traceability.epcis.validation`` is pure Python.
+No database: ``traceability.events.validation`` is pure Python.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from traceability.epcis.problems import DocumentRejected, Problem
-from traceability.epcis.validation import document_problems, document_validate, event_problems
+from traceability.events.problems import DocumentRejected, Problem
+from traceability.events.validation import document_problems, document_validate, event_problems
 
 CORPUS_JSON = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "epcis" / "json"
 # Collected at import for the test ids; the corpus fixture skips (or fails in CI) when it is absent.
@@ -733,7 +733,7 @@ def _mutations(event: dict[str, Any]) -> list[dict[str, Any]]:
 def test_the_compiled_schema_and_jsonschema_agree_on_every_event(corpus):
     # given every event of GS1's examples, and each broken in several ways; jsonschema-rs answers for
     # the valid ones alone, so it must never accept what jsonschema refuses (nor refuse what it accepts)
-    from traceability.epcis.validation import _EVENT_TYPES, _fast_valid, _validator
+    from traceability.events.validation import _EVENT_TYPES, _fast_valid, _validator
 
     events = [
         event

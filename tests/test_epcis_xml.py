@@ -13,10 +13,10 @@ from typing import Any
 import jsonschema
 import pytest
 
-from traceability.epcis.problems import DocumentRejected, Problem
-from traceability.epcis.xml import document_from_xml, looks_like_xml
+from traceability.events.problems import DocumentRejected, Problem
+from traceability.events.xml import document_from_xml, looks_like_xml
 
-JSON_SCHEMA = Path(__file__).resolve().parents[1] / "traceability" / "epcis" / "standard" / "EPCIS-JSON-Schema.json"
+JSON_SCHEMA = Path(__file__).resolve().parents[1] / "traceability" / "events" / "standard" / "EPCIS-JSON-Schema.json"
 
 # Corpus files that are not event documents, by their root element:
 # CBV-11.4 is an <epcismd:EPCISMasterDataDocument> (master data only: it has no event list, and

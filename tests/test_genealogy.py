@@ -4,12 +4,10 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from packs.services import units_create
 from tests.factories import CellLotFactory, MaterialLotFactory, ModuleLotFactory, WorkOrderFactory
-from traceability.models import (
+from traceability.genealogy.commissioning import units_create
+from traceability.genealogy.models import (
     Exposure,
-    LedgerEntry,
-    LedgerHead,
     LotLink,
     RecordKind,
     Segment,
@@ -18,14 +16,15 @@ from traceability.models import (
     UnitLink,
     exposure_of,
 )
-from traceability.services import (
+from traceability.genealogy.writes import (
     GenealogyError,
     UnitBuild,
-    ledger_append,
     transformation_record,
     transformation_retract,
     unit_builds_record,
 )
+from traceability.ledger.models import LedgerEntry, LedgerHead
+from traceability.ledger.services import ledger_append
 
 pytestmark = pytest.mark.django_db
 AT = dt.datetime(2024, 3, 1, 8, tzinfo=dt.UTC)

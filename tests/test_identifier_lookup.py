@@ -5,11 +5,11 @@ import datetime as dt
 import pytest
 from django.db import transaction
 
-from packs.services import units_create
 from tests.factories import OrganisationFactory, WorkOrderFactory
-from traceability import identifiers
-from traceability.models import LearntCompanyPrefix
-from traceability.selectors import (
+from traceability.genealogy.commissioning import units_create
+from traceability.gs1 import identifiers
+from traceability.ledger.models import LearntCompanyPrefix
+from traceability.ledger.selectors import (
     AmbiguousSubject,
     PrefixLength,
     UnknownSubject,
@@ -18,7 +18,7 @@ from traceability.selectors import (
     identifier_render,
     subject_find,
 )
-from traceability.services import company_prefixes_learn
+from traceability.ledger.services import company_prefixes_learn
 
 pytestmark = pytest.mark.django_db
 
@@ -93,8 +93,8 @@ def test_admin_finds_a_unit_by_urn_or_digital_link(admin_client):
     # given
     from django.db import transaction
 
-    from packs.services import units_create
     from tests.factories import WorkOrderFactory
+    from traceability.genealogy.commissioning import units_create
 
     work_order = WorkOrderFactory()
     gtin = work_order.product_model.gtin

@@ -1,6 +1,6 @@
 """GS1 identifiers: parsing EPC URNs and Digital Links into one canonical identity, and back.
 
-No database: ``traceability.identifiers`` is pure Python.
+No database: ``traceability.gs1.identifiers`` is pure Python.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import epcpy
 import pytest
 
-from traceability.identifiers import (
+from traceability.gs1.identifiers import (
     GtinClass,
     Identity,
     InvalidIdentifier,
@@ -150,7 +150,7 @@ PLAIN_LINKS = [
 @pytest.mark.parametrize("link", PLAIN_LINKS)
 def test_the_usual_digital_links_read_without_biip_as_biip_reads_them(link: str) -> None:
     # given: a link of the usual shape, which the ledger reads with one regex rather than biip
-    from traceability.identifiers import _PLAIN_GTIN_LINK, _parse_any_digital_link
+    from traceability.gs1.identifiers import _PLAIN_GTIN_LINK, _parse_any_digital_link
 
     assert _PLAIN_GTIN_LINK.fullmatch(link)
 

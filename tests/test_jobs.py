@@ -6,11 +6,13 @@ import pytest
 from django.db import transaction
 
 from packs.models import Unit
-from packs.services import units_create
 from suppliers.models import CertificateStatus
 from tests.factories import CertificateFactory, WorkOrderFactory
-from traceability.jobs import job_create, job_step
-from traceability.models import Job, JobStatus, LedgerEntry
+from traceability.core.jobs import job_create, job_step
+from traceability.core.models import Job, JobStatus
+from traceability.genealogy import commissioning
+from traceability.genealogy.commissioning import units_create
+from traceability.ledger.models import LedgerEntry
 from traceability.tasks import job_submit
 
 AT = dt.datetime(2024, 6, 1, 8, tzinfo=dt.UTC)
@@ -61,15 +63,14 @@ def test_a_redelivered_message_does_not_duplicate_work():
 def test_a_chunk_that_dies_half_way_leaves_nothing_and_is_redone(monkeypatch):
     # given a handler that dies after writing part of its chunk
     job = _commission_job(WorkOrderFactory(), 12_000)
-    import packs.services
 
-    real_create = packs.services.units_create
+    real_create = commissioning.units_create
 
     def dying_create(**kwargs):
         real_create(**kwargs)
         raise ConnectionError("worker lost")
 
-    monkeypatch.setattr(packs.services, "units_create", dying_create)
+    monkeypatch.setattr(commissioning, "units_create", dying_create)
     followups = []
     # when
     with pytest.raises(ConnectionError):
@@ -141,7 +142,7 @@ def test_stalled_jobs_are_resent_at_their_cursor_and_finished_ones_are_not():
 
     from django.utils import timezone
 
-    from traceability.jobs import jobs_stalled
+    from traceability.core.jobs import jobs_stalled
 
     stalled = _commission_job(WorkOrderFactory(), 15_000)
     job_step(job_id=stalled.pk, expected_done=0, enqueue=lambda *a: None)
@@ -162,7 +163,7 @@ def test_stalled_jobs_are_resent_at_their_cursor_and_finished_ones_are_not():
 def test_trace_run_through_the_broker_and_a_real_worker(celery_worker, wait_until):
     # given
     from tests.trace_world import build_world
-    from traceability.investigations import finding_record
+    from traceability.investigations.services import finding_record
 
     w = build_world()
     # when a finding is recorded through the service the interfaces call
@@ -220,9 +221,11 @@ def test_a_trace_run_whose_worker_is_killed_finishes_exactly_once(worker_process
     import time
 
     from tests.factories import CellLotFactory, MaterialLotFactory
-    from traceability.investigations import finding_record
-    from traceability.models import RecordKind, TraceRunSegment
-    from traceability.services import UnitBuild, ledger_append, transformation_record, unit_builds_record
+    from traceability.genealogy.models import RecordKind
+    from traceability.genealogy.writes import UnitBuild, transformation_record, unit_builds_record
+    from traceability.investigations.models import TraceRunSegment
+    from traceability.investigations.services import finding_record
+    from traceability.ledger.services import ledger_append
 
     work_order = WorkOrderFactory()
     material, cells = MaterialLotFactory(), [CellLotFactory().pk for _ in range(10)]

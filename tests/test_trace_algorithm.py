@@ -1,6 +1,6 @@
 """The pure trace algorithm: the link rule on hand-built graphs, without a database."""
 
-from traceability.trace import Link, Reached, links_reachable, reach, segments_reached
+from traceability.genealogy.trace import Link, Reached, links_reachable, reach, segments_reached
 
 
 def fetcher(links):

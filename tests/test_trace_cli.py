@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tests.trace_world import build_world
-from traceability.selectors import identifier_render
+from traceability.ledger.selectors import identifier_render
 
 pytestmark = pytest.mark.django_db
 

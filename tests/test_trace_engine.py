@@ -5,10 +5,13 @@ from django.db import transaction
 
 from tests.trace_world import build_world
 from traceability import genealogy
-from traceability.investigations import InvestigationError, finding_record, trace_run_start
-from traceability.jobs import job_step
-from traceability.models import InvestigationStatus, JobStatus, TraceRun
-from traceability.services import ledger_append, transformation_retract
+from traceability.core.db import cursor_planned_without
+from traceability.core.jobs import job_step
+from traceability.core.models import JobStatus
+from traceability.genealogy.writes import transformation_retract
+from traceability.investigations.models import InvestigationStatus, TraceRun
+from traceability.investigations.services import InvestigationError, finding_record, trace_run_start
+from traceability.ledger.services import ledger_append
 
 pytestmark = pytest.mark.django_db
 
@@ -195,7 +198,7 @@ def test_a_supplier_finding_within_a_window_seeds_only_the_lots_made_in_it():
     # given M1 made in March 2024, M2 in June 2024, both by one supplier
     import datetime as dt
 
-    from traceability.investigations import finding_seeds
+    from traceability.investigations.services import finding_seeds
 
     w = build_world()
     supplier = w.m1.owner
@@ -224,7 +227,7 @@ def test_a_supplier_finding_within_a_window_seeds_only_the_lots_made_in_it():
 def test_a_window_that_ends_before_it_starts_is_refused_and_nothing_is_written():
     import datetime as dt
 
-    from traceability.models import Finding
+    from traceability.investigations.models import Finding
 
     w = build_world()
     with pytest.raises(InvestigationError, match=r"the window ends \(2024-01-01\) before it starts \(2024-02-01\)"):
@@ -261,7 +264,7 @@ def test_consignees_count_cartons_nested_at_different_depths_on_one_pallet():
 
 def test_only_runs_move_an_investigation_into_and_out_of_tracing():
     # given an investigation being traced
-    from traceability.investigations import investigation_transition
+    from traceability.investigations.services import investigation_transition
 
     w = build_world()
     submitted = []
@@ -341,7 +344,7 @@ def test_planner_settings_of_one_query_do_not_outlast_it_in_the_callers_transact
         # then the caller's later statements are planned as usual
         assert _planner_settings() == as_usual
         # and inside the helper its settings hold; after it they are back
-        with genealogy._cursor_planned_without("hashjoin", "mergejoin"):
+        with cursor_planned_without("hashjoin", "mergejoin"):
             assert _planner_settings() == without_joins
         assert _planner_settings() == as_usual
     assert [(c.organisation_id, c.units) for c in receivers] == [(w.d1.pk, 3), (w.d2.pk, 3)]

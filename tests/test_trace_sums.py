@@ -15,17 +15,12 @@ import pytest
 from django.db import transaction
 
 from packs.models import Container, UnitPacking
-from packs.services import UnitError, units_create, units_pack
 from tests.factories import CellLotFactory, MaterialLotFactory, WorkOrderFactory
 from traceability import genealogy
-from traceability.models import RecordKind, RepeatedUnit, SegmentContainer, SegmentMember, Transformation
-from traceability.services import (
-    UnitBuild,
-    ledger_append,
-    transformation_record,
-    transformation_retract,
-    unit_builds_record,
-)
+from traceability.genealogy.commissioning import UnitError, units_create, units_pack
+from traceability.genealogy.models import RecordKind, RepeatedUnit, SegmentContainer, SegmentMember, Transformation
+from traceability.genealogy.writes import UnitBuild, transformation_record, transformation_retract, unit_builds_record
+from traceability.ledger.services import ledger_append
 
 pytestmark = pytest.mark.django_db
 
@@ -145,7 +140,7 @@ def test_counts_containers_and_pages_from_sums_equal_a_count_row_by_row(seed):
             best, per_container = _by_rows(forward)
             definite = sum(best.values())
             assert genealogy.affected_counts(forward) == (definite, len(best) - definite), (position, lot)
-            assert genealogy._affected_per_container(forward) == per_container, (position, lot)
+            assert genealogy.affected_per_container(forward) == per_container, (position, lot)
             paged, after = {}, 0
             while page := genealogy.affected_units(forward, after=after, limit=3):
                 paged.update((unit.unit_id, unit.definite) for unit in page)

@@ -17,7 +17,6 @@ from types import SimpleNamespace
 from django.db import transaction
 
 from packs.models import Container, ContainerPacking, Shipment, ShipmentItem
-from packs.services import units_create, units_pack
 from suppliers.models import Role
 from tests.factories import (
     CellLotFactory,
@@ -27,8 +26,10 @@ from tests.factories import (
     WorkOrderFactory,
     with_check_digit,
 )
-from traceability.models import RecordKind
-from traceability.services import UnitBuild, ledger_append, transformation_record, unit_builds_record
+from traceability.genealogy.commissioning import units_create, units_pack
+from traceability.genealogy.models import RecordKind
+from traceability.genealogy.writes import UnitBuild, transformation_record, unit_builds_record
+from traceability.ledger.services import ledger_append
 
 AT = dt.datetime(2024, 3, 1, 8, tzinfo=dt.UTC)
 

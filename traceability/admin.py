@@ -7,8 +7,8 @@ count, joins what it lists, searches exactly and has no date hierarchy (see ``pa
 ``SegmentMember`` is not registered: it has a composite primary key, and Django 5.2's
 ``AdminSite.register`` raises ImproperlyConfigured for such models ("has a composite primary key,
 so it cannot be registered with admin"); its change URLs could not name a row anyway. Instead the
-Segment page lists the segment's first members and the Unit page (``packs.admin``) the unit's
-memberships, read-only, in one query each.
+Segment page lists the segment's first members and the Unit page (``packs.admin``'s, extended here
+with what the genealogy knows of the unit) the unit's memberships, read-only, in one query each.
 """
 
 from __future__ import annotations
@@ -18,30 +18,30 @@ import uuid
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
+from packs.admin import UnitAdmin as PacksUnitAdmin
 from packs.admin import admin_link
+from packs.models import Unit
 from suppliers.admin import LoadedRowsInlineMixin, ReadOnlyAdminMixin
-from traceability.models import (
-    EpcisCapture,
-    EpcisEvent,
-    EpcisEventEpc,
-    Finding,
-    FindingAttachment,
-    Investigation,
-    InvestigationTransition,
-    Job,
-    LearntCompanyPrefix,
-    LedgerEntry,
-    LedgerHead,
+from traceability.core.models import Job
+from traceability.events.models import EpcisCapture, EpcisEvent, EpcisEventEpc
+from traceability.genealogy.models import (
     LotLink,
     RepeatedUnit,
     Segment,
     SegmentInput,
     SegmentMember,
-    TraceRun,
-    TraceRunSegment,
     Transformation,
     UnitLink,
 )
+from traceability.investigations.models import (
+    Finding,
+    FindingAttachment,
+    Investigation,
+    InvestigationTransition,
+    TraceRun,
+    TraceRunSegment,
+)
+from traceability.ledger.models import LearntCompanyPrefix, LedgerEntry, LedgerHead
 
 admin.site.site_header = "Cell traceability ledger"
 admin.site.site_title = "Cell traceability ledger"
@@ -206,7 +206,7 @@ class SegmentAdmin(NumericIdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(RepeatedUnit)
 class RepeatedUnitAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Units the trace's sums count more than once (see ``genealogy._Sums``); written by the services."""
+    """Units the trace's sums count more than once (see ``genealogy.Sums``); written by the services."""
 
     list_display = ("unit",)
     list_select_related = ("unit",)
@@ -383,3 +383,54 @@ class EpcisEventEpcAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_help_text = "The canonical identifier exactly, e.g. sgtin:04012345123456:S1."
     list_select_related = ("event",)
     raw_id_fields = ("event",)
+
+
+MEMBERSHIPS_SHOWN = 50
+
+# The reference apps do not know the genealogy (they import only ``core`` and ``gs1``), so the
+# unit's page gains its segment memberships here, where both are known.
+admin.site.unregister(Unit)
+
+
+@admin.register(Unit)
+class UnitAdmin(PacksUnitAdmin):
+    readonly_fields = (*PacksUnitAdmin.readonly_fields, "segment_memberships")
+    fieldsets = (
+        *PacksUnitAdmin.fieldsets[:-1],
+        ("Where it went, what it is made of", {"fields": ("packings", "segment_memberships")}),
+    )
+
+    @admin.display(description="segment memberships")
+    def segment_memberships(self, obj: Unit) -> str:
+        # SegmentMember has a composite primary key, which Django 5.2's admin refuses to register
+        # (AdminSite.register raises ImproperlyConfigured), so a unit's memberships are shown here,
+        # read-only: at most MEMBERSHIPS_SHOWN rows, in one query.
+        if obj.pk is None:
+            return "-"
+        members = list(
+            SegmentMember.objects.filter(unit_id=obj.pk)
+            .select_related("segment", "transformation")
+            .order_by("transformation_id", "segment_id")[: MEMBERSHIPS_SHOWN + 1]
+        )
+        if not members:
+            return "None"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    admin_link(self.admin_site, member.segment),
+                    member.segment.get_exposure_display(),
+                    admin_link(self.admin_site, member.transformation),
+                    "retracted" if member.transformation.retracted else "",
+                )
+                for member in members[:MEMBERSHIPS_SHOWN]
+            ),
+        )
+        more = f"First {MEMBERSHIPS_SHOWN} shown." if len(members) > MEMBERSHIPS_SHOWN else ""
+        return format_html(
+            "<table><thead><tr><th>segment</th><th>exposure</th><th>transformation</th><th></th></tr></thead>"
+            "<tbody>{}</tbody></table>{}",
+            rows,
+            more,
+        )

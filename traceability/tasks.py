@@ -8,13 +8,13 @@ from typing import Any
 from celery import shared_task
 from django.db import transaction
 
-from traceability.jobs import job_step, jobs_stalled
-from traceability.models import Job
+from traceability.core.jobs import job_step, jobs_stalled
+from traceability.core.models import Job
 
 
 @shared_task(name="traceability.tasks.job_run", acks_late=True)
 def job_run(job_id: str, expected_done: int = 0) -> None:
-    """Run one chunk of a job; the chunk enqueues the next one (see ``traceability.jobs``)."""
+    """Run one chunk of a job; the chunk enqueues the next one (see ``traceability.core.jobs``)."""
     job_step(job_id=job_id, expected_done=expected_done, enqueue=_enqueue_next)
 
 

@@ -2,7 +2,7 @@
 
 Everything a page costs is a fixed number of queries: nothing here loops over units or lots with
 a query inside. Reads that interfaces other than REST will want (per-unit shipments, unit rows)
-live in ``traceability.exports``; these are the ones only the REST views need so far.
+live in ``traceability.investigations.exports``; these are the ones only the REST views need so far.
 """
 
 from __future__ import annotations
@@ -19,17 +19,19 @@ from django.db.models.functions import TruncMonth
 from cells.models import Inspection, Lot
 from packs.models import Unit
 from suppliers.models import Certificate, Organisation
-from traceability import genealogy, identifiers
-from traceability.exports import (
+from traceability import genealogy
+from traceability.genealogy.models import Exposure, exposure_name
+from traceability.gs1 import identifiers
+from traceability.investigations.exports import (
     AffectedUnitRow,
     affected_unit_rows,
     identifier_links,
     identifier_or_none,
     unit_record,
 )
-from traceability.investigations import run_result
-from traceability.models import Exposure, TraceRun, exposure_name
-from traceability.selectors import PrefixLength
+from traceability.investigations.models import TraceRun
+from traceability.investigations.services import run_result
+from traceability.ledger.selectors import PrefixLength
 
 # Filtered pages scan the run's units in batches until the page is full; past this many units
 # scanned in one request the page is answered short, with ``next`` to carry on from there.

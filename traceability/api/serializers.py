@@ -16,24 +16,23 @@ from rest_framework.reverse import reverse
 from cells.models import Inspection, Lot
 from packs.models import Unit
 from suppliers.models import Organisation, Site
-from traceability import identifiers
 from traceability.api.errors import invalid
-from traceability.exports import ExportFormat, identifier_or_none
-from traceability.investigations import finding_seeds
-from traceability.models import (
+from traceability.core.models import Job, JobStatus
+from traceability.gs1 import identifiers
+from traceability.investigations.exports import ExportFormat, identifier_or_none
+from traceability.investigations.models import (
     Finding,
     FindingAttachment,
     FindingCategory,
     Investigation,
     InvestigationStatus,
     InvestigationTransition,
-    Job,
-    JobStatus,
     Severity,
     SubjectKind,
     TraceRun,
 )
-from traceability.selectors import SubjectError, subject_find
+from traceability.investigations.services import finding_seeds
+from traceability.ledger.selectors import SubjectError, subject_find
 
 UNITS_PAGE_MAX = 1_000
 

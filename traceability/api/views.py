@@ -25,7 +25,7 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from packs.models import Unit
-from traceability import identifiers
+from traceability.access.permissions import HasOrganisation, RegulatorsReadOnly, caller_of, visible
 from traceability.api import selectors
 from traceability.api.errors import (
     ApiError,
@@ -36,8 +36,6 @@ from traceability.api.errors import (
     ValidationErrorSerializer,
     api_exception_handler,
 )
-from traceability.api.parsers import RawDocument
-from traceability.api.permissions import HasOrganisation, RegulatorsReadOnly, caller_of, visible
 from traceability.api.serializers import (
     AttachmentInput,
     AttachmentSerializer,
@@ -56,25 +54,31 @@ from traceability.api.serializers import (
     UnitsPageQuery,
     UnitsPageSerializer,
 )
-from traceability.epcis.csv_import import TEMPLATES, csv_document
-from traceability.epcis.problems import DocumentRejected
-from traceability.epcis.services import capture_submit
-from traceability.evidence import ACCEPTED, AttachmentRefused, finding_attach
-from traceability.exports import ExportError, export_path, export_start
-from traceability.investigations import InvestigationError, finding_record, investigation_transition, trace_run_start
-from traceability.models import (
+from traceability.core.models import Job, JobStatus
+from traceability.core.parsers import RawDocument
+from traceability.events.csv_import import TEMPLATES, csv_document
+from traceability.events.problems import DocumentRejected
+from traceability.events.services import capture_submit
+from traceability.gs1 import identifiers
+from traceability.investigations.evidence import ACCEPTED, AttachmentRefused, finding_attach
+from traceability.investigations.exports import ExportError, export_path, export_start
+from traceability.investigations.models import (
     Finding,
     FindingAttachment,
     FindingCategory,
     Investigation,
     InvestigationStatus,
     InvestigationTransition,
-    Job,
-    JobStatus,
     Severity,
     TraceRun,
 )
-from traceability.selectors import PrefixLength, SubjectError, UnknownSubject, subject_find
+from traceability.investigations.services import (
+    InvestigationError,
+    finding_record,
+    investigation_transition,
+    trace_run_start,
+)
+from traceability.ledger.selectors import PrefixLength, SubjectError, UnknownSubject, subject_find
 from traceability.tasks import job_submit
 
 ERRORS = {

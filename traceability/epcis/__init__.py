@@ -1,5 +1,1 @@
-"""GS1 EPCIS 2.0: documents in (capture, import), events stored and queried, the genealogy derived.
-
-``standard/`` holds GS1's own artefacts the interface is checked against (JSON schema, JSON-LD
-context, XSDs), copied unchanged from the gs1/EPCIS repository; see ``standard/SOURCE.md``.
-"""
+"""EPCIS 2.0 over HTTP: capture and query exactly as the standard's OpenAPI document defines them."""

@@ -22,15 +22,16 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
-from traceability.api.parsers import RawDocument
-from traceability.api.permissions import HasOrganisation, RegulatorsReadOnly, caller_of, visible
-from traceability.epcis import queries
-from traceability.epcis.capture import event_document
-from traceability.epcis.problems import Problem
-from traceability.epcis.services import capture_now, capture_submit, problems_of
-from traceability.epcis.vocabulary import utc_iso
-from traceability.models import CaptureErrorBehaviour, EpcisCapture, EpcisEvent, EpcisEventType, JobStatus
-from traceability.selectors import PrefixLength
+from traceability.access.permissions import HasOrganisation, RegulatorsReadOnly, caller_of, visible
+from traceability.core.models import JobStatus
+from traceability.core.parsers import RawDocument
+from traceability.events import queries
+from traceability.events.capture import event_document
+from traceability.events.models import CaptureErrorBehaviour, EpcisCapture, EpcisEvent, EpcisEventType
+from traceability.events.problems import Problem
+from traceability.events.services import capture_now, capture_submit, problems_of
+from traceability.events.vocabulary import utc_iso
+from traceability.ledger.selectors import PrefixLength
 from traceability.tasks import job_submit
 
 VERSION_HEADERS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from tqdm import tqdm
 
 from suppliers.models import Membership, Organisation
-from traceability.demo import QA_ORGANISATION, DemoAlreadyLoaded, demo_world_load
+from traceability.demo.world import QA_ORGANISATION, DemoAlreadyLoaded, demo_world_load
 
 ADMIN_USERNAME = "admin"
 

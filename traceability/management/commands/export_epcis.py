@@ -18,10 +18,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from suppliers.models import Organisation, Role
-from traceability.epcis import queries
-from traceability.epcis.vocabulary import epcis_document
-from traceability.models import EpcisCapture
-from traceability.selectors import PrefixLength
+from traceability.events import queries
+from traceability.events.models import EpcisCapture
+from traceability.events.vocabulary import epcis_document
+from traceability.ledger.selectors import PrefixLength
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 """``import_csv KIND FILE --owner SLUG``: a QA team's CSV file through the EPCIS capture path.
 
-KIND is one of the templates of ``traceability.epcis.csv_import`` (``--template`` prints one).
+KIND is one of the templates of ``traceability.events.csv_import`` (``--template`` prints one).
 Every bad row is reported by line and column and nothing of the file is applied (exit status 1).
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from suppliers.models import Organisation
-from traceability.epcis.csv_import import TEMPLATES, csv_document
-from traceability.epcis.problems import DocumentRejected
-from traceability.epcis.services import capture_now, problems_of
+from traceability.events.csv_import import TEMPLATES, csv_document
+from traceability.events.problems import DocumentRejected
+from traceability.events.services import capture_now, problems_of
 from traceability.management.commands.import_epcis import progress_bar
 
 

@@ -17,8 +17,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from suppliers.models import Organisation
-from traceability.epcis.services import capture_now, problems_of
-from traceability.models import CaptureErrorBehaviour, EpcisCapture
+from traceability.events.models import CaptureErrorBehaviour, EpcisCapture
+from traceability.events.services import capture_now, problems_of
 
 
 @contextmanager

@@ -21,9 +21,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from cells.models import Lot
 from packs.models import Unit
 from suppliers.models import Certificate, Organisation
-from traceability import genealogy, identifiers
-from traceability.models import exposure_name
-from traceability.selectors import SubjectError, company_prefix_lengths, identifier_render, subject_find
+from traceability import genealogy
+from traceability.genealogy.models import exposure_name
+from traceability.gs1 import identifiers
+from traceability.ledger.selectors import SubjectError, company_prefix_lengths, identifier_render, subject_find
 
 TABLE_ROWS = 50
 

@@ -13,23 +13,16 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, models, transaction
+from django.db import connection
 from django.db.models import Count, Max, OuterRef, Subquery
-from django.utils import timezone
 
 from cells.models import Lot
 from packs.models import Unit, UnitPacking
 from suppliers.models import Organisation
-from suppliers.services import recorded_user
-from traceability import identifiers
-from traceability.bulk import bulk_insert, insert_rows
-from traceability.lookups import any_sql
-from traceability.models import (
+from traceability.core.bulk import bulk_insert, insert_rows
+from traceability.core.db import any_sql
+from traceability.genealogy.models import (
     Exposure,
-    LearntCompanyPrefix,
-    LedgerEntry,
-    LedgerHead,
     LotLink,
     RecordKind,
     RepeatedUnit,
@@ -41,61 +34,13 @@ from traceability.models import (
     UnitLink,
     exposure_of,
 )
-from traceability.trace import Link, links_reachable, reach
-
-# bulk_create batch: 5,000 member rows is about 0.5 MB of parameters, well inside both
-# PostgreSQL's 65,535-parameter limit (3 columns) and SQLite's 32,766 (3 columns, 15,000 rows).
-BATCH_SIZE = 5_000
+from traceability.genealogy.trace import Link, links_reachable, reach
+from traceability.ledger.models import LedgerEntry
+from traceability.ledger.services import BATCH_SIZE, ids_missing, require_transaction
 
 
 class GenealogyError(ValueError):
     """A record the genealogy refuses; the message names the record and the reason."""
-
-
-def _require_transaction() -> None:
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("ledger writes must run inside the caller's transaction.atomic() block")
-
-
-def ledger_append(
-    *,
-    source: str,
-    summary: str,
-    organisation: Organisation | None = None,
-    actor: AbstractBaseUser | None = None,
-) -> LedgerEntry:
-    """Take the next ledger position for the write in progress.
-
-    The lock on the single ``LedgerHead`` row is held until the caller's transaction ends, so
-    ledger writes are serialised: positions are gapless, commit in order, and transformation ids
-    grow with position (the trace engine's reproducibility relies on that).
-    """
-    head = ledger_lock()
-    head.position += 1
-    head.save(update_fields=["position"])
-    return LedgerEntry.objects.create(
-        position=head.position,
-        recorded_at=timezone.now(),
-        source=source,
-        summary=summary[:300],
-        organisation=organisation,
-        actor=recorded_user(actor),
-    )
-
-
-def ledger_lock() -> LedgerHead:
-    """Hold the ledger's lock until the caller's transaction ends (every genealogy write does)."""
-    _require_transaction()
-    head, _ = LedgerHead.objects.select_for_update().get_or_create(pk=1)
-    return head
-
-
-def ids_missing(model: type[models.Model], ids: set[int]) -> list[int]:
-    """Those of ``ids`` that ``model`` has no row for: one query for any number of ids, instead of
-    a foreign-key check per row (the hot tables have none)."""
-    if not ids:
-        return []
-    return sorted(ids - set(model.objects.filter(pk__any=ids).values_list("pk", flat=True)))
 
 
 def _check_exist(model: type[Lot] | type[Unit], ids: set[int], what: str) -> None:
@@ -241,7 +186,7 @@ def unit_builds_record(
 
     ``kind`` says where they came from: build records, or EPCIS TransformationEvents with one
     output unit."""
-    _require_transaction()
+    require_transaction()
     if not builds:
         return Recorded()
     if empty := [b.reference for b in builds if not b.lot_ids]:
@@ -311,7 +256,7 @@ def transformation_record(
 ) -> Transformation:
     """Record one transformation (an EPCIS TransformationEvent or transformationID group, a
     work-order record, ...) and link every input to every output by the link rule."""
-    _require_transaction()
+    require_transaction()
     input_lots, input_units = set(input_lot_ids), set(input_unit_ids)
     output_lots, output_units = set(output_lot_ids), set(output_unit_ids)
     inputs, outputs = len(input_lots) + len(input_units), len(output_lots) + len(output_units)
@@ -368,7 +313,7 @@ def transformation_record(
 
 def transformation_retract(*, transformation: Transformation, entry: LedgerEntry, reason: str) -> Transformation:
     """Declare a record erroneous: from ``entry`` on, its links stop counting; its rows stay."""
-    _require_transaction()
+    require_transaction()
     locked = Transformation.objects.select_for_update().get(pk=transformation.pk)
     if locked.retracted_position_id is not None:
         raise GenealogyError(f"{locked} was already retracted at ledger position {locked.retracted_position_id}")
@@ -381,7 +326,7 @@ def transformation_retract(*, transformation: Transformation, entry: LedgerEntry
 def transformations_retract(*, reasons: dict[int, str], entry: LedgerEntry) -> int:
     """Declare many records erroneous at once (``reasons``: record id -> why): one update per
     distinct reason, never one per record. Records retracted already keep their first retraction."""
-    _require_transaction()
+    require_transaction()
     by_reason: dict[str, list[int]] = defaultdict(list)
     for record, reason in reasons.items():
         by_reason[reason].append(record)
@@ -391,22 +336,3 @@ def transformations_retract(*, reasons: dict[int, str], entry: LedgerEntry) -> i
         )
         for reason, records in by_reason.items()
     )
-
-
-def company_prefixes_learn(parsed: Iterable[identifiers.Parsed], *, source: Iterable[str]) -> int:
-    """Remember the company prefixes that EPC URNs spelled out; returns how many were new.
-
-    ``source`` gives, in the same order, the text each identity was parsed from.
-    """
-    seen: dict[str, str] = {}
-    for item, text in zip(parsed, source, strict=True):
-        if item.company_prefix and item.company_prefix not in seen:
-            seen[item.company_prefix] = text[:200]
-    if not seen:
-        return 0
-    already = set(LearntCompanyPrefix.objects.filter(prefix__in=seen).values_list("prefix", flat=True))
-    LearntCompanyPrefix.objects.bulk_create(
-        [LearntCompanyPrefix(prefix=p, learnt_from=t) for p, t in seen.items() if p not in already],
-        ignore_conflicts=True,
-    )
-    return len(seen) - len(already)

@@ -49,7 +49,7 @@ from typing import Any
 import xmlschema
 from lxml import etree
 
-from traceability.epcis.problems import DocumentRejected, Problem
+from traceability.events.problems import DocumentRejected, Problem
 
 EPCIS_NS = "urn:epcglobal:epcis:xsd:2"
 QUERY_NS = "urn:epcglobal:epcis-query:xsd:2"

@@ -30,9 +30,9 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
-from traceability import identifiers
-from traceability.epcis.problems import DocumentRejected, Problem
-from traceability.epcis.vocabulary import epcis_document, utc_iso
+from traceability.events.problems import DocumentRejected, Problem
+from traceability.events.vocabulary import epcis_document, utc_iso
+from traceability.gs1 import identifiers
 
 
 @dataclass(frozen=True)

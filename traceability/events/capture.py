@@ -41,34 +41,32 @@ from django.utils.dateparse import parse_datetime
 
 from cells.models import CellLot, CellModel, Lot, LotKind, Material, MaterialKind, MaterialLot
 from packs.models import Container, ContainerKind, ContainerPacking, ProductModel, Unit, UnitPacking
-from packs.services import units_pack
 from suppliers.models import Organisation
-from traceability import identifiers
-from traceability.bulk import insert_rows
-from traceability.epcis.problems import DocumentRejected, Problem
-from traceability.epcis.shipments import shipments_derive
-from traceability.epcis.vocabulary import canonical_epc, cbv_bare, epcis_document, listed, parsed_epc
-from traceability.models import (
+from traceability.core.bulk import insert_rows
+from traceability.events.models import (
     CaptureErrorBehaviour,
     EpcisCapture,
     EpcisEvent,
     EpcisEventEpc,
     EpcisEventType,
     EpcisRole,
-    LedgerEntry,
-    LedgerSource,
-    RecordKind,
 )
-from traceability.services import (
-    BATCH_SIZE,
+from traceability.events.problems import DocumentRejected, Problem
+from traceability.events.shipments import shipments_derive
+from traceability.events.vocabulary import epcis_document, listed
+from traceability.genealogy.commissioning import units_pack
+from traceability.genealogy.models import RecordKind
+from traceability.genealogy.writes import (
     GenealogyError,
     UnitBuild,
-    company_prefixes_learn,
-    ledger_append,
     transformation_record,
     transformations_retract,
     unit_builds_record,
 )
+from traceability.gs1 import identifiers
+from traceability.gs1.cbv import canonical_epc, cbv_bare, parsed_epc
+from traceability.ledger.models import LedgerEntry, LedgerSource
+from traceability.ledger.services import BATCH_SIZE, company_prefixes_learn, ledger_append
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
@@ -105,7 +103,7 @@ class Applied:
 
 def document_read(data: bytes) -> dict[str, Any]:
     """An EPCIS document in the JSON binding, from JSON / JSON-LD or XML bytes (detected)."""
-    from traceability.epcis import xml  # lxml and xmlschema load only when XML arrives
+    from traceability.events import xml  # lxml and xmlschema load only when XML arrives
 
     if xml.looks_like_xml(data):
         return xml.document_from_xml(data) | {XSD_CHECKED: True}
@@ -151,7 +149,7 @@ def event_document(event: dict[str, Any]) -> dict[str, Any]:
 def document_apply(document: dict[str, Any], *, capture: EpcisCapture, progress: Progress | None = None) -> Applied:
     """Apply a document for ``capture`` (see the module docstring). Raises ``DocumentRejected``
     having written nothing; with ``proceed``, returns the problems of the events it left out."""
-    from traceability.epcis.validation import document_problems
+    from traceability.events.validation import document_problems
 
     report = progress or (lambda phase, done, total: None)
     events = document_events(document)

@@ -32,11 +32,14 @@ from django.db.models import Q, QuerySet
 from packs.models import ContainerPacking, ShipmentItem, Unit, UnitPacking
 from suppliers.models import Organisation
 from suppliers.services import recorded_user
-from traceability import genealogy, identifiers
-from traceability.investigations import Submit, run_result
-from traceability.jobs import Chunk, job_create, job_handler
-from traceability.models import Investigation, Job, JobStatus, TraceRun, exposure_name
-from traceability.selectors import IdentifierForm, company_prefix_lengths, identifier_render
+from traceability import genealogy
+from traceability.core.jobs import Chunk, job_create, job_handler
+from traceability.core.models import Job, JobStatus
+from traceability.genealogy.models import exposure_name
+from traceability.gs1 import identifiers
+from traceability.investigations.models import Investigation, TraceRun
+from traceability.investigations.services import Submit, run_result
+from traceability.ledger.selectors import IdentifierForm, company_prefix_lengths, identifier_render
 
 # One chunk exports one page of units: 5,000 units cost about ten queries and 2 MB of JSON lines.
 EXPORT_PAGE = genealogy.PAGE

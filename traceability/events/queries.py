@@ -19,10 +19,11 @@ from django.core import signing
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
-from traceability import identifiers
-from traceability.epcis.vocabulary import GS1_CONTEXT, canonical_epc, cbv_bare, listed, utc_iso
-from traceability.models import EpcisCapture, EpcisEvent, EpcisEventEpc, EpcisEventType
-from traceability.models import EpcisRole as R
+from traceability.events.models import EpcisCapture, EpcisEvent, EpcisEventEpc, EpcisEventType
+from traceability.events.models import EpcisRole as R
+from traceability.events.vocabulary import GS1_CONTEXT, listed, utc_iso
+from traceability.gs1 import identifiers
+from traceability.gs1.cbv import canonical_epc, cbv_bare
 
 PER_PAGE, MAX_PER_PAGE = 30, 1000
 EPC_FORMATS = ("Always_GS1_Digital_Link", "Always_EPC_URN", "Never_Translates", "No_Preference")

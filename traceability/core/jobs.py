@@ -25,7 +25,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from traceability.models import Job, JobStatus
+from traceability.core.models import Job, JobStatus
 
 log = logging.getLogger(__name__)
 

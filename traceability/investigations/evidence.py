@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from suppliers.services import recorded_user
-from traceability.models import Finding, FindingAttachment
+from traceability.investigations.models import Finding, FindingAttachment
 
 _SNIFF_BYTES = 8_192
 _IMAGES = {"image/jpeg", "image/png", "image/tiff", "image/webp", "image/gif"}

@@ -10,8 +10,8 @@ from django.db.models import QuerySet
 from cells.models import Lot
 from packs.models import Unit
 from suppliers.models import Organisation
-from traceability import identifiers
-from traceability.models import LearntCompanyPrefix
+from traceability.gs1 import identifiers
+from traceability.ledger.models import LearntCompanyPrefix
 
 IdentifierForm = Literal["canonical", "epc", "digital_link"]
 

@@ -23,22 +23,21 @@ from packs.models import Unit
 from suppliers.models import Organisation, Site
 from suppliers.services import recorded_user
 from traceability import genealogy
-from traceability.bulk import insert_rows
-from traceability.jobs import Chunk, Submit, job_create, job_handler
-from traceability.models import (
+from traceability.core.bulk import insert_rows
+from traceability.core.jobs import Chunk, Submit, job_create, job_handler
+from traceability.core.models import Job, JobStatus
+from traceability.genealogy.models import exposure_name
+from traceability.genealogy.trace import Link, Reached, SegmentReached
+from traceability.investigations.models import (
     Finding,
     Investigation,
     InvestigationStatus,
     InvestigationTransition,
-    Job,
-    JobStatus,
     SubjectKind,
     TraceRun,
     TraceRunSegment,
     TraceRunUnit,
-    exposure_name,
 )
-from traceability.trace import Link, Reached, SegmentReached
 
 S = InvestigationStatus
 # People move an investigation through review; only trace runs move it into and out of tracing,

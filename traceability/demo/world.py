@@ -18,7 +18,6 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from biip.checksums import gs1_standard_check_digit
 from django.db import transaction
 
 from cells.models import (
@@ -43,7 +42,6 @@ from packs.models import (
     ShipmentItem,
     WorkOrder,
 )
-from packs.services import units_create, units_pack
 from suppliers.models import (
     Certificate,
     CertificateScheme,
@@ -53,9 +51,12 @@ from suppliers.models import (
     Site,
 )
 from suppliers.services import certificate_change_status
-from traceability import identifiers
-from traceability.models import LedgerEntry, LedgerSource, RecordKind
-from traceability.services import BATCH_SIZE, UnitBuild, ledger_append, transformation_record, unit_builds_record
+from traceability.genealogy.commissioning import units_create, units_pack
+from traceability.genealogy.models import RecordKind
+from traceability.genealogy.writes import UnitBuild, transformation_record, unit_builds_record
+from traceability.gs1 import identifiers, keys
+from traceability.ledger.models import LedgerEntry, LedgerSource
+from traceability.ledger.services import BATCH_SIZE, ledger_append
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(phase, done, total)``; ``total`` counts units, three steps each."""
@@ -83,22 +84,6 @@ class DemoSummary:
     pallets: int
     shipments: int
     contaminated_lot: str
-
-
-def _with_check_digit(payload: str) -> str:
-    return payload + str(gs1_standard_check_digit(payload))
-
-
-def _gln(prefix: str, location: int) -> str:
-    return _with_check_digit(f"{prefix}{location:0{12 - len(prefix)}d}")
-
-
-def _gtin(prefix: str, item: int) -> str:
-    return _with_check_digit(f"0{prefix}{item:0{12 - len(prefix)}d}")
-
-
-def _sscc(prefix: str, serial: int) -> str:
-    return _with_check_digit(f"0{prefix}{serial:0{16 - len(prefix)}d}")
 
 
 def _at(day: dt.date, hour: int = 8) -> dt.datetime:
@@ -188,7 +173,7 @@ class _World:
                 role=role,
                 country=country,
                 gs1_company_prefix=prefix,
-                pgln=_gln(prefix, 1) if prefix else None,
+                pgln=keys.gln(prefix, 1) if prefix else None,
             )
             for slug, name, role, country, prefix in specs
         }
@@ -198,7 +183,7 @@ class _World:
                 owner=org,
                 name=f"{org.name.split(' (')[0]} main plant",
                 country=org.country,
-                gln=_gln(org.gs1_company_prefix, 100) if org.gs1_company_prefix else None,
+                gln=keys.gln(org.gs1_company_prefix, 100) if org.gs1_company_prefix else None,
             )
             for slug, org in self.orgs.items()
         }
@@ -278,7 +263,7 @@ class _World:
         ]
         materials = {
             kind: Material.objects.create(
-                owner=o[slug], name=name, kind=kind, gtin=_gtin(o[slug].gs1_company_prefix, item)
+                owner=o[slug], name=name, kind=kind, gtin=keys.gtin14(o[slug].gs1_company_prefix, item)
             )
             for slug, name, kind, item in kinds
         }
@@ -335,7 +320,7 @@ class _World:
                 chemistry=Chemistry.NMC,
                 format=CellFormat.C18650,
                 capacity_mah=3350,
-                gtin=_gtin(o["amperion"].gs1_company_prefix, 3350),
+                gtin=keys.gtin14(o["amperion"].gs1_company_prefix, 3350),
             ),
             "evergreen": CellModel.objects.create(
                 owner=o["evergreen"],
@@ -343,7 +328,7 @@ class _World:
                 chemistry=Chemistry.LIPO,
                 format=CellFormat.POUCH,
                 capacity_mah=5000,
-                gtin=_gtin(o["evergreen"].gs1_company_prefix, 5000),
+                gtin=keys.gtin14(o["evergreen"].gs1_company_prefix, 5000),
             ),
         }
         n_cell_lots = max(20, self.units // 1000)
@@ -387,7 +372,7 @@ class _World:
         self.tainted_cell_lots = tainted
 
         self.module_lots: list[ModuleLot] = []
-        module_gtin = _gtin(o["voltmod"].gs1_company_prefix, 2)
+        module_gtin = keys.gtin14(o["voltmod"].gs1_company_prefix, 2)
         for i in range(0, len(evergreen) - 1, 2):
             pair = evergreen[i : i + 2]
             module = self._lot(
@@ -417,21 +402,21 @@ class _World:
                 name="PowerCore 10000",
                 model_number="A1263",
                 capacity_mah=10000,
-                gtin=_gtin(o["anchorline"].gs1_company_prefix, 1263),
+                gtin=keys.gtin14(o["anchorline"].gs1_company_prefix, 1263),
             ),
             "s10": ProductModel.objects.create(
                 owner=o["romax"],
                 name="Romax Sense 10",
                 model_number="RMX-S10",
                 capacity_mah=10000,
-                gtin=_gtin(o["romax"].gs1_company_prefix, 10),
+                gtin=keys.gtin14(o["romax"].gs1_company_prefix, 10),
             ),
             "s20p": ProductModel.objects.create(
                 owner=o["romax"],
                 name="Romax Sense 20 Pro",
                 model_number="RMX-S20P",
                 capacity_mah=20000,
-                gtin=_gtin(o["romax"].gs1_company_prefix, 20),
+                gtin=keys.gtin14(o["romax"].gs1_company_prefix, 20),
             ),
         }
         models["a1263"].certificates.set([c["2023011606000101"], c["E4837-2056-01"]])
@@ -522,7 +507,7 @@ class _World:
         for carton_serial, start in enumerate(range(0, len(self.unit_ids), UNITS_PER_CARTON), start=1):
             owner = unit_owner[start]
             packed_at = self.unit_times[min(start + UNITS_PER_CARTON, len(self.unit_ids)) - 1] + dt.timedelta(hours=2)
-            sscc = _sscc(owner.gs1_company_prefix, carton_serial)
+            sscc = keys.sscc(owner.gs1_company_prefix, carton_serial)
             carton = Container(
                 owner=owner,
                 identity=identifiers.Sscc(sscc=sscc).canonical,
@@ -547,7 +532,7 @@ class _World:
                     continue  # a short tail ships as loose cartons
                 owner = group[0].owner
                 pallet_serial += 1
-                sscc = _sscc(owner.gs1_company_prefix, 900_000_000 + pallet_serial)
+                sscc = keys.sscc(owner.gs1_company_prefix, 900_000_000 + pallet_serial)
                 pallet = Container(
                     owner=owner,
                     identity=identifiers.Sscc(sscc=sscc).canonical,

@@ -24,41 +24,42 @@ import functools
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Any, TypeAlias
 from urllib.parse import unquote
 
 import jsonschema_rs
-from biip import ParseError
-from biip.checksums import gs1_standard_check_digit
-from biip.gs1_digital_link_uris import GS1DigitalLinkURI
-from biip.gs1_element_strings import GS1ElementString
 from jsonschema import Draft7Validator, FormatChecker, validators
 from jsonschema.exceptions import ValidationError, best_match
 
-from traceability import identifiers
-from traceability.epcis.problems import DocumentRejected, Problem
+from traceability.events.problems import DocumentRejected, Problem
+from traceability.gs1.tds import Role, cut, identifier_reason, shown
 
 __all__ = ["document_problems", "document_validate", "event_problems"]
 
+
 _SCHEMA_FILE = Path(__file__).resolve().parent / "standard" / "EPCIS-JSON-Schema.json"
 
+
 JsonPath: TypeAlias = tuple[str | int, ...]
+
+
 Finding: TypeAlias = tuple[JsonPath, str]
+
+
 """A problem inside one event or the envelope: where (relative path) and the message."""
 
-Role: TypeAlias = Literal["instance", "class", "location", "party"]
-
-_SHOWN = 80  # characters of a value quoted in a message
 
 # Where each document type keeps its events.
 _EVENT_LISTS: dict[str, JsonPath] = {
     "EPCISDocument": ("epcisBody", "eventList"),
     "EPCISQueryDocument": ("epcisBody", "queryResults", "resultsBody", "eventList"),
 }
+
+
 _EVENT_TYPES = frozenset(
     {"ObjectEvent", "AggregationEvent", "AssociationEvent", "TransactionEvent", "TransformationEvent"}
 )
@@ -119,13 +120,15 @@ def _duplicate_id(event: Any, index: int, first_of_id: dict[str, int]) -> list[F
     first = first_of_id.setdefault(event_id, index)
     if first == index:
         return []
-    return [(("eventID",), f"eventID {_show(event_id)} is used by events {first} and {index}; it must be unique")]
+    return [(("eventID",), f"eventID {shown(event_id)} is used by events {first} and {index}; it must be unique")]
 
-
-# --- Stage 1: GS1's JSON schema ---------------------------------------------------------------------
 
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S*")
+
+
 _RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})?")
+
+
 _FORMATS = FormatChecker(formats=())
 
 
@@ -161,7 +164,11 @@ def _schema() -> dict[str, Any]:
 # a dict; and a scalar that was valid under a ref or a propertyNames schema once (a member name, a
 # bizStep, an offset) is valid again, so that is remembered (bounded, so memory stays flat).
 _KNOWN_VALID: dict[tuple[int, type, object], None] = {}
+
+
 _KNOWN_VALID_MAX = 50_000
+
+
 _SCALARS = (str, int, float, bool, type(None))
 
 
@@ -252,7 +259,7 @@ def _envelope(document: dict[str, Any]) -> list[Finding]:
     """The document checked against the schema's root, with its (separately checked) events left out."""
     if document.get("type") not in _EVENT_LISTS:
         allowed = " or ".join(_EVENT_LISTS)
-        return [(("type",), f"document type {_show(document.get('type'))} is not {allowed}")]
+        return [(("type",), f"document type {shown(document.get('type'))} is not {allowed}")]
     envelope = _replaced(document, _EVENT_LISTS[document["type"]], [])
     return [found for error in _root_validator().iter_errors(envelope) for found in _describe(error, document["type"])]
 
@@ -310,31 +317,31 @@ def _describe(error: ValidationError, owner: str) -> list[Finding]:
             return [
                 (
                     (*path, value),
-                    f'{field} does not allow "{_cut(value)}": it is not an EPCIS field, and an extension '
-                    f'field must be a namespaced term such as "example:{_cut(value)}"',
+                    f'{field} does not allow "{cut(value)}": it is not an EPCIS field, and an extension '
+                    f'field must be a namespaced term such as "example:{cut(value)}"',
                 )
             ]
         case "anyOf" | "oneOf":
             return _describe_alternatives(error, owner)
         case "enum":
             allowed = ", ".join(str(choice) for choice in error.validator_value)
-            return [(path, f"{field} {_show(value)} is not allowed: expected one of {allowed}")]
+            return [(path, f"{field} {shown(value)} is not allowed: expected one of {allowed}")]
         case "type":
-            return [(path, f"{field} must be {_types(error.validator_value)}, got {_json_type(value)} {_show(value)}")]
+            return [(path, f"{field} must be {_types(error.validator_value)}, got {_json_type(value)} {shown(value)}")]
         case "pattern":
             rule = _PATTERN_RULES.get(str(path[-1]) if path else "", f"must match {error.validator_value}")
-            return [(path, f"{field} {_show(value)} {rule}")]
+            return [(path, f"{field} {shown(value)} {rule}")]
         case "format" if error.validator_value == "date-time":
-            return [(path, f"{field} {_show(value)} is not a valid date-time: {error.cause}")]
+            return [(path, f"{field} {shown(value)} is not a valid date-time: {error.cause}")]
         case "format":
-            return [(path, f"{field} {_show(value)} is not an absolute URI (scheme:rest, no spaces)")]
+            return [(path, f"{field} {shown(value)} is not an absolute URI (scheme:rest, no spaces)")]
         case "minItems":
             need = "must not be empty" if error.validator_value == 1 else f"needs {error.validator_value} entries"
             return [(path, f"{field} {need}")]
         case "uniqueItems":
             repeated = next(item for index, item in enumerate(value) if item in value[:index])
-            return [(path, f"{field} lists {_show(repeated)} more than once")]
-    return [(path, f"{field}: {_cut(error.message)}")]
+            return [(path, f"{field} lists {shown(repeated)} more than once")]
+    return [(path, f"{field}: {cut(error.message)}")]
 
 
 # Why the schema's patterns exist, said in words. The schema's offset pattern (up to ±14:00, the
@@ -358,26 +365,23 @@ def _describe_alternatives(error: ValidationError, owner: str) -> list[Finding]:
         sub.relative_schema_path[0] for sub in context
     }:  # every alternative wanted another JSON type
         types = sorted({str(t) for sub in type_errors for t in _listed(sub.validator_value)})
-        return [(path, f"{field} must be {_types(types)}, got {_json_type(error.instance)} {_show(error.instance)}")]
+        return [(path, f"{field} must be {_types(types)}, got {_json_type(error.instance)} {shown(error.instance)}")]
     enums = [sub for sub in context if sub.validator == "enum" and tuple(sub.absolute_path) == path]
     if enums:  # a CBV code or, for the vocabulary fields, a URI of one's own (not in the CBV's namespaces)
         allowed = ", ".join(str(choice) for choice in enums[0].validator_value)
         own = ", or a URI outside the CBV's namespaces" if any(sub.validator == "pattern" for sub in context) else ""
-        return [(path, f"{field} {_show(error.instance)} is not allowed: expected one of {allowed}{own}")]
+        return [(path, f"{field} {shown(error.instance)} is not allowed: expected one of {allowed}{own}")]
     if not path and all(not sub.absolute_path and sub.validator == "required" for sub in context):
         members = " or ".join(f'"{_missing_member(sub)}"' for sub in context)
         return [(path, f"{field} requires {members}")]
     specific = best_match(context) if context else None
-    return _describe(specific, owner) if specific is not None else [(path, f"{field}: {_cut(error.message)}")]
+    return _describe(specific, owner) if specific is not None else [(path, f"{field}: {cut(error.message)}")]
 
 
 def _missing_member(error: ValidationError) -> str:
     """The member a "required" error is about; jsonschema says it only in the message."""
     missing = re.fullmatch(r"'(.*)' is a required property", error.message)
     return missing[1] if missing else str(error.validator_value)
-
-
-# --- Stage 2: what the schema leaves open -------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -397,6 +401,8 @@ class _Shape:
 
 
 _CHILDREN = (("childEPCs", "childQuantityList"),)
+
+
 _SHAPES: dict[str, _Shape] = {
     # The schema also accepts an ObjectEvent that only reports sensor data (with a readPoint).
     "ObjectEvent": _Shape(needs=(("epcList", "quantityList", "sensorElementList"),), ilmd_only_with_add=True),
@@ -418,7 +424,7 @@ def _content(event: dict[str, Any], event_type: str) -> list[Finding]:
         if name in event:
             findings += _invalid_entries(event[name], name)
     for path, value, role in _other_identifiers(event):
-        if reason := _identifier_reason(value, role):
+        if reason := identifier_reason(value, role):
             findings.append((path, _invalid(value, role, reason)))
     for name in _QUANTITY_LISTS:
         for index, element in enumerate(event.get(name, ())):
@@ -479,11 +485,21 @@ def _carries_any(event: dict[str, Any], names: Iterable[str]) -> bool:
 
 
 _OBJECT_LISTS = ("epcList", "childEPCs", "inputEPCList", "outputEPCList")
+
+
 _QUANTITY_LISTS = ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList")
+
+
 _LOCATIONS = ("readPoint", "bizLocation")
+
+
 _PARTY_LISTS = (("sourceList", "source"), ("destinationList", "destination"))
+
+
 # CBV 2.0 source/destination types whose value is a GS1 party or location; other types take any URI.
 _PARTY_ROLES: dict[str, Role] = {"owning_party": "party", "possessing_party": "party", "location": "location"}
+
+
 _ROLE_NOUNS: dict[Role, str] = {
     "instance": "EPC",
     "class": "EPC class",
@@ -501,7 +517,7 @@ def _invalid_entries(epcs: list[str], name: str) -> list[Finding]:
     return [
         ((name, index), _invalid(epc, "instance", reason))
         for index, epc in enumerate(epcs)
-        if (reason := _identifier_reason(epc, "instance"))
+        if (reason := identifier_reason(epc, "instance"))
     ]
 
 
@@ -522,7 +538,7 @@ def _other_identifiers(event: dict[str, Any]) -> Iterator[tuple[JsonPath, str, R
 
 
 def _invalid(value: str, role: Role, reason: str) -> str:
-    return f"{_show(value)} is not a valid {_ROLE_NOUNS[role]}: {reason}"
+    return f"{shown(value)} is not a valid {_ROLE_NOUNS[role]}: {reason}"
 
 
 def _quantity(path: JsonPath, element: dict[str, Any]) -> list[Finding]:
@@ -530,285 +546,15 @@ def _quantity(path: JsonPath, element: dict[str, Any]) -> list[Finding]:
     if quantity is None:  # optional: the amount is unknown
         return []
     if not math.isfinite(quantity) or quantity <= 0:
-        return [((*path, "quantity"), f"quantity {_show(quantity)} must be a finite number greater than 0")]
+        return [((*path, "quantity"), f"quantity {shown(quantity)} must be a finite number greater than 0")]
     if "uom" not in element and not float(quantity).is_integer():
         return [
             (
                 (*path, "quantity"),
-                f'quantity {_show(quantity)} has no "uom", so it counts instances and must be a whole number',
+                f'quantity {shown(quantity)} has no "uom", so it counts instances and must be a whole number',
             )
         ]
     return []
-
-
-# --- Identifiers ------------------------------------------------------------------------------------
-
-_EXPECTED: dict[Role, str] = {
-    "instance": "expected an EPC URN (urn:epc:id:…) or a GS1 Digital Link (https://…)",
-    "class": "expected an EPC class (urn:epc:class:… or urn:epc:idpat:…) or a GS1 Digital Link",
-    "location": "expected an SGLN EPC URN, a GS1 Digital Link with AI 414, or a geo: URI",
-    "party": "expected a PGLN or SGLN EPC URN, or a GS1 Digital Link with AI 417 or 414",
-}
-
-
-@functools.lru_cache(maxsize=65_536)
-def _identifier_reason(value: str, role: Role) -> str | None:
-    """Why ``value`` cannot name a ``role`` thing, or None. Cached: documents repeat classes and locations."""
-    if value.startswith("urn:epc:"):
-        return _epc_urn_reason(value, role)
-    if value[:8].lower().startswith(("http://", "https://")):
-        if _PRIMARY_KEY_IN_PATH.search(value) is None and role != "party":
-            return None  # a private HTTP URI (EPCIS 2.0 admits any URI), not a Digital Link
-        return _digital_link_reason(value, role)
-    if _PRIVATE_URN.match(value) and role in ("instance", "class", "location"):
-        return None  # a private URN (urn:example:…): EPCIS 2.0 admits any URI as an identifier
-    if role == "location" and value.startswith("geo:"):  # CBV 2.0 location identifiers include RFC 5870 geo URIs
-        return _geo_reason(value)
-    return _EXPECTED[role]
-
-
-# An HTTP URI naming a GS1 primary key in its path claims to be a Digital Link, and is checked as one.
-_PRIMARY_KEY_IN_PATH = re.compile(
-    r"^https?://[^/]+(/[^?#]*)?/(00|01|253|255|401|402|414|417|8003|8004|8006|8010|8017|8018)/"
-)
-_PRIVATE_URN = re.compile(r"urn:(?!epc:)[a-z0-9][a-z0-9-]{0,31}:\S+", re.IGNORECASE)
-
-# --- EPC URNs
-
-_URN_HEAD = re.compile(r"urn:epc:(id|class|idpat):([a-z0-9]+):")
-# The URN forms traceability.identifiers parses (and whose reasons it gives).
-_LEDGER_URNS = frozenset(
-    {("id", "sgtin"), ("class", "lgtin"), ("idpat", "sgtin"), ("id", "sscc"), ("id", "sgln"), ("id", "pgln")}
-)
-_URN_ROLES: dict[Role, Callable[[str, str], str | None]] = {
-    "instance": lambda kind, scheme: None if kind == "id" else f"urn:epc:{kind}: names a class, not one object",
-    "class": lambda kind, scheme: (
-        None if kind != "id" else "urn:epc:id: names one object, not a class (urn:epc:class:… or urn:epc:idpat:…)"
-    ),
-    "location": lambda kind, scheme: None if (kind, scheme) == ("id", "sgln") else _EXPECTED["location"],
-    "party": lambda kind, scheme: None if kind == "id" and scheme in ("pgln", "sgln") else _EXPECTED["party"],
-}
-
-
-def _epc_urn_reason(value: str, role: Role) -> str | None:
-    head = _URN_HEAD.match(value)
-    if head is None:
-        return "expected urn:epc:id:, urn:epc:class: or urn:epc:idpat: then a scheme and a colon"
-    kind, scheme = head[1], head[2]
-    if reason := _URN_ROLES[role](kind, scheme):
-        return reason
-    if (kind, scheme) in _LEDGER_URNS:
-        try:
-            identifiers.parse(value)
-        except identifiers.InvalidIdentifier as exc:
-            return f"{exc.form}: {exc.reason}" if exc.form else exc.reason
-        return None
-    if kind == "class":
-        return f"the Tag Data Standard has no {scheme!r} EPC class; classes are urn:epc:class:lgtin:…"
-    form = _TDS_SCHEMES.get(scheme)
-    if form is None:
-        return f"{scheme!r} is not an EPC scheme of the Tag Data Standard"
-    return form.reason(value[head.end() :], pattern=kind == "idpat")
-
-
-# Component grammars of the Tag Data Standard 2.x EPC URIs (§6.3, §7).
-_GRAMMARS: dict[str, tuple[re.Pattern[str], str]] = {
-    "prefix": (re.compile(r"[0-9]{6,12}"), "6 to 12 digits (a GS1 Company Prefix)"),
-    "digits": (re.compile(r"[0-9]*"), "digits"),
-    "pair": (re.compile(r"[0-9]{2}"), "two digits"),
-    "number": (re.compile(r"0|[1-9][0-9]*"), "a decimal number without leading zeros"),
-    "text": (
-        re.compile(r"(?:[A-Za-z0-9!'()*+,\-.:;=_]|%2[256Ff]|%3[CEFcef])+"),
-        "letters, digits and !'()*+,-.:;=_ with \" % & / < > ? escaped as %22 %25 %26 %2F %3C %3E %3F",
-    ),
-    "part": (re.compile(r"(?:[0-9A-Z\-]|%2[3Ff])+"), "upper-case letters, digits, - and the escapes %23 %2F"),
-    "cage": (re.compile(r"[0-9A-Z]{5,6}"), "a 5 or 6 character CAGE or DoDAAC code"),
-    "adi": (re.compile(r"(?:%23)?(?:[0-9A-Z\-]|%2F)*"), "upper-case letters, digits, - and the escapes %23 %2F"),
-    "bic": (re.compile(r"[A-Z]{3}[UJZR][0-9]{7}"), "an ISO 6346 container code: owner, category, 6 digits, check"),
-    "imo": (re.compile(r"[0-9]{7}"), "7 digits"),
-}
-
-
-@dataclass(frozen=True)
-class _Field:
-    label: str
-    grammar: str
-    max_length: int | None = None
-
-
-@dataclass(frozen=True)
-class _TdsScheme:
-    """An EPC scheme the ledger does not model, checked for syntax only.
-
-    EPC URNs carry no GS1 check digit (the TDS drops it and recomputes it when converting to an
-    element string), so for GS1 keys there is none to verify. BIC and IMO numbers do carry one in
-    the URN, and their arithmetic is simple and public, so those are checked.
-    """
-
-    name: str
-    fields: tuple[_Field, ...]
-    key_digits: int | None = None  # company prefix + the next field, when the key has a fixed length
-    key_chars: int | None = None  # company prefix + the next field, at most
-    check: Callable[[str], str | None] | None = None
-
-    def reason(self, body: str, *, pattern: bool) -> str | None:
-        parts = body.split(".", len(self.fields) - 1)
-        if len(parts) != len(self.fields):
-            labels = ", ".join(field.label for field in self.fields)
-            return f"{self.name} EPC URN: expected {len(self.fields)} dot-separated fields ({labels})"
-        if pattern and (stars := [index for index, part in enumerate(parts) if part == "*"]):
-            if any(part != "*" for part in parts[stars[0] :]):
-                return f"{self.name} EPC pattern: after a * every field must be *"
-            parts = parts[: stars[0]]
-        for field, part in zip(self.fields, parts, strict=False):
-            grammar, expected = _GRAMMARS[field.grammar]
-            if grammar.fullmatch(part) is None:
-                return f"{self.name} EPC URN: {field.label} {part!r} must be {expected}"
-            if field.max_length and len(_unescaped(part)) > field.max_length:
-                return f"{self.name} EPC URN: {field.label} is longer than {field.max_length} characters"
-        key = "".join(_unescaped(part) for part in parts[:2])
-        if self.key_digits and len(parts) >= 2 and len(key) != self.key_digits:
-            together = f"company prefix and {self.fields[1].label} must be {self.key_digits} digits together"
-            return f"{self.name} EPC URN: {together}, got {len(key)}"
-        if self.key_chars and len(parts) >= 2 and len(key) > self.key_chars:
-            return f"{self.name} EPC URN: company prefix and {self.fields[1].label} exceed {self.key_chars} characters"
-        return self.check(parts[0]) if self.check and parts else None
-
-
-def _unescaped(part: str) -> str:
-    return re.sub(r"%[0-9A-Fa-f]{2}", "_", part)
-
-
-def _bic_check(code: str) -> str | None:
-    # ISO 6346: letters count 10.. skipping multiples of 11, weights 2**position, sum mod 11 mod 10.
-    values = [n for n in range(10, 39) if n % 11]
-    total = sum((values[ord(c) - 65] if c.isalpha() else int(c)) * 2**i for i, c in enumerate(code[:10]))
-    expected = total % 11 % 10
-    return None if int(code[10]) == expected else f"BIC check digit is {code[10]}, expected {expected}"
-
-
-def _imo_check(number: str) -> str | None:
-    expected = sum(int(digit) * weight for digit, weight in zip(number[:6], range(7, 1, -1), strict=True)) % 10
-    return None if int(number[6]) == expected else f"IMO number check digit is {number[6]}, expected {expected}"
-
-
-_PREFIX = _Field("company prefix", "prefix")
-_TDS_SCHEMES: dict[str, _TdsScheme] = {
-    "grai": _TdsScheme("GRAI", (_PREFIX, _Field("asset type", "digits"), _Field("serial", "text", 16)), key_digits=12),
-    "giai": _TdsScheme("GIAI", (_PREFIX, _Field("asset reference", "text")), key_chars=30),
-    "gsrn": _TdsScheme("GSRN", (_PREFIX, _Field("service reference", "digits")), key_digits=17),
-    "gsrnp": _TdsScheme("GSRNP", (_PREFIX, _Field("service reference", "digits")), key_digits=17),
-    "gdti": _TdsScheme(
-        "GDTI", (_PREFIX, _Field("document type", "digits"), _Field("serial", "text", 17)), key_digits=12
-    ),
-    "cpi": _TdsScheme(
-        "CPI", (_PREFIX, _Field("component/part reference", "part"), _Field("serial", "number", 12)), key_chars=30
-    ),
-    "sgcn": _TdsScheme(
-        "SGCN", (_PREFIX, _Field("coupon reference", "digits"), _Field("serial", "digits", 12)), key_digits=12
-    ),
-    "ginc": _TdsScheme("GINC", (_PREFIX, _Field("consignment reference", "text")), key_chars=30),
-    "gsin": _TdsScheme("GSIN", (_PREFIX, _Field("shipper reference", "digits")), key_digits=16),
-    "itip": _TdsScheme(
-        "ITIP",
-        (
-            _PREFIX,
-            _Field("item reference", "digits"),
-            _Field("piece", "pair"),
-            _Field("total", "pair"),
-            _Field("serial", "text", 20),
-        ),
-        key_digits=13,
-    ),
-    "upui": _TdsScheme("UPUI", (_PREFIX, _Field("item reference", "digits"), _Field("TPX", "text", 28)), key_digits=13),
-    "gid": _TdsScheme(
-        "GID", (_Field("manager number", "number"), _Field("object class", "number"), _Field("serial", "number"))
-    ),
-    "usdod": _TdsScheme("USDOD", (_Field("CAGE or DoDAAC", "cage"), _Field("serial", "number"))),
-    "adi": _TdsScheme("ADI", (_Field("CAGE or DoDAAC", "cage"), _Field("part number", "adi"), _Field("serial", "adi"))),
-    "bic": _TdsScheme("BIC", (_Field("container code", "bic"),), check=_bic_check),
-    "imovn": _TdsScheme("IMOVN", (_Field("IMO number", "imo"),), check=_imo_check),
-}
-
-
-# --- GS1 Digital Links
-
-# Primary keys (and the digits of each that end in a GS1 mod-10 check digit), GS1 General Specifications §3.
-# GMN (8013) has a two-character check pair, not checked here.
-_CHECKED_KEYS: dict[str, tuple[str, int, int]] = {
-    "00": ("SSCC", 0, 18),
-    "01": ("GTIN", 0, 14),
-    "253": ("GDTI", 0, 13),
-    "255": ("GCN", 0, 13),
-    "402": ("GSIN", 0, 17),
-    "414": ("GLN", 0, 13),
-    "417": ("GLN", 0, 13),
-    "8003": ("GRAI", 1, 14),
-    "8006": ("GTIN", 0, 14),
-    "8017": ("GSRN", 0, 18),
-    "8018": ("GSRN", 0, 18),
-}
-# The AIs traceability.identifiers understands: for links made only of these, its reasons are given.
-_LEDGER_AIS = frozenset({"00", "01", "10", "21", "254", "414", "417"})
-_DL_ROLES: dict[Role, Callable[[str, set[str]], str | None]] = {
-    "instance": lambda key, ais: (
-        "a GTIN without a serial (AI 21) names a class, not one object" if key == "01" and "21" not in ais else None
-    ),
-    "class": lambda key, ais: (
-        None
-        if key not in ("00", "414", "417") and not (key == "01" and "21" in ais)
-        else "it names one object or place, not a class (use AI 01, optionally with a lot, AI 10)"
-    ),
-    "location": lambda key, ais: None if key == "414" else _EXPECTED["location"],
-    "party": lambda key, ais: None if key in ("417", "414") else _EXPECTED["party"],
-}
-
-
-def _digital_link_reason(value: str, role: Role) -> str | None:
-    try:
-        link = GS1DigitalLinkURI.parse(value)
-    except (ParseError, ValueError) as exc:
-        return f"not a GS1 Digital Link: {_cut(str(exc))}"
-    for element in link.element_strings:
-        if reason := _check_digit_reason(element):
-            return reason
-    ais = {element.ai.ai for element in link.element_strings}
-    if reason := _DL_ROLES[role](link.element_strings[0].ai.ai, ais):
-        return reason
-    if ais <= _LEDGER_AIS:
-        try:
-            identifiers.parse(value)  # character set, ASCII digits, key qualifiers in the path
-        except identifiers.InvalidIdentifier as exc:
-            return exc.reason
-    return None
-
-
-def _check_digit_reason(element: GS1ElementString) -> str | None:
-    if (key := _CHECKED_KEYS.get(element.ai.ai)) is None:
-        return None
-    title, start, end = key
-    digits = element.value[start:end]
-    if not (len(digits) == end - start and digits.isascii() and digits.isdigit()):
-        return f"{title} must have {end - start} ASCII digits, got {digits!r}"
-    expected = gs1_standard_check_digit(digits[:-1])
-    return None if int(digits[-1]) == expected else f"{title} check digit is {digits[-1]}, expected {expected}"
-
-
-# --- geo URIs
-
-_GEO = re.compile(r"geo:(-?[0-9]+(?:\.[0-9]+)?),(-?[0-9]+(?:\.[0-9]+)?)(?:,-?[0-9]+(?:\.[0-9]+)?)?(?:;.*)?", re.DOTALL)
-
-
-def _geo_reason(value: str) -> str | None:
-    match = _GEO.fullmatch(value)
-    if match is None:
-        return "a geo URI is geo:latitude,longitude[,altitude] (RFC 5870)"
-    if not (-90 <= float(match[1]) <= 90 and -180 <= float(match[2]) <= 180):
-        return "latitude must be within ±90 and longitude within ±180"
-    return None
-
-
-# --- Paths and words ---------------------------------------------------------------------------------
 
 
 def _pointer(path: JsonPath) -> str:
@@ -879,14 +625,3 @@ def _json_type(value: Any) -> str:
         if isinstance(value, kind):
             return name
     return {dict: "object", list: "array", type(None): "null"}.get(type(value), type(value).__name__)
-
-
-def _show(value: Any) -> str:
-    """A value as JSON, cut to about 80 characters (a string keeps its closing quote)."""
-    if isinstance(value, str):
-        return f'"{_cut(value)}"'
-    return _cut(json.dumps(value, ensure_ascii=False, default=str))
-
-
-def _cut(text: str) -> str:
-    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"

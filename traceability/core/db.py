@@ -1,4 +1,6 @@
-"""``field__any=ids``: a long list of values sent as one parameter, not one parameter per value.
+"""Database helpers, the one place that knows PostgreSQL from SQLite.
+
+``field__any=ids``: a long list of values sent as one parameter, not one parameter per value.
 
 The trace filters on thousands of lot, segment, unit and container ids at once. As ``__in``,
 Django writes ``IN (%s, %s, …)`` with a parameter per id, and building, sending and planning
@@ -15,9 +17,12 @@ element before any lookup sees it, which at 30,000 ids cost more than the query 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
+from django.db import connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Field, ForeignObject, Lookup
 
 
@@ -68,3 +73,23 @@ class AnyOf(Lookup):
 # Related fields keep their own lookups (they do not inherit Field's), so both are registered.
 Field.register_lookup(AnyOf)
 ForeignObject.register_lookup(AnyOf)
+
+
+@contextmanager
+def cursor_planned_without(*plans: str) -> Iterator[CursorWrapper]:
+    """A cursor whose statements PostgreSQL plans without ``plans`` (``"seqscan"``, ``"hashjoin"``).
+
+    ``SET LOCAL`` lasts to the end of the transaction, not of a savepoint: inside a caller's
+    transaction the settings are put back on leaving, so the caller's later statements are planned
+    as usual; outside one, a transaction is opened for them. Elsewhere (SQLite) a plain cursor.
+    """
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            yield cursor
+            return
+        inside = connection.in_atomic_block
+        with transaction.atomic(savepoint=False):
+            cursor.execute("; ".join(f"SET LOCAL enable_{plan} = off" for plan in plans))
+            yield cursor
+            if inside:
+                cursor.execute("; ".join(f"SET LOCAL enable_{plan} TO DEFAULT" for plan in plans))

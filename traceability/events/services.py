@@ -17,10 +17,11 @@ from django.db import transaction
 
 from suppliers.models import Organisation
 from suppliers.services import recorded_user
-from traceability.epcis.capture import Progress, document_apply, document_events, document_read
-from traceability.epcis.problems import DocumentRejected, Problem
-from traceability.jobs import Chunk, Submit, job_create, job_handler, job_step
-from traceability.models import CaptureErrorBehaviour, EpcisCapture, Job
+from traceability.core.jobs import Chunk, Submit, job_create, job_handler, job_step
+from traceability.core.models import Job
+from traceability.events.capture import Progress, document_apply, document_events, document_read
+from traceability.events.models import CaptureErrorBehaviour, EpcisCapture
+from traceability.events.problems import DocumentRejected, Problem
 
 CAPTURE_DIR = "epcis"
 

@@ -18,9 +18,9 @@ from typing import Any, Protocol
 
 from packs.models import Shipment, ShipmentItem
 from suppliers.models import Organisation, Role
-from traceability import identifiers
-from traceability.epcis.vocabulary import canonical_epc, cbv_bare
-from traceability.services import BATCH_SIZE
+from traceability.gs1 import identifiers
+from traceability.gs1.cbv import canonical_epc, cbv_bare
+from traceability.ledger.services import BATCH_SIZE
 
 
 class CapturedEvent(Protocol):

@@ -2,34 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
-
-from traceability import identifiers
-
-GS1_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
-
-
-def epcis_document(events: list[dict[str, Any]], *, context: Any = None) -> dict[str, Any]:
-    """An EPCISDocument holding ``events``, created now."""
-    return {
-        "@context": context or [GS1_CONTEXT],
-        "type": "EPCISDocument",
-        "schemaVersion": "2.0",
-        "creationDate": utc_iso(dt.datetime.now(dt.UTC)),
-        "epcisBody": {"eventList": events},
-    }
-
-
-def utc_iso(value: dt.datetime) -> str:
-    """A date-time as EPCIS documents write it (``Z`` for UTC)."""
-    return value.isoformat().replace("+00:00", "Z")
-
-
-def listed(value: Any) -> list[Any]:
-    """A JSON-LD value that may be one item or a list (``@context``), as a list."""
-    return value if isinstance(value, list) else [value] if value else []
-
+from traceability.gs1 import identifiers
 
 _CBV_PREFIXES = (
     "urn:epcglobal:cbv:bizstep:",
@@ -49,6 +22,8 @@ def cbv_bare(value: str) -> str:
 
 
 _parsed_cache: dict[str, identifiers.Parsed | None] = {}
+
+
 _PARSED_KEPT = 200_000  # identifiers; a capture of 10,000 units names about 30,000
 
 

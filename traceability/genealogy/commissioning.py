@@ -9,11 +9,13 @@ from django.db import transaction
 
 from packs.models import Container, ProductModel, Site, Unit, UnitPacking, WorkOrder
 from suppliers.models import Organisation
-from traceability import identifiers
-from traceability.bulk import bulk_insert, insert_rows
-from traceability.jobs import Chunk, job_handler
-from traceability.models import Job, LedgerSource
-from traceability.services import BATCH_SIZE, ids_missing, ledger_append, ledger_lock, packings_written
+from traceability.core.bulk import bulk_insert, insert_rows
+from traceability.core.jobs import Chunk, job_handler
+from traceability.core.models import Job
+from traceability.genealogy.writes import packings_written
+from traceability.gs1 import identifiers
+from traceability.ledger.models import LedgerSource
+from traceability.ledger.services import BATCH_SIZE, ids_missing, ledger_append, ledger_lock
 
 # One chunk of a commissioning job: 10,000 units ≈ 0.3 s on SQLite, well under a task's budget.
 COMMISSION_CHUNK = 10_000

@@ -1,0 +1,57 @@
+"""The genealogy: one directed acyclic graph of "made from" facts, and the reads and writes over it.
+
+``models`` (transformations, links, segments), ``trace`` (the pure algorithm), ``writes`` (records and
+retractions), ``commissioning`` (units and packing), and the reads, one module per idea: ``snapshot``
+(a ledger position), ``forward``, ``counts``, ``affected``, ``consignees``, ``diff``, ``backward``,
+``siblings`` and ``explain``. The reads' public names are gathered here, so a caller writes
+``genealogy.forward_trace(...)``.
+"""
+
+from traceability.genealogy.affected import PAGE, AffectedUnit, affected_units, all_affected_units, segment_exposures
+from traceability.genealogy.backward import Backward, backward_trace, lots_by_id
+from traceability.genealogy.consignees import Consignee, affected_per_container, consignees
+from traceability.genealogy.counts import (
+    REPEATED_AS_CONSTANTS,
+    affected_counts,
+    segment_sizes,
+    segments_written_by,
+    sums_of,
+)
+from traceability.genealogy.diff import Diff, best_exposures, forward_diff, segment_changes
+from traceability.genealogy.explain import explain_paths
+from traceability.genealogy.forward import Forward, forward_trace, forward_unit_ids, members, walk
+from traceability.genealogy.siblings import Siblings, siblings
+from traceability.genealogy.snapshot import Snapshot, ledger_snapshot
+
+__all__ = [
+    "AffectedUnit",
+    "Backward",
+    "Consignee",
+    "Diff",
+    "Forward",
+    "PAGE",
+    "REPEATED_AS_CONSTANTS",
+    "Siblings",
+    "Snapshot",
+    "affected_counts",
+    "affected_per_container",
+    "affected_units",
+    "all_affected_units",
+    "backward_trace",
+    "best_exposures",
+    "consignees",
+    "explain_paths",
+    "forward_diff",
+    "forward_trace",
+    "forward_unit_ids",
+    "ledger_snapshot",
+    "lots_by_id",
+    "members",
+    "segment_changes",
+    "segment_exposures",
+    "segment_sizes",
+    "segments_written_by",
+    "siblings",
+    "sums_of",
+    "walk",
+]

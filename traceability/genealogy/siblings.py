@@ -1,0 +1,46 @@
+"""A unit's siblings: the units that share an input lot with it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from traceability.genealogy.models import (
+    SegmentInput,
+    SegmentMember,
+)
+from traceability.genealogy.snapshot import Snapshot
+
+
+@dataclass(frozen=True)
+class Siblings:
+    shared_lots: list[int]  # the unit's direct input lots
+    units: dict[int, list[int]]  # sibling -> the shared lots it was made from, in unit id order
+    next_after: int | None  # the cursor of the next page, or None on the last one
+
+
+def siblings(*, snapshot: Snapshot, unit_id: int, after: int = 0, limit: int = 100) -> Siblings:
+    """One page of the units sharing a direct input lot with the unit, with the lots they share.
+
+    Direct inputs (the cell or module lots the unit was built from) are what "sibling" means to a
+    QA team; sharing a material lot further up is the forward trace of that lot. Three queries.
+    """
+    own = SegmentMember.objects.filter(snapshot.valid(), unit_id=unit_id).values("segment_id")
+    shared_lots = sorted(set(SegmentInput.objects.filter(segment_id__in=own).values_list("lot_id", flat=True)))
+    if not shared_lots:
+        return Siblings([], {}, None)
+    # Each sibling has at most one pair per shared lot, so this many pairs hold ``limit`` whole units.
+    rows = (
+        SegmentMember.objects.filter(
+            snapshot.valid(), segment__inputs__lot_id__any=frozenset(shared_lots), unit_id__gt=after
+        )
+        .exclude(unit_id=unit_id)
+        .values_list("unit_id", "segment__inputs__lot_id")
+        .distinct()
+        .order_by("unit_id", "segment__inputs__lot_id")[: limit * len(shared_lots) + 1]
+    )
+    units: dict[int, list[int]] = {}
+    for sibling, lot in rows:
+        if sibling not in units and len(units) == limit:
+            return Siblings(shared_lots, units, next_after=max(units))
+        units.setdefault(sibling, []).append(lot)
+    return Siblings(shared_lots, units, next_after=None)

@@ -1,0 +1,1 @@
+"""Findings, their evidence, investigations, trace runs and exports of their results."""

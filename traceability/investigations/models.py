@@ -1,0 +1,196 @@
+"""Findings, their evidence, the investigations they open and the trace runs that answer them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from cells.models import Lot
+from packs.models import Unit
+from suppliers.models import Organisation, Owned
+from traceability.core.models import Job
+from traceability.genealogy.models import Exposure, Segment
+
+
+class FindingCategory(models.TextChoices):
+    METALLIC_DEBRIS = "metallic_debris", "Metallic debris"
+    SEPARATOR_DEFECT = "separator_defect", "Separator defect"
+    ELECTROLYTE_CONTAMINATION = "electrolyte_contamination", "Electrolyte contamination"
+    OVERHEATING_INCIDENT = "overheating_incident", "Overheating incident"
+    OTHER = "other", "Other"
+
+
+class Severity(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    CRITICAL = "critical", "Critical"
+
+
+class SubjectKind(models.TextChoices):
+    LOT = "lot", "A lot (material, cell or module)"
+    UNIT = "unit", "A unit"
+    SUPPLIER = "supplier", "All lots of a supplier"
+    SITE = "site", "All lots made at a site"
+
+
+class Finding(Owned):
+    """A defect found on a subject: the start of every investigation.
+
+    The subject is one lot or unit, or all lots of a supplier or a site; ``window_from`` and
+    ``window_to`` narrow it to lots whose production window overlaps them.
+    """
+
+    subject_kind = models.CharField(max_length=8, choices=SubjectKind.choices)
+    subject_lot = models.ForeignKey(Lot, null=True, blank=True, on_delete=models.PROTECT, related_name="findings")
+    subject_unit = models.ForeignKey(Unit, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    subject_organisation = models.ForeignKey(
+        Organisation, null=True, blank=True, on_delete=models.PROTECT, related_name="findings_about"
+    )
+    subject_site = models.ForeignKey(
+        "suppliers.Site", null=True, blank=True, on_delete=models.PROTECT, related_name="findings_about"
+    )
+    window_from = models.DateTimeField(null=True, blank=True)
+    window_to = models.DateTimeField(null=True, blank=True)
+    category = models.CharField(max_length=32, choices=FindingCategory.choices)
+    severity = models.CharField(max_length=8, choices=Severity.choices)
+    description = models.TextField()
+    inspections = models.ManyToManyField("cells.Inspection", blank=True, related_name="findings")
+    raised_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    raised_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-raised_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(subject_kind="lot", subject_lot__isnull=False)
+                    | models.Q(subject_kind="unit", subject_unit__isnull=False)
+                    | models.Q(subject_kind="supplier", subject_organisation__isnull=False)
+                    | models.Q(subject_kind="site", subject_site__isnull=False)
+                ),
+                name="finding_subject_matches_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_category_display()} ({self.get_severity_display()}) #{self.pk}"
+
+
+class FindingAttachment(models.Model):
+    """A file of evidence on a finding (a lab report, a photograph of the debris, an X-ray image),
+    kept as uploaded. Attachments are added, never changed or removed: the investigation's record
+    holds. The same bytes are attached to a finding once."""
+
+    finding = models.ForeignKey(Finding, on_delete=models.PROTECT, related_name="attachments")
+    file = models.FileField(upload_to="findings/%Y/%m/")
+    name = models.CharField(max_length=255, help_text="The file's name as uploaded.")
+    content_type = models.CharField(max_length=100, help_text="What the content is, read from its bytes.")
+    size = models.PositiveBigIntegerField(help_text="Bytes.")
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    uploaded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["uploaded_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["finding", "sha256"], name="attachment_once_per_finding")]
+
+    def __str__(self) -> str:
+        return f"{self.name} on finding #{self.finding_id}"
+
+
+class InvestigationStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    TRACING = "tracing", "Tracing"
+    TRACED = "traced", "Traced"
+    UNDER_REVIEW = "under_review", "Under review"
+    CLOSED = "closed", "Closed"
+
+
+class Investigation(Owned):
+    finding = models.OneToOneField(Finding, on_delete=models.PROTECT, related_name="investigation")
+    status = models.CharField(max_length=16, choices=InvestigationStatus.choices, default=InvestigationStatus.OPEN)
+    opened_at = models.DateTimeField()
+    opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    preview = models.JSONField(
+        default=dict, blank=True, help_text="Impact preview counted when the finding was recorded."
+    )
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Investigation #{self.pk} ({self.get_status_display()})"
+
+
+class InvestigationTransition(models.Model):
+    investigation = models.ForeignKey(Investigation, on_delete=models.CASCADE, related_name="transitions")
+    from_status = models.CharField(max_length=16, choices=InvestigationStatus.choices, blank=True)
+    to_status = models.CharField(max_length=16, choices=InvestigationStatus.choices)
+    at = models.DateTimeField()
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["investigation", "at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.investigation}: {self.from_status or '-'} → {self.to_status}"
+
+
+class TraceRun(models.Model):
+    """One forward trace of an investigation's subject at one ledger position.
+
+    The result is stored compactly, as the segments reached (``TraceRunSegment``) and the units
+    reached through unit-to-unit links (``TraceRunUnit``); affected units are expanded from them on
+    demand, always filtered to the records valid at ``position``, so the answer reproduces.
+    """
+
+    investigation = models.ForeignKey(Investigation, on_delete=models.PROTECT, related_name="runs")
+    job = models.OneToOneField(Job, on_delete=models.PROTECT, related_name="trace_run")
+    position = models.BigIntegerField(help_text="Ledger position traced at.")
+    last_transformation_id = models.BigIntegerField(default=0)
+    retracted_transformation_ids = models.JSONField(default=list, blank=True)
+    seed_lot_ids = models.JSONField(default=list, blank=True)
+    seed_unit_ids = models.JSONField(default=list, blank=True)
+    previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    definite_units = models.BigIntegerField(null=True, blank=True)
+    potential_units = models.BigIntegerField(null=True, blank=True)
+    consignees = models.IntegerField(null=True, blank=True)
+    diff = models.JSONField(default=dict, blank=True, help_text="What changed since the previous run.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Trace run {self.pk} at position {self.position}"
+
+
+class TraceRunSegment(models.Model):
+    """A segment a run reached: its units are affected with ``exposure``, explained by ``path``."""
+
+    pk = models.CompositePrimaryKey("run_id", "segment_id")
+    run = models.ForeignKey(TraceRun, on_delete=models.CASCADE, related_name="segments")
+    segment = models.ForeignKey(Segment, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    exposure = models.CharField(max_length=9, choices=Exposure.choices)
+    via_lot = models.ForeignKey(Lot, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    path = models.JSONField(help_text="Lot ids and transformation ids from the subject to ``via_lot``.")
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} reached segment {self.segment_id} ({self.exposure})"
+
+
+class TraceRunUnit(models.Model):
+    """A unit a run reached through unit-to-unit links (refurbishment), or the subject unit itself."""
+
+    pk = models.CompositePrimaryKey("run_id", "unit_id")
+    run = models.ForeignKey(TraceRun, on_delete=models.CASCADE, related_name="units")
+    unit = models.ForeignKey(Unit, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    exposure = models.CharField(max_length=9, choices=Exposure.choices)
+    path = models.JSONField()
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} reached unit {self.unit_id} ({self.exposure})"

@@ -1,0 +1,1 @@
+"""The ledger: the position every write takes, company prefixes, and finding a subject by identifier."""
