@@ -1,14 +1,23 @@
-"""Writes for organisations and certificates."""
+"""Writes for organisations, their members and certificates."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email, validate_slug
 from django.db import transaction
+from django.db.models import Model, Q
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
-from suppliers.models import Certificate, CertificateStatus, CertificateStatusChange
+from suppliers.models import Certificate, CertificateStatus, CertificateStatusChange, Membership, Organisation, Role
+from traceability import identifiers
 
 
 def recorded_user(user: AbstractBaseUser | None) -> AbstractBaseUser | None:
@@ -85,3 +94,231 @@ def certificates_expire(*, today: dt.date | None = None) -> int:
         )
         Certificate.objects.filter(pk__in=[pk for pk, _ in due]).update(status=CertificateStatus.EXPIRED)
     return len(due)
+
+
+# Organisations and members, as operators register them (``manage.py organisation add``, ``user add``).
+# Each ``*_add`` is idempotent: the same values again change nothing. Different values for a record
+# that exists are refused, naming every field that differs, unless the caller asks to ``update``:
+# a deployment script that re-runs with a typo must not silently re-point an organisation's prefix.
+
+R = TypeVar("R", bound=Model)
+
+
+class RegistrationError(ValueError):
+    """Why an organisation or member cannot be registered as asked; ``code`` is stable, the message
+    names the value at fault."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class RecordDiffers(RegistrationError):
+    """The record exists with other values; ``differences`` maps each field to (stored, given)."""
+
+    def __init__(self, what: str, differences: dict[str, tuple[Any, Any]], labels: dict[str, str]) -> None:
+        self.differences = differences
+        listed = "; ".join(
+            f"{labels[field]} is {_shown(stored)}, not {_shown(given)}"
+            for field, (stored, given) in differences.items()
+        )
+        super().__init__("differs", f"{what} exists with different values: {listed}")
+
+
+def _shown(value: object) -> str:
+    return "unset" if value is None or value == "" else repr(str(value))
+
+
+@dataclass(frozen=True)
+class Registration(Generic[R]):
+    """What an ``*_add`` service did: created the record, changed ``changed`` fields, or nothing."""
+
+    record: R
+    created: bool
+    changed: tuple[str, ...] = ()
+
+
+_ORGANISATION_LABELS = {
+    "name": "name",
+    "role": "role",
+    "gs1_company_prefix": "GS1 Company Prefix",
+    "pgln": "PGLN",
+    "country": "country",
+}
+# EPC URNs split GTINs and GLNs after 6 to 12 prefix digits (TDS partition tables), so a shorter
+# prefix could never render this organisation's identifiers as URNs.
+_COMPANY_PREFIX = re.compile(r"[0-9]{6,12}")
+_COUNTRY = re.compile(r"[A-Z]{2}")
+
+
+def organisation_add(
+    *,
+    slug: str,
+    name: str,
+    role: str,
+    gs1_company_prefix: str | None = None,
+    pgln: str | None = None,
+    country: str | None = None,
+    update: bool = False,
+) -> Registration[Organisation]:
+    """Register an organisation, or find it registered with these values.
+
+    An optional value left as None is neither compared nor changed. With ``update``, the values that
+    differ from the stored ones are written; without it they raise ``RecordDiffers`` and nothing
+    changes. A prefix or PGLN another organisation holds is refused either way.
+    """
+    given = _organisation_values(
+        slug=slug, name=name, role=role, gs1_company_prefix=gs1_company_prefix, pgln=pgln, country=country
+    )
+    with transaction.atomic():
+        organisation = Organisation.objects.select_for_update().filter(slug=slug).first()
+        if organisation is None:
+            _gs1_numbers_free(given, organisation=None)
+            return Registration(Organisation.objects.create(slug=slug, **given), created=True)
+        differences = {
+            field: (getattr(organisation, field), value)
+            for field, value in given.items()
+            if getattr(organisation, field) != value
+        }
+        if not differences:
+            return Registration(organisation, created=False)
+        if not update:
+            raise RecordDiffers(f"organisation {slug}", differences, _ORGANISATION_LABELS)
+        changes = {field: given[field] for field in differences}
+        _gs1_numbers_free(changes, organisation=organisation)
+        for field, value in changes.items():
+            setattr(organisation, field, value)
+        organisation.save(update_fields=list(changes))
+        return Registration(organisation, created=False, changed=tuple(changes))
+
+
+def _organisation_values(
+    *, slug: str, name: str, role: str, gs1_company_prefix: str | None, pgln: str | None, country: str | None
+) -> dict[str, str]:
+    """The fields to store, each checked; a problem raises ``RegistrationError`` naming the value."""
+    try:
+        validate_slug(slug)
+    except ValidationError:
+        raise RegistrationError(
+            "invalid_slug", f"slug {slug!r} must be ASCII letters, digits, hyphens or underscores"
+        ) from None
+    if len(slug) > Organisation._meta.get_field("slug").max_length:
+        raise RegistrationError("invalid_slug", f"slug {slug!r} is longer than 80 characters")
+    name = name.strip()
+    if not name or len(name) > Organisation._meta.get_field("name").max_length:
+        raise RegistrationError("invalid_name", f"name must be 1 to 200 characters, got {len(name)}")
+    if role not in Role.values:
+        raise RegistrationError("unknown_role", f"unknown role {role!r}: the roles are {', '.join(Role.values)}")
+    values = {"name": name, "role": role}
+    if gs1_company_prefix is not None:
+        if not _COMPANY_PREFIX.fullmatch(gs1_company_prefix):
+            raise RegistrationError(
+                "invalid_company_prefix", f"GS1 Company Prefix must be 6 to 12 digits, got {gs1_company_prefix!r}"
+            )
+        values["gs1_company_prefix"] = gs1_company_prefix
+    if pgln is not None:
+        try:
+            identifiers.Pgln(gln=pgln)
+        except identifiers.InvalidIdentifier as exc:
+            raise RegistrationError("invalid_pgln", f"PGLN {pgln!r}: {exc.reason}") from None
+        values["pgln"] = pgln
+    if country is not None:
+        if not _COUNTRY.fullmatch(country):
+            raise RegistrationError(
+                "invalid_country", f"country must be an ISO 3166-1 alpha-2 code such as CN, got {country!r}"
+            )
+        values["country"] = country
+    return values
+
+
+def _gs1_numbers_free(values: dict[str, str], *, organisation: Organisation | None) -> None:
+    """Refuse a prefix or PGLN that another organisation holds.
+
+    GS1 allocates prefixes that never nest, and capture gives a key to the organisation with the
+    longest registered prefix it starts with: a prefix inside another's (or around it) would take
+    that organisation's identities, so it is refused like an equal one.
+    """
+    others = Organisation.objects.exclude(pk=organisation.pk) if organisation else Organisation.objects.all()
+    if prefix := values.get("gs1_company_prefix"):
+        if (holder := others.filter(gs1_company_prefix=prefix).first()) is not None:
+            raise RegistrationError(
+                "company_prefix_taken", f"GS1 Company Prefix {prefix} is registered by organisation {holder.slug}"
+            )
+        shorter = [prefix[:size] for size in range(1, len(prefix))]
+        overlapping = Q(gs1_company_prefix__in=shorter) | Q(gs1_company_prefix__startswith=prefix)
+        if (holder := others.filter(overlapping).order_by("slug").first()) is not None:
+            raise RegistrationError(
+                "company_prefix_overlaps",
+                f"GS1 Company Prefix {prefix} overlaps {holder.gs1_company_prefix} of organisation {holder.slug}"
+                " (GS1 prefixes never nest: one of them is wrong)",
+            )
+    if (pgln := values.get("pgln")) and (holder := others.filter(pgln=pgln).first()) is not None:
+        raise RegistrationError("pgln_taken", f"PGLN {pgln} is registered by organisation {holder.slug}")
+
+
+_MEMBERSHIP_LABELS = {"organisation": "organisation", "email": "email"}
+
+
+def membership_add(
+    *, username: str, organisation: Organisation, email: str | None = None, update: bool = False
+) -> Registration[Membership]:
+    """Make ``username`` a user acting for ``organisation``, or find them so already.
+
+    A new user has no password (they use an API token, or an operator sets one with Django's
+    ``changepassword``). ``email`` left as None is neither compared nor changed. A user who exists
+    and acts for another organisation, or none, or has another email, raises ``RecordDiffers``
+    unless ``update``, which moves the membership and writes the email.
+    """
+    User = get_user_model()
+    if not username:
+        raise RegistrationError("invalid_username", "username must not be empty")
+    try:
+        User._meta.get_field("username").run_validators(username)
+    except ValidationError as exc:
+        raise RegistrationError("invalid_username", f"username {username!r}: {' '.join(exc.messages)}") from None
+    if email is not None:
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise RegistrationError("invalid_email", f"email {email!r} is not an email address") from None
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(username=username).first()
+        if user is None:
+            user = User.objects.create_user(username=username, email=email or "")
+            return Registration(Membership.objects.create(user=user, organisation=organisation), created=True)
+        membership = Membership.objects.select_related("organisation").filter(user=user).first()
+        differences: dict[str, tuple[Any, Any]] = {}
+        if membership is None or membership.organisation_id != organisation.pk:
+            differences["organisation"] = (membership.organisation.slug if membership else None, organisation.slug)
+        if email is not None and user.email != email:
+            differences["email"] = (user.email, email)
+        if membership is not None and not differences:
+            return Registration(membership, created=False)
+        if not update:
+            raise RecordDiffers(f"user {username}", differences, _MEMBERSHIP_LABELS)
+        if "email" in differences:
+            user.email = email
+            user.save(update_fields=["email"])
+        if membership is None:
+            membership = Membership.objects.create(user=user, organisation=organisation)
+        elif "organisation" in differences:
+            membership.organisation = organisation
+            membership.save(update_fields=["organisation"])
+        return Registration(membership, created=False, changed=tuple(differences))
+
+
+def api_token_issue(*, user: AbstractBaseUser, replace: bool = False) -> str | None:
+    """A new API token for ``user`` (the key ``Authorization: Token …`` carries), or None when they
+    have one already and ``replace`` is False.
+
+    A key is handed out once, when it is made: the ledger never gives an existing key out again, so
+    a re-run of a deployment script leaves no copy in its logs. ``replace`` makes a new key and the
+    old one stops authenticating at once.
+    """
+    with transaction.atomic():
+        # Serialises two issues for one user: DRF allows one token per user.
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        if replace:
+            Token.objects.filter(user=user).delete()
+        token, created = Token.objects.get_or_create(user=user)
+    return token.key if created else None

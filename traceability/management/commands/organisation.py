@@ -1,0 +1,111 @@
+"""``organisation add SLUG --name NAME --role ROLE …`` and ``organisation list``: organisations from a script.
+
+A fresh ledger needs an organisation before ``import_epcis --owner SLUG`` can record anything; this
+registers one without the admin. ``add`` is idempotent: the same arguments again change nothing and
+say so. Different values for an organisation that exists are refused, naming each field, unless
+``--update`` is given; options left out are neither compared nor changed.
+
+What happened is reported on standard error; standard output carries only what a script reads
+(the listing).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from suppliers.models import Organisation, Role
+from suppliers.services import RecordDiffers, RegistrationError, organisation_add
+
+
+class Command(BaseCommand):
+    help = "Register organisations (add) and list them (list)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True, metavar="{add,list}")
+        add = actions.add_parser(
+            "add",
+            help="Register an organisation; the same arguments again change nothing.",
+            description=(
+                "Register an organisation. Running it again with the same arguments changes nothing. "
+                "If the organisation exists with other values, nothing changes and the command fails "
+                "naming each field that differs, unless --update is given. Options left out are "
+                "neither compared nor changed."
+            ),
+        )
+        add.add_argument("slug", help="Its key in the ledger, e.g. for import_epcis --owner.")
+        add.add_argument("--name", required=True)
+        add.add_argument(
+            "--role",
+            required=True,
+            help=f"One of {', '.join(Role.values)}. The ledger keeps one role per organisation for now.",
+        )
+        add.add_argument("--gs1-prefix", help="Registered GS1 Company Prefix, 6 to 12 digits.")
+        add.add_argument("--pgln", help="The organisation's party GLN, 13 digits with its check digit.")
+        add.add_argument("--country", help="ISO 3166-1 alpha-2 code, e.g. CN.")
+        add.add_argument("--update", action="store_true", help="Write the values that differ from the stored ones.")
+        actions.add_parser("list", help="One organisation a line: slug, role, GS1 prefix, PGLN, name (tab-separated).")
+
+    def handle(self, *args: Any, action: str, **options: Any) -> None:
+        if action == "add":
+            self._add(**options)
+        else:
+            self._list()
+
+    def _add(
+        self,
+        *,
+        slug: str,
+        name: str,
+        role: str,
+        gs1_prefix: str | None,
+        pgln: str | None,
+        country: str | None,
+        update: bool,
+        **options: Any,
+    ) -> None:
+        roles = [part.strip() for part in role.split(",")]
+        if len(roles) > 1:
+            raise CommandError(
+                f"organisation {slug}: one role only, got {role!r} (the ledger keeps one role per organisation for now)"
+            )
+        try:
+            done = organisation_add(
+                slug=slug,
+                name=name,
+                role=roles[0],
+                gs1_company_prefix=gs1_prefix,
+                pgln=pgln,
+                country=country.upper() if country else None,
+                update=update,
+            )
+        except RecordDiffers as exc:
+            raise CommandError(f"{exc}; nothing changed (give --update to change them)") from None
+        except RegistrationError as exc:
+            raise CommandError(f"organisation {slug}: {exc}") from None
+        if done.created:
+            self.stderr.write(f"organisation {slug} created", style_func=self.style.SUCCESS)
+        elif done.changed:
+            self.stderr.write(f"organisation {slug} updated: {', '.join(done.changed)}", style_func=self.style.SUCCESS)
+        else:
+            self.stderr.write(f"organisation {slug} exists, unchanged", style_func=_plain)
+
+    def _list(self) -> None:
+        for organisation in Organisation.objects.order_by("slug"):
+            self.stdout.write(
+                "\t".join(
+                    (
+                        organisation.slug,
+                        organisation.role,
+                        organisation.gs1_company_prefix or "-",
+                        organisation.pgln or "-",
+                        organisation.name,
+                    )
+                )
+            )
+
+
+def _plain(text: str) -> str:
+    """Standard error's default style is the error colour; a report that nothing changed is no error."""
+    return text
