@@ -17,7 +17,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from suppliers.models import Certificate, CertificateStatus, CertificateStatusChange, Membership, Organisation, Role
-from traceability import identifiers
+from traceability.gs1 import identifiers
 
 
 def recorded_user(user: AbstractBaseUser | None) -> AbstractBaseUser | None:
