@@ -133,11 +133,25 @@ class CertificateStatusChange(models.Model):
         return f"{self.certificate}: {self.from_status or '-'} → {self.to_status}"
 
 
+class MemberRole(models.TextChoices):
+    """What a user may do for the organisation they act for."""
+
+    VIEWER = "viewer", "Viewer (reads only)"
+    QA = "qa", "QA engineer (records findings, captures events, runs traces and exports)"
+    ADMIN = "admin", "Organisation administrator"
+
+
 class Membership(models.Model):
-    """The organisation a user acts for: what they record is owned by it."""
+    """The organisation a user acts for, and their role in it: what they record is owned by it."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="members")
+    # Members made before roles existed could write; they stay QA engineers.
+    role = models.CharField(max_length=8, choices=MemberRole.choices, default=MemberRole.QA)
 
     def __str__(self) -> str:
         return f"{self.user} at {self.organisation}"
+
+    @property
+    def may_write(self) -> bool:
+        return self.role in (MemberRole.QA, MemberRole.ADMIN)

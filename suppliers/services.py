@@ -16,7 +16,15 @@ from django.db.models import Model, Q
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from suppliers.models import Certificate, CertificateStatus, CertificateStatusChange, Membership, Organisation, Role
+from suppliers.models import (
+    Certificate,
+    CertificateStatus,
+    CertificateStatusChange,
+    MemberRole,
+    Membership,
+    Organisation,
+    Role,
+)
 from traceability.gs1 import identifiers
 
 
@@ -256,20 +264,30 @@ def _gs1_numbers_free(values: dict[str, str], *, organisation: Organisation | No
         raise RegistrationError("pgln_taken", f"PGLN {pgln} is registered by organisation {holder.slug}")
 
 
-_MEMBERSHIP_LABELS = {"organisation": "organisation", "email": "email"}
+_MEMBERSHIP_LABELS = {"organisation": "organisation", "role": "role", "email": "email"}
 
 
 def membership_add(
-    *, username: str, organisation: Organisation, email: str | None = None, update: bool = False
+    *,
+    username: str,
+    organisation: Organisation,
+    role: str | None = None,
+    email: str | None = None,
+    update: bool = False,
 ) -> Registration[Membership]:
     """Make ``username`` a user acting for ``organisation``, or find them so already.
 
     A new user has no password (they use an API token, or an operator sets one with Django's
-    ``changepassword``). ``email`` left as None is neither compared nor changed. A user who exists
-    and acts for another organisation, or none, or has another email, raises ``RecordDiffers``
-    unless ``update``, which moves the membership and writes the email.
+    ``changepassword``). ``role`` (viewer, qa or admin; a new member is a QA engineer when it is
+    None) and ``email`` left as None are neither compared nor changed. A user who exists and acts
+    for another organisation, or none, or has another role or email, raises ``RecordDiffers``
+    unless ``update``, which moves the membership and writes the role and email.
     """
     User = get_user_model()
+    if role is not None and role not in MemberRole.values:
+        raise RegistrationError(
+            "invalid_role", f"role {role!r} is not a member role: use one of {', '.join(MemberRole.values)}"
+        )
     if not username:
         raise RegistrationError("invalid_username", "username must not be empty")
     try:
@@ -285,11 +303,14 @@ def membership_add(
         user = User.objects.select_for_update().filter(username=username).first()
         if user is None:
             user = User.objects.create_user(username=username, email=email or "")
-            return Registration(Membership.objects.create(user=user, organisation=organisation), created=True)
+            membership = Membership.objects.create(user=user, organisation=organisation, role=role or MemberRole.QA)
+            return Registration(membership, created=True)
         membership = Membership.objects.select_related("organisation").filter(user=user).first()
         differences: dict[str, tuple[Any, Any]] = {}
         if membership is None or membership.organisation_id != organisation.pk:
             differences["organisation"] = (membership.organisation.slug if membership else None, organisation.slug)
+        if role is not None and membership is not None and membership.role != role:
+            differences["role"] = (membership.role, role)
         if email is not None and user.email != email:
             differences["email"] = (user.email, email)
         if membership is not None and not differences:
@@ -300,10 +321,11 @@ def membership_add(
             user.email = email
             user.save(update_fields=["email"])
         if membership is None:
-            membership = Membership.objects.create(user=user, organisation=organisation)
-        elif "organisation" in differences:
+            membership = Membership.objects.create(user=user, organisation=organisation, role=role or MemberRole.QA)
+        else:
             membership.organisation = organisation
-            membership.save(update_fields=["organisation"])
+            membership.role = role or membership.role
+            membership.save(update_fields=["organisation", "role"])
         return Registration(membership, created=False, changed=tuple(differences))
 
 

@@ -392,7 +392,7 @@ def test_user_list_prints_one_user_a_line():
     # when
     out, _ = run("user", "list")
     # then
-    assert out == "loner\t-\t-\tno token\nmes\tacme\tmes@acme.example\ttoken\n"
+    assert out == "loner\t-\t-\t-\tno token\nmes\tacme\tqa\tmes@acme.example\ttoken\n"
 
 
 # a fresh ledger, as a deployment script sets it up
@@ -409,3 +409,50 @@ def test_a_fresh_ledger_imports_epcis_for_an_organisation_the_command_registered
     assert "1 events, 1 new, 0 known already, 0 declared erroneous, 0 problem(s): ledger position" in out
     assert units_of("L1") == {"U1": "definite"}
     assert Lot.objects.get().owner.slug == "acme"
+
+
+def test_user_add_role_makes_a_viewer_who_reads_but_may_not_write():
+    # given
+    acme_add()
+    token = run("user", "add", "vera", "--organisation", "acme", "--role", "viewer", "--token")[0].splitlines()[-1]
+    client = Client(headers={"Authorization": f"Token {token}"})
+    # when
+    listed = client.get("/api/v1/findings/")
+    recorded = client.post(
+        "/api/v1/findings/",
+        {"subject": "acme:LOT-1", "category": "other", "severity": "low", "description": "x"},
+        content_type="application/json",
+    )
+    # then
+    assert Membership.objects.get(user__username="vera").role == "viewer"
+    assert listed.status_code == 200
+    assert recorded.status_code == 403
+    assert recorded.json()["code"] == "read_only"
+    assert "viewer" in recorded.json()["message"]
+
+
+def test_user_add_again_with_another_role_is_refused_and_with_update_changes_it():
+    # given
+    acme_add()
+    run("user", "add", "vera", "--organisation", "acme", "--role", "viewer")
+    # when
+    message = refused("user", "add", "vera", "--organisation", "acme", "--role", "admin")
+    unchanged = Membership.objects.get(user__username="vera").role
+    run("user", "add", "vera", "--organisation", "acme", "--role", "admin", "--update")
+    # then
+    assert "role is 'viewer', not 'admin'" in message
+    assert unchanged == "viewer"
+    assert Membership.objects.get(user__username="vera").role == "admin"
+
+
+def test_user_add_without_role_makes_a_qa_engineer_and_leaves_an_existing_role_alone():
+    # given
+    acme_add()
+    run("user", "add", "quinn", "--organisation", "acme")
+    run("user", "add", "vera", "--organisation", "acme", "--role", "viewer")
+    # when
+    _, err = run("user", "add", "vera", "--organisation", "acme")
+    # then
+    assert Membership.objects.get(user__username="quinn").role == "qa"
+    assert Membership.objects.get(user__username="vera").role == "viewer"
+    assert "exists, unchanged" in err

@@ -15,7 +15,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from suppliers.models import Membership, Organisation, Role
+from suppliers.models import MemberRole, Membership, Organisation, Role
 
 M = TypeVar("M", bound=Model)
 
@@ -23,10 +23,16 @@ M = TypeVar("M", bound=Model)
 @dataclass(frozen=True)
 class Caller:
     organisation: Organisation | None
+    member_role: str | None = None
 
     @property
     def sees_all(self) -> bool:
         return self.organisation is not None and self.organisation.role == Role.REGULATOR
+
+    @property
+    def may_write(self) -> bool:
+        """QA engineers and organisation admins write; viewers and regulators only read."""
+        return not self.sees_all and self.member_role in (MemberRole.QA, MemberRole.ADMIN)
 
     def owns(self, owner_id: int | None) -> bool:
         return self.organisation is not None and owner_id == self.organisation.pk
@@ -44,7 +50,10 @@ def caller_of(request: Request) -> Caller:
                 membership = getattr(user, "membership", None)
             else:
                 membership = Membership.objects.select_related("organisation").filter(user_id=user.pk).first()
-        cached = Caller(organisation=membership.organisation if membership else None)
+        cached = Caller(
+            organisation=membership.organisation if membership else None,
+            member_role=membership.role if membership else None,
+        )
         request._ledger_caller = cached  # type: ignore[attr-defined]
     return cached
 
@@ -58,11 +67,20 @@ class HasOrganisation(BasePermission):
 
 
 class RegulatorsReadOnly(BasePermission):
-    message = "regulators have read-only access to the ledger"
+    """Writes are for QA engineers and organisation admins: regulators and viewers read."""
+
     code = "read_only"
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        return request.method in SAFE_METHODS or not caller_of(request).sees_all
+        caller = caller_of(request)
+        if request.method in SAFE_METHODS or caller.may_write:
+            return True
+        self.message = (
+            "regulators have read-only access to the ledger"
+            if caller.sees_all
+            else "your role in your organisation is viewer, which reads only: ask its admin for the QA engineer role"
+        )
+        return False
 
 
 def visible(queryset: QuerySet[M], request: Request, *, owner: str = "owner") -> QuerySet[M]:

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from tqdm import tqdm
 
-from suppliers.models import Membership, Organisation
+from suppliers.models import MemberRole, Membership, Organisation
 from traceability.demo.world import QA_ORGANISATION, DemoAlreadyLoaded, demo_world_load
 
 ADMIN_USERNAME = "admin"
@@ -51,7 +51,9 @@ class Command(BaseCommand):
             # The API acts for the caller's organisation: without one, the printed login could
             # open the admin but record no finding.
             user = get_user_model().objects.get(username=ADMIN_USERNAME)
-            Membership.objects.get_or_create(user=user, defaults={"organisation": organisation})
+            Membership.objects.get_or_create(
+                user=user, defaults={"organisation": organisation, "role": MemberRole.ADMIN}
+            )
             self.stdout.write(f"In the API, {ADMIN_USERNAME} acts for {organisation.name}.")
 
     def _demo_admin_password(self) -> str:

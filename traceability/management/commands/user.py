@@ -23,7 +23,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from suppliers.models import Organisation
+from suppliers.models import MemberRole, Organisation
 from suppliers.services import RecordDiffers, RegistrationError, api_token_issue, membership_add
 
 
@@ -45,6 +45,12 @@ class Command(BaseCommand):
         )
         add.add_argument("username")
         add.add_argument("--organisation", required=True, help="Slug of the organisation the user acts for.")
+        add.add_argument(
+            "--role",
+            choices=MemberRole.values,
+            help="What the user may do for the organisation: viewer (reads only), qa (the default for a new user:"
+            " records findings, captures events, runs traces and exports) or admin.",
+        )
         add.add_argument("--email")
         tokens = add.add_mutually_exclusive_group()
         tokens.add_argument(
@@ -62,7 +68,7 @@ class Command(BaseCommand):
         )
         add.add_argument("--update", action="store_true", help="Write the values that differ from the stored ones.")
         actions.add_parser(
-            "list", help="One user a line: username, organisation, email, whether they have an API token."
+            "list", help="One user a line: username, organisation, role, email, whether they have an API token."
         )
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
@@ -76,6 +82,7 @@ class Command(BaseCommand):
         *,
         username: str,
         organisation: str,
+        role: str | None,
         email: str | None,
         token: bool,
         new_token: bool,
@@ -88,7 +95,7 @@ class Command(BaseCommand):
         try:
             # The user and their token together: a failure leaves no user without the token asked for.
             with transaction.atomic():
-                done = membership_add(username=username, organisation=found, email=email, update=update)
+                done = membership_add(username=username, organisation=found, role=role, email=email, update=update)
                 key = api_token_issue(user=done.record.user, replace=new_token) if token or new_token else None
         except RecordDiffers as exc:
             raise CommandError(f"{exc}; nothing changed (give --update to change them)") from None
@@ -124,6 +131,7 @@ class Command(BaseCommand):
                     (
                         user.username,
                         membership.organisation.slug if membership else "-",
+                        membership.role if membership else "-",
                         user.email or "-",
                         "token" if has_token else "no token",
                     )
