@@ -1,0 +1,240 @@
+"""The HTTP half of .ci/production-path: a QA engineer's day over the API, against a running web
+server and worker that share nothing but the database, the broker and the media folder.
+
+Standard library only: it runs with the Python of the virtualenv made from requirements.txt alone,
+which has no test tools. Reads LEDGER_URL (http://host:port) and LEDGER_TOKEN (an API token of a QA
+engineer of the brand whose GS1 Company Prefix is PREFIX). Prints each step; on the first failure
+prints which step failed and why, and exits 1.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+PREFIX = "0614141"  # the brand's GS1 Company Prefix, as .ci/production-path registers it
+UNIT_ITEM, LOT_ITEM = "011234", "022345"  # indicator digit + item reference (6 digits with a 7-digit prefix)
+LOT = "CLPP01"
+CAPTURED_SERIALS = ["PP0001", "PP0002", "PP0003"]  # commissioned and built from LOT over EPCIS
+CSV_SERIALS = ["PP0004", "PP0005"]  # built from LOT by a CSV file of assignments
+POLL_SECONDS = 90
+
+
+class StepFailed(Exception):
+    pass
+
+
+def gtin14(item: str) -> str:
+    """The GTIN-14 of an SGTIN or LGTIN's company prefix and item reference, with its check digit."""
+    body = item[0] + PREFIX + item[1:]
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return body + str((10 - total % 10) % 10)
+
+
+def unit_urn(serial: str) -> str:
+    return f"urn:epc:id:sgtin:{PREFIX}.{UNIT_ITEM}.{serial}"
+
+
+LOT_URN = f"urn:epc:class:lgtin:{PREFIX}.{LOT_ITEM}.{LOT}"
+
+
+class Api:
+    def __init__(self, base: str, token: str) -> None:
+        self.base, self.token = base.rstrip("/"), token
+
+    def call(
+        self, method: str, path: str, body: bytes | None = None, content_type: str | None = None, accept: str = "*/*"
+    ) -> tuple[int, dict[str, str], bytes]:
+        url = path if path.startswith("http") else self.base + path
+        headers = {"Authorization": f"Token {self.token}", "Accept": accept}
+        if content_type:
+            headers["Content-Type"] = content_type
+        request = urllib.request.Request(url, data=body, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), error.read()
+        except OSError as error:
+            raise StepFailed(f"{method} {url}: no answer ({error})") from None
+
+    def expect(self, status: int, method: str, path: str, body: Any = None, **kwargs: Any) -> tuple[dict, bytes]:
+        """The answer to a request that must answer ``status``; a JSON body is sent as JSON."""
+        if body is not None and not isinstance(body, bytes):
+            body, kwargs["content_type"] = json.dumps(body).encode(), "application/json"
+        got, headers, data = self.call(method, path, body, **kwargs)
+        if got != status:
+            raise StepFailed(f"{method} {path} answered {got}, not {status}: {data[:2000].decode(errors='replace')}")
+        return headers, data
+
+    def json(self, path: str) -> Any:
+        _, data = self.expect(200, "GET", path, accept="application/json")
+        return json.loads(data)
+
+
+def poll(what: str, read: Callable[[], Any], finished: Callable[[Any], bool]) -> Any:
+    """Read until ``finished`` says so, or fail after POLL_SECONDS with the last answer."""
+    deadline = time.monotonic() + POLL_SECONDS
+    while True:
+        answer = read()
+        if finished(answer):
+            return answer
+        if time.monotonic() > deadline:
+            raise StepFailed(f"{what} still unfinished after {POLL_SECONDS} s: {json.dumps(answer)[:2000]}")
+        time.sleep(0.5)
+
+
+def capture_finished(api: Api, location: str, what: str) -> dict:
+    """Poll an EPCIS capture job until it has run; fail unless it succeeded."""
+    job = poll(what, lambda: api.json(location), lambda job: not job["running"])
+    if not job["success"]:
+        raise StepFailed(f"{what} {location} failed: {json.dumps(job['errors'], ensure_ascii=False)[:2000]}")
+    return job
+
+
+def job_finished(api: Api, path: str, what: str, status_of: Callable[[dict], dict] = lambda body: body) -> dict:
+    """Poll a resource carrying a Job until the job has succeeded; fail if it failed."""
+    body = poll(what, lambda: api.json(path), lambda body: status_of(body)["status"] in ("succeeded", "failed"))
+    job = status_of(body)
+    if job["status"] != "succeeded":
+        raise StepFailed(f"{what} failed: {job['error'] or job['phase']}")
+    return body
+
+
+def step_static(api: Api) -> str:
+    api.expect(200, "GET", "/health/")
+    _, css = api.expect(200, "GET", "/static/admin/css/base.css")  # collected; served by WhiteNoise with DEBUG off
+    if b"body" not in css:
+        raise StepFailed(f"/static/admin/css/base.css is not the admin's stylesheet: {css[:200]!r}")
+    return "web answers /health/ and serves collected static files"
+
+
+def step_capture(api: Api) -> str:
+    at = "2024-07-01T08:00:00Z"
+    commissioning = {
+        "type": "ObjectEvent",
+        "eventID": "urn:uuid:4f4c7c42-6b0e-4e55-9a39-0d1b8a3f0001",
+        "eventTime": at,
+        "eventTimeZoneOffset": "+00:00",
+        "action": "ADD",
+        "bizStep": "commissioning",
+        "epcList": [unit_urn(s) for s in CAPTURED_SERIALS],
+    }
+    build = {
+        "type": "TransformationEvent",
+        "eventID": "urn:uuid:4f4c7c42-6b0e-4e55-9a39-0d1b8a3f0002",
+        "eventTime": "2024-07-01T09:00:00Z",
+        "eventTimeZoneOffset": "+00:00",
+        "bizStep": "assembling",
+        "inputQuantityList": [{"epcClass": LOT_URN, "quantity": len(CAPTURED_SERIALS)}],
+        "outputEPCList": [unit_urn(s) for s in CAPTURED_SERIALS],
+    }
+    document = {
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": at,
+        "epcisBody": {"eventList": [commissioning, build]},
+    }
+    headers, _ = api.expect(
+        202, "POST", "/epcis/capture", json.dumps(document).encode(), content_type="application/ld+json"
+    )
+    location = headers.get("Location") or ""
+    if not location.startswith("/epcis/capture/"):
+        raise StepFailed(f"POST /epcis/capture answered 202 without a capture job's Location: {headers}")
+    job = capture_finished(api, location, "the capture job")
+    if job["captured"] != 2:
+        raise StepFailed(f"the capture job captured {job['captured']} events, not 2: {json.dumps(job)}")
+    return f"capture job {location} succeeded: 2 events captured ({len(CAPTURED_SERIALS)} units from lot {LOT})"
+
+
+def step_csv(api: Api) -> str:
+    _, template = api.expect(200, "GET", "/api/v1/csv/assignments/template/", accept="text/csv")
+    columns = next(csv.reader(io.StringIO(template.decode())))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns, lineterminator="\n")
+    writer.writeheader()
+    for serial in CSV_SERIALS:
+        writer.writerow(
+            {
+                "unit_gtin": gtin14(UNIT_ITEM),
+                "unit_serial": serial,
+                "lot_gtin": gtin14(LOT_ITEM),
+                "lot": LOT,
+                "built_at": "2024-07-02T08:00:00Z",
+            }
+        )
+    headers, _ = api.expect(202, "POST", "/api/v1/csv/assignments/", out.getvalue().encode(), content_type="text/csv")
+    location = headers.get("Location") or ""
+    job = capture_finished(api, location, "the CSV import's capture job")
+    if job["captured"] != len(CSV_SERIALS):
+        raise StepFailed(f"the CSV import captured {job['captured']} events, not {len(CSV_SERIALS)}: {json.dumps(job)}")
+    return f"CSV import {location} succeeded: {len(CSV_SERIALS)} more units built from lot {LOT}"
+
+
+def step_finding(api: Api) -> tuple[str, dict]:
+    finding = {"subject": LOT_URN, "category": "metallic_debris", "severity": "critical", "description": "Fe 45 µm"}
+    _, data = api.expect(201, "POST", "/api/v1/findings/", finding)
+    created = json.loads(data)
+    expected = len(CAPTURED_SERIALS) + len(CSV_SERIALS)
+    run = job_finished(api, f"/api/v1/runs/{created['run']}/", "the trace run", status_of=lambda run: run["job"])
+    affected = (run["definite_units"], run["potential_units"])
+    if affected != (expected, 0):
+        raise StepFailed(f"run {run['id']} reports {affected} (definite, potential) units, not ({expected}, 0)")
+    return f"finding {created['id']} traced by run {run['id']}: {expected} units definitely affected", created
+
+
+def step_export(api: Api, created: dict) -> str:
+    _, data = api.expect(202, "POST", f"/api/v1/investigations/{created['investigation']}/exports/", {"format": "csv"})
+    job = job_finished(api, f"/api/v1/jobs/{json.loads(data)['id']}/", "the export job")
+    if not job["download"]:
+        raise StepFailed(f"export job {job['id']} succeeded without a download: {json.dumps(job)}")
+    _, text = api.expect(200, "GET", job["download"], accept="text/csv")
+    rows = [(row["serial"], row["exposure"]) for row in csv.DictReader(io.StringIO(text.decode()))]
+    expected = [(serial, "definite") for serial in CAPTURED_SERIALS + CSV_SERIALS]
+    if rows != expected:
+        raise StepFailed(f"the exported file has rows {rows}, not {expected}")
+    return f"export job {job['id']} wrote {len(rows)} rows, downloaded"
+
+
+def main() -> int:
+    api = Api(os.environ["LEDGER_URL"], os.environ["LEDGER_TOKEN"])
+    created: dict = {}
+
+    def finding() -> str:
+        said, body = step_finding(api)
+        created.update(body)
+        return said
+
+    steps: list[tuple[str, Callable[[], str]]] = [
+        ("web", lambda: step_static(api)),
+        ("a. EPCIS capture", lambda: step_capture(api)),
+        ("b. CSV import", lambda: step_csv(api)),
+        ("c. finding and trace run", finding),
+        ("d. export", lambda: step_export(api, created)),
+    ]
+    passed = 0
+    for name, step in steps:
+        started = time.monotonic()
+        try:
+            said = step()
+        except StepFailed as failure:
+            print(f"production path: FAILED at {name} (the steps after it did not run): {failure}", flush=True)
+            print(f"production-path: {passed} passed, 1 failed", flush=True)
+            return 1
+        passed += 1
+        print(f"production path: {name}: ok, {said} ({time.monotonic() - started:.1f} s)", flush=True)
+    print(f"production-path: {passed} passed, 0 failed", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
