@@ -1,0 +1,103 @@
+"""Who may trace what: the one answer every interface asks for (DESIGN.md, "Who sees what").
+
+A party may trace what it owns, received or consumed, and what is upstream of its own units; a
+regulator, and the operator at the command line, may trace anything. Anything else answers as
+unknown, so an interface that is refused says "not found", never "forbidden": existence does not
+leak.
+
+"Consumed" and "upstream of its own units" are one question asked of the forward trace the finding
+would start anyway: does anything the subject reaches belong to the party (a lot it made from the
+subject, a unit it built or received)? The trace's own reads answer it, set-based: the lots reached,
+one existence probe of the reached segments' members for the party's units, and the consignees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from cells.models import Lot
+from packs.models import Unit
+from suppliers.models import MemberRole, Organisation, Role
+from traceability import genealogy
+from traceability.genealogy.models import SegmentMember
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is asking: the organisation a user acts for and their role in it, a regulator, or the
+    operator (a command run without ``--as``, which acts for no organisation and sees everything)."""
+
+    organisation_id: int | None
+    member_role: str | None = None
+    regulator: bool = False
+    operator: bool = False
+
+    @classmethod
+    def of(cls, organisation: Organisation | None, member_role: str | None = None) -> Actor:
+        return cls(
+            organisation_id=organisation.pk if organisation is not None else None,
+            member_role=member_role,
+            regulator=organisation is not None and organisation.role == Role.REGULATOR,
+        )
+
+    @property
+    def sees_all(self) -> bool:
+        return self.operator or self.regulator
+
+    @property
+    def may_write(self) -> bool:
+        """QA engineers and organisation admins write; viewers and regulators read."""
+        return self.operator or (not self.regulator and self.member_role in (MemberRole.QA, MemberRole.ADMIN))
+
+    def owns(self, owner_id: int | None) -> bool:
+        return self.organisation_id is not None and owner_id == self.organisation_id
+
+
+OPERATOR = Actor(organisation_id=None, operator=True)
+
+
+def trace_allowed(actor: Actor, *, lot_ids: Iterable[int] = (), unit_ids: Iterable[int] = ()) -> bool:
+    """Whether ``actor`` may trace forward from these lots and units (all of them).
+
+    Each seed must be the actor's own, or reach (at the ledger's head) something the actor owns or
+    received: a lot it made from it, a unit it built from it, a unit shipped to it (the seed unit
+    itself included).
+    """
+    lots, units = sorted(set(lot_ids)), sorted(set(unit_ids))
+    if actor.sees_all:
+        return True
+    if actor.organisation_id is None or not (lots or units):
+        return False
+    org = actor.organisation_id
+    owned_lots = set(Lot.objects.filter(pk__any=frozenset(lots), owner_id=org).values_list("pk", flat=True))
+    owned_units = set(Unit.objects.filter(pk__any=frozenset(units), owner_id=org).values_list("pk", flat=True))
+    snapshot = genealogy.ledger_snapshot()
+    return all(
+        _reaches_own(actor, genealogy.forward_trace(snapshot=snapshot, seed_lot_ids=[lot]))
+        for lot in lots
+        if lot not in owned_lots
+    ) and all(
+        _reaches_own(actor, genealogy.forward_trace(snapshot=snapshot, seed_unit_ids=[unit]), seed_unit=unit)
+        for unit in units
+        if unit not in owned_units
+    )
+
+
+def _reaches_own(actor: Actor, forward: genealogy.Forward, *, seed_unit: int | None = None) -> bool:
+    org = actor.organisation_id
+    downstream_lots = forward.lots.keys()
+    if downstream_lots and Lot.objects.filter(pk__any=frozenset(downstream_lots), owner_id=org).exists():
+        return True  # it made a lot from the subject
+    segments = forward.segment_ids()
+    if (
+        segments
+        and SegmentMember.objects.filter(
+            forward.snapshot.valid(), segment_id__any=frozenset(segments), unit__owner_id=org
+        ).exists()
+    ):
+        return True  # it built a unit from the subject
+    reached_units = forward.units.keys() - {seed_unit}
+    if reached_units and Unit.objects.filter(pk__any=frozenset(reached_units), owner_id=org).exists():
+        return True  # it rebuilt a unit from the subject
+    return any(consignee.organisation_id == org for consignee in genealogy.consignees(forward))
