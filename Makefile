@@ -1,6 +1,7 @@
 # make run   — set up, load the demo world and run web + worker + beat (embedded by default)
 # make test  — set up (Debian's chromium included) and run the test suite (against whatever DATABASE_URL /
 #              CELERY_BROKER_URL say)
+# make test-quick — the same without the browser tests (no Chromium needed): the quick loop
 
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -11,7 +12,7 @@ DEMO_UNITS ?= 100000
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: setup browser run test lint clean bench
+.PHONY: setup browser run test test-quick lint clean bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed, found " + sys.version.split()[0])'
@@ -47,6 +48,9 @@ run: setup
 
 test: setup browser
 	LEDGER_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
+
+test-quick: setup
+	$(BIN)/python -m pytest -m "not browser"
 
 bench: setup
 	$(BIN)/python -m bench

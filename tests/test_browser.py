@@ -19,7 +19,7 @@ from tests.test_api_support import member
 from tests.trace_world import build_world
 from traceability.investigations.services import finding_record
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CHROMIUM = os.environ.get("LEDGER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 # As this machine's browser probe starts it: no sandbox as root, and no background connections
