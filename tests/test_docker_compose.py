@@ -89,8 +89,8 @@ def interpolate(value, env: dict[str, str]):
     return _VARIABLE.sub(substitute, value)
 
 
-def load_compose(env: dict[str, str] = COMPOSE_ENV) -> dict:
-    return interpolate(yaml.safe_load(COMPOSE_FILE.read_text()), env)
+def load_compose(env: dict[str, str] = COMPOSE_ENV, *, compose_file: Path = COMPOSE_FILE) -> dict:
+    return interpolate(yaml.safe_load(compose_file.read_text()), env)
 
 
 # --- commands -----------------------------------------------------------------------------------
@@ -198,8 +198,8 @@ def service_invocations(name: str, service: dict) -> list[Invocation]:
     return found
 
 
-def all_invocations() -> list[Invocation]:
-    compose = load_compose()
+def all_invocations(*, compose_file: Path = COMPOSE_FILE) -> list[Invocation]:
+    compose = load_compose(compose_file=compose_file)
     found = [
         invocation for name, service in compose["services"].items() for invocation in service_invocations(name, service)
     ]
@@ -211,6 +211,18 @@ def all_invocations() -> list[Invocation]:
 
 def is_python(invocation: Invocation) -> bool:
     return re.fullmatch(r"python(3(\.\d+)?)?", invocation.program) is not None
+
+
+def missing_python_modules(invocations) -> list[str]:
+    """Every ``python -m NAME`` whose module cannot be found, as ``where: command``."""
+    return [
+        str(invocation)
+        for invocation in invocations
+        if is_python(invocation)
+        and len(invocation.argv) >= 3
+        and invocation.argv[1] == "-m"
+        and importlib.util.find_spec(invocation.argv[2]) is None
+    ]
 
 
 def management_commands(invocations) -> list[tuple[Invocation, str, list[str]]]:
@@ -269,7 +281,6 @@ INVOCATIONS = all_invocations()
 MANAGEMENT = management_commands(INVOCATIONS)
 CELERY = [invocation for invocation in INVOCATIONS if invocation.program == "celery"]
 GUNICORN = [invocation for invocation in INVOCATIONS if invocation.program == "gunicorn"]
-PYTHON_M = [inv for inv in INVOCATIONS if is_python(inv) and len(inv.argv) >= 3 and inv.argv[1] == "-m"]
 PYTHON_C = [inv for inv in INVOCATIONS if is_python(inv) and len(inv.argv) >= 3 and inv.argv[1] == "-c"]
 
 
@@ -488,8 +499,30 @@ def test_gunicorn_application_exists(django_ready, invocation):
 
 
 def test_python_modules_exist():
-    for invocation in PYTHON_M:  # python -m X (none today)
-        assert importlib.util.find_spec(invocation.argv[2]) is not None, f"{invocation}: no module {invocation.argv[2]}"
+    assert missing_python_modules(INVOCATIONS) == []
+
+
+def test_a_python_module_that_does_not_exist_is_caught(tmp_path):
+    """The files run no ``python -m`` today, so the check above holds without looking at anything:
+    this one shows it finds such a command in a compose file and tells a real module from a missing one."""
+    # given a copy of docker-compose.yml whose worker runs a module that does not exist and whose beat
+    # runs one that does
+    compose = COMPOSE_FILE.read_text()
+    worker = "command: celery -A traceability worker"
+    beat = "command: celery -A traceability beat"
+    assert worker in compose and beat in compose
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(
+        compose.replace(worker, "command: python -m no_such_module worker").replace(
+            beat, "command: python -m celery -A traceability beat"
+        )
+    )
+
+    # when
+    missing = missing_python_modules(all_invocations(compose_file=broken))
+
+    # then
+    assert missing == ["worker command: python -m no_such_module worker -Q light,heavy --concurrency 2 -l info"]
 
 
 @pytest.mark.parametrize("invocation", PYTHON_C, ids=lambda invocation: invocation.id)
