@@ -1,4 +1,5 @@
-"""Shared fixtures: a real Celery worker on the configured broker, and the services check for CI."""
+"""Shared fixtures: a real Celery worker on the configured broker, data built once for a module, and the
+services check for CI."""
 
 from __future__ import annotations
 
@@ -109,6 +110,28 @@ def celery_worker(_isolated_broker: dict[str, str], transactional_db: None) -> I
             yield worker
         finally:
             connection.settings_dict["CONN_MAX_AGE"] = kept_for
+
+
+@pytest.fixture(scope="module")
+def module_db(django_db_setup: None, django_db_blocker) -> Iterator[None]:
+    """One transaction around a module's tests, rolled back after its last one: Django's ``setUpTestData``,
+    by module. A module-scoped fixture that requests it writes its data (inside
+    ``django_db_blocker.unblock()``) once; each test still runs in a savepoint of its own (pytest-django's
+    ``db``), so what a test writes is gone before the next. Every later test of the module sees the data.
+    Not for a module with transactional tests: those commit, and flush the database when they end.
+
+    Django's own class-level atomics are used because they are marked as a test case's: a service's
+    ``atomic(durable=True)`` is allowed inside them, as it is inside a test's.
+    """
+    from django.test import TestCase
+
+    with django_db_blocker.unblock():
+        atomics = TestCase._enter_atomics()
+    try:
+        yield
+    finally:
+        with django_db_blocker.unblock():
+            TestCase._rollback_atomics(atomics)
 
 
 @pytest.fixture()
