@@ -53,6 +53,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         pytest.exit("services required but not usable: " + "; ".join(problems), returncode=3)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hasher() -> Iterator[None]:
+    """Django's PBKDF2 costs ~0.4 s a password, by design; pytest-django's ``admin_user`` sets one for every
+    test that asks for ``admin_client``, and that was four fifths of tests/test_admin.py's time. The tests
+    only need passwords to work, not to be hard to guess (Django's "Speeding up the tests")."""
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
 @pytest.fixture(scope="session")
 def _isolated_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Keep test messages away from any worker of ``make run`` sharing the same broker.
