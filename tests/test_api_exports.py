@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from tests.test_api_support import client_for, member, raise_finding, run_job, traced, urn, written
+from tests.jobs_support import run_job
+from tests.test_api_support import client_for, member, raise_finding, traced, urn, written
 from tests.trace_world import build_world
 from traceability.core.jobs import job_step
 from traceability.core.models import Job, JobStatus

@@ -8,7 +8,8 @@ from django.test.utils import CaptureQueriesContext
 
 from cells.models import Inspection
 from tests.factories import CellLotFactory, OrganisationFactory
-from tests.test_api_support import client_for, iso, member, raise_finding, run_job, urn, written
+from tests.jobs_support import run_job
+from tests.test_api_support import client_for, iso, member, raise_finding, urn, written
 from tests.trace_world import build_world
 from traceability.core.models import JobStatus
 from traceability.gs1 import identifiers

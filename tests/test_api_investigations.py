@@ -2,7 +2,8 @@
 
 import pytest
 
-from tests.test_api_support import client_for, iso, member, more_units, raise_finding, run_job, traced, urn, written
+from tests.jobs_support import run_job
+from tests.test_api_support import client_for, iso, member, more_units, raise_finding, traced, urn, written
 from tests.trace_world import build_world
 from traceability.core.models import JobStatus
 from traceability.investigations.models import Investigation, TraceRun

@@ -14,7 +14,8 @@ from rest_framework.test import APIClient
 
 from suppliers.models import Role
 from tests.factories import OrganisationFactory
-from tests.test_api_support import callers, client_for, member, run_job, traced, urn, written
+from tests.jobs_support import run_job
+from tests.test_api_support import callers, client_for, member, traced, urn, written
 from tests.trace_world import build_world
 from traceability.core.models import Job
 

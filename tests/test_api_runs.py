@@ -4,7 +4,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.test_api_support import client_for, member, more_units, raise_finding, run_job, traced, urn, written
+from tests.jobs_support import run_job
+from tests.test_api_support import client_for, member, more_units, raise_finding, traced, urn, written
 from tests.trace_world import build_world
 from traceability.investigations.models import TraceRun
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the REST API tests (no tests here): callers, jobs run in-process, counts."""
+"""Helpers shared by the REST API tests (no tests here): callers, findings raised and traced, counts."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from rest_framework.test import APIClient
 from packs.models import Container, Shipment, ShipmentItem
 from suppliers.models import Membership, Organisation, Role
 from tests.factories import OrganisationFactory, with_check_digit
+from tests.jobs_support import run_job
 from tests.trace_world import AT
-from traceability.core.jobs import job_step
 from traceability.core.models import Job
 from traceability.genealogy.commissioning import units_create, units_pack
 from traceability.genealogy.writes import UnitBuild, unit_builds_record
@@ -51,15 +51,6 @@ def callers(w: SimpleNamespace) -> dict[str, APIClient]:
         "owner": client_for(member(w.brand)),
         "regulator": client_for(member(OrganisationFactory(role=Role.REGULATOR))),
     }
-
-
-def run_job(job: Job) -> Job:
-    """Run a job's chain of chunks in this process, as the worker would (see test_trace_engine)."""
-    pending = [0]
-    while pending:
-        job_step(job_id=job.pk, expected_done=pending.pop(), enqueue=lambda job_id, done: pending.append(done))
-    job.refresh_from_db()
-    return job
 
 
 def urn(canonical: str) -> str:

@@ -10,9 +10,9 @@ from django.core.management import CommandError, call_command
 from packs.models import Shipment, Unit, UnitPacking
 from suppliers.models import Role
 from tests.factories import OrganisationFactory
+from tests.jobs_support import run_job
 from tests.test_api_support import client_for, member
 from tests.test_epcis_capture import ledger_written, units_of
-from traceability.core.jobs import job_step
 from traceability.events.csv_import import TEMPLATES, csv_document
 from traceability.events.models import EpcisCapture, EpcisEvent
 from traceability.events.problems import DocumentRejected
@@ -176,7 +176,7 @@ def test_templates_download_and_upload_over_the_api():
         "POST", "/api/v1/csv/assignments/", _csv("assignments", _assignment("PB1", "CL1")), content_type="text/csv"
     )
     capture = EpcisCapture.objects.get(pk=upload.json()["capture"])
-    job_step(job_id=capture.job_id, expected_done=0, enqueue=lambda *_: None)
+    run_job(capture.job)
     status = client.get(upload.headers["Location"]).json()
     # then
     assert template.status_code == 200 and template["Content-Type"].startswith("text/csv")

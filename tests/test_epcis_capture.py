@@ -9,8 +9,8 @@ import pytest
 from cells.models import Lot
 from packs.models import Container, ContainerPacking, Shipment, Unit, UnitPacking
 from tests.factories import OrganisationFactory
+from tests.jobs_support import run_job
 from traceability import genealogy
-from traceability.core.jobs import job_step
 from traceability.events.models import EpcisCapture, EpcisEvent, EpcisEventEpc
 from traceability.events.services import capture_submit
 from traceability.genealogy.models import LotLink, SegmentMember, Transformation, UnitLink
@@ -83,7 +83,7 @@ def aggregation(event_id: str, action: str, parent: str, children: list[str], at
 def capture(owner, doc: dict | bytes, behaviour: str = "rollback") -> EpcisCapture:
     data = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
     made = capture_submit(owner=owner, document=io.BytesIO(data), error_behaviour=behaviour, submit=lambda job: None)
-    job_step(job_id=made.job_id, expected_done=0, enqueue=lambda *_: None)
+    run_job(made.job)
     made.refresh_from_db()
     return made
 

@@ -10,9 +10,9 @@ from rest_framework.test import APIClient
 
 from suppliers.models import Role
 from tests.factories import OrganisationFactory
+from tests.jobs_support import run_job
 from tests.test_api_support import client_for, member
 from tests.test_epcis_capture import aggregation, document, ledger_written, transformation, units_of
-from traceability.core.jobs import job_step
 from traceability.core.models import JobStatus
 from traceability.events.models import EpcisCapture, EpcisEvent
 
@@ -26,7 +26,7 @@ def _post(client, body: dict | bytes, content_type: str = "application/ld+json",
 
 def _run_capture_job(location: str) -> None:
     capture = EpcisCapture.objects.get(pk=int(location.rsplit("/", 1)[1]))
-    job_step(job_id=capture.job_id, expected_done=0, enqueue=lambda *_: None)
+    run_job(capture.job)
 
 
 @pytest.mark.worker

@@ -3,10 +3,10 @@
 import pytest
 from django.db import transaction
 
+from tests.jobs_support import run_job
 from tests.trace_world import build_world
 from traceability import genealogy
 from traceability.core.db import cursor_planned_without
-from traceability.core.jobs import job_step
 from traceability.core.models import JobStatus
 from traceability.genealogy.writes import transformation_retract
 from traceability.investigations.models import InvestigationStatus, TraceRun
@@ -99,13 +99,6 @@ def test_siblings_share_a_direct_input_lot():
     assert found.next_after is None
     first = genealogy.siblings(snapshot=genealogy.ledger_snapshot(), unit_id=w.u[4], limit=1)
     assert (first.units, first.next_after) == ({w.u[5]: [w.c2.pk, w.c4.pk]}, w.u[5])
-
-
-def run_job(job):
-    """Run a job's chain of chunks in this process, as the worker would."""
-    pending = [0]
-    while pending:
-        job_step(job_id=job.pk, expected_done=pending.pop(), enqueue=lambda job_id, done: pending.append(done))
 
 
 def test_finding_opens_an_investigation_with_a_preview_and_a_run_that_persists_the_result():
