@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import sys
 import types
 from html.parser import HTMLParser
 
@@ -29,6 +28,7 @@ from suppliers.models import (
     Role,
     Site,
 )
+from suppliers.services import certificate_change_status
 from traceability.core.models import Job
 from traceability.events.models import EpcisCapture, EpcisEvent, EpcisEventEpc
 from traceability.genealogy.models import (
@@ -595,68 +595,120 @@ def test_certificate_status_is_not_an_editable_field(admin_client):
     assert 'name="status"' not in response.text
 
 
-@pytest.fixture()
-def fake_status_service(monkeypatch):
-    calls = []
-
-    def certificate_change_status(**kwargs):
-        calls.append(kwargs)
-        kwargs["certificate"].status = kwargs["status"]
-
-    monkeypatch.setitem(
-        sys.modules,
-        "suppliers.services",
-        types.SimpleNamespace(certificate_change_status=certificate_change_status),
+def status_history(certificate: Certificate) -> list[tuple[str, str, str, int | None]]:
+    """(from, to, reason, changed_by) of each entry of ``certificate``'s status history, oldest first."""
+    return list(
+        CertificateStatusChange.objects.filter(certificate=certificate)
+        .order_by("id")
+        .values_list("from_status", "to_status", "reason", "changed_by")
     )
-    return calls
+
+
+def shown_messages(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    ("action", "status"),
+    ("action", "before", "after"),
     [
-        ("suspend", CertificateStatus.SUSPENDED),
-        ("revoke", CertificateStatus.REVOKED),
-        ("reinstate", CertificateStatus.VALID),
+        ("suspend", CertificateStatus.VALID, CertificateStatus.SUSPENDED),
+        ("revoke", CertificateStatus.VALID, CertificateStatus.REVOKED),
+        ("reinstate", CertificateStatus.SUSPENDED, CertificateStatus.VALID),
     ],
 )
-def test_status_actions_go_through_the_service(admin_client, admin_user, fake_status_service, action, status):
-    # given
-    world = make_world()
-    Certificate.objects.filter(pk=world.other_certificate.pk).update(status=CertificateStatus.SUSPENDED)
-    selected = [world.certificate.pk] if status != CertificateStatus.VALID else [world.other_certificate.pk]
+def test_status_actions_change_the_status_and_write_the_history(admin_client, admin_user, action, before, after):
+    # given a certificate in status `before`
+    certificate = make_world().other_certificate
+    if before != CertificateStatus.VALID:
+        certificate_change_status(certificate=certificate, status=before, reason="set up")
+    history = status_history(certificate)
 
     # when
     response = admin_client.post(
         changelist_url("suppliers.Certificate"),
-        {"action": action, "_selected_action": selected, "reason": "audit finding 7"},
-    )
-
-    # then
-    assert response.status_code == 302
-    assert len(fake_status_service) == 1
-    call = fake_status_service[0]
-    assert call["certificate"].pk == selected[0]
-    assert call["status"] == status
-    assert call["reason"] == "audit finding 7"
-    assert call["changed_by"] == admin_user
-
-
-@pytest.mark.django_db
-def test_status_action_needs_a_reason(admin_client, fake_status_service):
-    # given
-    world = make_world()
-
-    # when
-    response = admin_client.post(
-        changelist_url("suppliers.Certificate"),
-        {"action": "revoke", "_selected_action": [world.certificate.pk], "reason": "  "},
+        {"action": action, "_selected_action": [certificate.pk], "reason": "audit finding 7"},
         follow=True,
     )
 
     # then
-    assert fake_status_service == []
-    assert "give a reason" in response.text
+    certificate.refresh_from_db()
+    assert certificate.status == after
+    assert status_history(certificate) == [*history, (before, after, "audit finding 7", admin_user.pk)]
+    assert shown_messages(response) == [f"1 certificate(s) set {after.label.lower()}."]
+
+
+@pytest.mark.django_db
+def test_status_action_needs_a_reason(admin_client):
+    # given
+    certificate = make_world().certificate
+    history = status_history(certificate)
+
+    # when
+    response = admin_client.post(
+        changelist_url("suppliers.Certificate"),
+        {"action": "revoke", "_selected_action": [certificate.pk], "reason": "  "},
+        follow=True,
+    )
+
+    # then
+    certificate.refresh_from_db()
+    assert certificate.status == CertificateStatus.VALID
+    assert status_history(certificate) == history
+    assert shown_messages(response) == ["Nothing changed: give a reason for setting certificates revoked."]
+
+
+@pytest.mark.django_db
+def test_a_revoked_certificate_stays_revoked_and_the_admin_says_why(admin_client):
+    # given a revoked certificate and a suspended one, both selected to be reinstated
+    world = make_world()
+    certificate_change_status(certificate=world.certificate, status=CertificateStatus.REVOKED, reason="forged")
+    certificate_change_status(certificate=world.other_certificate, status=CertificateStatus.SUSPENDED, reason="audit")
+    revoked_history = status_history(world.certificate)
+
+    # when
+    response = admin_client.post(
+        changelist_url("suppliers.Certificate"),
+        {
+            "action": "reinstate",
+            "_selected_action": [world.certificate.pk, world.other_certificate.pk],
+            "reason": "appeal upheld",
+        },
+        follow=True,
+    )
+
+    # then the suspended one is reinstated; the revoked one is not, and its history is unchanged
+    world.certificate.refresh_from_db()
+    world.other_certificate.refresh_from_db()
+    assert (world.certificate.status, world.other_certificate.status) == (
+        CertificateStatus.REVOKED,
+        CertificateStatus.VALID,
+    )
+    assert status_history(world.certificate) == revoked_history
+    assert shown_messages(response) == [
+        "1 certificate(s) set valid.",
+        "Not changed: 3C / CCC 2024010701234567: certificate 2024010701234567: cannot go from revoked to valid"
+        " (allowed: none, it is final)",
+    ]
+
+
+@pytest.mark.django_db
+def test_a_certificate_already_in_the_status_is_left_alone(admin_client):
+    # given a suspended certificate
+    certificate = make_world().other_certificate
+    certificate_change_status(certificate=certificate, status=CertificateStatus.SUSPENDED, reason="audit")
+    history = status_history(certificate)
+
+    # when it is suspended again
+    response = admin_client.post(
+        changelist_url("suppliers.Certificate"),
+        {"action": "suspend", "_selected_action": [certificate.pk], "reason": "audit, again"},
+        follow=True,
+    )
+
+    # then
+    assert status_history(certificate) == history
+    assert shown_messages(response) == ["1 certificate(s) were already suspended."]
 
 
 @pytest.mark.django_db
