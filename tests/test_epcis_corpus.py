@@ -187,3 +187,24 @@ def test_the_error_declaration_example_retracts_the_event_it_names(corpus):
     stored = EpcisEvent.objects.get(event_id=declared["eventID"])
     assert stored.declaration["correctiveEventIDs"] == [corrective["eventID"]]
     assert EpcisEvent.objects.get(event_id=corrective["eventID"]).record.retracted is False
+
+
+@pytest.mark.parametrize("declaration_first", [False, True], ids=["event first", "declaration first"])
+def test_the_error_declaration_example_with_its_event_in_the_same_document_is_one_correction(
+    corpus, declaration_first
+):
+    # given the example document with the erroneous event itself added, as an exported history holds it
+    owner = OrganisationFactory()
+    data = json.loads((corpus / "json" / "ErrorDeclarationAndCorrectiveEvent.jsonld").read_text())
+    declaration, corrective = data["epcisBody"]["eventList"]
+    event = {name: value for name, value in declaration.items() if name != "errorDeclaration"}
+    events = [declaration, corrective, event] if declaration_first else [event, declaration, corrective]
+    data["epcisBody"]["eventList"] = events
+    # when
+    done = capture(owner, json.dumps(data).encode())
+    # then
+    assert (done.captured, done.declared, done.repeated, done.problems) == (2, 1, 0, [])
+    stored = EpcisEvent.objects.get(event_id=event["eventID"])
+    assert (stored.body, stored.declaration) == (event, declaration["errorDeclaration"])
+    assert stored.record.retracted_position_id == stored.record.recorded_position_id == done.entry_id
+    assert EpcisEvent.objects.get(event_id=corrective["eventID"]).record.retracted is False

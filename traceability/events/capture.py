@@ -9,7 +9,10 @@ event or identifier):
 2. Identify each event: its ``eventID``, or the standard's event hash for one sent without, so a
    repeat is recognised. Known events are left as they were, unless the repeat carries an
    ``errorDeclaration`` the stored one did not: then the stored event is declared erroneous and
-   the genealogy record derived from it is retracted from this ledger position on.
+   the genealogy record derived from it is retracted from this ledger position on. An event and
+   its declaration in the same document (an exported history, a day's file), in either order, are
+   the event followed by its declaration: it applies, and its record is retracted at once (a
+   member of a transformationID group leaves its group before the group is recorded).
 3. Store the new events and one index row per identifier they name, in canonical form, so an
    EPC URN and a GS1 Digital Link of the same thing are one identifier.
 4. Derive the genealogy (DESIGN.md, the link rule): TransformationEvents, grouped by
@@ -170,13 +173,14 @@ def document_apply(document: dict[str, Any], *, capture: EpcisCapture, progress:
         )
         applied.position = entry.position
         ids = _event_ids(document, [event for _, event in kept])
-        fresh, declarations, applied.repeated = _sorted_out([event for _, event in kept], ids)
+        fresh, declarations, applied.repeated = _sorted_out(kept, ids)
         report("deriving the genealogy", 0, len(fresh))
         hashed = {event_id for (_, event), event_id in zip(kept, ids, strict=True) if not event.get("eventID")}
         rows = _events_build(fresh, hashed=hashed)
         index_of = {event_id: index for (index, _), event_id in zip(kept, ids, strict=True)}
+        index_of.update((new.event_id, new.index) for new in fresh)  # the event's place, not its declaration's
         # The genealogy first, so each event is stored with the record derived from it.
-        derived = _genealogy_derive([row for row in rows if row.declared_at is None], entry=entry, owner=capture.owner)
+        derived = _genealogy_derive([row for row in rows if _derives(row)], entry=entry, owner=capture.owner)
         if refused := [(event_id, why) for event_id, why in derived if event_id in index_of]:  # this document's
             refusals = [
                 Problem(f"/epcisBody/eventList/{index_of[e]}", message, index_of[e], e) for e, message in refused
@@ -190,26 +194,54 @@ def document_apply(document: dict[str, Any], *, capture: EpcisCapture, progress:
         _events_store(rows, capture=capture, entry=entry)
         applied.captured = len(rows)
         applied.declared = _declarations_apply(declarations, entry=entry, owner=capture.owner)
+        applied.declared += _declared_beside_apply(rows, entry=entry)
         report("done", len(rows), len(rows))
     return applied
 
 
+@dataclass(slots=True)
+class _New:
+    """An event the ledger does not have yet, with the errorDeclaration it is stored with, if any."""
+
+    index: int  # its place in the document
+    event_id: str
+    event: dict[str, Any]
+    declaration: dict[str, Any] | None
+    declaration_only: bool  # the document holds its declaration and not the event itself
+
+
 def _sorted_out(
-    events: list[dict[str, Any]], ids: list[str]
-) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[EpcisEvent, dict[str, Any]]], int]:
-    """(new events, declarations of stored ones, how many repeat what the ledger has)."""
+    kept: list[tuple[int, dict[str, Any]]], ids: list[str]
+) -> tuple[list[_New], list[tuple[EpcisEvent, dict[str, Any]]], int]:
+    """(new events, declarations of stored ones, how many repeat what the ledger or the document has).
+
+    A new event and a declaration of it in the same document, in either order, are one new event
+    with its declaration, as if the declaration had come in a document of its own right after it.
+    An event's first declaration counts; another, in the same document or a later one, is a repeat.
+    """
     known = _known_events(ids)
-    fresh, declarations, seen, repeated = [], [], set(), 0
-    for event, event_id in zip(events, ids, strict=True):
+    fresh: dict[str, _New] = {}  # in the order their identifiers first appear
+    declarations: list[tuple[EpcisEvent, dict[str, Any]]] = []
+    declared: set[str] = set()
+    repeated = 0
+    for (index, event), event_id in zip(kept, ids, strict=True):
+        declaration = event.get("errorDeclaration")
         stored = known.get(event_id)
-        if stored is None and event_id not in seen:
-            fresh.append((event_id, event))
-            seen.add(event_id)
-        elif stored is not None and event.get("errorDeclaration") and stored.declared_at is None:
-            declarations.append((stored, event["errorDeclaration"]))
+        if stored is not None:
+            if declaration and stored.declared_at is None and event_id not in declared:
+                declarations.append((stored, declaration))
+                declared.add(event_id)
+            else:
+                repeated += 1
+        elif (new := fresh.get(event_id)) is None:
+            fresh[event_id] = _New(index, event_id, event, declaration, declaration_only=bool(declaration))
+        elif new.declaration_only and not declaration:  # the event, after its declaration
+            new.index, new.event, new.declaration_only = index, event, False
+        elif new.declaration is None and declaration:  # its declaration, after the event
+            new.declaration = declaration
         else:
-            repeated += 1  # the ledger has it, or the document holds it twice
-    return fresh, declarations, repeated
+            repeated += 1  # the document holds it twice, or declares it twice
+    return list(fresh.values()), declarations, repeated
 
 
 def _event_ids(document: dict[str, Any], events: Sequence[dict[str, Any]]) -> list[str]:
@@ -263,6 +295,8 @@ class _Event:
     action: str
     transformation_id: str
     declared_at: dt.datetime | None
+    declaration: dict[str, Any] | None
+    declared_beside: bool  # by a declaration beside it in its document (not by its own errorDeclaration)
     body: dict[str, Any]
     record_id: int | None = None
     pk: int | None = None
@@ -271,7 +305,7 @@ class _Event:
 _Row: TypeAlias = _Event | EpcisEvent  # new, or stored and regrouped with new ones
 
 
-def _events_build(fresh: list[tuple[str, dict[str, Any]]], *, hashed: set[str]) -> list[_Event]:
+def _events_build(fresh: list[_New], *, hashed: set[str]) -> list[_Event]:
     times: dict[str, dt.datetime] = {}  # an MES stamps thousands of events with the same few times
 
     def parsed(text: str) -> dt.datetime:
@@ -280,21 +314,31 @@ def _events_build(fresh: list[tuple[str, dict[str, Any]]], *, hashed: set[str]) 
         return found
 
     rows = []
-    for event_id, event in fresh:
-        declaration = event.get("errorDeclaration")
+    for new in fresh:
+        event, declaration = new.event, new.declaration
         rows.append(
             _Event(
-                event_id=event_id,
-                hashed=event_id in hashed,
+                event_id=new.event_id,
+                hashed=new.event_id in hashed,
                 type=event["type"],
                 event_time=parsed(event["eventTime"]),
                 action=event.get("action", ""),
                 transformation_id=event.get("transformationID", ""),
                 declared_at=parse_datetime(declaration["declarationTime"]) if declaration else None,
+                declaration=declaration,
+                declared_beside=declaration is not None and not new.declaration_only,
                 body=event,
             )
         )
     return rows
+
+
+def _derives(row: _Event) -> bool:
+    """Whether the genealogy is derived from a new event: not from one the ledger knows only by its
+    declaration (it never counted anywhere). One declared beside it is derived, and its record
+    retracted at the same position, as when its declaration comes in a later document: it never
+    counts, and the ledger shows what the declaration retracted."""
+    return row.declaration is None or row.declared_beside
 
 
 _EVENT_COLUMNS = (
@@ -322,7 +366,7 @@ def _events_store(rows: list[_Event], *, capture: EpcisCapture, entry: LedgerEnt
                 cbv_bare(row.body.get("disposition", "")),
                 row.transformation_id,
                 row.declared_at,
-                row.body.get("errorDeclaration"),
+                row.declaration,
                 row.body,
                 capture.pk,
                 entry.pk,
@@ -369,14 +413,26 @@ class _Things:
     containers: dict[str, int] = field(default_factory=dict)
 
 
-def _genealogy_derive(rows: list[_Row], *, entry: LedgerEntry, owner: Organisation) -> list[tuple[str, str]]:
+def _genealogy_derive(rows: list[_Event], *, entry: LedgerEntry, owner: Organisation) -> list[tuple[str, str]]:
     """Derive what the events say; returns (event id, why) of the events the genealogy refused
-    (a record that would make something from itself), with nothing of theirs written."""
+    (a record that would make something from itself), with nothing of theirs written.
+
+    A transformationID group's member declared beside it in its document leaves the group before
+    the group is recorded. Recording the group with it, then again without it, would give the same
+    links at every position, but two records of one group at one position would need one reference
+    (``transformation_unique_reference``)."""
     if not rows:
         return []
     things = _things_ensure(rows, owner=owner)
     refused = _transformations_derive(
-        [row for row in rows if row.type == EpcisEventType.TRANSFORMATION], things, entry=entry, owner=owner
+        [
+            row
+            for row in rows
+            if row.type == EpcisEventType.TRANSFORMATION and not (row.declared_beside and row.transformation_id)
+        ],
+        things,
+        entry=entry,
+        owner=owner,
     )
     _aggregations_derive([row for row in rows if row.type == EpcisEventType.AGGREGATION], things)
     shipments_derive(
@@ -699,6 +755,21 @@ def _unpack(parent: int, children: list[str], things: _Things, *, at: dt.datetim
 # --- error declarations ------------------------------------------------------------------------------
 
 
+def _declared_beside_apply(rows: list[_Event], *, entry: LedgerEntry) -> int:
+    """Retract what the events declared beside them in their document recorded (see ``_derives``)."""
+    reasons = {
+        row.record_id: _retraction_reason(row.declaration)
+        for row in rows
+        if row.declared_beside and row.declaration is not None and row.record_id
+    }
+    transformations_retract(reasons=reasons, entry=entry)
+    return sum(row.declared_beside for row in rows)
+
+
+def _retraction_reason(declaration: dict[str, Any]) -> str:
+    return f"EPCIS errorDeclaration: {declaration.get('reason', '')}".strip()
+
+
 def _declarations_apply(
     declarations: list[tuple[EpcisEvent, dict[str, Any]]], *, entry: LedgerEntry, owner: Organisation
 ) -> int:
@@ -711,9 +782,7 @@ def _declarations_apply(
         event.declaration = declaration
     EpcisEvent.objects.bulk_update([event for event, _ in declarations], ["declared_at", "declaration"])
     reasons = {
-        event.record_id: f"EPCIS errorDeclaration: {declaration.get('reason', '')}".strip()
-        for event, declaration in declarations
-        if event.record_id
+        event.record_id: _retraction_reason(declaration) for event, declaration in declarations if event.record_id
     }
     transformations_retract(reasons=reasons, entry=entry)
     records = set(reasons)

@@ -15,7 +15,8 @@ produce a cascade of follow-on complaints:
    does not do by default: ``date-time`` (RFC 3339, so an offset is required) and ``uri``.
 2. What the schema leaves open: identifiers (EPC URNs with the Tag Data Standard's syntax, GS1
    Digital Links with check digits, the right kind of identifier in each place), quantities,
-   what each event type and action must carry (EPCIS 2.0 §7.4), and ``eventID`` duplicates.
+   what each event type and action must carry (EPCIS 2.0 §7.4), and ``eventID`` duplicates (an
+   event and its error declarations share one).
 """
 
 from __future__ import annotations
@@ -114,8 +115,11 @@ def _problems(event: Any, findings: list[Finding], *, index: int, pointer: str) 
 
 
 def _duplicate_id(event: Any, index: int, first_of_id: dict[str, int]) -> list[Finding]:
+    """An eventID names one event. The standard declares an event erroneous by sending it again with
+    its eventID and an ``errorDeclaration``, and a repository's exported history or an MES's day
+    file holds both, in either order: so only declarations may repeat an event's eventID."""
     event_id = event.get("eventID") if isinstance(event, dict) else None
-    if not isinstance(event_id, str):
+    if not isinstance(event_id, str) or event.get("errorDeclaration"):
         return []
     first = first_of_id.setdefault(event_id, index)
     if first == index:
