@@ -6,12 +6,19 @@ by kind) that links each row to its kind's admin, and is what lot autocompletes 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, ClassVar
+
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from cells.models import CellLot, CellModel, Inspection, Lot, Material, MaterialLot, ModuleLot
 from suppliers.admin import IdentifierSearchMixin, LoadedRowsInlineMixin, ReadOnlyAdminMixin
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldsetSpec
 
 LOT_SEARCH_FIELDS = ("identity", "code", "gtin")
 LOT_SEARCH_HELP = "Lot code, GTIN, EPC URN, GS1 Digital Link or identity (lgtin:04012345123456:L1)."
@@ -51,7 +58,7 @@ class InspectionInline(LoadedRowsInlineMixin, admin.StackedInline):
     extra = 0
     show_change_link = True
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Inspection]:
         return super().get_queryset(request).select_related("owner", "site__owner")
 
 
@@ -79,16 +86,17 @@ class LotAdmin(IdentifierSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 class LotKindAdmin(IdentifierSearchMixin, admin.ModelAdmin):
     """What the three lot kinds' admins share."""
 
-    list_filter = ("owner",)
-    search_fields = LOT_SEARCH_FIELDS
+    # Typed as any length: each kind's admin extends them.
+    list_filter: ClassVar[tuple[str, ...]] = ("owner",)
+    search_fields: ClassVar[tuple[str, ...]] = LOT_SEARCH_FIELDS
     search_help_text = LOT_SEARCH_HELP
     date_hierarchy = "produced_from"
-    autocomplete_fields = ("owner", "site")
+    autocomplete_fields: ClassVar[tuple[str, ...]] = ("owner", "site")
     inlines = (InspectionInline,)
     lot_fields = ("owner", "identity", "code", "gtin", "site", ("produced_from", "produced_to"), ("quantity", "uom"))
     kind_fields: tuple = ()
 
-    def get_fieldsets(self, request, obj=None):
+    def get_fieldsets(self, request: HttpRequest, obj: Lot | None = None) -> _FieldsetSpec:
         return [
             (None, {"fields": self.lot_fields}),
             (self.model._meta.verbose_name.capitalize(), {"fields": self.kind_fields}),

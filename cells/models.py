@@ -6,6 +6,8 @@ lot by one id, whatever its level; the kind-specific facts sit in the child tabl
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 
 from suppliers.models import Owned, Site
@@ -111,7 +113,7 @@ class Lot(Owned):
 class MaterialLot(Lot):
     material = models.ForeignKey(Material, on_delete=models.PROTECT, related_name="lots")
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         self.kind = LotKind.MATERIAL
         super().save(*args, **kwargs)
 
@@ -119,7 +121,7 @@ class MaterialLot(Lot):
 class CellLot(Lot):
     cell_model = models.ForeignKey(CellModel, on_delete=models.PROTECT, related_name="lots")
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         self.kind = LotKind.CELL
         super().save(*args, **kwargs)
 
@@ -128,7 +130,7 @@ class ModuleLot(Lot):
     description = models.CharField(max_length=200, blank=True)
     cells_per_module = models.PositiveSmallIntegerField(default=1)
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         self.kind = LotKind.MODULE
         super().save(*args, **kwargs)
 

@@ -15,8 +15,13 @@
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 from django.contrib import admin
+from django.contrib.admin import AdminSite
+from django.db import models
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
@@ -27,21 +32,21 @@ from suppliers.admin import IdentifierSearchMixin, LoadedRowsInlineMixin
 _GTIN = re.compile(r"^\d{8}$|^\d{12,14}$")
 
 
-def admin_change_url(admin_site, obj) -> str:
+def admin_change_url(admin_site: AdminSite, obj: models.Model) -> str:
     try:
         return reverse(f"{admin_site.name}:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
     except NoReverseMatch:
         return ""
 
 
-def admin_link(admin_site, obj) -> str:
+def admin_link(admin_site: AdminSite, obj: models.Model | None) -> str:
     if obj is None:
         return "-"
     url = admin_change_url(admin_site, obj)
     return format_html('<a href="{}">{}</a>', url, obj) if url else str(obj)
 
 
-def changelist_link(admin_site, model, text: str, **filters) -> str:
+def changelist_link(admin_site: AdminSite, model: type[models.Model], text: str, **filters: object) -> str:
     url = reverse(f"{admin_site.name}:{model._meta.app_label}_{model._meta.model_name}_changelist")
     query = "&".join(f"{key}={value}" for key, value in filters.items())
     return format_html('<a href="{}?{}">{}</a>', url, query, text)
@@ -80,7 +85,7 @@ class UnitAdmin(IdentifierSearchMixin, admin.ModelAdmin):
     search_fields = ("identity__exact", "serial__exact")
     search_help_text = "Exact serial, EPC URN, GS1 Digital Link, identity (sgtin:10614141123459:400) or a GTIN."
     autocomplete_fields = ("owner", "product_model", "work_order", "site")
-    readonly_fields: tuple[str, ...] = ("packings",)
+    readonly_fields: ClassVar[tuple[str, ...]] = ("packings",)
     fieldsets = (
         (
             None,
@@ -89,7 +94,9 @@ class UnitAdmin(IdentifierSearchMixin, admin.ModelAdmin):
         ("Where it went", {"fields": ("packings",)}),
     )
 
-    def get_search_results(self, request, queryset, search_term):
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Unit], search_term: str
+    ) -> tuple[QuerySet[Unit], bool]:
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         term = search_term.strip()
         if _GTIN.match(term):
@@ -114,7 +121,7 @@ class ContainerChildInline(LoadedRowsInlineMixin, admin.TabularInline):
     verbose_name = "packed container"
     verbose_name_plural = "containers packed inside"
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ContainerPacking]:
         return super().get_queryset(request).select_related("child")
 
 
@@ -180,7 +187,7 @@ class ShipmentItemInline(LoadedRowsInlineMixin, admin.TabularInline):
     raw_id_fields = ("container", "unit")
     extra = 0
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ShipmentItem]:
         return super().get_queryset(request).select_related("container", "unit")
 
 

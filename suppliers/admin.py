@@ -10,34 +10,46 @@ here, in the lowest app.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.contrib.admin.widgets import AutocompleteSelect, ForeignKeyRawIdWidget
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models, transaction
-from django.forms.models import BaseInlineFormSet
+from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet, ModelChoiceField
+from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.text import Truncator
 
 from suppliers.models import Certificate, CertificateStatus, CertificateStatusChange, Membership, Organisation, Site
 from traceability.gs1 import identifiers
 
+if TYPE_CHECKING:
+    # The mixins below extend what they are mixed into: type-check them as that base.
+    _ModelAdmin = admin.ModelAdmin[Any]
+    _InlineModelAdmin = admin.options.InlineModelAdmin[Any, Any]
+else:
+    _ModelAdmin = _InlineModelAdmin = object
+
 
 class ReadOnlyAdminMixin:
     """View only: for rows that only services write (history, ledger, jobs)."""
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return False
 
 
-class IdentifierSearchMixin:
+class IdentifierSearchMixin(_ModelAdmin):
     """A search term that is an EPC URN or a GS1 Digital Link finds the row with that identity.
 
     Both forms name the same canonical identity, so a QA engineer can paste either, or scan the
@@ -46,7 +58,9 @@ class IdentifierSearchMixin:
 
     identity_field = "identity"
 
-    def get_search_results(self, request, queryset, search_term):
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
         term = search_term.strip()
         if term[:4].lower() != "urn:" and not term.lower().startswith(("http://", "https://")):
             return super().get_search_results(request, queryset, search_term)
@@ -65,9 +79,9 @@ class LoadedLabelRawIdWidget(ForeignKeyRawIdWidget):
     queries per raw-id field; ``LoadedRowsInlineFormSet`` hands each widget its loaded object.
     """
 
-    loaded = None
+    loaded: models.Model | None = None
 
-    def label_and_url_for_value(self, value):
+    def label_and_url_for_value(self, value: Any) -> tuple[str, str]:
         obj = self.loaded
         if obj is None or str(obj.pk) != str(value):
             return super().label_and_url_for_value(value)
@@ -84,9 +98,11 @@ class LoadedAutocompleteSelect(AutocompleteSelect):
     Django's widget runs one query per widget for the selected option; see ``LoadedLabelRawIdWidget``.
     """
 
-    loaded = None
+    loaded: models.Model | None = None
 
-    def optgroups(self, name, value, attr=None):
+    def optgroups(
+        self, name: str, value: Sequence[str], attr: dict[str, Any] | None = None
+    ) -> list[tuple[str | None, list[dict[str, Any]], int | None]]:
         obj = self.loaded
         selected = [str(v) for v in value if str(v) not in self.choices.field.empty_values]
         if obj is None or selected != [str(obj.pk)]:
@@ -106,8 +122,9 @@ class LoadedRowsInlineFormSet(BaseInlineFormSet):
     joined (``select_related`` in the inline's ``get_queryset``).
     """
 
-    def _construct_form(self, i, **kwargs):
-        form = super()._construct_form(i, **kwargs)
+    def _construct_form(self, i: int, **kwargs: Any) -> forms.ModelForm:
+        # Django's own per-form hook, which django-stubs does not declare.
+        form = super()._construct_form(i, **kwargs)  # type: ignore[misc]
         if form.instance.pk is not None and self.instance.pk is not None:
             setattr(form.instance, self.fk.name, self.instance)
             for name, field in form.fields.items():
@@ -120,7 +137,7 @@ class LoadedRowsInlineFormSet(BaseInlineFormSet):
         return form
 
 
-class LoadedRowsInlineMixin:
+class LoadedRowsInlineMixin(_InlineModelAdmin):
     """An inline whose page costs the same queries for 1 or 1000 rows.
 
     Its ``get_queryset`` must ``select_related`` the raw-id and autocomplete fields (and whatever
@@ -129,7 +146,9 @@ class LoadedRowsInlineMixin:
 
     formset = LoadedRowsInlineFormSet
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+    def formfield_for_foreignkey(
+        self, db_field: models.ForeignKey, request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField | None:
         if "widget" not in kwargs:
             if db_field.name in self.get_autocomplete_fields(request):
                 kwargs["widget"] = LoadedAutocompleteSelect(db_field, self.admin_site, using=kwargs.get("using"))
@@ -183,7 +202,7 @@ class CertificateStatusChangeInline(LoadedRowsInlineMixin, ReadOnlyAdminMixin, a
     readonly_fields = fields
     extra = 0
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CertificateStatusChange]:
         return super().get_queryset(request).select_related("changed_by")
 
 
@@ -215,18 +234,18 @@ class CertificateAdmin(admin.ModelAdmin):
     actions = ("suspend", "revoke", "reinstate")
 
     @admin.action(description="Suspend selected certificates (give a reason)", permissions=["change"])
-    def suspend(self, request, queryset):
+    def suspend(self, request: HttpRequest, queryset: QuerySet[Certificate]) -> None:
         self._change_status(request, queryset, CertificateStatus.SUSPENDED)
 
     @admin.action(description="Revoke selected certificates (give a reason)", permissions=["change"])
-    def revoke(self, request, queryset):
+    def revoke(self, request: HttpRequest, queryset: QuerySet[Certificate]) -> None:
         self._change_status(request, queryset, CertificateStatus.REVOKED)
 
     @admin.action(description="Reinstate selected certificates as valid (give a reason)", permissions=["change"])
-    def reinstate(self, request, queryset):
+    def reinstate(self, request: HttpRequest, queryset: QuerySet[Certificate]) -> None:
         self._change_status(request, queryset, CertificateStatus.VALID)
 
-    def _change_status(self, request, queryset, status: CertificateStatus) -> None:
+    def _change_status(self, request: HttpRequest, queryset: QuerySet[Certificate], status: CertificateStatus) -> None:
         label = CertificateStatus(status).label.lower()
         reason = (request.POST.get("reason") or "").strip()
         if not reason:

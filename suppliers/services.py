@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email, validate_slug
 from django.db import transaction
@@ -28,9 +28,13 @@ from suppliers.models import (
 from traceability.gs1 import identifiers
 
 
-def recorded_user(user: AbstractBaseUser | None) -> AbstractBaseUser | None:
-    """The user a record names as its author: None for nobody, or for an anonymous request's user."""
-    return user if user is not None and user.is_authenticated else None
+def recorded_user(user: AbstractBaseUser | AnonymousUser | None) -> User | None:
+    """The user a record names as its author: None for nobody, or for an anonymous request's user.
+
+    Django's ``User`` is the project's user model (no ``AUTH_USER_MODEL`` swap) and every user it
+    holds is authenticated; an ``AnonymousUser`` is not one.
+    """
+    return user if isinstance(user, User) else None
 
 
 # A revoked or expired certificate is final; a suspended one can be reinstated.
@@ -51,7 +55,7 @@ def certificate_change_status(
     certificate: Certificate,
     status: str,
     reason: str = "",
-    changed_by: AbstractBaseUser | None = None,
+    changed_by: AbstractBaseUser | AnonymousUser | None = None,
     changed_at: dt.datetime | None = None,
 ) -> Certificate:
     """Move a certificate to ``status`` and write the history entry, in one transaction."""

@@ -92,7 +92,7 @@ def _database() -> dict:
         # No JIT: the trace's plans are costed high (millions of rows in the tables) but run in
         # milliseconds, and JIT compiled each for 80-290 ms in the bench world (PERFORMANCE.md).
         options["options"] = f"{options.get('options', '')} -c jit=off".strip()
-    return config
+    return dict(config)
 
 
 DEBUG = _env_bool("DEBUG", False)

@@ -31,7 +31,7 @@ def bulk_insert(model: type[M], objects: Sequence[M]) -> list[M]:
     """Insert ``objects`` (new, unsaved) and return them with their primary keys set."""
     objects = list(objects)
     if connection.vendor != "postgresql" or not objects:
-        return model.objects.bulk_create(objects, batch_size=BATCH_SIZE)
+        return model._default_manager.bulk_create(objects, batch_size=BATCH_SIZE)
     fields = _non_auto_fields(model)
     values = [_value_of(f) for f in fields]
     ids = _copy(model, fields, ([value(obj) for value in values] for obj in objects), len(objects))
@@ -51,16 +51,15 @@ def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Iterable
     if not rows:
         return []
     meta = model._meta
-    given = [meta.get_field(name) for name in fields]
+    given = [_concrete_field(model, name) for name in fields]
     rest = [f for f in _non_auto_fields(model) if f not in given]
     if connection.vendor != "postgresql":
         objects = [model(**dict(zip(fields, row, strict=True))) for row in rows]
-        created = model.objects.bulk_create(objects, batch_size=BATCH_SIZE)
+        created = model._default_manager.bulk_create(objects, batch_size=BATCH_SIZE)
         return [obj.pk for obj in created] if _is_auto(meta.pk) else []
     constants = [_default(f) for f in rest]
-    json_at = [i for i, f in enumerate(given) if isinstance(f, models.JSONField)]
-    if json_at:
-        dumps = {i: _json_dumps(given[i]) for i in json_at}
+    dumps = {i: _json_dumps(f) for i, f in enumerate(given) if isinstance(f, models.JSONField)}
+    if dumps:
         rows = [[dumps[i](v) if i in dumps else v for i, v in enumerate(row)] for row in rows]
     return _copy(model, [*given, *rest], ([*row, *constants] for row in rows), len(rows))
 
@@ -74,11 +73,11 @@ def _copy(model: type[models.Model], fields: list[models.Field], rows: Iterable[
             sequence = _sequence(meta.db_table, meta.pk.column)
             cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [sequence, count])
             ids = [pk for (pk,) in cursor.fetchall()]
-            columns = ", ".join(quote(f.column) for f in [meta.pk, *fields])
+            columns = ", ".join(quote(_column(f)) for f in [meta.pk, *fields])
             rows = ((pk, *row) for pk, row in zip(ids, rows, strict=True))
         else:  # the key is in the rows (a composite key, say): the caller knows it
             ids = []
-            columns = ", ".join(quote(f.column) for f in fields)
+            columns = ", ".join(quote(_column(f)) for f in fields)
         with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
@@ -96,6 +95,20 @@ def _sequence(table: str, column: str) -> str:
 
 def _is_auto(field: models.Field) -> bool:
     return field.primary_key and isinstance(field, models.AutoField | models.BigAutoField)
+
+
+def _concrete_field(model: type[models.Model], name: str) -> models.Field:
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field):  # a reverse relation: another table's column
+        raise TypeError(f"{model._meta.label}.{name} is not a column of its table")
+    return field
+
+
+def _column(field: models.Field) -> str:
+    # Only fields without a column of their own (a ForeignObject) have None, and none is concrete.
+    if field.column is None:
+        raise TypeError(f"{field} has no column")
+    return field.column
 
 
 def _non_auto_fields(model: type[models.Model]) -> list[models.Field]:

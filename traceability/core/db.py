@@ -19,14 +19,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 from django.db.models import Field, ForeignObject, Lookup
+from django.db.models.sql.compiler import SQLCompiler
 
 
-def any_sql(column: str, values: Iterable[int] | Iterable[str], connection: BaseDatabaseWrapper) -> tuple[str, list]:
+def any_sql(column: str, values: Iterable[int | str], connection: BaseDatabaseWrapper) -> tuple[str, list]:
     """``column`` is one of ``values`` (ids, or strings such as identities): the SQL and its single
     parameter, for this database."""
     values = list(values)
@@ -61,13 +63,13 @@ class AnyOf(Lookup):
     lookup_name = "any"
     prepare_rhs = False
 
-    def get_prep_lookup(self):  # noqa: ANN201
+    def get_prep_lookup(self) -> Any:
         return self.rhs
 
-    def as_sql(self, compiler, connection):  # noqa: ANN001, ANN201 (Django's signature)
+    def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> tuple[str, tuple[str | int, ...]]:
         lhs, lhs_params = self.process_lhs(compiler, connection)
         sql, params = any_sql(lhs, self.rhs, connection)
-        return sql, [*lhs_params, *params]
+        return sql, (*lhs_params, *params)
 
 
 # Related fields keep their own lookups (they do not inherit Field's), so both are registered.

@@ -47,7 +47,8 @@ def backward_trace(*, snapshot: Snapshot, unit_id: int | None = None, lot_id: in
             lots[node] = combine(lots.get(node), _carry(start_reached, via.path))
     if lot_id is not None:
         lots.pop(lot_id, None)
-    units.pop(unit_id, None)
+    if unit_id is not None:
+        units.pop(unit_id, None)
     return Backward(snapshot=snapshot, lots=lots, units=units)
 
 

@@ -119,8 +119,10 @@ def affected_per_container(forward: Forward) -> dict[int, int]:
     for unit, segments in sums.repeated.items():
         for container in set(packings[unit]):
             counts[container] -= len(segments) * packings[unit].count(container) - 1
-    in_segments = sums.repeated.keys() | segment_exposures(forward, forward.units.keys() - sums.repeated.keys()).keys()
-    for unit in forward.units.keys() - in_segments:
+    units_in_segments = (
+        sums.repeated.keys() | segment_exposures(forward, forward.units.keys() - sums.repeated.keys()).keys()
+    )
+    for unit in forward.units.keys() - units_in_segments:
         for container in set(packings[unit]):
             counts[container] += 1
     return {container: n for container, n in counts.items() if n > 0}

@@ -110,10 +110,10 @@ def affected_counts(forward: Forward) -> tuple[int, int]:
             counts[forward.segments[segment].definite] += count
     best: dict[int, bool] = {}
     for unit, segments in sums.repeated.items():
-        reached = [forward.segments[segment].definite for segment in segments]
-        for definite in reached:
+        definites = [forward.segments[segment].definite for segment in segments]
+        for definite in definites:
             counts[definite] -= 1
-        best[unit] = any(reached)
+        best[unit] = any(definites)
         counts[best[unit]] += 1
     # Units reached only through unit links (and the subject units) are few: settle them here.
     if forward.units:

@@ -132,9 +132,9 @@ def _units_through_unit_links(
     links = walk(UnitLink, snapshot, starts, forward=True)
     result = {unit: starts[unit] for unit in seed_units}
     for start, start_reached in starts.items():
-        for node, via in reach([start], links).items():
+        for node, route in reach([start], links).items():
             if node != start:
-                result[node] = combine(result.get(node), _carry(start_reached, via.path))
+                result[node] = combine(result.get(node), _carry(start_reached, route.path))
     return result
 
 

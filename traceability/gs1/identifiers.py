@@ -150,7 +150,9 @@ def _check_text(what: str, text: object) -> None:
 class _Checked:
     """An identity that checks its fields when built, blaming any problem on its canonical key."""
 
-    canonical: str
+    @property
+    def canonical(self) -> str:
+        raise NotImplementedError
 
     def __post_init__(self) -> None:
         try:

@@ -46,8 +46,10 @@ def identifier_render(
 ) -> str:
     """One stored identity in the form a caller asked for; own codes stay as they are."""
     identity = identifiers.from_canonical(canonical)
-    if form == "canonical" or isinstance(identity, identifiers.OwnCode):
-        return identity.canonical if form == "canonical" else identity.code
+    if form == "canonical":
+        return identity.canonical
+    if isinstance(identity, identifiers.OwnCode):
+        return identity.code
     if form == "digital_link":
         return identifiers.to_digital_link(identity)
     return identifiers.to_epc_urn(identity, prefix_length=prefix_length or company_prefix_lengths())

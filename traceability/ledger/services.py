@@ -61,7 +61,7 @@ def ids_missing(model: type[models.Model], ids: set[int]) -> list[int]:
     a foreign-key check per row (the hot tables have none)."""
     if not ids:
         return []
-    return sorted(ids - set(model.objects.filter(pk__any=ids).values_list("pk", flat=True)))
+    return sorted(ids - set(model._default_manager.filter(pk__any=ids).values_list("pk", flat=True)))
 
 
 def company_prefixes_learn(parsed: Iterable[identifiers.Parsed], *, source: Iterable[str]) -> int:
