@@ -36,7 +36,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import orjson
 from django.db import connection, transaction
@@ -186,8 +186,8 @@ def document_apply(document: dict[str, Any], *, capture: EpcisCapture, progress:
                 Problem(f"/epcisBody/eventList/{index_of[e]}", message, index_of[e], e) for e, message in refused
             ]
             if capture.error_behaviour == CaptureErrorBehaviour.ROLLBACK:
-                raise DocumentRejected(sorted(refusals, key=lambda p: p.event_index))
-            applied.problems = sorted([*problems, *refusals], key=lambda p: p.event_index)
+                raise DocumentRejected(sorted(refusals, key=lambda p: p.order))
+            applied.problems = sorted([*problems, *refusals], key=lambda p: p.order)
             refused_ids = {event_id for event_id, _ in refused}
             rows = [row for row in rows if row.event_id not in refused_ids]
         report("storing", 0, len(rows))
@@ -261,7 +261,7 @@ def _event_hashes(context: Any, events: list[dict[str, Any]]) -> list[str]:
     """
     from epcis_event_hash_generator import hash_generator, json_to_py
 
-    prefixes = [c for c in listed(context) if isinstance(c, str)]
+    prefixes: list[str | dict[str, str]] = [c for c in listed(context) if isinstance(c, str)]
     prefixes += [{k: v for k, v in c.items() if isinstance(v, str)} for c in listed(context) if isinstance(c, dict)]
     document = {"@context": prefixes, "type": "EPCISDocument", "epcisBody": {"eventList": events}}
     try:
@@ -310,7 +310,10 @@ def _events_build(fresh: list[_New], *, hashed: set[str]) -> list[_Event]:
 
     def parsed(text: str) -> dt.datetime:
         if (found := times.get(text)) is None:
-            found = times[text] = parse_datetime(text)
+            found = parse_datetime(text)
+            if found is None:  # validation let only date-times through
+                raise ValueError(f"{text!r} is not a date-time")
+            times[text] = found
         return found
 
     rows = []
@@ -444,27 +447,35 @@ def _genealogy_derive(rows: list[_Event], *, entry: LedgerEntry, owner: Organisa
     return refused
 
 
-_ByCanonical: TypeAlias = dict[str, identifiers.Identity]  # identities by their canonical key
+_Identity = TypeVar("_Identity", identifiers.Lgtin, identifiers.Sgtin, identifiers.Sscc)
+_ByCanonical: TypeAlias = dict[str, _Identity]  # identities by their canonical key
 _OwnerOf: TypeAlias = Callable[[str], Organisation]  # who owns a GS1 key (digits without indicator)
 
 
 def _things_ensure(rows: Iterable[_Row], *, owner: Organisation) -> _Things:
     """Find or create every lot, unit and container the events name (queries per kind, not per id)."""
-    wanted: dict[str, _ByCanonical] = {"lgtin": {}, "sgtin": {}, "sscc": {}}
+    lots: _ByCanonical[identifiers.Lgtin] = {}
+    units: _ByCanonical[identifiers.Sgtin] = {}
+    containers: _ByCanonical[identifiers.Sscc] = {}
     parsed: dict[str, identifiers.Parsed] = {}
     for row in rows:
         for _, text in _named(row.body):
             if text in parsed or (item := parsed_epc(text)) is None:
                 continue  # seen already (a lot class recurs across events), or not a kind the genealogy models
             parsed[text] = item
-            if (kind := item.identity.kind) in wanted:
-                wanted[kind][item.identity.canonical] = item.identity
+            match item.identity:  # the kinds the genealogy models
+                case identifiers.Lgtin() as lot:
+                    lots[lot.canonical] = lot
+                case identifiers.Sgtin() as unit:
+                    units[unit.canonical] = unit
+                case identifiers.Sscc() as container:
+                    containers[container.canonical] = container
     company_prefixes_learn(list(parsed.values()), source=list(parsed))
     owners = _owners_by_prefix(owner)
     return _Things(
-        lots=_lots_ensure(wanted["lgtin"], owners),
-        units=_units_ensure(wanted["sgtin"], owners),
-        containers=_containers_ensure(wanted["sscc"], owners),
+        lots=_lots_ensure(lots, owners),
+        units=_units_ensure(units, owners),
+        containers=_containers_ensure(containers, owners),
     )
 
 
@@ -489,7 +500,7 @@ def _existing(model: type[Lot] | type[Unit] | type[Container], identities: Itera
     return dict(model.objects.filter(identity__any=identities).values_list("identity", "pk"))
 
 
-def _units_ensure(identities: _ByCanonical, owner_of: _OwnerOf) -> dict[str, int]:
+def _units_ensure(identities: _ByCanonical[identifiers.Sgtin], owner_of: _OwnerOf) -> dict[str, int]:
     found = _existing(Unit, identities)
     missing = [identities[i] for i in sorted(identities.keys() - found.keys())]
     if missing:
@@ -503,7 +514,7 @@ def _units_ensure(identities: _ByCanonical, owner_of: _OwnerOf) -> dict[str, int
     return found
 
 
-def _product_models(gtins: set[str], owner_of: _OwnerOf) -> dict[str, int]:
+def _product_models(gtins: set[str], owner_of: _OwnerOf) -> dict[str | None, int]:
     found = dict(ProductModel.objects.filter(gtin__in=gtins).values_list("gtin", "pk"))
     created = ProductModel.objects.bulk_create(
         ProductModel(owner=owner_of(g[1:]), name=f"GTIN {g} (from EPCIS)", model_number=g, gtin=g)
@@ -512,7 +523,7 @@ def _product_models(gtins: set[str], owner_of: _OwnerOf) -> dict[str, int]:
     return found | {model.gtin: model.pk for model in created}
 
 
-def _lots_ensure(identities: _ByCanonical, owner_of: _OwnerOf) -> dict[str, int]:
+def _lots_ensure(identities: _ByCanonical[identifiers.Lgtin], owner_of: _OwnerOf) -> dict[str, int]:
     """Lots of a cell model's GTIN are cell lots; all others material lots (of a material created for
     the GTIN when the ledger has none): the genealogy only needs them linked, QA completes them."""
     found = _existing(Lot, identities)
@@ -560,7 +571,7 @@ def _children_insert(model: type[Lot], column: str, rows: list[tuple[int, int]])
         cursor.executemany(f"INSERT INTO {table} ({pointer}, {column}) VALUES (%s, %s)", rows)
 
 
-def _containers_ensure(identities: _ByCanonical, owner_of: _OwnerOf) -> dict[str, int]:
+def _containers_ensure(identities: _ByCanonical[identifiers.Sscc], owner_of: _OwnerOf) -> dict[str, int]:
     found = _existing(Container, identities)
     missing = [identities[i] for i in sorted(identities.keys() - found.keys())]
     created = Container.objects.bulk_create(
@@ -685,8 +696,8 @@ def _groups_record(
         recorded = unit_builds_record(
             entry=entry, owner=owner, builds=[build for _, build in builds], kind=RecordKind.EPCIS_TRANSFORMATION
         )
-        for (group, _), record in zip(builds, recorded.transformation_ids, strict=True):
-            records[record] = group.events
+        for (group, _), record_id in zip(builds, recorded.transformation_ids, strict=True):
+            records[record_id] = group.events
     _records_link(records)
     return refused
 
@@ -698,7 +709,7 @@ def _records_link(records: dict[int, list[_Row]]) -> None:
     for record, events in records.items():
         for event in events:
             event.record_id = record
-            if event.pk is not None:
+            if isinstance(event, EpcisEvent):  # stored already: the others are about to be
                 stored.append(event)
     EpcisEvent.objects.bulk_update(stored, ["record"], batch_size=BATCH_SIZE)
 
@@ -717,7 +728,8 @@ def _aggregations_derive(rows: list[_Row], things: _Things) -> None:
         if unit_rows:
             units_pack(packings=unit_rows)
         ContainerPacking.objects.bulk_create(container_rows, batch_size=BATCH_SIZE)
-        unit_rows.clear(), container_rows.clear()
+        unit_rows.clear()
+        container_rows.clear()
 
     for row in sorted(rows, key=lambda r: r.event_time):
         body = row.body

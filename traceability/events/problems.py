@@ -21,6 +21,11 @@ class Problem:
     event_index: int | None = None
     event_id: str | None = None
 
+    @property
+    def order(self) -> int:
+        """Where the problem falls in the document: the document's own problems first, then by event."""
+        return -1 if self.event_index is None else self.event_index
+
     def __str__(self) -> str:
         event = ""
         if self.event_index is not None:

@@ -100,7 +100,7 @@ def _reference(row: CapturedEvent) -> str:
 
 
 def _fitted(value: str) -> str:
-    if len(value) <= _REFERENCE_LENGTH:
+    if _REFERENCE_LENGTH is None or len(value) <= _REFERENCE_LENGTH:
         return value
     return "sha1:" + hashlib.sha1(value.encode()).hexdigest()  # noqa: S324 (a name, not a secret)
 
@@ -130,7 +130,7 @@ def _party(event: dict[str, Any], key: str, parties: dict[str, Organisation]) ->
 def _organisations(*, known: set[str], registered: set[str]) -> dict[str, Organisation]:
     """Organisations by party GLN. Consignees (``registered``) the ledger does not know are registered
     as distributors; an unknown sender is not (the capturing organisation ships, then)."""
-    found = {org.pgln: org for org in Organisation.objects.filter(pgln__in=known | registered)}
+    found = {org.pgln: org for org in Organisation.objects.filter(pgln__in=known | registered) if org.pgln}
     missing = sorted(registered - found.keys())
     Organisation.objects.bulk_create(
         [
@@ -140,5 +140,5 @@ def _organisations(*, known: set[str], registered: set[str]) -> dict[str, Organi
         ignore_conflicts=True,
     )
     if missing:
-        found.update((org.pgln, org) for org in Organisation.objects.filter(pgln__in=missing))
+        found.update((org.pgln, org) for org in Organisation.objects.filter(pgln__in=missing) if org.pgln)
     return found

@@ -573,13 +573,15 @@ def _follow(value: Any, path: JsonPath) -> Any:
     return value
 
 
-def _replaced(document: dict[str, Any], path: JsonPath, new: Any) -> dict[str, Any]:
+def _replaced(document: dict[Any, Any], path: JsonPath, new: Any) -> dict[Any, Any]:
     """A shallow copy of ``document`` with the value at ``path`` replaced (the original is not touched)."""
     head, *rest = path
+    if not rest:
+        return {**document, head: new}
     inner = document.get(head)
-    if not isinstance(inner, dict) and rest:
+    if not isinstance(inner, dict):
         return document
-    return {**document, head: _replaced(inner, tuple(rest), new) if rest else new}
+    return {**document, head: _replaced(inner, tuple(rest), new)}
 
 
 def _in_document_order(root: Any, findings: list[Finding]) -> list[Finding]:
@@ -591,7 +593,7 @@ def _in_document_order(root: Any, findings: list[Finding]) -> list[Finding]:
             if isinstance(node, dict):
                 keys = list(node)
                 places.append(keys.index(part) if part in node else len(keys))
-                node = node.get(part)  # type: ignore[arg-type]
+                node = node.get(part)
             elif isinstance(node, list) and isinstance(part, int):
                 places.append(part)
                 node = node[part] if part < len(node) else None

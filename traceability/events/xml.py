@@ -44,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import xmlschema
 from lxml import etree
@@ -293,7 +293,7 @@ def _content_message(error: xmlschema.XMLSchemaChildrenValidationError, element:
 
 def _simple_type_name(error: xmlschema.XMLSchemaValidationError) -> str | None:
     """The name of the XSD type a value failed, walking up from the failing facet."""
-    validator = error.validator
+    validator: object = error.validator
     for _ in range(4):
         name = getattr(validator, "local_name", None)
         if name:
@@ -404,7 +404,7 @@ class _Prefixes:
         self.by_namespace[namespace] = prefix
         return prefix
 
-    def _free(self, prefix: str | None) -> bool:
+    def _free(self, prefix: str | None) -> TypeGuard[str]:
         return bool(prefix) and prefix not in self.declared and prefix not in _gs1_context_terms()
 
     def _generated(self) -> str:

@@ -80,9 +80,10 @@ def _subject_fields(subject: Subject) -> dict[str, Any]:
 
 def finding_seeds(finding: Finding) -> tuple[list[int], list[int]]:
     """The lots and units a finding names: (lot ids, unit ids). One query for supplier or site."""
-    if finding.subject_kind == SubjectKind.LOT:
+    # finding_subject_matches_kind: a lot finding has its lot, a unit finding its unit.
+    if finding.subject_kind == SubjectKind.LOT and finding.subject_lot_id is not None:
         return [finding.subject_lot_id], []
-    if finding.subject_kind == SubjectKind.UNIT:
+    if finding.subject_kind == SubjectKind.UNIT and finding.subject_unit_id is not None:
         return [], [finding.subject_unit_id]
     lots = Lot.objects.filter(
         Q(owner_id=finding.subject_organisation_id)
@@ -321,7 +322,8 @@ def trace_run_chunk(job: Job) -> Chunk:
     sizes = forward.sizes or {}
     # ~2,500 segment rows at the default 500k units in the bench world (0.1 s of writing); each
     # chunk also re-walks the lot graph (tens of ms), so the largest run is a handful of chunks.
-    chunk, budget = [], settings.LEDGER_TRACE_CHUNK_UNITS
+    chunk: list[int] = []
+    budget = settings.LEDGER_TRACE_CHUNK_UNITS
     for segment in ordered[job.done :]:
         if chunk and budget - sizes[segment][0] < 0:
             break
@@ -369,7 +371,7 @@ def _run_finish(run: TraceRun, forward: genealogy.Forward) -> None:
     else:
         run.definite_units, run.potential_units = genealogy.affected_counts(forward)
         run.consignees = len(genealogy.consignees(forward))
-    if run.previous_id is not None:
+    if run.previous is not None:
         run.diff = run_diff(previous=run_result(run.previous), current=forward)
     run.save(update_fields=["definite_units", "potential_units", "consignees", "diff"])
     investigation_transition(
