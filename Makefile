@@ -56,8 +56,11 @@ bench: setup
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.epcis_import
 
+# Each must pass: ruff, the layout's import contracts (pyproject.toml) and mypy on the domain packages.
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-logo
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) var
