@@ -204,6 +204,9 @@ def organisation_add(
         return Registration(organisation, created=False, changed=tuple(changes))
 
 
+_SLUG_LENGTH, _NAME_LENGTH = 80, 200  # Organisation.slug and .name
+
+
 def _organisation_values(
     *, slug: str, name: str, role: str, gs1_company_prefix: str | None, pgln: str | None, country: str | None
 ) -> dict[str, str]:
@@ -214,10 +217,10 @@ def _organisation_values(
         raise RegistrationError(
             "invalid_slug", f"slug {slug!r} must be ASCII letters, digits, hyphens or underscores"
         ) from None
-    if len(slug) > Organisation._meta.get_field("slug").max_length:
-        raise RegistrationError("invalid_slug", f"slug {slug!r} is longer than 80 characters")
+    if len(slug) > _SLUG_LENGTH:
+        raise RegistrationError("invalid_slug", f"slug {slug!r} is longer than {_SLUG_LENGTH} characters")
     name = name.strip()
-    if not name or len(name) > Organisation._meta.get_field("name").max_length:
+    if not name or len(name) > _NAME_LENGTH:
         raise RegistrationError("invalid_name", f"name must be 1 to 200 characters, got {len(name)}")
     if role not in Role.values:
         raise RegistrationError("unknown_role", f"unknown role {role!r}: the roles are {', '.join(Role.values)}")
@@ -307,8 +310,8 @@ def membership_add(
         user = User.objects.select_for_update().filter(username=username).first()
         if user is None:
             user = User.objects.create_user(username=username, email=email or "")
-            membership = Membership.objects.create(user=user, organisation=organisation, role=role or MemberRole.QA)
-            return Registration(membership, created=True)
+            created = Membership.objects.create(user=user, organisation=organisation, role=role or MemberRole.QA)
+            return Registration(created, created=True)
         membership = Membership.objects.select_related("organisation").filter(user=user).first()
         differences: dict[str, tuple[Any, Any]] = {}
         if membership is None or membership.organisation_id != organisation.pk:
@@ -321,7 +324,7 @@ def membership_add(
             return Registration(membership, created=False)
         if not update:
             raise RecordDiffers(f"user {username}", differences, _MEMBERSHIP_LABELS)
-        if "email" in differences:
+        if email is not None and "email" in differences:
             user.email = email
             user.save(update_fields=["email"])
         if membership is None:
@@ -333,7 +336,7 @@ def membership_add(
         return Registration(membership, created=False, changed=tuple(differences))
 
 
-def api_token_issue(*, user: AbstractBaseUser, replace: bool = False) -> str | None:
+def api_token_issue(*, user: User, replace: bool = False) -> str | None:
     """A new API token for ``user`` (the key ``Authorization: Token …`` carries), or None when they
     have one already and ``replace`` is False.
 
