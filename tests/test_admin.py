@@ -41,6 +41,7 @@ from traceability.genealogy.models import (
     UnitLink,
 )
 from traceability.investigations.models import (
+    Export,
     Finding,
     FindingAttachment,
     Investigation,
@@ -87,6 +88,7 @@ REGISTERED = [
     "traceability.Investigation",
     "traceability.InvestigationTransition",
     "traceability.TraceRun",
+    "traceability.Export",
     "traceability.EpcisCapture",
     "traceability.EpcisEvent",
     "traceability.EpcisEventEpc",
@@ -109,6 +111,7 @@ READ_ONLY = [
     "traceability.Investigation",
     "traceability.InvestigationTransition",
     "traceability.TraceRun",
+    "traceability.Export",
     "traceability.EpcisCapture",
     "traceability.EpcisEvent",
     "traceability.EpcisEventEpc",
@@ -255,7 +258,8 @@ def make_world() -> types.SimpleNamespace:
     InvestigationTransition.objects.create(investigation=investigation, to_status="open", at=NOW)
     run = TraceRun.objects.create(investigation=investigation, job=Job.objects.create(kind="trace_run"), position=1)
     TraceRunSegment.objects.create(run=run, segment=w.segment, exposure="definite", via_lot=w.cell_lot, path=[])
-    w.capture = EpcisCapture.objects.create(owner=w.brand, job=w.job, document_path="epcis/x", events=1, captured=1)
+    Export.objects.create(job=Job.objects.create(kind="export"), run=run, format="csv", file="exports/x.csv")
+    w.capture = EpcisCapture.objects.create(owner=w.brand, job=w.job, document="epcis/x", events=1, captured=1)
     w.event = EpcisEvent.objects.create(
         event_id="urn:uuid:admin-1",
         type="ObjectEvent",

@@ -5,6 +5,7 @@ import io
 import json
 
 import pytest
+from django.db import transaction
 
 from tests.jobs_support import run_job
 from tests.test_api_support import client_for, member, raise_finding, traced, urn, written
@@ -52,7 +53,8 @@ def test_a_csv_export_runs_as_a_job_and_is_downloaded(django_capture_on_commit_c
         1,
     )
     # when the worker runs it
-    run_job(Job.objects.get(pk=queued["id"]))
+    with django_capture_on_commit_callbacks(execute=True):
+        run_job(Job.objects.get(pk=queued["id"]))
     job = client.get(f"/api/v1/jobs/{queued['id']}/").json()
     response, text = _download(client, queued["id"])
     # then
@@ -136,6 +138,30 @@ def test_a_chunk_done_twice_writes_its_page_once(monkeypatch):
     assert [r["serial"] for r in csv.DictReader(io.StringIO(text))] == ["U1", "U2", "U3", "U4", "U5", "U6", "U8"]
 
 
+def test_a_last_chunk_done_twice_writes_the_file_once(monkeypatch, media, django_capture_on_commit_callbacks):
+    # given an export whose last chunk wrote its part and the file, then was lost before it committed
+    monkeypatch.setattr(exports, "EXPORT_PAGE", 3)
+    w = build_world()
+    client = client_for(member(w.brand))
+    queued = _export(client, traced(client, w)["investigation"], "csv")
+    for done in (0, 3):
+        job_step(job_id=queued["id"], expected_done=done, enqueue=lambda *_: None)
+    with pytest.raises(WorkerLost), transaction.atomic():
+        exports.export_chunk(Job.objects.get(pk=queued["id"]))
+        raise WorkerLost
+    # when the redelivered message does it again
+    with django_capture_on_commit_callbacks(execute=True):
+        job_step(job_id=queued["id"], expected_done=6, enqueue=lambda *_: None)
+    # then
+    _, text = _download(client, queued["id"])
+    assert [r["serial"] for r in csv.DictReader(io.StringIO(text))] == ["U1", "U2", "U3", "U4", "U5", "U6", "U8"]
+    assert [p.name for p in (media / "exports").iterdir()] == [f"{queued['id']}.csv"]  # once, and the parts are gone
+
+
+class WorkerLost(Exception):
+    pass
+
+
 def test_the_notification_list_names_each_consignee_and_the_affected_units_it_received():
     # given
     w = build_world()
@@ -207,6 +233,22 @@ def test_an_export_not_yet_run_has_no_file():
         "code": "job_not_finished",
         "message": f"export {queued['id']} is queued (0%): no file yet",
     }
+
+
+def test_an_export_whose_file_is_gone_from_storage_says_so(media):
+    # given a finished export whose file was removed from the storage
+    w = build_world()
+    client = client_for(member(w.brand))
+    queued = _export(client, traced(client, w)["investigation"], "json")
+    run_job(Job.objects.get(pk=queued["id"]))
+    (media / "exports" / f"{queued['id']}.json").unlink()
+    # when
+    response = client.get(f"/api/v1/jobs/{queued['id']}/download/")
+    # then
+    assert (response.status_code, response.json()) == (
+        404,
+        {"code": "no_file", "message": f"the file of export {queued['id']} is gone from storage"},
+    )
 
 
 def test_a_trace_job_has_no_file():

@@ -51,3 +51,61 @@ def test_a_findings_single_attachment_becomes_its_first_attachment(settings, tmp
         len(b"%PDF-1.7 report"),
     )
     assert attachment.sha256 == hashlib.sha256(b"%PDF-1.7 report").hexdigest()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_capture_documents_move_into_the_storage_and_each_export_job_gets_its_export(settings, tmp_path):
+    # given the schema before: a capture whose document is in the data folder, a finished export
+    # whose file is in MEDIA_ROOT, and a running one that has written its first part
+    settings.VAR_DIR, settings.MEDIA_ROOT = tmp_path / "var", tmp_path / "media"
+    (settings.VAR_DIR / "epcis").mkdir(parents=True)
+    (settings.VAR_DIR / "epcis" / "5e1f").write_bytes(b'{"type": "EPCISDocument"}')
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+    executor.migrate([("traceability", "0011_finding_attachments")])
+    old = executor.loader.project_state([("traceability", "0011_finding_attachments")]).apps
+    organisation = old.get_model("suppliers", "Organisation").objects.create(
+        name="Volta", slug="volta", role="brand", country="DE"
+    )
+    capture = old.get_model("traceability", "EpcisCapture").objects.create(
+        owner=organisation, document_path="epcis/5e1f"
+    )
+    finding = old.get_model("traceability", "Finding").objects.create(
+        owner=organisation,
+        subject_kind="supplier",
+        subject_organisation=organisation,
+        category="metallic_debris",
+        severity="high",
+        description="Fe",
+        raised_at="2025-05-20T00:00:00Z",
+    )
+    investigation = old.get_model("traceability", "Investigation").objects.create(
+        owner=organisation, finding=finding, opened_at="2025-05-20T00:00:00Z"
+    )
+    Job = old.get_model("traceability", "Job")
+    run = old.get_model("traceability", "TraceRun").objects.create(
+        investigation=investigation, job=Job.objects.create(kind="trace", status="succeeded"), position=1
+    )
+    params = {"investigation_id": investigation.pk, "trace_run_id": run.pk}
+    finished = Job.objects.create(kind="export", status="succeeded", params={**params, "format": "csv"})
+    finished.result = {"file": default_storage.save(f"exports/{finished.pk}.csv", ContentFile(b"serial\n")), "units": 0}
+    finished.save()
+    running = Job.objects.create(
+        kind="export", status="running", done=3, params={**params, "format": "json"}, result={"after": 9}
+    )
+    part = default_storage.save(f"exports/{running.pk}.parts/{0:020d}.jsonl", ContentFile(b"{}\n"))
+    # when
+    executor = MigrationExecutor(connection)
+    executor.migrate(latest)
+    # then
+    new = executor.loader.project_state(latest).apps
+    moved = new.get_model("traceability", "EpcisCapture").objects.get(pk=capture.pk)
+    with moved.document.open("rb") as document:
+        assert (moved.document.name, document.read()) == ("epcis/5e1f", b'{"type": "EPCISDocument"}')
+    assert default_storage.path(moved.document.name) == str(settings.MEDIA_ROOT / "epcis" / "5e1f")
+    exports = new.get_model("traceability", "Export").objects.order_by("format")
+    assert [(e.job_id, e.run_id, e.format, e.file.name) for e in exports] == [
+        (finished.pk, run.pk, "csv", f"exports/{finished.pk}.csv"),
+        (running.pk, run.pk, "json", ""),
+    ]
+    assert new.get_model("traceability", "Job").objects.get(pk=running.pk).result == {"after": 9, "parts": [part]}

@@ -34,6 +34,7 @@ from traceability.genealogy.models import (
     UnitLink,
 )
 from traceability.investigations.models import (
+    Export,
     Finding,
     FindingAttachment,
     Investigation,
@@ -346,6 +347,15 @@ class TraceRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         )
         more = format_html("<p>First {} shown.</p>", MEMBERS_SHOWN) if len(rows) > MEMBERS_SHOWN else ""
         return format_html("<table><tr><th>segment</th><th>exposure</th><th>via lot</th></tr>{}</table>{}", table, more)
+
+
+@admin.register(Export)
+class ExportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "run", "format", "file", "created_at")
+    list_filter = ("format",)
+    list_select_related = ("run",)
+    raw_id_fields = ("job", "run")
+    date_hierarchy = "created_at"
 
 
 # --- EPCIS: captured through /epcis/ or import_epcis, viewed here ------------------------------------

@@ -32,6 +32,8 @@ from traceability.genealogy.models import (  # noqa: F401
     exposure_of,
 )
 from traceability.investigations.models import (  # noqa: F401
+    Export,
+    ExportFormat,
     Finding,
     FindingAttachment,
     FindingCategory,

@@ -271,7 +271,11 @@ class JobSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_download(self, job: Job) -> str | None:
-        if job.kind != "export" or job.status != JobStatus.SUCCEEDED or "file" not in job.result:
+        # Only a finished export job asks for its Export: a list of runs' jobs costs no query.
+        if job.kind != "export" or job.status != JobStatus.SUCCEEDED:
+            return None
+        export = getattr(job, "export", None)
+        if export is None or not export.file:
             return None
         return reverse("api:job-download", kwargs={"pk": job.pk}, request=self.context.get("request"))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import PurePosixPath
 from typing import Any
 
 from django.conf import settings
@@ -61,7 +62,7 @@ from traceability.events.problems import DocumentRejected
 from traceability.events.services import capture_submit
 from traceability.gs1 import identifiers
 from traceability.investigations.evidence import ACCEPTED, AttachmentRefused, finding_attach
-from traceability.investigations.exports import ExportError, export_path, export_start
+from traceability.investigations.exports import ExportError, export_of, export_start
 from traceability.investigations.models import (
     Finding,
     FindingAttachment,
@@ -550,17 +551,22 @@ class JobDownloadView(JobViewMixin, generics.GenericAPIView):
     )
     def get(self, request: Request, pk: str) -> FileResponse:
         job: Job = self.get_object()
-        if job.kind != "export":
+        export = export_of(job)
+        if export is None:
             raise NotFound(f"job {job.pk} is a {job.kind} job: it wrote no file", code="no_file")
         if job.status != JobStatus.SUCCEEDED:
             raise Conflict(f"export {job.pk} is {job.status} ({job.percent}%): no file yet", code="job_not_finished")
-        path = export_path(job)
-        if not path.exists():
-            raise NotFound(f"the file of export {job.pk} is gone", code="no_file")
-        investigation, fmt = job.params["investigation_id"], job.params["format"]
-        filename = f"investigation-{investigation}-{fmt}{path.suffix}"
-        content_type = "text/csv" if path.suffix == ".csv" else "application/json"
-        return FileResponse(path.open("rb"), as_attachment=True, filename=filename, content_type=content_type)
+        gone = NotFound(f"the file of export {job.pk} is gone from storage", code="no_file")
+        if not export.file:
+            raise gone
+        try:
+            content = export.file.open("rb")
+        except FileNotFoundError:
+            raise gone from None
+        suffix = PurePosixPath(export.file.name).suffix
+        filename = f"investigation-{export.run.investigation_id}-{export.format}{suffix}"
+        content_type = "text/csv" if suffix == ".csv" else "application/json"
+        return FileResponse(content, as_attachment=True, filename=filename, content_type=content_type)
 
 
 # --- bulk CSV for QA teams ----------------------------------------------------------------------------

@@ -36,7 +36,9 @@ class EpcisCapture(models.Model):
     error_behaviour = models.CharField(
         max_length=8, choices=CaptureErrorBehaviour.choices, default=CaptureErrorBehaviour.ROLLBACK
     )
-    document_path = models.CharField(max_length=300, help_text="The document as received, under the data folder.")
+    # In the default storage, so the worker that applies it reads what the web received (they may
+    # not share a disk). Named by a random hex: the capture's id is not known when it is kept.
+    document = models.FileField(upload_to="epcis/%Y/%m/", max_length=300, help_text="The document as received.")
     events = models.PositiveIntegerField(default=0, help_text="Events in the document.")
     captured = models.PositiveIntegerField(default=0, help_text="Events stored by this capture.")
     repeated = models.PositiveIntegerField(default=0, help_text="Events the ledger had already: left as they were.")

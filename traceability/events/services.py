@@ -6,12 +6,9 @@ and the job runs on a worker, the CLI one runs the same handler in its own proce
 
 from __future__ import annotations
 
-import shutil
 import uuid
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
@@ -19,32 +16,29 @@ from suppliers.models import Organisation
 from suppliers.services import recorded_user
 from traceability.core.jobs import Chunk, Submit, job_create, job_handler, job_step
 from traceability.core.models import Job
+from traceability.core.storage import Readable, spooled, stream_chunks
 from traceability.events.capture import Progress, document_apply, document_events, document_read
 from traceability.events.models import CaptureErrorBehaviour, EpcisCapture
 from traceability.events.problems import DocumentRejected, Problem
-
-CAPTURE_DIR = "epcis"
 
 
 def capture_submit(
     *,
     owner: Organisation,
-    document: IO[bytes],
+    document: Readable,
     error_behaviour: str = CaptureErrorBehaviour.ROLLBACK,
     created_by: AbstractBaseUser | None = None,
     submit: Submit,
 ) -> EpcisCapture:
-    """Keep the document (streamed to the data folder, never held in memory) and queue its job."""
-    relative = f"{CAPTURE_DIR}/{uuid.uuid4().hex}"
-    path = Path(settings.VAR_DIR) / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as kept:
-        shutil.copyfileobj(document, kept, length=1 << 20)
+    """Keep the document in the storage (streamed, never held in memory whole) and queue its job."""
     user = recorded_user(created_by)
+    capture = EpcisCapture(owner=owner, created_by=user, error_behaviour=error_behaviour)
+    # Stored before the transaction, so no transaction stays open while a large document uploads.
+    name = uuid.uuid4().hex
+    with spooled(stream_chunks(document), name=name) as received:
+        capture.document.save(name, received, save=False)
     with transaction.atomic(durable=True):
-        capture = EpcisCapture.objects.create(
-            owner=owner, created_by=user, error_behaviour=error_behaviour, document_path=relative
-        )
+        capture.save()
         job = job_create(kind="epcis_capture", params={"capture_id": capture.pk}, total=1, owner=owner, created_by=user)
         capture.job = job
         capture.save(update_fields=["job"])
@@ -55,7 +49,7 @@ def capture_submit(
 def capture_now(
     *,
     owner: Organisation,
-    document: IO[bytes],
+    document: Readable,
     error_behaviour: str = CaptureErrorBehaviour.ROLLBACK,
     created_by: AbstractBaseUser | None = None,
     progress: Progress | None = None,
@@ -75,7 +69,8 @@ def capture_chunk(job: Job, progress: Progress | None = None) -> Chunk:
     """Apply the capture's document in one transaction (the job's): all of it, or with ``proceed``
     all of its valid events. A rejected document leaves only its problems on the capture."""
     capture = EpcisCapture.objects.select_for_update().get(pk=job.params["capture_id"])
-    data = (Path(settings.VAR_DIR) / capture.document_path).read_bytes()
+    with capture.document.open("rb") as kept:
+        data = kept.read()
     try:
         with transaction.atomic():  # a savepoint: a rejection rolls back every ledger write
             document = document_read(data)

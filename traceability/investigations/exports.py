@@ -4,7 +4,9 @@ An export writes a run's stored result (never a re-trace, so it matches what the
 CSV or JSON of the affected units, or as the notification list per consignee. It runs as a chain
 of ``export`` job chunks, one page of units each. A chunk writes its page to its own part file,
 named by the page's cursor, so a redelivered chunk overwrites its part instead of appending twice;
-the last chunk assembles the parts into one file under ``MEDIA_ROOT/exports/``.
+the last chunk assembles the parts into the file of the job's ``Export``. Parts and file are in
+Django's default storage: the worker that writes them and the web that serves the file may not
+share a disk.
 
 The REST API lists affected units with the same reads (``unit_shipments``, ``affected_unit_rows``,
 ``unit_record``), so a page on screen and a line in the export say the same thing.
@@ -15,18 +17,17 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import os
-import shutil
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.core.files.storage import Storage
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models, transaction
+from django.db import transaction
 from django.db.models import Q, QuerySet
 
 from packs.models import ContainerPacking, ShipmentItem, Unit, UnitPacking
@@ -35,20 +36,15 @@ from suppliers.services import recorded_user
 from traceability import genealogy
 from traceability.core.jobs import Chunk, job_create, job_handler
 from traceability.core.models import Job, JobStatus
+from traceability.core.storage import spooled
 from traceability.genealogy.models import exposure_name
 from traceability.gs1 import identifiers
-from traceability.investigations.models import Investigation, TraceRun
+from traceability.investigations.models import Export, ExportFormat, Investigation, TraceRun
 from traceability.investigations.services import Submit, run_result
 from traceability.ledger.selectors import IdentifierForm, company_prefix_lengths, identifier_render
 
 # One chunk exports one page of units: 5,000 units cost about ten queries and 2 MB of JSON lines.
 EXPORT_PAGE = genealogy.PAGE
-
-
-class ExportFormat(models.TextChoices):
-    CSV = "csv", "CSV of affected units"
-    JSON = "json", "JSON of affected units"
-    NOTIFICATIONS = "notifications", "Notification list per consignee (JSON)"
 
 
 CSV_COLUMNS = ["serial", "gtin", "identity", "epc", "exposure", "path", "consignee", "ship_date"]
@@ -240,71 +236,89 @@ def export_start(
             owner=investigation.owner,
             created_by=recorded_user(by),
         )
+        Export.objects.create(job=job, run=run, format=format)
         submit(job)
     return job
 
 
-def export_path(job: Job) -> Path:
-    """Where a finished export is (``job.result["file"]`` is relative to MEDIA_ROOT)."""
-    return Path(settings.MEDIA_ROOT) / job.result["file"]
+def export_of(job: Job) -> Export | None:
+    """The export a job writes (its file is set once the job has finished); None for other jobs."""
+    return Export.objects.select_related("run").filter(job=job).first()
 
 
-def _parts_folder(job: Job) -> Path:
-    return Path(settings.MEDIA_ROOT) / "exports" / f"{job.pk}.parts"
+def _part_name(job: Job, after: int) -> str:
+    # Beside the file, not in a folder of their own: a filesystem storage deletes files, never folders.
+    return f"exports/{job.pk}-part-{after:020d}.jsonl"
 
 
 @job_handler("export")
 def export_chunk(job: Job) -> Chunk:
-    """Write the next page of the run's affected units; the last chunk assembles the file."""
-    run = TraceRun.objects.get(pk=job.params["trace_run_id"])
+    """Write the next page of the run's affected units as a part; the last chunk assembles the file.
+
+    Exactly once: a part is named by its page's cursor and written over whatever a lost attempt
+    left, and the parts joined are those the job's committed ``result`` lists, so a chunk done twice
+    writes its page once.
+    """
+    export = Export.objects.select_related("run").get(job=job)
+    run = export.run
     forward = run_result(run)
     total = (run.definite_units or 0) + (run.potential_units or 0)
     after = int(job.result.get("after", 0)) if job.done else 0
+    parts = list(job.result.get("parts", [])) if job.done else []
     page = genealogy.affected_units(forward, after=after, limit=EXPORT_PAGE)
-    folder = _parts_folder(job)
     if page:
-        folder.mkdir(parents=True, exist_ok=True)
         records = unit_records(page, prefix_length=company_prefix_lengths())
-        _write_atomically(
-            folder / f"{after:020d}.jsonl", (json.dumps(r, cls=DjangoJSONEncoder) + "\n" for r in records)
-        )
+        lines = "".join(json.dumps(r, cls=DjangoJSONEncoder) + "\n" for r in records)
+        parts.append(_overwrite(export.file.storage, _part_name(job, after), ContentFile(lines.encode())))
     done = job.done + len(page)
-    cursor = {"after": page[-1].unit_id} if page else {}
+    cursor: dict[str, Any] = {"parts": parts, **({"after": page[-1].unit_id} if page else {})}
     if len(page) == EXPORT_PAGE and done < total:
         return Chunk(done=done, total=total, phase=f"exported {done:,} of {total:,} units", result=cursor)
-    name = _assemble(job, run, folder)
+    _assemble(export, parts)
     return Chunk(
-        done=max(done, total), total=max(done, total), phase="exported", result={**cursor, "file": name, "units": done}
+        done=max(done, total), total=max(done, total), phase="exported", result={**cursor, "parts": [], "units": done}
     )
 
 
-def _assemble(job: Job, run: TraceRun, folder: Path) -> str:
-    """Join the parts into the export file. Idempotent: a redelivered last chunk finds it written."""
-    fmt = job.params["format"]
-    name = f"exports/{job.pk}.{'csv' if fmt == ExportFormat.CSV else 'json'}"
-    target = Path(settings.MEDIA_ROOT) / name
-    if not target.exists():
-        parts = sorted(folder.glob("*.jsonl")) if folder.exists() else []
-        head = {"investigation": run.investigation_id, "run": run.pk, "position": run.position}
-        writer = {ExportFormat.CSV: _csv_lines, ExportFormat.JSON: _json_lines}.get(fmt, _notification_lines)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(target, writer(head, _records(parts)))
-    shutil.rmtree(folder, ignore_errors=True)
-    return name
+def _overwrite(storage: Storage, name: str, content: File) -> str:
+    """Save ``content`` under ``name`` exactly: a file there is a lost attempt's (no committed row
+    names it), and would make the storage pick another name."""
+    if storage.exists(name):
+        storage.delete(name)
+    return storage.save(name, content)
 
 
-def _records(parts: list[Path]) -> Iterator[dict[str, Any]]:
+def _assemble(export: Export, parts: list[str]) -> None:
+    """Join the parts into the export's file, in the storage.
+
+    The row names the file only when the last chunk commits, so a download never finds a file half
+    written, and a redelivered last chunk writes it again over what the lost attempt left. The
+    parts are deleted once that commit has happened: until then a redo needs them.
+    """
+    run, fmt, storage = export.run, export.format, export.file.storage
+    name = f"{export.job_id}.{'csv' if fmt == ExportFormat.CSV else 'json'}"
+    stored = export.file.field.generate_filename(export, name)
+    if storage.exists(stored):
+        storage.delete(stored)
+    head = {"investigation": run.investigation_id, "run": run.pk, "position": run.position}
+    writer = {ExportFormat.CSV: _csv_lines, ExportFormat.JSON: _json_lines}.get(fmt, _notification_lines)
+    lines = writer(head, _records(storage, parts))
+    with spooled((line.encode() for line in lines), name=name) as content:
+        export.file.save(name, content, save=False)
+    export.save(update_fields=["file"])
+    transaction.on_commit(lambda: _delete(storage, parts))
+
+
+def _records(storage: Storage, parts: list[str]) -> Iterator[dict[str, Any]]:
     for part in parts:
-        with part.open(encoding="utf-8") as lines:
+        with storage.open(part, "rb") as lines:
             for line in lines:
                 yield json.loads(line)
 
 
-def _write_atomically(target: Path, lines: Iterable[str]) -> None:
-    temporary = target.with_name(target.name + ".tmp")
-    with temporary.open("w", encoding="utf-8", newline="") as out:
-        out.writelines(lines)
-    os.replace(temporary, target)
+def _delete(storage: Storage, names: list[str]) -> None:
+    for name in names:
+        storage.delete(name)
 
 
 def path_text(path: list[dict[str, str]]) -> str:

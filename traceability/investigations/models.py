@@ -194,3 +194,26 @@ class TraceRunUnit(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} reached unit {self.unit_id} ({self.exposure})"
+
+
+class ExportFormat(models.TextChoices):
+    CSV = "csv", "CSV of affected units"
+    JSON = "json", "JSON of affected units"
+    NOTIFICATIONS = "notifications", "Notification list per consignee (JSON)"
+
+
+class Export(models.Model):
+    """A file of a trace run's result (the affected units, or the notification list), written by
+    its export job; ``file`` is set, in the storage, when the job's last chunk commits."""
+
+    job = models.OneToOneField(Job, on_delete=models.PROTECT, related_name="export")
+    run = models.ForeignKey(TraceRun, on_delete=models.PROTECT, related_name="exports")
+    format = models.CharField(max_length=16, choices=ExportFormat.choices)
+    file = models.FileField(upload_to="exports/", max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_format_display()} of trace run {self.run_id}"
