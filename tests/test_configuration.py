@@ -36,6 +36,21 @@ def test_debug_is_off_unless_asked_for(tmp_path):
     assert (off.stdout.strip(), on.stdout.strip()) == ("False", "True")
 
 
+def test_the_storage_of_kept_files_is_any_django_storage_backend_from_the_environment(tmp_path):
+    # given
+    script = "from django.core.files.storage import default_storage as s; print(s.base_url, type(s._wrapped).__name__)"
+    env = {
+        "LEDGER_STORAGE_BACKEND": "django.core.files.storage.InMemoryStorage",
+        "LEDGER_STORAGE_OPTIONS": '{"base_url": "https://files.example.com/"}',
+    }
+    # when
+    default = manage("shell", "--no-imports", "-c", script, env={}, tmp_path=tmp_path)
+    configured = manage("shell", "--no-imports", "-c", script, env=env, tmp_path=tmp_path)
+    # then
+    assert default.stdout.strip() == "/media/ FileSystemStorage", default.stderr
+    assert configured.stdout.strip() == "https://files.example.com/ InMemoryStorage", configured.stderr
+
+
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
@@ -56,8 +71,24 @@ def test_debug_is_off_unless_asked_for(tmp_path):
             "configuration error: CELERY_BROKER_URL scheme 'kafka' is not supported: use redis://host:6379/0",
         ),
         ({"DEBUG": "maybe"}, "configuration error: DEBUG='maybe' is not a boolean"),
+        (
+            {"LEDGER_STORAGE_OPTIONS": '{"secret_key": "s3cr3t"'},
+            "configuration error: LEDGER_STORAGE_OPTIONS is not JSON: Expecting ',' delimiter",
+        ),
+        (
+            {"LEDGER_STORAGE_OPTIONS": '["secret_key", "s3cr3t"]'},
+            "configuration error: LEDGER_STORAGE_OPTIONS must be a JSON object of the backend's options, not a list",
+        ),
     ],
-    ids=["database-unreachable", "database-scheme", "broker-unreachable", "broker-scheme", "debug-not-boolean"],
+    ids=[
+        "database-unreachable",
+        "database-scheme",
+        "broker-unreachable",
+        "broker-scheme",
+        "debug-not-boolean",
+        "storage-options-not-json",
+        "storage-options-not-an-object",
+    ],
 )
 def test_bad_configuration_gets_one_clear_line(tmp_path, env, expected):
     # when

@@ -7,6 +7,7 @@ switch to PostgreSQL and Redis. Production defaults are the safe ones: DEBUG is 
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -169,8 +170,31 @@ STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request while it is missing
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "media/"
+
+
+def _default_storage() -> dict[str, object]:
+    """Where the files the ledger keeps are (capture documents, exports, attachments): web and
+    workers read them only through this storage, so it must be one they all reach. By default the
+    filesystem at MEDIA_ROOT (a volume every container mounts); any Django storage backend will do,
+    e.g. django-storages' S3 one: LEDGER_STORAGE_BACKEND=storages.backends.s3.S3Storage and
+    LEDGER_STORAGE_OPTIONS='{"bucket_name": "ledger"}'."""
+    backend = os.environ.get("LEDGER_STORAGE_BACKEND", "").strip() or "django.core.files.storage.FileSystemStorage"
+    raw = os.environ.get("LEDGER_STORAGE_OPTIONS", "").strip() or "{}"
+    try:
+        options = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ImproperlyConfigured(f"LEDGER_STORAGE_OPTIONS is not JSON: {exc}") from None
+    if not isinstance(options, dict):
+        # Not the value itself: it may hold an access key.
+        kind = type(options).__name__
+        raise ImproperlyConfigured(
+            f"LEDGER_STORAGE_OPTIONS must be a JSON object of the backend's options, not a {kind}"
+        )
+    return {"BACKEND": backend, "OPTIONS": options}
+
+
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _default_storage(),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
