@@ -301,7 +301,11 @@ def _assemble(export: Export, parts: list[str]) -> None:
     if storage.exists(stored):
         storage.delete(stored)
     head = {"investigation": run.investigation_id, "run": run.pk, "position": run.position}
-    writer = {ExportFormat.CSV: _csv_lines, ExportFormat.JSON: _json_lines}.get(fmt, _notification_lines)
+    writers: dict[str, Callable[[dict[str, Any], Iterator[dict[str, Any]]], Iterator[str]]] = {
+        ExportFormat.CSV: _csv_lines,
+        ExportFormat.JSON: _json_lines,
+    }
+    writer = writers.get(fmt, _notification_lines)
     lines = writer(head, _records(storage, parts))
     with spooled((line.encode() for line in lines), name=name) as content:
         export.file.save(name, content, save=False)
