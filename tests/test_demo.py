@@ -1,11 +1,15 @@
 """The demo world: what make run loads. All or nothing, and loaded once."""
 
+import re
+
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from cells.models import Lot
 from packs.models import Shipment, Unit, UnitPacking
 from suppliers.models import Certificate, CertificateStatus, Membership, Organisation, Role
+from tests.test_api_support import client_for, raise_finding
 from traceability.demo.world import CONTAMINATED_LOT, DemoAlreadyLoaded, demo_world_load
 from traceability.genealogy.models import Exposure, Segment, SegmentMember, Transformation
 from traceability.ledger.models import LedgerEntry
@@ -82,3 +86,24 @@ def test_demo_load_command_reports_and_is_idempotent(capsys, settings, tmp_path)
     assert Membership.objects.get(user__username="admin").organisation.slug == "anchorline"
     assert out.count("In the API, admin acts for Anchorline") == 2
     assert Unit.objects.count() == 300
+
+
+@pytest.mark.parametrize("form", ["urn", "digital_link"])
+def test_demo_load_prints_the_contaminated_lot_in_the_forms_the_api_takes(form, capsys, settings, tmp_path):
+    # given
+    settings.VAR_DIR = tmp_path
+    # when
+    call_command("demo_load", "--units", "300", "--no-progress")
+    call_command("demo_load", "--units", "300", "--no-progress")
+    # then both runs name the lot as an EPC URN (Northwind's prefix is 7 digits) and a Digital Link
+    out = capsys.readouterr().out
+    printed = {"urn": re.findall(r"urn:epc:\S+", out), "digital_link": re.findall(r"https://id\.gs1\.org/\S+", out)}
+    assert printed == {
+        "urn": ["urn:epc:class:lgtin:6970011.000002.NWC-2306-17"] * 2,
+        "digital_link": ["https://id.gs1.org/01/06970011000020/10/NWC-2306-17"] * 2,
+    }
+    assert "lgtin:06970011000020" not in out
+    # and the API records a finding on what was printed, for the printed login
+    response = raise_finding(client_for(get_user_model().objects.get(username="admin")), printed[form][0])
+    assert response.status_code == 201, response.json()
+    assert response.json()["subject"]["code"] == CONTAMINATED_LOT

@@ -94,6 +94,11 @@ def demo_world_loaded() -> LedgerEntry | None:
     return LedgerEntry.objects.filter(source=LedgerSource.DEMO).order_by("position").first()
 
 
+def demo_contaminated_lot() -> str | None:
+    """The canonical identity of the lot the demo's recall is about, once the world is loaded."""
+    return MaterialLot.objects.filter(code=CONTAMINATED_LOT).values_list("identity", flat=True).first()
+
+
 def demo_world_load(*, units: int = 100_000, progress: Progress | None = None, seed: int = 2025) -> DemoSummary:
     """Write the demo world, all or nothing. Raises ``DemoAlreadyLoaded`` if it is there already."""
     if units < 100:

@@ -10,7 +10,14 @@ from django.core.management.base import BaseCommand, CommandParser
 from tqdm import tqdm
 
 from suppliers.models import MemberRole, Membership, Organisation
-from traceability.demo.world import QA_ORGANISATION, DemoAlreadyLoaded, demo_world_load
+from traceability.demo.world import (
+    CONTAMINATED_LOT,
+    QA_ORGANISATION,
+    DemoAlreadyLoaded,
+    demo_contaminated_lot,
+    demo_world_load,
+)
+from traceability.ledger.selectors import identifier_render
 
 ADMIN_USERNAME = "admin"
 
@@ -42,8 +49,15 @@ class Command(BaseCommand):
                     f" {summary.organisations} organisations, {summary.lots} lots,"
                     f" {summary.work_orders} work orders, {summary.units:,} units,"
                     f" {summary.cartons:,} cartons, {summary.pallets} pallets, {summary.shipments} shipments."
-                    f" Contaminated lot: {summary.contaminated_lot}"
                 )
+            )
+        if lot := demo_contaminated_lot():
+            # In the forms the API and EPCIS take (a finding's subject): the canonical key is the
+            # ledger's own, which no interface accepts.
+            self.stdout.write(
+                f"Contaminated lot {CONTAMINATED_LOT}:\n"
+                f"  EPC URN:      {identifier_render(lot, form='epc')}\n"
+                f"  Digital Link: {identifier_render(lot, form='digital_link')}"
             )
         password = self._demo_admin_password()
         self.stdout.write(f"Admin login: {ADMIN_USERNAME} / {password}")
