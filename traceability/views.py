@@ -1,6 +1,13 @@
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_GET
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """Where the admin's "View site" link and a newcomer's browser land: the ways in, one link each."""
+    return render(request, "traceability/home.html")
 
 
 @require_GET
