@@ -1,5 +1,7 @@
 """The OpenAPI schema is generated from the code, without warnings, and lists every endpoint."""
 
+from collections import Counter
+
 import pytest
 import yaml
 from django.core.management import call_command
@@ -57,6 +59,31 @@ def test_the_schema_describes_the_error_shape_and_the_unit_filters(tmp_path):
     }
     findings = schema["paths"]["/api/v1/findings/"]["get"]
     assert {p["name"] for p in findings["parameters"]} >= {"category", "severity", "cursor", "limit"}
+
+
+def _operations(schema: dict) -> dict[tuple[str, str], dict]:
+    return {
+        (method.upper(), path): operation
+        for path, operations in schema["paths"].items()
+        if "/schema/" not in path
+        for method, operation in operations.items()
+        if method != "parameters"
+    }
+
+
+def test_every_operation_has_a_description_of_its_own(tmp_path):
+    # given
+    target = tmp_path / "schema.yaml"
+    call_command("spectacular", "--file", str(target))
+    # when
+    operations = _operations(yaml.safe_load(target.read_text()))
+    descriptions = {key: operation.get("description", "").strip() for key, operation in operations.items()}
+    # then none is empty, none is a docstring of a class that views share, and no two are the same
+    assert [key for key, description in descriptions.items() if not description] == []
+    shared = "What every view of the API shares"
+    assert [key for key, description in descriptions.items() if shared in description] == []
+    assert [text for text, count in Counter(descriptions.values()).items() if count > 1] == []
+    assert len(descriptions) == sum(len(methods) for methods in ENDPOINTS.values())
 
 
 @pytest.mark.django_db

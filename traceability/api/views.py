@@ -155,6 +155,9 @@ def _findings(request: Request) -> QuerySet[Finding]:
 
 
 class FindingListView(ApiMixin, generics.ListAPIView):
+    """Your organisation's findings (a regulator's: all), newest first, a page at a time: `next` carries
+    the cursor. Narrow them by category and severity."""
+
     serializer_class = FindingSerializer
     pagination_class = FindingPagination
     filter_backends = [filters.DjangoFilterBackend]
@@ -194,6 +197,8 @@ class FindingListView(ApiMixin, generics.ListAPIView):
 
 
 class FindingDetailView(ApiMixin, generics.RetrieveAPIView):
+    """One finding: its subject in every form, window, inspections, attachments and investigation."""
+
     serializer_class = FindingSerializer
 
     def get_queryset(self) -> QuerySet[Finding]:
@@ -259,6 +264,10 @@ class FindingAttachmentView(ApiMixin, generics.GenericAPIView):
 
     @extend_schema(
         summary="The file of an attachment, as uploaded",
+        description=(
+            "The bytes as uploaded, under the attachment's name and with the content type read from them."
+            " 404 `file_gone` if the file is no longer in storage."
+        ),
         responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY), **READ_ERRORS},
     )
     def get(self, request: Request, pk: int, attachment: int) -> FileResponse:
@@ -296,6 +305,9 @@ def _investigations(request: Request) -> QuerySet[Investigation]:
 
 
 class InvestigationDetailView(ApiMixin, generics.RetrieveAPIView):
+    """One investigation: its status, its finding, the impact preview taken when it opened, its latest
+    run and every status change with who made it (none when a run finished it)."""
+
     serializer_class = InvestigationSerializer
 
     def get_queryset(self) -> QuerySet[Investigation]:
@@ -319,6 +331,10 @@ class InvestigationActionView(ApiMixin, generics.GenericAPIView):
 class InvestigationTransitionsView(InvestigationActionView):
     @extend_schema(
         summary="Move an investigation to another status",
+        description=(
+            "People move a traced investigation under review, and close one; runs set tracing and traced."
+            " 409 `invalid_transition` when the status does not allow the move (a closed one allows none)."
+        ),
         request=TransitionInput,
         responses={200: InvestigationSerializer, 409: ErrorSerializer, **ERRORS},
     )
@@ -341,6 +357,11 @@ class InvestigationTransitionsView(InvestigationActionView):
 class InvestigationRunsView(InvestigationActionView):
     @extend_schema(
         summary="Trace the investigation's subject again, at the ledger's current position",
+        description=(
+            "202 with the new run; its job traces in the background, and the run's `diff` says what changed"
+            " since the previous one. 409 `trace_in_progress` while a run of the same subject is running,"
+            " `invalid_transition` once the investigation is closed."
+        ),
         request=None,
         responses={202: RunSerializer, 409: ErrorSerializer, **READ_ERRORS},
     )
@@ -358,6 +379,10 @@ class InvestigationRunsView(InvestigationActionView):
 class InvestigationExportsView(InvestigationActionView):
     @extend_schema(
         summary="Export the latest finished run's affected units, in the background",
+        description=(
+            "202 with the export's job: follow it at `/api/v1/jobs/{id}/` until its `download` link appears."
+            " 409 `no_finished_run` before any run of the investigation has finished."
+        ),
         request=ExportInput,
         responses={202: JobSerializer, 409: ErrorSerializer, **ERRORS},
     )
@@ -393,6 +418,9 @@ class RunViewMixin(ApiMixin):
 
 
 class RunDetailView(RunViewMixin, generics.RetrieveAPIView):
+    """One trace run: the ledger position it traced at, its unit and consignee counts, what changed since
+    the previous run, and its job's progress."""
+
     serializer_class = RunSerializer
 
 
@@ -439,6 +467,10 @@ class RunUnitsView(RunViewMixin, generics.GenericAPIView):
 class RunConsigneesView(RunViewMixin, generics.GenericAPIView):
     @extend_schema(
         summary="Who received the run's affected units, how many, first and last shipped",
+        description=(
+            "Each organisation that received affected units, directly or inside a carton or pallet at any"
+            " nesting depth, most units first. 409 `run_not_finished` until the run's job has succeeded."
+        ),
         responses={200: ConsigneeSerializer(many=True), 409: ErrorSerializer, **READ_ERRORS},
     )
     def get(self, request: Request, pk: int) -> Response:
@@ -449,6 +481,10 @@ class RunConsigneesView(RunViewMixin, generics.GenericAPIView):
 class RunBreakdownView(RunViewMixin, generics.GenericAPIView):
     @extend_schema(
         summary="The run's affected units counted by product model, work order, site, month and consignee",
+        description=(
+            "Each affected unit is counted once per dimension, as definite when any path to it is."
+            " 409 `run_not_finished` until the run's job has succeeded."
+        ),
         responses={200: BreakdownSerializer, 409: ErrorSerializer, **READ_ERRORS},
     )
     def get(self, request: Request, pk: int) -> Response:
@@ -495,6 +531,11 @@ class UnitView(ApiMixin, APIView):
 class UnitBackwardView(UnitView):
     @extend_schema(
         summary="Every upstream lot of a unit, with suppliers, sites, inspections and certificates",
+        description=(
+            "Every lot the unit was made from, at every level, with the path to it and whether the link is"
+            " definite; and the units a refurbished unit was made from. Another organisation's unit answers"
+            " 404, like an unknown one."
+        ),
         parameters=[IDENT],
         responses={200: BackwardSerializer, **ERRORS},
     )
@@ -534,6 +575,9 @@ class JobViewMixin(ApiMixin):
 
 
 class JobDetailView(JobViewMixin, generics.RetrieveAPIView):
+    """A background job (a trace run, an export, an EPCIS capture or CSV import): its status, phase and
+    progress, its error if it failed, and where to download the file once an export has written it."""
+
     serializer_class = JobSerializer
 
 
@@ -542,6 +586,10 @@ class JobDownloadView(JobViewMixin, generics.GenericAPIView):
 
     @extend_schema(
         summary="The file a finished export wrote",
+        description=(
+            "CSV or JSON, by the export's format. 409 `job_not_finished` until the job has succeeded;"
+            " 404 `no_file` for a job that writes no file, or whose file is gone."
+        ),
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY),
             (200, "application/json"): OpenApiResponse(OpenApiTypes.BINARY),
@@ -581,6 +629,7 @@ class CsvTemplateView(ApiMixin, APIView):
 
     @extend_schema(
         summary="A CSV template: its header and one example row",
+        description="Fill it in and POST it to `/api/v1/csv/{kind}/`. 404 `no_template` for an unknown kind.",
         parameters=[CSV_KIND],
         responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY), **READ_ERRORS},
     )
