@@ -4,10 +4,13 @@ from collections import Counter
 
 import pytest
 import yaml
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
-from tests.test_api_support import client_for, member
+from tests.test_api_support import client_for, member, openapi_schema, schema_problems, traced
 from tests.trace_world import build_world
+from traceability.investigations.evidence import finding_attach
+from traceability.investigations.models import Finding
 
 ENDPOINTS = {
     "/api/v1/findings/": {"get", "post"},
@@ -91,3 +94,39 @@ def test_the_schema_and_docs_are_served():
     client = client_for(member(build_world().brand))
     assert client.get("/api/v1/schema/").status_code == 200
     assert client.get("/api/v1/docs/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_finding_whose_people_are_gone_answers_what_the_schema_declares(settings, tmp_path):
+    # given a finding with evidence, whose user account was then deleted (its records keep a null)
+    settings.MEDIA_ROOT = tmp_path
+    w = build_world()
+    qa = member(w.brand, "qa")
+    client = client_for(member(w.brand))
+    created = traced(client_for(qa), w)
+    finding = Finding.objects.get(pk=created["id"])
+    finding_attach(finding=finding, file=SimpleUploadedFile("report.pdf", b"%PDF-1.7\n%%EOF\n"), name="r.pdf", by=qa)
+    qa.delete()
+    # when
+    answer = client.get(f"/api/v1/investigations/{created['investigation']}/")
+    # then
+    body = answer.json()
+    people = (body["opened_by"], body["finding"]["raised_by"], body["finding"]["attachments"][0]["uploaded_by"])
+    assert people == (None, None, None)
+    assert [t["by"] for t in body["transitions"]] == [None, None, None]
+    assert schema_problems(answer, "/api/v1/investigations/{id}/") == []
+
+
+def test_the_schema_declares_null_where_an_answer_may_hold_one():
+    components = openapi_schema()["components"]["schemas"]
+    nullable = {
+        (component, field): components[component]["properties"][field].get("nullable", False)
+        for component, field in [
+            ("Job", "download"),
+            ("Transition", "by"),
+            ("Investigation", "opened_by"),
+            ("Finding", "raised_by"),
+            ("Attachment", "uploaded_by"),
+        ]
+    }
+    assert nullable == dict.fromkeys(nullable, True)

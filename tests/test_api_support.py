@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
+import json
 from types import SimpleNamespace
 from typing import Any
 
+import jsonschema
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from drf_spectacular.generators import SchemaGenerator
+from drf_spectacular.renderers import OpenApiJsonRenderer
 from rest_framework.test import APIClient
 
 from packs.models import Container, Shipment, ShipmentItem
@@ -120,3 +125,43 @@ def iso(value: dt.datetime | None) -> str | None:
     from rest_framework.fields import DateTimeField
 
     return DateTimeField().to_representation(value) if value else None
+
+
+@functools.cache
+def openapi_schema() -> dict[str, Any]:
+    """The API's OpenAPI document, as /api/v1/schema/ serves it."""
+    return json.loads(OpenApiJsonRenderer().render(SchemaGenerator().get_schema(request=None, public=True)))
+
+
+def _json_schema(node: Any) -> Any:
+    """An OpenAPI 3.0 schema object as JSON Schema: ``nullable`` becomes a null alternative."""
+    if not isinstance(node, dict):
+        return node
+    converted = {key: value for key, value in node.items() if key not in ("nullable", "readOnly", "writeOnly")}
+    if "properties" in node:
+        converted["properties"] = {name: _json_schema(value) for name, value in node["properties"].items()}
+    for key in ("items", "additionalProperties", "not"):
+        if isinstance(node.get(key), dict):
+            converted[key] = _json_schema(node[key])
+    for key in ("allOf", "anyOf", "oneOf"):
+        if key in node:
+            converted[key] = [_json_schema(value) for value in node[key]]
+    return {"anyOf": [converted, {"type": "null"}]} if node.get("nullable") else converted
+
+
+def schema_problems(response: Any, path: str, method: str = "get") -> list[str]:
+    """Where a JSON answer differs from what the schema declares for ``path`` (as the schema spells
+    it, e.g. ``/api/v1/runs/{id}/``) and the answer's status: one line per problem, none when it matches."""
+    schema = openapi_schema()
+    declared = schema["paths"][path][method]["responses"][str(response.status_code)]
+    root = {
+        **_json_schema(declared["content"]["application/json"]["schema"]),
+        "components": {
+            "schemas": {name: _json_schema(value) for name, value in schema["components"]["schemas"].items()}
+        },
+    }
+    validator = jsonschema.Draft202012Validator(root)
+    return [
+        f"{'/'.join(map(str, error.absolute_path)) or '(body)'}: {error.message}"
+        for error in validator.iter_errors(response.json())
+    ]

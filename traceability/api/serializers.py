@@ -162,6 +162,10 @@ class JobStatusField(serializers.ChoiceField):
         super().__init__(choices=JobStatus.choices, **kwargs)
 
 
+# Who did something is a SET_NULL foreign key: a record may outlive the account, or name none.
+NO_ACCOUNT = "Username; null when no account is on record (recorded without one, or since deleted)."
+
+
 def _render(canonical: str | None, form: str, context: dict[str, Any]) -> str | None:
     if canonical is None:
         return None
@@ -190,7 +194,9 @@ class AttachmentInput(serializers.Serializer):
 
 
 class AttachmentSerializer(serializers.ModelSerializer):
-    uploaded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    uploaded_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text=NO_ACCOUNT
+    )
     download = serializers.SerializerMethodField(help_text="Where to fetch the file.")
 
     class Meta:
@@ -209,7 +215,9 @@ class AttachmentSerializer(serializers.ModelSerializer):
 class FindingSerializer(serializers.ModelSerializer):
     owner = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     subject = serializers.SerializerMethodField()
-    raised_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    raised_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text=NO_ACCOUNT
+    )
     investigation = serializers.IntegerField(source="investigation.pk", read_only=True)
     attachments = AttachmentSerializer(many=True, read_only=True)
 
@@ -249,7 +257,9 @@ class FindingSerializer(serializers.ModelSerializer):
 
 class JobSerializer(serializers.ModelSerializer):
     status = JobStatusField(read_only=True)
-    download = serializers.SerializerMethodField(help_text="Where to fetch the file of a finished export.")
+    download = serializers.SerializerMethodField(
+        help_text="Where to fetch the file of a finished export; null for any other job."
+    )
 
     class Meta:
         model = Job
@@ -269,7 +279,7 @@ class JobSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.URI)
+    @extend_schema_field(serializers.URLField(allow_null=True))
     def get_download(self, job: Job) -> str | None:
         # Only a finished export job asks for its Export: a list of runs' jobs costs no query.
         if job.kind != "export" or job.status != JobStatus.SUCCEEDED:
@@ -304,7 +314,12 @@ class RunSerializer(serializers.ModelSerializer):
 class TransitionSerializer(serializers.ModelSerializer):
     from_status = serializers.CharField(read_only=True, help_text="Empty for the transition that opened it.")
     to_status = InvestigationStatusField(read_only=True)
-    by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    by = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="Username; null for the moves runs make, or when no account is on record.",
+    )
 
     class Meta:
         model = InvestigationTransition
@@ -315,7 +330,9 @@ class TransitionSerializer(serializers.ModelSerializer):
 class InvestigationSerializer(serializers.ModelSerializer):
     owner = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     status = InvestigationStatusField(read_only=True)
-    opened_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    opened_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text=NO_ACCOUNT
+    )
     finding = FindingSerializer(read_only=True)
     preview = PreviewSerializer(read_only=True)
     latest_run = serializers.SerializerMethodField()
