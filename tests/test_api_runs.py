@@ -242,18 +242,39 @@ def test_consignees_of_a_run_with_counts_and_shipping_dates():
     response = client.get(f"/api/v1/runs/{run}/consignees/")
     # then
     assert response.status_code == 200
-    assert response.json() == [
-        {
-            "organisation": d.slug,
-            "name": d.name,
-            "role": "distributor",
-            "pgln": urn(f"pgln:{d.pgln}"),
-            "units": 3,
-            "first_shipped_at": shipped,
-            "last_shipped_at": shipped,
-        }
-        for d, shipped in ((w.d1, "2024-03-03T08:00:00Z"), (w.d2, "2024-03-04T08:00:00Z"))
-    ]
+    assert response.json() == {
+        "next": None,
+        "previous": None,
+        "results": [
+            {
+                "organisation": d.slug,
+                "name": d.name,
+                "role": "distributor",
+                "pgln": urn(f"pgln:{d.pgln}"),
+                "units": 3,
+                "first_shipped_at": shipped,
+                "last_shipped_at": shipped,
+            }
+            for d, shipped in ((w.d1, "2024-03-03T08:00:00Z"), (w.d2, "2024-03-04T08:00:00Z"))
+        ],
+    }
+
+
+def test_consignees_come_a_page_at_a_time_like_every_list():
+    # given a run whose units reached two distributors, one with more of them
+    w = build_world()
+    more_units(w, 2)
+    client = client_for(member(w.brand))
+    run = traced(client, w)["run"]
+    # when
+    first = client.get(f"/api/v1/runs/{run}/consignees/", {"limit": 1}).json()
+    second = client.get(first["next"]).json()
+    back = client.get(second["previous"]).json()
+    # then most units first, one a page, and back again
+    assert [(c["organisation"], c["units"]) for c in first["results"]] == [(w.d2.slug, 5)]
+    assert [(c["organisation"], c["units"]) for c in second["results"]] == [(w.d1.slug, 3)]
+    assert (first["previous"], second["next"]) == (None, None)
+    assert back == first
 
 
 def test_breakdown_counts_each_affected_unit_once_by_model_work_order_site_month_and_consignee():

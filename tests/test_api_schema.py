@@ -1,16 +1,18 @@
 """The OpenAPI schema is generated from the code, without warnings, and lists every endpoint."""
 
 from collections import Counter
+from urllib.parse import quote
 
 import pytest
 import yaml
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
-from tests.test_api_support import client_for, member, openapi_schema, schema_problems, traced
+from packs.models import Unit
+from tests.test_api_support import client_for, member, openapi_schema, schema_problems, traced, urn
 from tests.trace_world import build_world
 from traceability.investigations.evidence import finding_attach
-from traceability.investigations.models import Finding
+from traceability.investigations.models import Finding, TraceRun
 
 ENDPOINTS = {
     "/api/v1/findings/": {"get", "post"},
@@ -94,6 +96,37 @@ def test_the_schema_and_docs_are_served():
     client = client_for(member(build_world().brand))
     assert client.get("/api/v1/schema/").status_code == 200
     assert client.get("/api/v1/docs/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_every_read_of_a_traced_investigation_answers_what_the_schema_declares():
+    # given a finding on M1 whose run has finished
+    w = build_world()
+    client = client_for(member(w.brand))
+    created = traced(client, w)
+    run = TraceRun.objects.get(pk=created["run"])
+    unit = quote(urn(Unit.objects.get(pk=w.u[1]).identity), safe="")
+    reads = {
+        "/api/v1/findings/": "/api/v1/findings/",
+        "/api/v1/findings/{id}/": f"/api/v1/findings/{created['id']}/",
+        "/api/v1/investigations/{id}/": f"/api/v1/investigations/{created['investigation']}/",
+        "/api/v1/runs/{id}/": f"/api/v1/runs/{run.pk}/",
+        "/api/v1/runs/{id}/units/": f"/api/v1/runs/{run.pk}/units/",
+        "/api/v1/runs/{id}/consignees/": f"/api/v1/runs/{run.pk}/consignees/",
+        "/api/v1/runs/{id}/breakdown/": f"/api/v1/runs/{run.pk}/breakdown/",
+        "/api/v1/units/{ident}/backward/": f"/api/v1/units/{unit}/backward/",
+        "/api/v1/units/{ident}/siblings/": f"/api/v1/units/{unit}/siblings/",
+        "/api/v1/jobs/{id}/": f"/api/v1/jobs/{run.job_id}/",
+    }
+    # when
+    answers = {path: client.get(url) for path, url in reads.items()}
+    # then
+    assert {path: answer.status_code for path, answer in answers.items()} == dict.fromkeys(reads, 200)
+    assert {path: schema_problems(answer, path) for path, answer in answers.items()} == dict.fromkeys(reads, [])
+    # and the nulls the schema must allow were among them: a trace run's job has nothing to download,
+    # and the status change a finished run made was made by no one
+    assert answers["/api/v1/jobs/{id}/"].json()["download"] is None
+    assert [t["by"] for t in answers["/api/v1/investigations/{id}/"].json()["transitions"]][-1] is None
 
 
 @pytest.mark.django_db

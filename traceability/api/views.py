@@ -17,12 +17,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.utils.urls import replace_query_param
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 from packs.models import Unit
@@ -464,18 +464,52 @@ class RunUnitsView(RunViewMixin, generics.GenericAPIView):
         )
 
 
+class ListPagination(CursorPagination):
+    """Cursor pagination, as for findings (``cursor``, ``limit``; ``next``, ``previous``, ``results``), of a
+    list read whole: a run's consignees are rolled up from every shipment of its units at once, one
+    row per organisation that received any. The opaque cursor holds the offset of the page."""
+
+    page_size_query_param = "limit"
+    max_page_size = 1_000
+    # DRF caps a cursor's offset at 1,000, a tie-breaker there; here the offset is the whole cursor.
+    offset_cutoff = None
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any]:
+        self.base_url = request.build_absolute_uri()
+        self.page_size = self.get_page_size(request)
+        cursor = self.decode_cursor(request)
+        self.offset, self.count = (cursor.offset if cursor else 0), len(queryset)
+        return list(queryset[self.offset : self.offset + self.page_size])
+
+    def get_next_link(self) -> str | None:
+        if self.offset + self.page_size >= self.count:
+            return None
+        return self.encode_cursor(Cursor(offset=self.offset + self.page_size, reverse=False, position=None))
+
+    def get_previous_link(self) -> str | None:
+        if self.offset == 0:
+            return None
+        if self.offset <= self.page_size:
+            return remove_query_param(self.base_url, self.cursor_query_param)
+        return self.encode_cursor(Cursor(offset=self.offset - self.page_size, reverse=False, position=None))
+
+
 class RunConsigneesView(RunViewMixin, generics.GenericAPIView):
+    pagination_class = ListPagination
+
     @extend_schema(
         summary="Who received the run's affected units, how many, first and last shipped",
         description=(
             "Each organisation that received affected units, directly or inside a carton or pallet at any"
-            " nesting depth, most units first. 409 `run_not_finished` until the run's job has succeeded."
+            " nesting depth, most units first, a page at a time: `next` carries the cursor."
+            " 409 `run_not_finished` until the run's job has succeeded."
         ),
         responses={200: ConsigneeSerializer(many=True), 409: ErrorSerializer, **READ_ERRORS},
     )
     def get(self, request: Request, pk: int) -> Response:
         consignees = selectors.run_consignees(self.finished_run(), prefix_length=self.prefix_length)
-        return Response(ConsigneeSerializer(consignees, many=True).data)
+        page = self.paginate_queryset(consignees)
+        return self.get_paginated_response(ConsigneeSerializer(page, many=True).data)
 
 
 class RunBreakdownView(RunViewMixin, generics.GenericAPIView):
