@@ -13,15 +13,18 @@ from django.db.models import Prefetch, QuerySet
 from django.http import FileResponse, HttpResponse
 from django_filters import rest_framework as filters
 from django_filters.utils import translate_validation
+from drf_spectacular.plumbing import force_instance
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import generics, status
+from rest_framework import generics, serializers, status
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
@@ -87,17 +90,67 @@ ERRORS = {
     403: ErrorSerializer,
     404: ErrorSerializer,
 }
-READ_ERRORS = {403: ErrorSerializer, 404: ErrorSerializer}
+# Any endpoint answers 400 to a query parameter it does not take (``ApiMixin.initial``).
+READ_ERRORS = {400: ValidationErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
+
+
+def _documented_query_parameters(view: Any, method: str) -> set[str]:
+    """The query parameters a handler documents with ``extend_schema(parameters=…)``.
+
+    drf-spectacular keeps a handler's annotations as a schema class in ``handler.kwargs["schema"]``
+    (where DRF's ``@action`` keeps one); asked here as the schema generator asks it.
+    tests/test_api_parameters.py checks that what is taken is what the schema lists.
+    """
+    schema_class = getattr(getattr(view, method.lower(), None), "kwargs", {}).get("schema")
+    if schema_class is None:
+        return set()
+    schema = schema_class()
+    schema.view, schema.method = view, method
+    names: set[str] = set()
+    for parameter in schema.get_override_parameters():
+        if isinstance(parameter, OpenApiParameter):
+            if parameter.location == OpenApiParameter.QUERY:
+                names.add(parameter.name)
+        else:  # a serializer: each of its fields is a query parameter
+            names.update(force_instance(parameter).fields)
+    return names
 
 
 class ApiMixin:
-    """What every view of the API shares: who may call it, and how errors are written."""
+    """What every view of the API shares: who may call it, the query parameters it takes, and how
+    errors are written."""
 
     permission_classes = [IsAuthenticated, HasOrganisation, RegulatorsReadOnly]
+    # A view that answers a page says how; the settings' default would make every view look paged.
+    pagination_class: type | None = None
     request: Request
 
     def get_exception_handler(self) -> Any:
         return api_exception_handler
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        # A misspelt or foreign parameter (?serail=, ?owner=) would otherwise be ignored, and the
+        # answer read as if it had been applied.
+        known = self.query_parameters(request.method or "GET")
+        if unknown := [name for name in request.query_params if name not in known]:
+            message = "unknown query parameter {!r}: this endpoint takes " + ", ".join(sorted(known))
+            raise serializers.ValidationError(
+                {name: [ErrorDetail(message.format(name), code="unknown_parameter")] for name in unknown}
+            )
+
+    def query_parameters(self, method: str) -> set[str]:
+        """What the schema documents for this view and method: its own parameters, its filters and
+        its pagination (on reads), and DRF's ``format``."""
+        names = _documented_query_parameters(self, method)
+        if api_settings.URL_FORMAT_OVERRIDE:
+            names.add(api_settings.URL_FORMAT_OVERRIDE)
+        if method in ("GET", "HEAD"):
+            if filterset := getattr(self, "filterset_class", None):
+                names.update(filterset.base_filters)
+            if paginator := getattr(self, "paginator", None):
+                names.update(parameter["name"] for parameter in paginator.get_schema_operation_parameters(self))
+        return names
 
     @property
     def prefix_length(self) -> PrefixLength:
