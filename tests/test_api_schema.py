@@ -126,7 +126,8 @@ def test_every_read_of_a_traced_investigation_answers_what_the_schema_declares()
     # and the nulls the schema must allow were among them: a trace run's job has nothing to download,
     # and the status change a finished run made was made by no one
     assert answers["/api/v1/jobs/{id}/"].json()["download"] is None
-    assert [t["by"] for t in answers["/api/v1/investigations/{id}/"].json()["transitions"]][-1] is None
+    moves = [(t["to_status"], t["by"]) for t in answers["/api/v1/investigations/{id}/"].json()["transitions"]]
+    assert moves == [("open", client.user.username), ("tracing", client.user.username), ("traced", None)]
 
 
 @pytest.mark.django_db
