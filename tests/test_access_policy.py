@@ -6,11 +6,17 @@ D1 (on a pallet), U4..U6 to D2. Each lot has its own maker; the brand built ever
 """
 
 import pytest
+from django.db import transaction
 
+from packs.models import Unit
 from suppliers.models import Role
-from tests.factories import OrganisationFactory
-from tests.trace_world import build_world
-from traceability.access.policy import OPERATOR, Actor, trace_allowed
+from tests.factories import OrganisationFactory, WorkOrderFactory
+from tests.trace_world import AT, build_world
+from traceability import genealogy
+from traceability.access.policy import OPERATOR, Actor, OthersCount, result_scope, trace_allowed
+from traceability.genealogy.commissioning import units_create
+from traceability.genealogy.writes import UnitBuild, unit_builds_record
+from traceability.ledger.services import ledger_append
 
 pytestmark = pytest.mark.django_db
 
@@ -90,3 +96,85 @@ def test_viewers_and_regulators_read_and_qa_engineers_and_admins_write(w):
     assert Actor.of(w.brand, "admin").may_write
     assert not Actor.of(OrganisationFactory(role=Role.REGULATOR), "admin").may_write
     assert OPERATOR.may_write
+
+
+# --- what a result shows whom -------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def shared(w):
+    """The world, plus a second brand whose units U9 and U10 were built from cell lot C1 too."""
+    w.other_order = WorkOrderFactory()
+    w.other_brand = w.other_order.owner
+    with transaction.atomic():
+        u9, u10 = units_create(
+            owner=w.other_brand,
+            product_model=w.other_order.product_model,
+            work_order=w.other_order,
+            serials=["U9", "U10"],
+            produced_at=AT,
+        )
+        entry = ledger_append(source="manual", summary="second brand")
+        unit_builds_record(
+            entry=entry,
+            owner=w.other_brand,
+            builds=[
+                UnitBuild(reference=f"build {u}", unit_id=u, lot_ids=frozenset({w.c1.pk}), occurred_at=AT)
+                for u in (u9, u10)
+            ],
+        )
+    w.u[9], w.u[10] = u9, u10
+    return w
+
+
+def scope_of(actor, w, lot):
+    forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[lot.pk])
+    return result_scope(actor, forward)
+
+
+def shown(scope, w):
+    serials = Unit.objects.filter(pk__in=list(w.u.values())).filter(scope.units_shown())
+    return sorted(serials.values_list("serial", flat=True), key=lambda s: int(s[1:]))
+
+
+def test_a_brand_sees_its_own_units_of_a_shared_lot_and_nothing_of_the_other_brand(shared):
+    # given both brands' units carry C1; brand A traces the material lot upstream of both
+    scope = scope_of(as_org(shared.brand), shared, shared.m1)
+    # then it sees its units in full, and the other brand not even as a count
+    assert not scope.full
+    assert shown(scope, shared) == ["U1", "U2", "U3", "U4", "U5", "U6", "U7", "U8"]
+    assert scope.others == ()
+
+
+def test_a_cell_maker_sees_how_many_units_of_each_customer_carry_its_lots_and_no_serial(shared):
+    # given C1's maker traces the material lot it consumed
+    scope = scope_of(as_org(shared.c1.owner), shared, shared.m1)
+    # then it sees no unit in full, and counts per brand of the units its cell lot went into
+    assert shown(scope, shared) == []
+    assert scope.others == (
+        OthersCount(shared.brand.pk, definite_units=4, potential_units=0),  # U1..U3 and U8, refurbished from U1
+        OthersCount(shared.other_brand.pk, definite_units=2, potential_units=0),
+    )
+
+
+def test_the_supplier_of_the_subject_sees_every_customer_counted_with_its_exposure(shared):
+    scope = scope_of(as_org(shared.m1.owner), shared, shared.m1)
+    assert shown(scope, shared) == []
+    assert scope.others == (
+        OthersCount(shared.brand.pk, definite_units=4, potential_units=3),  # U4..U6 only potentially
+        OthersCount(shared.other_brand.pk, definite_units=2, potential_units=0),
+    )
+
+
+def test_a_distributor_sees_the_units_it_received_and_counts_nothing(shared):
+    scope = scope_of(as_org(shared.d1), shared, shared.m1)
+    assert shown(scope, shared) == ["U1", "U2", "U3"]  # on pallet P1, in carton K1
+    assert scope.others == ()
+
+
+def test_a_regulator_and_the_operator_see_everything(shared):
+    regulator = as_org(OrganisationFactory(role=Role.REGULATOR))
+    for actor in (regulator, OPERATOR):
+        scope = scope_of(actor, shared, shared.m1)
+        assert scope.full
+        assert shown(scope, shared) == [f"U{i}" for i in range(1, 11)]
