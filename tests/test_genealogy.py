@@ -17,6 +17,7 @@ from traceability.genealogy.models import (
     exposure_of,
 )
 from traceability.genealogy.writes import (
+    CycleRefused,
     GenealogyError,
     UnitBuild,
     transformation_record,
@@ -320,7 +321,7 @@ def test_a_cycle_is_refused_at_write_time_naming_the_path():
                 output_lot_ids=[target.pk],
             )
     # when a record claims the precursor was made from the cell
-    with pytest.raises(GenealogyError) as refused, transaction.atomic():
+    with pytest.raises(CycleRefused) as refused, transaction.atomic():
         transformation_record(
             entry=ledger_append(source="manual", summary="loop"),
             owner=precursor.owner,

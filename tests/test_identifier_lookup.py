@@ -11,6 +11,7 @@ from traceability.gs1 import identifiers
 from traceability.ledger.models import LearntCompanyPrefix
 from traceability.ledger.selectors import (
     AmbiguousSubject,
+    MalformedSubject,
     PrefixLength,
     UnknownSubject,
     UnsupportedSubject,
@@ -137,3 +138,14 @@ def test_a_code_two_organisations_use_is_ambiguous_until_the_organisation_is_nam
         subject_find("0001", owner="nobody", units_only=True)
     with pytest.raises(UnsupportedSubject, match="names a SSCC: trace a unit"):
         subject_find("urn:epc:id:sscc:0614141.1234567890", units_only=True)
+
+
+@pytest.mark.parametrize("value", ["urn:epc:id:sgtin:0614141.112345", "https://id.gs1.org/01/12345/21/400"])
+def test_a_malformed_urn_or_link_is_a_malformed_subject_in_the_identifier_modules_words(value):
+    # given what the identifier module says of it
+    with pytest.raises(identifiers.InvalidIdentifier) as parsed:
+        identifiers.parse(value)
+    # when / then
+    with pytest.raises(MalformedSubject) as refused:
+        subject_find(value)
+    assert (refused.value.code, refused.value.message) == ("invalid_identifier", str(parsed.value))

@@ -15,7 +15,9 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from packs.models import Unit
 from suppliers.models import MemberRole, Membership, Organisation, Role
+from traceability.ledger.selectors import UnknownSubject, subject_find
 
 M = TypeVar("M", bound=Model)
 
@@ -89,3 +91,21 @@ def visible(queryset: QuerySet[M], request: Request, *, owner: str = "owner") ->
     if caller.sees_all:
         return queryset
     return queryset.filter(**{owner: caller.organisation})
+
+
+def unit_find(*, ident: str, caller: Caller) -> Unit:
+    """The unit ``ident`` names (an EPC URN, a Digital Link, or a serial of the caller's), if the
+    caller may see it.
+
+    An unknown unit and another organisation's are refused alike, in the same words
+    (``UnknownSubject``), so the answer does not tell whether the unit exists; other
+    ``SubjectError``s (a malformed or unsupported identifier) say what is wrong with ``ident``.
+    """
+    unknown = UnknownSubject(f"no unit is known as {ident.strip()!r}")
+    try:
+        unit = subject_find(ident, owner=None if caller.sees_all else caller.organisation, units_only=True)
+    except UnknownSubject:
+        raise unknown from None
+    if not isinstance(unit, Unit) or not (caller.sees_all or caller.owns(unit.owner_id)):
+        raise unknown
+    return unit

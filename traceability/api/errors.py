@@ -4,6 +4,10 @@
 at fault (dotted for nested input, e.g. ``inspections.1``). A validation error also lists every
 problem under ``errors``, so a form can mark all its fields at once; the top level repeats the first.
 
+The domain's refusals (``traceability.core.errors.DomainError``) are mapped here, once, by type:
+the status from ``DOMAIN_STATUS`` (400 for any type it does not name), the body from the error's
+own code, message and field. Views let them through; they neither catch them nor pick codes.
+
 The handler is set per view (``ApiView`` in ``traceability.api.views``) rather than in settings, so
 other interfaces built on DRF keep their own conventions.
 """
@@ -11,11 +15,19 @@ other interfaces built on DRF keep their own conventions.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
+
+from traceability.core.errors import DomainError
+from traceability.investigations.evidence import FileTooLarge
+from traceability.investigations.exports import ExportNotFinished, NoExportFile, NoFinishedRun
+from traceability.investigations.services import InvalidTransition, TraceInProgress
+from traceability.ledger.selectors import UnknownSubject
 
 NON_FIELD = {"non_field_errors", "detail"}
 
@@ -50,6 +62,36 @@ class NotFound(ApiError):
     default_detail = "Not found."
 
 
+# The status of each domain refusal that is not a plain 400, by type (a subclass takes its
+# nearest listed ancestor's): unknown things are 404, a state that refuses the request is 409.
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    UnknownSubject: status.HTTP_404_NOT_FOUND,
+    NoExportFile: status.HTTP_404_NOT_FOUND,
+    TraceInProgress: status.HTTP_409_CONFLICT,
+    InvalidTransition: status.HTTP_409_CONFLICT,
+    NoFinishedRun: status.HTTP_409_CONFLICT,
+    ExportNotFinished: status.HTTP_409_CONFLICT,
+    FileTooLarge: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+}
+
+
+def domain_status(error: DomainError) -> int:
+    return next(
+        (DOMAIN_STATUS[kind] for kind in type(error).__mro__ if kind in DOMAIN_STATUS), status.HTTP_400_BAD_REQUEST
+    )
+
+
+@contextmanager
+def input_named(field: str) -> Iterator[None]:
+    """Domain refusals raised inside are about the request's input ``field`` (unless they name one):
+    the domain knows its arguments, the view knows what the request calls them."""
+    try:
+        yield
+    except DomainError as error:
+        error.field = error.field or field
+        raise
+
+
 def invalid(field: str, message: str, code: str) -> serializers.ValidationError:
     """A validation error on one input field, with its own code."""
     return serializers.ValidationError({field: [exceptions.ErrorDetail(message, code=code)]})
@@ -76,7 +118,11 @@ def _body(field: str | None, message: str, code: str) -> dict[str, str]:
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler (status, headers, rollback), with the body rewritten to the house shape."""
+    """DRF's handler (status, headers, rollback), with the body rewritten to the house shape; and
+    the domain's refusals, by type."""
+    if isinstance(exc, DomainError):
+        set_rollback()
+        return Response(_body(exc.field, exc.message, exc.code), status=domain_status(exc))
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

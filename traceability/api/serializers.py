@@ -18,7 +18,6 @@ from packs.models import Unit
 from suppliers.models import Organisation, Site
 from traceability.api.errors import invalid
 from traceability.core.models import Job, JobStatus
-from traceability.gs1 import identifiers
 from traceability.investigations.exports import ExportFormat, identifier_or_none
 from traceability.investigations.models import (
     Finding,
@@ -65,10 +64,8 @@ class FindingInput(serializers.Serializer):
         organisation = self.context["organisation"]
         try:
             return subject_find(value, owner=organisation)
-        except identifiers.InvalidIdentifier as exc:
-            raise serializers.ValidationError(str(exc), code="invalid_identifier") from None
-        except SubjectError as exc:
-            raise serializers.ValidationError(str(exc), code=exc.code) from None
+        except SubjectError as exc:  # an input's refusal is a validation error, listed with the others
+            raise serializers.ValidationError(exc.message, code=exc.code) from None
 
     def validate_inspections(self, value: list[int]) -> list[int]:
         ids = sorted(set(value))

@@ -29,16 +29,16 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 from packs.models import Unit
-from traceability.access.permissions import HasOrganisation, RegulatorsReadOnly, caller_of, visible
+from traceability.access.permissions import HasOrganisation, RegulatorsReadOnly, caller_of, unit_find, visible
 from traceability.api import selectors
 from traceability.api.errors import (
-    ApiError,
     Conflict,
     ErrorSerializer,
     NotFound,
     TooLarge,
     ValidationErrorSerializer,
     api_exception_handler,
+    input_named,
 )
 from traceability.api.serializers import (
     AttachmentInput,
@@ -63,26 +63,19 @@ from traceability.core.parsers import RawDocument
 from traceability.events.csv_import import TEMPLATES, csv_document
 from traceability.events.problems import DocumentRejected
 from traceability.events.services import capture_submit
-from traceability.gs1 import identifiers
-from traceability.investigations.evidence import ACCEPTED, AttachmentRefused, finding_attach
-from traceability.investigations.exports import ExportError, export_of, export_start
+from traceability.investigations.evidence import ACCEPTED, finding_attach
+from traceability.investigations.exports import NoExportFile, export_file, export_start
 from traceability.investigations.models import (
     Finding,
     FindingAttachment,
     FindingCategory,
     Investigation,
-    InvestigationStatus,
     InvestigationTransition,
     Severity,
     TraceRun,
 )
-from traceability.investigations.services import (
-    InvestigationError,
-    finding_record,
-    investigation_transition,
-    trace_run_start,
-)
-from traceability.ledger.selectors import PrefixLength, SubjectError, UnknownSubject, subject_find
+from traceability.investigations.services import finding_record, investigation_transition, trace_run_start
+from traceability.ledger.selectors import PrefixLength
 from traceability.tasks import job_submit
 
 ERRORS = {
@@ -230,22 +223,18 @@ class FindingListView(ApiMixin, generics.ListAPIView):
         data = FindingInput(data=request.data, context={"organisation": caller.organisation})
         data.is_valid(raise_exception=True)
         fields = data.validated_data
-        try:
-            finding = finding_record(
-                owner=caller.organisation,
-                subject=fields["subject"],
-                category=fields["category"],
-                severity=fields["severity"],
-                description=fields["description"],
-                raised_by=request.user,
-                window_from=fields.get("window_from"),
-                window_to=fields.get("window_to"),
-                inspection_ids=fields["inspections"],
-                submit=job_submit,
-            )
-        except InvestigationError as exc:
-            # Inputs the service would refuse are refused by FindingInput; what is left is the state.
-            raise Conflict(str(exc), code="trace_in_progress") from None
+        finding = finding_record(
+            owner=caller.organisation,
+            subject=fields["subject"],
+            category=fields["category"],
+            severity=fields["severity"],
+            description=fields["description"],
+            raised_by=request.user,
+            window_from=fields.get("window_from"),
+            window_to=fields.get("window_to"),
+            inspection_ids=fields["inspections"],
+            submit=job_submit,
+        )
         return self.output(FindingCreatedSerializer, _findings(request).get(pk=finding.pk), status_code=201)
 
 
@@ -301,11 +290,8 @@ class FindingAttachmentsView(ApiMixin, generics.GenericAPIView):
         data = AttachmentInput(data=request.data)
         data.is_valid(raise_exception=True)
         upload = data.validated_data["file"]
-        try:
+        with input_named("file"):
             attachment, created = finding_attach(finding=finding, file=upload, name=upload.name, by=request.user)
-        except AttachmentRefused as exc:
-            error = TooLarge if exc.code == "file_too_large" else ApiError
-            raise error(str(exc), code=exc.code, field="file") from None
         return self.output(AttachmentSerializer, attachment, status_code=201 if created else 200)
 
 
@@ -395,15 +381,12 @@ class InvestigationTransitionsView(InvestigationActionView):
         investigation = self.investigation()
         data = TransitionInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            investigation_transition(
-                investigation=investigation,
-                to=data.validated_data["to"],
-                by=request.user,
-                note=data.validated_data["note"],
-            )
-        except InvestigationError as exc:
-            raise Conflict(str(exc), code="invalid_transition") from None
+        investigation_transition(
+            investigation=investigation,
+            to=data.validated_data["to"],
+            by=request.user,
+            note=data.validated_data["note"],
+        )
         return self.output(InvestigationSerializer, self.answer(investigation.pk))
 
 
@@ -420,12 +403,7 @@ class InvestigationRunsView(InvestigationActionView):
     )
     def post(self, request: Request, pk: int) -> Response:
         investigation = self.investigation()
-        try:
-            run = trace_run_start(investigation=investigation, by=request.user, submit=job_submit)
-        except InvestigationError as exc:
-            investigation.refresh_from_db(fields=["status"])
-            closed = investigation.status == InvestigationStatus.CLOSED
-            raise Conflict(str(exc), code="invalid_transition" if closed else "trace_in_progress") from None
+        run = trace_run_start(investigation=investigation, by=request.user, submit=job_submit)
         return self.output(RunSerializer, TraceRun.objects.select_related("job").get(pk=run.pk), status_code=202)
 
 
@@ -443,12 +421,9 @@ class InvestigationExportsView(InvestigationActionView):
         investigation = self.investigation()
         data = ExportInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            job = export_start(
-                investigation=investigation, format=data.validated_data["format"], by=request.user, submit=job_submit
-            )
-        except ExportError as exc:
-            raise Conflict(str(exc), code="no_finished_run") from None
+        job = export_start(
+            investigation=investigation, format=data.validated_data["format"], by=request.user, submit=job_submit
+        )
         return self.output(JobSerializer, job, status_code=202)
 
 
@@ -591,19 +566,8 @@ IDENT = OpenApiParameter(
 
 class UnitView(ApiMixin, APIView):
     def unit(self, ident: str) -> Unit:
-        caller = caller_of(self.request)
-        unknown = NotFound(f"no unit is known as {ident.strip()!r}", code="unknown_subject", field="ident")
-        try:
-            unit = subject_find(ident, owner=None if caller.sees_all else caller.organisation, units_only=True)
-        except identifiers.InvalidIdentifier as exc:
-            raise ApiError(str(exc), code="invalid_identifier", field="ident") from None
-        except UnknownSubject:
-            raise unknown from None
-        except SubjectError as exc:
-            raise ApiError(str(exc), code=exc.code, field="ident") from None
-        if not (caller.sees_all or caller.owns(unit.owner_id)):
-            raise unknown  # another organisation's unit is answered like an unknown one
-        return unit
+        with input_named("ident"):
+            return unit_find(ident=ident, caller=caller_of(self.request))
 
     def visible_units(self) -> QuerySet[Unit]:
         return visible(Unit.objects.all(), self.request)
@@ -686,18 +650,11 @@ class JobDownloadView(JobViewMixin, generics.GenericAPIView):
     )
     def get(self, request: Request, pk: str) -> FileResponse:
         job: Job = self.get_object()
-        export = export_of(job)
-        if export is None:
-            raise NotFound(f"job {job.pk} is a {job.kind} job: it wrote no file", code="no_file")
-        if job.status != JobStatus.SUCCEEDED:
-            raise Conflict(f"export {job.pk} is {job.status} ({job.percent}%): no file yet", code="job_not_finished")
-        gone = NotFound(f"the file of export {job.pk} is gone from storage", code="no_file")
-        if not export.file:
-            raise gone
+        export = export_file(job=job)
         try:
             content = export.file.open("rb")
         except FileNotFoundError:
-            raise gone from None
+            raise NoExportFile(f"the file of export {job.pk} is gone from storage") from None
         suffix = PurePosixPath(export.file.name).suffix
         filename = f"investigation-{export.run.investigation_id}-{export.format}{suffix}"
         content_type = "text/csv" if suffix == ".csv" else "application/json"

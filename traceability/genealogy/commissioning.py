@@ -10,6 +10,7 @@ from django.db import transaction
 from packs.models import Container, ProductModel, Site, Unit, UnitPacking, WorkOrder
 from suppliers.models import Organisation
 from traceability.core.bulk import bulk_insert, insert_rows
+from traceability.core.errors import DomainError
 from traceability.core.jobs import Chunk, job_handler
 from traceability.core.models import Job
 from traceability.genealogy.writes import packings_written
@@ -21,8 +22,26 @@ from traceability.ledger.services import BATCH_SIZE, ids_missing, ledger_append,
 COMMISSION_CHUNK = 10_000
 
 
-class UnitError(ValueError):
-    pass
+class UnitError(DomainError, ValueError):
+    """Units not commissioned or not packed; nothing of the batch is written."""
+
+    code = "units_refused"
+
+
+class DuplicateSerial(UnitError):
+    code = "duplicate_serial"
+
+
+class SerialTaken(UnitError):
+    """A serial already in the ledger for the product model."""
+
+    code = "serial_taken"
+
+
+class UnknownPacked(UnitError):
+    """Packing rows naming units or containers the ledger does not hold."""
+
+    code = "unknown_ids"
 
 
 def unit_identity(*, owner: Organisation, gtin: str | None, serial: str) -> str:
@@ -63,11 +82,11 @@ def units_create(
     ]
     identities = [u.identity for u in units]
     if len(set(identities)) != len(identities):
-        raise UnitError("the batch lists a serial more than once")
+        raise DuplicateSerial("the batch lists a serial more than once")
     for start in range(0, len(identities), BATCH_SIZE):
         batch = identities[start : start + BATCH_SIZE]
         if taken := list(Unit.objects.filter(identity__in=batch).values_list("serial", flat=True)[:5]):
-            raise UnitError(f"serial(s) already in the ledger for {product_model}: {', '.join(taken)}")
+            raise SerialTaken(f"serial(s) already in the ledger for {product_model}: {', '.join(taken)}")
     created = bulk_insert(Unit, units)
     return [u.pk for u in created]
 
@@ -85,7 +104,9 @@ def units_pack(*, packings: Iterable[tuple[int, int, dt.datetime]]) -> int:
     for model, ids in ((Unit, {u for _, u, _ in rows}), (Container, {c for c, _, _ in rows})):
         if missing := ids_missing(model, ids):
             shown = ", ".join(map(str, missing[:10]))
-            raise UnitError(f"cannot pack: unknown {model._meta.verbose_name} id(s) {shown} ({len(missing)} in all)")
+            raise UnknownPacked(
+                f"cannot pack: unknown {model._meta.verbose_name} id(s) {shown} ({len(missing)} in all)"
+            )
     created = insert_rows(UnitPacking, ("container_id", "unit_id", "packed_at"), rows)
     packings_written(packing_ids=created, unit_ids=sorted({u for _, u, _ in rows}))
     return len(created)

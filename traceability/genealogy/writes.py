@@ -21,6 +21,7 @@ from packs.models import Unit, UnitPacking
 from suppliers.models import Organisation
 from traceability.core.bulk import bulk_insert, insert_rows
 from traceability.core.db import any_sql
+from traceability.core.errors import DomainError
 from traceability.genealogy.models import (
     Exposure,
     LotLink,
@@ -39,13 +40,43 @@ from traceability.ledger.models import LedgerEntry
 from traceability.ledger.services import BATCH_SIZE, ids_missing, require_transaction
 
 
-class GenealogyError(ValueError):
+class GenealogyError(DomainError, ValueError):
     """A record the genealogy refuses; the message names the record and the reason."""
+
+    code = "record_refused"
+
+
+class UnknownIds(GenealogyError):
+    """A record naming lot or unit ids the ledger does not hold."""
+
+    code = "unknown_ids"
+
+
+class IncompleteRecord(GenealogyError):
+    """A record without inputs or without outputs: it links nothing."""
+
+    code = "incomplete_record"
+
+
+class LotFromUnitRefused(GenealogyError):
+    """Lots are made from lots; a finished unit goes into units only (refurbishment)."""
+
+    code = "lot_from_unit"
+
+
+class CycleRefused(GenealogyError):
+    """A record that would make something from itself: the genealogy is a DAG."""
+
+    code = "cycle_refused"
+
+
+class AlreadyRetracted(GenealogyError):
+    code = "already_retracted"
 
 
 def _check_exist(model: type[Lot] | type[Unit], ids: set[int], what: str) -> None:
     if missing := ids_missing(model, ids):
-        raise GenealogyError(f"unknown {what} id(s): {', '.join(map(str, missing[:10]))}")
+        raise UnknownIds(f"unknown {what} id(s): {', '.join(map(str, missing[:10]))}")
 
 
 def _refuse_cycle(
@@ -71,7 +102,7 @@ def _refuse_cycle(
         chain = [ancestors[output].path[0].source, *(link.target for link in ancestors[output].path)]
         names = dict((Lot if what == "lot" else Unit).objects.filter(pk__in=chain).values_list("pk", "identity"))
         shown = " → ".join(names[node] for node in reversed(chain))
-        raise GenealogyError(
+        raise CycleRefused(
             f"transformation {reference!r} would make {names[output]} from itself:"
             f" {shown} already exists, and this record adds {names[chain[0]]} → {names[output]}"
         )
@@ -190,7 +221,7 @@ def unit_builds_record(
     if not builds:
         return Recorded()
     if empty := [b.reference for b in builds if not b.lot_ids]:
-        raise GenealogyError(f"build record {empty[0]!r} names no input lot")
+        raise IncompleteRecord(f"build record {empty[0]!r} names no input lot")
     _check_exist(Unit, {b.unit_id for b in builds}, "unit")
     _check_exist(Lot, {lot_id for b in builds for lot_id in b.lot_ids}, "lot")
     segments = _segments_for({(Exposure.DEFINITE, b.lot_ids) for b in builds})
@@ -261,11 +292,11 @@ def transformation_record(
     output_lots, output_units = set(output_lot_ids), set(output_unit_ids)
     inputs, outputs = len(input_lots) + len(input_units), len(output_lots) + len(output_units)
     if not inputs or not outputs:
-        raise GenealogyError(f"transformation {reference!r} needs at least one input and one output")
+        raise IncompleteRecord(f"transformation {reference!r} needs at least one input and one output")
     if input_units and output_lots:
-        raise GenealogyError(f"transformation {reference!r}: a lot cannot be made from a finished unit")
+        raise LotFromUnitRefused(f"transformation {reference!r}: a lot cannot be made from a finished unit")
     if same := (input_lots & output_lots) | (input_units & output_units):
-        raise GenealogyError(f"transformation {reference!r}: id(s) {sorted(same)} are both input and output")
+        raise CycleRefused(f"transformation {reference!r}: id(s) {sorted(same)} are both input and output")
     _check_exist(Lot, input_lots | output_lots, "lot")
     _check_exist(Unit, input_units | output_units, "unit")
     _refuse_cycle(reference, LotLink, "lot", inputs=input_lots, outputs=output_lots)
@@ -316,7 +347,7 @@ def transformation_retract(*, transformation: Transformation, entry: LedgerEntry
     require_transaction()
     locked = Transformation.objects.select_for_update().get(pk=transformation.pk)
     if locked.retracted_position_id is not None:
-        raise GenealogyError(f"{locked} was already retracted at ledger position {locked.retracted_position_id}")
+        raise AlreadyRetracted(f"{locked} was already retracted at ledger position {locked.retracted_position_id}")
     locked.retracted_position = entry
     locked.retraction_reason = reason
     locked.save(update_fields=["retracted_position", "retraction_reason"])

@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from suppliers.services import recorded_user
+from traceability.core.errors import DomainError
 from traceability.investigations.models import Finding, FindingAttachment
 
 _SNIFF_BYTES = 8_192
@@ -37,10 +38,24 @@ _TEXTS = {".csv": "text/csv", ".json": "application/json"}  # any other UTF-8 te
 ACCEPTED = "PDF; JPEG, PNG, TIFF, WebP or GIF images; Excel, Word or PowerPoint (OOXML) or ZIP files; UTF-8 text"
 
 
-class AttachmentRefused(ValueError):
-    def __init__(self, message: str, *, code: str) -> None:
-        super().__init__(message)
-        self.code = code
+class AttachmentRefused(DomainError, ValueError):
+    """A file not attached: nothing of it is kept."""
+
+    code = "attachment_refused"
+
+
+class EmptyFile(AttachmentRefused):
+    code = "empty_file"
+
+
+class FileTooLarge(AttachmentRefused):
+    code = "file_too_large"
+
+
+class FileTypeRefused(AttachmentRefused):
+    """Content that is not one of the kinds of evidence accepted (``ACCEPTED``)."""
+
+    code = "file_type"
 
 
 def finding_attach(
@@ -54,12 +69,11 @@ def finding_attach(
     name = _base_name(name)
     size = file.size or 0
     if size == 0:
-        raise AttachmentRefused(f"{name} is empty: there is nothing to attach", code="empty_file")
+        raise EmptyFile(f"{name} is empty: there is nothing to attach")
     limit = settings.LEDGER_ATTACHMENT_MAX_BYTES
     if size > limit:
-        raise AttachmentRefused(
-            f"{name} is {_megabytes(size)}: a finding's attachments may be at most {_megabytes(limit)} each",
-            code="file_too_large",
+        raise FileTooLarge(
+            f"{name} is {_megabytes(size)}: a finding's attachments may be at most {_megabytes(limit)} each"
         )
     digest, head = hashlib.sha256(), b""
     for chunk in file.chunks():
@@ -108,7 +122,7 @@ def attachment_content_type(head: bytes, name: str) -> str:
     if _is_text(head):
         return _TEXTS.get(PurePosixPath(name).suffix.lower(), "text/plain")
     what = f"its content is {found}" if found else "its content is not a kind this ledger recognises"
-    raise AttachmentRefused(f"{name} is not accepted as evidence: {what} (accepted: {ACCEPTED})", code="file_type")
+    raise FileTypeRefused(f"{name} is not accepted as evidence: {what} (accepted: {ACCEPTED})")
 
 
 def _is_text(head: bytes) -> bool:

@@ -34,6 +34,7 @@ from packs.models import ContainerPacking, ShipmentItem, Unit, UnitPacking
 from suppliers.models import Organisation
 from suppliers.services import recorded_user
 from traceability import genealogy
+from traceability.core.errors import DomainError
 from traceability.core.jobs import Chunk, job_create, job_handler
 from traceability.core.models import Job, JobStatus
 from traceability.core.storage import spooled
@@ -50,8 +51,28 @@ EXPORT_PAGE = genealogy.PAGE
 CSV_COLUMNS = ["serial", "gtin", "identity", "epc", "exposure", "path", "consignee", "ship_date"]
 
 
-class ExportError(ValueError):
-    pass
+class ExportError(DomainError, ValueError):
+    """An export refused, or its file not there to download."""
+
+    code = "export_refused"
+
+
+class ExportFormatUnknown(ExportError):
+    code = "unknown_export_format"
+
+
+class NoFinishedRun(ExportError):
+    code = "no_finished_run"
+
+
+class ExportNotFinished(ExportError):
+    code = "job_not_finished"
+
+
+class NoExportFile(ExportError):
+    """The job wrote no file (it is not an export), or its file is gone."""
+
+    code = "no_file"
 
 
 # --- reads shared with the REST API ------------------------------------------------------------------
@@ -222,10 +243,12 @@ def export_start(
 ) -> Job:
     """Export the investigation's latest finished run in the background; returns the job."""
     if format not in ExportFormat.values:
-        raise ExportError(f"unknown export format {format!r} (known: {', '.join(ExportFormat.values)})")
+        raise ExportFormatUnknown(
+            f"unknown export format {format!r} (known: {', '.join(ExportFormat.values)})", field="format"
+        )
     run = latest_finished_run(investigation)
     if run is None:
-        raise ExportError(
+        raise NoFinishedRun(
             f"investigation #{investigation.pk} has no finished trace run to export: wait for its run to finish"
         )
     with transaction.atomic():
@@ -244,6 +267,19 @@ def export_start(
 def export_of(job: Job) -> Export | None:
     """The export a job writes (its file is set once the job has finished); None for other jobs."""
     return Export.objects.select_related("run").filter(job=job).first()
+
+
+def export_file(*, job: Job) -> Export:
+    """The export a finished job wrote, its file in storage; refused for another kind of job, an
+    unfinished export, or a file that is gone from storage."""
+    if job.kind != "export":
+        raise NoExportFile(f"job {job.pk} is a {job.kind} job: it wrote no file")
+    if job.status != JobStatus.SUCCEEDED:
+        raise ExportNotFinished(f"export {job.pk} is {job.status} ({job.percent}%): no file yet")
+    export = export_of(job)
+    if export is None or not export.file or not export.file.storage.exists(export.file.name):
+        raise NoExportFile(f"the file of export {job.pk} is gone from storage")
+    return export
 
 
 def _part_name(job: Job, after: int) -> str:

@@ -24,6 +24,7 @@ from suppliers.models import Organisation, Site
 from suppliers.services import recorded_user
 from traceability import genealogy
 from traceability.core.bulk import insert_rows
+from traceability.core.errors import DomainError
 from traceability.core.jobs import Chunk, Submit, job_create, job_handler
 from traceability.core.models import Job, JobStatus
 from traceability.genealogy.models import exposure_name
@@ -58,8 +59,36 @@ _BY_RUNS: dict[str, set[str]] = {
 }
 
 
-class InvestigationError(ValueError):
-    pass
+class InvestigationError(DomainError, ValueError):
+    """A finding, a transition or a trace run refused; the message says why."""
+
+    code = "investigation_refused"
+
+
+class InvalidFindingSubject(InvestigationError):
+    code = "invalid_subject"
+
+
+class InvalidWindow(InvestigationError):
+    code = "invalid_window"
+
+
+class EmptySubject(InvestigationError):
+    """A supplier or site subject that names no lot (in its window)."""
+
+    code = "empty_subject"
+
+
+class TraceInProgress(InvestigationError):
+    """A run of the same subject is still tracing: its answer is on the way."""
+
+    code = "trace_in_progress"
+
+
+class InvalidTransition(InvestigationError):
+    """The investigation's status does not allow the move (a closed investigation is never traced again)."""
+
+    code = "invalid_transition"
 
 
 Subject = Lot | Unit | Organisation | Site
@@ -75,7 +104,7 @@ def _subject_fields(subject: Subject) -> dict[str, Any]:
             return {"subject_kind": SubjectKind.SUPPLIER, "subject_organisation": subject}
         case Site():
             return {"subject_kind": SubjectKind.SITE, "subject_site": subject}
-    raise InvestigationError(f"a finding's subject is a lot, a unit, a supplier or a site, not {subject!r}")
+    raise InvalidFindingSubject(f"a finding's subject is a lot, a unit, a supplier or a site, not {subject!r}")
 
 
 def finding_seeds(finding: Finding) -> tuple[list[int], list[int]]:
@@ -142,7 +171,7 @@ def finding_record(
     """Record a finding, open its investigation with an impact preview, and start a trace run."""
     now = timezone.now()
     if window_from and window_to and window_to < window_from:
-        raise InvestigationError(f"the window ends ({window_to:%Y-%m-%d}) before it starts ({window_from:%Y-%m-%d})")
+        raise InvalidWindow(f"the window ends ({window_to:%Y-%m-%d}) before it starts ({window_from:%Y-%m-%d})")
     user = recorded_user(raised_by)
     with transaction.atomic(durable=True):
         finding = Finding(
@@ -157,7 +186,7 @@ def finding_record(
             **_subject_fields(subject),
         )
         if running := _running_run_on(finding):
-            raise InvestigationError(
+            raise TraceInProgress(
                 f"a trace of this subject is already running for investigation #{running.investigation_id}"
                 f" (run {running.pk}, started {running.created_at:%Y-%m-%d %H:%M:%S} UTC): wait for it,"
                 " then record the finding or re-run that investigation"
@@ -167,7 +196,7 @@ def finding_record(
             finding.inspections.set(inspections)
         lot_ids, unit_ids = finding_seeds(finding)
         if not lot_ids and not unit_ids:
-            raise InvestigationError(f"the finding names no lot or unit: {_describe(finding)} has none")
+            raise EmptySubject(f"the finding names no lot or unit: {_describe(finding)} has none")
         snapshot = genealogy.ledger_snapshot()
         investigation = Investigation.objects.create(
             owner=owner,
@@ -204,7 +233,7 @@ def investigation_transition(
             allowed = ", ".join(sorted(allowed_moves[locked.status])) or (
                 "none, it is closed" if locked.status == S.CLOSED else "none"
             )
-            raise InvestigationError(
+            raise InvalidTransition(
                 f"investigation #{locked.pk} cannot go from {locked.status} to {to} (allowed: {allowed})"
             )
         InvestigationTransition.objects.create(
@@ -236,7 +265,7 @@ def trace_run_start(
     """
     with transaction.atomic():
         if seeds is None and (running := _running_run_on(investigation.finding)):
-            raise InvestigationError(f"run {running.pk} of investigation #{running.investigation_id} is still tracing")
+            raise TraceInProgress(f"run {running.pk} of investigation #{running.investigation_id} is still tracing")
         snapshot = snapshot or genealogy.ledger_snapshot()
         lot_ids, unit_ids = seeds or finding_seeds(investigation.finding)
         previous = investigation.runs.order_by("-created_at").first()

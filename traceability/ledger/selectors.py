@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from cells.models import Lot
 from packs.models import Unit
 from suppliers.models import Organisation
+from traceability.core.errors import DomainError
 from traceability.gs1 import identifiers
 from traceability.ledger.models import LearntCompanyPrefix
 
@@ -55,21 +56,31 @@ def identifier_render(
     return identifiers.to_epc_urn(identity, prefix_length=prefix_length or company_prefix_lengths())
 
 
-class SubjectError(LookupError):
-    """An identifier that does not name one lot or unit; ``code`` is the API's error code."""
+class SubjectError(DomainError, LookupError):
+    """An identifier that does not name one lot or unit."""
 
     code = "unknown_subject"
 
 
 class UnknownSubject(SubjectError):
-    pass
+    """Nothing in the ledger (that the caller may name) is known by the identifier."""
+
+
+class MalformedSubject(SubjectError):
+    """An EPC URN or Digital Link that does not parse; the message is the identifier module's."""
+
+    code = "invalid_identifier"
 
 
 class UnsupportedSubject(SubjectError):
+    """A well-formed identifier of something that is not traced (an SSCC, a GLN…)."""
+
     code = "unsupported_identifier"
 
 
 class AmbiguousSubject(SubjectError):
+    """A bare code several organisations use."""
+
     code = "ambiguous_subject"
 
 
@@ -78,14 +89,17 @@ def subject_find(value: str, *, owner: Organisation | str | None = None, units_o
 
     A URN or link names one thing in the whole ledger. A bare code is looked up as printed (GS1
     lot numbers and serials, and organisations' own codes), among ``owner``'s (an organisation or
-    its slug) when given. Raises ``identifiers.InvalidIdentifier`` for a malformed URN or link,
-    and a ``SubjectError`` saying why otherwise.
+    its slug) when given. Raises a ``SubjectError`` saying why not: ``MalformedSubject`` for a URN
+    or link that does not parse, ``UnknownSubject``, ``UnsupportedSubject`` or ``AmbiguousSubject``.
     """
     value = value.strip()
     wanted = "a unit (SGTIN)" if units_only else "a lot (LGTIN) or a unit (SGTIN)"
     thing = "unit" if units_only else "lot or unit"
     if value[:4].lower() == "urn:" or value.lower().startswith(("http://", "https://")):
-        identity = identifiers.parse(value).identity
+        try:
+            identity = identifiers.parse(value).identity
+        except identifiers.InvalidIdentifier as exc:
+            raise MalformedSubject(str(exc)) from exc
         if isinstance(identity, identifiers.Sgtin):
             found: Lot | Unit | None = Unit.objects.filter(identity=identity.canonical).first()
         elif isinstance(identity, identifiers.Lgtin) and not units_only:

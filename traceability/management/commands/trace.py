@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandParser
 
 from cells.models import Lot
 from packs.models import Unit
@@ -24,12 +24,13 @@ from suppliers.models import Certificate, Organisation
 from traceability import genealogy
 from traceability.genealogy.models import exposure_name
 from traceability.gs1 import identifiers
-from traceability.ledger.selectors import SubjectError, company_prefix_lengths, identifier_render, subject_find
+from traceability.ledger.selectors import company_prefix_lengths, identifier_render, subject_find
+from traceability.management.base import LedgerCommand
 
 TABLE_ROWS = 50
 
 
-class Command(BaseCommand):
+class Command(LedgerCommand):
     help = "Trace a lot or unit forward (affected units, consignees) or backward (upstream lots)."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -42,10 +43,7 @@ class Command(BaseCommand):
     def handle(
         self, *args: Any, direction: str, ident: str, json: bool, owner: str | None, at: int | None, **options: Any
     ) -> None:
-        try:
-            subject = subject_find(ident, owner=owner)
-        except (identifiers.InvalidIdentifier, SubjectError) as exc:
-            raise CommandError(str(exc)) from None
+        subject = subject_find(ident, owner=owner)
         snapshot = genealogy.ledger_snapshot(at)
         prefix_length = company_prefix_lengths()
         if direction == "forward":
