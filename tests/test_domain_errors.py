@@ -12,6 +12,7 @@ from traceability.genealogy.commissioning import SerialTaken
 from traceability.genealogy.writes import CycleRefused, UnknownIds
 from traceability.investigations.evidence import EmptyFile, FileTooLarge, FileTypeRefused
 from traceability.investigations.exports import ExportFormatUnknown, ExportNotFinished, NoExportFile, NoFinishedRun
+from traceability.investigations.selectors import RunNotFinished
 from traceability.investigations.services import EmptySubject, InvalidTransition, InvalidWindow, TraceInProgress
 from traceability.ledger.selectors import AmbiguousSubject, MalformedSubject, UnknownSubject, UnsupportedSubject
 
@@ -36,6 +37,7 @@ def test_every_refusal_has_a_snake_case_code_and_the_codes_the_api_returns_are_k
         "ambiguous_subject",
         "trace_in_progress",
         "invalid_transition",
+        "run_not_finished",
         "no_finished_run",
         "job_not_finished",
         "no_file",
@@ -55,6 +57,7 @@ def test_every_refusal_has_a_snake_case_code_and_the_codes_the_api_returns_are_k
         (AmbiguousSubject, 400),
         (TraceInProgress, 409),
         (InvalidTransition, 409),
+        (RunNotFinished, 409),
         (NoFinishedRun, 409),
         (ExportNotFinished, 409),
         (FileTooLarge, 413),

@@ -1,5 +1,6 @@
 """The `trace` command's fixed JSON contract, its readable output and its refusals."""
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from cells.models import Inspection
+from tests.factories import CertificateFactory
 from tests.trace_world import build_world
 from traceability.ledger.selectors import identifier_render
 
@@ -62,6 +65,31 @@ def test_backward_json_lists_every_upstream_lot():
     assert set(result["lots"]) == expected
     assert all(lot.startswith("urn:epc:class:lgtin:") for lot in result["lots"])
     assert [d["level"] for d in result["details"]] == sorted(d["level"] for d in result["details"])
+
+
+def test_backward_json_lists_a_lots_inspections_newest_first_and_its_suppliers_certificates():
+    # given C1 inspected three times, two of them at the same hour, by a certified cell maker
+    w = build_world()
+    for method, day in (("ocv", 20), ("xray", 10), ("ct", 20)):
+        Inspection.objects.create(
+            owner=w.c1.owner,
+            lot=w.c1,
+            method=method,
+            outcome="pass",
+            inspected_at=dt.datetime(2024, 2, day, tzinfo=dt.UTC),
+        )
+    CertificateFactory(owner=w.c1.owner, scheme="un38.3", number="UN-1", status="suspended")
+    # when
+    result = json.loads(trace("backward", "U2", "--json"))
+    # then
+    c1 = next(detail for detail in result["details"] if detail["identity"] == w.c1.identity)
+    assert [(i["method"], i["at"]) for i in c1["inspections"]] == [
+        ("ocv", "2024-02-20T00:00:00+00:00"),
+        ("ct", "2024-02-20T00:00:00+00:00"),
+        ("xray", "2024-02-10T00:00:00+00:00"),
+    ]
+    assert c1["certificates"] == [{"scheme": "un38.3", "number": "UN-1", "status": "suspended"}]
+    assert c1["supplier"] == {"name": w.c1.owner.name, "party": f"own-party:{w.c1.owner.slug}"}
 
 
 def test_readable_output_summarises_and_tabulates():

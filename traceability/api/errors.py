@@ -26,6 +26,7 @@ from rest_framework.views import set_rollback
 from traceability.core.errors import DomainError
 from traceability.investigations.evidence import FileTooLarge
 from traceability.investigations.exports import ExportNotFinished, NoExportFile, NoFinishedRun
+from traceability.investigations.selectors import RunNotFinished
 from traceability.investigations.services import InvalidTransition, TraceInProgress
 from traceability.ledger.selectors import UnknownSubject
 
@@ -48,14 +49,6 @@ class TooLarge(ApiError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
 
-class Conflict(ApiError):
-    """The request is well formed but the ledger's state refuses it (a run in progress, a closed case)."""
-
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
-    default_detail = "The request conflicts with the current state."
-
-
 class NotFound(ApiError):
     status_code = status.HTTP_404_NOT_FOUND
     default_code = "not_found"
@@ -69,6 +62,7 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     NoExportFile: status.HTTP_404_NOT_FOUND,
     TraceInProgress: status.HTTP_409_CONFLICT,
     InvalidTransition: status.HTTP_409_CONFLICT,
+    RunNotFinished: status.HTTP_409_CONFLICT,
     NoFinishedRun: status.HTTP_409_CONFLICT,
     ExportNotFinished: status.HTTP_409_CONFLICT,
     FileTooLarge: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,

@@ -18,7 +18,7 @@ from packs.models import Unit
 from suppliers.models import Organisation, Site
 from traceability.api.errors import invalid
 from traceability.core.models import Job, JobStatus
-from traceability.investigations.exports import ExportFormat, identifier_or_none
+from traceability.investigations.exports import ExportFormat
 from traceability.investigations.models import (
     Finding,
     FindingAttachment,
@@ -31,7 +31,7 @@ from traceability.investigations.models import (
     TraceRun,
 )
 from traceability.investigations.services import finding_seeds
-from traceability.ledger.selectors import SubjectError, subject_find
+from traceability.ledger.selectors import SubjectError, identifier_or_none, subject_find
 
 UNITS_PAGE_MAX = 1_000
 

@@ -32,7 +32,6 @@ from packs.models import Unit
 from traceability.access.permissions import HasOrganisation, RegulatorsReadOnly, caller_of, unit_find, visible
 from traceability.api import selectors
 from traceability.api.errors import (
-    Conflict,
     ErrorSerializer,
     NotFound,
     TooLarge,
@@ -58,7 +57,7 @@ from traceability.api.serializers import (
     UnitsPageQuery,
     UnitsPageSerializer,
 )
-from traceability.core.models import Job, JobStatus
+from traceability.core.models import Job
 from traceability.core.parsers import RawDocument
 from traceability.events.csv_import import TEMPLATES, csv_document
 from traceability.events.problems import DocumentRejected
@@ -74,6 +73,7 @@ from traceability.investigations.models import (
     Severity,
     TraceRun,
 )
+from traceability.investigations.selectors import run_require_finished
 from traceability.investigations.services import finding_record, investigation_transition, trace_run_start
 from traceability.ledger.selectors import PrefixLength
 from traceability.tasks import job_submit
@@ -435,14 +435,8 @@ class RunViewMixin(ApiMixin):
         return visible(TraceRun.objects.select_related("job"), self.request, owner="investigation__owner")
 
     def finished_run(self) -> TraceRun:
-        run: TraceRun = self.get_object()  # type: ignore[attr-defined]
-        if run.job.status != JobStatus.SUCCEEDED:
-            raise Conflict(
-                f"run {run.pk} has not finished (its job is {run.job.status}, {run.job.percent}%):"
-                " its result is complete once the job has succeeded",
-                code="run_not_finished",
-            )
-        return run
+        """The run, once its job has succeeded; a run still tracing is refused (``RunNotFinished``)."""
+        return run_require_finished(run=self.get_object())  # type: ignore[attr-defined]
 
 
 class RunDetailView(RunViewMixin, generics.RetrieveAPIView):
@@ -550,7 +544,7 @@ class RunBreakdownView(RunViewMixin, generics.GenericAPIView):
         responses={200: BreakdownSerializer, 409: ErrorSerializer, **READ_ERRORS},
     )
     def get(self, request: Request, pk: int) -> Response:
-        breakdown = selectors.run_breakdown(self.finished_run(), prefix_length=self.prefix_length)
+        breakdown = selectors.run_breakdown(self.finished_run())
         return self.output(BreakdownSerializer, breakdown)
 
 

@@ -3,7 +3,8 @@
 ``models`` (transformations, links, segments), ``trace`` (the pure algorithm), ``writes`` (records and
 retractions), ``commissioning`` (units and packing), and the reads, one module per idea: ``snapshot``
 (a ledger position), ``forward``, ``counts``, ``affected``, ``consignees``, ``diff``, ``backward``,
-``siblings`` and ``explain``. The reads' public names are gathered here, so a caller writes
+``siblings`` and ``explain``; and ``read_models``, what interfaces render of one unit or lot (its
+upstream, its siblings). The reads' public names are gathered here, so a caller writes
 ``genealogy.forward_trace(...)``.
 """
 
@@ -18,21 +19,48 @@ from traceability.genealogy.counts import (
     sums_of,
 )
 from traceability.genealogy.diff import Diff, best_exposures, forward_diff, segment_changes
-from traceability.genealogy.explain import explain_paths
+from traceability.genealogy.explain import PathStep, explain_paths
 from traceability.genealogy.forward import Forward, forward_trace, forward_unit_ids, members, walk
+from traceability.genealogy.read_models import (
+    CertificateSummary,
+    InspectionResult,
+    LotSummary,
+    Party,
+    SiblingsPage,
+    SiteSummary,
+    UnitSummary,
+    Upstream,
+    UpstreamLot,
+    UpstreamUnit,
+    party_of,
+    siblings_page,
+    unit_summary,
+    upstream_read,
+)
 from traceability.genealogy.siblings import Siblings, siblings
 from traceability.genealogy.snapshot import Snapshot, ledger_snapshot
 
 __all__ = [
     "AffectedUnit",
     "Backward",
+    "CertificateSummary",
     "Consignee",
     "Diff",
     "Forward",
+    "InspectionResult",
+    "LotSummary",
     "PAGE",
+    "Party",
+    "PathStep",
     "REPEATED_AS_CONSTANTS",
     "Siblings",
+    "SiblingsPage",
+    "SiteSummary",
     "Snapshot",
+    "UnitSummary",
+    "Upstream",
+    "UpstreamLot",
+    "UpstreamUnit",
     "affected_counts",
     "affected_per_container",
     "affected_units",
@@ -47,11 +75,15 @@ __all__ = [
     "ledger_snapshot",
     "lots_by_id",
     "members",
+    "party_of",
     "segment_changes",
     "segment_exposures",
     "segment_sizes",
     "segments_written_by",
     "siblings",
+    "siblings_page",
     "sums_of",
+    "unit_summary",
+    "upstream_read",
     "walk",
 ]

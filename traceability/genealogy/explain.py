@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from cells.models import Lot
 from packs.models import Unit
@@ -13,9 +14,23 @@ from traceability.genealogy.models import (
 from traceability.genealogy.trace import Link
 
 
+@dataclass(frozen=True)
+class PathStep:
+    """One link of a path in words: its two ends by canonical identity, and the record that made it."""
+
+    source: str
+    target: str
+    record: str  # the record's reference: an event, a work order, a build record
+    exposure: str  # "definite" or "potential"
+
+    def as_dict(self) -> dict[str, str]:
+        """The step as every interface writes it (``from`` is a Python keyword, hence ``source``)."""
+        return {"from": self.source, "to": self.target, "record": self.record, "exposure": self.exposure}
+
+
 def explain_paths(
     paths: Sequence[tuple[Link, ...]], *, known: Mapping[tuple[str, int], str] | None = None
-) -> list[list[dict[str, str]]]:
+) -> list[tuple[PathStep, ...]]:
     """Paths as people read them: each step names both ends by canonical identity and the record.
 
     At most three queries for any number of paths (lots, units, records), so a page of units costs
@@ -45,14 +60,14 @@ def explain_paths(
         return names.get((kind, node), f"{'lot' if kind == 'L' else 'unit'}:{node}")
 
     return [
-        [
-            {
-                "from": name(link.kinds[0], link.source),
-                "to": name(link.kinds[1], link.target),
-                "record": records.get(link.record, str(link.record)),
-                "exposure": exposure_name(link.definite),
-            }
+        tuple(
+            PathStep(
+                source=name(link.kinds[0], link.source),
+                target=name(link.kinds[1], link.target),
+                record=records.get(link.record, str(link.record)),
+                exposure=exposure_name(link.definite),
+            )
             for link in path
-        ]
+        )
         for path in paths
     ]

@@ -1,4 +1,4 @@
-"""Affected-unit listings: where each unit went, and exports of a run's result as background jobs.
+"""Exports of a run's result as background jobs.
 
 An export writes a run's stored result (never a re-trace, so it matches what the run reported) as
 CSV or JSON of the affected units, or as the notification list per consignee. It runs as a chain
@@ -8,18 +8,15 @@ the last chunk assembles the parts into the file of the job's ``Export``. Parts 
 Django's default storage: the worker that writes them and the web that serves the file may not
 share a disk.
 
-The REST API lists affected units with the same reads (``unit_shipments``, ``affected_unit_rows``,
-``unit_record``), so a page on screen and a line in the export say the same thing.
+The REST API lists affected units from the same read model (``investigations.selectors``'
+``AffectedUnitRow``), so a page on screen and a line in the export say the same thing.
 """
 
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import json
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -28,9 +25,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import Q, QuerySet
 
-from packs.models import ContainerPacking, ShipmentItem, Unit, UnitPacking
 from suppliers.models import Organisation
 from suppliers.services import recorded_user
 from traceability import genealogy
@@ -38,11 +33,11 @@ from traceability.core.errors import DomainError
 from traceability.core.jobs import Chunk, job_create, job_handler
 from traceability.core.models import Job, JobStatus
 from traceability.core.storage import spooled
-from traceability.genealogy.models import exposure_name
 from traceability.gs1 import identifiers
 from traceability.investigations.models import Export, ExportFormat, Investigation, TraceRun
+from traceability.investigations.selectors import AffectedUnitRow, affected_unit_rows
 from traceability.investigations.services import Submit, run_result
-from traceability.ledger.selectors import IdentifierForm, company_prefix_lengths, identifier_render
+from traceability.ledger.selectors import company_prefix_lengths, identifier_or_none
 
 # One chunk exports one page of units: 5,000 units cost about ten queries and 2 MB of JSON lines.
 EXPORT_PAGE = genealogy.PAGE
@@ -75,158 +70,20 @@ class NoExportFile(ExportError):
     code = "no_file"
 
 
-# --- reads shared with the REST API ------------------------------------------------------------------
-
-
-def identifier_or_none(canonical: str, *, form: IdentifierForm, prefix_length: identifiers.PrefixLength) -> str | None:
-    """A GS1 identity in the asked form; None for own codes (they have no URN or link) or when the
-    company prefix length is unknown (a guessed split would name another item)."""
-    if canonical.startswith("own-"):
-        return None
-    try:
-        return identifier_render(canonical, form=form, prefix_length=prefix_length)
-    except identifiers.InvalidIdentifier:
-        return None
-
-
-def identifier_links(canonical: str, *, prefix_length: identifiers.PrefixLength) -> dict[str, str | None]:
-    """``epc`` and ``digital_link`` of one GS1 identity, as ``identifier_or_none`` gives each, with
-    the stored identity parsed once for both (a page of units renders hundreds)."""
-    if canonical.startswith("own-"):
-        return {"epc": None, "digital_link": None}
-    try:
-        identity = identifiers.from_canonical(canonical)
-    except identifiers.InvalidIdentifier:
-        return {"epc": None, "digital_link": None}
-
-    def rendered(render: Callable[[identifiers.Identity], str]) -> str | None:
-        try:
-            return render(identity)
-        except identifiers.InvalidIdentifier:
-            return None
-
+def unit_record(row: AffectedUnitRow, *, prefix_length: identifiers.PrefixLength) -> dict[str, Any]:
+    """One affected unit as an export writes it: the record the REST API lists, field for field."""
     return {
-        "epc": rendered(lambda identity: identifiers.to_epc_urn(identity, prefix_length=prefix_length)),
-        "digital_link": rendered(identifiers.to_digital_link),
-    }
-
-
-@dataclass(frozen=True)
-class Shipped:
-    organisation_id: int
-    slug: str
-    name: str
-    shipped_at: dt.datetime
-
-
-def unit_shipments(unit_ids: Iterable[int]) -> dict[int, list[Shipped]]:
-    """Who received each unit, loose or inside a carton or pallet at any nesting depth, and when.
-
-    One query for the packings, one per level of nesting and one for the shipments, whatever the
-    number of units. Ancestors are closed over the whole container graph before shipments are
-    matched, so a pallet reached at two depths (a carton on it directly, another inside a case on
-    it) carries both cartons' units.
-    """
-    ids = sorted(set(unit_ids))
-    if not ids:
-        return {}
-    containers_of: dict[int, set[int]] = defaultdict(set)
-    # order_by(): the models' default orderings would join Container just to sort.
-    packings = UnitPacking.objects.filter(unit_id__any=frozenset(ids)).values_list("unit_id", "container_id").order_by()
-    for unit, container in packings:
-        containers_of[unit].add(container)
-    parents: dict[int, set[int]] = defaultdict(set)
-    frontier = set().union(*containers_of.values()) if containers_of else set()
-    seen = set(frontier)
-    while frontier:
-        rows = (
-            ContainerPacking.objects.filter(child_id__any=set(frontier)).values_list("child_id", "parent_id").order_by()
-        )
-        frontier = set()
-        for child, parent in rows:
-            parents[child].add(parent)
-            if parent not in seen:
-                seen.add(parent)
-                frontier.add(parent)
-    items = ShipmentItem.objects.filter(Q(container_id__any=set(seen)) | Q(unit_id__any=frozenset(ids))).values_list(
-        "container_id",
-        "unit_id",
-        "shipment__consignee_id",
-        "shipment__consignee__slug",
-        "shipment__consignee__name",
-        "shipment__shipped_at",
-    )
-    by_container: dict[int, list[Shipped]] = defaultdict(list)
-    by_unit: dict[int, list[Shipped]] = defaultdict(list)
-    for container, unit, organisation, slug, name, shipped_at in items:
-        shipped = Shipped(organisation, slug, name, shipped_at)
-        (by_container[container] if container is not None else by_unit[unit]).append(shipped)
-    result: dict[int, list[Shipped]] = {}
-    for unit in ids:
-        found = set(by_unit.get(unit, ()))
-        for container in _with_ancestors(containers_of.get(unit, set()), parents):
-            found.update(by_container.get(container, ()))
-        if found:
-            result[unit] = sorted(found, key=lambda s: (s.shipped_at, s.slug))
-    return result
-
-
-def _with_ancestors(containers: set[int], parents: dict[int, set[int]]) -> set[int]:
-    found, stack = set(containers), list(containers)
-    while stack:
-        for parent in parents.get(stack.pop(), ()):
-            if parent not in found:
-                found.add(parent)
-                stack.append(parent)
-    return found
-
-
-@dataclass(frozen=True)
-class AffectedUnitRow:
-    affected: genealogy.AffectedUnit
-    unit: Unit
-    shipments: tuple[Shipped, ...]
-
-
-def affected_unit_rows(
-    page: Sequence[genealogy.AffectedUnit], *, units: QuerySet[Unit] | None = None
-) -> list[AffectedUnitRow]:
-    """A page of affected units with their unit rows (product model, work order) and shipments.
-
-    ``units`` may narrow the rows (a filtered queryset); units it leaves out are dropped.
-    A fixed number of queries per page, whatever its size.
-    """
-    queryset = Unit.objects.all() if units is None else units
-    rows = queryset.select_related("product_model", "work_order").in_bulk([a.unit_id for a in page])
-    shipments = unit_shipments(rows)
-    return [AffectedUnitRow(a, rows[a.unit_id], tuple(shipments.get(a.unit_id, ()))) for a in page if a.unit_id in rows]
-
-
-def unit_record(
-    row: AffectedUnitRow, path: list[dict[str, str]], *, prefix_length: identifiers.PrefixLength
-) -> dict[str, Any]:
-    """One affected unit as the API and the exports write it."""
-    unit = row.unit
-    return {
-        "serial": unit.serial,
-        "gtin": unit.gtin,
-        "identity": unit.identity,
-        "epc": identifier_or_none(unit.identity, form="epc", prefix_length=prefix_length),
-        "digital_link": identifier_or_none(unit.identity, form="digital_link", prefix_length=prefix_length),
-        "exposure": exposure_name(row.affected.definite),
-        "product_model": unit.product_model.model_number,
-        "work_order": unit.work_order.number if unit.work_order else None,
-        "path": path,
+        "serial": row.serial,
+        "gtin": row.gtin,
+        "identity": row.identity,
+        "epc": identifier_or_none(row.identity, form="epc", prefix_length=prefix_length),
+        "digital_link": identifier_or_none(row.identity, form="digital_link", prefix_length=prefix_length),
+        "exposure": row.exposure,
+        "product_model": row.product_model,
+        "work_order": row.work_order,
+        "path": [step.as_dict() for step in row.path],
         "consignees": [{"organisation": s.slug, "name": s.name, "shipped_at": s.shipped_at} for s in row.shipments],
     }
-
-
-def unit_records(
-    page: Sequence[genealogy.AffectedUnit], *, prefix_length: identifiers.PrefixLength
-) -> list[dict[str, Any]]:
-    rows = affected_unit_rows(page)
-    paths = genealogy.explain_paths([row.affected.path for row in rows])
-    return [unit_record(row, path, prefix_length=prefix_length) for row, path in zip(rows, paths, strict=True)]
 
 
 # --- the export job ---------------------------------------------------------------------------------
@@ -303,7 +160,8 @@ def export_chunk(job: Job) -> Chunk:
     parts = list(job.result.get("parts", [])) if job.done else []
     page = genealogy.affected_units(forward, after=after, limit=EXPORT_PAGE)
     if page:
-        records = unit_records(page, prefix_length=company_prefix_lengths())
+        prefix_length = company_prefix_lengths()
+        records = [unit_record(row, prefix_length=prefix_length) for row in affected_unit_rows(page)]
         lines = "".join(json.dumps(r, cls=DjangoJSONEncoder) + "\n" for r in records)
         parts.append(_overwrite(export.file.storage, _part_name(job, after), ContentFile(lines.encode())))
     done = job.done + len(page)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 from django.db.models import QuerySet
@@ -54,6 +54,39 @@ def identifier_render(
     if form == "digital_link":
         return identifiers.to_digital_link(identity)
     return identifiers.to_epc_urn(identity, prefix_length=prefix_length or company_prefix_lengths())
+
+
+def identifier_or_none(canonical: str, *, form: IdentifierForm, prefix_length: identifiers.PrefixLength) -> str | None:
+    """A GS1 identity in the asked form; None for own codes (they have no URN or link) or when the
+    company prefix length is unknown (a guessed split would name another item)."""
+    if canonical.startswith("own-"):
+        return None
+    try:
+        return identifier_render(canonical, form=form, prefix_length=prefix_length)
+    except identifiers.InvalidIdentifier:
+        return None
+
+
+def identifier_links(canonical: str, *, prefix_length: identifiers.PrefixLength) -> dict[str, str | None]:
+    """``epc`` and ``digital_link`` of one GS1 identity, as ``identifier_or_none`` gives each, with
+    the stored identity parsed once for both (a page of units renders hundreds)."""
+    if canonical.startswith("own-"):
+        return {"epc": None, "digital_link": None}
+    try:
+        identity = identifiers.from_canonical(canonical)
+    except identifiers.InvalidIdentifier:
+        return {"epc": None, "digital_link": None}
+
+    def rendered(render: Callable[[identifiers.Identity], str]) -> str | None:
+        try:
+            return render(identity)
+        except identifiers.InvalidIdentifier:
+            return None
+
+    return {
+        "epc": rendered(lambda identity: identifiers.to_epc_urn(identity, prefix_length=prefix_length)),
+        "digital_link": rendered(identifiers.to_digital_link),
+    }
 
 
 class SubjectError(DomainError, LookupError):

@@ -20,10 +20,14 @@ from django.core.management.base import CommandParser
 
 from cells.models import Lot
 from packs.models import Unit
-from suppliers.models import Certificate, Organisation
 from traceability import genealogy
-from traceability.genealogy.models import exposure_name
 from traceability.gs1 import identifiers
+from traceability.investigations.selectors import (
+    AffectedConsignee,
+    AffectedUnitRow,
+    affected_consignees,
+    affected_unit_rows,
+)
 from traceability.ledger.selectors import company_prefix_lengths, identifier_render, subject_find
 from traceability.management.base import LedgerCommand
 
@@ -52,16 +56,11 @@ class Command(LedgerCommand):
                 seed_lot_ids=[subject.pk] if isinstance(subject, Lot) else [],
                 seed_unit_ids=[subject.pk] if isinstance(subject, Unit) else [],
             )
-            report = _ForwardReport(subject, forward, prefix_length)
-            report.write_json(self.stdout) if json else report.write_text(self.stdout)
+            report: _ForwardReport | _BackwardReport = _ForwardReport(subject, forward, prefix_length)
         else:
-            backward = genealogy.backward_trace(
-                snapshot=snapshot,
-                unit_id=subject.pk if isinstance(subject, Unit) else None,
-                lot_id=subject.pk if isinstance(subject, Lot) else None,
-            )
-            report = _BackwardReport(subject, backward, prefix_length)
-            report.write_json(self.stdout) if json else report.write_text(self.stdout)
+            upstream = genealogy.upstream_read(subject=subject, snapshot=snapshot)
+            report = _BackwardReport(upstream, prefix_length)
+        report.write_json(self.stdout) if json else report.write_text(self.stdout)
 
 
 def _epc(canonical: str, prefix_length: identifiers.PrefixLength) -> str | None:
@@ -70,44 +69,40 @@ def _epc(canonical: str, prefix_length: identifiers.PrefixLength) -> str | None:
     return identifier_render(canonical, form="epc", prefix_length=prefix_length)
 
 
-def _party(organisation: Organisation, prefix_length: identifiers.PrefixLength) -> str:
-    if organisation.pgln:
-        return identifiers.to_epc_urn(identifiers.Pgln(gln=organisation.pgln), prefix_length=prefix_length)
-    return f"own-party:{organisation.slug}"
+def _party(party: genealogy.Party, prefix_length: identifiers.PrefixLength) -> str:
+    if party.pgln:
+        return identifiers.to_epc_urn(identifiers.Pgln(gln=party.pgln), prefix_length=prefix_length)
+    return f"own-party:{party.slug}"
 
 
 class _ForwardReport:
     def __init__(self, subject: Lot | Unit, forward: genealogy.Forward, prefix_length: identifiers.PrefixLength):
         self.subject, self.forward, self.prefix_length = subject, forward, prefix_length
 
-    def units(self) -> Iterator[dict[str, Any]]:
+    def units(self) -> Iterator[AffectedUnitRow]:
         after = 0
         while page := genealogy.affected_units(self.forward, after=after):
-            rows = Unit.objects.in_bulk([a.unit_id for a in page])
-            paths = genealogy.explain_paths([a.path for a in page])
-            for affected, path in zip(page, paths, strict=True):
-                unit = rows[affected.unit_id]
-                yield {
-                    "epc": _epc(unit.identity, self.prefix_length),
-                    "exposure": exposure_name(affected.definite),
-                    "identity": unit.identity,
-                    "serial": unit.serial,
-                    "gtin": unit.gtin,
-                    "path": path,
-                }
+            # Who received each unit is the consignees' part of the report, not each unit's.
+            yield from affected_unit_rows(page, shipments=False)
             after = page[-1].unit_id
 
-    def consignees(self) -> list[tuple[Organisation, genealogy.Consignee]]:
-        found = genealogy.consignees(self.forward)
-        organisations = Organisation.objects.in_bulk([c.organisation_id for c in found])
-        return [(organisations[c.organisation_id], c) for c in found]
+    def consignees(self) -> list[AffectedConsignee]:
+        return affected_consignees(forward=self.forward)
 
     def write_json(self, out: TextIO) -> None:
         head = {"subject": self.subject.identity, "position": self.forward.snapshot.position}
         out.write(json.dumps(head)[:-1] + ', "units": [')
-        for n, unit in enumerate(self.units()):
+        for n, row in enumerate(self.units()):
+            unit = {
+                "epc": _epc(row.identity, self.prefix_length),
+                "exposure": row.exposure,
+                "identity": row.identity,
+                "serial": row.serial,
+                "gtin": row.gtin,
+                "path": [step.as_dict() for step in row.path],
+            }
             out.write(("," if n else "") + "\n" + json.dumps(unit))
-        consignees = [_party(organisation, self.prefix_length) for organisation, _ in self.consignees()]
+        consignees = [_party(consignee.party, self.prefix_length) for consignee in self.consignees()]
         definite, potential = genealogy.affected_counts(self.forward)
         tail = {"consignees": consignees, "counts": {"definite": definite, "potential": potential}}
         out.write("\n], " + json.dumps(tail)[1:] + "\n")
@@ -120,46 +115,36 @@ class _ForwardReport:
             f" through {len(self.forward.lots):,} lots and {len(self.forward.segments):,} segments\n\n"
         )
         out.write(f"{'serial':<22} {'exposure':<10} {'EPC':<48} via\n")
-        for n, unit in enumerate(self.units()):
+        for n, row in enumerate(self.units()):
             if n == TABLE_ROWS:
                 out.write(f"… {definite + potential - TABLE_ROWS:,} more (use --json for all)\n")
                 break
-            via = unit["path"][-1]["from"] if unit["path"] else "(the subject)"
-            out.write(f"{unit['serial']:<22} {unit['exposure']:<10} {unit['epc'] or unit['identity']:<48} {via}\n")
+            via = row.path[-1].source if row.path else "(the subject)"
+            epc = _epc(row.identity, self.prefix_length)
+            out.write(f"{row.serial:<22} {row.exposure:<10} {epc or row.identity:<48} {via}\n")
         out.write("\nConsignees\n")
-        for organisation, consignee in self.consignees():
+        for consignee in self.consignees():
             out.write(
-                f"  {organisation.name:<40} {consignee.units:>9,} units"
+                f"  {consignee.party.name:<40} {consignee.units:>9,} units"
                 f"  {consignee.first_shipped_at:%Y-%m-%d} – {consignee.last_shipped_at:%Y-%m-%d}\n"
             )
 
 
 class _BackwardReport:
-    def __init__(self, subject: Lot | Unit, backward: genealogy.Backward, prefix_length: identifiers.PrefixLength):
-        self.subject, self.backward, self.prefix_length = subject, backward, prefix_length
-        self.lots = (
-            Lot.objects.select_related("owner", "site").prefetch_related("inspections").in_bulk(list(backward.lots))
-        )
-        self.certificates: dict[int, list[Certificate]] = {}
-        for certificate in Certificate.objects.filter(owner_id__in={lot.owner_id for lot in self.lots.values()}):
-            self.certificates.setdefault(certificate.owner_id, []).append(certificate)
-
-    def ordered(self) -> list[Lot]:
-        return sorted(self.lots.values(), key=lambda lot: (len(self.backward.lots[lot.pk].path), lot.identity))
+    def __init__(self, upstream: genealogy.Upstream, prefix_length: identifiers.PrefixLength):
+        self.upstream, self.prefix_length = upstream, prefix_length
 
     def write_json(self, out: TextIO) -> None:
-        lots = self.ordered()
-        paths = genealogy.explain_paths([self.backward.lots[lot.pk].path for lot in lots])
         details = [
             {
-                "lot": _epc(lot.identity, self.prefix_length) or lot.identity,
-                "identity": lot.identity,
-                "kind": lot.kind,
-                "level": len(self.backward.lots[lot.pk].path),
-                "exposure": exposure_name(self.backward.lots[lot.pk].definite),
-                "supplier": {"name": lot.owner.name, "party": _party(lot.owner, self.prefix_length)},
-                "site": lot.site.name if lot.site else None,
-                "produced": [_iso(lot.produced_from), _iso(lot.produced_to)],
+                "lot": _epc(found.lot.identity, self.prefix_length) or found.lot.identity,
+                "identity": found.lot.identity,
+                "kind": found.lot.kind,
+                "level": found.level,
+                "exposure": found.exposure,
+                "supplier": {"name": found.supplier.name, "party": _party(found.supplier, self.prefix_length)},
+                "site": found.site.name if found.site else None,
+                "produced": [_iso(found.produced_from), _iso(found.produced_to)],
                 "inspections": [
                     {
                         "method": i.method,
@@ -167,24 +152,23 @@ class _BackwardReport:
                         "measurements": i.measurements,
                         "at": _iso(i.inspected_at),
                     }
-                    for i in lot.inspections.all()
+                    # Newest first (the read gives them oldest first; equal times keep their order).
+                    for i in sorted(found.inspections, key=lambda i: i.inspected_at, reverse=True)
                 ],
                 "certificates": [
-                    {"scheme": c.scheme, "number": c.number, "status": c.status}
-                    for c in self.certificates.get(lot.owner_id, [])
+                    {"scheme": c.scheme, "number": c.number, "status": c.status} for c in found.certificates
                 ],
-                "path": path,
+                "path": [step.as_dict() for step in found.path],
             }
-            for lot, path in zip(lots, paths, strict=True)
+            for found in self.upstream.lots
         ]
-        units = Unit.objects.in_bulk(list(self.backward.units))
         json.dump(
             {
-                "subject": self.subject.identity,
-                "position": self.backward.snapshot.position,
+                "subject": self.upstream.subject.identity,
+                "position": self.upstream.position,
                 "lots": [d["lot"] for d in details],
-                "units": [_epc(u.identity, self.prefix_length) or u.identity for u in units.values()],
-                "suppliers": sorted({d["supplier"]["party"] for d in details}),
+                "units": [_epc(u.unit.identity, self.prefix_length) or u.unit.identity for u in self.upstream.units],
+                "suppliers": sorted({_party(found.supplier, self.prefix_length) for found in self.upstream.lots}),
                 "details": details,
             },
             out,
@@ -192,16 +176,18 @@ class _BackwardReport:
         out.write("\n")
 
     def write_text(self, out: TextIO) -> None:
+        upstream = self.upstream
         out.write(
-            f"Backward trace of {self.subject.identity} at ledger position {self.backward.snapshot.position}:"
-            f" {len(self.lots)} upstream lots\n\n"
+            f"Backward trace of {upstream.subject.identity} at ledger position {upstream.position}:"
+            f" {len(upstream.lots)} upstream lots\n\n"
         )
         out.write(f"{'level':<6} {'lot':<44} {'kind':<9} {'supplier':<36} produced\n")
-        for lot in self.ordered():
-            level = len(self.backward.lots[lot.pk].path)
-            produced = f"{lot.produced_from:%Y-%m-%d}" if lot.produced_from else "-"
-            failed = " FAILED INSPECTION" if any(i.outcome == "fail" for i in lot.inspections.all()) else ""
-            out.write(f"{level:<6} {lot.identity:<44} {lot.kind:<9} {lot.owner.name[:35]:<36} {produced}{failed}\n")
+        for found in upstream.lots:
+            lot, produced = found.lot, f"{found.produced_from:%Y-%m-%d}" if found.produced_from else "-"
+            failed = " FAILED INSPECTION" if any(i.outcome == "fail" for i in found.inspections) else ""
+            out.write(
+                f"{found.level:<6} {lot.identity:<44} {lot.kind:<9} {found.supplier.name[:35]:<36} {produced}{failed}\n"
+            )
 
 
 def _iso(value: Any) -> str | None:
