@@ -13,7 +13,8 @@ from suppliers.models import Role
 from tests.factories import OrganisationFactory, WorkOrderFactory
 from tests.trace_world import AT, build_world
 from traceability import genealogy
-from traceability.access.policy import OPERATOR, Actor, OthersCount, result_scope, trace_allowed
+from traceability.access.policy import OPERATOR, Actor, result_scope, trace_allowed
+from traceability.genealogy import OthersCount
 from traceability.genealogy.commissioning import units_create
 from traceability.genealogy.writes import UnitBuild, unit_builds_record
 from traceability.ledger.services import ledger_append
@@ -178,3 +179,15 @@ def test_a_regulator_and_the_operator_see_everything(shared):
         scope = scope_of(actor, shared, shared.m1)
         assert scope.full
         assert shown(scope, shared) == [f"U{i}" for i in range(1, 11)]
+
+
+def test_a_partys_view_counts_the_units_it_owns_or_received_with_their_exposure(shared):
+    # given brand A's and distributor D1's scopes of the trace of M1
+    brand = scope_of(as_org(shared.brand), shared, shared.m1).view
+    distributor = scope_of(as_org(shared.d1), shared, shared.m1).view
+    supplier = scope_of(as_org(shared.m1.owner), shared, shared.m1).view
+    # then each counts its own share only
+    assert (brand.definite_units, brand.potential_units) == (4, 3)  # U1..U3 and U8; U4..U6
+    assert (distributor.definite_units, distributor.potential_units) == (3, 0)  # U1..U3 received
+    assert (supplier.definite_units, supplier.potential_units) == (0, 0)
+    assert genealogy.PartyView.from_json(supplier.as_json()) == supplier

@@ -16,14 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 
 from cells.models import Lot
-from packs.models import ContainerPacking, ShipmentItem, Unit, UnitPacking
+from packs.models import Unit
 from suppliers.models import MemberRole, Organisation, Role
 from traceability import genealogy
-from traceability.core.db import any_sql
 from traceability.genealogy.models import SegmentMember
 
 
@@ -111,27 +109,22 @@ def _reaches_own(actor: Actor, forward: genealogy.Forward, *, seed_unit: int | N
 
 
 @dataclass(frozen=True)
-class OthersCount:
-    """Affected units of another organisation, shown to a party only as how many."""
-
-    organisation_id: int
-    definite_units: int
-    potential_units: int
-
-
-@dataclass(frozen=True)
 class ResultScope:
     """What one party may see of a trace result.
 
     ``full``: everything (a regulator, the operator). Otherwise the units the party owns or received
-    are shown in full (``units_shown``); the units of others that its own lots went into (it supplied
-    them, directly or through what it made) are counted per organisation (``others``); anything else
-    is not there at all, not even as a number.
+    are shown in full (``units_shown``, counted in ``view``); the units of others that its own lots
+    went into (it supplied them, directly or through what it made) are counted per organisation
+    (``view.others``); anything else is not there at all, not even as a number.
     """
 
     full: bool
     organisation_id: int | None = None
-    others: tuple[OthersCount, ...] = ()
+    view: genealogy.PartyView | None = None
+
+    @property
+    def others(self) -> tuple[genealogy.OthersCount, ...]:
+        return self.view.others if self.view is not None else ()
 
     def units_shown(self) -> Q:
         """The units shown in full, as a filter on ``Unit``."""
@@ -139,77 +132,18 @@ class ResultScope:
             return Q()
         if self.organisation_id is None:
             return Q(pk__in=[])
-        return Q(owner_id=self.organisation_id) | Q(pk__in=received_units(self.organisation_id))
+        return genealogy.units_of(self.organisation_id)
 
 
 FULL = ResultScope(full=True)
 
 
-def result_scope(actor: Actor, forward: genealogy.Forward) -> ResultScope:
-    """How much of ``forward`` (a trace's result, at its own ledger position) ``actor`` may see."""
+def result_scope(actor: Actor, forward: genealogy.Forward | None = None) -> ResultScope:
+    """How much of a trace's result ``actor`` may see; with ``forward`` (the result, at its own
+    ledger position) the party's counts are read too."""
     if actor.sees_all:
         return FULL
     if actor.organisation_id is None:
         return ResultScope(full=False)
-    return ResultScope(full=False, organisation_id=actor.organisation_id, others=tuple(_others_counted(actor, forward)))
-
-
-def received_units(organisation_id: int) -> QuerySet[Unit]:
-    """The units shipped to an organisation: loose, or packed in a container it received, at any
-    depth of nesting (a subquery; the containers' closure is one query per level)."""
-    containers = set(
-        ShipmentItem.objects.filter(shipment__consignee_id=organisation_id, container__isnull=False).values_list(
-            "container_id", flat=True
-        )
-    )
-    level = containers
-    while level:
-        level = set(ContainerPacking.objects.filter(parent_id__any=level).values_list("child_id", flat=True))
-        level -= containers
-        containers |= level
-    loose = ShipmentItem.objects.filter(shipment__consignee_id=organisation_id, unit__isnull=False)
-    packed = UnitPacking.objects.filter(container_id__any=containers) if containers else UnitPacking.objects.none()
-    return Unit.objects.filter(Q(pk__in=loose.values("unit_id")) | Q(pk__in=packed.values("unit_id")))
-
-
-def _others_counted(actor: Actor, forward: genealogy.Forward) -> list[OthersCount]:
-    """Units of other organisations downstream of ``actor``'s own lots in this result, per owner.
-
-    The party's lots among those the trace reached (the subject included) are traced again at the
-    same position: the segments both traces reach hold the units its lots went into. One grouped
-    query counts them per owner, each unit once, definite when any of its segments is.
-    """
-    org = actor.organisation_id
-    own_lots = set(Lot.objects.filter(pk__any=frozenset(forward.lots), owner_id=org).values_list("pk", flat=True))
-    if not own_lots:
-        return []
-    downstream = genealogy.forward_trace(snapshot=forward.snapshot, seed_lot_ids=own_lots)
-    segments = forward.segments.keys() & downstream.segments.keys()
-    definite = {s for s in segments if forward.segments[s].definite}  # exposure to the subject, not to the lot
-    counts: dict[int, list[int]] = {}
-    if segments:
-        in_segments, params = any_sql("m.segment_id", segments, connection)
-        in_definite, definite_params = any_sql("m.segment_id", definite, connection)
-        valid, valid_params = forward.snapshot.valid_sql("m.transformation_id")
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT u.owner_id, SUM(x.definite), COUNT(*) - SUM(x.definite) FROM ("
-                f" SELECT m.unit_id, MAX(CASE WHEN {in_definite} THEN 1 ELSE 0 END) AS definite"
-                f" FROM {SegmentMember._meta.db_table} m WHERE {in_segments} AND {valid} GROUP BY m.unit_id"
-                f") x JOIN {Unit._meta.db_table} u ON u.id = x.unit_id WHERE u.owner_id <> %s GROUP BY u.owner_id",
-                [*definite_params, *params, *valid_params, org],
-            )
-            counts = {owner: [int(d), int(p)] for owner, d, p in cursor.fetchall()}
-    # Units reached through unit links (refurbished ones) are no segment's members: counted apart,
-    # unless a segment counted them already.
-    linked = frozenset(downstream.units.keys() & forward.units.keys())
-    if linked:
-        in_segments_too = set(
-            genealogy.members(forward.snapshot, sorted(segments))
-            .filter(unit_id__any=linked)
-            .values_list("unit_id", flat=True)
-        )
-        for owner, unit in Unit.objects.filter(pk__any=linked).exclude(owner_id=org).values_list("owner_id", "pk"):
-            if unit not in in_segments_too:
-                counts.setdefault(owner, [0, 0])[0 if forward.units[unit].definite else 1] += 1
-    return [OthersCount(owner, d, p) for owner, (d, p) in sorted(counts.items())]
+    view = genealogy.party_view(forward, actor.organisation_id) if forward is not None else None
+    return ResultScope(full=False, organisation_id=actor.organisation_id, view=view)

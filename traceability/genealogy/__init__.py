@@ -21,6 +21,7 @@ from traceability.genealogy.counts import (
 from traceability.genealogy.diff import Diff, best_exposures, forward_diff, segment_changes
 from traceability.genealogy.explain import PathStep, explain_paths
 from traceability.genealogy.forward import Forward, forward_trace, forward_unit_ids, members, walk
+from traceability.genealogy.parties import OthersCount, PartyView, party_view, received_units, units_of
 from traceability.genealogy.read_models import (
     CertificateSummary,
     InspectionResult,
@@ -41,6 +42,11 @@ from traceability.genealogy.siblings import Siblings, siblings
 from traceability.genealogy.snapshot import Snapshot, ledger_snapshot
 
 __all__ = [
+    "OthersCount",
+    "PartyView",
+    "party_view",
+    "received_units",
+    "units_of",
     "AffectedUnit",
     "Backward",
     "CertificateSummary",
