@@ -51,7 +51,7 @@ def test_a_finding_opens_an_investigation_with_a_preview_and_submits_its_run(dja
         "raised_by": "qa",
         "raised_at": iso(finding.raised_at),
         "investigation": finding.investigation.pk,
-        "preview": {"position": 1, "definite_units": 4, "potential_units": 3, "consignees": 2},
+        "preview": {"position": 1, "definite_units": 4, "potential_units": 3, "consignees": 2, "others": []},
         "run": run.pk,
     }
     assert (finding.owner, finding.investigation.status, run.job.status) == (w.brand, "tracing", JobStatus.QUEUED)
@@ -91,7 +91,13 @@ def test_a_unit_is_named_by_its_serial():
     assert response.status_code == 201
     assert response.json()["subject"]["kind"] == "unit"
     assert response.json()["subject"]["identity"] == f"sgtin:{w.work_order.product_model.gtin}:U1"
-    assert response.json()["preview"] == {"position": 1, "definite_units": 2, "potential_units": 0, "consignees": 1}
+    assert response.json()["preview"] == {
+        "position": 1,
+        "definite_units": 2,
+        "potential_units": 0,
+        "consignees": 1,
+        "others": [],
+    }
 
 
 def test_a_supplier_finding_traces_all_its_lots():
@@ -110,7 +116,13 @@ def test_a_supplier_finding_traces_all_its_lots():
         "supplier": w.c1.owner.slug,
         "site": None,
     }
-    assert response.json()["preview"] == {"position": 1, "definite_units": 4, "potential_units": 0, "consignees": 1}
+    assert response.json()["preview"] == {
+        "position": 1,
+        "definite_units": 4,
+        "potential_units": 0,
+        "consignees": 1,
+        "others": [],
+    }
 
 
 def test_a_code_of_another_organisation_is_an_unknown_subject_and_nothing_is_written():

@@ -28,7 +28,7 @@ def test_an_investigation_shows_its_status_preview_latest_run_and_history():
         "owner": w.brand.slug,
         "status": "traced",
         "opened_by": "qa",
-        "preview": {"position": 1, "definite_units": 4, "potential_units": 3, "consignees": 2},
+        "preview": {"position": 1, "definite_units": 4, "potential_units": 3, "consignees": 2, "others": []},
     }
     assert body["finding"] == {k: v for k, v in created.items() if k not in ("preview", "run")}
     assert body["latest_run"] == {
@@ -40,6 +40,7 @@ def test_an_investigation_shows_its_status_preview_latest_run_and_history():
         "definite_units": 4,
         "potential_units": 3,
         "consignees": 2,
+        "others": [],
         "diff": {},
         "job": {
             "id": str(run.job.pk),

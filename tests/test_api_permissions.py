@@ -121,7 +121,8 @@ def test_writes_are_for_the_owner_only(world, url, body, status, caller):
         ("anonymous", 401, "not_authenticated"),
         ("no_organisation", 403, "no_organisation"),
         ("regulator", 403, "read_only"),
-        ("other", 201, None),
+        # another brand may not trace the world brand's cell lot: unknown to it, as if it did not exist
+        ("other", 400, "unknown_subject"),
         ("owner", 201, None),
     ],
 )

@@ -116,7 +116,19 @@ def test_finding_opens_an_investigation_with_a_preview_and_a_run_that_persists_t
     )
     investigation = finding.investigation
     # then the preview is there at once
-    assert investigation.preview == {"position": 1, "definite_units": 4, "potential_units": 3, "consignees": 2}
+    assert investigation.preview == {
+        "position": 1,
+        "definite_units": 4,
+        "potential_units": 3,
+        "consignees": 2,
+        # the supplier's share: none of the units are its own; the brand's carry its lot, counted
+        "party_view": {
+            "definite_units": 0,
+            "potential_units": 0,
+            "consignees": 0,
+            "others": [{"organisation": w.brand.slug, "definite_units": 4, "potential_units": 3}],
+        },
+    }
     assert investigation.status == InvestigationStatus.TRACING
     run = investigation.runs.get()
     assert submitted == [run.job]

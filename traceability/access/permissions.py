@@ -17,6 +17,8 @@ from rest_framework.views import APIView
 
 from packs.models import Unit
 from suppliers.models import MemberRole, Membership, Organisation, Role
+from traceability.access.policy import Actor
+from traceability.genealogy import received_units
 from traceability.ledger.selectors import UnknownSubject, subject_find
 
 M = TypeVar("M", bound=Model)
@@ -38,6 +40,11 @@ class Caller:
 
     def owns(self, owner_id: int | None) -> bool:
         return self.organisation is not None and owner_id == self.organisation.pk
+
+    @property
+    def actor(self) -> Actor:
+        """The caller as the access policy knows it."""
+        return Actor.of(self.organisation, self.member_role)
 
 
 def caller_of(request: Request) -> Caller:
@@ -106,6 +113,13 @@ def unit_find(*, ident: str, caller: Caller) -> Unit:
         unit = subject_find(ident, owner=None if caller.sees_all else caller.organisation, units_only=True)
     except UnknownSubject:
         raise unknown from None
-    if not isinstance(unit, Unit) or not (caller.sees_all or caller.owns(unit.owner_id)):
+    if not isinstance(unit, Unit):
+        raise unknown
+    # A unit it received is its to look up too (by URN or Digital Link: the serial is another's).
+    if not (caller.sees_all or caller.owns(unit.owner_id) or _received(caller, unit)):
         raise unknown
     return unit
+
+
+def _received(caller: Caller, unit: Unit) -> bool:
+    return caller.organisation is not None and received_units(caller.organisation.pk).filter(pk=unit.pk).exists()

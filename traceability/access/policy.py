@@ -20,7 +20,7 @@ from django.db.models import Q
 
 from cells.models import Lot
 from packs.models import Unit
-from suppliers.models import MemberRole, Organisation, Role
+from suppliers.models import MemberRole, Organisation, Role, Site  # noqa: F401  (Site: typing)
 from traceability import genealogy
 from traceability.genealogy.models import SegmentMember
 
@@ -35,12 +35,15 @@ class Actor:
     regulator: bool = False
     operator: bool = False
 
+    records_findings: bool = False
+
     @classmethod
     def of(cls, organisation: Organisation | None, member_role: str | None = None) -> Actor:
         return cls(
             organisation_id=organisation.pk if organisation is not None else None,
             member_role=member_role,
             regulator=organisation is not None and organisation.role == Role.REGULATOR,
+            records_findings=organisation is not None and organisation.role in _MAKERS,
         )
 
     @property
@@ -56,7 +59,24 @@ class Actor:
         return self.organisation_id is not None and owner_id == self.organisation_id
 
 
-OPERATOR = Actor(organisation_id=None, operator=True)
+# Who makes what the ledger traces records findings on it; distributors and carriers are told of
+# findings, regulators open inquiries (their own kind of finding, to come).
+_MAKERS = frozenset({Role.MATERIAL_SUPPLIER, Role.CELL_MAKER, Role.MODULE_ASSEMBLER, Role.BRAND})
+
+OPERATOR = Actor(organisation_id=None, operator=True, records_findings=True)
+
+
+def subject_traceable(actor: Actor, subject: Lot | Unit | Organisation | Site) -> bool:
+    """Whether ``actor`` may open an investigation of ``subject``: a lot or unit it may trace; or all
+    lots of a supplier or a site, which are parties of the directory, not the ledger's secrets (what
+    the trace then finds is shown as ``result_scope`` says: the actor's own units, and counts of
+    others only where its own lots went)."""
+    match subject:
+        case Lot():
+            return trace_allowed(actor, lot_ids=[subject.pk])
+        case Unit():
+            return trace_allowed(actor, unit_ids=[subject.pk])
+    return actor.organisation_id is not None or actor.sees_all
 
 
 def trace_allowed(actor: Actor, *, lot_ids: Iterable[int] = (), unit_ids: Iterable[int] = ()) -> bool:

@@ -10,11 +10,12 @@ the database but through those reads (and the prefix lengths).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import django_filters
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from packs.models import Unit
 from traceability import genealogy
@@ -67,10 +68,17 @@ class UnitsPage:
 
 
 def run_units_page(
-    run: TraceRun, *, after: int, limit: int, filters: AffectedUnitFilter, prefix_length: PrefixLength
+    run: TraceRun,
+    *,
+    after: int,
+    limit: int,
+    filters: AffectedUnitFilter,
+    prefix_length: PrefixLength,
+    shown: Q | None = None,
 ) -> UnitsPage:
-    """A page of a finished run's affected units."""
-    page = affected_units_page(forward=finished_run_result(run=run), after=after, limit=limit, filters=filters.parsed())
+    """A page of a finished run's affected units (those ``shown``: the access policy's answer)."""
+    parsed = dataclasses.replace(filters.parsed(), shown=shown)
+    page = affected_units_page(forward=finished_run_result(run=run), after=after, limit=limit, filters=parsed)
     return UnitsPage([affected_unit_body(row, prefix_length=prefix_length) for row in page.rows], page.next_after)
 
 
@@ -92,9 +100,10 @@ def affected_unit_body(row: AffectedUnitRow, *, prefix_length: PrefixLength) -> 
 # --- a run's consignees and breakdown -----------------------------------------------------------------
 
 
-def run_consignees(run: TraceRun, *, prefix_length: PrefixLength) -> list[dict[str, Any]]:
-    """The consignees of a finished run's affected units in ``ConsigneeSerializer``'s shape."""
-    consignees = affected_consignees(forward=finished_run_result(run=run))
+def run_consignees(run: TraceRun, *, prefix_length: PrefixLength, party_id: int | None = None) -> list[dict[str, Any]]:
+    """The consignees of a finished run's affected units in ``ConsigneeSerializer``'s shape (with
+    ``party_id``, through the shipments that party sent or received)."""
+    consignees = affected_consignees(forward=finished_run_result(run=run), party_id=party_id)
     return [consignee_body(c, prefix_length=prefix_length) for c in consignees]
 
 
@@ -113,9 +122,12 @@ def consignee_body(consignee: AffectedConsignee, *, prefix_length: PrefixLength)
     }
 
 
-def run_breakdown(run: TraceRun) -> dict[str, list[dict[str, Any]]]:
-    """A finished run's affected units counted by group, in ``BreakdownSerializer``'s shape."""
-    breakdown = affected_breakdown(forward=finished_run_result(run=run))
+def run_breakdown(
+    run: TraceRun, *, shown: Q | None = None, party_id: int | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """A finished run's affected units counted by group, in ``BreakdownSerializer``'s shape (the
+    units ``shown``, and ``party_id``'s consignees, when the reader may not see all)."""
+    breakdown = affected_breakdown(forward=finished_run_result(run=run), shown=shown, party_id=party_id)
     return {
         "product_models": [_counts(c, model_number=c.model_number, name=c.name) for c in breakdown.product_models],
         "work_orders": [_counts(c, number=c.number) for c in breakdown.work_orders],

@@ -179,11 +179,38 @@ class SubjectSerializer(serializers.Serializer):
     site = serializers.IntegerField(allow_null=True, help_text="Site id, for a site subject.")
 
 
-class PreviewSerializer(serializers.Serializer):
-    position = serializers.IntegerField()
+class OthersSerializer(serializers.Serializer):
+    organisation = serializers.CharField(help_text="Slug of the organisation whose units these are.")
     definite_units = serializers.IntegerField()
     potential_units = serializers.IntegerField()
+
+
+def scoped_counts(counts: dict[str, Any], view: dict[str, Any] | None, context: dict[str, Any]) -> dict[str, Any]:
+    """A result's counts as the caller may see them: all of them for a regulator; otherwise the
+    caller's own share (``view``, the stored party view) and others only as counts per organisation
+    its lots went into (the access policy's answer)."""
+    if context.get("full_view", True) or view is None:
+        return {**counts, "others": []}
+    return {
+        **counts,
+        "definite_units": view["definite_units"],
+        "potential_units": view["potential_units"],
+        "consignees": view["consignees"],
+        "others": view["others"],
+    }
+
+
+class PreviewSerializer(serializers.Serializer):
+    position = serializers.IntegerField()
+    definite_units = serializers.IntegerField(help_text="Of the units you own or received (all, for a regulator).")
+    potential_units = serializers.IntegerField()
     consignees = serializers.IntegerField()
+    others = OthersSerializer(
+        many=True, help_text="Units of other organisations your lots went into, counted per organisation."
+    )
+
+    def to_representation(self, instance: dict[str, Any]) -> dict[str, Any]:
+        return super().to_representation(scoped_counts(instance, instance.get("party_view"), self.context))
 
 
 class AttachmentInput(serializers.Serializer):
@@ -290,6 +317,18 @@ class JobSerializer(serializers.ModelSerializer):
 class RunSerializer(serializers.ModelSerializer):
     job = JobSerializer(read_only=True)
     diff = serializers.JSONField(read_only=True, help_text="Units added, gone and changed since the previous run.")
+    others = OthersSerializer(
+        many=True,
+        read_only=True,
+        default=list,
+        help_text="Units of other organisations your lots went into, counted per organisation.",
+    )
+
+    def to_representation(self, instance: TraceRun) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if instance.definite_units is None:  # not finished: nothing counted yet
+            return {**data, "others": []}
+        return scoped_counts(data, instance.party_view or None, self.context)
 
     class Meta:
         model = TraceRun
@@ -302,6 +341,7 @@ class RunSerializer(serializers.ModelSerializer):
             "definite_units",
             "potential_units",
             "consignees",
+            "others",
             "diff",
             "job",
         ]

@@ -17,7 +17,7 @@ from drf_spectacular.plumbing import force_instance
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import ErrorDetail
+from rest_framework.exceptions import ErrorDetail, PermissionDenied
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.parsers import MultiPartParser
@@ -30,6 +30,7 @@ from rest_framework.views import APIView
 
 from packs.models import Unit
 from traceability.access.permissions import HasOrganisation, RegulatorsReadOnly, caller_of, unit_find, visible
+from traceability.access.policy import ResultScope, result_scope, subject_traceable
 from traceability.api import selectors
 from traceability.api.errors import (
     ErrorSerializer,
@@ -38,6 +39,7 @@ from traceability.api.errors import (
     ValidationErrorSerializer,
     api_exception_handler,
     input_named,
+    invalid,
 )
 from traceability.api.serializers import (
     AttachmentInput,
@@ -151,11 +153,20 @@ class ApiMixin:
             self._prefix_length = PrefixLength()
         return self._prefix_length
 
+    @property
+    def scope(self) -> ResultScope:
+        """What the caller may see of a trace's result (the access policy's answer)."""
+        return result_scope(caller_of(self.request).actor)
+
     def get_serializer_context(self) -> dict[str, Any]:
-        return {**super().get_serializer_context(), "prefix_length": self.prefix_length}  # type: ignore[misc]
+        return {
+            **super().get_serializer_context(),  # type: ignore[misc]
+            "prefix_length": self.prefix_length,
+            "full_view": self.scope.full,
+        }
 
     def output(self, serializer_class: type, instance: Any, *, status_code: int = status.HTTP_200_OK) -> Response:
-        context = {"request": self.request, "prefix_length": self.prefix_length}
+        context = {"request": self.request, "prefix_length": self.prefix_length, "full_view": self.scope.full}
         return Response(serializer_class(instance, context=context).data, status=status_code)
 
 
@@ -220,9 +231,18 @@ class FindingListView(ApiMixin, generics.ListAPIView):
     )
     def post(self, request: Request) -> Response:
         caller = caller_of(request)
+        if not caller.actor.records_findings:
+            raise PermissionDenied(
+                "your organisation is told of findings on what it received; those who make lots and units record them",
+                code="no_findings",
+            )
         data = FindingInput(data=request.data, context={"organisation": caller.organisation})
         data.is_valid(raise_exception=True)
         fields = data.validated_data
+        named = next(name for name in ("subject", "subject_supplier", "subject_site") if fields.get(name) is not None)
+        if not subject_traceable(caller.actor, fields[named]):
+            # Answered as an unknown subject is: whether it exists is not this organisation's to learn.
+            raise invalid(named, f"no lot or unit is known as {request.data.get(named)!r}", "unknown_subject")
         finding = finding_record(
             owner=caller.organisation,
             subject=fields["subject"],
@@ -421,8 +441,13 @@ class InvestigationExportsView(InvestigationActionView):
         investigation = self.investigation()
         data = ExportInput(data=request.data)
         data.is_valid(raise_exception=True)
+        scope = self.scope
         job = export_start(
-            investigation=investigation, format=data.validated_data["format"], by=request.user, submit=job_submit
+            investigation=investigation,
+            format=data.validated_data["format"],
+            by=request.user,
+            party_id=None if scope.full else scope.organisation_id,
+            submit=job_submit,
         )
         return self.output(JobSerializer, job, status_code=202)
 
@@ -477,6 +502,7 @@ class RunUnitsView(RunViewMixin, generics.GenericAPIView):
             limit=query.validated_data["limit"],
             filters=unit_filter,
             prefix_length=self.prefix_length,
+            shown=None if self.scope.full else self.scope.units_shown(),
         )
         next_url = None
         if page.next_after is not None:
@@ -529,7 +555,12 @@ class RunConsigneesView(RunViewMixin, generics.GenericAPIView):
         responses={200: ConsigneeSerializer(many=True), 409: ErrorSerializer, **READ_ERRORS},
     )
     def get(self, request: Request, pk: int) -> Response:
-        consignees = selectors.run_consignees(self.finished_run(), prefix_length=self.prefix_length)
+        scope = self.scope
+        consignees = selectors.run_consignees(
+            self.finished_run(),
+            prefix_length=self.prefix_length,
+            party_id=None if scope.full else scope.organisation_id,
+        )
         page = self.paginate_queryset(consignees)
         return self.get_paginated_response(ConsigneeSerializer(page, many=True).data)
 
@@ -544,7 +575,12 @@ class RunBreakdownView(RunViewMixin, generics.GenericAPIView):
         responses={200: BreakdownSerializer, 409: ErrorSerializer, **READ_ERRORS},
     )
     def get(self, request: Request, pk: int) -> Response:
-        breakdown = selectors.run_breakdown(self.finished_run())
+        scope = self.scope
+        breakdown = selectors.run_breakdown(
+            self.finished_run(),
+            shown=None if scope.full else scope.units_shown(),
+            party_id=None if scope.full else scope.organisation_id,
+        )
         return self.output(BreakdownSerializer, breakdown)
 
 

@@ -9,7 +9,6 @@ set-based: one grouped query over the result's members per question, never one p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from django.db import connection
 from django.db.models import Q, QuerySet
@@ -38,32 +37,6 @@ class PartyView:
     definite_units: int  # of the units it owns or received
     potential_units: int
     others: tuple[OthersCount, ...]  # the units of others its own lots went into
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "organisation": self.organisation_id,
-            "definite_units": self.definite_units,
-            "potential_units": self.potential_units,
-            "others": [
-                {
-                    "organisation": o.organisation_id,
-                    "definite_units": o.definite_units,
-                    "potential_units": o.potential_units,
-                }
-                for o in self.others
-            ],
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PartyView:
-        return cls(
-            organisation_id=data["organisation"],
-            definite_units=data["definite_units"],
-            potential_units=data["potential_units"],
-            others=tuple(
-                OthersCount(o["organisation"], o["definite_units"], o["potential_units"]) for o in data["others"]
-            ),
-        )
 
 
 def received_units(organisation_id: int) -> QuerySet[Unit]:

@@ -26,6 +26,7 @@ from django.core.files.storage import Storage
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
+from packs.models import Unit
 from suppliers.models import Organisation
 from suppliers.services import recorded_user
 from traceability import genealogy
@@ -96,9 +97,16 @@ def latest_finished_run(investigation: Investigation) -> TraceRun | None:
 
 
 def export_start(
-    *, investigation: Investigation, format: str, by: AbstractBaseUser | None = None, submit: Submit
+    *,
+    investigation: Investigation,
+    format: str,
+    by: AbstractBaseUser | None = None,
+    party_id: int | None = None,
+    submit: Submit,
 ) -> Job:
-    """Export the investigation's latest finished run in the background; returns the job."""
+    """Export the investigation's latest finished run in the background; returns the job. With
+    ``party_id``, only the units that organisation owns or received are written (what the access
+    policy shows it); without, all of them."""
     if format not in ExportFormat.values:
         raise ExportFormatUnknown(
             f"unknown export format {format!r} (known: {', '.join(ExportFormat.values)})", field="format"
@@ -111,7 +119,7 @@ def export_start(
     with transaction.atomic():
         job = job_create(
             kind="export",
-            params={"investigation_id": investigation.pk, "trace_run_id": run.pk, "format": format},
+            params={"investigation_id": investigation.pk, "trace_run_id": run.pk, "format": format, "party": party_id},
             total=(run.definite_units or 0) + (run.potential_units or 0),
             owner=investigation.owner,
             created_by=recorded_user(by),
@@ -161,7 +169,15 @@ def export_chunk(job: Job) -> Chunk:
     page = genealogy.affected_units(forward, after=after, limit=EXPORT_PAGE)
     if page:
         prefix_length = company_prefix_lengths()
-        records = [unit_record(row, prefix_length=prefix_length) for row in affected_unit_rows(page)]
+        rows = affected_unit_rows(page)
+        if (party := job.params.get("party")) is not None:
+            shown = set(
+                Unit.objects.filter(genealogy.units_of(party), pk__any=frozenset(a.unit_id for a in page)).values_list(
+                    "pk", flat=True
+                )
+            )
+            rows = [row for row in rows if row.unit_id in shown]
+        records = [unit_record(row, prefix_length=prefix_length) for row in rows]
         lines = "".join(json.dumps(r, cls=DjangoJSONEncoder) + "\n" for r in records)
         parts.append(_overwrite(export.file.storage, _part_name(job, after), ContentFile(lines.encode())))
     done = job.done + len(page)

@@ -160,6 +160,11 @@ class TraceRun(models.Model):
     potential_units = models.BigIntegerField(null=True, blank=True)
     consignees = models.IntegerField(null=True, blank=True)
     diff = models.JSONField(default=dict, blank=True, help_text="What changed since the previous run.")
+    party_view = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The investigation's owner's share of the result (genealogy.PartyView): what it is shown.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -192,13 +192,16 @@ class AffectedUnitFilters:
     product_model: str | None = None  # a model number
     work_order: str | None = None  # a work order's number
     consignee: str | None = None  # the slug of an organisation that received the unit
+    shown: Q | None = None  # the units the reader may see (the access policy's answer); None: all
 
     @property
     def narrowing(self) -> bool:
-        return any((self.exposure, self.product_model, self.work_order, self.consignee))
+        return any((self.exposure, self.product_model, self.work_order, self.consignee)) or self.shown is not None
 
     def units(self, queryset: QuerySet[Unit]) -> QuerySet[Unit]:
         """The filters that are properties of the unit row, in the database."""
+        if self.shown is not None:
+            queryset = queryset.filter(self.shown)
         if self.product_model:
             queryset = queryset.filter(product_model__model_number=self.product_model)
         if self.work_order:
@@ -263,9 +266,10 @@ class AffectedConsignee:
     last_shipped_at: dt.datetime
 
 
-def affected_consignees(*, forward: genealogy.Forward) -> list[AffectedConsignee]:
-    """Who received the affected units, directly or inside containers, most units first."""
-    found = genealogy.consignees(forward)
+def affected_consignees(*, forward: genealogy.Forward, party_id: int | None = None) -> list[AffectedConsignee]:
+    """Who received the affected units, directly or inside containers, most units first; with
+    ``party_id``, through the shipments that party sent or received only."""
+    found = genealogy.consignees(forward, party_id=party_id)
     organisations = Organisation.objects.in_bulk([c.organisation_id for c in found])
     return [
         AffectedConsignee(
@@ -332,13 +336,16 @@ def _unit_sets(forward: genealogy.Forward) -> tuple[Q, Q]:
     return affected, definite
 
 
-def affected_breakdown(*, forward: genealogy.Forward) -> Breakdown:
-    """Affected units counted by product model, work order, site, production month and consignee.
+def affected_breakdown(
+    *, forward: genealogy.Forward, shown: Q | None = None, party_id: int | None = None
+) -> Breakdown:
+    """Affected units counted by product model, work order, site, production month and consignee;
+    with ``shown`` and ``party_id``, the units and consignees one party may see.
 
     One aggregate query per dimension, plus the consignee read.
     """
     affected, definite = _unit_sets(forward)
-    units = Unit.objects.filter(affected).order_by()
+    units = Unit.objects.filter(affected).filter(shown if shown is not None else Q()).order_by()
     counts = {"units": Count("pk"), "definite": Count("pk", filter=definite)}
 
     def by(*fields: str, key: Callable[[dict[str, Any]], Any], **extra: Any) -> list[dict[str, Any]]:
@@ -371,5 +378,5 @@ def affected_breakdown(*, forward: genealogy.Forward) -> Breakdown:
             MonthCount(**counted(r), month=f"{r['month']:%Y-%m}" if r["month"] else None)
             for r in by("month", key=lambda r: r["month"], month=TruncMonth("produced_at"))
         ),
-        consignees=tuple(affected_consignees(forward=forward)),
+        consignees=tuple(affected_consignees(forward=forward, party_id=party_id)),
     )

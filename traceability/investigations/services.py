@@ -127,32 +127,46 @@ def finding_seeds(finding: Finding) -> tuple[list[int], list[int]]:
 
 
 def _running_run_on(finding: Finding) -> TraceRun | None:
+    """A trace of the same subject the same organisation is running: another organisation's says
+    nothing to this one (it would tell that organisation's investigation exists), and runs apart."""
     same_subject = {
         f"investigation__finding__{field}": getattr(finding, field)
         for field in ("subject_kind", "subject_lot_id", "subject_unit_id", "subject_organisation_id", "subject_site_id")
     }
     return (
-        TraceRun.objects.filter(job__status__in=[JobStatus.QUEUED, JobStatus.RUNNING], **same_subject)
+        TraceRun.objects.filter(
+            job__status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
+            investigation__owner_id=finding.owner_id,
+            **same_subject,
+        )
         .select_related("investigation")
         .first()
     )
 
 
 def impact_preview(
-    *, lot_ids: Iterable[int], unit_ids: Iterable[int], snapshot: genealogy.Snapshot | None = None
-) -> dict[str, int]:
-    """Definitely and potentially exposed units and consignees, counted now, without a run."""
+    *,
+    lot_ids: Iterable[int],
+    unit_ids: Iterable[int],
+    snapshot: genealogy.Snapshot | None = None,
+    party_id: int | None = None,
+) -> dict[str, Any]:
+    """Definitely and potentially exposed units and consignees, counted now, without a run; with
+    ``party_id``, that party's share too (``party_view``), which is all it is shown."""
     forward = genealogy.forward_trace(
         snapshot=snapshot or genealogy.ledger_snapshot(), seed_lot_ids=lot_ids, seed_unit_ids=unit_ids
     )
     definite, potential = genealogy.affected_counts(forward)
     receivers = genealogy.consignees(forward)
-    return {
+    preview: dict[str, Any] = {
         "position": forward.snapshot.position,
         "definite_units": definite,
         "potential_units": potential,
         "consignees": len(receivers),
     }
+    if party_id is not None:
+        preview["party_view"] = _party_view(forward, party_id)
+    return preview
 
 
 def finding_record(
@@ -203,7 +217,7 @@ def finding_record(
             finding=finding,
             opened_at=now,
             opened_by=user,
-            preview=impact_preview(lot_ids=lot_ids, unit_ids=unit_ids, snapshot=snapshot),
+            preview=impact_preview(lot_ids=lot_ids, unit_ids=unit_ids, snapshot=snapshot, party_id=owner.pk),
         )
         InvestigationTransition.objects.create(
             investigation=investigation, to_status=InvestigationStatus.OPEN, at=now, by=user, note="finding recorded"
@@ -402,10 +416,35 @@ def _run_finish(run: TraceRun, forward: genealogy.Forward) -> None:
         run.consignees = len(genealogy.consignees(forward))
     if run.previous is not None:
         run.diff = run_diff(previous=run_result(run.previous), current=forward)
-    run.save(update_fields=["definite_units", "potential_units", "consignees", "diff"])
+    # What the investigation's owner is shown of the result (the access policy decides who sees more).
+    counted_by_preview = run.previous_id is None and preview.get("position") == run.position
+    run.party_view = (counted_by_preview and preview.get("party_view")) or _party_view(
+        forward, run.investigation.owner_id
+    )
+    run.save(update_fields=["definite_units", "potential_units", "consignees", "diff", "party_view"])
     investigation_transition(
         investigation=run.investigation, to=InvestigationStatus.TRACED, note=f"run {run.pk}", by_run=True
     )
+
+
+def _party_view(forward: genealogy.Forward, party_id: int) -> dict[str, Any]:
+    """What the party is shown of a result, as stored on its investigation and runs: its own units
+    and consignees counted, and the units of others its lots went into per organisation (by slug)."""
+    view = genealogy.party_view(forward, party_id)
+    slugs = dict(Organisation.objects.filter(pk__in=[o.organisation_id for o in view.others]).values_list("pk", "slug"))
+    return {
+        "definite_units": view.definite_units,
+        "potential_units": view.potential_units,
+        "consignees": len(genealogy.consignees(forward, party_id=party_id)),
+        "others": [
+            {
+                "organisation": slugs[o.organisation_id],
+                "definite_units": o.definite_units,
+                "potential_units": o.potential_units,
+            }
+            for o in view.others
+        ],
+    }
 
 
 def run_diff(*, previous: genealogy.Forward, current: genealogy.Forward, sample: int = 20) -> dict[str, Any]:
