@@ -58,7 +58,7 @@ from traceability.events.problems import DocumentRejected, Problem
 from traceability.events.shipments import shipments_derive
 from traceability.events.vocabulary import epcis_document, listed
 from traceability.genealogy.commissioning import units_pack
-from traceability.genealogy.models import RecordKind
+from traceability.genealogy.models import RecordKind, Transformation
 from traceability.genealogy.writes import (
     GenealogyError,
     UnitBuild,
@@ -626,10 +626,18 @@ def _transformations_derive(
     for row in rows:
         key = row.transformation_id or row.event_id
         groups.setdefault(key, _Group(reference=key)).events.append(row)
-    grown = _earlier_members([g for g in groups.values() if g.events[0].transformation_id])
+    grouped = [g for g in groups.values() if g.events[0].transformation_id]
+    grown = _earlier_members(grouped)
     for reference, earlier in grown.items():
         groups[reference].events[:0] = earlier
         groups[reference].again = any(event.record_id for event in earlier)
+    # A group whose earlier events were all declared erroneous (or whose record was retracted by
+    # hand) has no earlier member left, but its retracted record still holds the reference.
+    recorded = Transformation.objects.filter(
+        owner=owner, kind=RecordKind.EPCIS_TRANSFORMATION, reference__any={g.reference for g in grouped}
+    )
+    for reference in recorded.values_list("reference", flat=True) if grouped else ():
+        groups[reference].again = True
     if grown:
         # The earlier events' lots and units, created by earlier captures, are found by identity.
         more = _things_ensure([event for events in grown.values() for event in events], owner=owner)
