@@ -1,7 +1,10 @@
 """Admin for materials, cell models, lots of every kind and their inspections.
 
-Each lot kind has its own admin; the base ``Lot`` admin is a view-only list of every lot (filter
-by kind) that links each row to its kind's admin, and is what lot autocompletes search.
+Each lot kind has its own admin; the base ``Lot`` admin is a list of every lot (filter by kind)
+that links each row to its kind's admin, and is what lot autocompletes search. Lots are ledger
+facts: view only, for everyone. Materials and cell models are reference data: editable, never
+deleted while named. An inspection result is recorded here and then stands as it was recorded
+(findings cite it as evidence): added, never changed or deleted.
 """
 
 from __future__ import annotations
@@ -9,13 +12,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from django.contrib import admin
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from cells.models import CellLot, CellModel, Inspection, Lot, Material, MaterialLot, ModuleLot
-from suppliers.admin import IdentifierSearchMixin, LoadedRowsInlineMixin, ReadOnlyAdminMixin
+from suppliers.admin import (
+    IdentifierSearchMixin,
+    LoadedRowsInlineMixin,
+    OrganisationScopedAdminMixin,
+    ReadOnlyAdminMixin,
+    ReferenceDataAdminMixin,
+)
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldsetSpec
@@ -25,7 +35,7 @@ LOT_SEARCH_HELP = "Lot code, GTIN, EPC URN, GS1 Digital Link or identity (lgtin:
 
 
 @admin.register(Material)
-class MaterialAdmin(admin.ModelAdmin):
+class MaterialAdmin(OrganisationScopedAdminMixin, ReferenceDataAdminMixin, admin.ModelAdmin):
     list_display = ("name", "kind", "owner", "gtin")
     list_filter = ("kind", "owner")
     list_select_related = ("owner",)
@@ -35,7 +45,7 @@ class MaterialAdmin(admin.ModelAdmin):
 
 
 @admin.register(CellModel)
-class CellModelAdmin(admin.ModelAdmin):
+class CellModelAdmin(OrganisationScopedAdminMixin, ReferenceDataAdminMixin, admin.ModelAdmin):
     list_display = ("name", "chemistry", "format", "capacity_mah", "nominal_voltage", "gtin", "owner")
     list_filter = ("chemistry", "format", "owner")
     list_select_related = ("owner",)
@@ -44,7 +54,7 @@ class CellModelAdmin(admin.ModelAdmin):
     autocomplete_fields = ("owner",)
 
 
-class InspectionInline(LoadedRowsInlineMixin, admin.StackedInline):
+class InspectionInline(LoadedRowsInlineMixin, ReadOnlyAdminMixin, admin.StackedInline):
     model = Inspection
     fk_name = "lot"
     fields = (
@@ -63,8 +73,8 @@ class InspectionInline(LoadedRowsInlineMixin, admin.StackedInline):
 
 
 @admin.register(Lot)
-class LotAdmin(IdentifierSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Every lot, whatever its kind; editing happens on the kind's own admin (``edit`` column)."""
+class LotAdmin(IdentifierSearchMixin, OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every lot, whatever its kind; each row links to its kind's own page (``kind page`` column)."""
 
     list_display = ("identity", "code", "kind", "gtin", "owner", "produced_from", "quantity", "uom", "edit_link")
     list_filter = ("kind", "owner")
@@ -74,7 +84,7 @@ class LotAdmin(IdentifierSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "produced_from"
     inlines = (InspectionInline,)
 
-    @admin.display(description="edit")
+    @admin.display(description="kind page")
     def edit_link(self, obj: Lot) -> str:
         try:
             url = reverse(f"{self.admin_site.name}:cells_{obj.kind}lot_change", args=[obj.pk])
@@ -83,7 +93,7 @@ class LotAdmin(IdentifierSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         return format_html('<a href="{}">{} lot</a>', url, obj.kind)
 
 
-class LotKindAdmin(IdentifierSearchMixin, admin.ModelAdmin):
+class LotKindAdmin(IdentifierSearchMixin, OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """What the three lot kinds' admins share."""
 
     # Typed as any length: each kind's admin extends them.
@@ -132,7 +142,7 @@ class ModuleLotAdmin(LotKindAdmin):
 
 
 @admin.register(Inspection)
-class InspectionAdmin(admin.ModelAdmin):
+class InspectionAdmin(OrganisationScopedAdminMixin, admin.ModelAdmin):
     list_display = ("lot", "method", "outcome", "inspected_at", "sample_size", "owner", "site")
     list_filter = ("method", "outcome", "lot__kind", "owner")
     list_select_related = ("lot", "owner", "site__owner")
@@ -140,3 +150,9 @@ class InspectionAdmin(admin.ModelAdmin):
     search_help_text = "Lot identity, lot code or notes."
     date_hierarchy = "inspected_at"
     autocomplete_fields = ("lot", "owner", "site")
+
+    def has_change_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        return False  # findings cite it: a result stands as recorded (a new inspection, if need be)
+
+    def has_delete_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        return False

@@ -1,5 +1,8 @@
 """Admin for product models, work orders, units, containers, packing and shipments.
 
+Product models are reference data (editable, never deleted while named). The rest are ledger facts,
+view only for everyone, work orders included: once units name one, it is a production fact.
+
 ``Unit``, ``UnitPacking`` and ``ShipmentItem`` reach millions of rows, so their admins:
 
 * skip the second, unfiltered ``COUNT(*)`` (``show_full_result_count = False``);
@@ -26,7 +29,13 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from packs.models import Container, ContainerPacking, ProductModel, Shipment, ShipmentItem, Unit, UnitPacking, WorkOrder
-from suppliers.admin import IdentifierSearchMixin, LoadedRowsInlineMixin
+from suppliers.admin import (
+    IdentifierSearchMixin,
+    LoadedRowsInlineMixin,
+    OrganisationScopedAdminMixin,
+    ReadOnlyAdminMixin,
+    ReferenceDataAdminMixin,
+)
 
 #: How many segment memberships the unit page shows (one query, whatever the unit's history).
 _GTIN = re.compile(r"^\d{8}$|^\d{12,14}$")
@@ -53,7 +62,7 @@ def changelist_link(admin_site: AdminSite, model: type[models.Model], text: str,
 
 
 @admin.register(ProductModel)
-class ProductModelAdmin(admin.ModelAdmin):
+class ProductModelAdmin(OrganisationScopedAdminMixin, ReferenceDataAdminMixin, admin.ModelAdmin):
     list_display = ("name", "model_number", "gtin", "capacity_mah", "owner")
     list_filter = ("owner",)
     list_select_related = ("owner",)
@@ -63,7 +72,7 @@ class ProductModelAdmin(admin.ModelAdmin):
 
 
 @admin.register(WorkOrder)
-class WorkOrderAdmin(admin.ModelAdmin):
+class WorkOrderAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("number", "product_model", "owner", "site", "started_at", "finished_at", "planned_quantity")
     list_filter = ("owner", "product_model")
     list_select_related = ("product_model", "owner", "site__owner")
@@ -74,7 +83,7 @@ class WorkOrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(Unit)
-class UnitAdmin(IdentifierSearchMixin, admin.ModelAdmin):
+class UnitAdmin(IdentifierSearchMixin, OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("identity", "serial", "gtin", "product_model", "owner", "work_order", "produced_at")
     list_filter = ("owner", "product_model")
     list_select_related = ("product_model", "owner", "work_order")
@@ -112,7 +121,7 @@ class UnitAdmin(IdentifierSearchMixin, admin.ModelAdmin):
         )
 
 
-class ContainerChildInline(LoadedRowsInlineMixin, admin.TabularInline):
+class ContainerChildInline(LoadedRowsInlineMixin, ReadOnlyAdminMixin, admin.TabularInline):
     model = ContainerPacking
     fk_name = "parent"
     fields = ("child", "packed_at", "unpacked_at")
@@ -126,7 +135,7 @@ class ContainerChildInline(LoadedRowsInlineMixin, admin.TabularInline):
 
 
 @admin.register(Container)
-class ContainerAdmin(IdentifierSearchMixin, admin.ModelAdmin):
+class ContainerAdmin(IdentifierSearchMixin, OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("identity", "sscc", "kind", "owner", "site", "created_at")
     list_filter = ("kind", "owner")
     list_select_related = ("owner", "site__owner")
@@ -147,7 +156,8 @@ class ContainerAdmin(IdentifierSearchMixin, admin.ModelAdmin):
 
 
 @admin.register(UnitPacking)
-class UnitPackingAdmin(admin.ModelAdmin):
+class UnitPackingAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    organisation_paths = ("container__owner", "unit__owner")
     list_display = ("id", "unit", "container", "packed_at", "unpacked_at")
     list_display_links = ("id",)
     list_filter = (("unpacked_at", admin.EmptyFieldListFilter),)
@@ -166,7 +176,8 @@ class UnitPackingAdmin(admin.ModelAdmin):
 
 
 @admin.register(ContainerPacking)
-class ContainerPackingAdmin(admin.ModelAdmin):
+class ContainerPackingAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    organisation_paths = ("parent__owner", "child__owner")
     list_display = ("child", "parent", "packed_at", "unpacked_at")
     list_filter = (("unpacked_at", admin.EmptyFieldListFilter), "parent__kind")
     list_select_related = ("child", "parent")
@@ -181,7 +192,7 @@ class ContainerPackingAdmin(admin.ModelAdmin):
     autocomplete_fields = ("parent", "child")
 
 
-class ShipmentItemInline(LoadedRowsInlineMixin, admin.TabularInline):
+class ShipmentItemInline(LoadedRowsInlineMixin, ReadOnlyAdminMixin, admin.TabularInline):
     model = ShipmentItem
     fields = ("container", "unit")
     raw_id_fields = ("container", "unit")
@@ -192,7 +203,8 @@ class ShipmentItemInline(LoadedRowsInlineMixin, admin.TabularInline):
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(admin.ModelAdmin):
+class ShipmentAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    organisation_paths = ("owner", "consignee")  # the sender's and the consignee's
     list_display = ("reference", "owner", "consignee", "ship_from", "ship_to", "shipped_at", "received_at")
     list_filter = ("owner", "consignee", ("received_at", admin.EmptyFieldListFilter))
     list_select_related = ("owner", "consignee", "ship_from__owner", "ship_to__owner")
@@ -204,7 +216,8 @@ class ShipmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(ShipmentItem)
-class ShipmentItemAdmin(admin.ModelAdmin):
+class ShipmentItemAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    organisation_paths = ("shipment__owner", "shipment__consignee")
     list_display = ("id", "shipment", "container", "unit")
     list_display_links = ("id",)
     list_filter = (("container", admin.EmptyFieldListFilter), ("unit", admin.EmptyFieldListFilter))

@@ -2,10 +2,10 @@
 
 A certificate's ``status`` is never edited here: every change goes through
 ``suppliers.services.certificate_change_status``, which also writes the status history, and the
-admin reaches it through the suspend / revoke / reinstate actions.
+admin reaches it through the suspend / revoke / reinstate actions. Certificates are never deleted.
 
-The helpers shared by every app's admin (``ReadOnlyAdminMixin``, ``LoadedRowsInlineMixin``) live
-here, in the lowest app.
+The helpers shared by every app's admin (``OrganisationScopedAdminMixin``, ``ReadOnlyAdminMixin``,
+``ReferenceDataAdminMixin``, ``LoadedRowsInlineMixin``) live here, in the lowest app.
 """
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.contrib.admin.utils import NotRelationField, get_fields_from_path
 from django.contrib.admin.widgets import AutocompleteSelect, ForeignKeyRawIdWidget
-from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist, ValidationError
 from django.db import models, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.forms.models import BaseInlineFormSet, ModelChoiceField
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from django.urls import NoReverseMatch, reverse
-from django.utils.text import Truncator
+from django.utils.text import Truncator, capfirst
 
 from suppliers.models import Certificate, CertificateStatus, CertificateStatusChange, Membership, Organisation, Site
 from traceability.gs1 import identifiers
@@ -36,8 +37,100 @@ else:
     _ModelAdmin = _InlineModelAdmin = object
 
 
+def staff_organisation_ids(request: HttpRequest) -> frozenset[int]:
+    """The organisations the signed-in user acts for (their memberships), read once per request."""
+    ids = getattr(request, "_staff_organisation_ids", None)
+    if ids is None:
+        ids = frozenset(Membership.objects.filter(user__pk=request.user.pk or 0).values_list("organisation_id", flat=True))
+        request._staff_organisation_ids = ids  # type: ignore[attr-defined]  # a per-request memo
+    return ids
+
+
+class StaffOrganisationsFilter(admin.RelatedFieldListFilter):
+    """An organisation filter that offers staff their own organisations only: the names of the
+    others are not theirs to list."""
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> Any:
+        return [(o.pk, str(o)) for o in Organisation.objects.filter(pk__in=staff_organisation_ids(request))]
+
+
+class OrganisationScopedAdminMixin(_ModelAdmin):
+    """Staff see and choose only their organisations' records; operators (superusers) see all.
+
+    ``organisation_paths`` are the lookups from the admin's model to the organisations whose staff
+    may see a row: any of them will do (a shipment is its sender's and its consignee's). An empty
+    tuple marks a structure of the whole ledger that no organisation owns (its head, the segments
+    that several brands' units share, the prefixes learnt from everyone's URNs): operators only.
+
+    Another organisation's row answers 404, exactly as a row that does not exist, so a staff user
+    does not learn that it exists; its id typed into a form or a filter is refused the same way
+    (choices come from the related admin's rows, organisation filters list their own only).
+    Every registered admin has this mixin (tests/test_admin_ledger_facts.py holds that).
+    """
+
+    organisation_paths: tuple[str, ...] = ("owner",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        organisations = staff_organisation_ids(request)
+        if not self.organisation_paths or not organisations:
+            return queryset.none()
+        scope = Q()
+        for path in self.organisation_paths:
+            scope |= Q(**{f"{path}__in": organisations})
+        return queryset.filter(scope)
+
+    def has_view_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        if not self.organisation_paths and not request.user.is_superuser:
+            return False
+        return super().has_view_permission(request, obj)
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None and not request.user.is_superuser:
+            # Django redirects with "does not exist" instead; staff get the answer the rest of the
+            # ledger gives for what is not theirs.
+            raise Http404(f"No {self.opts.verbose_name} with id {object_id!r}.")
+        return obj
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        filters = super().get_list_filter(request)
+        if request.user.is_superuser:
+            return filters
+        return [
+            (name, StaffOrganisationsFilter) if isinstance(name, str) and self._names_organisation(name) else name
+            for name in filters
+        ]
+
+    def _names_organisation(self, path: str) -> bool:
+        try:
+            return get_fields_from_path(self.model, path)[-1].related_model is Organisation
+        except (FieldDoesNotExist, NotRelationField):  # not a field path: left as it is
+            return False
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        self._scoped_choices(db_field, request, kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        self._scoped_choices(db_field, request, kwargs)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def _scoped_choices(self, db_field: Any, request: HttpRequest, kwargs: dict[str, Any]) -> None:
+        """Staff choose among the rows they may see: the related model's admin answers which."""
+        if request.user.is_superuser or "queryset" in kwargs:
+            return
+        related = self.admin_site._registry.get(db_field.remote_field.model)
+        if isinstance(related, OrganisationScopedAdminMixin):
+            kwargs["queryset"] = related.get_queryset(request)
+
+
 class ReadOnlyAdminMixin:
-    """View only: for rows that only services write (history, ledger, jobs)."""
+    """View only, for everyone, superusers included: ledger facts (units, lots, links, records,
+    packings, shipments, EPCIS events, findings, runs) and the rows only services write (history,
+    jobs). A correction is a retraction appended to the ledger, never an edit."""
 
     def has_add_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return False
@@ -47,6 +140,42 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return False
+
+
+#: How many of the rows naming a reference the delete page lists, per kind of row.
+REFERENCES_SHOWN = 5
+
+
+class ReferenceDataAdminMixin(_ModelAdmin):
+    """Reference data (organisations, sites, product models, materials, cell models) stays
+    editable, but is never deleted while a record names it.
+
+    PROTECT refuses most such deletes; the hot tables' keys without a database constraint
+    (``Unit.owner``, ``Unit.product_model``, ``Unit.site``, ...: ``DO_NOTHING``) would let one
+    through and leave units naming a row that is gone, so the delete page lists their rows as
+    protected too, and refuses the same way.
+    """
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, perms_needed, [*protected, *unconstrained_references(objs)]
+
+
+def unconstrained_references(objs: Any) -> list[str]:
+    """Rows naming any of ``objs`` through a key that neither the database nor Django protects."""
+    found: list[str] = []
+    for obj in objs:
+        for relation in obj._meta.get_fields(include_hidden=True):
+            if not (relation.auto_created and not relation.concrete and (relation.one_to_many or relation.one_to_one)):
+                continue
+            if relation.on_delete is not models.DO_NOTHING:
+                continue
+            model = relation.related_model
+            rows = list(model._base_manager.filter(**{relation.field.name: obj.pk})[: REFERENCES_SHOWN + 1])
+            found += [f"{capfirst(model._meta.verbose_name)}: {row}" for row in rows[:REFERENCES_SHOWN]]
+            if len(rows) > REFERENCES_SHOWN:
+                found.append(f"and more {model._meta.verbose_name_plural} naming {obj}")
+    return found
 
 
 class IdentifierSearchMixin(_ModelAdmin):
@@ -163,6 +292,7 @@ class SiteInline(LoadedRowsInlineMixin, admin.TabularInline):
     model = Site
     fields = ("name", "gln", "gln_extension", "address", "country")
     extra = 0
+    can_delete = False  # on the site's own page, which refuses while units or lots name it
     show_change_link = True
 
 
@@ -172,11 +302,13 @@ class CertificateInline(LoadedRowsInlineMixin, admin.TabularInline):
     readonly_fields = ("status",)
     formfield_overrides = {models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 40})}}
     extra = 0
+    can_delete = False  # certificates are never deleted: revoked, suspended or expired, with history
     show_change_link = True
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(admin.ModelAdmin):
+class OrganisationAdmin(OrganisationScopedAdminMixin, ReferenceDataAdminMixin, admin.ModelAdmin):
+    organisation_paths = ("pk",)
     list_display = ("name", "slug", "role", "country", "gs1_company_prefix", "pgln", "created_at")
     list_filter = ("role", "country")
     search_fields = ("name", "slug", "gs1_company_prefix", "pgln")
@@ -187,7 +319,7 @@ class OrganisationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Site)
-class SiteAdmin(admin.ModelAdmin):
+class SiteAdmin(OrganisationScopedAdminMixin, ReferenceDataAdminMixin, admin.ModelAdmin):
     list_display = ("name", "owner", "gln", "gln_extension", "country")
     list_filter = ("country", "owner")
     list_select_related = ("owner",)
@@ -218,7 +350,7 @@ class CertificateActionForm(ActionForm):
 
 
 @admin.register(Certificate)
-class CertificateAdmin(admin.ModelAdmin):
+class CertificateAdmin(OrganisationScopedAdminMixin, admin.ModelAdmin):
     list_display = ("__str__", "scheme", "number", "owner", "issuer", "valid_from", "valid_to", "status")
     list_display_links = ("__str__",)
     list_filter = ("scheme", "status", "owner")
@@ -232,6 +364,9 @@ class CertificateAdmin(admin.ModelAdmin):
     inlines = (CertificateStatusChangeInline,)
     action_form = CertificateActionForm
     actions = ("suspend", "revoke", "reinstate")
+
+    def has_delete_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        return False  # a certificate that no longer holds is revoked (an action, with history)
 
     @admin.action(description="Suspend selected certificates (give a reason)", permissions=["change"])
     def suspend(self, request: HttpRequest, queryset: QuerySet[Certificate]) -> None:
@@ -287,7 +422,8 @@ class CertificateAdmin(admin.ModelAdmin):
 
 
 @admin.register(CertificateStatusChange)
-class CertificateStatusChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CertificateStatusChangeAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    organisation_paths = ("certificate__owner",)
     list_display = ("certificate", "from_status", "to_status", "changed_at", "changed_by", "reason")
     list_filter = ("to_status", "from_status", "certificate__scheme")
     list_select_related = ("certificate", "changed_by")
@@ -297,7 +433,8 @@ class CertificateStatusChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(OrganisationScopedAdminMixin, admin.ModelAdmin):
+    organisation_paths = ("organisation",)
     list_display = ("user", "organisation")
     list_filter = ("organisation__role",)
     list_select_related = ("user", "organisation")

@@ -1,7 +1,11 @@
 """Admin for the genealogy and its ledger, and the site's header.
 
 Everything here is written only by services (ledger writes serialised on ``LedgerHead``), so every
-admin is view-only. ``Transformation`` reaches millions of rows: its admin skips the unfiltered
+admin is view-only, for superusers too. A wrong record is corrected by retracting it with a reason
+(the Transformation list's action, through ``events.corrections``), which appends to the ledger.
+Staff see their organisations' rows only (``OrganisationScopedAdminMixin``); the structures no
+organisation owns (ledger head, segments, learnt prefixes) only operators see.
+``Transformation`` reaches millions of rows: its admin skips the unfiltered
 count, joins what it lists, searches exactly and has no date hierarchy (see ``packs.admin``).
 
 ``SegmentMember`` is not registered: it has a composite primary key, and Django 5.2's
@@ -15,14 +19,17 @@ from __future__ import annotations
 
 import uuid
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.utils.html import format_html, format_html_join
 
 from packs.admin import UnitAdmin as PacksUnitAdmin
 from packs.admin import admin_link
 from packs.models import Unit
-from suppliers.admin import LoadedRowsInlineMixin, ReadOnlyAdminMixin
+from suppliers.admin import LoadedRowsInlineMixin, OrganisationScopedAdminMixin, ReadOnlyAdminMixin
 from traceability.core.models import Job
+from traceability.events.corrections import transformations_retract_by_operator
 from traceability.events.models import EpcisCapture, EpcisEvent, EpcisEventEpc
 from traceability.genealogy.models import (
     LotLink,
@@ -33,6 +40,7 @@ from traceability.genealogy.models import (
     Transformation,
     UnitLink,
 )
+from traceability.genealogy.writes import GenealogyError
 from traceability.investigations.models import (
     Export,
     Finding,
@@ -64,12 +72,14 @@ class NumericIdSearchMixin:
 
 
 @admin.register(LedgerHead)
-class LedgerHeadAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class LedgerHeadAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    organisation_paths = ()
     list_display = ("id", "position")
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(NumericIdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class LedgerEntryAdmin(NumericIdSearchMixin, OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    organisation_paths = ("organisation",)
     list_display = ("position", "recorded_at", "source", "organisation", "actor", "summary")
     list_filter = ("source", "organisation")
     list_select_related = ("organisation", "actor")
@@ -100,8 +110,26 @@ class UnitLinkInline(LoadedRowsInlineMixin, ReadOnlyAdminMixin, admin.TabularInl
         return super().get_queryset(request).select_related("input_unit", "output_unit")
 
 
+#: The most records one retraction takes from the list: a page-sized correction, not "select all"
+#: across a million rows by a slip of the hand.
+RETRACTED_AT_ONCE = 1_000
+
+
+class RetractionActionForm(ActionForm):
+    """The changelist action bar, with the reason a retraction records."""
+
+    reason = forms.CharField(
+        label="Reason:",
+        # Checked by the action, which says what is missing; a required field here would make
+        # Django answer "No action selected" instead.
+        required=False,
+        max_length=1000,
+        widget=forms.TextInput(attrs={"size": 40, "placeholder": "why the records are wrong (required)"}),
+    )
+
+
 @admin.register(Transformation)
-class TransformationAdmin(NumericIdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class TransformationAdmin(NumericIdSearchMixin, OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "kind",
@@ -124,14 +152,43 @@ class TransformationAdmin(NumericIdSearchMixin, ReadOnlyAdminMixin, admin.ModelA
     search_help_text = "Id, exact reference (eventID, transformationID, record number) or work-order number."
     raw_id_fields = ("work_order", "recorded_position", "retracted_position")
     inlines = (LotLinkInline, UnitLinkInline)
+    action_form = RetractionActionForm
+    actions = ("retract",)
 
     @admin.display(boolean=True, description="retracted")
     def retracted(self, obj: Transformation) -> bool:
         return obj.retracted
 
+    def has_retract_permission(self, request) -> bool:
+        # The records are view only; retracting one appends to the ledger, which the change
+        # permission grants (staff, on their organisations' records: the list is scoped).
+        return request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}")
+
+    @admin.action(description="Retract with a reason (appends to the ledger)", permissions=["retract"])
+    def retract(self, request, queryset):
+        reason = (request.POST.get("reason") or "").strip()
+        if not reason:
+            self.message_user(request, "Nothing retracted: give the reason for the retraction.", messages.ERROR)
+            return
+        ids = list(queryset.order_by("pk").values_list("pk", flat=True)[: RETRACTED_AT_ONCE + 1])
+        if len(ids) > RETRACTED_AT_ONCE:
+            self.message_user(
+                request, f"Nothing retracted: select at most {RETRACTED_AT_ONCE:,} records at a time.", messages.ERROR
+            )
+            return
+        try:
+            entry = transformations_retract_by_operator(transformation_ids=ids, reason=reason, user=request.user)
+        except GenealogyError as exc:
+            self.message_user(request, f"Nothing retracted: {exc}.", messages.ERROR)
+            return
+        self.message_user(
+            request, f"{len(ids)} record(s) retracted at ledger position {entry.position}.", messages.SUCCESS
+        )
+
 
 @admin.register(LotLink)
-class LotLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class LotLinkAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    organisation_paths = ("transformation__owner",)
     list_display = ("id", "input_lot", "output_lot", "exposure", "transformation")
     list_filter = ("exposure", "input_lot__kind", "output_lot__kind")
     list_select_related = ("input_lot", "output_lot", "transformation")
@@ -141,7 +198,8 @@ class LotLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(UnitLink)
-class UnitLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class UnitLinkAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    organisation_paths = ("transformation__owner",)
     list_display = ("id", "input_unit", "output_unit", "exposure", "transformation")
     list_filter = ("exposure",)
     list_select_related = ("input_unit", "output_unit", "transformation")
@@ -166,7 +224,8 @@ class SegmentInputInline(LoadedRowsInlineMixin, ReadOnlyAdminMixin, admin.Tabula
 
 
 @admin.register(Segment)
-class SegmentAdmin(NumericIdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class SegmentAdmin(NumericIdSearchMixin, OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    organisation_paths = ()  # shared by the units of every brand built from the same lots
     list_display = ("id", "exposure", "unit_count", "last_transformation_id", "input_key")
     list_filter = ("exposure",)
     show_full_result_count = False
@@ -206,7 +265,8 @@ class SegmentAdmin(NumericIdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(RepeatedUnit)
-class RepeatedUnitAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class RepeatedUnitAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    organisation_paths = ()
     """Units the trace's sums count more than once (see ``genealogy.Sums``); written by the services."""
 
     list_display = ("unit",)
@@ -218,7 +278,8 @@ class RepeatedUnitAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(SegmentInput)
-class SegmentInputAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class SegmentInputAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    organisation_paths = ()
     list_display = ("id", "segment", "lot")
     list_filter = ("lot__kind", "segment__exposure")
     list_select_related = ("segment", "lot")
@@ -228,7 +289,7 @@ class SegmentInputAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Job)
-class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class JobAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "kind",
@@ -257,7 +318,8 @@ class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(LearntCompanyPrefix)
-class LearntCompanyPrefixAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class LearntCompanyPrefixAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    organisation_paths = ()
     list_display = ("prefix", "learnt_from", "learnt_at")
     search_fields = ("prefix__startswith", "learnt_from")
     search_help_text = "Prefix digits (their beginning) or the URN it was learnt from."
@@ -274,7 +336,8 @@ class FindingAttachmentInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(FindingAttachment)
-class FindingAttachmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class FindingAttachmentAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    organisation_paths = ("finding__owner",)
     list_display = ("id", "name", "finding", "content_type", "size", "uploaded_by", "uploaded_at")
     list_filter = ("content_type",)
     list_select_related = ("finding", "uploaded_by")
@@ -284,7 +347,7 @@ class FindingAttachmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Finding)
-class FindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class FindingAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     inlines = [FindingAttachmentInline]
     list_display = ("id", "category", "severity", "subject_kind", "subject", "owner", "raised_by", "raised_at")
     list_filter = ("category", "severity", "subject_kind", "owner")
@@ -308,7 +371,7 @@ class InvestigationTransitionInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Investigation)
-class InvestigationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class InvestigationAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "finding", "status", "owner", "opened_at", "preview")
     list_filter = ("status", "owner")
     list_select_related = ("finding", "owner")
@@ -319,7 +382,8 @@ class InvestigationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(InvestigationTransition)
-class InvestigationTransitionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class InvestigationTransitionAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    organisation_paths = ("investigation__owner",)
     list_display = ("investigation", "from_status", "to_status", "at", "by")
     list_filter = ("to_status",)
     list_select_related = ("investigation", "by")
@@ -327,7 +391,8 @@ class InvestigationTransitionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(TraceRun)
-class TraceRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TraceRunAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    organisation_paths = ("investigation__owner",)
     list_display = ("id", "investigation", "position", "definite_units", "potential_units", "consignees", "created_at")
     list_select_related = ("investigation", "job")
     readonly_fields = ("segments_reached",)
@@ -362,7 +427,7 @@ class ExportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(EpcisCapture)
-class EpcisCaptureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class EpcisCaptureAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "owner", "created_by", "created_at", "error_behaviour", "events", "captured", "repeated")
     list_filter = ("owner", "error_behaviour")
     list_select_related = ("owner", "created_by")
@@ -375,7 +440,8 @@ class EpcisEventEpcInline(LoadedRowsInlineMixin, ReadOnlyAdminMixin, admin.Tabul
 
 
 @admin.register(EpcisEvent)
-class EpcisEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class EpcisEventAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    organisation_paths = ("capture__owner",)
     list_display = ("event_id", "type", "event_time", "action", "biz_step", "record_time", "declared_at")
     list_filter = ("type", "action", "biz_step")
     search_fields = ("=event_id", "=transformation_id")
@@ -386,7 +452,8 @@ class EpcisEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(EpcisEventEpc)
-class EpcisEventEpcAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class EpcisEventEpcAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    organisation_paths = ("event__capture__owner",)
     list_display = ("epc", "role", "event")
     list_filter = ("role",)
     search_fields = ("=epc",)
