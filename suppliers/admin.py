@@ -41,7 +41,8 @@ def staff_organisation_ids(request: HttpRequest) -> frozenset[int]:
     """The organisations the signed-in user acts for (their memberships), read once per request."""
     ids = getattr(request, "_staff_organisation_ids", None)
     if ids is None:
-        ids = frozenset(Membership.objects.filter(user__pk=request.user.pk or 0).values_list("organisation_id", flat=True))
+        memberships = Membership.objects.filter(user__pk=request.user.pk or 0)
+        ids = frozenset(memberships.values_list("organisation_id", flat=True))
         request._staff_organisation_ids = ids  # type: ignore[attr-defined]  # a per-request memo
     return ids
 
