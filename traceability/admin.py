@@ -415,7 +415,8 @@ class TraceRunAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.Mode
 
 
 @admin.register(Export)
-class ExportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ExportAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    organisation_paths = ("run__investigation__owner",)
     list_display = ("id", "run", "format", "file", "created_at")
     list_filter = ("format",)
     list_select_related = ("run",)
