@@ -19,8 +19,9 @@ event or identifier):
    ``transformationID`` (an event without one is its own transformation), become records linking
    every input lot or unit to every output; AggregationEvents put units and containers into
    containers (ADD) or take them out (DELETE); commissioning creates the units and lots it names.
-   Lots, units and containers named for the first time are created, owned by the organisation
-   whose GS1 Company Prefix they carry (else by the capturing organisation), with master data
+   Lots, units and containers named for the first time are created, owned by the capturing
+   organisation (one under a company prefix another organisation registered is refused, as is
+   any other write of what the capturer does not own: ``ownership``), with master data
    (material, product model) created for GTINs the ledger does not know yet, named after the GTIN.
 
 Events sharing a ``transformationID`` may arrive in several documents and in any order: when a
@@ -54,6 +55,7 @@ from traceability.events.models import (
     EpcisEventType,
     EpcisRole,
 )
+from traceability.events.ownership import writes_refused
 from traceability.events.problems import DocumentRejected, Problem
 from traceability.events.shipments import shipments_derive
 from traceability.events.vocabulary import epcis_document, listed
@@ -417,8 +419,9 @@ class _Things:
 
 
 def _genealogy_derive(rows: list[_Event], *, entry: LedgerEntry, owner: Organisation) -> list[tuple[str, str]]:
-    """Derive what the events say; returns (event id, why) of the events the genealogy refused
-    (a record that would make something from itself), with nothing of theirs written.
+    """Derive what the events say; returns (event id, why) of the events refused (what the capturer
+    may not write, see ``ownership``; a record that would make something from itself), with
+    nothing of theirs written.
 
     A transformationID group's member declared beside it in its document leaves the group before
     the group is recorded. Recording the group with it, then again without it, would give the same
@@ -426,8 +429,13 @@ def _genealogy_derive(rows: list[_Event], *, entry: LedgerEntry, owner: Organisa
     (``transformation_unique_reference``)."""
     if not rows:
         return []
+    # What the capturer may not write is refused before anything is found or created for it.
+    refused = writes_refused(rows, owner=owner)
+    if refused:
+        left_out = {event_id for event_id, _ in refused}
+        rows = [row for row in rows if row.event_id not in left_out]
     things = _things_ensure(rows, owner=owner)
-    refused = _transformations_derive(
+    refused += _transformations_derive(
         [
             row
             for row in rows

@@ -1,0 +1,304 @@
+"""A party writes only its own records (issue 12): EPCIS capture (JSON and XML) and CSV import refuse
+each cross-organisation write with its reason, and leave the victim's genealogy, packing and
+shipments as they were. XML documents are read into the JSON binding and take the same path
+(``capture.document_read``), so one XML case per rule shows the binding carries the refusal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from cells.models import Lot
+from packs.models import Shipment, Unit, UnitPacking
+from suppliers.models import Organisation, Role
+from tests.factories import OrganisationFactory
+from tests.test_csv_import import _csv, _load
+from tests.test_epcis_capture import capture
+from traceability import genealogy
+from traceability.events.models import EpcisEvent
+from traceability.genealogy.models import LotLink, SegmentMember, Transformation
+from traceability.gs1 import keys
+
+pytestmark = pytest.mark.django_db
+
+A, B, D = "4012345", "4098765", "4055555"  # brand A's, brand B's and the distributor's prefixes
+CELLS = "4011111"  # a cell maker's prefix that no organisation registered
+CONTEXT = ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"]
+
+
+def sgtin(prefix: str, serial: str) -> str:
+    return f"urn:epc:id:sgtin:{prefix}.011111.{serial}"
+
+
+def lgtin(prefix: str, lot: str) -> str:
+    return f"urn:epc:class:lgtin:{prefix}.022222.{lot}"
+
+
+def sscc(prefix: str, serial: int) -> str:
+    return f"urn:epc:id:sscc:{prefix}.{serial:0{17 - len(prefix)}d}"
+
+
+def pgln(prefix: str) -> str:
+    return f"urn:epc:id:pgln:{prefix}.{'0' * (11 - len(prefix))}1"
+
+
+def gtin14(prefix: str, item: str = "11111") -> str:
+    return keys.gtin14(prefix, int(item))
+
+
+def document(*events: dict) -> dict:
+    return {
+        "@context": CONTEXT,
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2024-03-01T00:00:00Z",
+        "epcisBody": {"eventList": list(events)},
+    }
+
+
+def _base(kind: str, event_id: str, at: str) -> dict:
+    return {"type": kind, "eventID": event_id, "eventTime": f"2024-02-{at}T08:00:00Z", "eventTimeZoneOffset": "+00:00"}
+
+
+def transformation(event_id: str, *, lots=(), outputs=(), output_lots=(), tid=None, at="01") -> dict:
+    event = _base("TransformationEvent", event_id, at) | {"bizStep": "commissioning"}
+    if lots:
+        event["inputQuantityList"] = [{"epcClass": lot, "quantity": 10, "uom": "KGM"} for lot in lots]
+    if outputs:
+        event["outputEPCList"] = list(outputs)
+    if output_lots:
+        event["outputQuantityList"] = [{"epcClass": lot, "quantity": 5, "uom": "KGM"} for lot in output_lots]
+    if tid:
+        event["transformationID"] = tid
+    return event
+
+
+def commissioning(event_id: str, epcs: list[str], at: str = "01") -> dict:
+    return _base("ObjectEvent", event_id, at) | {"epcList": epcs, "action": "ADD", "bizStep": "commissioning"}
+
+
+def aggregation(event_id: str, action: str, parent: str, children: list[str], at: str = "05") -> dict:
+    return _base("AggregationEvent", event_id, at) | {
+        "parentID": parent,
+        "childEPCs": children,
+        "action": action,
+        "bizStep": "packing",
+    }
+
+
+def shipping(event_id: str, epcs: list[str], *, source: str | None, to: str, desadv: str, step="shipping", at="08"):
+    event = _base("ObjectEvent", event_id, at) | {
+        "epcList": epcs,
+        "action": "OBSERVE",
+        "bizStep": step,
+        "bizTransactionList": [{"type": "desadv", "bizTransaction": f"urn:ledger:desadv:{desadv}"}],
+    }
+    if source:
+        event["sourceList"] = [{"type": "owning_party", "source": source}]
+    event["destinationList"] = [{"type": "owning_party", "destination": to}]
+    return event
+
+
+def declaration(event: dict, reason: str = "incorrect_data") -> dict:
+    return event | {"errorDeclaration": {"declarationTime": "2024-03-02T08:00:00Z", "reason": reason}}
+
+
+# --- the XML binding: the same events, in the XSD's element order -----------------------------------------
+
+
+def _list(tag: str, item: str, values) -> str:
+    return f"<{tag}>" + "".join(f"<{item}>{v}</{item}>" for v in values) + f"</{tag}>"
+
+
+def _quantities(tag: str, items) -> str:
+    return (
+        f"<{tag}>"
+        + "".join(
+            f"<quantityElement><epcClass>{i['epcClass']}</epcClass><quantity>{i['quantity']}</quantity>"
+            f"<uom>{i['uom']}</uom></quantityElement>"
+            for i in items
+        )
+        + f"</{tag}>"
+    )
+
+
+def xml_document(*events: dict) -> bytes:
+    """The EPCIS 2.0 XML binding of these (JSON-binding) events."""
+    out = []
+    for e in events:
+        head = f"<eventTime>{e['eventTime']}</eventTime><eventTimeZoneOffset>+00:00</eventTimeZoneOffset>"
+        head += f"<eventID>{e['eventID']}</eventID>"
+        if declared := e.get("errorDeclaration"):
+            head += (
+                f"<errorDeclaration><declarationTime>{declared['declarationTime']}</declarationTime>"
+                f"<reason>{declared['reason']}</reason></errorDeclaration>"
+            )
+        transactions = "".join(
+            f'<bizTransaction type="{t["type"]}">{t["bizTransaction"]}</bizTransaction>'
+            for t in e.get("bizTransactionList") or ()
+        )
+        transactions = f"<bizTransactionList>{transactions}</bizTransactionList>" if transactions else ""
+        parties = "".join(
+            f"<{key}>"
+            + "".join(f'<{key[:-4]} type="{p["type"]}">{p[key[:-4]]}</{key[:-4]}>' for p in e[key])
+            + f"</{key}>"
+            for key in ("sourceList", "destinationList")
+            if key in e
+        )
+        match e["type"]:
+            case "ObjectEvent":
+                body = _list("epcList", "epc", e["epcList"]) + f"<action>{e['action']}</action>"
+                body += f"<bizStep>{e['bizStep']}</bizStep>{transactions}{parties}"
+            case "AggregationEvent":
+                body = f"<parentID>{e['parentID']}</parentID>" + _list("childEPCs", "epc", e["childEPCs"])
+                body += f"<action>{e['action']}</action><bizStep>{e['bizStep']}</bizStep>"
+            case "TransformationEvent":
+                body = _quantities("inputQuantityList", e["inputQuantityList"]) if "inputQuantityList" in e else ""
+                body += _list("outputEPCList", "epc", e["outputEPCList"]) if "outputEPCList" in e else ""
+                if "outputQuantityList" in e:
+                    body += _quantities("outputQuantityList", e["outputQuantityList"])
+                if "transformationID" in e:
+                    body += f"<transformationID>{e['transformationID']}</transformationID>"
+                body += f"<bizStep>{e['bizStep']}</bizStep>"
+        out.append(f"<{e['type']}>{head}{body}</{e['type']}>")
+    return (
+        '<epcis:EPCISDocument xmlns:epcis="urn:epcglobal:epcis:xsd:2" schemaVersion="2.0"'
+        ' creationDate="2024-03-01T08:00:00Z"><EPCISBody><EventList>'
+        + "".join(out)
+        + "</EventList></EPCISBody></epcis:EPCISDocument>"
+    ).encode()
+
+
+# --- the world: brand A's records, made through capture itself --------------------------------------------
+
+
+@dataclass
+class World:
+    a: Organisation
+    b: Organisation
+    d: Organisation
+
+
+def _organisation(slug: str, prefix: str, role: str = Role.BRAND) -> Organisation:
+    return OrganisationFactory(slug=slug, role=role, gs1_company_prefix=prefix, pgln=keys.gln(prefix, 1))
+
+
+@pytest.fixture
+def world() -> World:
+    """Brand A builds U1-U3 from cell lot CL1 (work order T-A), packs U1 and U2 in carton 1 and ships
+    it to distributor D under despatch advice DA-1; brand B and D are registered with their prefixes."""
+    w = World(a=_organisation("a", A), b=_organisation("b", B), d=_organisation("d", D, Role.DISTRIBUTOR))
+    done = capture(
+        w.a,
+        document(
+            transformation("urn:uuid:a-in", lots=[lgtin(CELLS, "CL1")], tid="urn:uuid:T-A"),
+            transformation("urn:uuid:a-out", outputs=[sgtin(A, s) for s in ("U1", "U2", "U3")], tid="urn:uuid:T-A"),
+            aggregation("urn:uuid:a-pack", "ADD", sscc(A, 1), [sgtin(A, "U1"), sgtin(A, "U2")]),
+            shipping("urn:uuid:a-ship", [sscc(A, 1)], source=pgln(A), to=pgln(D), desadv="DA-1"),
+        ),
+    )
+    assert (done.captured, done.problems) == (4, [])
+    return w
+
+
+def a_state(w: World) -> tuple:
+    """A's forward trace of its cell lot, and its genealogy, packing and shipment rows."""
+    lot = Lot.objects.get(code="CL1")
+    forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[lot.pk])
+    a_records = Transformation.objects.filter(owner=w.a)
+    return (
+        genealogy.affected_counts(forward),
+        [(u.unit_id, u.definite) for u in genealogy.all_affected_units(forward)],
+        [(c.organisation_id, c.units) for c in genealogy.consignees(forward)],
+        list(a_records.values_list("pk", "reference", "retracted_position")),
+        LotLink.objects.filter(transformation__in=a_records).count(),
+        SegmentMember.objects.filter(transformation__in=a_records).count(),
+        list(UnitPacking.objects.filter(container__owner=w.a).values_list("unit_id", "container_id", "unpacked_at")),
+        list(Shipment.objects.filter(owner=w.a).values_list("reference", "consignee_id", "received_at")),
+        list(EpcisEvent.objects.filter(capture__owner=w.a).values_list("event_id", "declared_at", "record_id")),
+    )
+
+
+def refusals(done) -> list[tuple[str | None, str]]:
+    return [(p["event_id"], p["message"]) for p in done.problems]
+
+
+def b_wrote(w: World) -> int:
+    return EpcisEvent.objects.filter(capture__owner=w.b).count()
+
+
+def test_the_world_is_as_a_built_it(world):
+    # then: A's three units carry CL1 definitely, two went to D in carton 1
+    (counts, units, consignees, records, *_) = a_state(world)
+    assert counts == (3, 0) and len(units) == 3
+    assert consignees == [(world.d.pk, 2)]
+    assert [(ref, retracted) for _, ref, retracted in records] == [("urn:uuid:T-A", None)]
+
+
+# --- rule 1: new keys under another's registered company prefix ---------------------------------------------
+
+UNDER_A = f"is under company prefix {A}, registered by another organisation: only it may name a new unit under it"
+
+
+@pytest.mark.parametrize("binding", ["json", "xml"])
+def test_b_cannot_commission_units_under_a_registered_prefix(world, binding):
+    # given
+    before = a_state(world)
+    event = commissioning("urn:uuid:b-fake", [sgtin(A, "FAKE1")])
+    # when
+    done = capture(world.b, document(event) if binding == "json" else xml_document(event))
+    # then
+    assert refusals(done) == [("urn:uuid:b-fake", f"{sgtin(A, 'FAKE1')} {UNDER_A}")]
+    assert a_state(world) == before and b_wrote(world) == 0
+
+
+def test_b_cannot_build_units_under_a_registered_prefix_in_csv(world):
+    # given
+    before = a_state(world)
+    row = {
+        "unit_gtin": gtin14(A),
+        "unit_serial": "FAKE1",
+        "lot_gtin": gtin14(CELLS, "22222"),
+        "lot": "CL1",
+        "built_at": "2024-07-01T08:00:00Z",
+    }
+    # when
+    done = _load(world.b, "assignments", _csv("assignments", row))
+    # then
+    dl = f"https://id.gs1.org/01/{gtin14(A)}/21/FAKE1"
+    assert [message for _, message in refusals(done)] == [f"{dl} {UNDER_A}"]
+    assert a_state(world) == before and b_wrote(world) == 0
+
+
+def test_with_proceed_only_the_foreign_event_is_left_out(world):
+    # given
+    before = a_state(world)
+    # when
+    done = capture(
+        world.b,
+        document(
+            commissioning("urn:uuid:b-fake", [sgtin(A, "FAKE1")]),
+            commissioning("urn:uuid:b-own", [sgtin(B, "1")]),
+        ),
+        behaviour="proceed",
+    )
+    # then
+    assert [event_id for event_id, _ in refusals(done)] == ["urn:uuid:b-fake"]
+    assert done.captured == 1 and a_state(world) == before
+    assert list(EpcisEvent.objects.filter(capture__owner=world.b).values_list("event_id", flat=True)) == [
+        "urn:uuid:b-own"
+    ]
+
+
+def test_keys_under_an_unregistered_prefix_belong_to_the_first_to_capture_them(world):
+    # when B commissions units under its own prefix and under one nobody registered, and A under its own
+    b_done = capture(world.b, document(commissioning("urn:uuid:b-own", [sgtin(B, "1"), sgtin("4077777", "1")])))
+    a_done = capture(world.a, document(commissioning("urn:uuid:a-more", [sgtin(A, "U9")])))
+    # then
+    assert (b_done.problems, a_done.problems) == ([], [])
+    assert dict(Unit.objects.filter(serial__in=["1", "U9"]).values_list("gtin", "owner__slug")) == {
+        gtin14(B): "b",
+        gtin14("4077777"): "b",
+        gtin14(A): "a",
+    }

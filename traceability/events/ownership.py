@@ -1,0 +1,142 @@
+"""What a capture may write (issue 12): a party writes only its own records.
+
+EPCIS capture and CSV import create or change only what the capturing organisation owns or is
+party to. An event that would touch anything else is refused with its reason, like any other bad
+event (whole document with ``rollback``, that event alone with ``proceed``). The rules:
+
+- a lot, unit or container named for the first time under a company prefix another organisation
+  registered is that organisation's to name (keys under a prefix nobody registered stay as they
+  were: owned by the first to capture them, so an operator can load a whole chain's history).
+
+Read set-based: a fixed number of queries per batch of events, whatever its size. Refusals never
+name the other organisation ("registered by another organisation"): existence must not leak.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cells.models import Lot
+from packs.models import Container, Unit
+from suppliers.models import Organisation
+from traceability.gs1 import identifiers
+from traceability.gs1.cbv import parsed_epc
+
+
+class CapturedEvent(Protocol):
+    """What the rules read of an event on its way to the store."""
+
+    event_id: str
+    type: str
+    action: str
+    body: dict[str, Any]
+
+
+# Where an event names lots, units and containers, and the part each list plays.
+_LISTS = {
+    "epcList": "object",
+    "quantityList": "object",
+    "childEPCs": "child",
+    "childQuantityList": "child",
+    "inputEPCList": "input",
+    "inputQuantityList": "input",
+    "outputEPCList": "output",
+    "outputQuantityList": "output",
+}
+_KINDS = {identifiers.Lgtin: "lot", identifiers.Sgtin: "unit", identifiers.Sscc: "container"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Named:
+    """An identifier an event names, as sent and as read."""
+
+    part: str  # object, child, input, output or parent
+    text: str
+    parsed: identifiers.Parsed
+
+    @property
+    def kind(self) -> str | None:
+        """lot, unit or container: the kinds the genealogy owns (None for sites, parties, classes)."""
+        return _KINDS.get(type(self.parsed.identity))
+
+
+def _named(body: dict[str, Any]) -> Iterator[_Named]:
+    if (parent := body.get("parentID")) and (parsed := parsed_epc(parent)) is not None:
+        yield _Named("parent", parent, parsed)
+    for key, part in _LISTS.items():
+        for item in body.get(key) or ():
+            text = item["epcClass"] if isinstance(item, dict) else item
+            if (parsed := parsed_epc(text)) is not None:
+                yield _Named(part, text, parsed)
+
+
+@dataclass(frozen=True)
+class _Ledger:
+    """What the rules read of the ledger, once per batch."""
+
+    owner: Organisation
+    prefixes: dict[str, int]  # registered company prefix -> organisation id
+    owners: dict[str, int]  # canonical key -> owner id, of the lots, units and containers the ledger has
+
+    def registrant(self, digits: str) -> tuple[str, int] | None:
+        """(prefix, organisation id) of the registered company prefix these key digits fall under."""
+        for size in range(12, 5, -1):  # GS1 company prefixes have 6 to 12 digits; the longest wins
+            if (org := self.prefixes.get(digits[:size])) is not None:
+                return digits[:size], org
+        return None
+
+    def foreign(self, canonical: str) -> bool:
+        """Whether the ledger has this lot, unit or container, owned by another organisation."""
+        return self.owners.get(canonical, self.owner.pk) != self.owner.pk
+
+
+def writes_refused(rows: Sequence[CapturedEvent], *, owner: Organisation) -> list[tuple[str, str]]:
+    """(event id, why) of the events that would write what ``owner`` may not write."""
+    if not rows:
+        return []
+    named = {row.event_id: list(_named(row.body)) for row in rows}
+    ledger = _ledger_read((n for names in named.values() for n in names), owner=owner)
+    refused = []
+    for row in rows:
+        if (why := _why_refused(row, named[row.event_id], ledger)) is not None:
+            refused.append((row.event_id, why))
+    return refused
+
+
+def _ledger_read(named: Iterable[_Named], *, owner: Organisation) -> _Ledger:
+    keys: dict[str, set[str]] = {"lot": set(), "unit": set(), "container": set()}
+    for name in named:
+        if name.kind is not None:
+            keys[name.kind].add(name.parsed.identity.canonical)
+    owners: dict[str, int] = {}
+    for kind, model in (("lot", Lot), ("unit", Unit), ("container", Container)):
+        if keys[kind]:
+            owners.update(model.objects.filter(identity__any=keys[kind]).values_list("identity", "owner_id"))
+    prefixes = dict(
+        Organisation.objects.exclude(gs1_company_prefix=None).values_list("gs1_company_prefix", "pk").order_by("pk")
+    )
+    return _Ledger(owner=owner, prefixes=prefixes, owners=owners)
+
+
+def _why_refused(row: CapturedEvent, named: list[_Named], ledger: _Ledger) -> str | None:
+    for name in named:
+        if (why := _new_key_refused(name, ledger)) is not None:
+            return why
+    return None
+
+
+def _new_key_refused(name: _Named, ledger: _Ledger) -> str | None:
+    """Rule 1: a lot, unit or container named for the first time under another's registered prefix."""
+    canonical = name.parsed.identity.canonical
+    if name.kind is None or canonical in ledger.owners:
+        return None
+    digits = identifiers.prefix_digits(canonical)
+    registered = ledger.registrant(digits) if digits else None
+    if registered is None or registered[1] == ledger.owner.pk:
+        return None
+    return (
+        f"{name.text} is under company prefix {registered[0]}, registered by another organisation:"
+        f" only it may name a new {name.kind} under it"
+    )
