@@ -302,3 +302,126 @@ def test_keys_under_an_unregistered_prefix_belong_to_the_first_to_capture_them(w
         gtin14("4077777"): "b",
         gtin14(A): "a",
     }
+
+
+# --- rule 2: a transformation records what its capturer made ------------------------------------------------
+
+NOT_MADE = "is not yours: a transformation records what you made"
+
+
+@pytest.mark.parametrize("binding", ["json", "xml"])
+def test_b_cannot_record_its_lot_as_an_input_of_a_unit_of_a(world, binding):
+    # given
+    before = a_state(world)
+    event = transformation("urn:uuid:b-into-a", lots=[lgtin(B, "BL1")], outputs=[sgtin(A, "U3")])
+    # when
+    done = capture(world.b, document(event) if binding == "json" else xml_document(event))
+    # then
+    assert refusals(done) == [("urn:uuid:b-into-a", f"{sgtin(A, 'U3')} {NOT_MADE}")]
+    assert a_state(world) == before and b_wrote(world) == 0
+    assert not Lot.objects.filter(code="BL1").exists()
+
+
+@pytest.mark.parametrize("kind", ["assignments", "work_orders"])
+def test_b_cannot_build_a_unit_of_a_in_csv(world, kind):
+    # given
+    before = a_state(world)
+    lot = {"gtin": gtin14(B, "22222"), "lot_or_serial": "BL1", "at": "2024-07-01T08:00:00Z"}
+    rows = {
+        "assignments": [
+            {
+                "unit_gtin": gtin14(A),
+                "unit_serial": "U3",
+                "lot_gtin": lot["gtin"],
+                "lot": "BL1",
+                "built_at": lot["at"],
+            }
+        ],
+        "work_orders": [
+            {"work_order": "WO-9", "role": "input"} | lot,
+            {"work_order": "WO-9", "role": "output", "gtin": gtin14(A), "lot_or_serial": "U3", "at": lot["at"]},
+        ],
+    }[kind]
+    # when
+    done = _load(world.b, kind, _csv(kind, *rows))
+    # then
+    assert [message for _, message in refusals(done)] == [f"https://id.gs1.org/01/{gtin14(A)}/21/U3 {NOT_MADE}"]
+    assert a_state(world) == before and b_wrote(world) == 0
+
+
+def test_inputs_may_be_anyones_and_a_builds_on_its_own_units(world):
+    # given A's cell lot CL1, named by A first
+    # when B builds its own unit from CL1, and A adds a lot of its own to its unit U3
+    b_done = capture(
+        world.b, document(transformation("urn:uuid:b-own", lots=[lgtin(CELLS, "CL1")], outputs=[sgtin(B, "1")]))
+    )
+    a_done = capture(
+        world.a, document(transformation("urn:uuid:a-more", lots=[lgtin(A, "AL2")], outputs=[sgtin(A, "U3")]))
+    )
+    # then
+    assert (b_done.problems, a_done.problems) == ([], [])
+    lot = Lot.objects.get(code="CL1")
+    forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[lot.pk])
+    assert genealogy.affected_counts(forward) == (4, 0)
+    assert Transformation.objects.filter(owner=world.b).count() == 1
+
+
+# --- rule 3: aggregation of its own containers ----------------------------------------------------------------
+
+NOT_YOUR_CONTAINER = "is not yours: you may pack and unpack only your own containers"
+
+
+@pytest.mark.parametrize(
+    ("binding", "action", "children"),
+    [("json", "DELETE", []), ("json", "DELETE", ["U1"]), ("xml", "DELETE", ["U1"]), ("json", "ADD", ["B1"])],
+)
+def test_b_cannot_pack_or_unpack_a_container_of_a(world, binding, action, children):
+    # given
+    before = a_state(world)
+    epcs = [sgtin(A if c.startswith("U") else B, c) for c in children]
+    event = aggregation("urn:uuid:b-agg", action, sscc(A, 1), epcs, at="09")
+    # when
+    done = capture(world.b, document(event) if binding == "json" else xml_document(event))
+    # then
+    assert refusals(done) == [("urn:uuid:b-agg", f"{sscc(A, 1)} {NOT_YOUR_CONTAINER}")]
+    assert a_state(world) == before and b_wrote(world) == 0
+
+
+def test_b_cannot_pack_a_unit_of_a_into_its_own_carton(world):
+    # given
+    before = a_state(world)
+    # when
+    done = capture(world.b, document(aggregation("urn:uuid:b-agg", "ADD", sscc(B, 1), [sgtin(A, "U3")], at="09")))
+    # then
+    assert refusals(done) == [("urn:uuid:b-agg", f"{sgtin(A, 'U3')} is not yours: you may pack only what is yours")]
+    assert a_state(world) == before and b_wrote(world) == 0
+
+
+def test_b_cannot_pack_into_a_carton_of_a_in_csv(world):
+    # given
+    before = a_state(world)
+    row = {
+        "container_sscc": keys.sscc(A, 1),
+        "unit_gtin": gtin14(B),
+        "unit_serial": "B1",
+        "packed_at": "2024-07-01T09:00:00Z",
+    }
+    # when
+    done = _load(world.b, "packing", _csv("packing", row))
+    # then
+    assert [message for _, message in refusals(done)] == [
+        f"https://id.gs1.org/00/{keys.sscc(A, 1)} {NOT_YOUR_CONTAINER}"
+    ]
+    assert a_state(world) == before and b_wrote(world) == 0
+
+
+def test_a_unpacks_its_carton_and_b_packs_its_own(world):
+    # when
+    a_done = capture(
+        world.a, document(aggregation("urn:uuid:a-unpack", "DELETE", sscc(A, 1), [sgtin(A, "U1")], at="09"))
+    )
+    b_done = capture(world.b, document(aggregation("urn:uuid:b-pack", "ADD", sscc(B, 1), [sgtin(B, "B1")], at="09")))
+    # then
+    assert (a_done.problems, b_done.problems) == ([], [])
+    open_packings = UnitPacking.objects.filter(unpacked_at__isnull=True)
+    assert sorted(open_packings.values_list("unit__serial", "container__owner__slug")) == [("B1", "b"), ("U2", "a")]

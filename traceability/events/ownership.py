@@ -6,7 +6,11 @@ event (whole document with ``rollback``, that event alone with ``proceed``). The
 
 - a lot, unit or container named for the first time under a company prefix another organisation
   registered is that organisation's to name (keys under a prefix nobody registered stay as they
-  were: owned by the first to capture them, so an operator can load a whole chain's history).
+  were: owned by the first to capture them, so an operator can load a whole chain's history);
+- a transformation records what the capturer made: its outputs are the capturer's (its inputs
+  may be anyone's: a cell maker consumes its supplier's lot);
+- an aggregation (ADD or DELETE) packs the capturer's own containers, with what is the
+  capturer's or already packed in one of its containers.
 
 Read set-based: a fixed number of queries per batch of events, whatever its size. Refusals never
 name the other organisation ("registered by another organisation"): existence must not leak.
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cells.models import Lot
-from packs.models import Container, Unit
+from packs.models import Container, ContainerPacking, Unit, UnitPacking
 from suppliers.models import Organisation
 from traceability.gs1 import identifiers
 from traceability.gs1.cbv import parsed_epc
@@ -79,6 +83,7 @@ class _Ledger:
     owner: Organisation
     prefixes: dict[str, int]  # registered company prefix -> organisation id
     owners: dict[str, int]  # canonical key -> owner id, of the lots, units and containers the ledger has
+    packed_in_own: frozenset[str]  # foreign units and containers now packed in the capturer's containers
 
     def registrant(self, digits: str) -> tuple[str, int] | None:
         """(prefix, organisation id) of the registered company prefix these key digits fall under."""
@@ -117,13 +122,32 @@ def _ledger_read(named: Iterable[_Named], *, owner: Organisation) -> _Ledger:
     prefixes = dict(
         Organisation.objects.exclude(gs1_company_prefix=None).values_list("gs1_company_prefix", "pk").order_by("pk")
     )
-    return _Ledger(owner=owner, prefixes=prefixes, owners=owners)
+    foreign = {key for key, org in owners.items() if org != owner.pk}
+    packed: set[str] = set()
+    if foreign_units := foreign & keys["unit"]:
+        packed.update(
+            UnitPacking.objects.filter(
+                unit__identity__any=foreign_units, unpacked_at__isnull=True, container__owner=owner
+            ).values_list("unit__identity", flat=True)
+        )
+    if foreign_containers := foreign & keys["container"]:
+        packed.update(
+            ContainerPacking.objects.filter(
+                child__identity__any=foreign_containers, unpacked_at__isnull=True, parent__owner=owner
+            ).values_list("child__identity", flat=True)
+        )
+    return _Ledger(owner=owner, prefixes=prefixes, owners=owners, packed_in_own=frozenset(packed))
 
 
 def _why_refused(row: CapturedEvent, named: list[_Named], ledger: _Ledger) -> str | None:
     for name in named:
         if (why := _new_key_refused(name, ledger)) is not None:
             return why
+    match row.type:
+        case "TransformationEvent":
+            return _outputs_refused(named, ledger)
+        case "AggregationEvent" if row.action in ("ADD", "DELETE"):
+            return _packing_refused(named, ledger)
     return None
 
 
@@ -140,3 +164,23 @@ def _new_key_refused(name: _Named, ledger: _Ledger) -> str | None:
         f"{name.text} is under company prefix {registered[0]}, registered by another organisation:"
         f" only it may name a new {name.kind} under it"
     )
+
+
+def _outputs_refused(named: list[_Named], ledger: _Ledger) -> str | None:
+    """Rule 2: a transformation's outputs are what the capturer made."""
+    for name in named:
+        if name.part == "output" and ledger.foreign(name.parsed.identity.canonical):
+            return f"{name.text} is not yours: a transformation records what you made"
+    return None
+
+
+def _packing_refused(named: list[_Named], ledger: _Ledger) -> str | None:
+    """Rule 3: the capturer packs and unpacks its own containers, with its own things (or things
+    already packed in its containers)."""
+    for name in named:
+        canonical = name.parsed.identity.canonical
+        if name.part == "parent" and ledger.foreign(canonical):
+            return f"{name.text} is not yours: you may pack and unpack only your own containers"
+        if name.part == "child" and ledger.foreign(canonical) and canonical not in ledger.packed_in_own:
+            return f"{name.text} is not yours: you may pack only what is yours"
+    return None
