@@ -363,10 +363,11 @@ def test_a_shipping_event_ships_the_pallet_to_the_owning_party_and_the_trace_fin
             aggregation("urn:uuid:a2", "ADD", pallet, [carton], at="06"),
         ),
     )
-    # when the pallet ships to a distributor the ledger has never heard of, then arrives
+    # when the pallet ships to a distributor the ledger has never heard of, then arrives (the
+    # distributor, registered by the shipment, records the receipt: only a consignee may)
     capture(owner, document(shipping("urn:uuid:s", [pallet], to="urn:epc:id:pgln:0614141.00001", desadv="D1")))
     capture(
-        owner,
+        Shipment.objects.get().consignee,
         document(
             shipping("urn:uuid:r", [pallet], to="urn:epc:id:pgln:0614141.00001", desadv="D1", step="receiving", at="09")
         ),

@@ -425,3 +425,106 @@ def test_a_unpacks_its_carton_and_b_packs_its_own(world):
     assert (a_done.problems, b_done.problems) == ([], [])
     open_packings = UnitPacking.objects.filter(unpacked_at__isnull=True)
     assert sorted(open_packings.values_list("unit__serial", "container__owner__slug")) == [("B1", "b"), ("U2", "a")]
+
+
+# --- rule 4: shipments it sends, receipts of shipments addressed to it ------------------------------------------
+
+
+@pytest.mark.parametrize("binding", ["json", "xml"])
+def test_b_cannot_ship_as_a(world, binding):
+    # given
+    before = a_state(world)
+    event = shipping("urn:uuid:b-ship", [sgtin(B, "B1")], source=pgln(A), to=pgln(D), desadv="DA-B")
+    # when
+    done = capture(world.b, document(event) if binding == "json" else xml_document(event))
+    # then
+    assert refusals(done) == [
+        (
+            "urn:uuid:b-ship",
+            f"the sending party {pgln(A)} is registered by another organisation:"
+            " you may record only shipments you send",
+        )
+    ]
+    assert a_state(world) == before and b_wrote(world) == 0 and Shipment.objects.count() == 1
+
+
+@pytest.mark.parametrize("source", [None, "b"])
+def test_b_cannot_ship_a_carton_of_a(world, source):
+    # given
+    before = a_state(world)
+    event = shipping("urn:uuid:b-ship", [sscc(A, 1)], source=source and pgln(B), to=pgln(D), desadv="DA-B")
+    # when
+    done = capture(world.b, document(event))
+    # then
+    assert refusals(done) == [("urn:uuid:b-ship", f"{sscc(A, 1)} is not yours: you may ship only what you own")]
+    assert a_state(world) == before and b_wrote(world) == 0 and Shipment.objects.count() == 1
+
+
+def test_b_cannot_ship_a_carton_of_a_in_csv(world):
+    # given
+    before = a_state(world)
+    row = {
+        "despatch_advice": "DA-B",
+        "consignee_gln": world.d.pgln,
+        "shipped_at": "2024-07-02T14:00:00Z",
+        "sscc": keys.sscc(A, 1),
+    }
+    # when
+    done = _load(world.b, "shipments", _csv("shipments", row))
+    # then
+    assert [m for _, m in refusals(done)] == [
+        f"https://id.gs1.org/00/{keys.sscc(A, 1)} is not yours: you may ship only what you own"
+    ]
+    assert a_state(world) == before and b_wrote(world) == 0
+
+
+@pytest.mark.parametrize("binding", ["json", "xml"])
+def test_b_cannot_receive_as_the_consignee_of_a_shipment(world, binding):
+    # given
+    before = a_state(world)
+    event = shipping("urn:uuid:b-recv", [sscc(A, 1)], source=None, to=pgln(D), desadv="DA-1", step="receiving")
+    # when
+    done = capture(world.b, document(event) if binding == "json" else xml_document(event))
+    # then
+    assert refusals(done) == [
+        (
+            "urn:uuid:b-recv",
+            f"the receiving party {pgln(D)} is registered by another organisation:"
+            " you may record receipts only of shipments addressed to you",
+        )
+    ]
+    assert a_state(world) == before and b_wrote(world) == 0
+
+
+def test_a_receipt_of_a_shipment_not_addressed_to_b_changes_nothing_and_tells_nothing(world):
+    # given
+    before = a_state(world)
+    # when B records a receipt under A's despatch advice, addressed to itself, and one under an unknown one
+    foreign = capture(
+        world.b,
+        document(shipping("urn:uuid:b-r1", [sscc(A, 1)], source=None, to=pgln(B), desadv="DA-1", step="receiving")),
+    )
+    unknown = capture(
+        world.b,
+        document(shipping("urn:uuid:b-r2", [sscc(A, 1)], source=None, to=pgln(B), desadv="DA-0", step="receiving")),
+    )
+    # then both are answered alike, and A's shipment is not received
+    assert (foreign.captured, foreign.problems) == (unknown.captured, unknown.problems) == (1, [])
+    assert a_state(world) == before
+
+
+def test_a_ships_its_carton_and_d_receives_it(world):
+    # when
+    a_done = capture(
+        world.a, document(shipping("urn:uuid:a-s2", [sgtin(A, "U3")], source=None, to=pgln(D), desadv="DA-2"))
+    )
+    d_done = capture(
+        world.d,
+        document(
+            shipping("urn:uuid:d-r1", [sscc(A, 1)], source=None, to=pgln(D), desadv="DA-1", step="receiving", at="09")
+        ),
+    )
+    # then
+    assert (a_done.problems, d_done.problems) == ([], [])
+    received = dict(Shipment.objects.values_list("reference", "received_at__day"))
+    assert received == {"urn:ledger:desadv:DA-1": 9, "urn:ledger:desadv:DA-2": None}

@@ -10,7 +10,11 @@ event (whole document with ``rollback``, that event alone with ``proceed``). The
 - a transformation records what the capturer made: its outputs are the capturer's (its inputs
   may be anyone's: a cell maker consumes its supplier's lot);
 - an aggregation (ADD or DELETE) packs the capturer's own containers, with what is the
-  capturer's or already packed in one of its containers.
+  capturer's or already packed in one of its containers;
+- a shipment is sent by the capturer (its ``sourceList`` owning or possessing party, if given, is
+  not another organisation's) and carries only what the capturer owns; a receipt is of a shipment
+  addressed to the capturer (its ``destinationList`` party, if given, is not another's; and a
+  receipt marks only shipments whose consignee is the capturer: ``shipments``).
 
 Read set-based: a fixed number of queries per batch of events, whatever its size. Refusals never
 name the other organisation ("registered by another organisation"): existence must not leak.
@@ -26,7 +30,7 @@ from cells.models import Lot
 from packs.models import Container, ContainerPacking, Unit, UnitPacking
 from suppliers.models import Organisation
 from traceability.gs1 import identifiers
-from traceability.gs1.cbv import parsed_epc
+from traceability.gs1.cbv import cbv_bare, parsed_epc
 
 
 class CapturedEvent(Protocol):
@@ -84,6 +88,21 @@ class _Ledger:
     prefixes: dict[str, int]  # registered company prefix -> organisation id
     owners: dict[str, int]  # canonical key -> owner id, of the lots, units and containers the ledger has
     packed_in_own: frozenset[str]  # foreign units and containers now packed in the capturer's containers
+    parties: dict[str, int]  # party GLN -> organisation id
+
+    def party_foreign(self, text: str) -> bool:
+        """Whether a party (a PGLN, as sent) is another organisation's: its registered party GLN, or
+        a GLN under its registered company prefix. A party nobody registered may be the capturer."""
+        try:
+            gln = getattr(identifiers.parse(text).identity, "gln", None)
+        except identifiers.InvalidIdentifier:
+            return False  # validation reported it, or it is not a GLN the ledger reads
+        if gln is None or gln == self.owner.pgln:
+            return False
+        registered = self.registrant(gln)
+        return self.parties.get(gln, self.owner.pk) != self.owner.pk or (
+            registered is not None and registered[1] != self.owner.pk
+        )
 
     def registrant(self, digits: str) -> tuple[str, int] | None:
         """(prefix, organisation id) of the registered company prefix these key digits fall under."""
@@ -136,7 +155,8 @@ def _ledger_read(named: Iterable[_Named], *, owner: Organisation) -> _Ledger:
                 child__identity__any=foreign_containers, unpacked_at__isnull=True, parent__owner=owner
             ).values_list("child__identity", flat=True)
         )
-    return _Ledger(owner=owner, prefixes=prefixes, owners=owners, packed_in_own=frozenset(packed))
+    parties = dict(Organisation.objects.exclude(pgln=None).values_list("pgln", "pk"))
+    return _Ledger(owner=owner, prefixes=prefixes, owners=owners, packed_in_own=frozenset(packed), parties=parties)
 
 
 def _why_refused(row: CapturedEvent, named: list[_Named], ledger: _Ledger) -> str | None:
@@ -148,6 +168,8 @@ def _why_refused(row: CapturedEvent, named: list[_Named], ledger: _Ledger) -> st
             return _outputs_refused(named, ledger)
         case "AggregationEvent" if row.action in ("ADD", "DELETE"):
             return _packing_refused(named, ledger)
+        case "ObjectEvent":
+            return _shipment_refused(row.body, named, ledger)
     return None
 
 
@@ -184,3 +206,35 @@ def _packing_refused(named: list[_Named], ledger: _Ledger) -> str | None:
         if name.part == "child" and ledger.foreign(canonical) and canonical not in ledger.packed_in_own:
             return f"{name.text} is not yours: you may pack only what is yours"
     return None
+
+
+_PARTY_TYPES = ("owning_party", "possessing_party")
+
+
+def _shipment_refused(body: dict[str, Any], named: list[_Named], ledger: _Ledger) -> str | None:
+    """Rule 4: the capturer ships what it owns, as itself, and receives what is addressed to it."""
+    match cbv_bare(body.get("bizStep", "")):
+        case "shipping":
+            for party in _parties(body, "sourceList"):
+                if ledger.party_foreign(party):
+                    return (
+                        f"the sending party {party} is registered by another organisation:"
+                        " you may record only shipments you send"
+                    )
+            for name in named:
+                if name.kind in ("unit", "container") and ledger.foreign(name.parsed.identity.canonical):
+                    return f"{name.text} is not yours: you may ship only what you own"
+        case "receiving":
+            for party in _parties(body, "destinationList"):
+                if ledger.party_foreign(party):
+                    return (
+                        f"the receiving party {party} is registered by another organisation:"
+                        " you may record receipts only of shipments addressed to you"
+                    )
+    return None
+
+
+def _parties(body: dict[str, Any], key: str) -> Iterator[str]:
+    for entry in body.get(key) or ():
+        if cbv_bare(entry.get("type", "")) in _PARTY_TYPES and (party := entry.get(key[:-4])):
+            yield party

@@ -5,8 +5,9 @@ A ``shipping`` event names what left (cartons, pallets or loose units in ``epcLi
 PGLN, and the ``location`` as an SGLN. It becomes one ``Shipment`` from the sender (the source's
 owning party, else the capturing organisation), referenced by its despatch advice or bill of
 lading (``bizTransactionList``) or else its eventID. A ``receiving`` event with the same business
-transaction marks the shipment received. Consignees the ledger does not know yet are registered,
-as distributors named after their GLN, for QA to complete.
+transaction marks the shipment received, when the capturing organisation is its consignee.
+Consignees the ledger does not know yet are registered, as distributors named after their GLN, for
+QA to complete.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def shipments_derive(
     receiving = [row for row in rows if cbv_bare(row.body.get("bizStep", "")) == "receiving"]
     created = _shipments_record(shipping, containers=containers, units=units, owner=owner) if shipping else 0
     if receiving:
-        _receipts_record(receiving)
+        _receipts_record(receiving, consignee=owner)
     return created
 
 
@@ -80,9 +81,14 @@ def _shipments_record(
     return len(created)
 
 
-def _receipts_record(rows: list[CapturedEvent]) -> None:
+def _receipts_record(rows: list[CapturedEvent], *, consignee: Organisation) -> None:
+    """Mark received the shipments addressed to the capturing organisation: a receipt of any other
+    changes nothing, and is answered as one of a shipment the ledger does not know (refusing it
+    would tell the capturer that another organisation's shipment has this reference)."""
     received = {_reference(row): row.event_time for row in rows}
-    shipments = list(Shipment.objects.filter(reference__in=received, received_at__isnull=True))
+    shipments = list(
+        Shipment.objects.filter(reference__in=received, received_at__isnull=True, consignee=consignee)
+    )
     for shipment in shipments:
         shipment.received_at = received[shipment.reference]
     Shipment.objects.bulk_update(shipments, ["received_at"], batch_size=BATCH_SIZE)
