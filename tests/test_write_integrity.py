@@ -528,3 +528,97 @@ def test_a_ships_its_carton_and_d_receives_it(world):
     assert (a_done.problems, d_done.problems) == ([], [])
     received = dict(Shipment.objects.values_list("reference", "received_at__day"))
     assert received == {"urn:ledger:desadv:DA-1": 9, "urn:ledger:desadv:DA-2": None}
+
+
+# --- rule 5: an errorDeclaration retracts only the declaring organisation's own events ---------------------------
+
+
+@pytest.mark.parametrize("binding", ["json", "xml"])
+def test_b_declaring_an_event_of_a_is_answered_as_a_declaration_of_an_unknown_event(world, binding):
+    # given
+    before = a_state(world)
+    a_event = transformation("urn:uuid:a-out", outputs=[sgtin(A, s) for s in ("U1", "U2", "U3")], tid="urn:uuid:T-A")
+    unknown = transformation("urn:uuid:nobody", outputs=[sgtin(B, "B1")], tid="urn:uuid:T-B")
+
+    def as_sent(*events):
+        return document(*events) if binding == "json" else xml_document(*events)
+
+    # when
+    foreign = capture(world.b, as_sent(declaration(a_event)))
+    not_known = capture(world.b, as_sent(declaration(unknown)))
+    # then: the same answer, and A's event and record as they were
+    assert (foreign.captured, foreign.declared, foreign.problems) == (1, 0, [])
+    assert (not_known.captured, not_known.declared, not_known.problems) == (1, 0, [])
+    assert a_state(world) == before
+
+
+FOREIGN_ID = "this eventID cannot be recorded for your organisation: send the event with an eventID of its own"
+
+
+def test_b_repeating_an_event_of_a_is_refused_without_saying_the_ledger_has_it(world):
+    # given
+    before = a_state(world)
+    a_event = aggregation("urn:uuid:a-pack", "ADD", sscc(A, 1), [sgtin(A, "U1"), sgtin(A, "U2")])
+    # when
+    done = capture(world.b, document(a_event))
+    # then
+    assert refusals(done) == [("urn:uuid:a-pack", FOREIGN_ID)]
+    assert a_state(world) == before and b_wrote(world) == 0
+
+
+def test_a_declares_its_own_event_and_its_record_is_retracted(world):
+    # given
+    a_event = transformation("urn:uuid:a-out", outputs=[sgtin(A, s) for s in ("U1", "U2", "U3")], tid="urn:uuid:T-A")
+    # when
+    done = capture(world.a, document(declaration(a_event)))
+    # then
+    assert (done.declared, done.problems) == (1, [])
+    lot = Lot.objects.get(code="CL1")
+    forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[lot.pk])
+    assert genealogy.affected_counts(forward) == (0, 0)
+
+
+# --- rule 6: a transformationID and a work order are the recording organisation's ------------------------------
+
+
+@pytest.mark.parametrize("binding", ["json", "xml"])
+def test_b_reusing_the_transformation_id_of_a_forms_its_own_group(world, binding):
+    # given
+    before = a_state(world)
+    event = transformation("urn:uuid:b-t", lots=[lgtin(B, "BL1")], outputs=[sgtin(B, "B1")], tid="urn:uuid:T-A")
+    # when
+    done = capture(world.b, document(event) if binding == "json" else xml_document(event))
+    # then
+    assert (done.captured, done.problems) == (1, [])
+    assert a_state(world) == before
+    assert list(Transformation.objects.filter(owner=world.b).values_list("reference", "retracted_position")) == [
+        ("urn:uuid:T-A", None)
+    ]
+
+
+def test_b_reusing_a_work_order_number_of_a_in_csv_forms_its_own_work_order(world):
+    # given A's work order WO-1: its lot AL1 into its units W1 and W2
+    at = "2024-07-01T08:00:00Z"
+
+    def work_order(prefix: str, lot: str, serials: tuple[str, ...]) -> bytes:
+        rows = [
+            {"work_order": "WO-1", "role": "input", "gtin": gtin14(prefix, "22222"), "lot_or_serial": lot, "at": at}
+        ]
+        rows += [
+            {"work_order": "WO-1", "role": "output", "gtin": gtin14(prefix), "lot_or_serial": s, "at": at}
+            for s in serials
+        ]
+        return _csv("work_orders", *rows)
+
+    assert _load(world.a, "work_orders", work_order(A, "AL1", ("W1", "W2"))).problems == []
+    before = a_state(world)
+    # when B loads a work order WO-1 of its own
+    done = _load(world.b, "work_orders", work_order(B, "BL1", ("X1",)))
+    # then A's work order is as it was: its lot reaches its two units only, definitely
+    assert (done.captured, done.problems) == (2, [])
+    assert a_state(world) == before
+    lot = Lot.objects.get(code="AL1")
+    forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[lot.pk])
+    assert genealogy.affected_counts(forward) == (2, 0)
+    references = Transformation.objects.filter(reference="urn:ledger:work-order:WO-1", retracted_position=None)
+    assert sorted(references.values_list("owner__slug", flat=True)) == ["a", "b"]

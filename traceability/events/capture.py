@@ -41,6 +41,7 @@ from typing import Any, TypeAlias, TypeVar
 
 import orjson
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils.dateparse import parse_datetime
 
 from cells.models import CellLot, CellModel, Lot, LotKind, Material, MaterialKind, MaterialLot
@@ -175,7 +176,7 @@ def document_apply(document: dict[str, Any], *, capture: EpcisCapture, progress:
         )
         applied.position = entry.position
         ids = _event_ids(document, [event for _, event in kept])
-        fresh, declarations, applied.repeated = _sorted_out(kept, ids)
+        fresh, declarations, applied.repeated, foreign = _sorted_out(kept, ids, owner=capture.owner)
         report("deriving the genealogy", 0, len(fresh))
         hashed = {event_id for (_, event), event_id in zip(kept, ids, strict=True) if not event.get("eventID")}
         rows = _events_build(fresh, hashed=hashed)
@@ -183,7 +184,9 @@ def document_apply(document: dict[str, Any], *, capture: EpcisCapture, progress:
         index_of.update((new.event_id, new.index) for new in fresh)  # the event's place, not its declaration's
         # The genealogy first, so each event is stored with the record derived from it.
         derived = _genealogy_derive([row for row in rows if _derives(row)], entry=entry, owner=capture.owner)
-        if refused := [(event_id, why) for event_id, why in derived if event_id in index_of]:  # this document's
+        refused = [(event_id, _FOREIGN_EVENT_ID) for event_id in foreign.repeats]
+        refused += [(event_id, why) for event_id, why in derived if event_id in index_of]  # this document's
+        if refused:
             refusals = [
                 Problem(f"/epcisBody/eventList/{index_of[e]}", message, index_of[e], e) for e, message in refused
             ]
@@ -194,11 +197,31 @@ def document_apply(document: dict[str, Any], *, capture: EpcisCapture, progress:
             rows = [row for row in rows if row.event_id not in refused_ids]
         report("storing", 0, len(rows))
         _events_store(rows, capture=capture, entry=entry)
-        applied.captured = len(rows)
+        applied.captured = len(rows) + foreign.declarations  # as if stored: see ``_Foreign``
         applied.declared = _declarations_apply(declarations, entry=entry, owner=capture.owner)
         applied.declared += _declared_beside_apply(rows, entry=entry)
         report("done", len(rows), len(rows))
     return applied
+
+
+# Not "the ledger has this event already": that would tell the capturer another organisation's event exists.
+_FOREIGN_EVENT_ID = "this eventID cannot be recorded for your organisation: send the event with an eventID of its own"
+
+
+@dataclass(slots=True)
+class _Foreign:
+    """Events of this document whose eventID (or event hash) another organisation captured first.
+
+    A party writes only its own records, and nothing may tell it that another's event exists. A
+    declaration of such an event is a declaration of an event the capturer does not have: it is
+    answered as one (counted as captured) and touches nothing of the other's. It is not stored:
+    ``UNIQUE(event_id)`` holds one event per identifier across organisations. A repeat of the event
+    itself cannot be stored for the same reason and is refused, without saying why beyond that;
+    answering it exactly as a new event would need event identifiers unique per organisation.
+    """
+
+    repeats: list[str] = field(default_factory=list)
+    declarations: int = 0
 
 
 @dataclass(slots=True)
@@ -213,9 +236,10 @@ class _New:
 
 
 def _sorted_out(
-    kept: list[tuple[int, dict[str, Any]]], ids: list[str]
-) -> tuple[list[_New], list[tuple[EpcisEvent, dict[str, Any]]], int]:
-    """(new events, declarations of stored ones, how many repeat what the ledger or the document has).
+    kept: list[tuple[int, dict[str, Any]]], ids: list[str], *, owner: Organisation
+) -> tuple[list[_New], list[tuple[EpcisEvent, dict[str, Any]]], int, _Foreign]:
+    """(new events, declarations of stored ones, how many repeat what the ledger or the document has,
+    those another organisation captured first: see ``_Foreign``).
 
     A new event and a declaration of it in the same document, in either order, are one new event
     with its declaration, as if the declaration had come in a document of its own right after it.
@@ -226,10 +250,16 @@ def _sorted_out(
     declarations: list[tuple[EpcisEvent, dict[str, Any]]] = []
     declared: set[str] = set()
     repeated = 0
+    foreign = _Foreign()
     for (index, event), event_id in zip(kept, ids, strict=True):
         declaration = event.get("errorDeclaration")
         stored = known.get(event_id)
-        if stored is not None:
+        if stored is not None and stored.captured_by != owner.pk:
+            if declaration:
+                foreign.declarations += 1
+            else:
+                foreign.repeats.append(event_id)
+        elif stored is not None:
             if declaration and stored.declared_at is None and event_id not in declared:
                 declarations.append((stored, declaration))
                 declared.add(event_id)
@@ -243,7 +273,7 @@ def _sorted_out(
             new.declaration = declaration
         else:
             repeated += 1  # the document holds it twice, or declares it twice
-    return list(fresh.values()), declarations, repeated
+    return list(fresh.values()), declarations, repeated, foreign
 
 
 def _event_ids(document: dict[str, Any], events: Sequence[dict[str, Any]]) -> list[str]:
@@ -281,7 +311,11 @@ def _event_digest(context: Any, event: dict[str, Any]) -> str:
 def _known_events(ids: Sequence[str]) -> dict[str, EpcisEvent]:
     if not ids:
         return {}
-    stored = EpcisEvent.objects.filter(event_id__any=set(ids)).only("id", "event_id", "declared_at", "record")
+    stored = (
+        EpcisEvent.objects.filter(event_id__any=set(ids))
+        .only("id", "event_id", "declared_at", "record")
+        .annotate(captured_by=F("capture__owner"))
+    )
     return {row.event_id: row for row in stored}
 
 
@@ -635,7 +669,7 @@ def _transformations_derive(
         key = row.transformation_id or row.event_id
         groups.setdefault(key, _Group(reference=key)).events.append(row)
     grouped = [g for g in groups.values() if g.events[0].transformation_id]
-    grown = _earlier_members(grouped)
+    grown = _earlier_members(grouped, owner=owner)
     for reference, earlier in grown.items():
         groups[reference].events[:0] = earlier
         groups[reference].again = any(event.record_id for event in earlier)
@@ -656,14 +690,16 @@ def _transformations_derive(
     return _groups_record(list(groups.values()), things, entry=entry, owner=owner)
 
 
-def _earlier_members(groups: list[_Group]) -> dict[str, list[EpcisEvent]]:
-    """Events of these transformationIDs captured before, still counting."""
+def _earlier_members(groups: list[_Group], *, owner: Organisation) -> dict[str, list[EpcisEvent]]:
+    """Events of these transformationIDs captured before by ``owner``, still counting: a
+    transformationID (and a CSV work order, ``urn:ledger:work-order:N``) is scoped to the
+    organisation that recorded it, so another's events with the same one form their own group."""
     if not groups:
         return {}
     earlier: dict[str, list[EpcisEvent]] = defaultdict(list)
     fresh = {event.event_id for group in groups for event in group.events}
     for event in EpcisEvent.objects.filter(
-        transformation_id__any={g.reference for g in groups}, declared_at__isnull=True
+        transformation_id__any={g.reference for g in groups}, declared_at__isnull=True, capture__owner=owner
     ).exclude(event_id__any=fresh):
         earlier[event.transformation_id].append(event)
     return dict(earlier)
