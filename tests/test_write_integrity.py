@@ -622,3 +622,30 @@ def test_b_reusing_a_work_order_number_of_a_in_csv_forms_its_own_work_order(worl
     assert genealogy.affected_counts(forward) == (2, 0)
     references = Transformation.objects.filter(reference="urn:ledger:work-order:WO-1", retracted_position=None)
     assert sorted(references.values_list("owner__slug", flat=True)) == ["a", "b"]
+
+
+# --- rule 7: a registered company prefix fixes how its keys split -----------------------------------------------
+
+
+@pytest.mark.parametrize("binding", ["json", "xml"])
+def test_a_urn_splitting_a_registered_prefix_otherwise_is_refused(world, binding):
+    # given U1's key, split after six digits instead of A's seven
+    before = a_state(world)
+    wrong = "urn:epc:id:sgtin:401234.0511111.U1"
+    event = commissioning("urn:uuid:b-split", [wrong])
+    # when
+    done = capture(world.b, document(event) if binding == "json" else xml_document(event))
+    # then
+    assert refusals(done) == [
+        ("urn:uuid:b-split", f"{wrong} splits company prefix {A} otherwise: its registered split is {sgtin(A, 'U1')}")
+    ]
+    assert a_state(world) == before and b_wrote(world) == 0
+
+
+def test_a_urn_splitting_a_registered_prefix_as_registered_is_taken(world):
+    # when A observes its unit by the registered split, and by a Digital Link (which has no split)
+    done = capture(
+        world.a, document(commissioning("urn:uuid:a-obs", [sgtin(A, "U1"), f"https://id.gs1.org/01/{gtin14(A)}/21/U9"]))
+    )
+    # then
+    assert done.problems == []

@@ -14,7 +14,9 @@ event (whole document with ``rollback``, that event alone with ``proceed``). The
 - a shipment is sent by the capturer (its ``sourceList`` owning or possessing party, if given, is
   not another organisation's) and carries only what the capturer owns; a receipt is of a shipment
   addressed to the capturer (its ``destinationList`` party, if given, is not another's; and a
-  receipt marks only shipments whose consignee is the capturer: ``shipments``).
+  receipt marks only shipments whose consignee is the capturer: ``shipments``);
+- a registered company prefix fixes how its keys split: an EPC URN splitting them otherwise would
+  name, and teach the ledger, a wrong company prefix.
 
 Read set-based: a fixed number of queries per batch of events, whatever its size. Refusals never
 name the other organisation ("registered by another organisation"): existence must not leak.
@@ -161,7 +163,7 @@ def _ledger_read(named: Iterable[_Named], *, owner: Organisation) -> _Ledger:
 
 def _why_refused(row: CapturedEvent, named: list[_Named], ledger: _Ledger) -> str | None:
     for name in named:
-        if (why := _new_key_refused(name, ledger)) is not None:
+        if (why := _split_refused(name, ledger) or _new_key_refused(name, ledger)) is not None:
             return why
     match row.type:
         case "TransformationEvent":
@@ -171,6 +173,17 @@ def _why_refused(row: CapturedEvent, named: list[_Named], ledger: _Ledger) -> st
         case "ObjectEvent":
             return _shipment_refused(row.body, named, ledger)
     return None
+
+
+def _split_refused(name: _Named, ledger: _Ledger) -> str | None:
+    """Rule 7: an EPC URN splits a registered prefix's keys where the registration says."""
+    spelt = name.parsed.company_prefix
+    digits = identifiers.prefix_digits(name.parsed.identity.canonical) if spelt is not None else None
+    if not digits or (registered := ledger.registrant(digits)) is None or registered[0] == spelt:
+        return None
+    prefix = registered[0]
+    expected = identifiers.to_epc_urn(name.parsed.identity, prefix_length=lambda _: len(prefix))
+    return f"{name.text} splits company prefix {prefix} otherwise: its registered split is {expected}"
 
 
 def _new_key_refused(name: _Named, ledger: _Ledger) -> str | None:
