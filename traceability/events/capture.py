@@ -254,7 +254,7 @@ def _sorted_out(
     for (index, event), event_id in zip(kept, ids, strict=True):
         declaration = event.get("errorDeclaration")
         stored = known.get(event_id)
-        if stored is not None and stored.captured_by != owner.pk:
+        if stored is not None and stored.captured_by != owner.pk:  # type: ignore[attr-defined]  # annotated
             if declaration:
                 foreign.declarations += 1
             else:

@@ -140,9 +140,13 @@ def _ledger_read(named: Iterable[_Named], *, owner: Organisation) -> _Ledger:
     for kind, model in (("lot", Lot), ("unit", Unit), ("container", Container)):
         if keys[kind]:
             owners.update(model.objects.filter(identity__any=keys[kind]).values_list("identity", "owner_id"))
-    prefixes = dict(
-        Organisation.objects.exclude(gs1_company_prefix=None).values_list("gs1_company_prefix", "pk").order_by("pk")
-    )
+    prefixes = {
+        prefix: pk
+        for prefix, pk in Organisation.objects.exclude(gs1_company_prefix=None)
+        .values_list("gs1_company_prefix", "pk")
+        .order_by("pk")
+        if prefix is not None
+    }
     foreign = {key for key, org in owners.items() if org != owner.pk}
     packed: set[str] = set()
     if foreign_units := foreign & keys["unit"]:
@@ -157,7 +161,7 @@ def _ledger_read(named: Iterable[_Named], *, owner: Organisation) -> _Ledger:
                 child__identity__any=foreign_containers, unpacked_at__isnull=True, parent__owner=owner
             ).values_list("child__identity", flat=True)
         )
-    parties = dict(Organisation.objects.exclude(pgln=None).values_list("pgln", "pk"))
+    parties = {pgln: pk for pgln, pk in Organisation.objects.exclude(pgln=None).values_list("pgln", "pk") if pgln}
     return _Ledger(owner=owner, prefixes=prefixes, owners=owners, packed_in_own=frozenset(packed), parties=parties)
 
 
