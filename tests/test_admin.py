@@ -29,7 +29,7 @@ from suppliers.models import (
     Site,
 )
 from suppliers.services import certificate_change_status
-from traceability.core.models import Job
+from traceability.core.models import AuditEntry, Job
 from traceability.events.models import EpcisCapture, EpcisEvent, EpcisEventEpc
 from traceability.genealogy.models import (
     LotLink,
@@ -92,6 +92,7 @@ REGISTERED = [
     "traceability.EpcisCapture",
     "traceability.EpcisEvent",
     "traceability.EpcisEventEpc",
+    "traceability.AuditEntry",
 ]
 READ_ONLY = [
     "suppliers.CertificateStatusChange",
@@ -115,6 +116,7 @@ READ_ONLY = [
     "traceability.EpcisCapture",
     "traceability.EpcisEvent",
     "traceability.EpcisEventEpc",
+    "traceability.AuditEntry",
 ]
 GTIN = "04012345123456"
 OTHER_GTIN = "04012345999993"
@@ -273,6 +275,9 @@ def make_world() -> types.SimpleNamespace:
         recorded_position=w.entry,
     )
     EpcisEventEpc.objects.create(event=w.event, role="epc", epc=f"sgtin:{GTIN}:S1")
+    AuditEntry.objects.create(
+        action="epcis.capture", organisation=w.brand, identifiers=[f"capture:{w.capture.pk}"], source="api"
+    )
     return w
 
 

@@ -28,7 +28,7 @@ from packs.admin import UnitAdmin as PacksUnitAdmin
 from packs.admin import admin_link
 from packs.models import Unit
 from suppliers.admin import LoadedRowsInlineMixin, OrganisationScopedAdminMixin, ReadOnlyAdminMixin
-from traceability.core.models import Job
+from traceability.core.models import AuditEntry, Job
 from traceability.events.corrections import transformations_retract_by_operator
 from traceability.events.models import EpcisCapture, EpcisEvent, EpcisEventEpc
 from traceability.genealogy.models import (
@@ -512,3 +512,27 @@ class UnitAdmin(PacksUnitAdmin):
             rows,
             more,
         )
+
+
+# --- the audit trail: appended by the services, never changed (on PostgreSQL a trigger refuses it) ---
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every organisation's entries: for the operator's superusers only. An organisation's admins
+    read their own through ``GET /api/v1/audit/``."""
+
+    organisation_paths = ()  # the whole trail: superusers only
+
+    list_display = ("at", "action", "username", "organisation", "source", "request_id", "identifiers")
+    list_filter = ("action", "source", "organisation")
+    list_select_related = ("organisation",)
+    fields = ("at", "action", "username", "user", "organisation", "source", "request_id", "identifiers", "detail")
+    readonly_fields = fields
+    show_full_result_count = False
+    search_fields = ("=request_id", "=username")
+    search_help_text = "The exact request id or username."
+    date_hierarchy = "at"
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_active and request.user.is_superuser

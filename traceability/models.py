@@ -6,6 +6,9 @@ Domain code imports models from its own package, never from here: this module im
 """
 
 from traceability.core.models import (  # noqa: F401
+    AuditAction,
+    AuditEntry,
+    AuditSource,
     Job,
     JobStatus,
 )

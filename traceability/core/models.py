@@ -1,4 +1,4 @@
-"""Background jobs: a unit of work whose progress and outcome live on a database row."""
+"""What every layer may write: background jobs (progress and outcome on a database row) and the audit trail."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class JobStatus(models.TextChoices):
@@ -43,3 +44,79 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.id} ({self.status}, {self.percent}%)"
+
+
+class AuditAction(models.TextChoices):
+    """What an audit entry records; the codes are stable (clients and exports filter on them)."""
+
+    FINDING_RECORD = "finding.record", "Finding recorded"
+    INVESTIGATION_TRANSITION = "investigation.transition", "Investigation moved on"
+    RUN_START = "run.start", "Trace run started"
+    EXPORT_START = "export.start", "Export started"
+    EVIDENCE_ATTACH = "evidence.attach", "Evidence attached"
+    EPCIS_CAPTURE = "epcis.capture", "EPCIS document captured"
+    CSV_IMPORT = "csv.import", "CSV file imported"
+    CERTIFICATE_STATUS = "certificate.status", "Certificate status changed"
+    ORGANISATION_ADD = "organisation.add", "Organisation registered"
+    ORGANISATION_CHANGE = "organisation.change", "Organisation changed"
+    MEMBERSHIP_ADD = "membership.add", "Member added"
+    MEMBERSHIP_CHANGE = "membership.change", "Membership changed"
+    TOKEN_ISSUE = "token.issue", "API token issued"
+    READ_API = "read.api", "Read through the REST API"
+    READ_EPCIS = "read.epcis", "Read through the EPCIS interface"
+
+
+class AuditSource(models.TextChoices):
+    """The interface an action came through."""
+
+    API = "api", "REST API"
+    EPCIS = "epcis", "EPCIS"
+    ADMIN = "admin", "Admin"
+    PAGES = "pages", "Web pages"
+    CLI = "cli", "Command line"
+    WORKER = "worker", "Worker"
+
+
+class AuditEntry(models.Model):
+    """One action, appended to the audit trail and never changed: who did what, for which organisation,
+    to which identifiers, when, through which interface and request.
+
+    Written only by ``traceability.core.audit.audit_record``, inside the action's own transaction.
+    On PostgreSQL a trigger refuses UPDATE and DELETE of these rows (migration 0012); nothing in the
+    code updates or deletes them on any database.
+    """
+
+    at = models.DateTimeField(default=timezone.now)
+    # Not a constraint: deleting a user must not touch the trail (Django's SET_NULL is an UPDATE,
+    # which the trigger refuses), so the id may outlive the user; ``username`` keeps who it was.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    username = models.CharField(max_length=150, blank=True)
+    # Indexed as the first column of ``audit_organisation_newest``.
+    organisation = models.ForeignKey(
+        "suppliers.Organisation", null=True, blank=True, on_delete=models.PROTECT, db_index=False, related_name="+"
+    )
+    action = models.CharField(max_length=32, choices=AuditAction.choices)
+    identifiers = models.JSONField(default=list, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    request_id = models.CharField(max_length=128, blank=True)
+    source = models.CharField(max_length=8, choices=AuditSource.choices)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [
+            # An organisation's admins read its entries newest first; a regulator reads all of them.
+            models.Index(fields=["organisation", "-at", "-id"], name="audit_organisation_newest"),
+            models.Index(fields=["-at", "-id"], name="audit_newest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action} by {self.username or '-'}"

@@ -1,0 +1,48 @@
+"""Project-level middleware: every request carries a request id, which the audit trail records.
+
+The id is the client's ``X-Request-ID`` header when it sends a plausible one (a proxy or a client
+tracing its calls across systems), otherwise a new UUID; the response echoes it, so a caller can
+quote it to find what its request did.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from traceability.core.audit import audit_context
+from traceability.core.models import AuditSource
+
+HEADER = "X-Request-ID"
+# Visible ASCII without spaces, starting with a letter or digit: nothing that could split a header
+# line, or read as a formula where the audit CSV is opened in a spreadsheet.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9][!-~]{0,127}")
+
+# The interface a path belongs to (traceability/urls.py); anything else is a page.
+_SOURCES = (("/api/", AuditSource.API), ("/epcis/", AuditSource.EPCIS), ("/admin/", AuditSource.ADMIN))
+
+
+def request_id_of(request: HttpRequest) -> str:
+    given = request.headers.get(HEADER, "").strip()
+    return given if _REQUEST_ID.fullmatch(given) else str(uuid.uuid4())
+
+
+def source_of(path: str) -> str:
+    return next((source for prefix, source in _SOURCES if path.startswith(prefix)), AuditSource.PAGES)
+
+
+class RequestIdMiddleware:
+    """Sets the audit context (request id, interface) for the request and echoes the id."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = request_id_of(request)
+        with audit_context(request_id=request_id, source=source_of(request.path_info)):
+            response = self.get_response(request)
+        response[HEADER] = request_id
+        return response
