@@ -25,6 +25,7 @@ from suppliers.models import (
     Organisation,
     Role,
 )
+from traceability.core.audit import AuditAction, audit_record, audit_records
 from traceability.gs1 import identifiers
 
 
@@ -74,6 +75,13 @@ def certificate_change_status(
             changed_at=changed_at or timezone.now(),
             changed_by=recorded_user(changed_by),
         )
+        audit_record(
+            action=AuditAction.CERTIFICATE_STATUS,
+            user=changed_by,
+            organisation=locked.owner_id,
+            identifiers=[f"certificate:{locked.scheme}:{locked.number}"],
+            detail={"from": locked.status, "to": status, "reason": reason},
+        )
         locked.status = status
         locked.save(update_fields=["status"])
     certificate.status = status
@@ -83,7 +91,8 @@ def certificate_change_status(
 def certificates_expire(*, today: dt.date | None = None) -> int:
     """Mark valid or suspended certificates past their end date expired; returns how many.
 
-    Set-based: one INSERT of history rows and one UPDATE, however many certificates expire.
+    Set-based: one INSERT of history rows, one of audit entries and one UPDATE, however many
+    certificates expire.
     """
     today = today or timezone.localdate()
     now = timezone.now()
@@ -92,7 +101,7 @@ def certificates_expire(*, today: dt.date | None = None) -> int:
             Certificate.objects.select_for_update()
             .filter(valid_to__lt=today, status__in=[CertificateStatus.VALID, CertificateStatus.SUSPENDED])
             .order_by("pk")
-            .values_list("pk", "status")
+            .values_list("pk", "status", "owner", "scheme", "number")
         )
         CertificateStatusChange.objects.bulk_create(
             CertificateStatusChange(
@@ -102,9 +111,20 @@ def certificates_expire(*, today: dt.date | None = None) -> int:
                 reason=f"validity ended before {today.isoformat()}",
                 changed_at=now,
             )
-            for pk, status in due
+            for pk, status, *_ in due
         )
-        Certificate.objects.filter(pk__in=[pk for pk, _ in due]).update(status=CertificateStatus.EXPIRED)
+        audit_records(
+            action=AuditAction.CERTIFICATE_STATUS,
+            records=(
+                (
+                    owner,
+                    [f"certificate:{scheme}:{number}"],
+                    {"from": status, "to": CertificateStatus.EXPIRED, "reason": f"validity ended before {today}"},
+                )
+                for _, status, owner, scheme, number in due
+            ),
+        )
+        Certificate.objects.filter(pk__in=[pk for pk, *_ in due]).update(status=CertificateStatus.EXPIRED)
     return len(due)
 
 
@@ -135,6 +155,11 @@ class RecordDiffers(RegistrationError):
             for field, (stored, given) in differences.items()
         )
         super().__init__("differs", f"{what} exists with different values: {listed}")
+
+
+def _stored(value: object) -> str | None:
+    """A value as the audit trail keeps it: JSON-ready, None for unset."""
+    return None if value is None or value == "" else str(value)
 
 
 def _shown(value: object) -> str:
@@ -186,7 +211,11 @@ def organisation_add(
         organisation = Organisation.objects.select_for_update().filter(slug=slug).first()
         if organisation is None:
             _gs1_numbers_free(given, organisation=None)
-            return Registration(Organisation.objects.create(slug=slug, **given), created=True)
+            organisation = Organisation.objects.create(slug=slug, **given)
+            audit_record(
+                action=AuditAction.ORGANISATION_ADD, organisation=organisation, identifiers=[slug], detail=given
+            )
+            return Registration(organisation, created=True)
         differences = {
             field: (getattr(organisation, field), value)
             for field, value in given.items()
@@ -201,6 +230,12 @@ def organisation_add(
         for field, value in changes.items():
             setattr(organisation, field, value)
         organisation.save(update_fields=list(changes))
+        audit_record(
+            action=AuditAction.ORGANISATION_CHANGE,
+            organisation=organisation,
+            identifiers=[slug],
+            detail={field: [_stored(differences[field][0]), value] for field, value in changes.items()},
+        )
         return Registration(organisation, created=False, changed=tuple(changes))
 
 
@@ -310,8 +345,14 @@ def membership_add(
         user = User.objects.select_for_update().filter(username=username).first()
         if user is None:
             user = User.objects.create_user(username=username, email=email or "")
-            created = Membership.objects.create(user=user, organisation=organisation, role=role or MemberRole.QA)
-            return Registration(created, created=True)
+            membership = Membership.objects.create(user=user, organisation=organisation, role=role or MemberRole.QA)
+            audit_record(
+                action=AuditAction.MEMBERSHIP_ADD,
+                organisation=organisation,
+                identifiers=[f"user:{username}"],
+                detail={"role": membership.role},
+            )
+            return Registration(membership, created=True)
         membership = Membership.objects.select_related("organisation").filter(user=user).first()
         differences: dict[str, tuple[Any, Any]] = {}
         if membership is None or membership.organisation_id != organisation.pk:
@@ -333,6 +374,12 @@ def membership_add(
             membership.organisation = organisation
             membership.role = role or membership.role
             membership.save(update_fields=["organisation", "role"])
+        audit_record(
+            action=AuditAction.MEMBERSHIP_CHANGE,
+            organisation=organisation,
+            identifiers=[f"user:{username}"],
+            detail={field: [_stored(stored), _stored(given)] for field, (stored, given) in differences.items()},
+        )
         return Registration(membership, created=False, changed=tuple(differences))
 
 
@@ -347,7 +394,14 @@ def api_token_issue(*, user: User, replace: bool = False) -> str | None:
     with transaction.atomic():
         # Serialises two issues for one user: DRF allows one token per user.
         get_user_model().objects.select_for_update().filter(pk=user.pk).first()
-        if replace:
-            Token.objects.filter(user=user).delete()
+        replaced = replace and Token.objects.filter(user=user).delete()[0] > 0
         token, created = Token.objects.get_or_create(user=user)
+        if created:  # the key itself is never written to the trail
+            organisation_id = Membership.objects.filter(user_id=user.pk).values_list("organisation", flat=True).first()
+            audit_record(
+                action=AuditAction.TOKEN_ISSUE,
+                organisation=organisation_id,
+                identifiers=[f"user:{user.get_username()}"],
+                detail={"replaced": replaced},
+            )
     return token.key if created else None

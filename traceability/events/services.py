@@ -14,6 +14,7 @@ from django.db import transaction
 
 from suppliers.models import Organisation
 from suppliers.services import recorded_user
+from traceability.core.audit import AuditAction, audit_record
 from traceability.core.jobs import Chunk, Submit, job_create, job_handler, job_step
 from traceability.core.models import Job
 from traceability.core.storage import Readable, spooled, stream_chunks
@@ -29,8 +30,12 @@ def capture_submit(
     error_behaviour: str = CaptureErrorBehaviour.ROLLBACK,
     created_by: AbstractBaseUser | None = None,
     submit: Submit,
+    audit_action: str = AuditAction.EPCIS_CAPTURE,
 ) -> EpcisCapture:
-    """Keep the document in the storage (streamed, never held in memory whole) and queue its job."""
+    """Keep the document in the storage (streamed, never held in memory whole) and queue its job.
+
+    ``audit_action`` names the capture in the audit trail: a CSV import arrives as the EPCIS
+    document it stands for, and is audited as ``csv.import``."""
     user = recorded_user(created_by)
     capture = EpcisCapture(owner=owner, created_by=user, error_behaviour=error_behaviour)
     # Stored before the transaction, so no transaction stays open while a large document uploads.
@@ -43,6 +48,13 @@ def capture_submit(
         capture.job = job
         capture.save(update_fields=["job"])
         submit(job)
+        audit_record(
+            action=audit_action,
+            user=user,
+            organisation=owner,
+            identifiers=[f"capture:{capture.pk}", f"job:{job.pk}"],
+            detail={"error_behaviour": error_behaviour},
+        )
     return capture
 
 
@@ -53,11 +65,17 @@ def capture_now(
     error_behaviour: str = CaptureErrorBehaviour.ROLLBACK,
     created_by: AbstractBaseUser | None = None,
     progress: Progress | None = None,
+    audit_action: str = AuditAction.EPCIS_CAPTURE,
 ) -> EpcisCapture:
     """Capture a document in this process, synchronously (a command, ``POST /epcis/events``): the
     same job as a queued capture, run here once the capture is committed."""
     capture = capture_submit(
-        owner=owner, document=document, error_behaviour=error_behaviour, created_by=created_by, submit=lambda job: None
+        owner=owner,
+        document=document,
+        error_behaviour=error_behaviour,
+        created_by=created_by,
+        submit=lambda job: None,
+        audit_action=audit_action,
     )
     job_step(job_id=capture.job_id, expected_done=0, enqueue=lambda *_: None, progress=progress)
     capture.refresh_from_db()

@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from suppliers.services import recorded_user
+from traceability.core.audit import AuditAction, audit_record
 from traceability.core.errors import DomainError
 from traceability.investigations.models import Finding, FindingAttachment
 
@@ -98,6 +99,13 @@ def finding_attach(
     try:
         with transaction.atomic():
             attachment.save()
+            audit_record(
+                action=AuditAction.EVIDENCE_ATTACH,
+                user=by,
+                organisation=finding.owner_id,
+                identifiers=[f"finding:{finding.pk}", f"attachment:{attachment.pk}", f"sha256:{sha256}"],
+                detail={"name": name, "content_type": content_type, "size": size},
+            )
     except IntegrityError:  # the same bytes, attached by a concurrent request a moment before
         attachment.file.delete(save=False)
         return finding.attachments.get(sha256=sha256), False

@@ -30,6 +30,7 @@ from packs.models import Unit
 from suppliers.models import Organisation
 from suppliers.services import recorded_user
 from traceability import genealogy
+from traceability.core.audit import AuditAction, audit_record
 from traceability.core.errors import DomainError
 from traceability.core.jobs import Chunk, job_create, job_handler
 from traceability.core.models import Job, JobStatus
@@ -126,6 +127,13 @@ def export_start(
         )
         Export.objects.create(job=job, run=run, format=format)
         submit(job)
+        audit_record(
+            action=AuditAction.EXPORT_START,
+            user=by,
+            organisation=investigation.owner_id,
+            identifiers=[f"investigation:{investigation.pk}", f"run:{run.pk}", f"job:{job.pk}"],
+            detail={"format": format},
+        )
     return job
 
 

@@ -23,6 +23,7 @@ from packs.models import Unit
 from suppliers.models import Organisation, Site
 from suppliers.services import recorded_user
 from traceability import genealogy
+from traceability.core.audit import AuditAction, audit_record
 from traceability.core.bulk import insert_rows
 from traceability.core.errors import DomainError
 from traceability.core.jobs import Chunk, Submit, job_create, job_handler
@@ -222,10 +223,33 @@ def finding_record(
         InvestigationTransition.objects.create(
             investigation=investigation, to_status=InvestigationStatus.OPEN, at=now, by=user, note="finding recorded"
         )
-        trace_run_start(
+        run = trace_run_start(
             investigation=investigation, by=user, submit=submit, seeds=(lot_ids, unit_ids), snapshot=snapshot
         )
+        audit_record(
+            action=AuditAction.FINDING_RECORD,
+            user=user,
+            organisation=owner,
+            identifiers=[
+                f"finding:{finding.pk}",
+                f"investigation:{investigation.pk}",
+                f"run:{run.pk}",
+                *_subject_ids(finding),
+            ],
+            detail={"category": category, "severity": severity, "subject_kind": finding.subject_kind},
+        )
     return finding
+
+
+def _subject_ids(finding: Finding) -> list[str]:
+    """What a finding names, for its audit entry: the lot's or unit's identity, or the organisation or site."""
+    if finding.subject_kind == SubjectKind.LOT:
+        return [finding.subject_lot.identity]
+    if finding.subject_kind == SubjectKind.UNIT:
+        return [finding.subject_unit.identity]
+    if finding.subject_kind == SubjectKind.SUPPLIER:
+        return [f"organisation:{finding.subject_organisation.slug}"]
+    return [f"site:{finding.subject_site_id}"]
 
 
 def _describe(finding: Finding) -> str:
@@ -258,6 +282,14 @@ def investigation_transition(
             by=recorded_user(by),
             note=note,
         )
+        if not by_run:  # a run's own moves are part of the run's entry
+            audit_record(
+                action=AuditAction.INVESTIGATION_TRANSITION,
+                user=by,
+                organisation=locked.owner_id,
+                identifiers=[f"investigation:{locked.pk}"],
+                detail={"from": locked.status, "to": to},
+            )
         locked.status = to
         locked.save(update_fields=["status"])
     investigation.status = to
@@ -298,6 +330,14 @@ def trace_run_start(
         job.save(update_fields=["params"])
         investigation_transition(investigation=investigation, to=InvestigationStatus.TRACING, by=by, by_run=True)
         submit(job)
+        if seeds is None:  # a finding's first run is part of the finding's entry (``finding_record``)
+            audit_record(
+                action=AuditAction.RUN_START,
+                user=by,
+                organisation=investigation.owner_id,
+                identifiers=[f"investigation:{investigation.pk}", f"run:{run.pk}"],
+                detail={"position": run.position},
+            )
     return run
 
 

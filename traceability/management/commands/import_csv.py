@@ -14,6 +14,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from suppliers.models import Organisation
+from traceability.core.models import AuditAction
 from traceability.events.csv_import import TEMPLATES, csv_document
 from traceability.events.problems import DocumentRejected
 from traceability.events.services import capture_now, problems_of
@@ -49,7 +50,9 @@ class Command(BaseCommand):
             raise CommandError(f"{file}: {len(rejected.problems)} bad row(s), nothing applied", returncode=1) from None
         data = io.BytesIO(json.dumps(document).encode())
         with progress_bar(file.name, disabled=options["no_progress"]) as progress:
-            capture = capture_now(owner=organisation, document=data, progress=progress)
+            capture = capture_now(
+                owner=organisation, document=data, progress=progress, audit_action=AuditAction.CSV_IMPORT
+            )
         if problems := problems_of(capture):
             for problem in problems:
                 self.stderr.write(f"{file}: {problem}")
