@@ -33,6 +33,7 @@ ENDPOINTS = {
     "/api/v1/jobs/{id}/download/": {"get"},
     "/api/v1/csv/{kind}/template/": {"get"},
     "/api/v1/csv/{kind}/": {"post"},
+    "/api/v1/audit/": {"get"},
 }
 
 

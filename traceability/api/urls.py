@@ -1,6 +1,6 @@
 from django.urls import path
 
-from traceability.api import views
+from traceability.api import audit, views
 
 app_name = "api"
 
@@ -32,4 +32,5 @@ urlpatterns = [
     path("csv/<str:kind>/template/", views.CsvTemplateView.as_view(), name="csv-template"),
     path("csv/<str:kind>/", views.CsvImportView.as_view(), name="csv-import"),
     path("jobs/<uuid:pk>/download/", views.JobDownloadView.as_view(), name="job-download"),
+    path("audit/", audit.AuditTrailView.as_view(), name="audit"),
 ]

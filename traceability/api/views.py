@@ -29,6 +29,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 from packs.models import Unit
+from traceability.access.audit import regulator_read_record
 from traceability.access.permissions import HasOrganisation, RegulatorsReadOnly, caller_of, unit_find, visible
 from traceability.access.policy import ResultScope, result_scope, subject_traceable
 from traceability.api import selectors
@@ -59,7 +60,7 @@ from traceability.api.serializers import (
     UnitsPageQuery,
     UnitsPageSerializer,
 )
-from traceability.core.models import Job
+from traceability.core.models import AuditAction, Job
 from traceability.core.parsers import RawDocument
 from traceability.events.csv_import import TEMPLATES, csv_document
 from traceability.events.problems import DocumentRejected
@@ -146,6 +147,12 @@ class ApiMixin:
             if paginator := getattr(self, "paginator", None):
                 names.update(parameter["name"] for parameter in paginator.get_schema_operation_parameters(self))
         return names
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        regulator_read_record(
+            request=request, status=response.status_code, action=AuditAction.READ_API, view_kwargs=kwargs
+        )
+        return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
 
     @property
     def prefix_length(self) -> PrefixLength:
@@ -743,6 +750,7 @@ class CsvImportView(ApiMixin, APIView):
             document=io.BytesIO(json.dumps(document).encode()),
             created_by=request.user,
             submit=job_submit,
+            audit_action=AuditAction.CSV_IMPORT,
         )
         location = f"/epcis/capture/{capture.pk}"
         return Response(

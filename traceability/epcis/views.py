@@ -22,8 +22,9 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
+from traceability.access.audit import regulator_read_record
 from traceability.access.permissions import HasOrganisation, RegulatorsReadOnly, caller_of, visible
-from traceability.core.models import JobStatus
+from traceability.core.models import AuditAction, JobStatus
 from traceability.core.parsers import RawDocument
 from traceability.events import queries
 from traceability.events.capture import event_document
@@ -85,6 +86,9 @@ class EpcisView(APIView):
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         for header, value in VERSION_HEADERS.items():
             response.headers.setdefault(header, value)
+        regulator_read_record(
+            request=request, status=response.status_code, action=AuditAction.READ_EPCIS, view_kwargs=kwargs
+        )
         return super().finalize_response(request, response, *args, **kwargs)
 
     def document_type(self, request: Request) -> str:
