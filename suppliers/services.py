@@ -345,14 +345,14 @@ def membership_add(
         user = User.objects.select_for_update().filter(username=username).first()
         if user is None:
             user = User.objects.create_user(username=username, email=email or "")
-            membership = Membership.objects.create(user=user, organisation=organisation, role=role or MemberRole.QA)
+            created = Membership.objects.create(user=user, organisation=organisation, role=role or MemberRole.QA)
             audit_record(
                 action=AuditAction.MEMBERSHIP_ADD,
                 organisation=organisation,
                 identifiers=[f"user:{username}"],
-                detail={"role": membership.role},
+                detail={"role": created.role},
             )
-            return Registration(membership, created=True)
+            return Registration(created, created=True)
         membership = Membership.objects.select_related("organisation").filter(user=user).first()
         differences: dict[str, tuple[Any, Any]] = {}
         if membership is None or membership.organisation_id != organisation.pk:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery import current_task
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Model, QuerySet
 
 from traceability.core.models import AuditAction, AuditEntry, AuditSource
@@ -69,7 +69,7 @@ def current_audit_context() -> AuditContext:
 def audit_record(
     *,
     action: str,
-    user: AbstractBaseUser | None = None,
+    user: AbstractBaseUser | AnonymousUser | None = None,
     organisation: Model | int | None = None,
     identifiers: Iterable[str] = (),
     detail: dict[str, Any] | None = None,
@@ -90,7 +90,7 @@ def audit_records(
     *,
     action: str,
     records: Iterable[tuple[Model | int | None, Iterable[str], dict[str, Any]]],
-    user: AbstractBaseUser | None = None,
+    user: AbstractBaseUser | AnonymousUser | None = None,
     source: str | None = None,
 ) -> int:
     """Append one entry per ``(organisation, identifiers, detail)`` of a set-based write, all in one
@@ -102,14 +102,14 @@ def audit_records(
 
 def _entry(
     action: str,
-    user: AbstractBaseUser | None,
+    user: AbstractBaseUser | AnonymousUser | None,
     organisation: Model | int | None,
     identifiers: Iterable[str],
     detail: dict[str, Any] | None,
     source: str | None,
     context: AuditContext,
 ) -> AuditEntry:
-    acting = user if user is not None and user.is_authenticated else None
+    acting = user if isinstance(user, AbstractBaseUser) and user.is_authenticated else None
     return AuditEntry(
         action=action,
         user_id=acting.pk if acting is not None else None,
@@ -135,7 +135,7 @@ def audit_entries(
     """Entries newest first, of one organisation (every organisation's when None), filtered."""
     entries = AuditEntry.objects.select_related("organisation").order_by("-at", "-id")
     if organisation is not None:
-        entries = entries.filter(organisation=organisation)
+        entries = entries.filter(organisation_id=organisation.pk if isinstance(organisation, Model) else organisation)
     if action:
         entries = entries.filter(action=action)
     if since is not None:
@@ -166,7 +166,7 @@ def audit_csv_lines(entries: Iterable[AuditEntry]) -> Iterator[str]:
                 entry.at.isoformat(),
                 entry.action,
                 entry.username,
-                entry.organisation.slug if entry.organisation_id else "",
+                entry.organisation.slug if entry.organisation else "",
                 entry.source,
                 entry.request_id,
                 json.dumps(entry.identifiers, ensure_ascii=False),

@@ -243,11 +243,11 @@ def finding_record(
 
 def _subject_ids(finding: Finding) -> list[str]:
     """What a finding names, for its audit entry: the lot's or unit's identity, or the organisation or site."""
-    if finding.subject_kind == SubjectKind.LOT:
+    if finding.subject_lot is not None:
         return [finding.subject_lot.identity]
-    if finding.subject_kind == SubjectKind.UNIT:
+    if finding.subject_unit is not None:
         return [finding.subject_unit.identity]
-    if finding.subject_kind == SubjectKind.SUPPLIER:
+    if finding.subject_organisation is not None:
         return [f"organisation:{finding.subject_organisation.slug}"]
     return [f"site:{finding.subject_site_id}"]
 
