@@ -7,6 +7,7 @@ ignored silently, answering as if unfiltered. EPCIS (``/epcis/``) follows the st
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from suppliers.models import MemberRole, Membership
 from tests.test_api_support import client_for, member, openapi_schema, run_job, traced, written
 from tests.trace_world import build_world
 from traceability.core.models import Job
@@ -39,16 +40,18 @@ OPERATIONS = [
     ("get", "/api/v1/jobs/{id}/", "/api/v1/jobs/{job}/"),
     ("get", "/api/v1/jobs/{id}/download/", "/api/v1/jobs/{job}/download/"),
     ("get", "/api/v1/csv/{kind}/template/", "/api/v1/csv/shipments/template/"),
+    ("get", "/api/v1/audit/", "/api/v1/audit/"),
     ("post", "/api/v1/csv/{kind}/", "/api/v1/csv/shipments/"),
 ]
 
 
 @pytest.fixture()
 def world(settings, tmp_path):
-    """A traced finding on M1 with a piece of evidence and a finished CSV export; the owner's client."""
+    """A traced finding on M1 with a piece of evidence and a finished CSV export; the owner's admin's client."""
     settings.MEDIA_ROOT = tmp_path
     w = build_world()
-    qa = member(w.brand)
+    qa = member(None)
+    Membership.objects.create(user=qa, organisation=w.brand, role=MemberRole.ADMIN)  # reads the audit trail too
     client = client_for(qa)
     created = traced(client, w)
     upload = SimpleUploadedFile("report.pdf", b"%PDF-1.7\n%%EOF\n")

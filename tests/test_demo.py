@@ -83,8 +83,8 @@ def test_demo_load_command_reports_and_is_idempotent(capsys, settings, tmp_path)
     assert "the demo world is already loaded (ledger position 1); nothing to do." in out
     password = (tmp_path / "demo-admin-password").read_text().strip()
     assert out.count(f"Admin login: admin / {password}") == 2
-    assert Membership.objects.get(user__username="admin").organisation.slug == "anchorline"
-    assert out.count("In the API, admin acts for Anchorline") == 2
+    assert Membership.objects.get(user__username="admin").organisation.slug == "romax"
+    assert out.count("In the API, admin acts for Romax") == 2
     assert Unit.objects.count() == 300
 
 

@@ -63,7 +63,8 @@ Progress = Callable[[str, int, int], None]
 
 DEMO_SUMMARY = "Demo world: 2025 power-bank recalls"
 CONTAMINATED_LOT = "NWC-2306-17"
-QA_ORGANISATION = "anchorline"  # the brand whose QA team the demo administrator works for
+# The brand whose QA team the demo administrator works for: its units carry the contaminated lot.
+QA_ORGANISATION = "romax"
 UNITS_PER_CARTON = 20
 CARTONS_PER_PALLET = 40
 _UTC = dt.UTC
