@@ -9,7 +9,7 @@ from packs.models import Unit
 from suppliers.models import CertificateStatus
 from tests.factories import CertificateFactory, WorkOrderFactory
 from traceability.core.jobs import job_create, job_step
-from traceability.core.models import Job, JobStatus
+from traceability.core.models import Job, JobKind, JobStatus
 from traceability.genealogy import commissioning
 from traceability.genealogy.commissioning import units_create
 from traceability.ledger.models import LedgerEntry
@@ -20,7 +20,8 @@ AT = dt.datetime(2024, 6, 1, 8, tzinfo=dt.UTC)
 
 def _commission_job(work_order, count, prefix="PB"):
     return job_create(
-        kind="commission_units", params={"work_order_id": work_order.pk, "prefix": prefix, "start": 1, "count": count}
+        kind=JobKind.COMMISSION_UNITS,
+        params={"work_order_id": work_order.pk, "prefix": prefix, "start": 1, "count": count},
     )
 
 

@@ -17,7 +17,7 @@ from cells.models import Inspection, Lot
 from packs.models import Unit
 from suppliers.models import Organisation, Site
 from traceability.api.errors import invalid
-from traceability.core.models import Job, JobStatus
+from traceability.core.models import Job, JobKind, JobStatus
 from traceability.investigations.exports import ExportFormat
 from traceability.investigations.models import (
     Finding,
@@ -306,7 +306,7 @@ class JobSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_download(self, job: Job) -> str | None:
         # Only a finished export job asks for its Export: a list of runs' jobs costs no query.
-        if job.kind != "export" or job.status != JobStatus.SUCCEEDED:
+        if job.kind != JobKind.EXPORT or job.status != JobStatus.SUCCEEDED:
             return None
         export = getattr(job, "export", None)
         if export is None or not export.file:

@@ -25,7 +25,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from traceability.core.models import Job, JobStatus
+from traceability.core.models import Job, JobKind, JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,10 @@ class Chunk:
 
 Handler = Callable[..., Chunk]  # (job) -> Chunk; a handler may also take progress= (see job_step)
 Submit = Callable[[Job], None]  # starts a job: traceability.tasks.job_submit, or a test's stand-in
-_HANDLERS: dict[str, Handler] = {}
+_HANDLERS: dict[JobKind, Handler] = {}
 
 
-def job_handler(kind: str) -> Callable[[Handler], Handler]:
+def job_handler(kind: JobKind) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         _HANDLERS[kind] = handler
         return handler
@@ -61,7 +61,7 @@ class UnknownJobKind(ValueError):
     pass
 
 
-def job_create(*, kind: str, params: dict[str, Any], total: int | None = None, **fields: Any) -> Job:
+def job_create(*, kind: JobKind, params: dict[str, Any], total: int | None = None, **fields: Any) -> Job:
     if kind not in _HANDLERS:
         raise UnknownJobKind(f"no handler for job kind {kind!r} (known: {', '.join(sorted(_HANDLERS))})")
     return Job.objects.create(kind=kind, params=params, total=total, **fields)
@@ -102,7 +102,7 @@ def job_step(
             job.attempts += 1
             job.started_at = job.started_at or now
             job.status = JobStatus.RUNNING
-            chunk = _HANDLERS[job.kind](job, **({"progress": progress} if progress else {}))
+            chunk = _HANDLERS[JobKind(job.kind)](job, **({"progress": progress} if progress else {}))
             job.done, job.total, job.phase = chunk.done, chunk.total, chunk.phase or job.phase
             job.percent = _percent(chunk.done, chunk.total)
             if chunk.result:

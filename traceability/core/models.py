@@ -16,11 +16,20 @@ class JobStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class JobKind(models.TextChoices):
+    """What a job does: each kind has one handler (``core.jobs.job_handler``) in its domain."""
+
+    TRACE_RUN = "trace_run", "Trace run"
+    EXPORT = "export", "Export of a run's result"
+    EPCIS_CAPTURE = "epcis_capture", "EPCIS capture or CSV import"
+    COMMISSION_UNITS = "commission_units", "Commissioning of serials"
+
+
 class Job(models.Model):
     """A unit of background work: its progress and outcome live here, not in a result backend."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    kind = models.CharField(max_length=32, db_index=True)
+    kind = models.CharField(max_length=32, choices=JobKind.choices, db_index=True)
     params = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
     phase = models.CharField(max_length=100, blank=True)

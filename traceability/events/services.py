@@ -16,7 +16,7 @@ from suppliers.models import Organisation
 from suppliers.services import recorded_user
 from traceability.core.audit import AuditAction, audit_record
 from traceability.core.jobs import Chunk, Submit, job_create, job_handler, job_step
-from traceability.core.models import Job
+from traceability.core.models import Job, JobKind
 from traceability.core.storage import Readable, spooled, stream_chunks
 from traceability.events.capture import Progress, document_apply, document_events, document_read
 from traceability.events.models import CaptureErrorBehaviour, EpcisCapture
@@ -44,7 +44,9 @@ def capture_submit(
         capture.document.save(name, received, save=False)
     with transaction.atomic(durable=True):
         capture.save()
-        job = job_create(kind="epcis_capture", params={"capture_id": capture.pk}, total=1, owner=owner, created_by=user)
+        job = job_create(
+            kind=JobKind.EPCIS_CAPTURE, params={"capture_id": capture.pk}, total=1, owner=owner, created_by=user
+        )
         capture.job = job
         capture.save(update_fields=["job"])
         submit(job)
@@ -82,7 +84,7 @@ def capture_now(
     return capture
 
 
-@job_handler("epcis_capture")
+@job_handler(JobKind.EPCIS_CAPTURE)
 def capture_chunk(job: Job, progress: Progress | None = None) -> Chunk:
     """Apply the capture's document in one transaction (the job's): all of it, or with ``proceed``
     all of its valid events. A rejected document leaves only its problems on the capture."""

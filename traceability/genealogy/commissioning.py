@@ -12,7 +12,7 @@ from suppliers.models import Organisation
 from traceability.core.bulk import bulk_insert, insert_rows
 from traceability.core.errors import DomainError
 from traceability.core.jobs import Chunk, job_handler
-from traceability.core.models import Job
+from traceability.core.models import Job, JobKind
 from traceability.genealogy.writes import packings_written
 from traceability.gs1 import identifiers
 from traceability.ledger.models import LedgerSource
@@ -116,7 +116,7 @@ def commission_serial(*, prefix: str, number: int) -> str:
     return f"{prefix}{number:08d}"
 
 
-@job_handler("commission_units")
+@job_handler(JobKind.COMMISSION_UNITS)
 def units_commission_chunk(job: Job) -> Chunk:
     """Commission the next chunk of a work order's serial range (``prefix`` + 8-digit counter).
 

@@ -33,7 +33,7 @@ from traceability import genealogy
 from traceability.core.audit import AuditAction, audit_record
 from traceability.core.errors import DomainError
 from traceability.core.jobs import Chunk, job_create, job_handler
-from traceability.core.models import Job, JobStatus
+from traceability.core.models import Job, JobKind, JobStatus
 from traceability.core.storage import spooled
 from traceability.gs1 import identifiers
 from traceability.investigations.models import Export, ExportFormat, Investigation, TraceRun
@@ -119,7 +119,7 @@ def export_start(
         )
     with transaction.atomic():
         job = job_create(
-            kind="export",
+            kind=JobKind.EXPORT,
             params={"investigation_id": investigation.pk, "trace_run_id": run.pk, "format": format, "party": party_id},
             total=(run.definite_units or 0) + (run.potential_units or 0),
             owner=investigation.owner,
@@ -145,7 +145,7 @@ def export_of(job: Job) -> Export | None:
 def export_file(*, job: Job) -> Export:
     """The export a finished job wrote, its file in storage; refused for another kind of job, an
     unfinished export, or a file that is gone from storage."""
-    if job.kind != "export":
+    if job.kind != JobKind.EXPORT:
         raise NoExportFile(f"job {job.pk} is a {job.kind} job: it wrote no file")
     if job.status != JobStatus.SUCCEEDED:
         raise ExportNotFinished(f"export {job.pk} is {job.status} ({job.percent}%): no file yet")
@@ -160,7 +160,7 @@ def _part_name(job: Job, after: int) -> str:
     return f"exports/{job.pk}-part-{after:020d}.jsonl"
 
 
-@job_handler("export")
+@job_handler(JobKind.EXPORT)
 def export_chunk(job: Job) -> Chunk:
     """Write the next page of the run's affected units as a part; the last chunk assembles the file.
 

@@ -27,7 +27,7 @@ from traceability.core.audit import AuditAction, audit_record
 from traceability.core.bulk import insert_rows
 from traceability.core.errors import DomainError
 from traceability.core.jobs import Chunk, Submit, job_create, job_handler
-from traceability.core.models import Job, JobStatus
+from traceability.core.models import Job, JobKind, JobStatus
 from traceability.genealogy.models import exposure_name
 from traceability.genealogy.trace import Link, Reached, SegmentReached
 from traceability.investigations.models import (
@@ -315,7 +315,7 @@ def trace_run_start(
         snapshot = snapshot or genealogy.ledger_snapshot()
         lot_ids, unit_ids = seeds or finding_seeds(investigation.finding)
         previous = investigation.runs.order_by("-created_at").first()
-        job = job_create(kind="trace_run", params={}, owner=investigation.owner, created_by=by)
+        job = job_create(kind=JobKind.TRACE_RUN, params={}, owner=investigation.owner, created_by=by)
         run = TraceRun.objects.create(
             investigation=investigation,
             job=job,
@@ -381,7 +381,7 @@ def _run_trace(
     return genealogy.forward_trace(snapshot=snapshot, seed_lot_ids=seed_lot_ids, seed_unit_ids=seed_unit_ids)
 
 
-@job_handler("trace_run")
+@job_handler(JobKind.TRACE_RUN)
 def trace_run_chunk(job: Job) -> Chunk:
     """Store the next bounded chunk of a run's reached segments; the last chunk counts and diffs.
 
