@@ -6,18 +6,14 @@ D1 (on a pallet), U4..U6 to D2. Each lot has its own maker; the brand built ever
 """
 
 import pytest
-from django.db import transaction
 
 from packs.models import Unit
 from suppliers.models import Role
-from tests.factories import OrganisationFactory, WorkOrderFactory
-from tests.trace_world import AT, build_world
+from tests.factories import OrganisationFactory
+from tests.trace_world import add_competitor, build_world
 from traceability import genealogy
 from traceability.access.policy import OPERATOR, Actor, result_scope, trace_allowed
 from traceability.genealogy import OthersCount
-from traceability.genealogy.commissioning import units_create
-from traceability.genealogy.writes import UnitBuild, unit_builds_record
-from traceability.ledger.services import ledger_append
 
 pytestmark = pytest.mark.django_db
 
@@ -105,27 +101,7 @@ def test_viewers_and_regulators_read_and_qa_engineers_and_admins_write(w):
 @pytest.fixture()
 def shared(w):
     """The world, plus a second brand whose units U9 and U10 were built from cell lot C1 too."""
-    w.other_order = WorkOrderFactory()
-    w.other_brand = w.other_order.owner
-    with transaction.atomic():
-        u9, u10 = units_create(
-            owner=w.other_brand,
-            product_model=w.other_order.product_model,
-            work_order=w.other_order,
-            serials=["U9", "U10"],
-            produced_at=AT,
-        )
-        entry = ledger_append(source="manual", summary="second brand")
-        unit_builds_record(
-            entry=entry,
-            owner=w.other_brand,
-            builds=[
-                UnitBuild(reference=f"build {u}", unit_id=u, lot_ids=frozenset({w.c1.pk}), occurred_at=AT)
-                for u in (u9, u10)
-            ],
-        )
-    w.u[9], w.u[10] = u9, u10
-    return w
+    return add_competitor(w)
 
 
 def scope_of(actor, w, lot):

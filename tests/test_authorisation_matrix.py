@@ -10,54 +10,20 @@ counts.
 
 from __future__ import annotations
 
-import datetime as dt
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from django.db import transaction
 
-from packs.models import Shipment, ShipmentItem, Unit
+from packs.models import Unit
 from suppliers.models import MemberRole, Membership, Role
-from tests.factories import OrganisationFactory, WorkOrderFactory
+from tests.factories import OrganisationFactory
 from tests.jobs_support import run_job
 from tests.test_api_support import client_for, member, raise_finding, urn, written
-from tests.trace_world import AT, build_world
-from traceability.genealogy.commissioning import units_create
-from traceability.genealogy.writes import UnitBuild, unit_builds_record
+from tests.trace_world import add_competitor, build_world
 from traceability.investigations.models import TraceRun
-from traceability.ledger.services import ledger_append
 
 pytestmark = pytest.mark.django_db
-
-
-def _with_competitor(w: SimpleNamespace) -> SimpleNamespace:
-    w.b_order = WorkOrderFactory()
-    w.brand_b = w.b_order.owner
-    w.d_b = OrganisationFactory(role=Role.DISTRIBUTOR)
-    with transaction.atomic():
-        u9, u10 = units_create(
-            owner=w.brand_b,
-            product_model=w.b_order.product_model,
-            work_order=w.b_order,
-            serials=["U9", "U10"],
-            produced_at=AT,
-        )
-        entry = ledger_append(source="manual", summary="brand B")
-        unit_builds_record(
-            entry=entry,
-            owner=w.brand_b,
-            builds=[
-                UnitBuild(reference=f"B {u}", unit_id=u, lot_ids=frozenset({w.c1.pk}), occurred_at=AT)
-                for u in (u9, u10)
-            ],
-        )
-    shipment = Shipment.objects.create(
-        owner=w.brand_b, reference="B-1", consignee=w.d_b, shipped_at=AT + dt.timedelta(days=5)
-    )
-    ShipmentItem.objects.create(shipment=shipment, unit_id=u9)
-    w.u[9], w.u[10] = u9, u10
-    return w
 
 
 def _member(organisation, role: str) -> Any:
@@ -68,7 +34,8 @@ def _member(organisation, role: str) -> Any:
 
 @pytest.fixture()
 def chain():
-    w = _with_competitor(build_world())
+    w = add_competitor(build_world())
+    w.brand_b, w.b_order, w.d_b = w.other_brand, w.other_order, w.other_distributor
     regulator = OrganisationFactory(role=Role.REGULATOR)
     w.clients = {
         "anonymous": client_for(None),

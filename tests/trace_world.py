@@ -107,3 +107,34 @@ def _pack_and_ship(w: SimpleNamespace) -> None:
     )
     ShipmentItem.objects.create(shipment=first, container=w.p1)
     ShipmentItem.objects.create(shipment=second, container=w.k2)
+
+
+def add_competitor(w: SimpleNamespace) -> SimpleNamespace:
+    """A second brand whose units U9 and U10 were built from cell lot C1 too (one build record each);
+    U9 shipped loose to the second brand's own distributor."""
+    w.other_order = WorkOrderFactory()
+    w.other_brand = w.other_order.owner
+    w.other_distributor = OrganisationFactory(role=Role.DISTRIBUTOR)
+    with transaction.atomic():
+        u9, u10 = units_create(
+            owner=w.other_brand,
+            product_model=w.other_order.product_model,
+            work_order=w.other_order,
+            serials=["U9", "U10"],
+            produced_at=AT,
+        )
+        entry = ledger_append(source="manual", summary="second brand")
+        unit_builds_record(
+            entry=entry,
+            owner=w.other_brand,
+            builds=[
+                UnitBuild(reference=f"build {u}", unit_id=u, lot_ids=frozenset({w.c1.pk}), occurred_at=AT)
+                for u in (u9, u10)
+            ],
+        )
+    shipment = Shipment.objects.create(
+        owner=w.other_brand, reference="B-1", consignee=w.other_distributor, shipped_at=AT + dt.timedelta(days=5)
+    )
+    ShipmentItem.objects.create(shipment=shipment, unit_id=u9)
+    w.u[9], w.u[10] = u9, u10
+    return w
