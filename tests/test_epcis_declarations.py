@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from cells.models import Lot
+from packs.models import Unit
 from tests.factories import OrganisationFactory
 from tests.test_epcis_capture import capture, document, ledger_written, sgtin, transformation, units_of
 from traceability import genealogy
@@ -314,3 +315,120 @@ def test_an_xml_document_with_an_event_and_its_declaration_is_one_correction_too
     # then
     assert (done.captured, done.declared, done.repeated, done.problems) == (3, 1, 0, [])
     assert corrected_ledger() == (CORRECTED, (0, 2), EXPECTED_EVENTS, EXPECTED_RECORDS)
+
+
+# Transformation T made U1 and U2 from L1 (event A); A is declared erroneous, and B, of the same T,
+# says L1 made U3. From the declaration on, T is B alone.
+GROUP_COMMISSIONING = {**COMMISSIONING, "eventID": "urn:uuid:group-commissioning"}
+GROUP_A = transformation("urn:uuid:a", lots=["L1"], outputs=["U1", "U2"], tid="urn:uuid:T", at="02")
+GROUP_A_DECLARED = {
+    **GROUP_A,
+    "errorDeclaration": {"declarationTime": "2024-02-10T00:00:00Z", "reason": "incorrect_data"},
+}
+GROUP_B = transformation("urn:uuid:b", lots=["L1"], outputs=["U3"], tid="urn:uuid:T", at="03")
+GROUP_C = transformation("urn:uuid:c", lots=["L2"], outputs=["U3"], tid="urn:uuid:T", at="03")
+
+
+def units_at(lot_code: str, position: int | None = None) -> dict[str, str]:
+    """Serial -> exposure of every unit the lot reaches at a ledger position (the head by default)."""
+    lot = Lot.objects.get(code=lot_code)
+    forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(position), seed_lot_ids=[lot.pk])
+    found = {a.unit_id: a.definite for a in genealogy.all_affected_units(forward)}
+    serials = dict(Unit.objects.filter(pk__in=found).values_list("pk", "serial"))
+    return {serials[u]: "definite" if d else "potential" for u, d in found.items()}
+
+
+@pytest.mark.parametrize(
+    "documents",
+    [[[GROUP_A_DECLARED, GROUP_B]], [[GROUP_B, GROUP_A_DECLARED]], [[GROUP_A_DECLARED], [GROUP_B]]],
+    ids=["one document", "one document, the declaration last", "two documents"],
+)
+def test_a_declared_transformation_id_group_member_stops_counting_when_its_group_grows(documents):
+    # given A of transformation T: L1 made U1 and U2
+    owner = OrganisationFactory()
+    first = capture(owner, document(GROUP_COMMISSIONING, GROUP_A)).entry_id
+    # when A is declared erroneous, and B of the same T says L1 made U3
+    done = [capture(owner, document(*events)) for events in documents]
+    # then from the declaration on L1 made only U3; before it, U1 and U2 as A said
+    assert [(d.captured, d.declared, d.problems) for d in done] == (
+        [(1, 1, [])] if len(documents) == 1 else [(0, 1, []), (1, 0, [])]
+    )
+    assert (units_at("L1"), units_at("L1", first)) == (
+        {"U3": "definite"},
+        {"U1": "definite", "U2": "definite"},
+    )
+    declared_at, recorded_again_at = done[0].entry_id, done[-1].entry_id
+    assert [
+        (r.reference, r.recorded_position_id, r.retracted_position_id, r.retraction_reason)
+        for r in Transformation.objects.order_by("pk")
+    ] == [
+        ("urn:uuid:T", first, declared_at, "EPCIS errorDeclaration: incorrect_data"),
+        (f"urn:uuid:T (recorded again at {recorded_again_at})", recorded_again_at, None, ""),
+    ]
+    assert [
+        (e.event_id, e.declared_at is not None, e.record.reference)
+        for e in EpcisEvent.objects.filter(transformation_id="urn:uuid:T").order_by("event_id")
+    ] == [
+        ("urn:uuid:a", True, "urn:uuid:T"),
+        ("urn:uuid:b", False, f"urn:uuid:T (recorded again at {recorded_again_at})"),
+    ]
+
+
+def test_a_group_grown_beside_a_declaration_keeps_its_earlier_members_still_counting():
+    # given T: A (L1 made U1 and U2) and C (L2 made U3), two lots into three units: potential
+    owner = OrganisationFactory()
+    first = capture(owner, document(GROUP_COMMISSIONING, GROUP_A, GROUP_C)).entry_id
+    # when one document declares A and brings B (L1 made U3)
+    done = capture(owner, document(GROUP_A_DECLARED, GROUP_B))
+    # then T is C and B: L1 and L2 into U3 alone, definite
+    assert {code: (units_at(code), units_at(code, first)) for code in ("L1", "L2")} == {
+        "L1": ({"U3": "definite"}, {"U1": "potential", "U2": "potential", "U3": "potential"}),
+        "L2": ({"U3": "definite"}, {"U1": "potential", "U2": "potential", "U3": "potential"}),
+    }
+    assert [
+        (r.reference, r.retracted_position_id, r.retraction_reason) for r in Transformation.objects.order_by("pk")
+    ] == [
+        ("urn:uuid:T", done.entry_id, "EPCIS errorDeclaration: incorrect_data"),
+        (f"urn:uuid:T (recorded again at {done.entry_id})", None, ""),
+    ]
+    assert [(e.event_id, e.record.reference) for e in EpcisEvent.objects.filter(transformation_id="urn:uuid:T")] == [
+        ("urn:uuid:a", "urn:uuid:T"),
+        ("urn:uuid:c", f"urn:uuid:T (recorded again at {done.entry_id})"),
+        ("urn:uuid:b", f"urn:uuid:T (recorded again at {done.entry_id})"),
+    ]
+
+
+GROUP_C_DECLARED = {
+    **GROUP_C,
+    "errorDeclaration": {"declarationTime": "2024-02-11T00:00:00Z", "reason": "incorrect_data"},
+}
+GROUP_D = transformation("urn:uuid:d", lots=["L3"], outputs=["U3"], tid="urn:uuid:T", at="04")
+GROUP_D_DECLARED = {
+    **GROUP_D,
+    "errorDeclaration": {"declarationTime": "2024-02-12T00:00:00Z", "reason": "did_not_occur"},
+}
+
+
+@pytest.mark.parametrize(
+    ("documents", "records"),
+    [
+        ([[GROUP_A_DECLARED, GROUP_C_DECLARED]], ["urn:uuid:T"]),
+        ([[GROUP_A_DECLARED], [GROUP_C_DECLARED]], ["urn:uuid:T", "urn:uuid:T (recorded again at {0})"]),
+        ([[GROUP_A_DECLARED, GROUP_D, GROUP_C_DECLARED, GROUP_D_DECLARED]], ["urn:uuid:T"]),
+    ],
+    ids=["one document", "two documents", "one document, with a new member declared beside it"],
+)
+def test_a_group_whose_every_member_is_declared_counts_nowhere_from_then_on(documents, records):
+    # given T: A (L1 made U1 and U2) and C (L2 made U3)
+    owner = OrganisationFactory()
+    first = capture(owner, document(GROUP_COMMISSIONING, GROUP_A, GROUP_C)).entry_id
+    # when every member of T is declared erroneous
+    positions = [capture(owner, document(*events)).entry_id for events in documents]
+    # then nothing of T counts at the head, and all of it before
+    assert {code: (units_at(code), units_at(code, first)) for code in ("L1", "L2")} == {
+        "L1": ({}, {"U1": "potential", "U2": "potential", "U3": "potential"}),
+        "L2": ({}, {"U1": "potential", "U2": "potential", "U3": "potential"}),
+    }
+    assert [r.reference for r in Transformation.objects.order_by("pk")] == [r.format(*positions) for r in records]
+    assert not Transformation.objects.filter(retracted_position=None).exists()
+    assert not EpcisEvent.objects.filter(transformation_id="urn:uuid:T", declared_at=None).exists()

@@ -25,7 +25,8 @@ event or identifier):
    (material, product model) created for GTINs the ledger does not know yet, named after the GTIN.
 
 Events sharing a ``transformationID`` may arrive in several documents and in any order: when a
-group grows, its earlier record is retracted and the whole group recorded again, so the link
+group grows, its earlier record is retracted and the whole group recorded again (from the members
+still counting: none declared erroneous, in an earlier document or in the same one), so the link
 rule always sees all of its inputs and outputs.
 """
 
@@ -183,7 +184,12 @@ def document_apply(document: dict[str, Any], *, capture: EpcisCapture, progress:
         index_of = {event_id: index for (index, _), event_id in zip(kept, ids, strict=True)}
         index_of.update((new.event_id, new.index) for new in fresh)  # the event's place, not its declaration's
         # The genealogy first, so each event is stored with the record derived from it.
-        derived = _genealogy_derive([row for row in rows if _derives(row)], entry=entry, owner=capture.owner)
+        derived = _genealogy_derive(
+            [row for row in rows if _derives(row)],
+            entry=entry,
+            owner=capture.owner,
+            declared=[event for event, _ in declarations],
+        )
         refused = [(event_id, _FOREIGN_EVENT_ID) for event_id in foreign.repeats]
         refused += [(event_id, why) for event_id, why in derived if event_id in index_of]  # this document's
         if refused:
@@ -452,15 +458,17 @@ class _Things:
     containers: dict[str, int] = field(default_factory=dict)
 
 
-def _genealogy_derive(rows: list[_Event], *, entry: LedgerEntry, owner: Organisation) -> list[tuple[str, str]]:
+def _genealogy_derive(
+    rows: list[_Event], *, entry: LedgerEntry, owner: Organisation, declared: list[EpcisEvent]
+) -> list[tuple[str, str]]:
     """Derive what the events say; returns (event id, why) of the events refused (what the capturer
     may not write, see ``ownership``; a record that would make something from itself), with
-    nothing of theirs written.
+    nothing of theirs written. ``declared``: the stored events this document declares erroneous.
 
-    A transformationID group's member declared beside it in its document leaves the group before
-    the group is recorded. Recording the group with it, then again without it, would give the same
-    links at every position, but two records of one group at one position would need one reference
-    (``transformation_unique_reference``)."""
+    A transformationID group's member declared in this document, beside it or stored before,
+    leaves the group before the group is recorded. Recording the group with it, then again without
+    it, would give the same links at every position, but two records of one group at one position
+    would need one reference (``transformation_unique_reference``)."""
     if not rows:
         return []
     # What the capturer may not write is refused before anything is found or created for it.
@@ -478,6 +486,7 @@ def _genealogy_derive(rows: list[_Event], *, entry: LedgerEntry, owner: Organisa
         things,
         entry=entry,
         owner=owner,
+        declared=declared,
     )
     _aggregations_derive([row for row in rows if row.type == EpcisEventType.AGGREGATION], things)
     shipments_derive(
@@ -659,9 +668,11 @@ class _Group:
 
 
 def _transformations_derive(
-    rows: list[_Row], things: _Things, *, entry: LedgerEntry, owner: Organisation
+    rows: list[_Row], things: _Things, *, entry: LedgerEntry, owner: Organisation, declared: list[EpcisEvent]
 ) -> list[tuple[str, str]]:
-    """Record each transformation; a group that grew is retracted and recorded whole again."""
+    """Record each transformation; a group that grew is retracted and recorded whole again, from
+    its members still counting: not those ``declared`` in this document, whose declarations
+    retract the earlier record (``_declarations_apply``) with their own reason."""
     if not rows:
         return []
     groups: dict[str, _Group] = {}
@@ -669,7 +680,7 @@ def _transformations_derive(
         key = row.transformation_id or row.event_id
         groups.setdefault(key, _Group(reference=key)).events.append(row)
     grouped = [g for g in groups.values() if g.events[0].transformation_id]
-    grown = _earlier_members(grouped, owner=owner)
+    grown = _earlier_members(grouped, owner=owner, declared={event.event_id for event in declared})
     for reference, earlier in grown.items():
         groups[reference].events[:0] = earlier
         groups[reference].again = any(event.record_id for event in earlier)
@@ -686,21 +697,23 @@ def _transformations_derive(
         things.lots.update(more.lots), things.units.update(more.units)
     grew = "its transformationID group grew: recorded again whole"
     records = {event.record_id for events in grown.values() for event in events if event.record_id}
+    records -= {event.record_id for event in declared}
     transformations_retract(reasons=dict.fromkeys(records, grew), entry=entry)
     return _groups_record(list(groups.values()), things, entry=entry, owner=owner)
 
 
-def _earlier_members(groups: list[_Group], *, owner: Organisation) -> dict[str, list[EpcisEvent]]:
-    """Events of these transformationIDs captured before by ``owner``, still counting: a
-    transformationID (and a CSV work order, ``urn:ledger:work-order:N``) is scoped to the
-    organisation that recorded it, so another's events with the same one form their own group."""
+def _earlier_members(groups: list[_Group], *, owner: Organisation, declared: set[str]) -> dict[str, list[EpcisEvent]]:
+    """Events of these transformationIDs captured before by ``owner``, still counting (not
+    declared erroneous, by an earlier document or by this one's ``declared``): a transformationID
+    (and a CSV work order, ``urn:ledger:work-order:N``) is scoped to the organisation that recorded
+    it, so another's events with the same one form their own group."""
     if not groups:
         return {}
     earlier: dict[str, list[EpcisEvent]] = defaultdict(list)
     fresh = {event.event_id for group in groups for event in group.events}
     for event in EpcisEvent.objects.filter(
         transformation_id__any={g.reference for g in groups}, declared_at__isnull=True, capture__owner=owner
-    ).exclude(event_id__any=fresh):
+    ).exclude(event_id__any=fresh | declared):
         earlier[event.transformation_id].append(event)
     return dict(earlier)
 
@@ -838,7 +851,9 @@ def _declarations_apply(
     declarations: list[tuple[EpcisEvent, dict[str, Any]]], *, entry: LedgerEntry, owner: Organisation
 ) -> int:
     """Declare stored events erroneous; their genealogy records stop counting from ``entry`` on.
-    A declared member of a transformationID group leaves the group, which is recorded again."""
+    A declared member of a transformationID group leaves the group, which is recorded again, unless
+    a new member in the document had it recorded again without it already (its undeclared members
+    then name the new record, not the retracted one)."""
     if not declarations:
         return 0
     for event, declaration in declarations:
