@@ -163,7 +163,7 @@ def test_a_quality_engineer_signs_in_to_the_admin_and_reads_a_findings_evidence_
     # then
     assert header == "Cell traceability ledger"
     assert "XRF report.pdf" in evidence and "application/pdf" in evidence
-    assert (job_kind, job_status, job_percent) == ("trace_run", "Queued", "0")
+    assert (job_kind, job_status, job_percent) == ("Trace run", "Queued", "0")
 
 
 def test_a_quality_engineer_attaches_a_lab_report_from_the_docs_page(live_server, settings, tmp_path):
