@@ -13,7 +13,8 @@ from django.core.management import CommandError, call_command
 
 from cells.models import Inspection
 from tests.factories import CertificateFactory
-from tests.trace_world import build_world
+from tests.test_api_support import member
+from tests.trace_world import add_competitor, build_world
 from traceability.ledger.selectors import identifier_render
 
 pytestmark = pytest.mark.django_db
@@ -135,3 +136,137 @@ def test_cli_exits_non_zero_with_one_line_on_stderr(tmp_path):
         "CommandError: no lot or unit is known as 'urn:epc:class:lgtin:4012345.012345.998877'"
         " (lgtin:04012345123456:998877)"
     ]
+
+
+# --- acting as a user: what the access policy lets their organisation trace and see -------------------
+
+
+def _serials(result):
+    return {u["serial"]: u["exposure"] for u in result["units"]}
+
+
+def _pgln(organisation):
+    return identifier_render(f"pgln:{organisation.pgln}", form="epc")
+
+
+def _unknown(urn, canonical):
+    return f"no lot or unit is known as {urn!r} ({canonical})"
+
+
+def test_as_the_brand_a_forward_trace_lists_its_own_units_and_consignees_only():
+    # given brand A's units U1..U8 and a second brand's U9, U10 carry the precursor lot M1
+    w = add_competitor(build_world())
+    member(w.brand, "qa-a")
+    urn = identifier_render(w.m1.identity, form="epc")
+    # when
+    operator = json.loads(trace("forward", urn, "--json"))
+    as_brand = json.loads(trace("forward", urn, "--json", "--as", "qa-a"))
+    # then the operator sees both brands' units and has no "others"; the brand its own, in full
+    assert set(operator) == {"subject", "position", "units", "consignees", "counts"}
+    assert sorted(_serials(operator)) == ["U1", "U10", "U2", "U3", "U4", "U5", "U6", "U8", "U9"]
+    assert operator["counts"] == {"definite": 6, "potential": 3}
+    assert _serials(as_brand) == {
+        "U1": "definite", "U2": "definite", "U3": "definite", "U8": "definite",
+        "U4": "potential", "U5": "potential", "U6": "potential",
+    }  # fmt: skip
+    assert as_brand["counts"] == {"definite": 4, "potential": 3}
+    assert sorted(as_brand["consignees"]) == sorted([_pgln(w.d1), _pgln(w.d2)])
+    assert as_brand["others"] == []
+    assert as_brand["subject"] == operator["subject"] == w.m1.identity
+
+
+def test_as_a_competitor_another_brands_lot_or_unit_is_unknown_and_the_shared_lot_shows_its_own_units():
+    # given the second brand's units carry cell lot C1 (and so M1), none of them M3 or brand A's U2
+    w = add_competitor(build_world())
+    member(w.other_brand, "qa-b")
+    m3 = identifier_render(w.m3.identity, form="epc")
+    u2 = identifier_render(f"sgtin:{w.work_order.product_model.gtin}:U2", form="epc")
+    nowhere = "urn:epc:class:lgtin:4012345.012345.998877"
+    # when
+    refusals = {}
+    for args in (
+        ("forward", m3),
+        ("forward", u2),
+        ("backward", u2),
+        ("forward", "M3"),
+        ("forward", nowhere),
+        ("forward", "NOPE-1"),
+    ):
+        with pytest.raises(CommandError) as refused:
+            trace(*args, "--json", "--as", "qa-b")
+        refusals[args] = (str(refused.value), refused.value.returncode)
+    shared = json.loads(trace("forward", identifier_render(w.c1.identity, form="epc"), "--json", "--as", "qa-b"))
+    # then each is refused as a lot or unit nobody ever recorded is, with the same exit status
+    assert refusals == {
+        ("forward", m3): (_unknown(m3, w.m3.identity), 1),
+        ("forward", u2): (_unknown(u2, f"sgtin:{w.work_order.product_model.gtin}:U2"), 1),
+        ("backward", u2): (_unknown(u2, f"sgtin:{w.work_order.product_model.gtin}:U2"), 1),
+        ("forward", "M3"): ("no lot or unit is known as 'M3'", 1),
+        ("forward", nowhere): (_unknown(nowhere, "lgtin:04012345123456:998877"), 1),
+        ("forward", "NOPE-1"): ("no lot or unit is known as 'NOPE-1'", 1),
+    }
+    assert _serials(shared) == {"U9": "definite", "U10": "definite"}
+    assert shared["counts"] == {"definite": 2, "potential": 0}
+    assert shared["consignees"] == [f"own-party:{w.other_distributor.slug}"]
+    assert shared["others"] == []
+
+
+def test_as_the_lots_supplier_no_unit_is_listed_and_its_customers_units_are_counted():
+    # given the material supplier of M1, whose lot went into both brands' units
+    w = add_competitor(build_world())
+    member(w.m1.owner, "qa-supplier")
+    # when
+    result = json.loads(trace("forward", "M1", "--json", "--as", "qa-supplier"))
+    text = trace("forward", "M1", "--as", "qa-supplier")
+    # then
+    assert result["units"] == [] and result["consignees"] == []
+    assert result["counts"] == {"definite": 0, "potential": 0}
+    assert result["others"] == [  # by organisation id: brand A was made first
+        {"organisation": w.brand.slug, "definite": 4, "potential": 3},
+        {"organisation": w.other_brand.slug, "definite": 2, "potential": 0},
+    ]
+    assert "0 units of yours definitely and 0 potentially exposed\n" in text
+    assert "segments" not in text and "U1 " not in text
+    assert f"  {w.brand.name:<40} {4:>9,} definite {3:>9,} potential" in text
+
+
+def test_as_a_distributor_only_the_units_it_received_are_listed_and_traced_back():
+    # given distributor D1 received U1..U3 (in carton K1 on pallet P1); U8 was rebuilt from U1, U4 went to D2
+    w = add_competitor(build_world())
+    member(w.d1, "viewer-d1")
+    gtin = w.work_order.product_model.gtin
+    u2, u4, u8 = (identifier_render(f"sgtin:{gtin}:U{i}", form="epc") for i in (2, 4, 8))
+    # when
+    forward = json.loads(trace("forward", identifier_render(w.c1.identity, form="epc"), "--json", "--as", "viewer-d1"))
+    backward = json.loads(trace("backward", u2, "--json", "--as", "viewer-d1"))
+    refused = {}
+    for urn in (u4, u8):
+        with pytest.raises(CommandError) as error:
+            trace("backward", urn, "--json", "--as", "viewer-d1")
+        refused[urn] = str(error.value)
+    # then
+    assert _serials(forward) == {"U1": "definite", "U2": "definite", "U3": "definite"}
+    assert forward["counts"] == {"definite": 3, "potential": 0}
+    assert forward["consignees"] == [_pgln(w.d1)]
+    assert forward["others"] == []
+    assert set(backward["lots"]) == {identifier_render(lot.identity, form="epc") for lot in (w.mod1, w.c1, w.m2, w.m1)}
+    assert refused == {u4: _unknown(u4, f"sgtin:{gtin}:U4"), u8: _unknown(u8, f"sgtin:{gtin}:U8")}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--as", "nobody"), "no user is named 'nobody'"),
+        (("--as", "loner"), "user 'loner' acts for no organisation: make them a member of one"),
+        (("--as", "qa-a", "--organisation", "elsewhere"), "user 'qa-a' is not a member of 'elsewhere'"),
+        (("--organisation", "elsewhere"), "--organisation names the organisation a user acts for"),
+    ],
+)
+def test_acting_as_an_unknown_user_or_for_an_organisation_not_theirs_is_refused(args, message):
+    # given
+    w = build_world()
+    member(w.brand, "qa-a")
+    member(None, "loner")
+    # when / then
+    with pytest.raises(CommandError, match=message):
+        trace("forward", "M1", "--json", *args)

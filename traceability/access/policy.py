@@ -106,6 +106,19 @@ def trace_allowed(actor: Actor, *, lot_ids: Iterable[int] = (), unit_ids: Iterab
     )
 
 
+def upstream_traceable(actor: Actor, subject: Lot | Unit) -> bool:
+    """Whether ``actor`` may trace backward from ``subject``: a lot or unit it owns, or a unit shipped
+    to it (the units ``unit_find`` lets it look up); a regulator and the operator anything. What is
+    upstream of a party's own things is its to know; upstream of another's is that one's."""
+    if actor.sees_all:
+        return True
+    if actor.organisation_id is None:
+        return False
+    if actor.owns(subject.owner_id):
+        return True
+    return isinstance(subject, Unit) and genealogy.received_units(actor.organisation_id).filter(pk=subject.pk).exists()
+
+
 def _reaches_own(actor: Actor, forward: genealogy.Forward, *, seed_unit: int | None = None) -> bool:
     org = actor.organisation_id
     downstream_lots = forward.lots.keys()

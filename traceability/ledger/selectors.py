@@ -127,7 +127,6 @@ def subject_find(value: str, *, owner: Organisation | str | None = None, units_o
     """
     value = value.strip()
     wanted = "a unit (SGTIN)" if units_only else "a lot (LGTIN) or a unit (SGTIN)"
-    thing = "unit" if units_only else "lot or unit"
     if value[:4].lower() == "urn:" or value.lower().startswith(("http://", "https://")):
         try:
             identity = identifiers.parse(value).identity
@@ -140,21 +139,33 @@ def subject_find(value: str, *, owner: Organisation | str | None = None, units_o
         else:
             raise UnsupportedSubject(f"{value!r} names a {identity.kind.upper()}: trace {wanted}")
         if found is None:
-            raise UnknownSubject(
-                f"no {'unit' if units_only else 'lot or unit'} is known as {value!r} ({identity.canonical})"
-            )
+            raise subject_unknown(value, owner=owner, units_only=units_only)
         return found
     scope = {"owner__slug": owner} if isinstance(owner, str) else {"owner": owner} if owner is not None else {}
     candidates: list[Lot | Unit] = list(Unit.objects.filter(serial=value, **scope).select_related("owner")[:5])
     if not units_only:
         candidates += Lot.objects.filter(code=value, **scope).select_related("owner")[:5]
     if not candidates:
-        of = f" of organisation {owner!r}" if isinstance(owner, str) else ""  # an API caller's own go unsaid
-        raise UnknownSubject(f"no {thing}{of} is known as {value!r}")
+        raise subject_unknown(value, owner=owner, units_only=units_only)
     if len(candidates) > 1:
         named = ", ".join(f"{c.identity} ({c.owner.slug})" for c in candidates)
         raise AmbiguousSubject(f"{value!r} names several things: {named}; name the organisation or use an EPC URN")
     return candidates[0]
+
+
+def subject_unknown(value: str, *, owner: Organisation | str | None = None, units_only: bool = False) -> UnknownSubject:
+    """The refusal ``subject_find`` gives for an identifier that names nothing: an interface refusing
+    a subject the caller may not see gives this one too, so the two answers cannot be told apart."""
+    value = value.strip()
+    thing = "unit" if units_only else "lot or unit"
+    if value[:4].lower() == "urn:" or value.lower().startswith(("http://", "https://")):
+        try:
+            canonical = identifiers.parse(value).identity.canonical
+        except identifiers.InvalidIdentifier as exc:
+            raise MalformedSubject(str(exc)) from exc
+        return UnknownSubject(f"no {thing} is known as {value!r} ({canonical})")
+    of = f" of organisation {owner!r}" if isinstance(owner, str) else ""  # an API caller's own go unsaid
+    return UnknownSubject(f"no {thing}{of} is known as {value!r}")
 
 
 class PrefixLength:
