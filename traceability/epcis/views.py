@@ -174,7 +174,7 @@ class QueryView(EpcisView):
         caller = caller_of(request)
         try:
             query = queries.events_query(
-                params, visible=queries.visible_events(organisation=caller.organisation, sees_all=caller.sees_all)
+                params, visible=queries.readable_events(organisation=caller.organisation, sees_all=caller.sees_all)
             )
             page = queries.events_page(query, params, epc_format=epc_format, prefix_length=PrefixLength())
         except queries.QueryError as exc:

@@ -19,6 +19,9 @@ from django.core import signing
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
+from cells.models import Lot
+from packs.models import Container, Unit
+from traceability import genealogy
 from traceability.events.models import EpcisCapture, EpcisEvent, EpcisEventEpc, EpcisEventType
 from traceability.events.models import EpcisRole as R
 from traceability.events.vocabulary import GS1_CONTEXT, listed, utc_iso
@@ -253,6 +256,30 @@ def renderer(epc_format: str, prefix_length: Any) -> Callable[[str], str]:
 
 
 def visible_events(*, organisation: Any, sees_all: bool) -> QuerySet[EpcisEvent]:
-    """A regulator reads every event; an organisation the events it captured."""
+    """A regulator reads every event; an organisation the events it captured (what ``export_epcis``
+    writes back out, to be captured again by the same organisation)."""
     events = EpcisEvent.objects.all()
     return events if sees_all else events.filter(capture__in=EpcisCapture.objects.filter(owner=organisation))
+
+
+def readable_events(*, organisation: Any, sees_all: bool) -> QuerySet[EpcisEvent]:
+    """The events the query interface answers a party (issue 12): those it captured, and those
+    anyone captured that name something it may see (a lot, unit or container it owns, or a unit
+    shipped to it), so a party sees who else recorded something about its units. A regulator
+    reads every event.
+
+    One EXISTS over the event's identifier index rows, each probing the unique identity indexes of
+    lots, units and containers: the work follows the events read, not the size of the party's
+    holdings (an ``epc IN (all its unit identities)`` would hash a million identities per query).
+    """
+    events = EpcisEvent.objects.all()
+    if sees_all:
+        return events
+    named = OuterRef("epc")
+    its_own = (
+        Exists(Lot.objects.filter(identity=named, owner=organisation))
+        | Exists(Unit.objects.filter(genealogy.units_of(organisation.pk), identity=named))
+        | Exists(Container.objects.filter(identity=named, owner=organisation))
+    )
+    names_its_own = Exists(EpcisEventEpc.objects.filter(its_own, event=OuterRef("pk")))
+    return events.filter(Q(capture__in=EpcisCapture.objects.filter(owner=organisation)) | names_its_own)

@@ -1,0 +1,133 @@
+"""Which events the EPCIS query interface answers whom (issue 12): the events a party captured, and
+the events others captured naming a lot, unit or container it owns or a unit shipped to it."""
+
+from types import SimpleNamespace
+from urllib.parse import quote
+
+import pytest
+
+from packs.models import Shipment
+from suppliers.models import Role
+from tests.factories import OrganisationFactory
+from tests.test_api_support import client_for, member
+from tests.test_epcis_capture import capture, document, sgtin, shipping, transformation
+
+pytestmark = pytest.mark.django_db
+
+DISTRIBUTOR = "urn:epc:id:pgln:0614141.00001"
+
+
+def observation(event_id: str, epcs: list[str], *, at: str) -> dict:
+    """An ObjectEvent observing objects (an inspection): it writes nothing of anyone's genealogy."""
+    return {
+        "type": "ObjectEvent",
+        "eventID": event_id,
+        "eventTime": f"2024-02-{at}T10:00:00Z",
+        "eventTimeZoneOffset": "+00:00",
+        "action": "OBSERVE",
+        "bizStep": "inspecting",
+        "epcList": epcs,
+    }
+
+
+def _world() -> SimpleNamespace:
+    """Brand A builds U1 and U2 from lot L1 and ships U1 to a distributor; brand B builds its own V1
+    and then observes A's U1 (an inspection of a returned unit, say)."""
+    w = SimpleNamespace(a=OrganisationFactory(), b=OrganisationFactory())
+    capture(w.a, document(transformation("urn:uuid:a-build", lots=["L1"], outputs=["U1", "U2"], at="01")))
+    capture(w.a, document(shipping("urn:uuid:a-ship", [sgtin("U1")], to=DISTRIBUTOR, desadv="D1", at="02")))
+    w.distributor = Shipment.objects.get().consignee
+    capture(w.b, document(transformation("urn:uuid:b-build", lots=["L9"], outputs=["V1"], at="03")))
+    w.observed = capture(w.b, document(observation("urn:uuid:b-observe", [sgtin("U1")], at="04")))
+    return w
+
+
+def _ids(response) -> list[str]:
+    assert response.status_code == 200, response.json()
+    return [e["eventID"] for e in response.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]]
+
+
+def test_another_brands_observation_of_a_unit_is_allowed_and_its_owner_reads_it():
+    # given
+    w = _world()
+    a = client_for(member(w.a))
+    # when
+    by_epc = a.get(f"/epcis/events?MATCH_epc={sgtin('U1')}")
+    anywhere = a.get(f"/epcis/epcs/{quote(sgtin('U1'), safe='')}/events")
+    everything = a.get("/epcis/events")
+    one = a.get(f"/epcis/events/{quote('urn:uuid:b-observe', safe='')}")
+    # then B's observation was captured (the write rules let anyone observe), and A reads it
+    assert (w.observed.captured, w.observed.problems) == (1, [])
+    assert _ids(by_epc) == ["urn:uuid:a-ship", "urn:uuid:b-observe"]
+    assert _ids(anywhere) == ["urn:uuid:a-build", "urn:uuid:a-ship", "urn:uuid:b-observe"]
+    assert _ids(everything) == ["urn:uuid:a-build", "urn:uuid:a-ship", "urn:uuid:b-observe"]
+    assert one.status_code == 200 and one.json()["epcList"] == ["https://id.gs1.org/01/04012345111118/21/U1"]
+
+
+def test_the_observer_still_reads_its_own_events_and_not_the_owners():
+    # given
+    w = _world()
+    b = client_for(member(w.b))
+    # when
+    everything = b.get("/epcis/events")
+    by_epc = b.get(f"/epcis/events?MATCH_anyEPC={sgtin('U1')}")
+    owners = b.get(f"/epcis/events/{quote('urn:uuid:a-build', safe='')}")
+    # then
+    assert _ids(everything) == ["urn:uuid:b-build", "urn:uuid:b-observe"]
+    assert _ids(by_epc) == ["urn:uuid:b-observe"]
+    assert owners.status_code == 404
+
+
+def test_a_stranger_reads_nothing_of_them_and_a_regulator_everything():
+    # given
+    _world()
+    stranger = client_for(member(OrganisationFactory()))
+    regulator = client_for(member(OrganisationFactory(role=Role.REGULATOR)))
+    # when
+    by_epc = stranger.get(f"/epcis/events?MATCH_anyEPC={sgtin('U1')}")
+    everything = stranger.get("/epcis/events")
+    one = stranger.get(f"/epcis/events/{quote('urn:uuid:b-observe', safe='')}")
+    # then
+    assert _ids(by_epc) == [] and _ids(everything) == []
+    assert one.status_code == 404
+    assert _ids(regulator.get("/epcis/events")) == [
+        "urn:uuid:a-build", "urn:uuid:a-ship", "urn:uuid:b-build", "urn:uuid:b-observe",
+    ]  # fmt: skip
+
+
+def test_a_distributor_reads_the_events_naming_the_unit_it_received_and_no_other():
+    # given U1 was shipped to the distributor, U2 was not
+    w = _world()
+    distributor = client_for(member(w.distributor))
+    # when
+    everything = distributor.get("/epcis/events")
+    u2 = distributor.get(f"/epcis/events?MATCH_anyEPC={sgtin('U2')}")
+    # then the events naming U1 (A's build names U2 as well: the event is read whole)
+    assert _ids(everything) == ["urn:uuid:a-build", "urn:uuid:a-ship", "urn:uuid:b-observe"]
+    assert _ids(u2) == ["urn:uuid:a-build"]
+
+
+def test_pages_run_over_its_own_and_others_events_alike():
+    # given
+    w = _world()
+    a = client_for(member(w.a))
+    # when
+    pages, url = [], "/epcis/events?perPage=2"
+    while url:
+        response = a.get(url)
+        pages.append(_ids(response))
+        url = response.headers["Link"].split(";")[0].strip("<>") if "Link" in response.headers else None
+    # then
+    assert pages == [["urn:uuid:a-build", "urn:uuid:a-ship"], ["urn:uuid:b-observe"]]
+
+
+def test_a_page_costs_a_fixed_number_of_queries(django_assert_max_num_queries):
+    # given
+    w = _world()
+    for i in range(20):
+        capture(w.b, document(observation(f"urn:uuid:b-observe-{i}", [sgtin("U1"), sgtin("U2")], at="05")))
+    a = client_for(member(w.a))
+    # when / then
+    with django_assert_max_num_queries(10):
+        response = a.get("/epcis/events?perPage=30")
+    assert len(_ids(response)) == 23
