@@ -268,9 +268,9 @@ def readable_events(*, organisation: Any, sees_all: bool) -> QuerySet[EpcisEvent
     shipped to it), so a party sees who else recorded something about its units. A regulator
     reads every event.
 
-    One EXISTS over the event's identifier index rows, each probing the unique identity indexes of
-    lots, units and containers: the work follows the events read, not the size of the party's
-    holdings (an ``epc IN (all its unit identities)`` would hash a million identities per query).
+    One EXISTS over the event's identifier index rows, correlated on the identity: the database
+    hashes a party's few identities once per query, or probes the unique identity indexes of lots,
+    units and containers row by row where they are many; nothing is read into Python.
     """
     events = EpcisEvent.objects.all()
     if sees_all:
