@@ -190,12 +190,11 @@ def _api_client():
     from django.test import Client
     from rest_framework.authtoken.models import Token
 
-    from suppliers.models import Membership, Organisation, Role
+    from suppliers.models import Membership, Organisation, OrganisationRole, Role
 
     user, _ = get_user_model().objects.get_or_create(username="bench-regulator")
-    regulator, _ = Organisation.objects.get_or_create(
-        slug="bench-regulator", defaults={"name": "Bench", "role": Role.REGULATOR}
-    )
+    regulator, _ = Organisation.objects.get_or_create(slug="bench-regulator", defaults={"name": "Bench"})
+    OrganisationRole.objects.get_or_create(organisation=regulator, role=Role.REGULATOR)
     Membership.objects.get_or_create(user=user, defaults={"organisation": regulator})
     if "testserver" not in settings.ALLOWED_HOSTS:
         settings.ALLOWED_HOSTS.append("testserver")  # the in-process test client's host

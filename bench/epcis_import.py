@@ -120,14 +120,13 @@ def main() -> None:
 
     _recreate_database(_url())
     db.django_setup()
-    from suppliers.models import Organisation, Role
+    from suppliers.models import Organisation, OrganisationRole, Role
     from traceability.core.jobs import job_step
     from traceability.events.models import EpcisCapture
     from traceability.events.services import capture_submit
 
-    brand = Organisation.objects.create(
-        name="Bench brand", slug="bench-brand", role=Role.BRAND, gs1_company_prefix=PREFIX
-    )
+    brand = Organisation.objects.create(name="Bench brand", slug="bench-brand", gs1_company_prefix=PREFIX)
+    OrganisationRole.objects.create(organisation=brand, role=Role.BRAND)
     started = time.perf_counter()
     documents = _documents(args.units, args.per_document, args.seed)
     print(

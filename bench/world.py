@@ -487,10 +487,15 @@ N = "\\N"
 
 
 def _rows_organisation(plan: Plan) -> Iterator[str]:
-    for org_id, name, slug, role, country, prefix in plan.orgs:
+    for org_id, name, slug, _role, country, prefix in plan.orgs:
         cp = prefix or N
         pgln = keys.gln(prefix, 1) if prefix else N
-        yield f"{org_id}\t{name}\t{slug}\t{role}\t{country}\t{cp}\t{pgln}\t{CREATED_AT}\n"
+        yield f"{org_id}\t{name}\t{slug}\t{country}\t{cp}\t{pgln}\t{CREATED_AT}\n"
+
+
+def _rows_organisation_role(plan: Plan) -> Iterator[str]:
+    for org_id, _name, _slug, role, _country, _prefix in plan.orgs:
+        yield f"{org_id}\t{org_id}\t{role}\n"
 
 
 def _rows_site(plan: Plan) -> Iterator[str]:
@@ -724,8 +729,14 @@ class Table:
 TABLES = [
     Table(
         "suppliers_organisation",
-        ("id", "name", "slug", "role", "country", "gs1_company_prefix", "pgln", "created_at"),
+        ("id", "name", "slug", "country", "gs1_company_prefix", "pgln", "created_at"),
         _rows_organisation,
+        lambda p: len(p.orgs),
+    ),
+    Table(
+        "suppliers_organisationrole",
+        ("id", "organisation_id", "role"),
+        _rows_organisation_role,
         lambda p: len(p.orgs),
     ),
     Table(

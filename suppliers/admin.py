@@ -26,7 +26,15 @@ from django.http import Http404, HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.text import Truncator, capfirst
 
-from suppliers.models import Certificate, CertificateStatus, CertificateStatusChange, Membership, Organisation, Site
+from suppliers.models import (
+    Certificate,
+    CertificateStatus,
+    CertificateStatusChange,
+    Membership,
+    Organisation,
+    OrganisationRole,
+    Site,
+)
 from traceability.gs1 import identifiers
 
 if TYPE_CHECKING:
@@ -307,16 +315,41 @@ class CertificateInline(LoadedRowsInlineMixin, admin.TabularInline):
     show_change_link = True
 
 
+class OrganisationRoleInline(admin.TabularInline):
+    """An organisation's roles; only operators change them (the regulator role widens what an
+    organisation's members may read, so its own staff may not give it to themselves)."""
+
+    model = OrganisationRole
+    fields = ("role",)
+    extra = 0
+
+    def has_add_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        return request.user.is_superuser and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        return request.user.is_superuser and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+
 @admin.register(Organisation)
 class OrganisationAdmin(OrganisationScopedAdminMixin, ReferenceDataAdminMixin, admin.ModelAdmin):
     organisation_paths = ("pk",)
-    list_display = ("name", "slug", "role", "country", "gs1_company_prefix", "pgln", "created_at")
-    list_filter = ("role", "country")
+    list_display = ("name", "slug", "roles_shown", "country", "gs1_company_prefix", "pgln", "created_at")
+    list_filter = ("roles__role", "country")
     search_fields = ("name", "slug", "gs1_company_prefix", "pgln")
     search_help_text = "Name, slug, GS1 Company Prefix or party GLN."
     prepopulated_fields = {"slug": ("name",)}
     date_hierarchy = "created_at"
-    inlines = (SiteInline, CertificateInline)
+    inlines = (OrganisationRoleInline, SiteInline, CertificateInline)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Organisation]:
+        return super().get_queryset(request).prefetch_related("roles")
+
+    @admin.display(description="roles")
+    def roles_shown(self, organisation: Organisation) -> str:
+        return ", ".join(organisation.role_names)
 
 
 @admin.register(Site)
@@ -437,7 +470,7 @@ class CertificateStatusChangeAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMi
 class MembershipAdmin(OrganisationScopedAdminMixin, admin.ModelAdmin):
     organisation_paths = ("organisation",)
     list_display = ("user", "organisation")
-    list_filter = ("organisation__role",)
+    list_filter = ("organisation__roles__role",)
     list_select_related = ("user", "organisation")
     search_fields = ("user__username", "organisation__name")
     search_help_text = "User name or organisation name."

@@ -21,7 +21,16 @@ class Role(models.TextChoices):
     MODULE_ASSEMBLER = "module_assembler", "Module assembler"
     BRAND = "brand", "Brand / pack assembler"
     DISTRIBUTOR = "distributor", "Distributor / retailer"
+    CARRIER = "carrier", "Carrier / airline"
+    CERTIFICATION_BODY = "certification_body", "Certification body"
+    # A regulator's access comes from its grants (``traceability.access.models.Grant``), not from this
+    # role: the role only says what the organisation is.
     REGULATOR = "regulator", "Regulator"
+
+
+class OrganisationQuerySet(models.QuerySet["Organisation"]):
+    def with_role(self, role: str) -> OrganisationQuerySet:
+        return self.filter(pk__in=OrganisationRole.objects.filter(role=role).values("organisation_id"))
 
 
 class Organisation(models.Model):
@@ -29,7 +38,6 @@ class Organisation(models.Model):
     slug = models.SlugField(
         max_length=80, unique=True, help_text="Scopes the organisation's own lot codes and serials."
     )
-    role = models.CharField(max_length=32, choices=Role.choices, db_index=True)
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
     gs1_company_prefix = models.CharField(
         max_length=12,
@@ -42,11 +50,38 @@ class Organisation(models.Model):
     pgln = models.CharField("party GLN", max_length=13, unique=True, null=True, blank=True, validators=[gln_validator])
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = OrganisationQuerySet.as_manager()
+
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def role_names(self) -> list[str]:
+        """Its roles in ``Role`` order; one query, or none after ``prefetch_related("roles")``."""
+        held = {held.role for held in self.roles.all()}
+        return [role for role in Role.values if role in held]
+
+
+class OrganisationRole(models.Model):
+    """One role an organisation plays in the chain; an organisation has a set of them (a cell maker
+    that assembles modules, a brand with its own module line, is one organisation).
+
+    A row per role rather than an array or JSON column: "the organisations with role R" is an index
+    lookup on SQLite and PostgreSQL alike, and the pair is unique in both.
+    """
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="roles")
+    role = models.CharField(max_length=32, choices=Role.choices, db_index=True)
+
+    class Meta:
+        ordering = ["organisation", "role"]
+        constraints = [models.UniqueConstraint(fields=["organisation", "role"], name="organisation_role_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.organisation}: {self.get_role_display()}"
 
 
 class Owned(models.Model):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -23,6 +24,7 @@ from suppliers.models import (
     MemberRole,
     Membership,
     Organisation,
+    OrganisationRole,
     Role,
 )
 from traceability.core.audit import AuditAction, audit_record, audit_records
@@ -177,7 +179,7 @@ class Registration(Generic[R]):
 
 _ORGANISATION_LABELS = {
     "name": "name",
-    "role": "role",
+    "roles": "roles",
     "gs1_company_prefix": "GS1 Company Prefix",
     "pgln": "PGLN",
     "country": "country",
@@ -192,58 +194,96 @@ def organisation_add(
     *,
     slug: str,
     name: str,
-    role: str,
+    roles: Collection[str],
     gs1_company_prefix: str | None = None,
     pgln: str | None = None,
     country: str | None = None,
     update: bool = False,
 ) -> Registration[Organisation]:
-    """Register an organisation, or find it registered with these values.
+    """Register an organisation with its set of ``roles``, or find it registered with these values.
 
-    An optional value left as None is neither compared nor changed. With ``update``, the values that
-    differ from the stored ones are written; without it they raise ``RecordDiffers`` and nothing
-    changes. A prefix or PGLN another organisation holds is refused either way.
+    The roles compare as a set (order and repeats do not matter). An optional value left as None is
+    neither compared nor changed. With ``update``, the values that differ from the stored ones are
+    written (the roles become exactly the given set); without it they raise ``RecordDiffers`` and
+    nothing changes. A prefix or PGLN another organisation holds is refused either way.
     """
     given = _organisation_values(
-        slug=slug, name=name, role=role, gs1_company_prefix=gs1_company_prefix, pgln=pgln, country=country
+        slug=slug, name=name, gs1_company_prefix=gs1_company_prefix, pgln=pgln, country=country
     )
+    wanted = _roles(roles)
     with transaction.atomic():
         organisation = Organisation.objects.select_for_update().filter(slug=slug).first()
         if organisation is None:
             _gs1_numbers_free(given, organisation=None)
             organisation = Organisation.objects.create(slug=slug, **given)
+            organisation_roles_set(organisation=organisation, roles=wanted)
             audit_record(
-                action=AuditAction.ORGANISATION_ADD, organisation=organisation, identifiers=[slug], detail=given
+                action=AuditAction.ORGANISATION_ADD,
+                organisation=organisation,
+                identifiers=[slug],
+                detail={**given, "roles": _roles_shown(wanted)},
             )
             return Registration(organisation, created=True)
-        differences = {
+        differences: dict[str, tuple[Any, Any]] = {
             field: (getattr(organisation, field), value)
             for field, value in given.items()
             if getattr(organisation, field) != value
         }
+        held = set(organisation.role_names)
+        if held != wanted:
+            differences["roles"] = (_roles_shown(held), _roles_shown(wanted))
         if not differences:
             return Registration(organisation, created=False)
         if not update:
             raise RecordDiffers(f"organisation {slug}", differences, _ORGANISATION_LABELS)
-        changes = {field: given[field] for field in differences}
+        changes = {field: given[field] for field in differences if field != "roles"}
         _gs1_numbers_free(changes, organisation=organisation)
         for field, value in changes.items():
             setattr(organisation, field, value)
-        organisation.save(update_fields=list(changes))
+        if changes:
+            organisation.save(update_fields=list(changes))
+        if "roles" in differences:
+            organisation_roles_set(organisation=organisation, roles=wanted)
         audit_record(
             action=AuditAction.ORGANISATION_CHANGE,
             organisation=organisation,
             identifiers=[slug],
-            detail={field: [_stored(differences[field][0]), value] for field, value in changes.items()},
+            detail={field: [_stored(stored), value] for field, (stored, value) in differences.items()},
         )
-        return Registration(organisation, created=False, changed=tuple(changes))
+        return Registration(organisation, created=False, changed=tuple(differences))
+
+
+def organisation_roles_set(*, organisation: Organisation, roles: Collection[str]) -> None:
+    """Make ``roles`` exactly the organisation's set of roles (each one of ``Role``)."""
+    wanted = _roles(roles)
+    with transaction.atomic():
+        OrganisationRole.objects.filter(organisation=organisation).exclude(role__in=wanted).delete()
+        OrganisationRole.objects.bulk_create(
+            [OrganisationRole(organisation=organisation, role=role) for role in sorted(wanted)],
+            ignore_conflicts=True,
+        )
+
+
+def _roles(roles: Collection[str]) -> set[str]:
+    wanted = set(roles)
+    if not wanted:
+        raise RegistrationError("no_role", f"an organisation has at least one role: {', '.join(Role.values)}")
+    if unknown := sorted(wanted - set(Role.values)):
+        raise RegistrationError(
+            "unknown_role", f"unknown role {unknown[0]!r}: the roles are {', '.join(Role.values)}"
+        )
+    return wanted
+
+
+def _roles_shown(roles: set[str]) -> str:
+    return ",".join(role for role in Role.values if role in roles)
 
 
 _SLUG_LENGTH, _NAME_LENGTH = 80, 200  # Organisation.slug and .name
 
 
 def _organisation_values(
-    *, slug: str, name: str, role: str, gs1_company_prefix: str | None, pgln: str | None, country: str | None
+    *, slug: str, name: str, gs1_company_prefix: str | None, pgln: str | None, country: str | None
 ) -> dict[str, str]:
     """The fields to store, each checked; a problem raises ``RegistrationError`` naming the value."""
     try:
@@ -257,9 +297,7 @@ def _organisation_values(
     name = name.strip()
     if not name or len(name) > _NAME_LENGTH:
         raise RegistrationError("invalid_name", f"name must be 1 to 200 characters, got {len(name)}")
-    if role not in Role.values:
-        raise RegistrationError("unknown_role", f"unknown role {role!r}: the roles are {', '.join(Role.values)}")
-    values = {"name": name, "role": role}
+    values = {"name": name}
     if gs1_company_prefix is not None:
         if not _COMPANY_PREFIX.fullmatch(gs1_company_prefix):
             raise RegistrationError(

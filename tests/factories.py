@@ -8,7 +8,7 @@ import factory
 
 from cells.models import CellFormat, CellLot, CellModel, Chemistry, Material, MaterialKind, MaterialLot, ModuleLot
 from packs.models import ProductModel, WorkOrder
-from suppliers.models import Certificate, CertificateScheme, Organisation, Role, Site
+from suppliers.models import Certificate, CertificateScheme, Organisation, OrganisationRole, Role, Site
 from traceability.gs1 import identifiers
 from traceability.gs1.keys import with_check_digit
 
@@ -19,9 +19,19 @@ class OrganisationFactory(factory.django.DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"Organisation {n}")
     slug = factory.Sequence(lambda n: f"org-{n}")
+    # ``role=`` (one) or ``roles=[…]`` (a set): they are rows of OrganisationRole, not fields.
     role = Role.BRAND
+    roles = None
     country = "CN"
     gs1_company_prefix = factory.Sequence(lambda n: f"{6990000 + n}")
+
+    @classmethod
+    def _create(cls, model_class, *args, role=Role.BRAND, roles=None, **kwargs):
+        organisation = super()._create(model_class, *args, **kwargs)
+        OrganisationRole.objects.bulk_create(
+            OrganisationRole(organisation=organisation, role=held) for held in sorted(set(roles or [role]))
+        )
+        return organisation
 
 
 class SiteFactory(factory.django.DjangoModelFactory):

@@ -249,7 +249,7 @@ def test_consignees_of_a_run_with_counts_and_shipping_dates():
             {
                 "organisation": d.slug,
                 "name": d.name,
-                "role": "distributor",
+                "roles": ["distributor"],
                 "pgln": urn(f"pgln:{d.pgln}"),
                 "units": 3,
                 "first_shipped_at": shipped,

@@ -75,7 +75,7 @@ def test_backward_lists_every_upstream_lot_with_supplier_site_window_inspections
         "digital_link": f"https://id.gs1.org/01/{w.c1.gtin}/10/C1",
         "level": 2,
         "exposure": "definite",
-        "supplier": {"organisation": w.c1.owner.slug, "name": w.c1.owner.name, "role": "cell_maker"},
+        "supplier": {"organisation": w.c1.owner.slug, "name": w.c1.owner.name, "roles": ["cell_maker"]},
         "site": {"id": site.pk, "name": "Ningde 2", "gln": site.gln},
         "produced_from": "2024-02-01T00:00:00Z",
         "produced_to": "2024-02-15T00:00:00Z",

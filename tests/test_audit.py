@@ -267,10 +267,10 @@ def test_registering_organisations_members_and_tokens_is_audited_once_and_never_
     # when an operator registers a brand, its admin and a token, then re-runs the same script
     keys = []
     for _ in range(2):
-        brand = organisation_add(slug="volta", name="Volta", role=Role.BRAND, gs1_company_prefix="4012345").record
+        brand = organisation_add(slug="volta", name="Volta", roles=[Role.BRAND], gs1_company_prefix="4012345").record
         admin = membership_add(username="ada", organisation=brand, role=MemberRole.ADMIN).record
         keys.append(api_token_issue(user=admin.user))
-    organisation_add(slug="volta", name="Volta Brands", role=Role.BRAND, update=True)
+    organisation_add(slug="volta", name="Volta Brands", roles=[Role.BRAND], update=True)
     # then the second run changed nothing and wrote nothing
     assert entries() == [
         ("organisation.add", "", "volta", "cli", ["volta"]),

@@ -22,7 +22,7 @@ def test_demo_world_is_the_recall_scenario():
     summary = demo_world_load(units=2_000)
     # then
     assert summary.units == Unit.objects.count() == 2_000
-    assert Organisation.objects.filter(role=Role.DISTRIBUTOR).count() == 12
+    assert Organisation.objects.with_role(Role.DISTRIBUTOR).count() == 12
     assert Organisation.objects.filter(slug="anchorline").exists()
     assert (
         Unit.objects.filter(product_model__model_number="A1263", product_model__name="PowerCore 10000").count() == 1_000
@@ -39,7 +39,7 @@ def test_demo_world_is_the_recall_scenario():
     # both exposures occur: per-unit build records are definite, Sense 10 work orders potential
     assert set(Segment.objects.values_list("exposure", flat=True)) == {Exposure.DEFINITE, Exposure.POTENTIAL}
     # every pallet and loose carton went to a distributor
-    assert Shipment.objects.filter(consignee__role=Role.DISTRIBUTOR).count() == summary.shipments > 0
+    assert Shipment.objects.filter(consignee__roles__role=Role.DISTRIBUTOR).count() == summary.shipments > 0
     assert LedgerEntry.objects.count() == 1
     assert (
         Transformation.objects.filter(recorded_position=summary.ledger_position).count()

@@ -379,7 +379,7 @@ def test_a_shipping_event_ships_the_pallet_to_the_owning_party_and_the_trace_fin
         "0614141000012",
         9,
     )
-    assert shipment.owner == owner and shipment.consignee.role == "distributor"
+    assert shipment.owner == owner and shipment.consignee.role_names == ["distributor"]
     lot = Lot.objects.get(code="L1")
     forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[lot.pk])
     assert [c.organisation_id for c in genealogy.consignees(forward)] == [shipment.consignee_id]

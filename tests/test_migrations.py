@@ -14,6 +14,8 @@ BEFORE, AFTER = (
     ("traceability", "0010_epcis_event_indexes_read_by_queries"),
     ("traceability", "0011_finding_attachments"),
 )
+# The organisations of these tests have the one ``role`` column of before the set of roles.
+SUPPLIERS_ONE_ROLE = ("suppliers", "0003_membership_role")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -22,8 +24,8 @@ def test_a_findings_single_attachment_becomes_its_first_attachment(settings, tmp
     settings.MEDIA_ROOT = tmp_path
     executor = MigrationExecutor(connection)
     latest = executor.loader.graph.leaf_nodes()
-    executor.migrate([BEFORE])
-    old = executor.loader.project_state([BEFORE]).apps
+    executor.migrate([BEFORE, SUPPLIERS_ONE_ROLE])
+    old = executor.loader.project_state([BEFORE, SUPPLIERS_ONE_ROLE]).apps
     organisation = old.get_model("suppliers", "Organisation").objects.create(
         name="Volta", slug="volta", role="brand", country="DE"
     )
@@ -62,8 +64,8 @@ def test_capture_documents_move_into_the_storage_and_each_export_job_gets_its_ex
     (settings.VAR_DIR / "epcis" / "5e1f").write_bytes(b'{"type": "EPCISDocument"}')
     executor = MigrationExecutor(connection)
     latest = executor.loader.graph.leaf_nodes()
-    executor.migrate([("traceability", "0011_finding_attachments")])
-    old = executor.loader.project_state([("traceability", "0011_finding_attachments")]).apps
+    executor.migrate([AFTER, SUPPLIERS_ONE_ROLE])
+    old = executor.loader.project_state([AFTER, SUPPLIERS_ONE_ROLE]).apps
     organisation = old.get_model("suppliers", "Organisation").objects.create(
         name="Volta", slug="volta", role="brand", country="DE"
     )
@@ -109,3 +111,22 @@ def test_capture_documents_move_into_the_storage_and_each_export_job_gets_its_ex
         (running.pk, run.pk, "json", ""),
     ]
     assert new.get_model("traceability", "Job").objects.get(pk=running.pk).result == {"after": 9, "parts": [part]}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_organisations_one_role_becomes_its_set_of_roles():
+    # given two organisations of the schema with one role each
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+    executor.migrate([SUPPLIERS_ONE_ROLE])
+    old = executor.loader.project_state([SUPPLIERS_ONE_ROLE]).apps
+    Organisation = old.get_model("suppliers", "Organisation")
+    volta = Organisation.objects.create(name="Volta", slug="volta", role="brand", country="DE")
+    samr = Organisation.objects.create(name="SAMR", slug="samr", role="regulator", country="CN")
+    # when
+    executor = MigrationExecutor(connection)
+    executor.migrate(latest)
+    # then
+    new = executor.loader.project_state(latest).apps
+    held = new.get_model("suppliers", "OrganisationRole").objects.order_by("organisation_id")
+    assert [(r.organisation_id, r.role) for r in held] == [(volta.pk, "brand"), (samr.pk, "regulator")]

@@ -57,11 +57,11 @@ def test_organisation_add_registers_an_organisation_with_its_gs1_numbers():
     assert (
         organisation.slug,
         organisation.name,
-        organisation.role,
+        organisation.role_names,
         organisation.gs1_company_prefix,
         organisation.pgln,
         organisation.country,
-    ) == ("acme", "Acme Cells", Role.CELL_MAKER, "4012345", "4012345000009", "DE")
+    ) == ("acme", "Acme Cells", [Role.CELL_MAKER], "4012345", "4012345000009", "DE")
     assert (out, err) == ("", "organisation acme created\n")
 
 
@@ -110,10 +110,10 @@ def test_organisation_add_with_update_writes_the_values_that_differ():
         "organisation", "add", "acme", "--name", "Acme Cells", "--role", "brand", "--pgln", "4012345000009", "--update"
     )
     # then
-    assert err == "organisation acme updated: role, pgln\n"
+    assert err == "organisation acme updated: pgln, roles\n"
     organisation = Organisation.objects.get()
-    assert (organisation.role, organisation.gs1_company_prefix, organisation.pgln) == (
-        Role.BRAND,
+    assert (organisation.role_names, organisation.gs1_company_prefix, organisation.pgln) == (
+        [Role.BRAND],
         "4012345",
         "4012345000009",
     )
@@ -125,12 +125,12 @@ def test_organisation_add_with_update_writes_the_values_that_differ():
         (
             ["--role", "maker"],
             "organisation acme: unknown role 'maker': the roles are material_supplier, cell_maker,"
-            " module_assembler, brand, distributor, regulator",
+            " module_assembler, brand, distributor, carrier, certification_body, regulator",
         ),
         (
-            ["--role", "brand,distributor"],
-            "organisation acme: one role only, got 'brand,distributor'"
-            " (the ledger keeps one role per organisation for now)",
+            ["--role", ","],
+            "organisation acme: an organisation has at least one role: material_supplier, cell_maker,"
+            " module_assembler, brand, distributor, carrier, certification_body, regulator",
         ),
         (
             ["--role", "brand", "--gs1-prefix", "40123"],

@@ -16,8 +16,8 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from packs.models import Unit
-from suppliers.models import MemberRole, Membership, Organisation, Role
-from traceability.access.policy import Actor
+from suppliers.models import MemberRole, Membership, Organisation
+from traceability.access.policy import Actor, caller_annotations
 from traceability.genealogy import received_units
 from traceability.ledger.selectors import UnknownSubject, subject_find
 
@@ -28,27 +28,35 @@ M = TypeVar("M", bound=Model)
 class Caller:
     organisation: Organisation | None
     member_role: str | None = None
+    regulator: bool = False
+    records_findings: bool = False
 
     @property
     def sees_all(self) -> bool:
-        return self.organisation is not None and self.organisation.role == Role.REGULATOR
+        return self.regulator
 
     @property
     def may_write(self) -> bool:
         """QA engineers and organisation admins write; viewers and regulators only read."""
-        return not self.sees_all and self.member_role in (MemberRole.QA, MemberRole.ADMIN)
+        return not self.regulator and self.member_role in (MemberRole.QA, MemberRole.ADMIN)
 
     def owns(self, owner_id: int | None) -> bool:
         return self.organisation is not None and owner_id == self.organisation.pk
 
     @property
     def actor(self) -> Actor:
-        """The caller as the access policy knows it."""
-        return Actor.of(self.organisation, self.member_role)
+        """The caller as the access policy knows it (no query: ``caller_of`` read its roles)."""
+        return Actor(
+            organisation_id=self.organisation.pk if self.organisation is not None else None,
+            member_role=self.member_role,
+            regulator=self.regulator,
+            records_findings=self.records_findings,
+        )
 
 
 def caller_of(request: Request) -> Caller:
-    """The organisation the user acts for, read once per request (one query, or none after a token's)."""
+    """The organisation the user acts for and what its roles allow, read once per request (one
+    query, or none after a token's)."""
     cached = getattr(request, "_ledger_caller", None)
     if cached is None:
         user, membership = request.user, None
@@ -58,11 +66,23 @@ def caller_of(request: Request) -> Caller:
             if get_user_model().membership.is_cached(user):
                 membership = getattr(user, "membership", None)
             else:
-                membership = Membership.objects.select_related("organisation").filter(user_id=user.pk).first()
-        cached = Caller(
-            organisation=membership.organisation if membership else None,
-            member_role=membership.role if membership else None,
-        )
+                membership = (
+                    Membership.objects.select_related("organisation")
+                    .annotate(**caller_annotations("organisation_id"))
+                    .filter(user_id=user.pk)
+                    .first()
+                )
+        if membership is None:
+            cached = Caller(organisation=None)
+        else:
+            annotated = hasattr(membership, "caller_regulator")
+            actor = None if annotated else Actor.of(membership.organisation, membership.role)
+            cached = Caller(
+                organisation=membership.organisation,
+                member_role=membership.role,
+                regulator=membership.caller_regulator if actor is None else actor.regulator,
+                records_findings=membership.caller_records_findings if actor is None else actor.records_findings,
+            )
         request._ledger_caller = cached  # type: ignore[attr-defined]
     return cached
 

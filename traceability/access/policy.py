@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from cells.models import Lot
 from packs.models import Unit
-from suppliers.models import MemberRole, Organisation, Role, Site  # noqa: F401  (Site: typing)
+from suppliers.models import MemberRole, Organisation, OrganisationRole, Role, Site  # noqa: F401  (Site: typing)
 from traceability import genealogy
 from traceability.genealogy.models import SegmentMember
 
@@ -38,12 +38,17 @@ class Actor:
     records_findings: bool = False
 
     @classmethod
-    def of(cls, organisation: Organisation | None, member_role: str | None = None) -> Actor:
+    def of(
+        cls, organisation: Organisation | None, member_role: str | None = None, *, roles: Iterable[str] | None = None
+    ) -> Actor:
+        """The actor for a member of ``organisation``; its ``roles`` when the caller has read them
+        already (else they are read: one query)."""
+        held = frozenset(() if organisation is None else organisation.role_names if roles is None else roles)
         return cls(
             organisation_id=organisation.pk if organisation is not None else None,
             member_role=member_role,
-            regulator=organisation is not None and organisation.role == Role.REGULATOR,
-            records_findings=organisation is not None and organisation.role in _MAKERS,
+            regulator=Role.REGULATOR in held,
+            records_findings=bool(held & MAKERS),
         )
 
     @property
@@ -61,7 +66,17 @@ class Actor:
 
 # Who makes what the ledger traces records findings on it; distributors and carriers are told of
 # findings, regulators open inquiries (their own kind of finding, to come).
-_MAKERS = frozenset({Role.MATERIAL_SUPPLIER, Role.CELL_MAKER, Role.MODULE_ASSEMBLER, Role.BRAND})
+MAKERS = frozenset({Role.MATERIAL_SUPPLIER, Role.CELL_MAKER, Role.MODULE_ASSEMBLER, Role.BRAND})
+
+
+def caller_annotations(organisation_id: str) -> dict[str, Exists]:
+    """What the policy needs to know of the organisation at ``organisation_id`` (a path from the
+    queried model), as annotations of the query that finds the membership: no second query."""
+    held = OrganisationRole.objects.filter(organisation_id=OuterRef(organisation_id))
+    return {
+        "caller_regulator": Exists(held.filter(role=Role.REGULATOR)),
+        "caller_records_findings": Exists(held.filter(role__in=MAKERS)),
+    }
 
 OPERATOR = Actor(organisation_id=None, operator=True, records_findings=True)
 

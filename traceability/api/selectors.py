@@ -112,7 +112,7 @@ def consignee_body(consignee: AffectedConsignee, *, prefix_length: PrefixLength)
     return {
         "organisation": party.slug,
         "name": party.name,
-        "role": party.role,
+        "roles": list(party.roles),
         "pgln": identifier_or_none(f"pgln:{party.pgln}", form="epc", prefix_length=prefix_length)
         if party.pgln
         else None,
@@ -163,7 +163,7 @@ def unit_backward(unit: Unit, *, prefix_length: PrefixLength) -> dict[str, Any]:
                 "supplier": {
                     "organisation": found.supplier.slug,
                     "name": found.supplier.name,
-                    "role": found.supplier.role,
+                    "roles": list(found.supplier.roles),
                 },
                 "site": ({"id": found.site.id, "name": found.site.name, "gln": found.site.gln} if found.site else None),
                 "produced_from": found.produced_from,

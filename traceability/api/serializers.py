@@ -444,7 +444,7 @@ class UnitsPageSerializer(serializers.Serializer):
 class ConsigneeSerializer(serializers.Serializer):
     organisation = serializers.CharField()
     name = serializers.CharField()
-    role = serializers.CharField()
+    roles = serializers.ListField(child=serializers.CharField(), help_text="Its roles in the chain.")
     pgln = serializers.CharField(allow_null=True, help_text="Party GLN as an EPC URN.")
     units = serializers.IntegerField()
     first_shipped_at = serializers.DateTimeField()
@@ -511,7 +511,7 @@ class LotSummarySerializer(serializers.Serializer):
 class SupplierSerializer(serializers.Serializer):
     organisation = serializers.CharField()
     name = serializers.CharField()
-    role = serializers.CharField()
+    roles = serializers.ListField(child=serializers.CharField(), help_text="Its roles in the chain.")
 
 
 class SiteSerializer(serializers.Serializer):

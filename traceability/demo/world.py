@@ -47,6 +47,7 @@ from suppliers.models import (
     CertificateScheme,
     CertificateStatus,
     Organisation,
+    OrganisationRole,
     Role,
     Site,
 )
@@ -176,7 +177,6 @@ class _World:
             slug: Organisation(
                 slug=slug,
                 name=name,
-                role=role,
                 country=country,
                 gs1_company_prefix=prefix,
                 pgln=keys.gln(prefix, 1) if prefix else None,
@@ -184,6 +184,9 @@ class _World:
             for slug, name, role, country, prefix in specs
         }
         Organisation.objects.bulk_create(self.orgs.values())
+        OrganisationRole.objects.bulk_create(
+            OrganisationRole(organisation=self.orgs[slug], role=role) for slug, _, role, _, _ in specs
+        )
         self.sites = {
             slug: Site.objects.create(
                 owner=org,

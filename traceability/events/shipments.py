@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from packs.models import Shipment, ShipmentItem
-from suppliers.models import Organisation, Role
+from suppliers.models import Organisation, OrganisationRole, Role
 from traceability.gs1 import identifiers
 from traceability.gs1.cbv import canonical_epc, cbv_bare
 from traceability.ledger.services import BATCH_SIZE
@@ -139,12 +139,13 @@ def _organisations(*, known: set[str], registered: set[str]) -> dict[str, Organi
     found = {org.pgln: org for org in Organisation.objects.filter(pgln__in=known | registered) if org.pgln}
     missing = sorted(registered - found.keys())
     Organisation.objects.bulk_create(
-        [
-            Organisation(name=f"GLN {gln} (from EPCIS)", slug=f"gln-{gln}", role=Role.DISTRIBUTOR, pgln=gln)
-            for gln in missing
-        ],
+        [Organisation(name=f"GLN {gln} (from EPCIS)", slug=f"gln-{gln}", pgln=gln) for gln in missing],
         ignore_conflicts=True,
     )
     if missing:
         found.update((org.pgln, org) for org in Organisation.objects.filter(pgln__in=missing) if org.pgln)
+        OrganisationRole.objects.bulk_create(
+            [OrganisationRole(organisation_id=found[gln].pk, role=Role.DISTRIBUTOR) for gln in missing],
+            ignore_conflicts=True,
+        )
     return found

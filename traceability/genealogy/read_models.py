@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 from cells.models import Inspection, Lot
 from packs.models import Unit
 from suppliers.models import Certificate, Organisation
+from suppliers.selectors import roles_of
 from traceability.genealogy.backward import backward_trace
 from traceability.genealogy.explain import PathStep, explain_paths
 from traceability.genealogy.models import exposure_name
@@ -50,12 +51,15 @@ class Party:
     id: int
     slug: str
     name: str
-    role: str
+    roles: tuple[str, ...]  # in ``Role`` order
     pgln: str | None  # its party GLN (13 digits), when it has one
 
 
 def party_of(organisation: Organisation) -> Party:
-    return Party(organisation.pk, organisation.slug, organisation.name, organisation.role, organisation.pgln or None)
+    """``organisation`` as a party (its roles read unless prefetched: ``prefetch_related("roles")``)."""
+    return Party(
+        organisation.pk, organisation.slug, organisation.name, tuple(organisation.role_names), organisation.pgln or None
+    )
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,7 @@ def _subject_summary(subject: Lot | Unit) -> UnitSummary | LotSummary:
 
 _SUMMARY_COLUMNS = ("id", "identity", "code", "kind")
 _LOT_COLUMNS = (
-    *_SUMMARY_COLUMNS, "owner_id", "owner__slug", "owner__name", "owner__role", "owner__pgln", "site_id",
+    *_SUMMARY_COLUMNS, "owner_id", "owner__slug", "owner__name", "owner__pgln", "site_id",
     "site__name", "site__gln", "produced_from", "produced_to",
 )  # fmt: skip
 _INSPECTION_COLUMNS = ("id", "method", "outcome", "measurements", "sample_size", "inspected_at")
@@ -144,7 +148,7 @@ def upstream_read(*, subject: Lot | Unit, snapshot: Snapshot | None = None) -> U
     window, inspections and the supplier's certificates; and the units a refurbished unit was made from.
 
     Queries: the snapshot (unless given), one per level of the graph, then lots, inspections,
-    certificates, units and the paths' records once each.
+    certificates, the suppliers' roles, units and the paths' records once each.
     """
     snapshot = snapshot or ledger_snapshot()
     is_unit = isinstance(subject, Unit)
@@ -166,6 +170,7 @@ def upstream_read(*, subject: Lot | Unit, snapshot: Snapshot | None = None) -> U
         "owner_id", *_CERTIFICATE_COLUMNS
     ):
         certificates.setdefault(row.pop("owner_id"), []).append(CertificateSummary(**row))
+    roles = roles_of(organisation_ids={lot["owner_id"] for lot in lots})
     ordered = sorted(lots, key=lambda lot: (len(backward.lots[lot["id"]].path), lot["identity"]))
     upstream_units = Unit.objects.only("identity", "serial", "gtin").in_bulk(list(backward.units))
     ordered_units = sorted(upstream_units.values(), key=lambda u: (len(backward.units[u.pk].path), u.identity))
@@ -189,7 +194,7 @@ def upstream_read(*, subject: Lot | Unit, snapshot: Snapshot | None = None) -> U
                     id=lot["owner_id"],
                     slug=lot["owner__slug"],
                     name=lot["owner__name"],
-                    role=lot["owner__role"],
+                    roles=tuple(roles.get(lot["owner_id"], ())),
                     pgln=lot["owner__pgln"] or None,
                 ),
                 site=SiteSummary(lot["site_id"], lot["site__name"], lot["site__gln"]) if lot["site_id"] else None,

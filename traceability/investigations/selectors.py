@@ -270,7 +270,7 @@ def affected_consignees(*, forward: genealogy.Forward, party_id: int | None = No
     """Who received the affected units, directly or inside containers, most units first; with
     ``party_id``, through the shipments that party sent or received only."""
     found = genealogy.consignees(forward, party_id=party_id)
-    organisations = Organisation.objects.in_bulk([c.organisation_id for c in found])
+    organisations = Organisation.objects.prefetch_related("roles").in_bulk([c.organisation_id for c in found])
     return [
         AffectedConsignee(
             party=genealogy.party_of(organisations[c.organisation_id]),

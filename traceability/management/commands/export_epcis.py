@@ -41,7 +41,7 @@ class Command(BaseCommand):
         params = dict(parse_qsl(query, keep_blank_values=True))
         if paging := sorted(set(params) & queries.PAGING):
             raise CommandError(f"{paging[0]}: the export writes every selected event, it takes no paging")
-        visible = queries.visible_events(organisation=organisation, sees_all=organisation.role == Role.REGULATOR)
+        visible = queries.visible_events(organisation=organisation, sees_all=Role.REGULATOR in organisation.role_names)
         try:
             events = queries.events_query(params, visible=visible)
         except queries.QueryError as exc:

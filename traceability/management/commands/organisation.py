@@ -1,4 +1,4 @@
-"""``organisation add SLUG --name NAME --role ROLE …`` and ``organisation list``: organisations from a script.
+"""``organisation add SLUG --name NAME --role ROLE[,ROLE…] …`` and ``organisation list``: organisations from a script.
 
 A fresh ledger needs an organisation before ``import_epcis --owner SLUG`` can record anything; this
 registers one without the admin. ``add`` is idempotent: the same arguments again change nothing and
@@ -39,13 +39,16 @@ class Command(BaseCommand):
         add.add_argument(
             "--role",
             required=True,
-            help=f"One of {', '.join(Role.values)}. The ledger keeps one role per organisation for now.",
+            help=f"Its roles, separated by commas (e.g. cell_maker,module_assembler): {', '.join(Role.values)}."
+            " They compare as a set; with --update they become exactly these.",
         )
         add.add_argument("--gs1-prefix", help="Registered GS1 Company Prefix, 6 to 12 digits.")
         add.add_argument("--pgln", help="The organisation's party GLN, 13 digits with its check digit.")
         add.add_argument("--country", help="ISO 3166-1 alpha-2 code, e.g. CN.")
         add.add_argument("--update", action="store_true", help="Write the values that differ from the stored ones.")
-        actions.add_parser("list", help="One organisation a line: slug, role, GS1 prefix, PGLN, name (tab-separated).")
+        actions.add_parser(
+            "list", help="One organisation a line: slug, roles (a,b), GS1 prefix, PGLN, name; tab-separated."
+        )
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         if action == "add":
@@ -65,16 +68,12 @@ class Command(BaseCommand):
         update: bool,
         **options: Any,
     ) -> None:
-        roles = [part.strip() for part in role.split(",")]
-        if len(roles) > 1:
-            raise CommandError(
-                f"organisation {slug}: one role only, got {role!r} (the ledger keeps one role per organisation for now)"
-            )
+        roles = [part.strip() for part in role.split(",") if part.strip()]
         try:
             done = organisation_add(
                 slug=slug,
                 name=name,
-                role=roles[0],
+                roles=roles,
                 gs1_company_prefix=gs1_prefix,
                 pgln=pgln,
                 country=country.upper() if country else None,
@@ -92,12 +91,12 @@ class Command(BaseCommand):
             self.stderr.write(f"organisation {slug} exists, unchanged", style_func=_plain)
 
     def _list(self) -> None:
-        for organisation in Organisation.objects.order_by("slug"):
+        for organisation in Organisation.objects.prefetch_related("roles").order_by("slug"):
             self.stdout.write(
                 "\t".join(
                     (
                         organisation.slug,
-                        organisation.role,
+                        ",".join(organisation.role_names),
                         organisation.gs1_company_prefix or "-",
                         organisation.pgln or "-",
                         organisation.name,
