@@ -188,18 +188,18 @@ def _api_client():
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.test import Client
-    from rest_framework.authtoken.models import Token
 
     from suppliers.models import Membership, Organisation, OrganisationRole, Role
+    from suppliers.services import api_token_create
 
     user, _ = get_user_model().objects.get_or_create(username="bench-regulator")
     regulator, _ = Organisation.objects.get_or_create(slug="bench-regulator", defaults={"name": "Bench"})
     OrganisationRole.objects.get_or_create(organisation=regulator, role=Role.REGULATOR)
-    Membership.objects.get_or_create(user=user, defaults={"organisation": regulator})
+    membership, _ = Membership.objects.get_or_create(user=user, organisation=regulator)
     if "testserver" not in settings.ALLOWED_HOSTS:
         settings.ALLOWED_HOSTS.append("testserver")  # the in-process test client's host
-    token, _ = Token.objects.get_or_create(user=user)
-    return Client(HTTP_AUTHORIZATION=f"Token {token.key}")  # as a regulator's script calls the API
+    _, key = api_token_create(membership=membership, scope="read")
+    return Client(HTTP_AUTHORIZATION=f"Token {key}")  # as a regulator's script calls the API
 
 
 def _unit_of(lot_id: int) -> str:

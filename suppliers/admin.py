@@ -10,6 +10,7 @@ The helpers shared by every app's admin (``OrganisationScopedAdminMixin``, ``Rea
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,9 +25,11 @@ from django.db.models import Q, QuerySet
 from django.forms.models import BaseInlineFormSet, ModelChoiceField
 from django.http import Http404, HttpRequest
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.text import Truncator, capfirst
 
 from suppliers.models import (
+    ApiToken,
     Certificate,
     CertificateStatus,
     CertificateStatusChange,
@@ -35,6 +38,7 @@ from suppliers.models import (
     OrganisationRole,
     Site,
 )
+from suppliers.services import api_token_create, api_token_revoke
 from traceability.gs1 import identifiers
 
 if TYPE_CHECKING:
@@ -469,10 +473,68 @@ class CertificateStatusChangeAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMi
 @admin.register(Membership)
 class MembershipAdmin(OrganisationScopedAdminMixin, admin.ModelAdmin):
     organisation_paths = ("organisation",)
-    list_display = ("user", "organisation")
+    list_display = ("user", "organisation", "role")
     list_filter = ("organisation__roles__role",)
     list_select_related = ("user", "organisation")
     search_fields = ("user__username", "organisation__name")
     search_help_text = "User name or organisation name."
     autocomplete_fields = ("organisation",)
     raw_id_fields = ("user",)
+
+
+class ApiTokenForm(forms.ModelForm):
+    class Meta:
+        model = ApiToken
+        fields = ("membership", "scope", "expires_at")
+
+    def clean_expires_at(self) -> dt.datetime | None:
+        expires_at = self.cleaned_data["expires_at"]
+        if expires_at is not None and expires_at <= timezone.now():
+            raise ValidationError("A token's expiry must be in the future.")
+        return expires_at
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(OrganisationScopedAdminMixin, admin.ModelAdmin):
+    """Tokens are made here (the key is shown once, in the message after saving) and revoked by the
+    action; the ledger keeps only a key's hash, so no page can show it again."""
+
+    organisation_paths = ("membership__organisation",)
+    form = ApiTokenForm
+    list_display = ("key_prefix", "membership", "scope", "created_at", "expires_at", "revoked_at")
+    list_filter = ("scope",)
+    list_select_related = ("membership__user", "membership__organisation")
+    search_fields = ("key_prefix", "membership__user__username", "membership__organisation__slug")
+    search_help_text = "The key's first characters, user name or organisation slug."
+    raw_id_fields = ("membership",)
+    actions = ("revoke",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> tuple[str, ...]:
+        # A token is never edited: what it may do is fixed when it is made; revoke it and make another.
+        if obj is None:
+            return ()
+        return ("membership", "scope", "expires_at", "key_prefix", "created_at", "revoked_at")
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: forms.ModelForm, change: bool) -> None:
+        if change:
+            return
+        token, key = api_token_create(
+            membership=form.cleaned_data["membership"],
+            scope=form.cleaned_data["scope"],
+            expires_at=form.cleaned_data["expires_at"],
+            by=request.user,
+        )
+        # The admin's messages and log name the object it saved: make it the token the service made.
+        for field in ApiToken._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(token, field.attname))
+        obj._state.adding = False
+        self.message_user(
+            request,
+            f"API token made for {token.membership}. Its key, shown this once: {key}",
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Revoke selected API tokens", permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        revoked = sum(api_token_revoke(token=token, by=request.user) for token in queryset.order_by("pk"))
+        self.message_user(request, f"{revoked} API token(s) revoked.", messages.SUCCESS)

@@ -5,6 +5,9 @@ Every record in the ledger is owned by one organisation (``Owned``); access rule
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -177,12 +180,19 @@ class MemberRole(models.TextChoices):
 
 
 class Membership(models.Model):
-    """The organisation a user acts for, and their role in it: what they record is owned by it."""
+    """A user acting for an organisation, with their role in it: what they record is owned by it.
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
+    A user may belong to several organisations (a consultant QA engineer, a group's two companies),
+    one membership each; a request says which one it acts for (``traceability.access.permissions``).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="members")
     # Members made before roles existed could write; they stay QA engineers.
     role = models.CharField(max_length=8, choices=MemberRole.choices, default=MemberRole.QA)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "organisation"], name="membership_unique")]
 
     def __str__(self) -> str:
         return f"{self.user} at {self.organisation}"
@@ -190,3 +200,38 @@ class Membership(models.Model):
     @property
     def may_write(self) -> bool:
         return self.role in (MemberRole.QA, MemberRole.ADMIN)
+
+
+class TokenScope(models.TextChoices):
+    READ = "read", "Read (GET and the like; every write refused)"
+    WRITE = "write", "Write (whatever the member's role allows)"
+
+
+def api_key_hash(key: str) -> str:
+    """What the ledger keeps of an API key: its SHA-256. Keys are 160 random bits, so a plain hash
+    (no salt, no stretching) is as hard to reverse as guessing the key, and one indexed lookup finds it."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    """An API key for one membership: it authenticates the user and says the organisation they act
+    for. The key itself is shown once, when it is made; the ledger keeps only its hash."""
+
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="tokens")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # The key's first characters, to tell a member's tokens apart (as GitHub shows them); far too few to guess it.
+    key_prefix = models.CharField(max_length=8, editable=False)
+    scope = models.CharField(max_length=8, choices=TokenScope.choices, default=TokenScope.WRITE)
+    created_at = models.DateTimeField(editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: it does not expire.")
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["membership", "-created_at", "-id"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.key_prefix}… ({self.membership}, {self.scope})"
+
+    def active_at(self, now: dt.datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)

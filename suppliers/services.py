@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import secrets
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -15,9 +16,9 @@ from django.core.validators import validate_email, validate_slug
 from django.db import transaction
 from django.db.models import Model, Q
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from suppliers.models import (
+    ApiToken,
     Certificate,
     CertificateStatus,
     CertificateStatusChange,
@@ -26,6 +27,8 @@ from suppliers.models import (
     Organisation,
     OrganisationRole,
     Role,
+    TokenScope,
+    api_key_hash,
 )
 from traceability.core.audit import AuditAction, audit_record, audit_records
 from traceability.gs1 import identifiers
@@ -344,7 +347,7 @@ def _gs1_numbers_free(values: dict[str, str], *, organisation: Organisation | No
         raise RegistrationError("pgln_taken", f"PGLN {pgln} is registered by organisation {holder.slug}")
 
 
-_MEMBERSHIP_LABELS = {"organisation": "organisation", "role": "role", "email": "email"}
+_MEMBERSHIP_LABELS = {"role": "role", "email": "email"}
 
 
 def membership_add(
@@ -355,13 +358,14 @@ def membership_add(
     email: str | None = None,
     update: bool = False,
 ) -> Registration[Membership]:
-    """Make ``username`` a user acting for ``organisation``, or find them so already.
+    """Make ``username`` a member of ``organisation``, or find them one already.
 
-    A new user has no password (they use an API token, or an operator sets one with Django's
-    ``changepassword``). ``role`` (viewer, qa or admin; a new member is a QA engineer when it is
-    None) and ``email`` left as None are neither compared nor changed. A user who exists and acts
-    for another organisation, or none, or has another role or email, raises ``RecordDiffers``
-    unless ``update``, which moves the membership and writes the role and email.
+    A user may belong to several organisations: a user who exists and is not a member of this one
+    becomes one (``created``), keeping their other memberships. A new user has no password (they use
+    an API token, or an operator sets one with Django's ``changepassword``). ``role`` (viewer, qa or
+    admin; a new member is a QA engineer when it is None) and ``email`` left as None are neither
+    compared nor changed. A member with another role in this organisation, or a user with another
+    email, raises ``RecordDiffers`` unless ``update``, which writes them.
     """
     User = get_user_model()
     if role is not None and role not in MemberRole.values:
@@ -391,27 +395,34 @@ def membership_add(
                 detail={"role": created.role},
             )
             return Registration(created, created=True)
-        membership = Membership.objects.select_related("organisation").filter(user=user).first()
+        membership = Membership.objects.filter(user=user, organisation=organisation).first()
         differences: dict[str, tuple[Any, Any]] = {}
-        if membership is None or membership.organisation_id != organisation.pk:
-            differences["organisation"] = (membership.organisation.slug if membership else None, organisation.slug)
         if role is not None and membership is not None and membership.role != role:
             differences["role"] = (membership.role, role)
         if email is not None and user.email != email:
             differences["email"] = (user.email, email)
-        if membership is not None and not differences:
-            return Registration(membership, created=False)
-        if not update:
+        if differences and not update:
             raise RecordDiffers(f"user {username}", differences, _MEMBERSHIP_LABELS)
-        if email is not None and "email" in differences:
+        if "email" in differences and email is not None:
             user.email = email
             user.save(update_fields=["email"])
         if membership is None:
             membership = Membership.objects.create(user=user, organisation=organisation, role=role or MemberRole.QA)
-        else:
-            membership.organisation = organisation
-            membership.role = role or membership.role
-            membership.save(update_fields=["organisation", "role"])
+            audit_record(
+                action=AuditAction.MEMBERSHIP_ADD,
+                organisation=organisation,
+                identifiers=[f"user:{username}"],
+                detail={
+                    "role": membership.role,
+                    **{field: [_stored(stored), _stored(given)] for field, (stored, given) in differences.items()},
+                },
+            )
+            return Registration(membership, created=True, changed=tuple(differences))
+        if not differences:
+            return Registration(membership, created=False)
+        if "role" in differences and role is not None:
+            membership.role = role
+            membership.save(update_fields=["role"])
         audit_record(
             action=AuditAction.MEMBERSHIP_CHANGE,
             organisation=organisation,
@@ -421,25 +432,98 @@ def membership_add(
         return Registration(membership, created=False, changed=tuple(differences))
 
 
-def api_token_issue(*, user: User, replace: bool = False) -> str | None:
-    """A new API token for ``user`` (the key ``Authorization: Token …`` carries), or None when they
-    have one already and ``replace`` is False.
+# A key of 160 random bits, as hex: as long as DRF's keys were, so scripts that hold one need no change.
+_KEY_BYTES = 20
 
-    A key is handed out once, when it is made: the ledger never gives an existing key out again, so
-    a re-run of a deployment script leaves no copy in its logs. ``replace`` makes a new key and the
-    old one stops authenticating at once.
-    """
+
+def api_token_create(
+    *,
+    membership: Membership,
+    scope: str = TokenScope.WRITE,
+    expires_at: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+    by: AbstractBaseUser | AnonymousUser | None = None,
+    replaced: int = 0,
+) -> tuple[ApiToken, str]:
+    """A new API token for ``membership`` and its key: the key is returned here only, never stored
+    (the audit trail records the token by its key's first characters, as the admin lists it)."""
+    if scope not in TokenScope.values:
+        raise RegistrationError("invalid_scope", f"token scope {scope!r}: use one of {', '.join(TokenScope.values)}")
+    now = now or timezone.now()
+    if expires_at is not None and expires_at <= now:
+        raise RegistrationError("invalid_expiry", f"a token's expiry must be in the future, got {expires_at}")
+    key = secrets.token_hex(_KEY_BYTES)
     with transaction.atomic():
-        # Serialises two issues for one user: DRF allows one token per user.
-        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
-        replaced = replace and Token.objects.filter(user=user).delete()[0] > 0
-        token, created = Token.objects.get_or_create(user=user)
-        if created:  # the key itself is never written to the trail
-            organisation_id = Membership.objects.filter(user_id=user.pk).values_list("organisation", flat=True).first()
+        token = ApiToken.objects.create(
+            membership=membership,
+            key_hash=api_key_hash(key),
+            key_prefix=key[:8],
+            scope=scope,
+            created_at=now,
+            expires_at=expires_at,
+        )
+        audit_record(
+            action=AuditAction.TOKEN_ISSUE,
+            user=by,
+            organisation=membership.organisation_id,
+            identifiers=[f"user:{membership.user.get_username()}"],
+            detail={
+                "key_prefix": token.key_prefix,
+                "scope": scope,
+                "expires_at": expires_at.isoformat() if expires_at else None,
+                "replaced": replaced,
+            },
+        )
+    return token, key
+
+
+def api_token_issue(
+    *,
+    membership: Membership,
+    scope: str = TokenScope.WRITE,
+    expires_at: dt.datetime | None = None,
+    replace: bool = False,
+) -> str | None:
+    """A new API token's key for ``membership``, or None when it has an active token already and
+    ``replace`` is False.
+
+    A key is handed out once, when it is made: the ledger keeps only its hash, so a re-run of a
+    deployment script leaves no copy in its logs. ``replace`` revokes the membership's active tokens
+    (they stop authenticating at once) and makes a new one.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        # Serialises two issues for one membership.
+        Membership.objects.select_for_update().filter(pk=membership.pk).first()
+        active = ApiToken.objects.filter(membership=membership, revoked_at__isnull=True).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        )
+        replaced = 0
+        if replace:
+            replaced = active.update(revoked_at=now)
+        elif active.exists():
+            return None
+        _, key = api_token_create(
+            membership=membership, scope=scope, expires_at=expires_at, now=now, replaced=replaced
+        )
+    return key
+
+
+def api_token_revoke(
+    *, token: ApiToken, at: dt.datetime | None = None, by: AbstractBaseUser | AnonymousUser | None = None
+) -> bool:
+    """Revoke ``token`` (it stops authenticating at once); False when it was revoked already."""
+    with transaction.atomic():
+        revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+            revoked_at=at or timezone.now()
+        )
+        if revoked:
+            token.refresh_from_db(fields=["revoked_at"])
             audit_record(
-                action=AuditAction.TOKEN_ISSUE,
-                organisation=organisation_id,
-                identifiers=[f"user:{user.get_username()}"],
-                detail={"replaced": replaced},
+                action=AuditAction.TOKEN_REVOKE,
+                user=by,
+                organisation=token.membership.organisation_id,
+                identifiers=[f"user:{token.membership.user.get_username()}"],
+                detail={"key_prefix": token.key_prefix},
             )
-    return token.key if created else None
+    return bool(revoked)

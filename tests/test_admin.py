@@ -29,7 +29,7 @@ from suppliers.models import (
     Role,
     Site,
 )
-from suppliers.services import certificate_change_status
+from suppliers.services import api_token_create, certificate_change_status
 from traceability.core.models import AuditEntry, Job
 from traceability.events.models import EpcisCapture, EpcisEvent, EpcisEventEpc
 from traceability.genealogy.models import (
@@ -59,6 +59,7 @@ REGISTERED = [
     "suppliers.Certificate",
     "suppliers.CertificateStatusChange",
     "suppliers.Membership",
+    "suppliers.ApiToken",
     "cells.Material",
     "cells.CellModel",
     "cells.Lot",
@@ -239,7 +240,10 @@ def make_world() -> types.SimpleNamespace:
     SegmentMember.objects.create(segment=w.segment, unit=w.unit, transformation=w.transformation)
     RepeatedUnit.objects.create(unit=w.unit)
     w.job = Job.objects.create(kind="demo", owner=w.brand)
-    Membership.objects.create(user=get_user_model().objects.create(username="qa-engineer"), organisation=w.brand)
+    membership = Membership.objects.create(
+        user=get_user_model().objects.create(username="qa-engineer"), organisation=w.brand
+    )
+    api_token_create(membership=membership)
     LearntCompanyPrefix.objects.create(prefix="4012345", learnt_from="urn:epc:id:sgtin:4012345.012345.400")
     finding = Finding.objects.create(
         owner=w.brand,

@@ -269,7 +269,7 @@ def test_registering_organisations_members_and_tokens_is_audited_once_and_never_
     for _ in range(2):
         brand = organisation_add(slug="volta", name="Volta", roles=[Role.BRAND], gs1_company_prefix="4012345").record
         admin = membership_add(username="ada", organisation=brand, role=MemberRole.ADMIN).record
-        keys.append(api_token_issue(user=admin.user))
+        keys.append(api_token_issue(membership=admin))
     organisation_add(slug="volta", name="Volta Brands", roles=[Role.BRAND], update=True)
     # then the second run changed nothing and wrote nothing
     assert entries() == [

@@ -5,10 +5,10 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from suppliers.models import Role
+from suppliers.services import api_token_create
 from tests.factories import OrganisationFactory
 from tests.jobs_support import run_job
 from tests.test_api_support import client_for, member
@@ -34,7 +34,8 @@ def test_a_document_captured_over_http_is_applied_by_the_worker(celery_worker, w
     # given a brand's MES, authenticated by its API token
     brand = OrganisationFactory()
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=member(brand)).key}")
+    _, key = api_token_create(membership=member(brand).memberships.get())
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     # when
     response = _post(client, document(transformation("urn:uuid:e1", lots=["L1"], outputs=["U1", "U2"])))
     # then

@@ -8,10 +8,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
 from cells.models import Lot
-from suppliers.models import Membership, Organisation, Role
+from suppliers.models import ApiToken, Membership, Organisation, Role, api_key_hash
 from tests.test_epcis_capture import document, transformation, units_of
 
 pytestmark = pytest.mark.django_db
@@ -247,7 +246,7 @@ def test_user_add_makes_a_user_acting_for_the_organisation_without_a_password():
         "acme",
     )
     assert membership.user.has_usable_password() is False
-    assert not Token.objects.exists()
+    assert not ApiToken.objects.exists()
     assert (out, err) == ("", "user mes created, acting for acme\n")
 
 
@@ -259,9 +258,10 @@ def test_user_add_token_prints_the_token_alone_on_the_last_line_and_it_authentic
     # then
     key = out.splitlines()[-1]
     assert out == f"{key}\n"
-    assert key == Token.objects.get(user__username="mes").key
+    assert ApiToken.objects.get(membership__user__username="mes").key_hash == api_key_hash(key)
     assert err == (
-        "user mes created, acting for acme\nuser mes: new API token on standard output (it is not shown again)\n"
+        "user mes created, acting for acme\n"
+        "user mes: new API token for acme on standard output (it is not shown again)\n"
     )
     assert api_status(key) == 200
 
@@ -277,10 +277,10 @@ def test_user_add_again_with_the_same_arguments_changes_nothing_and_shows_no_tok
     assert out == ""
     assert err == (
         "user mes exists, unchanged\n"
-        "user mes has an API token already; it is not shown again (--new-token replaces it)\n"
+        "user mes has an API token for acme already; it is not shown again (--new-token replaces it)\n"
     )
     assert rows() == before
-    assert list(Token.objects.values_list("key", flat=True)) == [first.strip()]
+    assert list(ApiToken.objects.values_list("key_hash", flat=True)) == [api_key_hash(first.strip())]
 
 
 def test_user_add_new_token_replaces_the_token_and_the_old_one_stops_working():
@@ -291,9 +291,11 @@ def test_user_add_new_token_replaces_the_token_and_the_old_one_stops_working():
     new, err = run("user", "add", "mes", "--organisation", "acme", "--new-token")
     # then
     assert new.strip() != old.strip()
-    assert list(Token.objects.values_list("key", flat=True)) == [new.strip()]
+    assert list(ApiToken.objects.filter(revoked_at=None).values_list("key_hash", flat=True)) == [
+        api_key_hash(new.strip())
+    ]
     assert err == (
-        "user mes exists, unchanged\nuser mes: new API token on standard output;"
+        "user mes exists, unchanged\nuser mes: new API token for acme on standard output;"
         " the previous one no longer works (it is not shown again)\n"
     )
     assert (api_status(old.strip()), api_status(new.strip())) == (401, 200)
@@ -306,11 +308,12 @@ def test_user_add_token_for_a_user_without_one_makes_it():
     # when
     out, err = run("user", "add", "mes", "--organisation", "acme", "--token")
     # then
-    assert out == f"{Token.objects.get().key}\n"
+    assert ApiToken.objects.get().key_hash == api_key_hash(out.strip())
+    assert out == f"{out.strip()}\n"
     assert err.splitlines()[0] == "user mes exists, unchanged"
 
 
-def test_user_add_for_another_organisation_or_email_is_refused_naming_each_field():
+def test_user_add_with_another_email_is_refused_naming_it():
     # given
     acme_add()
     run("organisation", "add", "beta", "--name", "Beta", "--role", "brand")
@@ -319,38 +322,36 @@ def test_user_add_for_another_organisation_or_email_is_refused_naming_each_field
     refusal = refused("user", "add", "mes", "--organisation", "beta", "--email", "mes@beta.example")
     # then
     assert refusal == (
-        "user mes exists with different values: organisation is 'acme', not 'beta';"
-        " email is 'mes@acme.example', not 'mes@beta.example'; nothing changed (give --update to change them)"
+        "user mes exists with different values: email is 'mes@acme.example', not 'mes@beta.example';"
+        " nothing changed (give --update to change them)"
     )
     membership = Membership.objects.select_related("user", "organisation").get()
     assert (membership.organisation.slug, membership.user.email) == ("acme", "mes@acme.example")
 
 
-def test_user_add_with_update_moves_the_user_to_the_organisation():
+def test_user_add_for_a_second_organisation_adds_a_second_membership():
     # given
     acme_add()
     run("organisation", "add", "beta", "--name", "Beta", "--role", "brand")
-    run("user", "add", "mes", "--organisation", "acme")
+    run("user", "add", "mes", "--organisation", "acme", "--role", "viewer")
     # when
-    _, err = run("user", "add", "mes", "--organisation", "beta", "--update")
+    _, err = run("user", "add", "mes", "--organisation", "beta", "--role", "admin")
     # then
-    assert err == "user mes updated: organisation\n"
-    assert Membership.objects.select_related("organisation").get().organisation.slug == "beta"
+    assert err == "user mes now also acts for beta\n"
+    assert list(Membership.objects.order_by("organisation__slug").values_list("organisation__slug", "role")) == [
+        ("acme", "viewer"),
+        ("beta", "admin"),
+    ]
 
 
-def test_user_add_makes_a_user_who_acts_for_no_organisation_a_member_only_with_update():
+def test_user_add_makes_a_user_who_acts_for_no_organisation_a_member():
     # given an administrator made with createsuperuser
     acme_add()
     User.objects.create_superuser(username="root", email="root@acme.example", password=None)
     # when
-    refusal = refused("user", "add", "root", "--organisation", "acme")
-    _, err = run("user", "add", "root", "--organisation", "acme", "--update")
+    _, err = run("user", "add", "root", "--organisation", "acme")
     # then
-    assert refusal == (
-        "user root exists with different values: organisation is unset, not 'acme';"
-        " nothing changed (give --update to change them)"
-    )
-    assert err == "user root updated: organisation\n"
+    assert err == "user root now also acts for acme\n"
     assert Membership.objects.get().user.username == "root"
 
 
@@ -381,10 +382,10 @@ def test_user_add_refuses_what_it_cannot_register_and_changes_nothing(args, mess
     refusal = refused("user", "add", *args, "--token")
     # then
     assert refusal == message
-    assert (User.objects.count(), Token.objects.count()) == (0, 0)
+    assert (User.objects.count(), ApiToken.objects.count()) == (0, 0)
 
 
-def test_user_list_prints_one_user_a_line():
+def test_user_list_prints_one_membership_a_line():
     # given
     acme_add()
     run("user", "add", "mes", "--organisation", "acme", "--email", "mes@acme.example", "--token")
@@ -392,7 +393,7 @@ def test_user_list_prints_one_user_a_line():
     # when
     out, _ = run("user", "list")
     # then
-    assert out == "loner\t-\t-\t-\tno token\nmes\tacme\tqa\tmes@acme.example\ttoken\n"
+    assert out == "loner\t-\t-\t-\tno token\nmes\tacme\tqa\tmes@acme.example\t1 token(s)\n"
 
 
 # a fresh ledger, as a deployment script sets it up

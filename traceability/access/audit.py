@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from suppliers.models import MemberRole
-from traceability.access.permissions import Caller, caller_of
+from traceability.access.permissions import Caller, OrganisationAmbiguous, OrganisationUnknown, caller_of
 from traceability.core.audit import audit_record
 from traceability.core.models import AuditEntry
 
@@ -34,7 +34,10 @@ def regulator_read_record(
     for anyone else, or for a regulator's refused write (its service writes nothing)."""
     if request.method not in READS:
         return
-    caller = caller_of(request)
+    try:
+        caller = caller_of(request)
+    except (OrganisationAmbiguous, OrganisationUnknown):
+        return  # the request named no organisation it acts for: it was refused, nothing was read
     if not caller.sees_all:
         return
     query = request.META.get("QUERY_STRING", "")

@@ -1,27 +1,32 @@
 """Who may see and do what, for now: an organisation sees what it owns; regulators see all, read-only.
 
-Authentication: a token (``authentication.py``), a session or basic; ``IsAuthenticated`` is the project default.
+Authentication: a token (``api/authentication.py``), a session or basic; ``IsAuthenticated`` is the project default.
+A token acts for its membership's organisation; a session or basic login for the user's only one, or
+the one its ``X-Ledger-Organisation`` header names.
 Records of other organisations are answered 404, not 403, so their existence does not leak.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from django.contrib.auth import get_user_model
 from django.db.models import Model, QuerySet
+from rest_framework.exceptions import APIException
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from packs.models import Unit
-from suppliers.models import MemberRole, Membership, Organisation
+from suppliers.models import ApiToken, MemberRole, Membership, Organisation, TokenScope
 from traceability.access.policy import Actor, caller_annotations
 from traceability.genealogy import received_units
 from traceability.ledger.selectors import UnknownSubject, subject_find
 
 M = TypeVar("M", bound=Model)
+
+
+ORGANISATION_HEADER = "X-Ledger-Organisation"
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class Caller:
     member_role: str | None = None
     regulator: bool = False
     records_findings: bool = False
+    read_only_token: bool = False
 
     @property
     def sees_all(self) -> bool:
@@ -37,8 +43,12 @@ class Caller:
 
     @property
     def may_write(self) -> bool:
-        """QA engineers and organisation admins write; viewers and regulators only read."""
-        return not self.regulator and self.member_role in (MemberRole.QA, MemberRole.ADMIN)
+        """QA engineers and organisation admins write; viewers, regulators and read-scoped tokens only read."""
+        return (
+            not self.regulator
+            and not self.read_only_token
+            and self.member_role in (MemberRole.QA, MemberRole.ADMIN)
+        )
 
     def owns(self, owner_id: int | None) -> bool:
         return self.organisation is not None and owner_id == self.organisation.pk
@@ -54,36 +64,59 @@ class Caller:
         )
 
 
+class OrganisationAmbiguous(APIException):
+    status_code = 400
+    default_code = "organisation_ambiguous"
+
+
+class OrganisationUnknown(APIException):
+    status_code = 404
+    default_code = "not_found"
+
+
 def caller_of(request: Request) -> Caller:
-    """The organisation the user acts for and what its roles allow, read once per request (one
-    query, or none after a token's)."""
+    """The organisation the request acts for and the caller's role in it, read once per request.
+
+    With a token, its membership's (read with the token, no further query). With a session or basic
+    login, the user's only membership, or the one the ``X-Ledger-Organisation: <slug>`` header names
+    (one query either way): a user of several organisations who names none is answered 400 with the
+    choices, and a slug the user is no member of 404 "no such organisation", as if none had it.
+    """
     cached = getattr(request, "_ledger_caller", None)
-    if cached is None:
-        user, membership = request.user, None
-        if user and user.is_authenticated:
-            # Read with the token (authentication.py). A session's user is a lazy proxy, so the
-            # descriptor is taken from the user model, not from ``type(user)``.
-            if get_user_model().membership.is_cached(user):
-                membership = getattr(user, "membership", None)
-            else:
-                membership = (
-                    Membership.objects.select_related("organisation")
-                    .annotate(**caller_annotations("organisation_id"))
-                    .filter(user_id=user.pk)
-                    .first()
-                )
-        if membership is None:
-            cached = Caller(organisation=None)
-        else:
-            annotated = hasattr(membership, "caller_regulator")
-            actor = None if annotated else Actor.of(membership.organisation, membership.role)
-            cached = Caller(
-                organisation=membership.organisation,
-                member_role=membership.role,
-                regulator=membership.caller_regulator if actor is None else actor.regulator,
-                records_findings=membership.caller_records_findings if actor is None else actor.records_findings,
+    if cached is not None:
+        return cached
+    user, membership, token = request.user, None, request.auth
+    named = request.headers.get(ORGANISATION_HEADER, "").strip()
+    if isinstance(token, ApiToken):
+        membership = token.membership
+        if named and named != membership.organisation.slug:
+            raise OrganisationUnknown(f"no such organisation: {named!r}")
+        flags: Any = token
+    elif user and user.is_authenticated:
+        found = Membership.objects.select_related("organisation").annotate(**caller_annotations("organisation_id"))
+        found = found.filter(user_id=user.pk)
+        memberships = list(found.filter(organisation__slug=named) if named else found.order_by("organisation__slug"))
+        if named and not memberships:
+            raise OrganisationUnknown(f"no such organisation: {named!r}")
+        if len(memberships) > 1:
+            choices = ", ".join(m.organisation.slug for m in memberships)
+            raise OrganisationAmbiguous(
+                f"you are a member of several organisations: say which one this request acts for"
+                f" in the {ORGANISATION_HEADER} header ({choices})"
             )
-        request._ledger_caller = cached  # type: ignore[attr-defined]
+        membership = flags = memberships[0] if memberships else None
+    cached = (
+        Caller(organisation=None)
+        if membership is None
+        else Caller(
+            organisation=membership.organisation,
+            member_role=membership.role,
+            regulator=flags.caller_regulator,
+            records_findings=flags.caller_records_findings,
+            read_only_token=isinstance(token, ApiToken) and token.scope == TokenScope.READ,
+        )
+    )
+    request._ledger_caller = cached  # type: ignore[attr-defined]
     return cached
 
 
@@ -96,7 +129,7 @@ class HasOrganisation(BasePermission):
 
 
 class RegulatorsReadOnly(BasePermission):
-    """Writes are for QA engineers and organisation admins: regulators and viewers read."""
+    """Writes are for QA engineers and organisation admins: regulators, viewers and read-scoped tokens read."""
 
     code = "read_only"
 
@@ -104,11 +137,14 @@ class RegulatorsReadOnly(BasePermission):
         caller = caller_of(request)
         if request.method in SAFE_METHODS or caller.may_write:
             return True
-        self.message = (
-            "regulators have read-only access to the ledger"
-            if caller.sees_all
-            else "your role in your organisation is viewer, which reads only: ask its admin for the QA engineer role"
-        )
+        if caller.regulator:
+            self.message = "regulators have read-only access to the ledger"
+        elif caller.read_only_token:
+            self.message = "this API token's scope is read: writes need a token with write scope"
+        else:
+            self.message = (
+                "your role in your organisation is viewer, which reads only: ask its admin for the QA engineer role"
+            )
         return False
 
 

@@ -78,6 +78,7 @@ def caller_annotations(organisation_id: str) -> dict[str, Exists]:
         "caller_records_findings": Exists(held.filter(role__in=MAKERS)),
     }
 
+
 OPERATOR = Actor(organisation_id=None, operator=True, records_findings=True)
 
 

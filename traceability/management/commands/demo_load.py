@@ -65,9 +65,7 @@ class Command(BaseCommand):
             # The API acts for the caller's organisation: without one, the printed login could
             # open the admin but record no finding.
             user = get_user_model().objects.get(username=ADMIN_USERNAME)
-            Membership.objects.get_or_create(
-                user=user, defaults={"organisation": organisation, "role": MemberRole.ADMIN}
-            )
+            Membership.objects.get_or_create(user=user, organisation=organisation, defaults={"role": MemberRole.ADMIN})
             self.stdout.write(f"In the API, {ADMIN_USERNAME} acts for {organisation.name}.")
 
     def _demo_admin_password(self) -> str:

@@ -1,0 +1,287 @@
+"""Parties as they are: an organisation's set of roles, a user's several memberships, hashed API tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from suppliers.models import ApiToken, Membership, Organisation, Role, TokenScope, api_key_hash
+from suppliers.services import (
+    RecordDiffers,
+    api_token_create,
+    api_token_issue,
+    api_token_revoke,
+    membership_add,
+    organisation_add,
+)
+from tests.factories import OrganisationFactory
+from tests.test_api_support import client_for, member
+
+pytestmark = pytest.mark.django_db
+
+FINDING = {"subject": "x:LOT-1", "category": "other", "severity": "low", "description": "x"}
+
+
+def run(*args: str) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command(*args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def token_client(key: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return client
+
+
+# roles
+
+
+def test_an_organisation_has_a_set_of_roles_from_a_comma_list():
+    # when
+    run("organisation", "add", "amp", "--name", "Amp", "--role", "module_assembler,cell_maker")
+    # then
+    organisation = Organisation.objects.get()
+    assert organisation.role_names == [Role.CELL_MAKER, Role.MODULE_ASSEMBLER]
+    assert list(Organisation.objects.with_role(Role.MODULE_ASSEMBLER)) == [organisation]
+
+
+def test_the_same_roles_in_another_order_change_nothing_and_others_are_refused_unless_update():
+    # given
+    organisation_add(slug="amp", name="Amp", roles=["cell_maker", "module_assembler"])
+    # when
+    same = organisation_add(slug="amp", name="Amp", roles=["module_assembler", "cell_maker", "cell_maker"])
+    with pytest.raises(RecordDiffers) as refused:
+        organisation_add(slug="amp", name="Amp", roles=["cell_maker"])
+    updated = organisation_add(slug="amp", name="Amp", roles=["cell_maker", "carrier"], update=True)
+    # then
+    assert (same.created, same.changed) == (False, ())
+    assert str(refused.value) == (
+        "organisation amp exists with different values: roles is 'cell_maker,module_assembler', not 'cell_maker'"
+    )
+    assert updated.changed == ("roles",)
+    assert Organisation.objects.get().role_names == [Role.CELL_MAKER, Role.CARRIER]
+
+
+def test_the_factory_takes_one_role_or_a_set():
+    assert OrganisationFactory(role=Role.CERTIFICATION_BODY).role_names == [Role.CERTIFICATION_BODY]
+    assert OrganisationFactory(roles=[Role.BRAND, Role.MODULE_ASSEMBLER]).role_names == [
+        Role.MODULE_ASSEMBLER,
+        Role.BRAND,
+    ]
+
+
+def test_organisation_list_prints_the_roles():
+    # given
+    run("organisation", "add", "amp", "--name", "Amp", "--role", "cell_maker,module_assembler")
+    # when
+    out, _ = run("organisation", "list")
+    # then
+    assert out == "amp\tcell_maker,module_assembler\t-\t-\tAmp\n"
+
+
+# several memberships and the organisation header
+
+
+@pytest.fixture()
+def two_orgs_user():
+    acme, beta = OrganisationFactory(slug="acme"), OrganisationFactory(slug="beta")
+    user = member(acme)
+    Membership.objects.create(user=user, organisation=beta, role="viewer")
+    return user, acme, beta
+
+
+def test_a_user_of_several_organisations_who_names_none_is_told_the_choices(two_orgs_user):
+    # given
+    user, _, _ = two_orgs_user
+    # when
+    response = client_for(user).get("/api/v1/findings/")
+    # then
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": "organisation_ambiguous",
+        "message": "you are a member of several organisations: say which one this request acts for"
+        " in the X-Ledger-Organisation header (acme, beta)",
+    }
+
+
+def test_the_header_chooses_the_organisation_and_its_role(two_orgs_user):
+    # given
+    user, _, _ = two_orgs_user
+    client = client_for(user)
+    # when
+    as_acme = client.post("/api/v1/findings/", FINDING, format="json", headers={"X-Ledger-Organisation": "acme"})
+    as_beta = client.post("/api/v1/findings/", FINDING, format="json", headers={"X-Ledger-Organisation": "beta"})
+    # then acme's QA engineer gets past authorisation (its subject is unknown), beta's viewer does not
+    assert (as_acme.status_code, as_acme.json()["code"]) != (403, "read_only")
+    assert (as_beta.status_code, as_beta.json()["code"]) == (403, "read_only")
+
+
+def test_a_header_naming_an_organisation_the_user_is_no_member_of_answers_not_found(two_orgs_user):
+    # given
+    user, _, _ = two_orgs_user
+    OrganisationFactory(slug="gamma")
+    # when
+    existing = client_for(user).get("/api/v1/findings/", headers={"X-Ledger-Organisation": "gamma"})
+    missing = client_for(user).get("/api/v1/findings/", headers={"X-Ledger-Organisation": "nowhere"})
+    # then both answer alike: whether gamma exists does not leak
+    assert (existing.status_code, existing.json()) == (
+        404,
+        {"code": "not_found", "message": "no such organisation: 'gamma'"},
+    )
+    assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
+
+
+def test_the_caller_is_read_in_one_query_with_the_header(two_orgs_user):
+    # given
+    user, _, _ = two_orgs_user
+    client = client_for(user)
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/api/v1/findings/", headers={"X-Ledger-Organisation": "beta"})
+    # then
+    assert response.status_code == 200
+    assert len([q for q in queries if "suppliers_membership" in q["sql"]]) == 1
+
+
+def test_membership_add_for_a_second_organisation_keeps_the_first():
+    # given
+    acme, beta = OrganisationFactory(slug="acme"), OrganisationFactory(slug="beta")
+    membership_add(username="mes", organisation=acme, role="admin")
+    # when
+    second = membership_add(username="mes", organisation=beta)
+    # then
+    assert second.created
+    assert sorted(Membership.objects.values_list("organisation__slug", "role")) == [("acme", "admin"), ("beta", "qa")]
+
+
+# tokens
+
+
+def test_a_token_is_stored_hashed_and_the_database_never_holds_its_key():
+    # given
+    membership = member(OrganisationFactory()).memberships.get()
+    # when
+    token, key = api_token_create(membership=membership)
+    # then
+    stored = ApiToken.objects.filter(pk=token.pk).values().get()
+    assert key not in str(stored)
+    assert (stored["key_hash"], stored["key_prefix"], len(key)) == (api_key_hash(key), key[:8], 40)
+    assert token_client(key).get("/api/v1/findings/").status_code == 200
+
+
+def test_a_token_acts_for_its_membership_organisation_without_the_header(two_orgs_user):
+    # given a user of two organisations with a token of the viewer membership (beta)
+    user, _, beta = two_orgs_user
+    _, key = api_token_create(membership=user.memberships.get(organisation=beta))
+    client = token_client(key)
+    # when
+    listed = client.get("/api/v1/findings/")
+    written = client.post("/api/v1/findings/", FINDING, format="json")
+    other = client.get("/api/v1/findings/", headers={"X-Ledger-Organisation": "acme"})
+    # then
+    assert listed.status_code == 200
+    assert (written.status_code, written.json()["code"]) == (403, "read_only")
+    assert (other.status_code, other.json()["code"]) == (404, "not_found")
+
+
+def test_a_read_scoped_token_reads_and_its_writes_are_refused():
+    # given a QA engineer's read-only token
+    membership = member(OrganisationFactory()).memberships.get()
+    _, key = api_token_create(membership=membership, scope=TokenScope.READ)
+    client = token_client(key)
+    # when
+    listed = client.get("/api/v1/findings/")
+    written = client.post("/api/v1/findings/", FINDING, format="json")
+    # then
+    assert listed.status_code == 200
+    assert written.status_code == 403
+    assert written.json() == {
+        "code": "read_only",
+        "message": "this API token's scope is read: writes need a token with write scope",
+    }
+
+
+def test_an_expired_token_is_refused():
+    # given a token that expired a second ago
+    membership = member(OrganisationFactory()).memberships.get()
+    token, key = api_token_create(membership=membership, expires_at=timezone.now() + dt.timedelta(hours=1))
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    # when
+    response = token_client(key).get("/api/v1/findings/")
+    # then
+    assert (response.status_code, response.json()) == (
+        401,
+        {"code": "authentication_failed", "message": "Token expired."},
+    )
+
+
+def test_a_revoked_token_stops_working_at_once():
+    # given
+    membership = member(OrganisationFactory()).memberships.get()
+    token, key = api_token_create(membership=membership)
+    assert token_client(key).get("/api/v1/findings/").status_code == 200
+    # when
+    first, again = api_token_revoke(token=token), api_token_revoke(token=token)
+    # then
+    assert (first, again) == (True, False)
+    assert token_client(key).get("/api/v1/findings/").json() == {
+        "code": "authentication_failed",
+        "message": "Token revoked.",
+    }
+
+
+def test_a_token_is_shown_once_issue_gives_no_key_for_a_membership_that_has_one():
+    # given
+    membership = member(OrganisationFactory()).memberships.get()
+    key = api_token_issue(membership=membership)
+    # when
+    again = api_token_issue(membership=membership)
+    replaced = api_token_issue(membership=membership, replace=True)
+    # then
+    assert (key is not None, again, replaced is not None and replaced != key) == (True, None, True)
+    assert token_client(key).get("/api/v1/findings/").status_code == 401
+
+
+def test_user_add_token_with_scope_and_expiry():
+    # given
+    run("organisation", "add", "acme", "--name", "Acme", "--role", "brand")
+    # when
+    out, _ = run(
+        "user", "add", "bot", "--organisation", "acme", "--token", "--scope", "read", "--expires-in-days", "30"
+    )
+    # then
+    token = ApiToken.objects.get()
+    assert token.key_hash == api_key_hash(out.splitlines()[-1])
+    assert token.scope == "read"
+    assert dt.timedelta(days=29, hours=23) < token.expires_at - timezone.now() <= dt.timedelta(days=30)
+
+
+def test_the_admin_makes_a_token_showing_its_key_once_and_revokes_it(admin_client):
+    # given
+    membership = member(OrganisationFactory()).memberships.get()
+    # when
+    made = admin_client.post(
+        "/admin/suppliers/apitoken/add/",
+        {"membership": membership.pk, "scope": "write", "expires_at_0": "", "expires_at_1": ""},
+        follow=True,
+    )
+    # then the message carries the key, and the key authenticates
+    (message,) = [str(m) for m in made.context["messages"] if "shown this once" in str(m)]
+    key = message.rsplit(" ", 1)[1]
+    assert ApiToken.objects.get().key_hash == api_key_hash(key)
+    assert token_client(key).get("/api/v1/findings/").status_code == 200
+    # when revoked by the action
+    admin_client.post(
+        "/admin/suppliers/apitoken/",
+        {"action": "revoke", "_selected_action": [ApiToken.objects.get().pk]},
+    )
+    # then
+    assert token_client(key).get("/api/v1/findings/").status_code == 401
