@@ -130,3 +130,41 @@ def test_an_organisations_one_role_becomes_its_set_of_roles():
     new = executor.loader.project_state(latest).apps
     held = new.get_model("suppliers", "OrganisationRole").objects.order_by("organisation_id")
     assert [(r.organisation_id, r.role) for r in held] == [(volta.pk, "brand"), (samr.pk, "regulator")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_drf_tokens_become_hashed_api_tokens_of_the_users_membership_and_their_keys_are_deleted():
+    # given the schema of one membership per user, and DRF's token table holding a plain key
+    before = ("suppliers", "0004_organisation_roles")
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+    executor.migrate([before])
+    old = executor.loader.project_state([before]).apps
+    organisation = old.get_model("suppliers", "Organisation").objects.create(name="Volta", slug="volta")
+    user = old.get_model("auth", "User").objects.create(username="mes")
+    old.get_model("suppliers", "Membership").objects.create(user=user, organisation=organisation, role="qa")
+    key = "a" * 40
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE authtoken_token (key varchar(40) PRIMARY KEY, created timestamp with time zone,"
+            " user_id integer NOT NULL)"
+        )
+        cursor.execute("INSERT INTO authtoken_token VALUES (%s, %s, %s)", [key, "2025-01-02 03:04:05+00:00", user.pk])
+    try:
+        # when
+        executor = MigrationExecutor(connection)
+        executor.migrate(latest)
+        # then
+        new = executor.loader.project_state(latest).apps
+        (token,) = new.get_model("suppliers", "ApiToken").objects.values("key_hash", "scope", "membership__user_id")
+        assert token == {
+            "key_hash": hashlib.sha256(key.encode()).hexdigest(),
+            "scope": "write",
+            "membership__user_id": user.pk,
+        }
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM authtoken_token")
+            assert cursor.fetchone() == (0,)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE authtoken_token")
