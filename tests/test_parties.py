@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from suppliers.models import ApiToken, Membership, Organisation, Role, TokenScope, api_key_hash
+from suppliers.models import ApiToken, Membership, Organisation, OrganisationRole, Role, TokenScope, api_key_hash
 from suppliers.services import (
     RecordDiffers,
     api_token_create,
@@ -23,6 +27,8 @@ from suppliers.services import (
 )
 from tests.factories import OrganisationFactory
 from tests.test_api_support import client_for, member
+from traceability.access.policy import Actor
+from traceability.core.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -285,3 +291,118 @@ def test_the_admin_makes_a_token_showing_its_key_once_and_revokes_it(admin_clien
     )
     # then
     assert token_client(key).get("/api/v1/findings/").status_code == 401
+
+
+def test_issuing_and_revoking_a_token_are_audited_by_its_key_prefix_never_its_key():
+    # given
+    operator = get_user_model().objects.create_user(username="root", is_superuser=True)
+    membership = member(OrganisationFactory(slug="acme"), "bot").memberships.get()
+    key = api_token_issue(membership=membership, scope=TokenScope.READ)
+    token = ApiToken.objects.get()
+    # when revoked twice
+    revoked = [api_token_revoke(token=token, by=operator), api_token_revoke(token=token, by=operator)]
+    # then one entry each, the second revocation changing nothing
+    assert revoked == [True, False]
+    entries = list(AuditEntry.objects.order_by("id"))
+    assert [(e.action, e.username, e.organisation_id, e.identifiers) for e in entries] == [
+        ("token.issue", "", membership.organisation_id, ["user:bot"]),
+        ("token.revoke", "root", membership.organisation_id, ["user:bot"]),
+    ]
+    assert [e.detail for e in entries] == [
+        {"key_prefix": key[:8], "scope": "read", "expires_at": None, "replaced": 0},
+        {"key_prefix": key[:8]},
+    ]
+    assert [e for e in entries if key in json.dumps([e.identifiers, e.detail])] == []
+
+
+# the access policy reads the set of roles
+
+
+def test_the_policy_reads_the_set_of_roles():
+    # given
+    regulator = OrganisationFactory(roles=[Role.CERTIFICATION_BODY, Role.REGULATOR])
+    assembling_shop = OrganisationFactory(roles=[Role.DISTRIBUTOR, Role.MODULE_ASSEMBLER])
+    carrier = OrganisationFactory(roles=[Role.DISTRIBUTOR, Role.CARRIER])
+    # when
+    actors = [Actor.of(o, "admin") for o in (regulator, assembling_shop, carrier)]
+    # then a regulator is one when the role is among its roles; any maker's role records findings
+    assert [(a.regulator, a.sees_all, a.may_write, a.records_findings) for a in actors] == [
+        (True, True, False, False),
+        (False, False, True, True),
+        (False, False, True, False),
+    ]
+
+
+def test_a_request_acts_with_the_roles_of_the_organisation_it_names():
+    # given a QA engineer of a shop that only sells and of one that also assembles modules
+    shop = OrganisationFactory(slug="shop", roles=[Role.DISTRIBUTOR])
+    OrganisationFactory(slug="amp", roles=[Role.DISTRIBUTOR, Role.MODULE_ASSEMBLER])
+    user = member(shop)
+    membership_add(username=user.username, organisation=Organisation.objects.get(slug="amp"))
+    client = client_for(user)
+    # when
+    as_shop = client.post("/api/v1/findings/", FINDING, format="json", headers={"X-Ledger-Organisation": "shop"})
+    as_amp = client.post("/api/v1/findings/", FINDING, format="json", headers={"X-Ledger-Organisation": "amp"})
+    # then the shop is told of findings; the assembler records them (this subject is unknown to it)
+    assert (as_shop.status_code, as_shop.json()["code"]) == (403, "no_findings")
+    assert (as_amp.status_code, as_amp.json()["code"]) == (400, "unknown_subject")
+
+
+def test_a_regulators_read_is_audited_when_the_request_acts_for_the_regulator_only():
+    # given a user of a brand and of a regulator
+    acme = OrganisationFactory(slug="acme")
+    samr = OrganisationFactory(slug="samr", roles=[Role.REGULATOR])
+    user = member(acme, "officer")
+    Membership.objects.create(user=user, organisation=samr, role="viewer")
+    client = client_for(user)
+    # when
+    as_acme = client.get("/api/v1/findings/", headers={"X-Ledger-Organisation": "acme"})
+    as_samr = client.get("/api/v1/findings/", headers={"X-Ledger-Organisation": "samr"})
+    unnamed = client.get("/api/v1/findings/")
+    # then
+    assert (as_acme.status_code, as_samr.status_code, unnamed.status_code) == (200, 200, 400)
+    assert list(AuditEntry.objects.values_list("action", "organisation__slug", "detail__path")) == [
+        ("read.api", "samr", "/api/v1/findings/")
+    ]
+
+
+# the admin: staff of several organisations, and who sets roles
+
+
+def test_staff_of_two_organisations_see_both_in_the_admin_and_no_other():
+    # given
+    acme, beta, gamma = (OrganisationFactory(slug=slug) for slug in ("acme", "beta", "gamma"))
+    staff = get_user_model().objects.create_user(username="staff", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_organisation"))
+    for organisation in (acme, beta):
+        Membership.objects.create(user=staff, organisation=organisation)
+    client = Client()
+    client.force_login(staff)
+    # when
+    listed = client.get("/admin/suppliers/organisation/")
+    other = client.get(f"/admin/suppliers/organisation/{gamma.pk}/change/")
+    # then
+    assert sorted(o.slug for o in listed.context["cl"].result_list) == ["acme", "beta"]
+    assert other.status_code == 404
+
+
+def test_only_operators_change_an_organisations_roles_in_the_admin(admin_client):
+    # given staff of acme holding every permission on organisations and their roles
+    acme = OrganisationFactory(slug="acme")
+    staff = get_user_model().objects.create_user(username="staff", is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(content_type__model__in=["organisation", "organisationrole"]))
+    Membership.objects.create(user=staff, organisation=acme)
+    client = Client()
+    client.force_login(staff)
+    url = f"/admin/suppliers/organisation/{acme.pk}/change/"
+    # when
+    formsets = {
+        who: {
+            (f.opts.model, f.has_add_permission, f.has_change_permission, f.has_delete_permission)
+            for f in response.context["inline_admin_formsets"]
+        }
+        for who, response in (("staff", client.get(url)), ("operator", admin_client.get(url)))
+    }
+    # then the roles inline shows the organisation's own staff its roles, to read only
+    assert (OrganisationRole, False, False, False) in formsets["staff"]
+    assert (OrganisationRole, True, True, True) in formsets["operator"]
