@@ -191,10 +191,13 @@ def _api_client():
 
     from suppliers.models import Membership, Organisation, OrganisationRole, Role
     from suppliers.services import api_token_create
+    from traceability.access.models import GrantScope
+    from traceability.access.services import grant_add
 
     user, _ = get_user_model().objects.get_or_create(username="bench-regulator")
     regulator, _ = Organisation.objects.get_or_create(slug="bench-regulator", defaults={"name": "Bench"})
     OrganisationRole.objects.get_or_create(organisation=regulator, role=Role.REGULATOR)
+    grant_add(regulator=regulator, scope=GrantScope.ALL)  # it reads the whole ledger
     membership, _ = Membership.objects.get_or_create(user=user, organisation=regulator)
     if "testserver" not in settings.ALLOWED_HOSTS:
         settings.ALLOWED_HOSTS.append("testserver")  # the in-process test client's host

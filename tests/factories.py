@@ -9,6 +9,7 @@ import factory
 from cells.models import CellFormat, CellLot, CellModel, Chemistry, Material, MaterialKind, MaterialLot, ModuleLot
 from packs.models import ProductModel, WorkOrder
 from suppliers.models import Certificate, CertificateScheme, Organisation, OrganisationRole, Role, Site
+from traceability.access.models import Grant, GrantScope
 from traceability.gs1 import identifiers
 from traceability.gs1.keys import with_check_digit
 
@@ -26,11 +27,13 @@ class OrganisationFactory(factory.django.DjangoModelFactory):
     gs1_company_prefix = factory.Sequence(lambda n: f"{6990000 + n}")
 
     @classmethod
-    def _create(cls, model_class, *args, role=Role.BRAND, roles=None, **kwargs):
+    def _create(cls, model_class, *args, role=Role.BRAND, roles=None, all_grant=True, **kwargs):
+        """A regulator gets an ``all`` grant (it reads the whole ledger) unless ``all_grant=False``."""
         organisation = super()._create(model_class, *args, **kwargs)
-        OrganisationRole.objects.bulk_create(
-            OrganisationRole(organisation=organisation, role=held) for held in sorted(set(roles or [role]))
-        )
+        held = sorted(set(roles or [role]))
+        OrganisationRole.objects.bulk_create(OrganisationRole(organisation=organisation, role=r) for r in held)
+        if Role.REGULATOR in held and all_grant:
+            Grant.objects.create(regulator=organisation, scope=GrantScope.ALL)
         return organisation
 
 

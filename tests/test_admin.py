@@ -30,6 +30,7 @@ from suppliers.models import (
     Site,
 )
 from suppliers.services import api_token_create, certificate_change_status
+from traceability.access.models import Grant, GrantScope
 from traceability.core.models import AuditEntry, Job
 from traceability.events.models import EpcisCapture, EpcisEvent, EpcisEventEpc
 from traceability.genealogy.models import (
@@ -95,6 +96,7 @@ REGISTERED = [
     "traceability.EpcisEvent",
     "traceability.EpcisEventEpc",
     "traceability.AuditEntry",
+    "traceability.Grant",
 ]
 READ_ONLY = [
     "suppliers.CertificateStatusChange",
@@ -119,6 +121,7 @@ READ_ONLY = [
     "traceability.EpcisEvent",
     "traceability.EpcisEventEpc",
     "traceability.AuditEntry",
+    "traceability.Grant",
 ]
 GTIN = "04012345123456"
 OTHER_GTIN = "04012345999993"
@@ -240,6 +243,9 @@ def make_world() -> types.SimpleNamespace:
     SegmentMember.objects.create(segment=w.segment, unit=w.unit, transformation=w.transformation)
     RepeatedUnit.objects.create(unit=w.unit)
     w.job = Job.objects.create(kind="demo", owner=w.brand)
+    w.regulator = Organisation.objects.create(name="SAMR", slug="samr", country="CN")
+    OrganisationRole.objects.create(organisation=w.regulator, role=Role.REGULATOR)
+    Grant.objects.create(regulator=w.regulator, scope=GrantScope.ALL)
     membership = Membership.objects.create(
         user=get_user_model().objects.create(username="qa-engineer"), organisation=w.brand
     )

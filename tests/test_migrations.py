@@ -168,3 +168,27 @@ def test_drf_tokens_become_hashed_api_tokens_of_the_users_membership_and_their_k
     finally:
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE authtoken_token")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_regulator_keeps_reading_the_whole_ledger_with_an_all_grant():
+    # given a regulator and a brand of the schema before grants
+    before = [("traceability", "0016_audit_token_revoke"), ("suppliers", "0005_memberships_and_api_tokens")]
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    Organisation, OrganisationRole = (
+        old.get_model("suppliers", "Organisation"),
+        old.get_model("suppliers", "OrganisationRole"),
+    )
+    samr, volta = Organisation.objects.create(name="SAMR", slug="samr"), Organisation.objects.create(name="V", slug="v")
+    OrganisationRole.objects.create(organisation=samr, role="regulator")
+    OrganisationRole.objects.create(organisation=volta, role="brand")
+    # when
+    executor = MigrationExecutor(connection)
+    executor.migrate(latest)
+    # then
+    new = executor.loader.project_state(latest).apps
+    grants = new.get_model("traceability", "Grant").objects.values_list("regulator_id", "scope", "revoked_at")
+    assert list(grants) == [(samr.pk, "all", None)]

@@ -9,7 +9,7 @@ import json
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -26,7 +26,9 @@ from suppliers.services import (
     organisation_add,
 )
 from tests.factories import OrganisationFactory
-from tests.test_api_support import client_for, member
+from tests.test_api_support import client_for, member, raise_finding, urn
+from tests.trace_world import build_world
+from traceability.access.models import Grant, GrantScope
 from traceability.access.policy import Actor
 from traceability.core.models import AuditEntry
 
@@ -406,3 +408,81 @@ def test_only_operators_change_an_organisations_roles_in_the_admin(admin_client)
     # then the roles inline shows the organisation's own staff its roles, to read only
     assert (OrganisationRole, False, False, False) in formsets["staff"]
     assert (OrganisationRole, True, True, True) in formsets["operator"]
+
+
+# regulators' grants
+
+
+def test_grant_add_is_idempotent_and_grant_list_prints_the_active_grants():
+    # given
+    run("organisation", "add", "samr", "--name", "SAMR", "--role", "regulator")
+    # when
+    _, first = run("grant", "add", "samr", "--all")
+    _, again = run("grant", "add", "samr", "--all")
+    run("grant", "add", "samr", "--jurisdiction", "cn")
+    out, _ = run("grant", "list")
+    # then
+    assert (first, again) == ("samr granted all\n", "samr holds all already, unchanged\n")
+    assert out == "samr\tall\nsamr\tjurisdiction:CN\n"
+    assert list(AuditEntry.objects.filter(action="grant.add").order_by("id").values_list("identifiers", flat=True)) == [
+        ["grant:all"],
+        ["grant:jurisdiction:CN"],
+    ]
+
+
+def test_only_a_regulator_is_granted_and_only_what_exists():
+    # given
+    run("organisation", "add", "acme", "--name", "Acme", "--role", "brand")
+    run("organisation", "add", "samr", "--name", "SAMR", "--role", "regulator")
+    # when
+    refused = [
+        pytest.raises(CommandError, run, "grant", "add", *args).value
+        for args in (
+            ("acme", "--all"),
+            ("nowhere", "--all"),
+            ("samr", "--investigation", "999"),
+            ("samr", "--jurisdiction", "China"),
+        )
+    ]
+    # then
+    assert [str(e) for e in refused] == [
+        "grant to acme: organisation acme has not the regulator role: only regulators hold grants",
+        "no organisation 'nowhere': register it first (organisation add … --role regulator)",
+        "no investigation 999",
+        "grant to samr: jurisdiction 'CHINA' must be an ISO 3166-1 alpha-2 code, e.g. CN",
+    ]
+    assert not Grant.objects.exists()
+
+
+def test_a_regulator_sees_all_only_with_an_active_all_grant():
+    # given a regulator with no grant, one with an investigation's, one with all, one whose all was revoked
+    bare = OrganisationFactory(role=Role.REGULATOR, all_grant=False)
+    investigating = OrganisationFactory(role=Role.REGULATOR, all_grant=False)
+    Grant.objects.create(regulator=investigating, scope=GrantScope.JURISDICTION, jurisdiction="CN")
+    granted = OrganisationFactory(role=Role.REGULATOR)
+    revoked = OrganisationFactory(role=Role.REGULATOR)
+    Grant.objects.filter(regulator=revoked).update(revoked_at=timezone.now())
+    # when
+    actors = [Actor.of(o, "viewer") for o in (bare, investigating, granted, revoked)]
+    # then every one is a regulator, reading only; one sees everything
+    assert [(a.regulator, a.may_write, a.sees_all) for a in actors] == [
+        (True, False, False),
+        (True, False, False),
+        (True, False, True),
+        (True, False, False),
+    ]
+
+
+def test_a_regulators_requests_see_what_its_grant_allows_and_are_audited_either_way():
+    # given a brand's finding, and a regulator's officer before and after its all grant
+    w = build_world()
+    raise_finding(client_for(member(w.brand)), urn(w.m1.identity))
+    regulator = OrganisationFactory(slug="samr", role=Role.REGULATOR, all_grant=False)
+    client = client_for(member(regulator, "officer"))
+    # when
+    before = client.get("/api/v1/findings/").json()["results"]
+    run("grant", "add", "samr", "--all")
+    after = client_for(get_user_model().objects.get(username="officer")).get("/api/v1/findings/").json()["results"]
+    # then
+    assert (len(before), len(after)) == (0, 1)
+    assert AuditEntry.objects.filter(action="read.api", organisation=regulator).count() == 2

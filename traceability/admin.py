@@ -28,6 +28,7 @@ from packs.admin import UnitAdmin as PacksUnitAdmin
 from packs.admin import admin_link
 from packs.models import Unit
 from suppliers.admin import LoadedRowsInlineMixin, OrganisationScopedAdminMixin, ReadOnlyAdminMixin
+from traceability.access.models import Grant
 from traceability.core.models import AuditEntry, Job
 from traceability.events.corrections import transformations_retract_by_operator
 from traceability.events.models import EpcisCapture, EpcisEvent, EpcisEventEpc
@@ -536,3 +537,18 @@ class AuditEntryAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.Mo
 
     def has_view_permission(self, request, obj=None) -> bool:
         return request.user.is_active and request.user.is_superuser
+
+
+# --- regulators' grants: given by ``manage.py grant add`` (audited), never edited -----------------------
+
+
+@admin.register(Grant)
+class GrantAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """What each regulator may read; a regulator's staff see their own organisation's grants."""
+
+    organisation_paths = ("regulator",)
+    list_display = ("regulator", "scope", "jurisdiction", "investigation", "granted_at", "revoked_at")
+    list_filter = ("scope", "regulator")
+    list_select_related = ("regulator",)
+    fields = ("regulator", "scope", "jurisdiction", "investigation", "granted_at", "revoked_at")
+    readonly_fields = fields

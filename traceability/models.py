@@ -5,6 +5,7 @@ Each domain package keeps its own models (``core``, ``ledger``, ``genealogy``, `
 Domain code imports models from its own package, never from here: this module imports them all.
 """
 
+from traceability.access.models import Grant, GrantScope  # noqa: F401
 from traceability.core.models import (  # noqa: F401
     AuditAction,
     AuditEntry,

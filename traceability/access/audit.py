@@ -38,7 +38,7 @@ def regulator_read_record(
         caller = caller_of(request)
     except (OrganisationAmbiguous, OrganisationUnknown):
         return  # the request named no organisation it acts for: it was refused, nothing was read
-    if not caller.sees_all:
+    if not caller.regulator:  # with a grant or not: every read a regulator makes is recorded
         return
     query = request.META.get("QUERY_STRING", "")
     audit_record(
@@ -64,7 +64,8 @@ def audit_reader(caller: Caller) -> bool:
 def audit_visible(queryset: QuerySet[AuditEntry], request: Request) -> QuerySet[AuditEntry]:
     """The entries the caller may read: its organisation's, or all of them for a regulator.
 
-    A regulator reads all for now; once grants exist (issue 12) it reads what its grant covers.
+    A regulator reads all with an ``all`` grant; what its other grants will cover is to come
+    (``traceability.access.models``).
     """
     caller = caller_of(request)
     if caller.sees_all:

@@ -1,4 +1,5 @@
-"""Who may see and do what, for now: an organisation sees what it owns; regulators see all, read-only.
+"""Who may see and do what, for now: an organisation sees what it owns; regulators read only, and
+see all with an ``all`` grant.
 
 Authentication: a token (``api/authentication.py``), a session or basic; ``IsAuthenticated`` is the project default.
 A token acts for its membership's organisation; a session or basic login for the user's only one, or
@@ -35,11 +36,13 @@ class Caller:
     member_role: str | None = None
     regulator: bool = False
     records_findings: bool = False
+    grants_all: bool = False
     read_only_token: bool = False
 
     @property
     def sees_all(self) -> bool:
-        return self.regulator
+        """A regulator with an ``all`` grant (``traceability.access.models``) reads everything."""
+        return self.regulator and self.grants_all
 
     @property
     def may_write(self) -> bool:
@@ -61,6 +64,7 @@ class Caller:
             member_role=self.member_role,
             regulator=self.regulator,
             records_findings=self.records_findings,
+            grants_all=self.grants_all,
         )
 
 
@@ -113,6 +117,7 @@ def caller_of(request: Request) -> Caller:
             member_role=membership.role,
             regulator=flags.caller_regulator,
             records_findings=flags.caller_records_findings,
+            grants_all=flags.caller_grants_all,
             read_only_token=isinstance(token, ApiToken) and token.scope == TokenScope.READ,
         )
     )

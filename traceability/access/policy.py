@@ -22,13 +22,18 @@ from cells.models import Lot
 from packs.models import Unit
 from suppliers.models import MemberRole, Organisation, OrganisationRole, Role, Site  # noqa: F401  (Site: typing)
 from traceability import genealogy
+from traceability.access.models import active_all_grants
 from traceability.genealogy.models import SegmentMember
 
 
 @dataclass(frozen=True)
 class Actor:
     """Who is asking: the organisation a user acts for and their role in it, a regulator, or the
-    operator (a command run without ``--as``, which acts for no organisation and sees everything)."""
+    operator (a command run without ``--as``, which acts for no organisation and sees everything).
+
+    A regulator reads only; it sees everything only with an active ``all`` grant
+    (``traceability.access.models``): without one it sees what any organisation sees of its own.
+    """
 
     organisation_id: int | None
     member_role: str | None = None
@@ -36,24 +41,34 @@ class Actor:
     operator: bool = False
 
     records_findings: bool = False
+    grants_all: bool = False
 
     @classmethod
     def of(
-        cls, organisation: Organisation | None, member_role: str | None = None, *, roles: Iterable[str] | None = None
+        cls,
+        organisation: Organisation | None,
+        member_role: str | None = None,
+        *,
+        roles: Iterable[str] | None = None,
+        grants_all: bool | None = None,
     ) -> Actor:
-        """The actor for a member of ``organisation``; its ``roles`` when the caller has read them
-        already (else they are read: one query)."""
+        """The actor for a member of ``organisation``; its ``roles`` and whether it holds an ``all``
+        grant when the caller has read them already (else they are read: a query each)."""
         held = frozenset(() if organisation is None else organisation.role_names if roles is None else roles)
+        regulator = Role.REGULATOR in held
+        if grants_all is None:
+            grants_all = regulator and organisation is not None and active_all_grants(organisation.pk).exists()
         return cls(
             organisation_id=organisation.pk if organisation is not None else None,
             member_role=member_role,
-            regulator=Role.REGULATOR in held,
+            regulator=regulator,
             records_findings=bool(held & MAKERS),
+            grants_all=regulator and grants_all,
         )
 
     @property
     def sees_all(self) -> bool:
-        return self.operator or self.regulator
+        return self.operator or (self.regulator and self.grants_all)
 
     @property
     def may_write(self) -> bool:
@@ -76,6 +91,7 @@ def caller_annotations(organisation_id: str) -> dict[str, Exists]:
     return {
         "caller_regulator": Exists(held.filter(role=Role.REGULATOR)),
         "caller_records_findings": Exists(held.filter(role__in=MAKERS)),
+        "caller_grants_all": Exists(active_all_grants(OuterRef(organisation_id))),
     }
 
 

@@ -72,6 +72,7 @@ class AuditAction(models.TextChoices):
     MEMBERSHIP_CHANGE = "membership.change", "Membership changed"
     TOKEN_ISSUE = "token.issue", "API token issued"
     TOKEN_REVOKE = "token.revoke", "API token revoked"
+    GRANT_ADD = "grant.add", "Regulator granted access"
     READ_API = "read.api", "Read through the REST API"
     READ_EPCIS = "read.epcis", "Read through the EPCIS interface"
 

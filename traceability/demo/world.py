@@ -66,6 +66,8 @@ DEMO_SUMMARY = "Demo world: 2025 power-bank recalls"
 CONTAMINATED_LOT = "NWC-2306-17"
 # The brand whose QA team the demo administrator works for: its units carry the contaminated lot.
 QA_ORGANISATION = "romax"
+# The demo's regulators; ``demo_load`` grants them the whole ledger (grants are the access layer's).
+REGULATORS = ("samr", "cpsa")
 UNITS_PER_CARTON = 20
 CARTONS_PER_PALLET = 40
 _UTC = dt.UTC

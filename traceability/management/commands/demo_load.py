@@ -9,10 +9,13 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from tqdm import tqdm
 
-from suppliers.models import MemberRole, Membership, Organisation
+from suppliers.models import MemberRole, Membership, Organisation, Role
+from traceability.access.models import GrantScope
+from traceability.access.services import grant_add
 from traceability.demo.world import (
     CONTAMINATED_LOT,
     QA_ORGANISATION,
+    REGULATORS,
     DemoAlreadyLoaded,
     demo_contaminated_lot,
     demo_world_load,
@@ -51,6 +54,10 @@ class Command(BaseCommand):
                     f" {summary.cartons:,} cartons, {summary.pallets} pallets, {summary.shipments} shipments."
                 )
             )
+        # The demo's regulators read the whole ledger, as a market surveillance authority's does
+        # (the same grant again changes nothing).
+        for regulator in Organisation.objects.with_role(Role.REGULATOR).filter(slug__in=REGULATORS):
+            grant_add(regulator=regulator, scope=GrantScope.ALL)
         if lot := demo_contaminated_lot():
             # In the forms the API and EPCIS take (a finding's subject): the canonical key is the
             # ledger's own, which no interface accepts.

@@ -1,7 +1,7 @@
 """``export_epcis --owner SLUG [--query QUERY] [--epc-format F] [--output FILE]``: events back out.
 
 Writes one EPCIS 2.0 EPCISDocument (JSON-LD) of the events the organisation captured (all of them
-for a regulator), selected by the query interface's own parameters (``--query "eventType=
+for a regulator with an ``all`` grant), selected by the query interface's own parameters (``--query "eventType=
 ObjectEvent&GE_eventTime=2024-01-01T00:00:00Z"``), with identifiers as ``GS1-EPC-Format`` would
 ask. Events stream out a page at a time, so a million of them take constant memory.
 """
@@ -17,7 +17,8 @@ from urllib.parse import parse_qsl
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from suppliers.models import Organisation, Role
+from suppliers.models import Organisation
+from traceability.access.policy import Actor
 from traceability.events import queries
 from traceability.events.models import EpcisCapture
 from traceability.events.vocabulary import epcis_document
@@ -41,7 +42,7 @@ class Command(BaseCommand):
         params = dict(parse_qsl(query, keep_blank_values=True))
         if paging := sorted(set(params) & queries.PAGING):
             raise CommandError(f"{paging[0]}: the export writes every selected event, it takes no paging")
-        visible = queries.visible_events(organisation=organisation, sees_all=Role.REGULATOR in organisation.role_names)
+        visible = queries.visible_events(organisation=organisation, sees_all=Actor.of(organisation).sees_all)
         try:
             events = queries.events_query(params, visible=visible)
         except queries.QueryError as exc:
