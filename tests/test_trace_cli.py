@@ -12,6 +12,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from cells.models import Inspection
+from suppliers.models import Membership
 from tests.factories import CertificateFactory
 from tests.test_api_support import member
 from tests.trace_world import add_competitor, build_world
@@ -251,6 +252,25 @@ def test_as_a_distributor_only_the_units_it_received_are_listed_and_traced_back(
     assert forward["others"] == []
     assert set(backward["lots"]) == {identifier_render(lot.identity, form="epc") for lot in (w.mod1, w.c1, w.m2, w.m1)}
     assert refused == {u4: _unknown(u4, f"sgtin:{gtin}:U4"), u8: _unknown(u8, f"sgtin:{gtin}:U8")}
+
+
+def test_a_user_of_several_organisations_names_the_one_trace_acts_for():
+    # given a user of brand A and of distributor D1 (which received U1..U3 of the contaminated lot's units)
+    w = build_world()
+    user = member(w.brand, "qa-ad")
+    Membership.objects.create(user=user, organisation=w.d1, role="viewer")
+    lot = identifier_render(w.c1.identity, form="epc")
+    # when
+    with pytest.raises(CommandError) as unnamed:
+        trace("forward", lot, "--json", "--as", "qa-ad")
+    as_brand = json.loads(trace("forward", lot, "--json", "--as", "qa-ad", "--organisation", w.brand.slug))
+    as_d1 = json.loads(trace("forward", lot, "--json", "--as", "qa-ad", "--organisation", w.d1.slug))
+    # then each acts for the organisation named, which sees its own units or the ones it received
+    choices = ", ".join(sorted((w.brand.slug, w.d1.slug)))
+    assert str(unnamed.value) == (
+        f"user 'qa-ad' acts for several organisations: name one with --organisation ({choices})"
+    )
+    assert len(as_brand["units"]) > len(as_d1["units"]) == 3
 
 
 @pytest.mark.parametrize(

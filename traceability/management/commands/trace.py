@@ -108,15 +108,24 @@ class Command(LedgerCommand):
 
 
 def _membership(username: str, organisation: str | None) -> Membership:
+    """The membership ``--as`` acts through: the one ``--organisation`` names, else the user's only one."""
     user = get_user_model().objects.filter(**{get_user_model().USERNAME_FIELD: username}).first()
     if user is None:
         raise CommandError(f"no user is named {username!r}")
-    member = Membership.objects.select_related("organisation").filter(user=user).first()
-    if member is None:
+    members = list(Membership.objects.select_related("organisation").filter(user=user).order_by("organisation__slug"))
+    if not members:
         raise CommandError(f"user {username!r} acts for no organisation: make them a member of one")
-    if organisation is not None and member.organisation.slug != organisation:
-        raise CommandError(f"user {username!r} is not a member of {organisation!r}")
-    return member
+    if organisation is not None:
+        named = [member for member in members if member.organisation.slug == organisation]
+        if not named:
+            raise CommandError(f"user {username!r} is not a member of {organisation!r}")
+        return named[0]
+    if len(members) > 1:
+        choices = ", ".join(member.organisation.slug for member in members)
+        raise CommandError(
+            f"user {username!r} acts for several organisations: name one with --organisation ({choices})"
+        )
+    return members[0]
 
 
 def _epc(canonical: str, prefix_length: identifiers.PrefixLength) -> str | None:
