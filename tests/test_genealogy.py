@@ -221,7 +221,7 @@ def test_unit_build_records_cost_queries_per_batch_not_per_unit():
     # when
     small_queries, large_queries = record(small, "small"), record(large, "large")
     # then the count grows by batch (SQLite caps a statement at 999 parameters), never by row
-    assert small_queries <= 18  # ledger, checks, records, segments, members, sums, roll-up, repeats
+    assert small_queries <= 20  # ledger, checks, records, segments, members, sums, roll-up, repeats, owners
     assert large_queries <= small_queries + len(large) // 50
 
 

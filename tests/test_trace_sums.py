@@ -10,15 +10,24 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections import defaultdict
+from dataclasses import replace
 
 import pytest
 from django.db import transaction
 
-from packs.models import Container, UnitPacking
+from cells.models import Lot
+from packs.models import Container, Unit, UnitPacking
 from tests.factories import CellLotFactory, MaterialLotFactory, WorkOrderFactory
 from traceability import genealogy
 from traceability.genealogy.commissioning import UnitError, units_create, units_pack
-from traceability.genealogy.models import RecordKind, RepeatedUnit, SegmentContainer, SegmentMember, Transformation
+from traceability.genealogy.models import (
+    RecordKind,
+    RepeatedUnit,
+    Segment,
+    SegmentContainer,
+    SegmentMember,
+    Transformation,
+)
 from traceability.genealogy.writes import UnitBuild, transformation_record, transformation_retract, unit_builds_record
 from traceability.ledger.services import ledger_append
 
@@ -163,6 +172,169 @@ def test_the_difference_between_two_positions_equals_a_comparison_row_by_row(see
         assert diff.added == sorted(now.keys() - was.keys())
         assert diff.gone == sorted(was.keys() - now.keys())
         assert diff.exposure_changed == sorted(u for u in now.keys() & was.keys() if now[u] != was[u])
+
+
+def _per_owner(forward: genealogy.Forward) -> dict[int, tuple[int, int]]:
+    """(definite, potential) affected units per owner, from the units one by one, as a party's view
+    counts them: a unit with rows in the trace's segments at its best exposure there, even when a
+    unit link reaches it definitely (``affected_counts`` would count it definite)."""
+    best, _ = _by_rows(replace(forward, units={}))
+    for unit, reached in forward.units.items():
+        best.setdefault(unit, reached.definite)
+    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for unit, owner in Unit.objects.filter(pk__in=list(best)).values_list("pk", "owner_id"):
+        counts[owner][0 if best[unit] else 1] += 1
+    return {owner: (d, p) for owner, (d, p) in counts.items()}
+
+
+def _others_too(cells, positions):
+    """A second brand's units made from the same cell lots: some join the first brand's segments."""
+    brand = WorkOrderFactory()
+    with transaction.atomic():
+        units = units_create(
+            owner=brand.owner,
+            product_model=brand.product_model,
+            serials=[f"O-{i:02d}" for i in range(12)],
+            produced_at=AT,
+        )
+        entry = ledger_append(source="manual", summary="other brand")
+        transformation_record(
+            entry=entry,
+            owner=brand.owner,
+            kind=RecordKind.MANUAL,
+            reference="other wo",
+            occurred_at=AT,
+            input_lot_ids=[cells[0].pk, cells[1].pk],
+            output_unit_ids=units[:6],
+        )
+        unit_builds_record(
+            entry=entry,
+            owner=brand.owner,
+            builds=[
+                UnitBuild(reference=f"other {u}", unit_id=u, lot_ids=frozenset({cells[u % 2].pk}), occurred_at=AT)
+                for u in units[4:]
+            ],
+        )
+    positions.append(entry.position)
+    return brand.owner
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_party_view_from_segment_owners_equals_a_count_row_by_row(seed):
+    # given a world whose sums need every correction, with a second brand's units in some segments
+    materials, cells, positions = _random_world(seed)
+    other = _others_too(cells, positions)
+    brand = Unit.objects.exclude(owner=other).values_list("owner_id", flat=True).first()
+    assert Segment.objects.filter(owners_mixed=True).exists()
+    # when traced from every lot at several positions, then each party's share agrees with the rows
+    for position in sorted({positions[len(positions) // 3], positions[-4], positions[-2], positions[-1]}):
+        snapshot = genealogy.ledger_snapshot(position)
+        for lot in [*materials, *cells]:
+            forward = genealogy.forward_trace(snapshot=snapshot, seed_lot_ids=[lot.pk])
+            per_owner = _per_owner(forward)
+            for party in (brand, other):
+                view = genealogy.party_view(forward, party)
+                assert (view.definite_units, view.potential_units) == per_owner.get(party, (0, 0)), (position, lot)
+                assert view.others == (), (position, lot)
+            maker = Lot.objects.get(pk=lot.pk).owner_id
+            assert genealogy.party_view(forward, maker).others == tuple(
+                genealogy.OthersCount(owner, d, p) for owner, (d, p) in sorted(per_owner.items()) if owner != maker
+            ), (position, lot)
+
+
+def test_a_segment_holding_two_organisations_units_is_mixed_and_counted_per_owner():
+    # given a cell lot's segment holding a brand's units, then another brand's units too
+    first, second = WorkOrderFactory(), WorkOrderFactory()
+    cell = CellLotFactory()
+    with transaction.atomic():
+        ours = units_create(
+            owner=first.owner, product_model=first.product_model, serials=["F1", "F2", "F3"], produced_at=AT
+        )
+        theirs = units_create(
+            owner=second.owner, product_model=second.product_model, serials=["S1", "S2"], produced_at=AT
+        )
+
+    def build(owner, units):
+        with transaction.atomic():
+            unit_builds_record(
+                entry=ledger_append(source="manual", summary="builds"),
+                owner=owner,
+                builds=[
+                    UnitBuild(reference=f"b{u}", unit_id=u, lot_ids=frozenset({cell.pk}), occurred_at=AT) for u in units
+                ],
+            )
+
+    build(first.owner, ours)
+    (segment,) = Segment.objects.all()
+    single = (segment.owner_id, segment.owners_mixed)
+    # when
+    build(second.owner, theirs)
+    # then
+    segment.refresh_from_db()
+    assert single == (first.owner_id, False)
+    assert (segment.owner_id, segment.owners_mixed, segment.unit_count) == (first.owner_id, True, 5)
+    forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[cell.pk])
+    assert genealogy.party_view(forward, first.owner_id) == genealogy.PartyView(first.owner_id, 3, 0, ())
+    assert genealogy.party_view(forward, second.owner_id) == genealogy.PartyView(second.owner_id, 2, 0, ())
+    assert genealogy.party_view(forward, cell.owner_id) == genealogy.PartyView(
+        cell.owner_id,
+        0,
+        0,
+        (genealogy.OthersCount(first.owner_id, 3, 0), genealogy.OthersCount(second.owner_id, 2, 0)),
+    )
+
+
+def test_a_retracted_member_leaves_a_party_view_of_its_segment_from_the_retraction_on():
+    # given a brand's work order (two cell lots, four units: potential) and its retraction
+    work_order = WorkOrderFactory()
+    cells = [CellLotFactory(), CellLotFactory()]
+    with transaction.atomic():
+        units = units_create(
+            owner=work_order.owner,
+            product_model=work_order.product_model,
+            serials=["R1", "R2", "R3", "R4"],
+            produced_at=AT,
+        )
+        entry = ledger_append(source="manual", summary="work orders")
+        kept = transformation_record(
+            entry=entry,
+            owner=work_order.owner,
+            kind=RecordKind.WORK_ORDER,
+            reference="wo 1",
+            occurred_at=AT,
+            input_lot_ids=[c.pk for c in cells],
+            output_unit_ids=units[:2],
+        )
+        wrong = transformation_record(
+            entry=entry,
+            owner=work_order.owner,
+            kind=RecordKind.WORK_ORDER,
+            reference="wo 2",
+            occurred_at=AT,
+            input_lot_ids=[c.pk for c in cells],
+            output_unit_ids=units[2:],
+        )
+    before = genealogy.ledger_snapshot()
+    with transaction.atomic():
+        transformation_retract(
+            transformation=wrong, entry=ledger_append(source="manual", summary="retract"), reason="wrong units"
+        )
+    after = genealogy.ledger_snapshot()
+    # when
+    views = [
+        genealogy.party_view(
+            genealogy.forward_trace(snapshot=snapshot, seed_lot_ids=[cells[0].pk]), work_order.owner_id
+        )
+        for snapshot in (before, after)
+    ]
+    # then one segment, one owner, and its sum stops counting the retracted units
+    assert kept.segment_id == wrong.segment_id
+    assert Segment.objects.values_list("owner_id", "owners_mixed", "unit_count").get() == (
+        work_order.owner_id,
+        False,
+        4,
+    )
+    assert [(view.definite_units, view.potential_units) for view in views] == [(0, 4), (0, 2)]
 
 
 def test_sums_do_not_depend_on_whether_packing_or_genealogy_came_first():

@@ -8,6 +8,7 @@ set-based: one grouped query over the result's members per question, never one p
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import connection
@@ -16,8 +17,9 @@ from django.db.models import Q, QuerySet
 from cells.models import Lot
 from packs.models import ContainerPacking, ShipmentItem, Unit, UnitPacking
 from traceability.core.db import any_sql, cursor_planned_without
+from traceability.genealogy.counts import sums_of
 from traceability.genealogy.forward import Forward, forward_trace, members
-from traceability.genealogy.models import SegmentMember
+from traceability.genealogy.models import Segment, SegmentMember
 
 
 @dataclass(frozen=True)
@@ -67,12 +69,13 @@ def party_view(forward: Forward, organisation_id: int) -> PartyView:
     went into counted per owner (the party's lots among those the trace reached, the subject
     included, traced again at the same position: the segments both traces reach hold them).
 
-    Counted per owner over the segments, with no condition on the party's units in the query: a
-    ``units_of`` subquery made the planner hash every unit the party owns (130 ms at 10k affected
-    units in the 200k-unit bench world, against 7 ms). Units it received from others are counted
-    apart, and only when it has received anything.
+    Counted per owner from the segments' owners and stored totals, as the unscoped count sums them
+    (``_counts_summed``), with no condition on the party's units in any query: a ``units_of``
+    subquery made the planner hash every unit the party owns (130 ms at 10k affected units in the
+    200k-unit bench world, against 7 ms). Units it received from others are counted apart, unit by
+    unit, and only when it has received anything.
     """
-    by_owner = _counts_by_owner(forward, set(forward.segments))
+    by_owner = _counts_summed(forward, set(forward.segments))
     definite, potential = by_owner.get(organisation_id, (0, 0))
     if ShipmentItem.objects.filter(shipment__consignee_id=organisation_id).exists():
         received = _counts_by_owner(forward, set(forward.segments), only=Q(pk__in=received_units(organisation_id)))
@@ -86,7 +89,7 @@ def party_view(forward: Forward, organisation_id: int) -> PartyView:
         downstream = forward_trace(snapshot=forward.snapshot, seed_lot_ids=own_lots)
         segments = forward.segments.keys() & downstream.segments.keys()
         linked = downstream.units.keys() & forward.units.keys()
-        others = _counts_by_owner(forward, segments, linked=linked)
+        others = _counts_summed(forward, segments, linked=linked)
         others.pop(organisation_id, None)
     return PartyView(
         organisation_id=organisation_id,
@@ -94,6 +97,45 @@ def party_view(forward: Forward, organisation_id: int) -> PartyView:
         potential_units=potential,
         others=tuple(OthersCount(owner, d, p) for owner, (d, p) in sorted(others.items())),
     )
+
+
+def segment_owners(segment_ids: Iterable[int]) -> dict[int, int]:
+    """Segment -> owner, of the segments whose units are all one organisation's: one query."""
+    ids = frozenset(segment_ids)
+    if not ids:
+        return {}
+    return dict(
+        Segment.objects.filter(pk__any=ids, owners_mixed=False, owner_id__isnull=False).values_list("pk", "owner_id")
+    )
+
+
+def _counts_summed(
+    forward: Forward, segments: set[int], *, linked: set[int] | None = None
+) -> dict[int, tuple[int, int]]:
+    """What ``_counts_by_owner`` answers (without ``only``), summed where a segment's total is
+    exact for one owner: a clean segment (``Sums``) whose units are one organisation's adds its
+    count to that owner with no join at all. Mixed, dirty and ownerless segments are counted unit
+    by unit (``_counts_by_owner`` on just those), and units with several rows settled once, at
+    their best exposure, as ``affected_counts`` settles them."""
+    sums = sums_of(forward)
+    single = segment_owners(s for s in segments if s in sums.clean)
+    exact = _counts_by_owner(forward, segments - single.keys(), linked=set())
+    counts = {owner: [d, p] for owner, (d, p) in exact.items()}
+    for segment, owner in single.items():
+        counts.setdefault(owner, [0, 0])[0 if forward.segments[segment].definite else 1] += sums.clean[segment]
+    for rows in sums.repeated.values():
+        rows = [segment for segment in rows if segment in segments]
+        summed = [segment for segment in rows if segment in single]
+        if not summed:
+            continue  # counted once already, unit by unit
+        tally = counts[single[summed[0]]]
+        for segment in summed:
+            tally[0 if forward.segments[segment].definite else 1] -= 1
+        if counted := [segment for segment in rows if segment not in single]:
+            tally[0 if any(forward.segments[segment].definite for segment in counted) else 1] -= 1
+        tally[0 if any(forward.segments[segment].definite for segment in rows) else 1] += 1
+    _linked_count(forward, segments, set(forward.units) if linked is None else linked, Unit.objects.all(), counts)
+    return {owner: (d, p) for owner, (d, p) in counts.items() if d or p}
 
 
 def _counts_by_owner(
@@ -125,20 +167,27 @@ def _counts_by_owner(
                 [*definite_params, *params, *valid_params, *chosen_params],
             )
             counts = {owner: [int(d), int(p)] for owner, d, p in cursor.fetchall()}
-    # Units reached through unit links (refurbished ones) are no segment's members: counted apart,
-    # unless a segment counted them already.
-    linked = set(forward.units) if linked is None else linked
-    if linked:
-        in_segments_too = (
-            set(
-                members(forward.snapshot, sorted(segments))
-                .filter(unit_id__any=frozenset(linked))
-                .values_list("unit_id", flat=True)
-            )
-            if segments
-            else set()
-        )
-        for owner, unit in units.filter(pk__any=frozenset(linked)).values_list("owner_id", "pk"):
-            if unit not in in_segments_too:
-                counts.setdefault(owner, [0, 0])[0 if forward.units[unit].definite else 1] += 1
+    _linked_count(forward, segments, set(forward.units) if linked is None else linked, units, counts)
     return {owner: (d, p) for owner, (d, p) in counts.items()}
+
+
+def _linked_count(
+    forward: Forward, segments: set[int], linked: set[int], units: QuerySet[Unit], counts: dict[int, list[int]]
+) -> None:
+    """Add to ``counts`` the ``linked`` units among ``units``: units reached through unit links
+    (refurbished ones) are no segment's members, so they are counted apart, unless one of
+    ``segments`` counted them already."""
+    if not linked:
+        return
+    in_segments_too = (
+        set(
+            members(forward.snapshot, sorted(segments))
+            .filter(unit_id__any=frozenset(linked))
+            .values_list("unit_id", flat=True)
+        )
+        if segments
+        else set()
+    )
+    for owner, unit in units.filter(pk__any=frozenset(linked)).values_list("owner_id", "pk"):
+        if unit not in in_segments_too:
+            counts.setdefault(owner, [0, 0])[0 if forward.units[unit].definite else 1] += 1

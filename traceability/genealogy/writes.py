@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.db import connection
-from django.db.models import Count, Max, OuterRef, Subquery
+from django.db.models import Case, Count, Max, OuterRef, Subquery, Value, When
 
 from cells.models import Lot
 from packs.models import Unit, UnitPacking
@@ -138,19 +138,62 @@ def _members_written(*, segment_ids: Iterable[int], unit_ids: Sequence[int], fir
 
     The new rows are those of ``unit_ids`` with a transformation id from ``first_transformation_id``
     on: ledger writes are serialised and ids grow, so nothing newer exists. A fixed number of
-    queries per batch: segment totals, the consignee roll-up from the units' packings, and units
-    that now have more than one member row.
+    queries per batch: segment totals, the consignee roll-up from the units' packings, units
+    that now have more than one member row, and the segments' owners.
     """
     members = SegmentMember.objects.filter(segment=OuterRef("pk")).order_by().values("segment")
     Segment.objects.filter(pk__in=set(segment_ids)).update(
         unit_count=Subquery(members.annotate(n=Count("*")).values("n")),
         last_transformation_id=Subquery(members.annotate(m=Max("transformation_id")).values("m")),
     )
+    owners: dict[int, _SegmentOwners] = {}
     for start in range(0, len(unit_ids), BATCH_SIZE):
         batch = unit_ids[start : start + BATCH_SIZE]
         in_batch, params = any_sql("m.unit_id", batch, connection)
         _rollup_add(f"{in_batch} AND m.transformation_id >= %s", [*params, first_transformation_id])
         _repeated_mark(SegmentMember, batch)
+        _owners_read(owners, f"{in_batch} AND m.transformation_id >= %s", [*params, first_transformation_id])
+    _owners_write(owners)
+
+
+@dataclass
+class _SegmentOwners:
+    owner_id: int | None  # as stored before this write
+    mixed: bool
+    new: set[int] = field(default_factory=set)  # the owners of the units this write added
+
+    def after(self) -> tuple[int | None, bool]:
+        owner = self.owner_id if self.owner_id is not None else min(self.new, default=None)
+        return owner, self.mixed or len((self.new | {owner}) - {None}) > 1
+
+
+def _owners_read(owners: dict[int, _SegmentOwners], where: str, params: Sequence) -> None:
+    """Add to ``owners`` the owners of the units of the member rows ``m`` that ``where`` picks, per
+    segment, with what the segment says already: one query."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT DISTINCT m.segment_id, u.owner_id, s.owner_id, s.owners_mixed"
+            f" FROM {SegmentMember._meta.db_table} m JOIN {Unit._meta.db_table} u ON u.id = m.unit_id"
+            f" JOIN {Segment._meta.db_table} s ON s.id = m.segment_id WHERE {where}",
+            params,
+        )
+        for segment, unit_owner, owner, mixed in cursor.fetchall():
+            owners.setdefault(segment, _SegmentOwners(owner, bool(mixed))).new.add(unit_owner)
+
+
+def _owners_write(owners: dict[int, _SegmentOwners]) -> None:
+    """Store the segments' owners where this write changed them: one UPDATE, a branch per owner."""
+    changed = {segment: seen.after() for segment, seen in owners.items() if seen.after() != (seen.owner_id, seen.mixed)}
+    if not changed:
+        return
+    by_owner: dict[int | None, set[int]] = defaultdict(set)
+    for segment, (owner, _) in changed.items():
+        by_owner[owner].add(segment)
+    mixed = {segment for segment, (_, is_mixed) in changed.items() if is_mixed}
+    Segment.objects.filter(pk__any=frozenset(changed)).update(
+        owner_id=Case(*(When(pk__any=frozenset(ids), then=Value(owner)) for owner, ids in by_owner.items())),
+        owners_mixed=Case(When(pk__any=frozenset(mixed), then=Value(True)), default=Value(False)),
+    )
 
 
 def packings_written(*, packing_ids: Sequence[int], unit_ids: Sequence[int]) -> None:
