@@ -175,12 +175,12 @@ def test_the_difference_between_two_positions_equals_a_comparison_row_by_row(see
 
 
 def _per_owner(forward: genealogy.Forward) -> dict[int, tuple[int, int]]:
-    """(definite, potential) affected units per owner, from the units one by one, as a party's view
-    counts them: a unit with rows in the trace's segments at its best exposure there, even when a
-    unit link reaches it definitely (``affected_counts`` would count it definite)."""
+    """(definite, potential) affected units per owner, from the units one by one: each at its best
+    exposure, through its rows in the trace's segments or through unit links, as ``affected_counts``
+    has it."""
     best, _ = _by_rows(replace(forward, units={}))
     for unit, reached in forward.units.items():
-        best.setdefault(unit, reached.definite)
+        best[unit] = best.get(unit, False) or reached.definite
     counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for unit, owner in Unit.objects.filter(pk__in=list(best)).values_list("pk", "owner_id"):
         counts[owner][0 if best[unit] else 1] += 1

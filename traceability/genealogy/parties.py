@@ -175,19 +175,20 @@ def _linked_count(
     forward: Forward, segments: set[int], linked: set[int], units: QuerySet[Unit], counts: dict[int, list[int]]
 ) -> None:
     """Add to ``counts`` the ``linked`` units among ``units``: units reached through unit links
-    (refurbished ones) are no segment's members, so they are counted apart, unless one of
-    ``segments`` counted them already."""
+    (refurbished ones) are no segment's members, so they are counted apart. One that ``segments``
+    counted already is definite when either way to it is, as ``affected_counts`` has it: a unit
+    counted potential by its segments but reached definitely through a unit link moves across."""
     if not linked:
         return
-    in_segments_too = (
-        set(
-            members(forward.snapshot, sorted(segments))
-            .filter(unit_id__any=frozenset(linked))
-            .values_list("unit_id", flat=True)
-        )
-        if segments
-        else set()
-    )
+    through_segments: dict[int, bool] = {}  # unit -> definite through ``segments``
+    if segments:
+        rows = members(forward.snapshot, sorted(segments)).filter(unit_id__any=frozenset(linked))
+        for unit, segment in rows.values_list("unit_id", "segment_id"):
+            through_segments[unit] = through_segments.get(unit, False) or forward.segments[segment].definite
     for owner, unit in units.filter(pk__any=frozenset(linked)).values_list("owner_id", "pk"):
-        if unit not in in_segments_too:
-            counts.setdefault(owner, [0, 0])[0 if forward.units[unit].definite else 1] += 1
+        definite = forward.units[unit].definite
+        if unit not in through_segments:
+            counts.setdefault(owner, [0, 0])[0 if definite else 1] += 1
+        elif definite and not through_segments[unit]:
+            counts[owner][0] += 1
+            counts[owner][1] -= 1
