@@ -374,9 +374,8 @@ def test_a_members_reads_and_a_regulators_refused_write_leave_no_entry(world):
 # --- the trail is append-only -----------------------------------------------------------------------------
 
 
+@pytest.mark.postgresql  # the append-only trigger exists on PostgreSQL only (SQLite: the code never updates entries)
 def test_postgresql_refuses_to_update_or_delete_an_entry_even_through_a_raw_cursor():
-    if connection.vendor != "postgresql":
-        pytest.skip("the append-only trigger exists on PostgreSQL only (SQLite: the code never updates entries)")
     # given
     entry = audit_record(action="organisation.add", identifiers=["volta"])
     # when / then
