@@ -19,9 +19,8 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from packs.models import Unit
-from suppliers.models import ApiToken, MemberRole, Membership, Organisation, TokenScope
-from traceability.access.policy import Actor, caller_annotations
-from traceability.genealogy import received_units
+from suppliers.models import ApiToken, Membership, Organisation, TokenScope
+from traceability.access.policy import Actor, caller_annotations, upstream_traceable
 from traceability.ledger.selectors import UnknownSubject, subject_find
 
 M = TypeVar("M", bound=Model)
@@ -32,40 +31,33 @@ ORGANISATION_HEADER = "X-Ledger-Organisation"
 
 @dataclass(frozen=True)
 class Caller:
+    """The organisation a request acts for, the access policy's actor for it, and what its
+    credential allows (a read-scoped token never writes, whatever the member's role)."""
+
     organisation: Organisation | None
-    member_role: str | None = None
-    regulator: bool = False
-    records_findings: bool = False
-    grants_all: bool = False
+    actor: Actor
     read_only_token: bool = False
+
+    @property
+    def member_role(self) -> str | None:
+        return self.actor.member_role
+
+    @property
+    def regulator(self) -> bool:
+        return self.actor.regulator
 
     @property
     def sees_all(self) -> bool:
         """A regulator with an ``all`` grant (``traceability.access.models``) reads everything."""
-        return self.regulator and self.grants_all
+        return self.actor.sees_all
 
     @property
     def may_write(self) -> bool:
-        """QA engineers and organisation admins write; viewers, regulators and read-scoped tokens only read."""
-        return (
-            not self.regulator
-            and not self.read_only_token
-            and self.member_role in (MemberRole.QA, MemberRole.ADMIN)
-        )
+        """As the policy says (QA engineers and organisation admins), and not with a read-scoped token."""
+        return self.actor.may_write and not self.read_only_token
 
     def owns(self, owner_id: int | None) -> bool:
-        return self.organisation is not None and owner_id == self.organisation.pk
-
-    @property
-    def actor(self) -> Actor:
-        """The caller as the access policy knows it (no query: ``caller_of`` read its roles)."""
-        return Actor(
-            organisation_id=self.organisation.pk if self.organisation is not None else None,
-            member_role=self.member_role,
-            regulator=self.regulator,
-            records_findings=self.records_findings,
-            grants_all=self.grants_all,
-        )
+        return self.actor.owns(owner_id)
 
 
 class OrganisationAmbiguous(APIException):
@@ -110,14 +102,17 @@ def caller_of(request: Request) -> Caller:
             )
         membership = flags = memberships[0] if memberships else None
     cached = (
-        Caller(organisation=None)
+        Caller(organisation=None, actor=Actor(organisation_id=None))
         if membership is None
         else Caller(
             organisation=membership.organisation,
-            member_role=membership.role,
-            regulator=flags.caller_regulator,
-            records_findings=flags.caller_records_findings,
-            grants_all=flags.caller_grants_all,
+            actor=Actor(
+                organisation_id=membership.organisation_id,
+                member_role=membership.role,
+                regulator=flags.caller_regulator,
+                records_findings=flags.caller_records_findings,
+                grants_all=flags.caller_regulator and flags.caller_grants_all,
+            ),
             read_only_token=isinstance(token, ApiToken) and token.scope == TokenScope.READ,
         )
     )
@@ -174,13 +169,7 @@ def unit_find(*, ident: str, caller: Caller) -> Unit:
         unit = subject_find(ident, owner=None if caller.sees_all else caller.organisation, units_only=True)
     except UnknownSubject:
         raise unknown from None
-    if not isinstance(unit, Unit):
-        raise unknown
     # A unit it received is its to look up too (by URN or Digital Link: the serial is another's).
-    if not (caller.sees_all or caller.owns(unit.owner_id) or _received(caller, unit)):
+    if not isinstance(unit, Unit) or not upstream_traceable(caller.actor, unit):
         raise unknown
     return unit
-
-
-def _received(caller: Caller, unit: Unit) -> bool:
-    return caller.organisation is not None and received_units(caller.organisation.pk).filter(pk=unit.pk).exists()

@@ -20,10 +20,10 @@ from django.db.models import Exists, OuterRef, Q
 
 from cells.models import Lot
 from packs.models import Unit
-from suppliers.models import MemberRole, Organisation, OrganisationRole, Role, Site  # noqa: F401  (Site: typing)
+from suppliers.models import MemberRole, Organisation, OrganisationRole, Role, Site
 from traceability import genealogy
 from traceability.access.models import active_all_grants
-from traceability.genealogy.models import SegmentMember
+from traceability.genealogy.models import Segment, SegmentMember
 
 
 @dataclass(frozen=True)
@@ -156,18 +156,26 @@ def _reaches_own(actor: Actor, forward: genealogy.Forward, *, seed_unit: int | N
     downstream_lots = forward.lots.keys()
     if downstream_lots and Lot.objects.filter(pk__any=frozenset(downstream_lots), owner_id=org).exists():
         return True  # it made a lot from the subject
-    segments = forward.segment_ids()
+    # Only segments holding its units can answer: those it owns, or shared by several owners (one
+    # index probe each); their members are then asked, so a retracted record does not count.
+    segments = frozenset(forward.segment_ids())
+    candidates = frozenset(
+        Segment.objects.filter(Q(owner_id=org) | Q(owners_mixed=True), pk__any=segments).values_list("pk", flat=True)
+        if segments
+        else ()
+    )
     if (
-        segments
+        candidates
         and SegmentMember.objects.filter(
-            forward.snapshot.valid(), segment_id__any=frozenset(segments), unit__owner_id=org
+            forward.snapshot.valid(), segment_id__any=candidates, unit__owner_id=org
         ).exists()
     ):
         return True  # it built a unit from the subject
     reached_units = forward.units.keys() - {seed_unit}
     if reached_units and Unit.objects.filter(pk__any=frozenset(reached_units), owner_id=org).exists():
         return True  # it rebuilt a unit from the subject
-    return any(consignee.organisation_id == org for consignee in genealogy.consignees(forward))
+    # received one: the consignees through the shipments it sent or received only
+    return any(consignee.organisation_id == org for consignee in genealogy.consignees(forward, party_id=org))
 
 
 # --- what a result shows whom ----------------------------------------------------------------------
