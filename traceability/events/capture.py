@@ -55,12 +55,11 @@ from traceability.events.models import (
     EpcisEvent,
     EpcisEventEpc,
     EpcisEventType,
-    EpcisRole,
 )
 from traceability.events.ownership import writes_refused
 from traceability.events.problems import DocumentRejected, Problem
 from traceability.events.shipments import shipments_derive
-from traceability.events.vocabulary import epcis_document, listed
+from traceability.events.vocabulary import epcis_document, identifiers_named, listed
 from traceability.genealogy.commissioning import units_pack
 from traceability.genealogy.models import RecordKind, Transformation
 from traceability.genealogy.writes import (
@@ -77,19 +76,6 @@ from traceability.ledger.services import BATCH_SIZE, company_prefixes_learn, led
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
-# Where each identifier list of an event sits, and its role in the index.
-_EPC_LISTS = {
-    "epcList": EpcisRole.EPC,
-    "childEPCs": EpcisRole.CHILD,
-    "inputEPCList": EpcisRole.INPUT,
-    "outputEPCList": EpcisRole.OUTPUT,
-}
-_CLASS_LISTS = {
-    "quantityList": EpcisRole.CLASS,
-    "childQuantityList": EpcisRole.CHILD_CLASS,
-    "inputQuantityList": EpcisRole.INPUT_CLASS,
-    "outputQuantityList": EpcisRole.OUTPUT_CLASS,
-}
 XSD_CHECKED = "__xsd_checked__"  # read from XML and valid by GS1's XSD (never a JSON member name)
 
 
@@ -429,21 +415,9 @@ def _events_store(rows: list[_Event], *, capture: EpcisCapture, entry: LedgerEnt
     )
 
 
-def _named(event: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(role, identifier as sent) of everything the event names."""
-    if parent := event.get("parentID"):
-        yield EpcisRole.PARENT, parent
-    for key, role in _EPC_LISTS.items():
-        for epc in event.get(key) or ():
-            yield role, epc
-    for key, role in _CLASS_LISTS.items():
-        for item in event.get(key) or ():
-            yield role, item["epcClass"]
-
-
 def _identifiers(event: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """(role, canonical identifier) of everything the event names."""
-    return ((role, canonical_epc(text)) for role, text in _named(event))
+    return ((role, canonical_epc(text)) for role, text in identifiers_named(event))
 
 
 # --- the genealogy -----------------------------------------------------------------------------------
@@ -510,7 +484,7 @@ def _things_ensure(rows: Iterable[_Row], *, owner: Organisation) -> _Things:
     containers: _ByCanonical[identifiers.Sscc] = {}
     parsed: dict[str, identifiers.Parsed] = {}
     for row in rows:
-        for _, text in _named(row.body):
+        for _, text in identifiers_named(row.body):
             if text in parsed or (item := parsed_epc(text)) is None:
                 continue  # seen already (a lot class recurs across events), or not a kind the genealogy models
             parsed[text] = item

@@ -31,6 +31,8 @@ from typing import Any, Protocol
 from cells.models import Lot
 from packs.models import Container, ContainerPacking, Unit, UnitPacking
 from suppliers.models import Organisation
+from traceability.events.models import EpcisRole
+from traceability.events.vocabulary import identifiers_named
 from traceability.gs1 import identifiers
 from traceability.gs1.cbv import cbv_bare, parsed_epc
 
@@ -44,16 +46,17 @@ class CapturedEvent(Protocol):
     body: dict[str, Any]
 
 
-# Where an event names lots, units and containers, and the part each list plays.
-_LISTS = {
-    "epcList": "object",
-    "quantityList": "object",
-    "childEPCs": "child",
-    "childQuantityList": "child",
-    "inputEPCList": "input",
-    "inputQuantityList": "input",
-    "outputEPCList": "output",
-    "outputQuantityList": "output",
+# The part each place an event names something in plays.
+_PARTS = {
+    EpcisRole.PARENT: "parent",
+    EpcisRole.EPC: "object",
+    EpcisRole.CLASS: "object",
+    EpcisRole.CHILD: "child",
+    EpcisRole.CHILD_CLASS: "child",
+    EpcisRole.INPUT: "input",
+    EpcisRole.INPUT_CLASS: "input",
+    EpcisRole.OUTPUT: "output",
+    EpcisRole.OUTPUT_CLASS: "output",
 }
 _KINDS = {identifiers.Lgtin: "lot", identifiers.Sgtin: "unit", identifiers.Sscc: "container"}
 
@@ -73,13 +76,9 @@ class _Named:
 
 
 def _named(body: dict[str, Any]) -> Iterator[_Named]:
-    if (parent := body.get("parentID")) and (parsed := parsed_epc(parent)) is not None:
-        yield _Named("parent", parent, parsed)
-    for key, part in _LISTS.items():
-        for item in body.get(key) or ():
-            text = item["epcClass"] if isinstance(item, dict) else item
-            if (parsed := parsed_epc(text)) is not None:
-                yield _Named(part, text, parsed)
+    for role, text in identifiers_named(body):
+        if (parsed := parsed_epc(text)) is not None:
+            yield _Named(_PARTS[role], text, parsed)
 
 
 @dataclass(frozen=True)
