@@ -1,10 +1,11 @@
-"""What the ledger's management commands share: the domain's refusals written as command errors."""
+"""What the ledger's management commands share: the domain's refusals written as command errors, and
+the shape of the operator's registries (``organisation``, ``user``, ``grant``: ``add`` and ``list``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from traceability.core.errors import DomainError
 
@@ -18,3 +19,33 @@ class LedgerCommand(BaseCommand):
             return super().execute(*args, **options)
         except DomainError as error:
             raise CommandError(error.message) from None
+
+
+def plain(text: str) -> str:
+    """Standard error's default style is the error colour; a report that nothing changed is no error."""
+    return text
+
+
+class RegistryCommand(LedgerCommand):
+    """A command of two actions: ``add`` (idempotent) and ``list`` (one record a line on stdout).
+    A subclass declares the ``add`` parser's arguments in ``add_options`` and implements ``add``
+    and ``list``."""
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True, metavar="{add,list}")
+        self.add_options(actions)
+
+    def add_options(self, actions: Any) -> None:
+        raise NotImplementedError
+
+    def handle(self, *args: Any, action: str, **options: Any) -> None:
+        if action == "add":
+            self.add(**options)
+        else:
+            self.list()
+
+    def add(self, **options: Any) -> None:
+        raise NotImplementedError
+
+    def list(self) -> None:
+        raise NotImplementedError

@@ -14,20 +14,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError
 
 from suppliers.models import Organisation
 from suppliers.services import RegistrationError
 from traceability.access.models import Grant, GrantScope
 from traceability.access.services import grant_add
 from traceability.investigations.models import Investigation
+from traceability.management.base import RegistryCommand, plain
 
 
-class Command(BaseCommand):
+class Command(RegistryCommand):
     help = "Grant a regulator what it may read (add) and list the grants (list)."
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        actions = parser.add_subparsers(dest="action", required=True, metavar="{add,list}")
+    def add_options(self, actions: Any) -> None:
         add = actions.add_parser(
             "add",
             help="Grant a regulator the whole ledger, a jurisdiction or an investigation; again changes nothing.",
@@ -41,13 +41,7 @@ class Command(BaseCommand):
             "list", help="The active grants, one a line: regulator slug, cover (all, jurisdiction:CC, investigation:N)."
         )
 
-    def handle(self, *args: Any, action: str, **options: Any) -> None:
-        if action == "add":
-            self._add(**options)
-        else:
-            self._list()
-
-    def _add(
+    def add(
         self, *, slug: str, whole: bool, jurisdiction: str | None, investigation: int | None, **options: Any
     ) -> None:
         regulator = Organisation.objects.filter(slug=slug).first()
@@ -75,14 +69,9 @@ class Command(BaseCommand):
         if done.created:
             self.stderr.write(f"{slug} granted {done.record.cover}", style_func=self.style.SUCCESS)
         else:
-            self.stderr.write(f"{slug} holds {done.record.cover} already, unchanged", style_func=_plain)
+            self.stderr.write(f"{slug} holds {done.record.cover} already, unchanged", style_func=plain)
 
-    def _list(self) -> None:
+    def list(self) -> None:
         grants = Grant.objects.filter(revoked_at__isnull=True).select_related("regulator")
         for grant in grants.order_by("regulator__slug", "scope", "jurisdiction", "investigation_id"):
             self.stdout.write(f"{grant.regulator.slug}\t{grant.cover}")
-
-
-def _plain(text: str) -> str:
-    """Standard error's default style is the error colour; a report that nothing changed is no error."""
-    return text

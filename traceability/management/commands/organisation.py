@@ -13,17 +13,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError
 
 from suppliers.models import Organisation, Role
 from suppliers.services import RecordDiffers, RegistrationError, organisation_add
+from traceability.management.base import RegistryCommand, plain
 
 
-class Command(BaseCommand):
+class Command(RegistryCommand):
     help = "Register organisations (add) and list them (list)."
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        actions = parser.add_subparsers(dest="action", required=True, metavar="{add,list}")
+    def add_options(self, actions: Any) -> None:
         add = actions.add_parser(
             "add",
             help="Register an organisation; the same arguments again change nothing.",
@@ -50,13 +50,7 @@ class Command(BaseCommand):
             "list", help="One organisation a line: slug, roles (a,b), GS1 prefix, PGLN, name; tab-separated."
         )
 
-    def handle(self, *args: Any, action: str, **options: Any) -> None:
-        if action == "add":
-            self._add(**options)
-        else:
-            self._list()
-
-    def _add(
+    def add(
         self,
         *,
         slug: str,
@@ -88,9 +82,9 @@ class Command(BaseCommand):
         elif done.changed:
             self.stderr.write(f"organisation {slug} updated: {', '.join(done.changed)}", style_func=self.style.SUCCESS)
         else:
-            self.stderr.write(f"organisation {slug} exists, unchanged", style_func=_plain)
+            self.stderr.write(f"organisation {slug} exists, unchanged", style_func=plain)
 
-    def _list(self) -> None:
+    def list(self) -> None:
         for organisation in Organisation.objects.prefetch_related("roles").order_by("slug"):
             self.stdout.write(
                 "\t".join(
@@ -103,8 +97,3 @@ class Command(BaseCommand):
                     )
                 )
             )
-
-
-def _plain(text: str) -> str:
-    """Standard error's default style is the error colour; a report that nothing changed is no error."""
-    return text

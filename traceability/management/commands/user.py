@@ -25,20 +25,20 @@ import datetime as dt
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from suppliers.models import MemberRole, Membership, Organisation, TokenScope
 from suppliers.services import RecordDiffers, RegistrationError, api_token_issue, membership_add
+from traceability.management.base import RegistryCommand, plain
 
 
-class Command(BaseCommand):
+class Command(RegistryCommand):
     help = "Register users acting for an organisation, with their API token (add), and list them (list)."
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        actions = parser.add_subparsers(dest="action", required=True, metavar="{add,list}")
+    def add_options(self, actions: Any) -> None:
         add = actions.add_parser(
             "add",
             help="Register a user acting for an organisation; the same arguments again change nothing.",
@@ -92,13 +92,7 @@ class Command(BaseCommand):
             help="One membership a line: username, organisation, role, email, how many active API tokens it has.",
         )
 
-    def handle(self, *args: Any, action: str, **options: Any) -> None:
-        if action == "add":
-            self._add(**options)
-        else:
-            self._list()
-
-    def _add(
+    def add(
         self,
         *,
         username: str,
@@ -143,7 +137,7 @@ class Command(BaseCommand):
         elif done.changed:
             self.stderr.write(f"user {username} updated: {', '.join(done.changed)}", style_func=self.style.SUCCESS)
         else:
-            self.stderr.write(f"user {username} exists, unchanged", style_func=_plain)
+            self.stderr.write(f"user {username} exists, unchanged", style_func=plain)
         if key is not None:
             self.stderr.write(
                 f"user {username}: new API token for {organisation} on standard output"
@@ -159,7 +153,7 @@ class Command(BaseCommand):
                 style_func=self.style.WARNING,
             )
 
-    def _list(self) -> None:
+    def list(self) -> None:
         now = timezone.now()
         unexpired = Q(tokens__expires_at__isnull=True) | Q(tokens__expires_at__gt=now)
         active = Q(tokens__revoked_at__isnull=True) & unexpired
@@ -184,8 +178,3 @@ class Command(BaseCommand):
                         )
                     )
                 )
-
-
-def _plain(text: str) -> str:
-    """Standard error's default style is the error colour; a report that nothing changed is no error."""
-    return text
