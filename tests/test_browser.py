@@ -80,6 +80,33 @@ def _held(job) -> None:
     """Submit nothing: no worker runs here, and a message left on the broker would outlive the test."""
 
 
+def test_the_landing_page_leads_to_the_interfaces_and_its_api_docs_link_opens_them(live_server):
+    # given the landing page of a running server, as the admin's "View site" link opens it
+    requested: list[str] = []
+    with chromium_page() as page:
+        page.on("request", lambda request: requested.append(request.url))
+        # when it is opened
+        page.goto(f"{live_server.url}/")
+        heading = page.locator("h1").inner_text()
+        links = {link.inner_text(): link.get_attribute("href") for link in page.locator("dt a").all()}
+        # and its first link followed
+        page.get_by_role("link", name="REST API documentation").click()
+        page.wait_for_selector(".opblock-summary-path", timeout=20_000)
+        docs_title = page.locator(".info .title").inner_text()
+    # then it names the product and each interface, and leads to the docs page, all from this server
+    assert heading == "Cell traceability ledger"
+    assert links == {
+        "REST API documentation": "/api/v1/docs/",
+        "OpenAPI schema": "/api/v1/schema/",
+        "EPCIS 2.0 events": "/epcis/events",
+        "EPCIS 2.0 capture": "/epcis/capture",
+        "Administration": "/admin/",
+        "Health": "/health/",
+    }
+    assert docs_title.startswith("Cell traceability ledger API")
+    assert requested and all(url.startswith(live_server.url) for url in requested)
+
+
 def test_the_api_docs_page_lists_every_operation_from_assets_served_here(live_server):
     # given the docs page of a running server
     requested: list[str] = []
