@@ -284,6 +284,7 @@ def make_world() -> types.SimpleNamespace:
         action="ADD",
         biz_step="commissioning",
         body={"type": "ObjectEvent", "epcList": [f"https://id.gs1.org/01/{GTIN}/21/S1"]},
+        owner=w.brand,
         capture=w.capture,
         recorded_position=w.entry,
     )

@@ -107,6 +107,28 @@ def test_a_distributor_reads_the_events_naming_the_unit_it_received_and_no_other
     assert _ids(u2) == ["urn:uuid:a-build"]
 
 
+def test_an_event_id_another_organisation_used_is_a_new_event_and_each_reads_its_own_first():
+    # given B's observation of A's U1, "urn:uuid:b-observe"
+    w = _world()
+    a, b = client_for(member(w.a)), client_for(member(w.b))
+    mine = observation("urn:uuid:b-observe", [sgtin("U2")], at="05")
+    # when A captures an event of its own under that eventID, twice
+    created = a.post("/epcis/events", mine, format="json")
+    again = a.post("/epcis/events", mine, format="json")
+    # then the first is A's new event (201), the second a repeat of A's own (409)
+    assert created.status_code == 201 and created.headers["Location"] == "/epcis/events/urn%3Auuid%3Ab-observe"
+    assert again.status_code == 409
+    path = f"/epcis/events/{quote('urn:uuid:b-observe', safe='')}"
+    u1, u2 = (f"https://id.gs1.org/01/04012345111118/21/{s}" for s in ("U1", "U2"))
+    assert a.get(path).json()["epcList"] == [u2] and b.get(path).json()["epcList"] == [u1]
+    # and a query by eventID answers A both (B's names A's U1), B its own alone
+    query = "/epcis/events?EQ_eventID=urn:uuid:b-observe"
+    epcs = [e["epcList"] for e in a.get(query).json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]]
+    assert epcs == [[u1], [u2]]
+    epcs = [e["epcList"] for e in b.get(query).json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]]
+    assert epcs == [[u1]]
+
+
 def test_pages_run_over_its_own_and_others_events_alike():
     # given
     w = _world()

@@ -7,13 +7,14 @@ import hashlib
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
 BEFORE, AFTER = (
     ("traceability", "0010_epcis_event_indexes_read_by_queries"),
     ("traceability", "0011_finding_attachments"),
 )
+EVENT_ID_PER_OWNER = ("traceability", "0021_event_id_per_owner")
 # The organisations of these tests have the one ``role`` column of before the set of roles.
 SUPPLIERS_ONE_ROLE = ("suppliers", "0003_membership_role")
 
@@ -192,3 +193,38 @@ def test_every_regulator_keeps_reading_the_whole_ledger_with_an_all_grant():
     new = executor.loader.project_state(latest).apps
     grants = new.get_model("traceability", "Grant").objects.values_list("regulator_id", "scope", "revoked_at")
     assert list(grants) == [(samr.pk, "all", None)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_stored_event_keeps_its_captures_owner_and_event_ids_become_unique_per_owner():
+    # given an event of the schema before (whatever migration 0021 follows once rewired)
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+    before = [parent.key for parent in executor.loader.graph.node_map[EVENT_ID_PER_OWNER].parents]
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    Organisation = old.get_model("suppliers", "Organisation")
+    volta, other = (Organisation.objects.create(name=n, slug=n.lower()) for n in ("Volta", "Other"))
+    Capture = old.get_model("traceability", "EpcisCapture")
+    captures = [Capture.objects.create(owner=org, document=f"epcis/{org.slug}") for org in (volta, other)]
+    event = {
+        "event_id": "urn:uuid:e1",
+        "type": "ObjectEvent",
+        "event_time": "2024-03-01T08:00:00Z",
+        "time_zone_offset": "+00:00",
+        "record_time": "2024-03-01T08:00:00Z",
+        "body": {},
+        "recorded_position_id": 1,
+    }
+    old.get_model("traceability", "EpcisEvent").objects.create(capture=captures[0], **event)
+    # when
+    executor = MigrationExecutor(connection)
+    executor.migrate(latest)
+    # then it is Volta's, and another organisation may store an event with its eventID
+    new = executor.loader.project_state(latest).apps
+    Event = new.get_model("traceability", "EpcisEvent")
+    Event.objects.create(capture_id=captures[1].pk, owner_id=other.pk, **event)
+    stored = Event.objects.order_by("pk").values_list("event_id", "owner_id")
+    assert list(stored) == [("urn:uuid:e1", volta.pk), ("urn:uuid:e1", other.pk)]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Event.objects.create(capture_id=captures[1].pk, owner_id=other.pk, **event)

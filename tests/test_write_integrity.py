@@ -552,18 +552,67 @@ def test_b_declaring_an_event_of_a_is_answered_as_a_declaration_of_an_unknown_ev
     assert a_state(world) == before
 
 
-FOREIGN_ID = "this eventID cannot be recorded for your organisation: send the event with an eventID of its own"
-
-
-def test_b_repeating_an_event_of_a_is_refused_without_saying_the_ledger_has_it(world):
-    # given
+def test_b_sending_an_event_id_a_used_records_a_new_event_of_its_own(world):
+    # given B's own commissioning, under the eventID of A's packing event
     before = a_state(world)
-    a_event = aggregation("urn:uuid:a-pack", "ADD", sscc(A, 1), [sgtin(A, "U1"), sgtin(A, "U2")])
+    own = commissioning("urn:uuid:a-pack", [sgtin(B, "B1")])
+    # when it arrives twice
+    first = capture(world.b, document(own))
+    again = capture(world.b, document(own))
+    # then it is B's new event, then a repeat of B's own; A's event and records are as they were
+    assert (first.captured, first.repeated, first.problems) == (1, 0, [])
+    assert (again.captured, again.repeated, again.problems) == (0, 1, [])
+    assert a_state(world) == before
+    assert sorted(EpcisEvent.objects.filter(event_id="urn:uuid:a-pack").values_list("owner__slug", "type")) == [
+        ("a", "AggregationEvent"),
+        ("b", "ObjectEvent"),
+    ]
+
+
+@pytest.mark.parametrize("event_id", ["urn:uuid:a-pack", "urn:uuid:b-new"], ids=["a-s-event-id", "a-new-one"])
+def test_b_repeating_an_event_of_a_is_judged_by_what_it_writes_whatever_its_event_id(world, event_id):
+    # given A's packing event, as B might have copied it
+    before = a_state(world)
+    a_event = aggregation(event_id, "ADD", sscc(A, 1), [sgtin(A, "U1"), sgtin(A, "U2")])
     # when
     done = capture(world.b, document(a_event))
-    # then
-    assert refusals(done) == [("urn:uuid:a-pack", FOREIGN_ID)]
+    # then the same answer under A's eventID as under a new one: nothing says A's exists
+    assert refusals(done) == [(event_id, f"{sscc(A, 1)} {NOT_YOUR_CONTAINER}")]
     assert a_state(world) == before and b_wrote(world) == 0
+
+
+@pytest.mark.parametrize("binding", ["json", "xml"])
+def test_a_declaration_reaches_only_the_declarers_own_event_of_that_event_id(world, binding):
+    # given B's own build of B1 from BL1, under the eventID of A's build event
+    b_event = transformation("urn:uuid:a-out", lots=[lgtin(B, "BL1")], outputs=[sgtin(B, "B1")])
+    a_event = transformation("urn:uuid:a-out", outputs=[sgtin(A, s) for s in ("U1", "U2", "U3")], tid="urn:uuid:T-A")
+    assert capture(world.b, document(b_event)).problems == []
+    before = a_state(world)
+
+    def as_sent(event):
+        return document(event) if binding == "json" else xml_document(event)
+
+    def traced(code: str) -> tuple[int, int]:
+        forward = genealogy.forward_trace(
+            snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[Lot.objects.get(code=code).pk]
+        )
+        return genealogy.affected_counts(forward)
+
+    assert traced("BL1") == (1, 0)
+    # when B declares its event erroneous
+    b_done = capture(world.b, as_sent(declaration(b_event)))
+    # then B's record is retracted, A's event and record are as they were
+    assert (b_done.declared, b_done.problems) == (1, [])
+    assert traced("BL1") == (0, 0) and a_state(world) == before
+    # and when A declares its own, A's record is retracted and B's declaration stays B's
+    a_done = capture(world.a, as_sent(declaration(a_event, reason="did_not_occur")))
+    assert (a_done.declared, a_done.problems) == (1, [])
+    assert traced("CL1") == (0, 0)
+    declared = EpcisEvent.objects.filter(event_id="urn:uuid:a-out").order_by("owner__slug")
+    assert [(e.owner.slug, e.declaration["reason"]) for e in declared] == [
+        ("a", "did_not_occur"),
+        ("b", "incorrect_data"),
+    ]
 
 
 def test_a_declares_its_own_event_and_its_record_is_retracted(world):

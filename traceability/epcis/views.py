@@ -163,7 +163,7 @@ class CaptureDetailView(EpcisView):
 class QueryView(EpcisView):
     """Answers EPCISQueryDocuments, in the identifier format the GS1-EPC-Format header asks for."""
 
-    def query_answer(self, request: Request, params: dict[str, str]) -> Response:
+    def query_answer(self, request: Request, params: dict[str, str], *, own_first: bool = False) -> Response:
         epc_format = request.headers.get("GS1-EPC-Format", "Always_GS1_Digital_Link")
         if epc_format not in queries.EPC_FORMATS:
             raise EpcisException(
@@ -176,6 +176,8 @@ class QueryView(EpcisView):
             query = queries.events_query(
                 params, visible=queries.readable_events(organisation=caller.organisation, sees_all=caller.sees_all)
             )
+            if own_first:
+                query = queries.own_first(query, organisation=caller.organisation)
             page = queries.events_page(query, params, epc_format=epc_format, prefix_length=PrefixLength())
         except queries.QueryError as exc:
             raise EpcisException(400, "QueryParameterException", str(exc)) from None
@@ -221,7 +223,9 @@ class EventsView(QueryView):
 
 class EventDetailView(QueryView):
     def get(self, request: Request, event_id: str) -> Response:
-        answer = self.query_answer(request, {"EQ_eventID": event_id})
+        """The event with this eventID: the caller's own, else the first of another's it may read
+        (eventIDs are unique per capturing organisation, so several may carry one)."""
+        answer = self.query_answer(request, {"EQ_eventID": event_id}, own_first=True)
         events = answer.data["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
         if not events:
             raise EpcisException(404, "NoSuchResourceException", f"no event {event_id!r} is yours to see")

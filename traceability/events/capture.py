@@ -7,7 +7,9 @@ event or identifier):
 1. Validate the whole document (``validation``). With ``rollback`` any problem rejects all of it;
    with ``proceed`` the events that have problems are left out and reported, the rest apply.
 2. Identify each event: its ``eventID``, or the standard's event hash for one sent without, so a
-   repeat is recognised. Known events are left as they were, unless the repeat carries an
+   repeat is recognised. Identifiers are the capturing organisation's: another organisation's
+   event with the same one is not this organisation's to repeat or declare, and this one's is a
+   new event of its own (``EpcisEvent``). Known events are left as they were, unless the repeat carries an
    ``errorDeclaration`` the stored one did not: then the stored event is declared erroneous and
    the genealogy record derived from it is retracted from this ledger position on. An event and
    its declaration in the same document (an exported history, a day's file), in either order, are
@@ -42,7 +44,6 @@ from typing import Any, TypeAlias, TypeVar
 
 import orjson
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils.dateparse import parse_datetime
 
 from cells.models import CellLot, CellModel, Lot, LotKind, Material, MaterialKind, MaterialLot
@@ -163,7 +164,7 @@ def document_apply(document: dict[str, Any], *, capture: EpcisCapture, progress:
         )
         applied.position = entry.position
         ids = _event_ids(document, [event for _, event in kept])
-        fresh, declarations, applied.repeated, foreign = _sorted_out(kept, ids, owner=capture.owner)
+        fresh, declarations, applied.repeated = _sorted_out(kept, ids, owner=capture.owner)
         report("deriving the genealogy", 0, len(fresh))
         hashed = {event_id for (_, event), event_id in zip(kept, ids, strict=True) if not event.get("eventID")}
         rows = _events_build(fresh, hashed=hashed)
@@ -176,8 +177,7 @@ def document_apply(document: dict[str, Any], *, capture: EpcisCapture, progress:
             owner=capture.owner,
             declared=[event for event, _ in declarations],
         )
-        refused = [(event_id, _FOREIGN_EVENT_ID) for event_id in foreign.repeats]
-        refused += [(event_id, why) for event_id, why in derived if event_id in index_of]  # this document's
+        refused = [(event_id, why) for event_id, why in derived if event_id in index_of]  # this document's
         if refused:
             refusals = [
                 Problem(f"/epcisBody/eventList/{index_of[e]}", message, index_of[e], e) for e, message in refused
@@ -189,31 +189,11 @@ def document_apply(document: dict[str, Any], *, capture: EpcisCapture, progress:
             rows = [row for row in rows if row.event_id not in refused_ids]
         report("storing", 0, len(rows))
         _events_store(rows, capture=capture, entry=entry)
-        applied.captured = len(rows) + foreign.declarations  # as if stored: see ``_Foreign``
+        applied.captured = len(rows)
         applied.declared = _declarations_apply(declarations, entry=entry, owner=capture.owner)
         applied.declared += _declared_beside_apply(rows, entry=entry)
         report("done", len(rows), len(rows))
     return applied
-
-
-# Not "the ledger has this event already": that would tell the capturer another organisation's event exists.
-_FOREIGN_EVENT_ID = "this eventID cannot be recorded for your organisation: send the event with an eventID of its own"
-
-
-@dataclass(slots=True)
-class _Foreign:
-    """Events of this document whose eventID (or event hash) another organisation captured first.
-
-    A party writes only its own records, and nothing may tell it that another's event exists. A
-    declaration of such an event is a declaration of an event the capturer does not have: it is
-    answered as one (counted as captured) and touches nothing of the other's. It is not stored:
-    ``UNIQUE(event_id)`` holds one event per identifier across organisations. A repeat of the event
-    itself cannot be stored for the same reason and is refused, without saying why beyond that;
-    answering it exactly as a new event would need event identifiers unique per organisation.
-    """
-
-    repeats: list[str] = field(default_factory=list)
-    declarations: int = 0
 
 
 @dataclass(slots=True)
@@ -229,29 +209,25 @@ class _New:
 
 def _sorted_out(
     kept: list[tuple[int, dict[str, Any]]], ids: list[str], *, owner: Organisation
-) -> tuple[list[_New], list[tuple[EpcisEvent, dict[str, Any]]], int, _Foreign]:
-    """(new events, declarations of stored ones, how many repeat what the ledger or the document has,
-    those another organisation captured first: see ``_Foreign``).
+) -> tuple[list[_New], list[tuple[EpcisEvent, dict[str, Any]]], int]:
+    """(new events, declarations of stored ones, how many repeat what ``owner``'s events or the
+    document have). Only ``owner``'s stored events are read: another organisation's event with the
+    same identifier is neither repeated nor declared by this document, which answers as if it
+    did not exist (its event is new here, its declaration one of an event the ledger lacks).
 
     A new event and a declaration of it in the same document, in either order, are one new event
     with its declaration, as if the declaration had come in a document of its own right after it.
     An event's first declaration counts; another, in the same document or a later one, is a repeat.
     """
-    known = _known_events(ids)
+    known = _known_events(ids, owner=owner)
     fresh: dict[str, _New] = {}  # in the order their identifiers first appear
     declarations: list[tuple[EpcisEvent, dict[str, Any]]] = []
     declared: set[str] = set()
     repeated = 0
-    foreign = _Foreign()
     for (index, event), event_id in zip(kept, ids, strict=True):
         declaration = event.get("errorDeclaration")
         stored = known.get(event_id)
-        if stored is not None and stored.captured_by != owner.pk:  # type: ignore[attr-defined]  # annotated
-            if declaration:
-                foreign.declarations += 1
-            else:
-                foreign.repeats.append(event_id)
-        elif stored is not None:
+        if stored is not None:
             if declaration and stored.declared_at is None and event_id not in declared:
                 declarations.append((stored, declaration))
                 declared.add(event_id)
@@ -265,7 +241,7 @@ def _sorted_out(
             new.declaration = declaration
         else:
             repeated += 1  # the document holds it twice, or declares it twice
-    return list(fresh.values()), declarations, repeated, foreign
+    return list(fresh.values()), declarations, repeated
 
 
 def _event_ids(document: dict[str, Any], events: Sequence[dict[str, Any]]) -> list[str]:
@@ -300,13 +276,12 @@ def _event_digest(context: Any, event: dict[str, Any]) -> str:
     return "urn:ledger:event-sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _known_events(ids: Sequence[str]) -> dict[str, EpcisEvent]:
+def _known_events(ids: Sequence[str], *, owner: Organisation) -> dict[str, EpcisEvent]:
+    """``owner``'s stored events of these identifiers (read through UNIQUE(event_id, owner))."""
     if not ids:
         return {}
-    stored = (
-        EpcisEvent.objects.filter(event_id__any=set(ids))
-        .only("id", "event_id", "declared_at", "record")
-        .annotate(captured_by=F("capture__owner"))
+    stored = EpcisEvent.objects.filter(event_id__any=set(ids), owner=owner).only(
+        "id", "event_id", "declared_at", "record"
     )
     return {row.event_id: row for row in stored}
 
@@ -374,7 +349,7 @@ def _derives(row: _Event) -> bool:
 
 _EVENT_COLUMNS = (
     "event_id", "hashed_id", "type", "event_time", "time_zone_offset", "record_time", "action", "biz_step",
-    "disposition", "transformation_id", "declared_at", "declaration", "body", "capture_id",
+    "disposition", "transformation_id", "declared_at", "declaration", "body", "owner_id", "capture_id",
     "recorded_position_id", "record_id",
 )  # fmt: skip
 
@@ -399,6 +374,7 @@ def _events_store(rows: list[_Event], *, capture: EpcisCapture, entry: LedgerEnt
                 row.declared_at,
                 row.declaration,
                 row.body,
+                capture.owner_id,
                 capture.pk,
                 entry.pk,
                 row.record_id,
@@ -686,7 +662,7 @@ def _earlier_members(groups: list[_Group], *, owner: Organisation, declared: set
     earlier: dict[str, list[EpcisEvent]] = defaultdict(list)
     fresh = {event.event_id for group in groups for event in group.events}
     for event in EpcisEvent.objects.filter(
-        transformation_id__any={g.reference for g in groups}, declared_at__isnull=True, capture__owner=owner
+        transformation_id__any={g.reference for g in groups}, declared_at__isnull=True, owner=owner
     ).exclude(event_id__any=fresh | declared):
         earlier[event.transformation_id].append(event)
     return dict(earlier)

@@ -60,7 +60,10 @@ class EpcisEvent(models.Model):
     """One captured EPCIS event. ``body`` is the event in the JSON binding, as it was received.
 
     ``event_id`` is its ``eventID``, or the standard's event hash (``ni:///sha-256;…``) for an event
-    sent without one, so a repeat is recognised either way.
+    sent without one, so a repeat is recognised either way. It is unique per ``owner`` (the
+    capturing organisation), not across the ledger: another organisation's event with the same
+    identifier is an event of its own, so that nothing answers a party that another's exists
+    (issue 12), and a repeat or an ``errorDeclaration`` reaches only the sender's own event.
     """
 
     # Indexes: only those a query or capture reads by (see Meta). Every index is written for each of
@@ -79,6 +82,16 @@ class EpcisEvent(models.Model):
     declared_at = models.DateTimeField(null=True, blank=True, help_text="When it was declared erroneous.")
     declaration = models.JSONField(null=True, blank=True, help_text="The errorDeclaration that retracted it.")
     body = models.JSONField()
+    # The capture's owner, kept on the event for UNIQUE(event_id, owner). Unconstrained and not
+    # indexed alone: no query reads events by owner alone (they read by capture, which is indexed).
+    owner = models.ForeignKey(
+        Organisation,
+        on_delete=models.PROTECT,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+        help_text="The organisation that captured it (its capture's owner).",
+    )
     # Unconstrained in the database, as Transformation.recorded_position is (and for the same reason).
     capture = models.ForeignKey(EpcisCapture, on_delete=models.PROTECT, db_constraint=False, related_name="+")
     recorded_position = models.ForeignKey(
@@ -96,7 +109,9 @@ class EpcisEvent(models.Model):
 
     class Meta:
         ordering = ["record_time", "id"]
-        constraints = [models.UniqueConstraint(fields=["event_id"], name="epcisevent_event_id_unique")]
+        # event_id first: the index serves a capture's repeat check (event_id = ANY, owner =) and the
+        # query interface's EQ_eventID and GET /epcis/events/<id>, which read by event_id alone.
+        constraints = [models.UniqueConstraint(fields=["event_id", "owner"], name="epcisevent_event_id_owner_unique")]
         indexes = [models.Index(fields=["transformation_id"], name="epcisevent_transformation")]
 
     def __str__(self) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core import signing
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Case, Exists, OuterRef, Q, QuerySet, When
 from django.utils.dateparse import parse_datetime
 
 from cells.models import Lot
@@ -100,6 +100,12 @@ def events_query(params: Mapping[str, str], *, visible: QuerySet[EpcisEvent]) ->
         if params["EXISTS_errorDeclaration"].lower() != "false":
             condition &= Q(declared_at__isnull=False)
     return visible.filter(condition).order_by("pk")
+
+
+def own_first(query: QuerySet[EpcisEvent], *, organisation: Any) -> QuerySet[EpcisEvent]:
+    """The query's events with ``organisation``'s own first: an eventID is unique per capturing
+    organisation, so ``GET /epcis/events/<id>`` may find another's event beside the caller's."""
+    return query.order_by(Case(When(owner=organisation, then=0), default=1), "pk")
 
 
 def events_page(query: QuerySet[EpcisEvent], params: Mapping[str, str], *, epc_format: str, prefix_length: Any) -> Page:
