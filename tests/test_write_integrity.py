@@ -5,9 +5,13 @@ shipments as they were. XML documents are read into the JSON binding and take th
 
 from __future__ import annotations
 
+import io
+import json
 from dataclasses import dataclass
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from cells.models import Lot
 from packs.models import Shipment, Unit, UnitPacking
@@ -16,7 +20,9 @@ from tests.factories import OrganisationFactory
 from tests.test_csv_import import _csv, _load
 from tests.test_epcis_capture import capture
 from traceability import genealogy
+from traceability.events.csv_import import csv_document
 from traceability.events.models import EpcisEvent
+from traceability.events.services import capture_now
 from traceability.genealogy.models import LotLink, SegmentMember, Transformation
 from traceability.gs1 import keys
 
@@ -496,21 +502,162 @@ def test_b_cannot_receive_as_the_consignee_of_a_shipment(world, binding):
     assert a_state(world) == before and b_wrote(world) == 0
 
 
-def test_a_receipt_of_a_shipment_not_addressed_to_b_changes_nothing_and_tells_nothing(world):
+NOT_SHIPPED = "not shipped to you: you may record receipts only of what was"
+
+
+def receiving(event_id: str, epcs: list[str], *, desadv: str, at: str = "09") -> dict:
+    """A receipt as a consignee's warehouse records it: no destinationList (the capturer receives)."""
+    event = shipping(event_id, epcs, source=None, to="", desadv=desadv, step="receiving", at=at)
+    del event["destinationList"]
+    return event
+
+
+@pytest.mark.parametrize("binding", ["json", "xml"])
+@pytest.mark.parametrize("desadv", ["DA-1", "DA-0"], ids=["a-shipment-to-d", "a-reference-nobody-sent"])
+@pytest.mark.parametrize(
+    "epc",
+    [sscc(A, 1), sscc(A, 7), sgtin(A, "U3")],
+    ids=["a-carton-shipped-to-d", "a-carton-never-captured", "a-unit-never-shipped"],
+)
+def test_b_cannot_receive_what_was_not_shipped_to_it_and_is_told_the_same_whatever_exists(world, binding, desadv, epc):
     # given
     before = a_state(world)
-    # when B records a receipt under A's despatch advice, addressed to itself, and one under an unknown one
-    foreign = capture(
-        world.b,
-        document(shipping("urn:uuid:b-r1", [sscc(A, 1)], source=None, to=pgln(B), desadv="DA-1", step="receiving")),
+    event = receiving("urn:uuid:b-recv", [epc], desadv=desadv)
+    # when
+    done = capture(world.b, document(event) if binding == "json" else xml_document(event))
+    # then the reason names the event and the object, and depends on nothing B may not see
+    assert refusals(done) == [("urn:uuid:b-recv", f"{epc} was {NOT_SHIPPED}")]
+    assert a_state(world) == before and b_wrote(world) == 0
+    assert Shipment.objects.get(reference="urn:ledger:desadv:DA-1").received_at is None
+
+
+def test_a_receipt_names_every_object_not_shipped_to_the_capturer(world):
+    # given B's own unit beside two of A's
+    before = a_state(world)
+    epcs = [sscc(A, 1), sgtin(B, "B1"), sgtin(A, "U3")]
+    # when
+    done = capture(world.b, document(receiving("urn:uuid:b-recv", epcs, desadv="DA-1")))
+    # then
+    assert refusals(done) == [("urn:uuid:b-recv", f"{sscc(A, 1)}, {sgtin(A, 'U3')} were {NOT_SHIPPED}")]
+    assert a_state(world) == before and b_wrote(world) == 0
+
+
+@pytest.mark.parametrize("desadv", ["DA-1", "DA-0"])
+def test_b_cannot_receive_a_carton_of_a_in_csv(world, desadv):
+    # given
+    before = a_state(world)
+    row = {"despatch_advice": desadv, "received_at": "2024-07-04T10:00:00Z", "sscc": keys.sscc(A, 1)}
+    # when
+    done = _load(world.b, "receipts", _csv("receipts", row))
+    # then
+    assert [m for _, m in refusals(done)] == [f"https://id.gs1.org/00/{keys.sscc(A, 1)} was {NOT_SHIPPED}"]
+    assert a_state(world) == before and b_wrote(world) == 0
+
+
+def test_d_receives_in_csv_what_was_shipped_to_it(world):
+    # given A's carton 1, shipped to D under DA-1
+    row = {"despatch_advice": "DA-1", "received_at": "2024-07-04T10:00:00Z", "sscc": keys.sscc(A, 1)}
+    # when
+    done = _load(world.d, "receipts", _csv("receipts", row))
+    # then
+    assert (done.captured, done.problems) == (1, [])
+    assert Shipment.objects.get(reference="urn:ledger:desadv:DA-1").received_at.day == 4
+
+
+@pytest.mark.parametrize("binding", ["json", "xml"])
+def test_d_receives_what_was_shipped_to_it_loose_or_packed_at_any_depth(world, binding):
+    # given A packs U3 into carton 2, carton 2 onto pallet 3, and ships the pallet to D under DA-3
+    assert (
+        capture(
+            world.a,
+            document(
+                aggregation("urn:uuid:a-pack2", "ADD", sscc(A, 2), [sgtin(A, "U3")], at="06"),
+                aggregation("urn:uuid:a-pack3", "ADD", sscc(A, 3), [sscc(A, 2)], at="07"),
+                shipping("urn:uuid:a-ship3", [sscc(A, 3)], source=pgln(A), to=pgln(D), desadv="DA-3"),
+            ),
+        ).problems
+        == []
     )
-    unknown = capture(
-        world.b,
-        document(shipping("urn:uuid:b-r2", [sscc(A, 1)], source=None, to=pgln(B), desadv="DA-0", step="receiving")),
+    # when D records receipts of the pallet, the carton in it, the unit in that, and U1 of carton 1
+    events = [
+        receiving("urn:uuid:d-r3", [sscc(A, 3), sscc(A, 2), sgtin(A, "U3")], desadv="DA-3"),
+        receiving("urn:uuid:d-r1", [sgtin(A, "U1")], desadv="DA-1", at="10"),
+    ]
+    done = capture(world.d, document(*events) if binding == "json" else xml_document(*events))
+    # then
+    assert (done.captured, done.problems) == (2, [])
+    received = dict(Shipment.objects.values_list("reference", "received_at__day"))
+    assert received == {"urn:ledger:desadv:DA-1": 10, "urn:ledger:desadv:DA-3": 9}
+
+
+def test_d_cannot_receive_what_was_shipped_to_another(world):
+    # given A ships U3 loose to B
+    a_done = capture(
+        world.a, document(shipping("urn:uuid:a-s2", [sgtin(A, "U3")], source=None, to=pgln(B), desadv="DA-2"))
     )
-    # then both are answered alike, and A's shipment is not received
-    assert (foreign.captured, foreign.problems) == (unknown.captured, unknown.problems) == (1, [])
-    assert a_state(world) == before
+    assert a_done.problems == []
+    # when
+    done = capture(world.d, document(receiving("urn:uuid:d-r2", [sgtin(A, "U3")], desadv="DA-2")))
+    # then
+    assert refusals(done) == [("urn:uuid:d-r2", f"{sgtin(A, 'U3')} was {NOT_SHIPPED}")]
+    assert Shipment.objects.get(reference="urn:ledger:desadv:DA-2").received_at is None
+
+
+@pytest.mark.parametrize("behaviour", ["rollback", "proceed"])
+def test_a_receipt_not_shipped_to_the_capturer_is_refused_whole_or_alone(world, behaviour):
+    # given D's document: a receipt of carton 1 (shipped to it), one of U3 (never shipped)
+    events = [
+        receiving("urn:uuid:d-r1", [sscc(A, 1)], desadv="DA-1"),
+        receiving("urn:uuid:d-r3", [sgtin(A, "U3")], desadv="DA-1", at="10"),
+    ]
+    before = a_state(world)
+    # when
+    done = capture(world.d, document(*events), behaviour=behaviour)
+    # then
+    assert refusals(done) == [("urn:uuid:d-r3", f"{sgtin(A, 'U3')} was {NOT_SHIPPED}")]
+    stored = list(EpcisEvent.objects.filter(owner=world.d).values_list("event_id", flat=True))
+    received_at = Shipment.objects.get(reference="urn:ledger:desadv:DA-1").received_at
+    if behaviour == "rollback":
+        assert (done.captured, stored, received_at) == (0, [], None)
+        assert a_state(world) == before
+    else:
+        assert (done.captured, stored, received_at.day) == (1, ["urn:uuid:d-r1"], 9)
+
+
+def test_b_receives_in_csv_with_proceed_only_what_was_shipped_to_it(world):
+    # given A ships U3 loose to B under DA-2
+    capture(world.a, document(shipping("urn:uuid:a-s2", [sgtin(A, "U3")], source=None, to=pgln(B), desadv="DA-2")))
+    rows = [
+        {"despatch_advice": "DA-2", "received_at": "2024-07-04T10:00:00Z", "unit_gtin": gtin14(A), "unit_serial": "U3"},
+        {"despatch_advice": "DA-1", "received_at": "2024-07-04T10:00:00Z", "sscc": keys.sscc(A, 1)},
+    ]
+    # when
+    done = capture_now(
+        owner=world.b,
+        document=io.BytesIO(json.dumps(csv_document("receipts", _csv("receipts", *rows))).encode()),
+        error_behaviour="proceed",
+    )
+    # then
+    assert [m for _, m in refusals(done)] == [f"https://id.gs1.org/00/{keys.sscc(A, 1)} was {NOT_SHIPPED}"]
+    received = dict(Shipment.objects.values_list("reference", "received_at__day"))
+    assert received == {"urn:ledger:desadv:DA-1": None, "urn:ledger:desadv:DA-2": 4}
+
+
+def test_checking_a_receipt_costs_the_same_queries_for_few_or_many_objects(world):
+    # given A ships U10-U19 loose to D
+    units = [sgtin(A, f"U1{i}") for i in range(10)]
+    capture(world.a, document(commissioning("urn:uuid:a-more", units)))
+    capture(world.a, document(shipping("urn:uuid:a-s4", units, source=None, to=pgln(D), desadv="DA-4")))
+
+    def queries_for(event_id: str, epcs: list[str]) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            done = capture(world.d, document(receiving(event_id, epcs, desadv="DA-4")))
+        assert done.problems == []
+        return len(queries)
+
+    queries_for("urn:uuid:d-first", units[:1])  # D's first capture learns what later ones find learnt
+    # when / then
+    assert queries_for("urn:uuid:d-few", units[1:3]) == queries_for("urn:uuid:d-many", units[3:])
 
 
 def test_a_ships_its_carton_and_d_receives_it(world):

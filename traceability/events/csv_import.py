@@ -14,6 +14,9 @@ derive from the file's content, so loading a file twice changes nothing.
   units: potential links, by the design's rule).
 - ``packing``: a unit or carton put into a carton or pallet: AggregationEvents (ADD).
 - ``shipments``: a pallet, carton or unit shipped to a consignee: ObjectEvents (``shipping``).
+- ``receipts``: a pallet, carton or unit received under a despatch advice: ObjectEvents
+  (``receiving``), which mark the shipment to the importing organisation received; a receipt of
+  what was not shipped to it is refused as over EPCIS (``ownership``).
 """
 
 from __future__ import annotations
@@ -110,6 +113,17 @@ TEMPLATES: dict[str, Template] = {
                 Column("despatch_advice", "text", "the despatch advice (or bill of lading) number", "DA-2407-0042"),
                 Column("consignee_gln", "gln", "party GLN of the consignee (13 digits)", "4012345000009"),
                 Column("shipped_at", "time", "when (ISO 8601 with offset)", "2024-07-02T14:00:00Z"),
+                Column("sscc", "sscc", "SSCC of a pallet or carton (or leave empty)", "340123450000000017", False),
+                Column("unit_gtin", "gtin", "GTIN of a loose unit (or leave empty)", "", False),
+                Column("unit_serial", "serial", "its serial (with unit_gtin)", "", False),
+            ),
+        ),
+        Template(
+            "receipts",
+            "What was received, under which despatch advice: one row per pallet, carton or loose unit.",
+            (
+                Column("despatch_advice", "text", "the despatch advice (or bill of lading) number", "DA-2407-0042"),
+                Column("received_at", "time", "when (ISO 8601 with offset)", "2024-07-04T10:00:00Z"),
                 Column("sscc", "sscc", "SSCC of a pallet or carton (or leave empty)", "340123450000000017", False),
                 Column("unit_gtin", "gtin", "GTIN of a loose unit (or leave empty)", "", False),
                 Column("unit_serial", "serial", "its serial (with unit_gtin)", "", False),
@@ -243,7 +257,7 @@ def _row_rules(kind: str, values: dict[str, Any], line: int) -> list[Problem]:
     where = f"line {line}"
     if kind == "packing" and ("content_sscc" in values) == ("unit_gtin" in values or "unit_serial" in values):
         return [Problem(where, "name either content_sscc (a carton) or unit_gtin and unit_serial (a unit)")]
-    if kind == "shipments" and ("sscc" in values) == ("unit_gtin" in values or "unit_serial" in values):
+    if kind in ("shipments", "receipts") and ("sscc" in values) == ("unit_gtin" in values or "unit_serial" in values):
         return [Problem(where, "name either sscc (a pallet or carton) or unit_gtin and unit_serial (a loose unit)")]
     if ("unit_gtin" in values) != ("unit_serial" in values):
         return [Problem(where, "unit_gtin and unit_serial go together")]
@@ -360,9 +374,30 @@ def _shipments(rows: list[Row]) -> list[dict[str, Any]]:
     ]
 
 
+def _receipts(rows: list[Row]) -> list[dict[str, Any]]:
+    groups: dict[tuple[str, dt.datetime], list[str]] = defaultdict(list)
+    for row in rows:
+        v = row.values
+        item = _dl("00", v["sscc"]) if "sscc" in v else _dl("01", v["unit_gtin"], "21", v["unit_serial"])
+        groups[(v["despatch_advice"], v["received_at"])].append(item)
+    return [
+        _event(
+            "ObjectEvent",
+            at,
+            eventID=_event_id("receipt", advice, at, sorted(items)),
+            action="OBSERVE",
+            bizStep="receiving",
+            epcList=sorted(set(items)),
+            bizTransactionList=[{"type": "desadv", "bizTransaction": f"urn:ledger:desadv:{advice}"}],
+        )
+        for (advice, at), items in groups.items()
+    ]
+
+
 _BUILDERS: dict[str, Callable[[list[Row]], list[dict[str, Any]]]] = {
     "assignments": _assignments,
     "work_orders": _work_orders,
     "packing": _packing,
     "shipments": _shipments,
+    "receipts": _receipts,
 }

@@ -12,9 +12,13 @@ event (whole document with ``rollback``, that event alone with ``proceed``). The
 - an aggregation (ADD or DELETE) packs the capturer's own containers, with what is the
   capturer's or already packed in one of its containers;
 - a shipment is sent by the capturer (its ``sourceList`` owning or possessing party, if given, is
-  not another organisation's) and carries only what the capturer owns; a receipt is of a shipment
-  addressed to the capturer (its ``destinationList`` party, if given, is not another's; and a
-  receipt marks only shipments whose consignee is the capturer: ``shipments``);
+  not another organisation's) and carries only what the capturer owns; a receipt is of what was
+  shipped to the capturer: its ``destinationList`` party, if given, is not another's, and each unit
+  or container it names is the capturer's own or was shipped to it (named in a shipment to it, or
+  packed, at any depth, in a container that was). The refusal names the objects and says only
+  "not shipped to you": the same words whether another's shipment of them exists, or the objects
+  do (one never captured, under another's registered prefix, was not shipped to you either). A
+  receipt marks only shipments whose consignee is the capturer (``shipments``);
 - a registered company prefix fixes how its keys split: an EPC URN splitting them otherwise would
   name, and teach the ledger, a wrong company prefix.
 
@@ -24,12 +28,13 @@ name the other organisation ("registered by another organisation"): existence mu
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cells.models import Lot
-from packs.models import Container, ContainerPacking, Unit, UnitPacking
+from packs.models import Container, ContainerPacking, ShipmentItem, Unit, UnitPacking
 from suppliers.models import Organisation
 from traceability.events.models import EpcisRole
 from traceability.events.vocabulary import identifiers_named
@@ -90,6 +95,7 @@ class _Ledger:
     owners: dict[str, int]  # canonical key -> owner id, of the lots, units and containers the ledger has
     packed_in_own: frozenset[str]  # foreign units and containers now packed in the capturer's containers
     parties: dict[str, int]  # party GLN -> organisation id
+    shipped_to_owner: frozenset[str]  # foreign units and containers received that were shipped to the capturer
 
     def party_foreign(self, text: str) -> bool:
         """Whether a party (a PGLN, as sent) is another organisation's: its registered party GLN, or
@@ -116,13 +122,29 @@ class _Ledger:
         """Whether the ledger has this lot, unit or container, owned by another organisation."""
         return self.owners.get(canonical, self.owner.pk) != self.owner.pk
 
+    def receivable(self, canonical: str) -> bool:
+        """Whether the capturer may record a receipt of this unit or container: its own (or one it
+        names first, under its own or an unregistered prefix), or one shipped to it."""
+        if canonical in self.owners:
+            return not self.foreign(canonical) or canonical in self.shipped_to_owner
+        digits = identifiers.prefix_digits(canonical)
+        registered = self.registrant(digits) if digits else None
+        return registered is None or registered[1] == self.owner.pk
+
 
 def writes_refused(rows: Sequence[CapturedEvent], *, owner: Organisation) -> list[tuple[str, str]]:
     """(event id, why) of the events that would write what ``owner`` may not write."""
     if not rows:
         return []
     named = {row.event_id: list(_named(row.body)) for row in rows}
-    ledger = _ledger_read((n for names in named.values() for n in names), owner=owner)
+    received = {
+        name.parsed.identity.canonical
+        for row in rows
+        if _is_receipt(row)
+        for name in named[row.event_id]
+        if name.kind in ("unit", "container")
+    }
+    ledger = _ledger_read((n for names in named.values() for n in names), owner=owner, received=received)
     refused = []
     for row in rows:
         if (why := _why_refused(row, named[row.event_id], ledger)) is not None:
@@ -130,7 +152,11 @@ def writes_refused(rows: Sequence[CapturedEvent], *, owner: Organisation) -> lis
     return refused
 
 
-def _ledger_read(named: Iterable[_Named], *, owner: Organisation) -> _Ledger:
+def _is_receipt(row: CapturedEvent) -> bool:
+    return row.type == "ObjectEvent" and cbv_bare(row.body.get("bizStep", "")) == "receiving"
+
+
+def _ledger_read(named: Iterable[_Named], *, owner: Organisation, received: set[str]) -> _Ledger:
     keys: dict[str, set[str]] = {"lot": set(), "unit": set(), "container": set()}
     for name in named:
         if name.kind is not None:
@@ -161,12 +187,66 @@ def _ledger_read(named: Iterable[_Named], *, owner: Organisation) -> _Ledger:
             ).values_list("child__identity", flat=True)
         )
     parties = {pgln: pk for pgln, pk in Organisation.objects.exclude(pgln=None).values_list("pgln", "pk") if pgln}
-    return _Ledger(owner=owner, prefixes=prefixes, owners=owners, packed_in_own=frozenset(packed), parties=parties)
+    return _Ledger(
+        owner=owner,
+        prefixes=prefixes,
+        owners=owners,
+        packed_in_own=frozenset(packed),
+        parties=parties,
+        shipped_to_owner=_shipped_to(
+            owner, units=foreign & received & keys["unit"], containers=foreign & received & keys["container"]
+        ),
+    )
+
+
+def _shipped_to(owner: Organisation, *, units: set[str], containers: set[str]) -> frozenset[str]:
+    """Which of these units and containers were shipped to ``owner``: named in a shipment to it, or
+    packed (at any depth, at any time) in a container that was, as ``genealogy.received_units``
+    reads "received". Walked upward from them, one query per level of nesting: a distributor may
+    have received thousands of pallets, a receipt names a few of them."""
+    if not units and not containers:
+        return frozenset()
+    unit_ids = dict(Unit.objects.filter(identity__any=units).values_list("pk", "identity")) if units else {}
+    container_ids = (
+        dict(Container.objects.filter(identity__any=containers).values_list("pk", "identity")) if containers else {}
+    )
+    # What each unit and container was ever packed in: (kind, id) -> container ids.
+    parents: dict[tuple[str, int], set[int]] = defaultdict(set)
+    for unit, container in UnitPacking.objects.filter(unit_id__any=unit_ids).values_list("unit_id", "container_id"):
+        parents[("unit", unit)].add(container)
+    level = set(container_ids) | {c for found in parents.values() for c in found}
+    walked = set(level)
+    while level:
+        rows = list(ContainerPacking.objects.filter(child_id__any=level).values_list("child_id", "parent_id"))
+        for child, parent in rows:
+            parents[("container", child)].add(parent)
+        level = {parent for _, parent in rows} - walked
+        walked |= level
+    to_owner = ShipmentItem.objects.filter(shipment__consignee=owner)
+    reached = {
+        ("container", pk) for pk in to_owner.filter(container_id__any=walked).values_list("container_id", flat=True)
+    }
+    reached |= {("unit", pk) for pk in to_owner.filter(unit_id__any=unit_ids).values_list("unit_id", flat=True)}
+    # Down from the containers shipped to it: a fixpoint, one round per level of nesting.
+    grown = True
+    while grown:
+        before = len(reached)
+        reached |= {node for node, packed_in in parents.items() if any(("container", c) in reached for c in packed_in)}
+        grown = len(reached) > before
+    return frozenset(
+        [identity for pk, identity in unit_ids.items() if ("unit", pk) in reached]
+        + [identity for pk, identity in container_ids.items() if ("container", pk) in reached]
+    )
 
 
 def _why_refused(row: CapturedEvent, named: list[_Named], ledger: _Ledger) -> str | None:
+    receipt = _is_receipt(row)
     for name in named:
-        if (why := _split_refused(name, ledger) or _new_key_refused(name, ledger)) is not None:
+        if (why := _split_refused(name, ledger)) is not None:
+            return why
+        # A receipt's units and containers answer to rule 4 alone: "not shipped to you", never
+        # "only it may name a new one", which would tell whether another's exists.
+        if not (receipt and name.kind in ("unit", "container")) and (why := _new_key_refused(name, ledger)):
             return why
     match row.type:
         case "TransformationEvent":
@@ -247,7 +327,22 @@ def _shipment_refused(body: dict[str, Any], named: list[_Named], ledger: _Ledger
                         f"the receiving party {party} is registered by another organisation:"
                         " you may record receipts only of shipments addressed to you"
                     )
+            not_shipped = dict.fromkeys(
+                name.text
+                for name in named
+                if name.kind in ("unit", "container") and not ledger.receivable(name.parsed.identity.canonical)
+            )
+            if not_shipped:
+                return f"{_listed(list(not_shipped))} not shipped to you: you may record receipts only of what was"
     return None
+
+
+def _listed(texts: list[str], *, shown: int = 5) -> str:
+    """ "X was", "X, Y were", or the first few "… and N more were": a receipt may name thousands."""
+    if len(texts) == 1:
+        return f"{texts[0]} was"
+    more = f" and {len(texts) - shown} more" if len(texts) > shown else ""
+    return f"{', '.join(texts[:shown])}{more} were"
 
 
 def _parties(body: dict[str, Any], key: str) -> Iterator[str]:

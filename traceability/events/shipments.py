@@ -5,7 +5,8 @@ A ``shipping`` event names what left (cartons, pallets or loose units in ``epcLi
 PGLN, and the ``location`` as an SGLN. It becomes one ``Shipment`` from the sender (the source's
 owning party, else the capturing organisation), referenced by its despatch advice or bill of
 lading (``bizTransactionList``) or else its eventID. A ``receiving`` event with the same business
-transaction marks the shipment received, when the capturing organisation is its consignee.
+transaction marks the shipment received, when the capturing organisation is its consignee (a
+receipt of what was not shipped to it is refused: ``ownership``).
 Consignees the ledger does not know yet are registered, as distributors named after their GLN, for
 QA to complete.
 """
@@ -82,13 +83,12 @@ def _shipments_record(
 
 
 def _receipts_record(rows: list[CapturedEvent], *, consignee: Organisation) -> None:
-    """Mark received the shipments addressed to the capturing organisation: a receipt of any other
-    changes nothing, and is answered as one of a shipment the ledger does not know (refusing it
-    would tell the capturer that another organisation's shipment has this reference)."""
+    """Mark received the shipments addressed to the capturing organisation. A receipt of what was
+    not shipped to it was refused before (``ownership``); one of what was, under a reference that
+    is none of its shipments', changes nothing, whoever's shipment has that reference (saying so
+    would tell the capturer another organisation's shipment exists)."""
     received = {_reference(row): row.event_time for row in rows}
-    shipments = list(
-        Shipment.objects.filter(reference__in=received, received_at__isnull=True, consignee=consignee)
-    )
+    shipments = list(Shipment.objects.filter(reference__in=received, received_at__isnull=True, consignee=consignee))
     for shipment in shipments:
         shipment.received_at = received[shipment.reference]
     Shipment.objects.bulk_update(shipments, ["received_at"], batch_size=BATCH_SIZE)
