@@ -10,7 +10,7 @@ from cells.models import Inspection
 from tests.factories import CellLotFactory, OrganisationFactory
 from tests.jobs_support import run_job
 from tests.test_api_support import client_for, iso, member, raise_finding, urn, written
-from tests.trace_world import build_world
+from tests.trace_world import add_competitor, build_world
 from traceability.core.models import JobStatus
 from traceability.gs1 import identifiers
 from traceability.investigations.models import Finding, Investigation, TraceRun
@@ -183,6 +183,24 @@ def test_a_finding_on_a_subject_being_traced_is_refused_with_the_services_messag
     # and once the run has finished, the subject may be named again
     run_job(run.job)
     assert raise_finding(client, urn(w.m1.identity)).status_code == 201
+
+
+def test_a_trace_of_the_subject_running_for_another_organisation_neither_blocks_nor_is_named():
+    # given brand A's finding on cell lot C1, the shared lot, whose run has not run yet
+    w = add_competitor(build_world())
+    brand = client_for(member(w.brand))
+    first = raise_finding(brand, urn(w.c1.identity)).json()
+    run = TraceRun.objects.get(pk=first["run"])
+    # when the competitor, whose units carry C1 too, records a finding on it
+    response = raise_finding(client_for(member(w.other_brand)), urn(w.c1.identity))
+    # then it is recorded with a run of its own, and nothing in the answer names A's investigation
+    assert response.status_code == 201, response.json()
+    created = response.json()
+    assert (created["investigation"], created["run"]) != (first["investigation"], first["run"])
+    body = response.content.decode()
+    assert f"#{first['investigation']}" not in body and f"{run.created_at:%Y-%m-%d %H:%M:%S}" not in body
+    # and A's own second finding on C1 is still held back by A's running trace
+    assert raise_finding(brand, urn(w.c1.identity)).status_code == 409
 
 
 def test_a_user_without_an_organisation_is_refused():
