@@ -328,6 +328,24 @@ def test_retracting_an_epcis_record_declares_its_events_so_the_group_does_not_br
     assert affected(Lot.objects.get(code="L2")) == {"U2": "definite"}
 
 
+def test_retracting_a_record_declares_its_owners_events_only_though_another_shares_their_event_id():
+    # given two organisations' events under one eventID (eventIDs are unique per organisation)
+    a, b = OrganisationFactory(), OrganisationFactory()
+    _capture(a, _grouped(a, "urn:uuid:e1", "L1", "U1", "01"))
+    _capture(b, _grouped(b, "urn:uuid:e1", "M1", "V1", "01"))
+    a_event, b_event = (EpcisEvent.objects.get(event_id="urn:uuid:e1", owner=o) for o in (a, b))
+
+    # when an operator retracts A's record
+    transformations_retract_by_operator(transformation_ids=[a_event.record_id], reason="L1 mislabelled", user=None)
+
+    # then A's event is declared erroneous, B's is not, and B's lot still reaches its unit
+    a_event.refresh_from_db()
+    b_event.refresh_from_db()
+    assert (a_event.declared_at is not None, b_event.declared_at) == (True, None)
+    assert affected(Lot.objects.get(code="L1")) == {}
+    assert affected(Lot.objects.get(code="M1")) == {"V1": "definite"}
+
+
 def test_a_group_whose_events_were_all_declared_erroneous_records_its_next_event():
     # given a transformationID group's only event, declared erroneous through EPCIS
     owner = OrganisationFactory()
