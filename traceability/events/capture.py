@@ -58,6 +58,7 @@ from traceability.events.models import (
     EpcisEventType,
 )
 from traceability.events.ownership import writes_refused
+from traceability.events.parties import roles_shown
 from traceability.events.problems import DocumentRejected, Problem
 from traceability.events.shipments import shipments_derive
 from traceability.events.vocabulary import epcis_document, identifiers_named, listed
@@ -445,6 +446,8 @@ def _genealogy_derive(
         units=things.units,
         owner=owner,
     )
+    written = [row for row in rows if row.event_id not in {event_id for event_id, _ in refused}]
+    roles_shown(written, owner=owner, lots=things.lots, units=things.units)
     return refused
 
 

@@ -7,8 +7,9 @@ owning party, else the capturing organisation), referenced by its despatch advic
 lading (``bizTransactionList``) or else its eventID. A ``receiving`` event with the same business
 transaction marks the shipment received, when the capturing organisation is its consignee (a
 receipt of what was not shipped to it is refused: ``ownership``).
-Consignees the ledger does not know yet are registered, as distributors named after their GLN, for
-QA to complete.
+Consignees the ledger does not know yet are registered, named after their GLN, for QA to complete;
+their roles are what their events show (``parties``: units received make a distributor, lots the
+party that consumes them).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from packs.models import Shipment, ShipmentItem
-from suppliers.models import Organisation, OrganisationRole, Role
+from suppliers.models import Organisation
 from traceability.gs1 import identifiers
 from traceability.gs1.cbv import canonical_epc, cbv_bare
 from traceability.ledger.services import BATCH_SIZE
@@ -134,8 +135,9 @@ def _party(event: dict[str, Any], key: str, parties: dict[str, Organisation]) ->
 
 
 def _organisations(*, known: set[str], registered: set[str]) -> dict[str, Organisation]:
-    """Organisations by party GLN. Consignees (``registered``) the ledger does not know are registered
-    as distributors; an unknown sender is not (the capturing organisation ships, then)."""
+    """Organisations by party GLN. Consignees (``registered``) the ledger does not know are registered,
+    with no role until ``parties.roles_shown`` reads what they received; an unknown sender is not
+    registered (the capturing organisation ships, then)."""
     found = {org.pgln: org for org in Organisation.objects.filter(pgln__in=known | registered) if org.pgln}
     missing = sorted(registered - found.keys())
     Organisation.objects.bulk_create(
@@ -144,8 +146,4 @@ def _organisations(*, known: set[str], registered: set[str]) -> dict[str, Organi
     )
     if missing:
         found.update((org.pgln, org) for org in Organisation.objects.filter(pgln__in=missing) if org.pgln)
-        OrganisationRole.objects.bulk_create(
-            [OrganisationRole(organisation_id=found[gln].pk, role=Role.DISTRIBUTOR) for gln in missing],
-            ignore_conflicts=True,
-        )
     return found
