@@ -311,6 +311,7 @@ class SiteInline(LoadedRowsInlineMixin, admin.TabularInline):
 
 class CertificateInline(LoadedRowsInlineMixin, admin.TabularInline):
     model = Certificate
+    fk_name = "owner"  # the holder's certificates (``issued_by`` names the certification body)
     fields = ("scheme", "number", "issuer", "scope", "valid_from", "valid_to", "status")
     readonly_fields = ("status",)
     formfield_overrides = {models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 40})}}

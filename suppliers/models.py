@@ -131,12 +131,39 @@ class CertificateStatus(models.TextChoices):
 
 
 class Certificate(Owned):
-    """A certificate held by ``owner`` (the certified organisation) for a product or cell scope."""
+    """A certificate held by ``owner`` (the certified organisation), and what it covers.
+
+    Coverage is structured, so "is this unit's 3C certificate valid" has one answer: the product
+    models it covers (``ProductModel.certificates``, by the products' side: ``product_models`` here),
+    the cell models (``cell_models``) and the holder's sites (``sites``; none named: every site).
+    ``scope`` keeps the certificate's own words. The issuer is a registered certification body
+    (``issued_by``) when the ledger has it; ``issuer`` keeps its name as printed, also for bodies not
+    registered. Written through ``suppliers.services.certificate_register``.
+    """
 
     scheme = models.CharField(max_length=16, choices=CertificateScheme.choices)
     number = models.CharField(max_length=64)
-    issuer = models.CharField(max_length=200, help_text="The certification body, e.g. CQC for 3C.")
-    scope = models.TextField(help_text="Products, models or cells the certificate covers.")
+    issuer = models.CharField(max_length=200, help_text="The certification body as printed, e.g. CQC for 3C.")
+    issued_by = models.ForeignKey(
+        Organisation,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="certificates_issued",
+        limit_choices_to={"roles__role": Role.CERTIFICATION_BODY},
+        help_text="The certification body, when the ledger has it (an organisation with that role).",
+    )
+    scope = models.TextField(blank=True, help_text="What the certificate says it covers, in its own words.")
+    # A string reference: reference data below ``cells`` imports nothing of it (layout contract).
+    cell_models = models.ManyToManyField(
+        "cells.CellModel", blank=True, related_name="certificates", help_text="The cell models it covers."
+    )
+    sites = models.ManyToManyField(
+        Site,
+        blank=True,
+        related_name="certificates",
+        help_text="The holder's sites it covers (the factories it names); none: every site of the holder.",
+    )
     valid_from = models.DateField()
     valid_to = models.DateField()
     status = models.CharField(max_length=16, choices=CertificateStatus.choices, default=CertificateStatus.VALID)

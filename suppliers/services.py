@@ -7,7 +7,7 @@ import re
 import secrets
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
@@ -31,6 +31,7 @@ from suppliers.models import (
     api_key_hash,
 )
 from traceability.core.audit import AuditAction, audit_record, audit_records
+from traceability.core.errors import DomainError
 from traceability.gs1 import identifiers
 
 
@@ -91,6 +92,111 @@ def certificate_change_status(
         locked.save(update_fields=["status"])
     certificate.status = status
     return locked
+
+
+class CertificateRefused(DomainError):
+    """A certificate that cannot be registered as asked: the code says why, the field where."""
+
+    def __init__(self, code: str, message: str, *, field: str) -> None:
+        super().__init__(message, field=field)
+        self.code = code  # type: ignore[misc]  # per instance: one type, several refusals
+
+
+def certificate_register(
+    *,
+    owner: Organisation,
+    scheme: str,
+    number: str,
+    valid_from: dt.date,
+    valid_to: dt.date,
+    issued_by: Organisation | None = None,
+    issuer: str = "",
+    scope: str = "",
+    product_model_ids: Collection[int] = (),
+    cell_model_ids: Collection[int] = (),
+    site_ids: Collection[int] = (),
+    by: AbstractBaseUser | AnonymousUser | None = None,
+) -> Certificate:
+    """Register a certificate ``owner`` holds, with what it covers, in one transaction (audited).
+
+    The issuer is a registered certification body (``issued_by``, an organisation with that role:
+    anything else is refused, ``issuer_not_certification_body``), or, for one the ledger does not
+    have, its name alone (``issuer``). What it covers is the holder's own: its product models (by
+    id: ``ProductModel.certificates`` holds the link), cell models and sites; another's is refused
+    (``coverage_not_holders``), since a certificate certifies its holder's products and factories.
+    Its status starts valid and changes through ``certificate_change_status`` only.
+    """
+    if issued_by is not None and not issued_by.roles.filter(role=Role.CERTIFICATION_BODY).exists():
+        raise CertificateRefused(
+            "issuer_not_certification_body",
+            f"{issued_by.slug!r} is not a certification body: a certificate's issuer must hold the"
+            f" {Role.CERTIFICATION_BODY.label.lower()} role (or be named as text when the ledger does not have it)",
+            field="issued_by",
+        )
+    printed = issuer.strip() or (issued_by.name if issued_by is not None else "")
+    if not printed:
+        raise CertificateRefused("issuer_missing", "name the certificate's issuer", field="issuer")
+    if valid_to < valid_from:
+        raise CertificateRefused(
+            "invalid_validity", f"valid_to {valid_to} is before valid_from {valid_from}", field="valid_to"
+        )
+    certificate = Certificate(
+        owner=owner,
+        scheme=scheme,
+        number=number.strip(),
+        issuer=printed,
+        issued_by=issued_by,
+        scope=scope,
+        valid_from=valid_from,
+        valid_to=valid_to,
+    )
+    try:
+        certificate.full_clean(exclude=["issued_by"])  # the role is checked above, in words
+    except ValidationError as invalid:
+        field, messages = next(iter(invalid.message_dict.items()))
+        raise CertificateRefused("invalid_certificate", f"{field}: {' '.join(messages)}", field=field) from None
+    covered = {"product_model_ids": product_model_ids, "cell_model_ids": cell_model_ids, "site_ids": site_ids}
+    with transaction.atomic():
+        for field, ids in covered.items():
+            # By the relation's name: product models are ``packs``', cell models ``cells``', both above this app.
+            model = cast(type[Model], Certificate._meta.get_field(field.removesuffix("_ids") + "s").related_model)
+            found = dict(model._default_manager.filter(pk__in=set(ids)).values_list("pk", "owner_id"))
+            if strays := sorted(set(ids) - {pk for pk, holder in found.items() if holder == owner.pk}):
+                raise CertificateRefused(
+                    "coverage_not_holders",
+                    f"{model._meta.verbose_name} {', '.join(map(str, strays))}: not {owner.slug!r}'s"
+                    f" (a certificate covers its holder's own {model._meta.verbose_name_plural})",
+                    field=field,
+                )
+        certificate.save()
+        certificate.product_models.set(sorted(set(product_model_ids)))
+        certificate.cell_models.set(sorted(set(cell_model_ids)))
+        certificate.sites.set(sorted(set(site_ids)))
+        # Registering is the status history's first entry (from nothing to valid), audited as one: a
+        # code of its own would need a migration of the audit trail's choices.
+        CertificateStatusChange.objects.create(
+            certificate=certificate,
+            to_status=certificate.status,
+            reason="registered",
+            changed_at=timezone.now(),
+            changed_by=recorded_user(by),
+        )
+        audit_record(
+            action=AuditAction.CERTIFICATE_STATUS,
+            user=by,
+            organisation=owner.pk,
+            identifiers=[f"certificate:{scheme}:{certificate.number}"],
+            detail={
+                "from": "",
+                "to": certificate.status,
+                "reason": "registered",
+                "issued_by": issued_by.slug if issued_by is not None else None,
+                "product_models": sorted(set(product_model_ids)),
+                "cell_models": sorted(set(cell_model_ids)),
+                "sites": sorted(set(site_ids)),
+            },
+        )
+    return certificate
 
 
 def certificates_expire(*, today: dt.date | None = None) -> int:

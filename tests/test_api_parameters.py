@@ -37,6 +37,7 @@ OPERATIONS = [
     ("get", "/api/v1/runs/{id}/breakdown/", "/api/v1/runs/{run}/breakdown/"),
     ("get", "/api/v1/units/{ident}/backward/", "/api/v1/units/U2/backward/"),
     ("get", "/api/v1/units/{ident}/siblings/", "/api/v1/units/U2/siblings/"),
+    ("get", "/api/v1/units/{ident}/certificates/", "/api/v1/units/U2/certificates/"),
     ("get", "/api/v1/jobs/{id}/", "/api/v1/jobs/{job}/"),
     ("get", "/api/v1/jobs/{id}/download/", "/api/v1/jobs/{job}/download/"),
     ("get", "/api/v1/csv/{kind}/template/", "/api/v1/csv/shipments/template/"),

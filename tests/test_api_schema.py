@@ -29,6 +29,7 @@ ENDPOINTS = {
     "/api/v1/runs/{id}/breakdown/": {"get"},
     "/api/v1/units/{ident}/backward/": {"get"},
     "/api/v1/units/{ident}/siblings/": {"get"},
+    "/api/v1/units/{ident}/certificates/": {"get"},
     "/api/v1/jobs/{id}/": {"get"},
     "/api/v1/jobs/{id}/download/": {"get"},
     "/api/v1/csv/{kind}/template/": {"get"},

@@ -11,13 +11,17 @@ the database but through those reads (and the prefix lengths).
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 import django_filters
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from packs.models import Unit
+from packs.selectors import unit_certificates
+from suppliers.models import Certificate
 from traceability import genealogy
 from traceability.genealogy.models import Exposure
 from traceability.investigations.models import TraceRun
@@ -233,3 +237,45 @@ def _lot(lot: genealogy.LotSummary, prefix_length: PrefixLength) -> dict[str, An
 
 def _path(path: tuple[genealogy.PathStep, ...]) -> list[dict[str, str]]:
     return [step.as_dict() for step in path]
+
+
+def unit_certificates_read(
+    unit: Unit, *, scheme: str | None, on: dt.date | None, prefix_length: PrefixLength
+) -> dict[str, Any]:
+    """The unit's standing under each certification scheme (or ``scheme``), in
+    ``UnitCertificatesSerializer``'s shape: a fixed number of queries."""
+    on = on or timezone.localdate()
+    answers = unit_certificates(unit, schemes=None if scheme is None else [scheme], on=on)
+    return {
+        "subject": _unit(genealogy.unit_summary(unit), prefix_length),
+        "on": on,
+        "certificates": [
+            {
+                "scheme": answer.scheme,
+                "standing": answer.standing,
+                "certificate": _certificate(answer.certificate) if answer.certificate is not None else None,
+            }
+            for answer in answers
+        ],
+    }
+
+
+def _certificate(certificate: Certificate) -> dict[str, Any]:
+    return {
+        "scheme": certificate.scheme,
+        "number": certificate.number,
+        "holder": certificate.owner.slug,
+        "issuer": certificate.issuer,
+        "issued_by": certificate.issued_by.slug if certificate.issued_by is not None else None,
+        "status": certificate.status,
+        "valid_from": certificate.valid_from,
+        "valid_to": certificate.valid_to,
+        "covers": {
+            "product_models": sorted(m.model_number for m in certificate.product_models.all()),
+            "cell_models": sorted(m.name for m in certificate.cell_models.all()),
+            "sites": [
+                {"id": site.pk, "name": site.name, "gln": site.gln}
+                for site in sorted(certificate.sites.all(), key=lambda site: site.pk)
+            ],
+        },
+    }

@@ -15,7 +15,8 @@ from rest_framework.reverse import reverse
 
 from cells.models import Inspection, Lot
 from packs.models import Unit
-from suppliers.models import Organisation, Site
+from packs.selectors import Standing
+from suppliers.models import CertificateScheme, CertificateStatus, Organisation, Site
 from traceability.api.errors import invalid
 from traceability.core.models import Job, JobKind, JobStatus
 from traceability.investigations.exports import ExportFormat
@@ -570,3 +571,48 @@ class SiblingsSerializer(serializers.Serializer):
     shared_lots = LotSummarySerializer(many=True)
     siblings = SiblingSerializer(many=True)
     next = serializers.URLField(allow_null=True, help_text="The next page, or null on the last one.")
+
+
+# --- a unit's certificates ----------------------------------------------------------------------------
+
+
+class UnitCertificatesQuery(serializers.Serializer):
+    scheme = serializers.ChoiceField(
+        choices=CertificateScheme.choices, required=False, help_text="One scheme; every scheme when left out."
+    )
+    on = serializers.DateField(required=False, help_text="The day asked about (YYYY-MM-DD); today when left out.")
+
+
+class CertificateCoverageSerializer(serializers.Serializer):
+    product_models = serializers.ListField(child=serializers.CharField(), help_text="Model numbers.")
+    cell_models = serializers.ListField(child=serializers.CharField(), help_text="Cell model names.")
+    sites = SiteSerializer(many=True, help_text="The holder's sites it covers; empty: every site of the holder.")
+
+
+class CertificateDetailSerializer(serializers.Serializer):
+    scheme = serializers.ChoiceField(choices=CertificateScheme.choices)
+    number = serializers.CharField()
+    holder = serializers.CharField(help_text="Slug of the certified organisation.")
+    issuer = serializers.CharField(help_text="The certification body, as printed on the certificate.")
+    issued_by = serializers.CharField(
+        allow_null=True, help_text="Slug of the registered certification body; null when the ledger does not have it."
+    )
+    status = serializers.ChoiceField(choices=CertificateStatus.choices, help_text="As its history last set it.")
+    valid_from = serializers.DateField()
+    valid_to = serializers.DateField()
+    covers = CertificateCoverageSerializer()
+
+
+class UnitCertificateSerializer(serializers.Serializer):
+    scheme = serializers.ChoiceField(choices=CertificateScheme.choices)
+    standing = serializers.ChoiceField(
+        choices=Standing.choices,
+        help_text="valid, suspended, revoked, expired (past its validity, whatever its status), or none.",
+    )
+    certificate = CertificateDetailSerializer(allow_null=True, help_text="The certificate the answer rests on.")
+
+
+class UnitCertificatesSerializer(serializers.Serializer):
+    subject = UnitSummarySerializer()
+    on = serializers.DateField()
+    certificates = UnitCertificateSerializer(many=True, help_text="One answer per scheme asked.")

@@ -28,6 +28,7 @@ urlpatterns = [
     # An identifier may contain slashes (a Digital Link), hence path: and the fixed suffixes.
     path("units/<path:ident>/backward/", views.UnitBackwardView.as_view(), name="unit-backward"),
     path("units/<path:ident>/siblings/", views.UnitSiblingsView.as_view(), name="unit-siblings"),
+    path("units/<path:ident>/certificates/", views.UnitCertificatesView.as_view(), name="unit-certificates"),
     path("jobs/<uuid:pk>/", views.JobDetailView.as_view(), name="job-detail"),
     path("csv/<str:kind>/template/", views.CsvTemplateView.as_view(), name="csv-template"),
     path("csv/<str:kind>/", views.CsvImportView.as_view(), name="csv-import"),

@@ -57,6 +57,8 @@ from traceability.api.serializers import (
     RunSerializer,
     SiblingsSerializer,
     TransitionInput,
+    UnitCertificatesQuery,
+    UnitCertificatesSerializer,
     UnitsPageQuery,
     UnitsPageSerializer,
 )
@@ -652,6 +654,32 @@ class UnitSiblingsView(UnitView):
         after = siblings.pop("next_after")
         siblings["next"] = None if after is None else replace_query_param(request.build_absolute_uri(), "after", after)
         return Response(siblings)  # built in SiblingsSerializer's shape: see ``as_built``
+
+
+class UnitCertificatesView(UnitView):
+    @extend_schema(
+        summary="Is the unit certified: its standing under each certification scheme",
+        description=(
+            "For each scheme (or `scheme`), the answer on the day asked (`on`, today by default): valid,"
+            " suspended, revoked, expired, or none, with the certificate it rests on (number, holder, issuer,"
+            " validity, and what it covers: product models, cell models, sites). A certificate covers the unit"
+            " when it covers its product model and, if it names sites, the site the unit was made at. Whose"
+            " units may be asked about is the access policy's (its own, or one it received; a regulator with"
+            " an `all` grant any): another organisation's unit answers 404, like an unknown one."
+        ),
+        parameters=[IDENT, UnitCertificatesQuery],
+        responses={200: UnitCertificatesSerializer, **ERRORS},
+    )
+    def get(self, request: Request, ident: str) -> Response:
+        query = UnitCertificatesQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        answer = selectors.unit_certificates_read(
+            self.unit(ident),
+            scheme=query.validated_data.get("scheme"),
+            on=query.validated_data.get("on"),
+            prefix_length=self.prefix_length,
+        )
+        return self.output(UnitCertificatesSerializer, answer)
 
 
 # --- jobs ---------------------------------------------------------------------------------------------
