@@ -51,6 +51,9 @@ def test_a_finding_opens_an_investigation_with_a_preview_and_submits_its_run(dja
         "raised_by": "qa",
         "raised_at": iso(finding.raised_at),
         "investigation": finding.investigation.pk,
+        "status": "tracing",
+        "access": "full",
+        "share": None,
         "preview": {"position": 1, "definite_units": 4, "potential_units": 3, "consignees": 2, "others": []},
         "run": run.pk,
     }

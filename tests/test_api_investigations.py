@@ -30,7 +30,7 @@ def test_an_investigation_shows_its_status_preview_latest_run_and_history():
         "opened_by": "qa",
         "preview": {"position": 1, "definite_units": 4, "potential_units": 3, "consignees": 2, "others": []},
     }
-    assert body["finding"] == {k: v for k, v in created.items() if k not in ("preview", "run")}
+    assert body["finding"] == {k: v for k, v in created.items() if k not in ("preview", "run")} | {"status": "traced"}
     assert body["latest_run"] == {
         "id": run.pk,
         "investigation": investigation.pk,

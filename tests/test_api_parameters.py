@@ -109,7 +109,7 @@ def test_every_unknown_parameter_is_named():
         ("serial", "unknown_parameter"),
     ]
     assert response.json()["message"] == (
-        "unknown query parameter 'owner': this endpoint takes category, cursor, format, limit, severity"
+        "unknown query parameter 'owner': this endpoint takes about, category, cursor, format, limit, severity"
     )
 
 

@@ -24,6 +24,7 @@ from suppliers.models import MemberRole, Organisation, OrganisationRole, Role, S
 from traceability import genealogy
 from traceability.access.models import active_all_grants
 from traceability.genealogy.models import Segment, SegmentMember
+from traceability.investigations.selectors import findings_about
 
 
 @dataclass(frozen=True)
@@ -220,3 +221,29 @@ def result_scope(actor: Actor, forward: genealogy.Forward | None = None) -> Resu
         return ResultScope(full=False)
     view = genealogy.party_view(forward, actor.organisation_id) if forward is not None else None
     return ResultScope(full=False, organisation_id=actor.organisation_id, view=view)
+
+
+# --- findings: who reads them, and how much ---------------------------------------------------------
+
+
+def findings_readable(actor: Actor) -> Q:
+    """The findings ``actor`` may read, as a condition on ``Finding``: its own, and those others
+    recorded about its lots (``findings_about``: read-only, as ``finding_read_in_full`` says); a
+    regulator with an ``all`` grant and the operator, every finding."""
+    if actor.sees_all:
+        return Q()
+    if actor.organisation_id is None:
+        return Q(pk__in=[])
+    return Q(owner_id=actor.organisation_id) | findings_about(actor.organisation_id)
+
+
+def finding_read_in_full(actor: Actor, owner_id: int) -> bool:
+    """Whether ``actor`` reads a finding whole: the recorder (and a regulator in scope, the operator).
+
+    A party told of a finding about its lots reads what it must act on: the subject, the defect
+    (category, severity, description), the window, the investigation's status, and its own share of
+    the result (``result_scope``). What the recorder gathered stays the recorder's: who recorded it
+    and who raised it, its attachments, the inspections it cites, and its investigation (the impact
+    preview, the status history with its notes, the runs and exports).
+    """
+    return actor.sees_all or actor.owns(owner_id)

@@ -17,6 +17,7 @@ from cells.models import Inspection, Lot
 from packs.models import Unit
 from packs.selectors import Standing
 from suppliers.models import CertificateScheme, CertificateStatus, Organisation, Site
+from traceability.access.policy import finding_read_in_full
 from traceability.api.errors import invalid
 from traceability.core.models import Job, JobKind, JobStatus
 from traceability.investigations.exports import ExportFormat
@@ -237,14 +238,47 @@ class AttachmentSerializer(serializers.ModelSerializer):
         )
 
 
+class ShareSerializer(serializers.Serializer):
+    """A party's share of a finding's latest finished run, as the access policy scopes it."""
+
+    position = serializers.IntegerField(help_text="The ledger position the run traced at.")
+    definite_units = serializers.IntegerField(help_text="Of the units you own or received.")
+    potential_units = serializers.IntegerField()
+    consignees = serializers.IntegerField(help_text="Who received your affected units.")
+    others = OthersSerializer(
+        many=True, help_text="Units of other organisations your lots went into, counted per organisation."
+    )
+
+
+# What a party told of a finding about its lots does not read: the recorder's own (access.policy).
+RECORDERS_OWN = {"owner": None, "raised_by": None, "inspections": [], "attachments": [], "investigation": None}
+
+
 class FindingSerializer(serializers.ModelSerializer):
-    owner = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    owner = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True, help_text="Who recorded it; null when you were told of it."
+    )
     subject = serializers.SerializerMethodField()
     raised_by = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True, help_text=NO_ACCOUNT
     )
-    investigation = serializers.IntegerField(source="investigation.pk", read_only=True)
+    investigation = serializers.IntegerField(
+        source="investigation.pk", read_only=True, allow_null=True, help_text="The recorder's; null when told of it."
+    )
     attachments = AttachmentSerializer(many=True, read_only=True)
+    status = InvestigationStatusField(source="investigation.status", read_only=True)
+    access = serializers.SerializerMethodField(
+        help_text=(
+            "`full`: yours (or you read every finding); `notified`: another organisation's finding about your"
+            " lots, read-only: who recorded it, its attachments, inspections and investigation stay the recorder's."
+        )
+    )
+    share = serializers.SerializerMethodField(
+        help_text=(
+            "When you were told of it, in the finding's own answer: your share of its latest finished run"
+            " (your units, your consignees, and the units of others your lots went into); null otherwise."
+        )
+    )
 
     class Meta:
         model = Finding
@@ -262,8 +296,28 @@ class FindingSerializer(serializers.ModelSerializer):
             "raised_by",
             "raised_at",
             "investigation",
+            "status",
+            "access",
+            "share",
         ]
         read_only_fields = fields
+
+    def _full(self, finding: Finding) -> bool:
+        actor = self.context.get("actor")
+        return actor is None or finding_read_in_full(actor, finding.owner_id)
+
+    def to_representation(self, instance: Finding) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        return data if self._full(instance) else {**data, **RECORDERS_OWN}
+
+    @extend_schema_field(serializers.ChoiceField(choices=["full", "notified"]))
+    def get_access(self, finding: Finding) -> str:
+        return "full" if self._full(finding) else "notified"
+
+    @extend_schema_field(ShareSerializer(allow_null=True))
+    def get_share(self, finding: Finding) -> dict[str, Any] | None:
+        share = self.context.get("shares", {}).get(finding.pk)
+        return ShareSerializer(share).data if share is not None else None
 
     @extend_schema_field(SubjectSerializer)
     def get_subject(self, finding: Finding) -> dict[str, Any]:

@@ -31,7 +31,13 @@ from rest_framework.views import APIView
 from packs.models import Unit
 from traceability.access.audit import regulator_read_record
 from traceability.access.permissions import HasOrganisation, RegulatorsReadOnly, caller_of, unit_find, visible
-from traceability.access.policy import ResultScope, result_scope, subject_traceable
+from traceability.access.policy import (
+    ResultScope,
+    finding_read_in_full,
+    findings_readable,
+    result_scope,
+    subject_traceable,
+)
 from traceability.api import selectors
 from traceability.api.errors import (
     ErrorSerializer,
@@ -78,8 +84,13 @@ from traceability.investigations.models import (
     Severity,
     TraceRun,
 )
-from traceability.investigations.selectors import run_require_finished
-from traceability.investigations.services import finding_record, investigation_transition, trace_run_start
+from traceability.investigations.selectors import finding_latest_run, findings_about, run_require_finished
+from traceability.investigations.services import (
+    finding_record,
+    investigation_transition,
+    run_party_view,
+    trace_run_start,
+)
 from traceability.ledger.selectors import PrefixLength
 from traceability.tasks import job_submit
 
@@ -172,10 +183,19 @@ class ApiMixin:
             **super().get_serializer_context(),  # type: ignore[misc]
             "prefix_length": self.prefix_length,
             "full_view": self.scope.full,
+            "actor": caller_of(self.request).actor,
         }
 
-    def output(self, serializer_class: type, instance: Any, *, status_code: int = status.HTTP_200_OK) -> Response:
-        context = {"request": self.request, "prefix_length": self.prefix_length, "full_view": self.scope.full}
+    def output(
+        self, serializer_class: type, instance: Any, *, status_code: int = status.HTTP_200_OK, **context: Any
+    ) -> Response:
+        context = {
+            "request": self.request,
+            "prefix_length": self.prefix_length,
+            "full_view": self.scope.full,
+            "actor": caller_of(self.request).actor,
+            **context,
+        }
         return Response(serializer_class(instance, context=context).data, status=status_code)
 
 
@@ -196,10 +216,19 @@ class AnyAccept(BaseContentNegotiation):
 class FindingFilter(filters.FilterSet):
     category = filters.ChoiceFilter(choices=FindingCategory.choices)
     severity = filters.ChoiceFilter(choices=Severity.choices)
+    about = filters.ChoiceFilter(
+        choices=[("my_lots", "Findings other organisations recorded about your lots")],
+        method="filter_about",
+        label="`my_lots`: only the findings others recorded about your lots (you are told of them, read-only).",
+    )
 
     class Meta:
         model = Finding
-        fields = ["category", "severity"]
+        fields = ["category", "severity", "about"]
+
+    def filter_about(self, queryset: QuerySet[Finding], name: str, value: str) -> QuerySet[Finding]:
+        organisation = caller_of(self.request).organisation
+        return queryset.filter(findings_about(organisation.pk)) if organisation is not None else queryset.none()
 
 
 class FindingPagination(CursorPagination):
@@ -211,18 +240,24 @@ class FindingPagination(CursorPagination):
 _ATTACHMENTS = Prefetch("attachments", FindingAttachment.objects.select_related("uploaded_by"))
 
 
-def _findings(request: Request) -> QuerySet[Finding]:
-    return visible(
-        Finding.objects.select_related(
-            "owner", "raised_by", "investigation", "subject_lot", "subject_unit", "subject_organisation"
-        ).prefetch_related("inspections", _ATTACHMENTS),
-        request,
-    )
+def _findings(request: Request, *, told_of: bool = False) -> QuerySet[Finding]:
+    """The caller's findings (a regulator's: all); with ``told_of``, also those others recorded about
+    its lots, to read (``findings_readable``): writes stay the recorder's."""
+    found = Finding.objects.select_related(
+        "owner", "raised_by", "investigation", "subject_lot", "subject_unit", "subject_organisation"
+    ).prefetch_related("inspections", _ATTACHMENTS)
+    if told_of:
+        return found.filter(findings_readable(caller_of(request).actor))
+    return visible(found, request)
 
 
 class FindingListView(ApiMixin, generics.ListAPIView):
-    """Your organisation's findings (a regulator's: all), newest first, a page at a time: `next` carries
-    the cursor. Narrow them by category and severity."""
+    """Your organisation's findings and those other organisations recorded about your lots (a
+    regulator's: all), newest first, a page at a time: `next` carries the cursor. Narrow them by
+    category, severity, and `about=my_lots` for only those you were told of. A finding about your
+    lots is read-only and shows what you must act on (`access` is `notified`): its subject, defect,
+    window and status; who recorded it, its attachments, inspections and investigation stay the
+    recorder's."""
 
     serializer_class = FindingSerializer
     pagination_class = FindingPagination
@@ -230,7 +265,7 @@ class FindingListView(ApiMixin, generics.ListAPIView):
     filterset_class = FindingFilter
 
     def get_queryset(self) -> QuerySet[Finding]:
-        return _findings(self.request)
+        return _findings(self.request, told_of=True)
 
     @extend_schema(
         summary="Record a finding",
@@ -268,12 +303,24 @@ class FindingListView(ApiMixin, generics.ListAPIView):
 
 
 class FindingDetailView(ApiMixin, generics.RetrieveAPIView):
-    """One finding: its subject in every form, window, inspections, attachments and investigation."""
+    """One finding: its subject in every form, window, inspections, attachments and investigation.
+    A finding another organisation recorded about your lots shows its subject, defect, window and
+    status, and your `share` of its latest finished run (your units and consignees, and the units
+    of others your lots went into, counted per organisation)."""
 
     serializer_class = FindingSerializer
 
     def get_queryset(self) -> QuerySet[Finding]:
-        return _findings(self.request)
+        return _findings(self.request, told_of=True)
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        finding: Finding = self.get_object()
+        scope, shares = self.scope, {}
+        if not finding_read_in_full(caller_of(request).actor, finding.owner_id) and scope.organisation_id:
+            run = finding_latest_run(finding=finding)
+            if run is not None:
+                shares[finding.pk] = {"position": run.position, **run_party_view(run, scope.organisation_id)}
+        return self.output(FindingSerializer, finding, shares=shares)
 
 
 # A multipart body carries its file and a few hundred bytes of boundaries and headers.

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncMonth
 
 from packs.models import ContainerPacking, ShipmentItem, Unit, UnitPacking
@@ -25,7 +25,7 @@ from traceability import genealogy
 from traceability.core.errors import DomainError
 from traceability.core.models import JobStatus
 from traceability.genealogy.models import exposure_name
-from traceability.investigations.models import TraceRun
+from traceability.investigations.models import Finding, TraceRun, TraceRunSegment
 from traceability.investigations.services import run_result
 
 # Filtered pages scan the result's units in batches until the page is full; past this many units
@@ -51,6 +51,42 @@ def run_require_finished(*, run: TraceRun) -> TraceRun:
 def finished_run_result(*, run: TraceRun) -> genealogy.Forward:
     """A finished run's stored result (``RunNotFinished`` before then): two queries."""
     return run_result(run_require_finished(run=run))
+
+
+# --- findings about a party's lots ----------------------------------------------------------------------
+
+
+def findings_about(organisation_id: int) -> Q:
+    """The findings others recorded that concern ``organisation_id``'s lots, as a condition on
+    ``Finding``: its own lot or unit is the subject; the subject is all its lots (a supplier subject)
+    or all lots of one of its sites; or a run of the finding reached units through one of its lots
+    (the lot a segment of the result was reached by: a cell maker's lot made from the material
+    lot a finding names). Subqueries only: a page of findings costs what it cost before.
+
+    A lot of its that a run passed through on the way to another's lot (its cell lot inside a
+    module assembler's module lot) is not read here: the run stores only the last lot before the
+    units, and the path as JSON, which neither database indexes alike."""
+    reached = TraceRunSegment.objects.filter(
+        run__investigation__finding=OuterRef("pk"), via_lot__owner_id=organisation_id
+    )
+    concerning = (
+        Q(subject_lot__owner_id=organisation_id)
+        | Q(subject_unit__owner_id=organisation_id)
+        | Q(subject_organisation_id=organisation_id)
+        | Q(subject_site__owner_id=organisation_id)
+        | Q(Exists(reached))
+    )
+    return concerning & ~Q(owner_id=organisation_id)
+
+
+def finding_latest_run(*, finding: Finding) -> TraceRun | None:
+    """The finding's latest run whose job has succeeded, if any (one query)."""
+    return (
+        TraceRun.objects.filter(investigation__finding=finding, job__status=JobStatus.SUCCEEDED)
+        .select_related("investigation")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
 
 
 # --- where units went ---------------------------------------------------------------------------------

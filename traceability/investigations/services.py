@@ -467,6 +467,17 @@ def _run_finish(run: TraceRun, forward: genealogy.Forward) -> None:
     )
 
 
+def run_party_view(run: TraceRun, party_id: int) -> dict[str, Any]:
+    """What ``party_id`` is shown of a finished run's result (``_party_view``'s shape): stored for
+    the investigation's owner; for another party (a supplier told of a finding on its lot) counted
+    now, from the run's seeds traced again at the run's position, which gives the run's own result
+    with the lots it passed through (a party's counts of others start from its own lots there)."""
+    if party_id == run.investigation.owner_id and run.party_view:
+        return run.party_view
+    forward = _run_trace(run.pk, run_snapshot(run), tuple(run.seed_lot_ids), tuple(run.seed_unit_ids))
+    return _party_view(forward, party_id)
+
+
 def _party_view(forward: genealogy.Forward, party_id: int) -> dict[str, Any]:
     """What the party is shown of a result, as stored on its investigation and runs: its own units
     and consignees counted, and the units of others its lots went into per organisation (by slug)."""
