@@ -474,7 +474,10 @@ def run_party_view(run: TraceRun, party_id: int) -> dict[str, Any]:
     with the lots it passed through (a party's counts of others start from its own lots there)."""
     if party_id == run.investigation.owner_id and run.party_view:
         return run.party_view
-    forward = _run_trace(run.pk, run_snapshot(run), tuple(run.seed_lot_ids), tuple(run.seed_unit_ids))
+    # Not through the workers' ``_run_trace`` cache: a web process would keep whole results in memory.
+    forward = genealogy.forward_trace(
+        snapshot=run_snapshot(run), seed_lot_ids=run.seed_lot_ids, seed_unit_ids=run.seed_unit_ids
+    )
     return _party_view(forward, party_id)
 
 
