@@ -47,6 +47,7 @@ from traceability.investigations.models import (  # noqa: F401
     Severity,
     SubjectKind,
     TraceRun,
+    TraceRunCountry,
     TraceRunSegment,
     TraceRunUnit,
 )

@@ -1,18 +1,17 @@
 """Regulators' grants: what a regulator may read beyond what any organisation reads.
 
 A regulator is an organisation with the regulator role (``suppliers.Role.REGULATOR``); the role says
-what it is, its grants say what it may read:
+what it is, its grants say what it may read (``traceability.access.policy`` enforces them):
 
-- ``all``: the whole ledger, read-only (what every regulator read before grants). Only this grant
-  widens what the policy shows today (``traceability.access.policy.Actor.sees_all``).
-- ``jurisdiction`` (an ISO 3166-1 alpha-2 code): will cover the units sold into that country (shipped
-  to a consignee or a site there) and everything upstream of them, and the findings and
-  investigations about them.
-- ``investigation``: will cover one investigation, its findings, its runs' results and exports.
+- ``all``: the whole ledger, read-only.
+- ``jurisdiction`` (an ISO 3166-1 alpha-2 code): the units sold into that country (shipped to a
+  consignee organisation or a site there) and everything upstream of them, and the investigations
+  whose results reach such units, each read in full.
+- ``investigation``: one investigation in full: its finding, runs, results, exports, attachments.
 
-The read policy for the last two is a later step: until then they are recorded and listed, and a
-regulator holding only them reads as any organisation does (what it owns). A grant is never
-deleted: ``revoked_at`` ends it, and the row stays as the record of who could read what, when.
+A regulator with several grants reads their union. A grant is never deleted: ``revoked_at`` ends
+it (``grant revoke``), as ``expires_at`` does when it comes, and the row stays as the record of who
+could read what, when.
 """
 
 from __future__ import annotations
@@ -35,11 +34,10 @@ class Grant(models.Model):
     regulator = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="grants")
     scope = models.CharField(max_length=16, choices=GrantScope.choices)
     jurisdiction = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2, for a jurisdiction grant")
-    investigation = models.ForeignKey(
-        Investigation, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    investigation = models.ForeignKey(Investigation, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     granted_at = models.DateTimeField(default=timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="It covers nothing from then on.")
 
     class Meta:
         ordering = ["regulator", "granted_at", "id"]
@@ -83,6 +81,16 @@ class Grant(models.Model):
         return GrantScope.ALL.value
 
 
+def active_grants(organisation_id: int | OuterRef) -> models.QuerySet[Grant]:
+    """The grants of the organisation at ``organisation_id`` (an id or an ``OuterRef``) that cover
+    something now: neither revoked nor expired."""
+    return Grant.objects.filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()),
+        regulator_id=organisation_id,
+        revoked_at__isnull=True,
+    )
+
+
 def active_all_grants(organisation_id: int | OuterRef) -> models.QuerySet[Grant]:
     """The active ``all`` grants of the organisation at ``organisation_id`` (an id or an ``OuterRef``)."""
-    return Grant.objects.filter(regulator_id=organisation_id, scope=GrantScope.ALL, revoked_at__isnull=True)
+    return active_grants(organisation_id).filter(scope=GrantScope.ALL)

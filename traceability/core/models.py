@@ -73,6 +73,7 @@ class AuditAction(models.TextChoices):
     TOKEN_ISSUE = "token.issue", "API token issued"
     TOKEN_REVOKE = "token.revoke", "API token revoked"
     GRANT_ADD = "grant.add", "Regulator granted access"
+    GRANT_REVOKE = "grant.revoke", "Regulator grant revoked"
     READ_API = "read.api", "Read through the REST API"
     READ_EPCIS = "read.epcis", "Read through the EPCIS interface"
 

@@ -10,7 +10,7 @@ upstream, its siblings). The reads' public names are gathered here, so a caller 
 
 from traceability.genealogy.affected import PAGE, AffectedUnit, affected_units, all_affected_units, segment_exposures
 from traceability.genealogy.backward import Backward, backward_trace, lots_by_id
-from traceability.genealogy.consignees import Consignee, affected_per_container, consignees
+from traceability.genealogy.consignees import Consignee, affected_per_container, consignee_countries, consignees
 from traceability.genealogy.counts import (
     REPEATED_AS_CONSTANTS,
     affected_counts,
@@ -21,7 +21,14 @@ from traceability.genealogy.counts import (
 from traceability.genealogy.diff import Diff, best_exposures, forward_diff, segment_changes
 from traceability.genealogy.explain import PathStep, explain_paths
 from traceability.genealogy.forward import Forward, forward_trace, forward_unit_ids, members, walk
-from traceability.genealogy.parties import OthersCount, PartyView, party_view, received_units, units_of
+from traceability.genealogy.parties import (
+    OthersCount,
+    PartyView,
+    party_view,
+    received_units,
+    units_of,
+    units_sold_into,
+)
 from traceability.genealogy.read_models import (
     CertificateSummary,
     InspectionResult,
@@ -47,6 +54,8 @@ __all__ = [
     "party_view",
     "received_units",
     "units_of",
+    "units_sold_into",
+    "consignee_countries",
     "AffectedUnit",
     "Backward",
     "CertificateSummary",

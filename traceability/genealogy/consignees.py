@@ -12,6 +12,7 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 
 from packs.models import ContainerPacking, ShipmentItem, UnitPacking
+from suppliers.models import Organisation
 from traceability.core.db import any_sql, cursor_planned_without
 from traceability.genealogy.affected import segment_exposures
 from traceability.genealogy.counts import sums_of
@@ -29,6 +30,8 @@ class Consignee:
     units: int
     first_shipped_at: dt.datetime
     last_shipped_at: dt.datetime
+    # The countries of the sites its shipments were addressed to (``Shipment.ship_to``), if any.
+    ship_to_countries: frozenset[str] = frozenset()
 
 
 def consignees(forward: Forward, *, party_id: int | None = None) -> list[Consignee]:
@@ -41,7 +44,7 @@ def consignees(forward: Forward, *, party_id: int | None = None) -> list[Consign
     """
     units_in = affected_per_container(forward)
     children_of = _containers_nesting(units_in.keys())
-    fields = ("container_id", "unit_id", "shipment__consignee_id", "shipment__shipped_at")
+    fields = ("container_id", "unit_id", "shipment__consignee_id", "shipment__shipped_at", "shipment__ship_to__country")
     items = ShipmentItem.objects.all()
     if party_id is not None:
         items = items.filter(Q(shipment__owner_id=party_id) | Q(shipment__consignee_id=party_id))
@@ -54,6 +57,7 @@ def consignees(forward: Forward, *, party_id: int | None = None) -> list[Consign
     cartons: dict[int, set[int]] = defaultdict(set)
     units: dict[int, set[int]] = defaultdict(set)
     dates: dict[int, tuple[dt.datetime, dt.datetime]] = {}
+    countries: dict[int, set[str]] = defaultdict(set)
     under: dict[int, set[int]] = {}
 
     def cartons_under(container: int) -> set[int]:
@@ -68,7 +72,9 @@ def consignees(forward: Forward, *, party_id: int | None = None) -> list[Consign
             under[container] = found
         return under[container]
 
-    for container, unit, consignee, shipped_at in itertools.chain(shipped, loose.values_list(*fields)):
+    for container, unit, consignee, shipped_at, country in itertools.chain(shipped, loose.values_list(*fields)):
+        if country:
+            countries[consignee].add(country)
         if container is not None:
             cartons[consignee] |= cartons_under(container)
         else:
@@ -82,11 +88,23 @@ def consignees(forward: Forward, *, party_id: int | None = None) -> list[Consign
                 units=sum(units_in[c] for c in cartons[org]) + len(units[org]),
                 first_shipped_at=first,
                 last_shipped_at=last,
+                ship_to_countries=frozenset(countries[org]),
             )
             for org, (first, last) in dates.items()
         ),
         key=lambda c: (-c.units, c.organisation_id),
     )
+
+
+def consignee_countries(found: Iterable[Consignee]) -> frozenset[str]:
+    """The countries units were sold into: each consignee organisation's own, and those of the sites
+    its shipments were addressed to (one query, for the organisations' countries)."""
+    found = list(found)
+    if not found:
+        return frozenset()
+    registered = Organisation.objects.filter(pk__in=sorted({c.organisation_id for c in found})).exclude(country="")
+    shipped_to = {country for consignee in found for country in consignee.ship_to_countries}
+    return frozenset(registered.values_list("country", flat=True)) | frozenset(shipped_to)
 
 
 def affected_per_container(forward: Forward) -> dict[int, int]:

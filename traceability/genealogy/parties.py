@@ -44,17 +44,28 @@ class PartyView:
 def received_units(organisation_id: int) -> QuerySet[Unit]:
     """The units shipped to an organisation: loose, or packed in a container it received, at any
     depth of nesting (a subquery; the containers' closure is one query per level)."""
+    return _shipped_units(Q(shipment__consignee_id=organisation_id))
+
+
+def units_sold_into(countries: Iterable[str]) -> QuerySet[Unit]:
+    """The units shipped into any of ``countries``: to a consignee organisation registered there, or
+    to a site there; loose or packed at any depth (as ``received_units``)."""
+    wanted = sorted(set(countries))
+    if not wanted:
+        return Unit.objects.none()
+    return _shipped_units(Q(shipment__consignee__country__in=wanted) | Q(shipment__ship_to__country__in=wanted))
+
+
+def _shipped_units(shipments: Q) -> QuerySet[Unit]:
     containers = set(
-        ShipmentItem.objects.filter(shipment__consignee_id=organisation_id, container__isnull=False).values_list(
-            "container_id", flat=True
-        )
+        ShipmentItem.objects.filter(shipments, container__isnull=False).values_list("container_id", flat=True)
     )
     level = containers
     while level:
         level = set(ContainerPacking.objects.filter(parent_id__any=level).values_list("child_id", flat=True))
         level -= containers
         containers |= level
-    loose = ShipmentItem.objects.filter(shipment__consignee_id=organisation_id, unit__isnull=False)
+    loose = ShipmentItem.objects.filter(shipments, unit__isnull=False)
     packed = UnitPacking.objects.filter(container_id__any=containers) if containers else UnitPacking.objects.none()
     return Unit.objects.filter(Q(pk__in=loose.values("unit_id")) | Q(pk__in=packed.values("unit_id")))
 

@@ -103,11 +103,14 @@ def export_start(
     format: str,
     by: AbstractBaseUser | None = None,
     party_id: int | None = None,
+    requested_for: Organisation | None = None,
     submit: Submit,
 ) -> Job:
     """Export the investigation's latest finished run in the background; returns the job. With
     ``party_id``, only the units that organisation owns or received are written (what the access
-    policy shows it); without, all of them."""
+    policy shows it); without, all of them. ``requested_for`` is the organisation the export is made
+    for (a regulator reading another's investigation), which owns its job; by default the
+    investigation's owner."""
     if format not in ExportFormat.values:
         raise ExportFormatUnknown(
             f"unknown export format {format!r} (known: {', '.join(ExportFormat.values)})", field="format"
@@ -122,7 +125,7 @@ def export_start(
             kind=JobKind.EXPORT,
             params={"investigation_id": investigation.pk, "trace_run_id": run.pk, "format": format, "party": party_id},
             total=(run.definite_units or 0) + (run.potential_units or 0),
-            owner=investigation.owner,
+            owner=requested_for or investigation.owner,
             created_by=recorded_user(by),
         )
         Export.objects.create(job=job, run=run, format=format)
@@ -130,7 +133,7 @@ def export_start(
         audit_record(
             action=AuditAction.EXPORT_START,
             user=by,
-            organisation=investigation.owner_id,
+            organisation=requested_for.pk if requested_for is not None else investigation.owner_id,
             identifiers=[f"investigation:{investigation.pk}", f"run:{run.pk}", f"job:{job.pk}"],
             detail={"format": format},
         )

@@ -38,7 +38,8 @@ class Finding(Owned):
     """A defect found on a subject: the start of every investigation.
 
     The subject is one lot or unit, or all lots of a supplier or a site; ``window_from`` and
-    ``window_to`` narrow it to lots whose production window overlaps them.
+    ``window_to`` narrow it to lots whose production window overlaps them. A regulator's finding is
+    an ``inquiry``: its own record, on a subject its grants cover, seen by no party of the chain.
     """
 
     subject_kind = models.CharField(max_length=8, choices=SubjectKind.choices)
@@ -58,6 +59,7 @@ class Finding(Owned):
     inspections = models.ManyToManyField("cells.Inspection", blank=True, related_name="findings")
     raised_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     raised_at = models.DateTimeField()
+    inquiry = models.BooleanField(default=False, help_text="A regulator's inquiry, not a party's finding.")
 
     class Meta:
         ordering = ["-raised_at", "-id"]
@@ -199,6 +201,21 @@ class TraceRunUnit(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} reached unit {self.unit_id} ({self.exposure})"
+
+
+class TraceRunCountry(models.Model):
+    """A country a run's affected units were sold into (its consignee's, or the site shipped to):
+    what a regulator's jurisdiction grant is matched against, with no trace at read time."""
+
+    pk = models.CompositePrimaryKey("run_id", "country")
+    run = models.ForeignKey(TraceRun, on_delete=models.CASCADE, related_name="countries")
+    country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2")
+
+    class Meta:
+        indexes = [models.Index(fields=["country", "run"], name="trace_run_country_first")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} reached {self.country}"
 
 
 class ExportFormat(models.TextChoices):

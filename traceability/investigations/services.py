@@ -37,6 +37,7 @@ from traceability.investigations.models import (
     InvestigationTransition,
     SubjectKind,
     TraceRun,
+    TraceRunCountry,
     TraceRunSegment,
     TraceRunUnit,
 )
@@ -164,6 +165,8 @@ def impact_preview(
         "definite_units": definite,
         "potential_units": potential,
         "consignees": len(receivers),
+        # Where the units were sold: what a regulator's jurisdiction grant is matched against.
+        "countries": sorted(genealogy.consignee_countries(receivers)),
     }
     if party_id is not None:
         preview["party_view"] = _party_view(forward, party_id)
@@ -181,9 +184,14 @@ def finding_record(
     window_from: dt.datetime | None = None,
     window_to: dt.datetime | None = None,
     inspection_ids: Iterable[int] = (),
+    inquiry: bool = False,
     submit: Submit,
 ) -> Finding:
-    """Record a finding, open its investigation with an impact preview, and start a trace run."""
+    """Record a finding, open its investigation with an impact preview, and start a trace run.
+
+    ``inquiry``: the ``owner`` is a regulator and this is its inquiry (the access policy has checked
+    its grants cover the subject); it is recorded as any finding is, and is the regulator's own.
+    """
     now = timezone.now()
     if window_from and window_to and window_to < window_from:
         raise InvalidWindow(f"the window ends ({window_to:%Y-%m-%d}) before it starts ({window_from:%Y-%m-%d})")
@@ -198,6 +206,7 @@ def finding_record(
             raised_at=now,
             window_from=window_from,
             window_to=window_to,
+            inquiry=inquiry,
             **_subject_fields(subject),
         )
         if running := _running_run_on(finding):
@@ -236,7 +245,12 @@ def finding_record(
                 f"run:{run.pk}",
                 *_subject_ids(finding),
             ],
-            detail={"category": category, "severity": severity, "subject_kind": finding.subject_kind},
+            detail={
+                "category": category,
+                "severity": severity,
+                "subject_kind": finding.subject_kind,
+                **({"inquiry": True} if inquiry else {}),
+            },
         )
     return finding
 
@@ -446,14 +460,18 @@ def trace_run_chunk(job: Job) -> Chunk:
 
 def _run_finish(run: TraceRun, forward: genealogy.Forward) -> None:
     preview = run.investigation.preview
-    if run.previous_id is None and preview.get("position") == run.position:
+    if run.previous_id is None and preview.get("position") == run.position and "countries" in preview:
         # The first run traces the seeds the preview counted (``finding_record`` hands them over),
         # and at the same position the same seeds give the same counts.
         run.definite_units, run.potential_units = preview["definite_units"], preview["potential_units"]
-        run.consignees = preview["consignees"]
+        run.consignees, countries = preview["consignees"], preview["countries"]
     else:
         run.definite_units, run.potential_units = genealogy.affected_counts(forward)
-        run.consignees = len(genealogy.consignees(forward))
+        receivers = genealogy.consignees(forward)
+        run.consignees, countries = len(receivers), sorted(genealogy.consignee_countries(receivers))
+    TraceRunCountry.objects.bulk_create(
+        [TraceRunCountry(run=run, country=country) for country in countries], ignore_conflicts=True
+    )
     if run.previous is not None:
         run.diff = run_diff(previous=run_result(run.previous), current=forward)
     # What the investigation's owner is shown of the result (the access policy decides who sees more).
