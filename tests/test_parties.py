@@ -454,6 +454,81 @@ def test_only_a_regulator_is_granted_and_only_what_exists():
     assert not Grant.objects.exists()
 
 
+def test_grant_revoke_ends_the_active_grant_keeps_its_row_and_is_audited_once():
+    # given
+    run("organisation", "add", "samr", "--name", "SAMR", "--role", "regulator")
+    run("grant", "add", "samr", "--all")
+    run("grant", "add", "samr", "--jurisdiction", "CN")
+    # when
+    _, first = run("grant", "revoke", "samr", "--jurisdiction", "cn")
+    _, again = run("grant", "revoke", "samr", "--jurisdiction", "CN")
+    _, never = run("grant", "revoke", "samr", "--jurisdiction", "DE")
+    out, _ = run("grant", "list")
+    # then
+    assert (first, again, never) == (
+        "samr no longer holds jurisdiction:CN\n",
+        "samr holds no active grant of jurisdiction:CN, unchanged\n",
+        "samr holds no active grant of jurisdiction:DE, unchanged\n",
+    )
+    assert out == "samr\tall\n"
+    ended = Grant.objects.get(scope=GrantScope.JURISDICTION)  # kept, with when it ended
+    assert ended.revoked_at is not None and ended.revoked_at >= ended.granted_at
+    revokes = AuditEntry.objects.filter(action="grant.revoke")
+    assert list(revokes.values_list("identifiers", flat=True)) == [["grant:jurisdiction:CN"]]
+    assert revokes.get().organisation.slug == "samr"
+    # and the same cover may be granted again, as a new grant
+    run("grant", "add", "samr", "--jurisdiction", "CN")
+    assert Grant.objects.filter(scope=GrantScope.JURISDICTION).count() == 2
+
+
+def test_grant_revoke_refuses_what_grant_add_refuses_and_changes_nothing():
+    # given
+    run("organisation", "add", "acme", "--name", "Acme", "--role", "brand")
+    run("organisation", "add", "samr", "--name", "SAMR", "--role", "regulator")
+    run("grant", "add", "samr", "--all")
+    # when
+    refused = [
+        str(pytest.raises(CommandError, run, "grant", "revoke", *args).value)
+        for args in (
+            ("acme", "--all"),
+            ("nowhere", "--all"),
+            ("samr", "--investigation", "999"),
+            ("samr", "--jurisdiction", "China"),
+        )
+    ]
+    # then
+    assert refused == [
+        "grant of acme: organisation acme has not the regulator role: only regulators hold grants",
+        "no organisation 'nowhere': register it first (organisation add … --role regulator)",
+        "no investigation 999",
+        "grant of samr: jurisdiction 'CHINA' must be an ISO 3166-1 alpha-2 code, e.g. CN",
+    ]
+    assert not Grant.objects.filter(revoked_at__isnull=False).exists()
+    assert not AuditEntry.objects.filter(action="grant.revoke").exists()
+
+
+def test_a_grant_may_expire_and_then_covers_nothing():
+    # given
+    run("organisation", "add", "samr", "--name", "SAMR", "--role", "regulator")
+    # when
+    past = pytest.raises(CommandError, run, "grant", "add", "samr", "--all", "--expires", "2000-01-01").value
+    malformed = pytest.raises(CommandError, run, "grant", "add", "samr", "--all", "--expires", "soon").value
+    run("grant", "add", "samr", "--all", "--expires", "2999-06-30")
+    listed, _ = run("grant", "list")
+    expiring = Actor.of(Organisation.objects.get(slug="samr"), "viewer")
+    Grant.objects.update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    expired = Actor.of(Organisation.objects.get(slug="samr"), "viewer")
+    after, _ = run("grant", "list")
+    _, renewed = run("grant", "add", "samr", "--all")
+    # then
+    assert str(past) == "grant to samr: the grant would expire at 2000-01-01 00:00, in the past"
+    assert "'soon' is not an ISO 8601 date or time" in str(malformed)
+    assert listed == "samr\tall\tuntil 2999-06-30T00:00:00Z\n"
+    assert (expiring.sees_all, expired.sees_all, after) == (True, False, "")
+    assert renewed == "samr granted all\n"  # the expired grant made way for a new one
+    assert Grant.objects.filter(revoked_at__isnull=True).count() == 1
+
+
 def test_a_regulator_sees_all_only_with_an_active_all_grant():
     # given a regulator with no grant, one with an investigation's, one with all, one whose all was revoked
     bare = OrganisationFactory(role=Role.REGULATOR, all_grant=False)

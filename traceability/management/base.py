@@ -29,10 +29,13 @@ def plain(text: str) -> str:
 class RegistryCommand(LedgerCommand):
     """A command of two actions: ``add`` (idempotent) and ``list`` (one record a line on stdout).
     A subclass declares the ``add`` parser's arguments in ``add_options`` and implements ``add``
-    and ``list``."""
+    and ``list``; one with more actions (``grant revoke``) names them in ``actions`` and declares
+    each one's parser there too, and the method of the same name is called."""
+
+    actions: tuple[str, ...] = ("add", "list")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        actions = parser.add_subparsers(dest="action", required=True, metavar="{add,list}")
+        actions = parser.add_subparsers(dest="action", required=True, metavar="{" + ",".join(self.actions) + "}")
         self.add_options(actions)
 
     def add_options(self, actions: Any) -> None:
@@ -41,8 +44,10 @@ class RegistryCommand(LedgerCommand):
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         if action == "add":
             self.add(**options)
-        else:
+        elif action == "list":
             self.list()
+        else:
+            getattr(self, action)(**options)
 
     def add(self, **options: Any) -> None:
         raise NotImplementedError
