@@ -7,12 +7,20 @@ D1 (on a pallet), U4..U6 to D2. Each lot has its own maker; the brand built ever
 
 import pytest
 
-from packs.models import Unit
+from packs.models import Shipment, Unit
 from suppliers.models import Role
-from tests.factories import OrganisationFactory
+from tests.factories import OrganisationFactory, SiteFactory
 from tests.trace_world import add_competitor, build_world
 from traceability import genealogy
-from traceability.access.policy import OPERATOR, Actor, result_scope, trace_allowed
+from traceability.access.models import Grant, GrantScope
+from traceability.access.policy import (
+    OPERATOR,
+    Actor,
+    result_scope,
+    subject_traceable,
+    trace_allowed,
+    upstream_traceable,
+)
 from traceability.genealogy import OthersCount
 
 pytestmark = pytest.mark.django_db
@@ -166,3 +174,29 @@ def test_a_partys_view_counts_the_units_it_owns_or_received_with_their_exposure(
     assert (brand.definite_units, brand.potential_units) == (4, 3)  # U1..U3 and U8; U4..U6
     assert (distributor.definite_units, distributor.potential_units) == (3, 0)  # U1..U3 received
     assert (supplier.definite_units, supplier.potential_units) == (0, 0)
+
+
+# regulators' jurisdictions: a unit is sold into the country of its consignee, or of the site shipped to
+
+
+def test_a_jurisdiction_covers_units_shipped_to_a_site_there_and_what_is_upstream_of_them(w):
+    # given D1 is registered in Germany, and its shipment of U1..U3 went to its warehouse in Italy
+    w.d1.country = "DE"
+    w.d1.save(update_fields=["country"])
+    warehouse = SiteFactory(owner=w.d1, country="IT")
+    Shipment.objects.filter(consignee=w.d1).update(ship_to=warehouse)
+    italy, germany, france = (
+        Actor.of(OrganisationFactory(role=Role.REGULATOR, all_grant=False), "qa") for _ in range(3)
+    )
+    for actor, country in ((italy, "IT"), (germany, "DE"), (france, "FR")):
+        Grant.objects.create(regulator_id=actor.organisation_id, scope=GrantScope.JURISDICTION, jurisdiction=country)
+    italy, germany, france = (actor.with_grants() for actor in (italy, germany, france))
+    forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[w.m1.pk])
+    # when / then: U1 was sold into Italy (the site) and Germany (the consignee); nothing into France
+    assert [upstream_traceable(a, Unit.objects.get(pk=w.u[1])) for a in (italy, germany, france)] == [True, True, False]
+    assert [subject_traceable(a, w.m1) for a in (italy, germany, france)] == [True, True, False]
+    assert [result_scope(a, forward).full for a in (italy, germany, france)] == [True, True, False]
+    assert genealogy.consignee_countries(genealogy.consignees(forward)) == {"IT", "DE", "CN"}
+    # C4 reaches U4..U6 (D2, in China) and U7 (never shipped): not Italy's
+    assert not subject_traceable(italy, w.c4)
+    assert not upstream_traceable(italy, Unit.objects.get(pk=w.u[4]))

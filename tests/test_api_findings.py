@@ -50,6 +50,7 @@ def test_a_finding_opens_an_investigation_with_a_preview_and_submits_its_run(dja
         "attachments": [],
         "raised_by": "qa",
         "raised_at": iso(finding.raised_at),
+        "inquiry": False,
         "investigation": finding.investigation.pk,
         "status": "tracing",
         "access": "full",

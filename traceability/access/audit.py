@@ -3,7 +3,12 @@
 Every read by a regulator is appended to the trail: each interface calls ``regulator_read_record``
 once, from the view all its views share (REST: ``ApiMixin``, EPCIS: ``EpcisView``), with the
 answer it gave. The trail itself is read by an organisation's admins (their organisation's
-entries) and by regulators (all entries, until grants scope them: issue 12).
+entries) and by regulators: with an ``all`` grant every entry; otherwise their own organisation's
+entries (their reads, inquiries and exports) and the entries that name an investigation their
+grants cover (``investigation:N`` among the identifiers: its finding, runs, status changes and
+exports, written for its owner). The rule follows what the grant names, not each identifier an
+entry holds: a jurisdiction's units named by a capture are a party's writes, not the regulator's to
+read one by one.
 """
 
 from __future__ import annotations
@@ -11,15 +16,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from suppliers.models import MemberRole
 from traceability.access.permissions import Caller, OrganisationAmbiguous, OrganisationUnknown, caller_of
+from traceability.access.policy import investigations_covered
 from traceability.core.audit import audit_record
 from traceability.core.models import AuditEntry
+from traceability.investigations.models import Investigation
 
 READS = ("GET", "HEAD")
 # A query string is kept whole up to this length (an EPCIS query with a few dozen parameters):
@@ -57,22 +64,25 @@ def regulator_read_record(
 
 
 def audit_reader(caller: Caller) -> bool:
-    """An organisation's admins read its entries; a regulator reads every organisation's."""
-    return caller.sees_all or (caller.organisation is not None and caller.member_role == MemberRole.ADMIN)
+    """An organisation's admins read its entries; any member of a regulator what its grants cover."""
+    return caller.organisation is not None and (caller.regulator or caller.member_role == MemberRole.ADMIN)
 
 
 def audit_visible(queryset: QuerySet[AuditEntry], request: Request) -> QuerySet[AuditEntry]:
-    """The entries the caller may read: its organisation's, or all of them for a regulator.
-
-    A regulator reads all with an ``all`` grant; what its other grants will cover is to come
-    (``traceability.access.models``).
-    """
+    """The entries the caller may read: its organisation's, all of them with an ``all`` grant, and
+    for a regulator with narrower grants those naming an investigation they cover (one query for
+    the investigations; the entries' identifiers are matched as JSON text, a quoted whole item)."""
     caller = caller_of(request)
     if caller.sees_all:
         return queryset
-    if audit_reader(caller):
-        return queryset.filter(organisation=caller.organisation)
-    return queryset.none()
+    if not audit_reader(caller):
+        return queryset.none()
+    readable = Q(organisation=caller.organisation)
+    if caller.actor.scoped_regulator:
+        covered = Investigation.objects.filter(investigations_covered(caller.actor)).values_list("pk", flat=True)
+        for investigation in sorted(covered):
+            readable |= Q(identifiers__icontains=f'"investigation:{investigation}"')
+    return queryset.filter(readable)
 
 
 class ReadsAuditTrail(BasePermission):

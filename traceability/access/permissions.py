@@ -1,5 +1,5 @@
-"""Who may see and do what, for now: an organisation sees what it owns; regulators read only, and
-see all with an ``all`` grant.
+"""Who may see and do what, for an HTTP request: an organisation sees what it owns; a regulator what
+its grants cover (``traceability.access.policy``), and writes only its own inquiries.
 
 Authentication: a token (``api/authentication.py``), a session or basic; ``IsAuthenticated`` is the project default.
 A token acts for its membership's organisation; a session or basic login for the user's only one, or
@@ -13,14 +13,25 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.db.models import Model, QuerySet
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from packs.models import Unit
 from suppliers.models import ApiToken, Membership, Organisation, TokenScope
-from traceability.access.policy import Actor, caller_annotations, upstream_traceable
+from traceability.access.policy import (
+    Actor,
+    ResultScope,
+    caller_annotations,
+    investigation_scope,
+    investigations_readable,
+    readable_through_investigation,
+    units_readable,
+    upstream_traceable,
+)
+from traceability.core.models import Job
+from traceability.investigations.models import Finding, Investigation, TraceRun
 from traceability.ledger.selectors import UnknownSubject, subject_find
 
 M = TypeVar("M", bound=Model)
@@ -55,6 +66,11 @@ class Caller:
     def may_write(self) -> bool:
         """As the policy says (QA engineers and organisation admins), and not with a read-scoped token."""
         return self.actor.may_write and not self.read_only_token
+
+    @property
+    def may_inquire(self) -> bool:
+        """A regulator's QA engineer or admin, and not with a read-scoped token."""
+        return self.actor.may_inquire and not self.read_only_token
 
     def owns(self, owner_id: int | None) -> bool:
         return self.actor.owns(owner_id)
@@ -101,18 +117,23 @@ def caller_of(request: Request) -> Caller:
                 f" in the {ORGANISATION_HEADER} header ({choices})"
             )
         membership = flags = memberships[0] if memberships else None
+    actor = Actor(organisation_id=None)
+    if membership is not None:
+        actor = Actor(
+            organisation_id=membership.organisation_id,
+            member_role=membership.role,
+            regulator=flags.caller_regulator,
+            records_findings=flags.caller_records_findings,
+            grants_all=flags.caller_regulator and flags.caller_grants_all,
+        )
+        if actor.regulator and not actor.grants_all:
+            actor = actor.with_grants()  # its narrower grants: one more query, for regulators only
     cached = (
-        Caller(organisation=None, actor=Actor(organisation_id=None))
+        Caller(organisation=None, actor=actor)
         if membership is None
         else Caller(
             organisation=membership.organisation,
-            actor=Actor(
-                organisation_id=membership.organisation_id,
-                member_role=membership.role,
-                regulator=flags.caller_regulator,
-                records_findings=flags.caller_records_findings,
-                grants_all=flags.caller_regulator and flags.caller_grants_all,
-            ),
+            actor=actor,
             read_only_token=isinstance(token, ApiToken) and token.scope == TokenScope.READ,
         )
     )
@@ -129,13 +150,18 @@ class HasOrganisation(BasePermission):
 
 
 class RegulatorsReadOnly(BasePermission):
-    """Writes are for QA engineers and organisation admins: regulators, viewers and read-scoped tokens read."""
+    """Writes are for QA engineers and organisation admins: regulators, viewers and read-scoped tokens
+    read. A view that declares ``inquiry_writes`` also takes a regulator's writes of its own inquiries
+    (recording one, its evidence, runs, status and exports); the view asks ``require_own`` of the
+    record written to."""
 
     code = "read_only"
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         caller = caller_of(request)
         if request.method in SAFE_METHODS or caller.may_write:
+            return True
+        if getattr(view, "inquiry_writes", False) and caller.may_inquire:
             return True
         if caller.regulator:
             self.message = "regulators have read-only access to the ledger"
@@ -154,6 +180,54 @@ def visible(queryset: QuerySet[M], request: Request, *, owner: str = "owner") ->
     if caller.sees_all:
         return queryset
     return queryset.filter(**{owner: caller.organisation})
+
+
+def findings_visible(queryset: QuerySet[Finding], request: Request) -> QuerySet[Finding]:
+    """The findings the caller reads: its own, and those of the investigations its grants cover."""
+    return queryset.filter(
+        readable_through_investigation(caller_of(request).actor, owner="owner_id", investigation="investigation")
+    )
+
+
+def investigations_visible(queryset: QuerySet[Investigation], request: Request) -> QuerySet[Investigation]:
+    return queryset.filter(investigations_readable(caller_of(request).actor))
+
+
+def runs_visible(queryset: QuerySet[TraceRun], request: Request) -> QuerySet[TraceRun]:
+    return queryset.filter(
+        readable_through_investigation(
+            caller_of(request).actor, owner="investigation__owner_id", investigation="investigation"
+        )
+    )
+
+
+def jobs_visible(queryset: QuerySet[Job], request: Request) -> QuerySet[Job]:
+    """Its own jobs, and the trace runs' jobs of the investigations its grants cover."""
+    return queryset.filter(
+        readable_through_investigation(
+            caller_of(request).actor, owner="owner_id", investigation="trace_run__investigation"
+        )
+    )
+
+
+def units_visible(queryset: QuerySet[Unit], request: Request) -> QuerySet[Unit]:
+    return queryset.filter(units_readable(caller_of(request).actor))
+
+
+def require_own(request: Request, owner_id: int | None) -> None:
+    """A write on a record the caller reads (an investigation, a finding) is for its owner only: a
+    regulator reading another's investigation through its grants traces and exports its own
+    inquiries, never that one (403 ``read_only``; a record it may not read was answered 404 before)."""
+    if not caller_of(request).owns(owner_id):
+        raise PermissionDenied(
+            "regulators read the investigations their grants cover; they write only their own inquiries",
+            code="read_only",
+        )
+
+
+def result_scope_of(request: Request, investigation: Investigation) -> ResultScope:
+    """How much of ``investigation``'s results the caller sees (the access policy's answer)."""
+    return investigation_scope(caller_of(request).actor, investigation)
 
 
 def unit_find(*, ident: str, caller: Caller) -> Unit:

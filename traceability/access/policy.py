@@ -1,9 +1,18 @@
 """Who may trace what: the one answer every interface asks for (DESIGN.md, "Who sees what").
 
 A party may trace what it owns, received or consumed, and what is upstream of its own units; a
-regulator, and the operator at the command line, may trace anything. Anything else answers as
-unknown, so an interface that is refused says "not found", never "forbidden": existence does not
+regulator what its grants cover (``traceability.access.models``: everything, a jurisdiction, an
+investigation; their union), and the operator at the command line anything. Anything else answers
+as unknown, so an interface that is refused says "not found", never "forbidden": existence does not
 leak.
+
+A regulator reads what its grants cover in full ("a regulator in scope sees all"). A jurisdiction
+grant covers a result that reaches the jurisdiction at all, whole: the regulator is asked to judge
+where a defect came from and where it went, which the units of its own market alone do not tell,
+and the match is one indexed probe of the countries a run stored (``TraceRunCountry``), with no
+per-unit filter on any read. A regulator writes nothing in the ledger: it records inquiries (its own
+findings, on subjects its grants cover), traces and exports them, and they are its own records,
+which no party of the chain sees.
 
 "Consumed" and "upstream of its own units" are one question asked of the forward trace the finding
 would start anyway: does anything the subject reaches belong to the party (a lot it made from the
@@ -13,17 +22,19 @@ one existence probe of the reached segments' members for the party's units, and 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from cells.models import Lot
 from packs.models import Unit
 from suppliers.models import MemberRole, Organisation, OrganisationRole, Role, Site
 from traceability import genealogy
-from traceability.access.models import active_all_grants
+from traceability.access.models import GrantScope, active_all_grants, active_grants
 from traceability.genealogy.models import Segment, SegmentMember
+from traceability.investigations.models import Finding, Investigation, TraceRunCountry
 from traceability.investigations.selectors import findings_about
 
 
@@ -32,8 +43,9 @@ class Actor:
     """Who is asking: the organisation a user acts for and their role in it, a regulator, or the
     operator (a command run without ``--as``, which acts for no organisation and sees everything).
 
-    A regulator reads only; it sees everything only with an active ``all`` grant
-    (``traceability.access.models``): without one it sees what any organisation sees of its own.
+    A regulator writes nothing in the ledger; it sees everything with an active ``all`` grant, and
+    with others the ``jurisdictions`` and ``investigation_ids`` they cover
+    (``traceability.access.models``); beyond them, what any organisation sees of its own.
     """
 
     organisation_id: int | None
@@ -43,6 +55,8 @@ class Actor:
 
     records_findings: bool = False
     grants_all: bool = False
+    jurisdictions: frozenset[str] = frozenset()
+    investigation_ids: frozenset[int] = frozenset()
 
     @classmethod
     def of(
@@ -51,21 +65,35 @@ class Actor:
         member_role: str | None = None,
         *,
         roles: Iterable[str] | None = None,
-        grants_all: bool | None = None,
     ) -> Actor:
-        """The actor for a member of ``organisation``; its ``roles`` and whether it holds an ``all``
-        grant when the caller has read them already (else they are read: a query each)."""
+        """The actor for a member of ``organisation``; its ``roles`` when the caller has read them
+        already (else they are read: a query), and a regulator's grants (a query)."""
         held = frozenset(() if organisation is None else organisation.role_names if roles is None else roles)
-        regulator = Role.REGULATOR in held
-        if grants_all is None:
-            grants_all = regulator and organisation is not None and active_all_grants(organisation.pk).exists()
-        return cls(
+        regulator = Role.REGULATOR in held and organisation is not None
+        actor = cls(
             organisation_id=organisation.pk if organisation is not None else None,
             member_role=member_role,
-            regulator=regulator,
             records_findings=bool(held & MAKERS),
-            grants_all=regulator and grants_all,
         )
+        return actor.with_grants() if regulator else actor
+
+    def with_grants(self) -> Actor:
+        """This actor as a regulator, holding the grants active now (one query)."""
+        if self.organisation_id is None:
+            return self
+        grants = list(active_grants(self.organisation_id).values_list("scope", "jurisdiction", "investigation_id"))
+        return dataclasses.replace(
+            self,
+            regulator=True,
+            grants_all=any(scope == GrantScope.ALL for scope, _, _ in grants),
+            jurisdictions=frozenset(j for scope, j, _ in grants if scope == GrantScope.JURISDICTION),
+            investigation_ids=frozenset(i for scope, _, i in grants if scope == GrantScope.INVESTIGATION and i),
+        )
+
+    @property
+    def scoped_regulator(self) -> bool:
+        """A regulator whose grants (if any) are narrower than the whole ledger."""
+        return self.regulator and not self.sees_all
 
     @property
     def sees_all(self) -> bool:
@@ -76,12 +104,22 @@ class Actor:
         """QA engineers and organisation admins write; viewers and regulators read."""
         return self.operator or (not self.regulator and self.member_role in (MemberRole.QA, MemberRole.ADMIN))
 
+    @property
+    def opens_findings(self) -> bool:
+        """Makers record findings on what they make; a regulator records inquiries (``Finding.inquiry``)."""
+        return self.records_findings or self.regulator
+
+    @property
+    def may_inquire(self) -> bool:
+        """A regulator's QA engineers and admins record its inquiries, trace and export them."""
+        return self.regulator and self.member_role in (MemberRole.QA, MemberRole.ADMIN)
+
     def owns(self, owner_id: int | None) -> bool:
         return self.organisation_id is not None and owner_id == self.organisation_id
 
 
 # Who makes what the ledger traces records findings on it; distributors and carriers are told of
-# findings, regulators open inquiries (their own kind of finding, to come).
+# findings, regulators open inquiries (their own kind of finding: ``Finding.inquiry``).
 MAKERS = frozenset({Role.MATERIAL_SUPPLIER, Role.CELL_MAKER, Role.MODULE_ASSEMBLER, Role.BRAND})
 
 
@@ -104,12 +142,68 @@ def subject_traceable(actor: Actor, subject: Lot | Unit | Organisation | Site) -
     lots of a supplier or a site, which are parties of the directory, not the ledger's secrets (what
     the trace then finds is shown as ``result_scope`` says: the actor's own units, and counts of
     others only where its own lots went)."""
+    if actor.scoped_regulator:
+        return grants_cover_subject(actor, subject)
     match subject:
         case Lot():
             return trace_allowed(actor, lot_ids=[subject.pk])
         case Unit():
             return trace_allowed(actor, unit_ids=[subject.pk])
     return actor.organisation_id is not None or actor.sees_all
+
+
+def grants_cover_subject(actor: Actor, subject: Lot | Unit | Organisation | Site) -> bool:
+    """Whether a regulator's grants cover ``subject``, on which it may then open an inquiry.
+
+    An investigation grant covers that investigation's own subject (the same lot, unit, supplier or
+    site: one query); a jurisdiction grant a subject whose forward trace reaches units sold into it
+    (the trace and its consignees, set-based). An ``all`` grant covers everything.
+    """
+    if actor.sees_all:
+        return True
+    if not actor.regulator:
+        return False
+    if actor.investigation_ids and _granted_findings(actor).filter(**_same_subject(subject)).exists():
+        return True
+    if not actor.jurisdictions:
+        return False
+    match subject:
+        case Lot():
+            seeds: tuple[list[int], list[int]] = ([subject.pk], [])
+        case Unit():
+            seeds = ([], [subject.pk])
+        case Organisation():
+            seeds = (list(Lot.objects.filter(owner=subject).values_list("pk", flat=True)), [])
+        case Site():
+            seeds = (list(Lot.objects.filter(site=subject).values_list("pk", flat=True)), [])
+    if not (seeds[0] or seeds[1]):
+        return False
+    forward = genealogy.forward_trace(
+        snapshot=genealogy.ledger_snapshot(), seed_lot_ids=seeds[0], seed_unit_ids=seeds[1]
+    )
+    return reaches_jurisdiction(actor, forward)
+
+
+def reaches_jurisdiction(actor: Actor, forward: genealogy.Forward) -> bool:
+    """Whether a trace's units were sold into one of the actor's jurisdictions."""
+    if not actor.jurisdictions:
+        return False
+    return bool(genealogy.consignee_countries(genealogy.consignees(forward)) & actor.jurisdictions)
+
+
+def _granted_findings(actor: Actor) -> QuerySet[Finding]:
+    return Finding.objects.filter(investigation__pk__in=sorted(actor.investigation_ids))
+
+
+def _same_subject(subject: Lot | Unit | Organisation | Site) -> dict[str, object]:
+    match subject:
+        case Lot():
+            return {"subject_lot": subject}
+        case Unit():
+            return {"subject_unit": subject}
+        case Organisation():
+            return {"subject_organisation": subject}
+    return {"subject_site": subject}
 
 
 def trace_allowed(actor: Actor, *, lot_ids: Iterable[int] = (), unit_ids: Iterable[int] = ()) -> bool:
@@ -149,6 +243,11 @@ def upstream_traceable(actor: Actor, subject: Lot | Unit) -> bool:
         return False
     if actor.owns(subject.owner_id):
         return True
+    if actor.jurisdictions:  # a unit sold into its jurisdiction, and what is upstream of such units
+        if isinstance(subject, Unit):
+            return genealogy.units_sold_into(actor.jurisdictions).filter(pk=subject.pk).exists()
+        forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[subject.pk])
+        return reaches_jurisdiction(actor, forward)
     return isinstance(subject, Unit) and genealogy.received_units(actor.organisation_id).filter(pk=subject.pk).exists()
 
 
@@ -214,8 +313,9 @@ FULL = ResultScope(full=True)
 
 def result_scope(actor: Actor, forward: genealogy.Forward | None = None) -> ResultScope:
     """How much of a trace's result ``actor`` may see; with ``forward`` (the result, at its own
-    ledger position) the party's counts are read too."""
-    if actor.sees_all:
+    ledger position) the party's counts are read too, and a result reaching a regulator's
+    jurisdiction is shown in full."""
+    if actor.sees_all or (forward is not None and reaches_jurisdiction(actor, forward)):
         return FULL
     if actor.organisation_id is None:
         return ResultScope(full=False)
@@ -223,22 +323,101 @@ def result_scope(actor: Actor, forward: genealogy.Forward | None = None) -> Resu
     return ResultScope(full=False, organisation_id=actor.organisation_id, view=view)
 
 
-# --- findings: who reads them, and how much ---------------------------------------------------------
+# --- which investigations a regulator's grants cover ------------------------------------------------
 
 
-def findings_readable(actor: Actor) -> Q:
-    """The findings ``actor`` may read, as a condition on ``Finding``: its own, and those others
-    recorded about its lots (``findings_about``: read-only, as ``finding_read_in_full`` says); a
-    regulator with an ``all`` grant and the operator, every finding."""
+def investigations_covered(actor: Actor) -> Q:
+    """The investigations a scoped regulator's grants cover, as a condition on ``Investigation``:
+    those granted; those with a run whose units were sold into a granted jurisdiction (another
+    regulator's inquiries apart: they are that regulator's); and its own inquiries on the subject of
+    a granted investigation. Nothing for anyone else (``sees_all`` covers everything)."""
+    nothing = Q(pk__in=[])
+    if not actor.scoped_regulator or actor.organisation_id is None:
+        return nothing
+    covered = nothing
+    if actor.investigation_ids:
+        ids = sorted(actor.investigation_ids)
+        granted = _granted_findings(actor)
+        same_subject = (
+            Q(finding__subject_lot__in=granted.values("subject_lot"))
+            | Q(finding__subject_unit__in=granted.values("subject_unit"))
+            | Q(finding__subject_organisation__in=granted.values("subject_organisation"))
+            | Q(finding__subject_site__in=granted.values("subject_site"))
+        )
+        covered |= Q(pk__in=ids) | (Q(owner_id=actor.organisation_id, finding__inquiry=True) & same_subject)
+    if actor.jurisdictions:
+        reached = TraceRunCountry.objects.filter(
+            run__investigation_id=OuterRef("pk"), country__in=sorted(actor.jurisdictions)
+        )
+        covered |= Q(Exists(reached)) & (Q(finding__inquiry=False) | Q(owner_id=actor.organisation_id))
+    return covered
+
+
+def investigations_readable(actor: Actor) -> Q:
+    """The investigations ``actor`` reads, as a condition on ``Investigation``: its own, and those its
+    grants cover."""
     if actor.sees_all:
         return Q()
     if actor.organisation_id is None:
         return Q(pk__in=[])
-    return Q(owner_id=actor.organisation_id) | findings_about(actor.organisation_id)
+    return Q(owner_id=actor.organisation_id) | investigations_covered(actor)
+
+
+def readable_through_investigation(actor: Actor, *, owner: str, investigation: str) -> Q:
+    """``investigations_readable`` from another model: ``owner`` is the path to the investigation's
+    owner, ``investigation`` the path to the investigation (``"investigation"`` from a finding or a
+    run). The owner's condition is kept apart, so a party's own rows need no subquery."""
+    if actor.sees_all:
+        return Q()
+    if actor.organisation_id is None:
+        return Q(pk__in=[])
+    own = Q(**{owner: actor.organisation_id})
+    if not actor.scoped_regulator:
+        return own
+    return own | Q(**{f"{investigation}__in": Investigation.objects.filter(investigations_covered(actor)).values("pk")})
+
+
+def investigation_scope(actor: Actor, investigation: Investigation) -> ResultScope:
+    """How much of ``investigation``'s results ``actor`` sees: in full when its grants cover it (one
+    query, for a scoped regulator only); else as ``result_scope`` says."""
+    if actor.scoped_regulator and (
+        Investigation.objects.filter(investigations_covered(actor), pk=investigation.pk).exists()
+    ):
+        return FULL
+    return result_scope(actor)
+
+
+def units_readable(actor: Actor) -> Q:
+    """The units ``actor`` may look up one by one, as a condition on ``Unit``: its own, and for a
+    regulator those sold into its jurisdictions (all of them with an ``all`` grant)."""
+    if actor.sees_all:
+        return Q()
+    if actor.organisation_id is None:
+        return Q(pk__in=[])
+    own = Q(owner_id=actor.organisation_id)
+    if actor.jurisdictions:
+        return own | Q(pk__in=genealogy.units_sold_into(actor.jurisdictions).values("pk"))
+    return own
+
+
+# --- findings: who reads them, and how much ---------------------------------------------------------
+
+
+def findings_readable(actor: Actor) -> Q:
+    """The findings ``actor`` may read, as a condition on ``Finding``: its own and those of the
+    investigations its grants cover (``readable_through_investigation``), and those others recorded
+    about its lots (``findings_about``: read-only, as ``finding_read_in_full`` says; a regulator's
+    inquiry is never told to the chain); a regulator with an ``all`` grant and the operator, every
+    finding."""
+    readable = readable_through_investigation(actor, owner="owner_id", investigation="investigation")
+    if actor.sees_all or actor.organisation_id is None or actor.regulator:
+        return readable
+    return readable | (findings_about(actor.organisation_id) & Q(inquiry=False))
 
 
 def finding_read_in_full(actor: Actor, owner_id: int) -> bool:
-    """Whether ``actor`` reads a finding whole: the recorder (and a regulator in scope, the operator).
+    """Whether ``actor`` reads a finding whole: the recorder, a regulator (it reads a finding only
+    through a grant that covers it), the operator.
 
     A party told of a finding about its lots reads what it must act on: the subject, the defect
     (category, severity, description), the window, the investigation's status, and its own share of
@@ -246,4 +425,4 @@ def finding_read_in_full(actor: Actor, owner_id: int) -> bool:
     and who raised it, its attachments, the inspections it cites, and its investigation (the impact
     preview, the status history with its notes, the runs and exports).
     """
-    return actor.sees_all or actor.owns(owner_id)
+    return actor.sees_all or actor.regulator or actor.owns(owner_id)

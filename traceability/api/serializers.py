@@ -295,6 +295,7 @@ class FindingSerializer(serializers.ModelSerializer):
             "attachments",
             "raised_by",
             "raised_at",
+            "inquiry",
             "investigation",
             "status",
             "access",

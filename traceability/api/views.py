@@ -30,7 +30,19 @@ from rest_framework.views import APIView
 
 from packs.models import Unit
 from traceability.access.audit import regulator_read_record
-from traceability.access.permissions import HasOrganisation, RegulatorsReadOnly, caller_of, unit_find, visible
+from traceability.access.permissions import (
+    HasOrganisation,
+    RegulatorsReadOnly,
+    caller_of,
+    findings_visible,
+    investigations_visible,
+    jobs_visible,
+    require_own,
+    result_scope_of,
+    runs_visible,
+    unit_find,
+    units_visible,
+)
 from traceability.access.policy import (
     ResultScope,
     finding_read_in_full,
@@ -175,8 +187,20 @@ class ApiMixin:
 
     @property
     def scope(self) -> ResultScope:
-        """What the caller may see of a trace's result (the access policy's answer)."""
-        return result_scope(caller_of(self.request).actor)
+        """What the caller may see of a trace's result (the access policy's answer): of the results of
+        the investigation the view answers about, if it is about one."""
+        if not hasattr(self, "_scope"):
+            investigation = self.scoped_investigation()
+            self._scope = (
+                result_scope(caller_of(self.request).actor)
+                if investigation is None
+                else result_scope_of(self.request, investigation)
+            )
+        return self._scope
+
+    def scoped_investigation(self) -> Investigation | None:
+        """The investigation whose results this view shows, if any (a regulator's grants may cover it)."""
+        return None
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {
@@ -241,25 +265,27 @@ _ATTACHMENTS = Prefetch("attachments", FindingAttachment.objects.select_related(
 
 
 def _findings(request: Request, *, told_of: bool = False) -> QuerySet[Finding]:
-    """The caller's findings (a regulator's: all); with ``told_of``, also those others recorded about
-    its lots, to read (``findings_readable``): writes stay the recorder's."""
+    """The findings the caller reads and writes: its own, and those of the investigations its grants
+    cover (``findings_visible``); with ``told_of``, also those others recorded about its lots, to
+    read (``findings_readable``): writes stay the recorder's."""
     found = Finding.objects.select_related(
         "owner", "raised_by", "investigation", "subject_lot", "subject_unit", "subject_organisation"
     ).prefetch_related("inspections", _ATTACHMENTS)
     if told_of:
         return found.filter(findings_readable(caller_of(request).actor))
-    return visible(found, request)
+    return findings_visible(found, request)
 
 
 class FindingListView(ApiMixin, generics.ListAPIView):
-    """Your organisation's findings and those other organisations recorded about your lots (a
-    regulator's: all), newest first, a page at a time: `next` carries the cursor. Narrow them by
-    category, severity, and `about=my_lots` for only those you were told of. A finding about your
-    lots is read-only and shows what you must act on (`access` is `notified`): its subject, defect,
-    window and status; who recorded it, its attachments, inspections and investigation stay the
-    recorder's."""
+    """Your organisation's findings (a regulator's: its inquiries, and the findings its grants cover)
+    and those other organisations recorded about your lots, newest first, a page at a time: `next`
+    carries the cursor. Narrow them by category, severity, and `about=my_lots` for only those you
+    were told of. A finding about your lots is read-only and shows what you must act on (`access` is
+    `notified`): its subject, defect, window and status; who recorded it, its attachments,
+    inspections and investigation stay the recorder's."""
 
     serializer_class = FindingSerializer
+    inquiry_writes = True
     pagination_class = FindingPagination
     filter_backends = [filters.DjangoFilterBackend]
     filterset_class = FindingFilter
@@ -268,14 +294,17 @@ class FindingListView(ApiMixin, generics.ListAPIView):
         return _findings(self.request, told_of=True)
 
     @extend_schema(
-        summary="Record a finding",
-        description="Opens its investigation with an impact preview and starts a trace run in the background.",
+        summary="Record a finding (a regulator's: an inquiry)",
+        description=(
+            "Opens its investigation with an impact preview and starts a trace run in the background. A"
+            " regulator's finding is its inquiry, on a subject its grants cover; no party of the chain sees it."
+        ),
         request=FindingInput,
         responses={201: FindingCreatedSerializer, 409: ErrorSerializer, **ERRORS},
     )
     def post(self, request: Request) -> Response:
         caller = caller_of(request)
-        if not caller.actor.records_findings:
+        if not caller.actor.opens_findings:
             raise PermissionDenied(
                 "your organisation is told of findings on what it received; those who make lots and units record them",
                 code="no_findings",
@@ -297,8 +326,10 @@ class FindingListView(ApiMixin, generics.ListAPIView):
             window_from=fields.get("window_from"),
             window_to=fields.get("window_to"),
             inspection_ids=fields["inspections"],
+            inquiry=caller.regulator,
             submit=job_submit,
         )
+        self._scope = result_scope_of(request, finding.investigation)  # its preview, as the caller sees it
         return self.output(FindingCreatedSerializer, _findings(request).get(pk=finding.pk), status_code=201)
 
 
@@ -329,6 +360,7 @@ MULTIPART_OVERHEAD = 64 * 1024
 
 class FindingAttachmentsView(ApiMixin, generics.GenericAPIView):
     parser_classes = [MultiPartParser]
+    inquiry_writes = True
 
     def get_queryset(self) -> QuerySet[Finding]:
         return _findings(self.request)
@@ -354,6 +386,7 @@ class FindingAttachmentsView(ApiMixin, generics.GenericAPIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         finding = self.get_object()
+        require_own(request, finding.owner_id)
         limit = settings.LEDGER_ATTACHMENT_MAX_BYTES
         if int(request.META.get("CONTENT_LENGTH") or 0) > limit + MULTIPART_OVERHEAD:
             # Refused before the body is read: an oversized upload is never spooled to disk.
@@ -375,7 +408,7 @@ class FindingAttachmentView(ApiMixin, generics.GenericAPIView):
     content_negotiation_class = AnyAccept
 
     def get_queryset(self) -> QuerySet[FindingAttachment]:
-        return FindingAttachment.objects.filter(finding__in=visible(Finding.objects.all(), self.request))
+        return FindingAttachment.objects.filter(finding__in=findings_visible(Finding.objects.all(), self.request))
 
     @extend_schema(
         summary="The file of an attachment, as uploaded",
@@ -400,7 +433,7 @@ class FindingAttachmentView(ApiMixin, generics.GenericAPIView):
 
 
 def _investigations(request: Request) -> QuerySet[Investigation]:
-    return visible(
+    return investigations_visible(
         Investigation.objects.select_related(
             "owner",
             "opened_by",
@@ -428,15 +461,34 @@ class InvestigationDetailView(ApiMixin, generics.RetrieveAPIView):
     def get_queryset(self) -> QuerySet[Investigation]:
         return _investigations(self.request)
 
+    def get_object(self) -> Investigation:
+        if not hasattr(self, "_object"):
+            self._object = super().get_object()
+        return self._object
+
+    def scoped_investigation(self) -> Investigation | None:
+        return self.get_object()
+
 
 class InvestigationActionView(ApiMixin, generics.GenericAPIView):
-    """A write on one investigation the caller owns (others' are 404)."""
+    """A write on one investigation the caller owns (others' are 404; one a regulator reads through
+    its grants, 403 ``read_only``): a regulator's on its own inquiries."""
+
+    inquiry_writes = True
+    owner_only = True  # the write changes the investigation's record: its owner's alone
 
     def get_queryset(self) -> QuerySet[Investigation]:
-        return visible(Investigation.objects.select_related("owner", "finding"), self.request)
+        return investigations_visible(Investigation.objects.select_related("owner", "finding"), self.request)
 
     def investigation(self) -> Investigation:
-        return self.get_object()
+        if not hasattr(self, "_object"):
+            self._object = self.get_object()
+            if self.owner_only:
+                require_own(self.request, self._object.owner_id)
+        return self._object
+
+    def scoped_investigation(self) -> Investigation | None:
+        return self.investigation()
 
     def answer(self, pk: int) -> Investigation:
         """The investigation as it is after the write, with everything its answer shows."""
@@ -484,6 +536,10 @@ class InvestigationRunsView(InvestigationActionView):
 
 
 class InvestigationExportsView(InvestigationActionView):
+    # An export writes a file of what the caller reads, not the investigation's record: a regulator
+    # exports any investigation its grants cover, as its own job.
+    owner_only = False
+
     @extend_schema(
         summary="Export the latest finished run's affected units, in the background",
         description=(
@@ -503,6 +559,7 @@ class InvestigationExportsView(InvestigationActionView):
             format=data.validated_data["format"],
             by=request.user,
             party_id=None if scope.full else scope.organisation_id,
+            requested_for=caller_of(request).organisation,
             submit=job_submit,
         )
         return self.output(JobSerializer, job, status_code=202)
@@ -513,7 +570,15 @@ class InvestigationExportsView(InvestigationActionView):
 
 class RunViewMixin(ApiMixin):
     def get_queryset(self) -> QuerySet[TraceRun]:
-        return visible(TraceRun.objects.select_related("job"), self.request, owner="investigation__owner")
+        return runs_visible(TraceRun.objects.select_related("job", "investigation"), self.request)
+
+    def get_object(self) -> TraceRun:
+        if not hasattr(self, "_object"):
+            self._object = super().get_object()  # type: ignore[misc]
+        return self._object
+
+    def scoped_investigation(self) -> Investigation | None:
+        return self.get_object().investigation
 
     def finished_run(self) -> TraceRun:
         """The run, once its job has succeeded; a run still tracing is refused (``RunNotFinished``)."""
@@ -656,7 +721,7 @@ class UnitView(ApiMixin, APIView):
             return unit_find(ident=ident, caller=caller_of(self.request))
 
     def visible_units(self) -> QuerySet[Unit]:
-        return visible(Unit.objects.all(), self.request)
+        return units_visible(Unit.objects.all(), self.request)
 
 
 # ``as_built``: the two views below answer with what the selector built, not through their
@@ -734,7 +799,7 @@ class UnitCertificatesView(UnitView):
 
 class JobViewMixin(ApiMixin):
     def get_queryset(self) -> QuerySet[Job]:
-        return visible(Job.objects.all(), self.request)
+        return jobs_visible(Job.objects.all(), self.request)
 
 
 class JobDetailView(JobViewMixin, generics.RetrieveAPIView):
