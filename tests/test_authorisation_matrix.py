@@ -279,6 +279,8 @@ def test_a_regulator_reads_an_investigation_its_grants_cover_in_full_and_no_othe
     assert {path: r.status_code for path, r in answers.items()} == dict.fromkeys(READS, status)
     run = answers["/api/v1/runs/{run}/"].json()
     if status == 404:
+        job = TraceRun.objects.get(pk=graded.a["run"]).job_id
+        assert client.get(f"/api/v1/jobs/{job}/").status_code == 404
         everything = _units_of(graded.brand) | _units_of(graded.brand_b) | {graded.d1.slug, graded.work_order.number}
         for response in answers.values():
             assert response.json()["code"] == "not_found"
@@ -292,6 +294,17 @@ def test_a_regulator_reads_an_investigation_its_grants_cover_in_full_and_no_othe
     assert {c["organisation"] for c in consignees} == {graded.d1.slug, graded.d2.slug, graded.d_b.slug}
     investigation = answers["/api/v1/investigations/{investigation}/"].json()
     assert (investigation["preview"]["definite_units"], investigation["preview"]["others"]) == (6, [])
+    assert client.get(f"/api/v1/jobs/{run['job']['id']}/").status_code == 200  # the run's job
+
+
+def test_a_jurisdiction_regulator_lists_a_finding_reaching_it_before_its_run_has_finished(graded):
+    # given brand B's new finding on C1 (its units, and brand A's in Germany), its run not yet traced
+    response = raise_finding(graded.clients["competitor"], urn(graded.c1.identity), severity="low")
+    # when
+    listed = graded.clients["regulator_jurisdiction_in"].get("/api/v1/findings/").json()["results"]
+    # then
+    assert TraceRun.objects.get(pk=response.json()["run"]).job.status == "queued"
+    assert response.json()["id"] in {f["id"] for f in listed}
 
 
 @pytest.mark.parametrize(
@@ -383,7 +396,9 @@ def test_an_inquiry_is_the_regulators_own_seen_by_no_party_and_traced_and_export
     )
     run_job(Job.objects.get(pk=export.json()["id"]))
     download = client.get(f"/api/v1/jobs/{export.json()['id']}/download/")
-    # then it sees the whole result, and its file holds every affected unit
+    # then it sees the whole result, from the preview its answer carried on, and its file holds every
+    # affected unit
+    assert (created["preview"]["definite_units"], created["preview"]["potential_units"]) == (6, 3)
     assert (run["definite_units"], run["potential_units"], run["others"]) == (6, 3, [])
     assert {u["serial"] for u in units} == _affected_serials()
     assert (rerun.status_code, export.status_code, download.status_code) == (202, 202, 200)

@@ -1,6 +1,6 @@
 """``GET /api/v1/audit/``: the audit trail, a page at a time, or the whole filtered trail as CSV.
 
-An organisation's admins read their organisation's entries, a regulator every organisation's
+An organisation's admins read their organisation's entries, a regulator what its grants cover
 (``traceability.access.audit`` decides); anyone else is refused with 403 ``not_an_admin``.
 ``?format=csv`` or ``Accept: text/csv`` answers the filtered entries as one CSV file, streamed.
 """
@@ -93,9 +93,10 @@ class AuditTrailView(ApiMixin, generics.ListAPIView):
     @extend_schema(
         summary="The audit trail: every write, and every read by a regulator, newest first",
         description=(
-            "An organisation's admins read their organisation's entries; a regulator reads every"
-            " organisation's. `?format=csv` (or `Accept: text/csv`) answers every entry the filters select"
-            " as one CSV file instead of a page."
+            "An organisation's admins read their organisation's entries; a regulator with an `all` grant"
+            " every organisation's, one with narrower grants its own and those naming an investigation they"
+            " cover. `?format=csv` (or `Accept: text/csv`) answers every entry the filters select as one CSV"
+            " file instead of a page."
         ),
         parameters=[AuditQuery],
         responses={

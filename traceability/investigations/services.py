@@ -235,6 +235,9 @@ def finding_record(
         run = trace_run_start(
             investigation=investigation, by=user, submit=submit, seeds=(lot_ids, unit_ids), snapshot=snapshot
         )
+        # The run traces the preview's seeds at the preview's position: its units went where the
+        # preview's did, known now, so a jurisdiction grant covers the investigation from the start.
+        _countries_store(run, investigation.preview["countries"])
         audit_record(
             action=AuditAction.FINDING_RECORD,
             user=user,
@@ -469,9 +472,7 @@ def _run_finish(run: TraceRun, forward: genealogy.Forward) -> None:
         run.definite_units, run.potential_units = genealogy.affected_counts(forward)
         receivers = genealogy.consignees(forward)
         run.consignees, countries = len(receivers), sorted(genealogy.consignee_countries(receivers))
-    TraceRunCountry.objects.bulk_create(
-        [TraceRunCountry(run=run, country=country) for country in countries], ignore_conflicts=True
-    )
+    _countries_store(run, countries)
     if run.previous is not None:
         run.diff = run_diff(previous=run_result(run.previous), current=forward)
     # What the investigation's owner is shown of the result (the access policy decides who sees more).
@@ -497,6 +498,13 @@ def run_party_view(run: TraceRun, party_id: int) -> dict[str, Any]:
         snapshot=run_snapshot(run), seed_lot_ids=run.seed_lot_ids, seed_unit_ids=run.seed_unit_ids
     )
     return _party_view(forward, party_id)
+
+
+def _countries_store(run: TraceRun, countries: Iterable[str]) -> None:
+    """Where the run's units were sold (``TraceRunCountry``); storing them again changes nothing."""
+    TraceRunCountry.objects.bulk_create(
+        [TraceRunCountry(run=run, country=country) for country in countries], ignore_conflicts=True
+    )
 
 
 def _party_view(forward: genealogy.Forward, party_id: int) -> dict[str, Any]:
