@@ -354,6 +354,7 @@ def test_every_model_but_those_with_composite_keys_is_registered():
         "traceability.SegmentContainer",
         "traceability.TraceRunSegment",
         "traceability.TraceRunUnit",
+        "traceability.TraceRunCountry",
     }
 
 

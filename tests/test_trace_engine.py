@@ -121,6 +121,7 @@ def test_finding_opens_an_investigation_with_a_preview_and_a_run_that_persists_t
         "definite_units": 4,
         "potential_units": 3,
         "consignees": 2,
+        "countries": ["CN"],  # where the units were sold: both distributors are in China
         # the supplier's share: none of the units are its own; the brand's carry its lot, counted
         "party_view": {
             "definite_units": 0,
