@@ -530,3 +530,35 @@ def test_a_scoped_regulators_findings_list_costs_the_same_queries_however_many_i
     # then
     assert len(listed) == 5
     assert len(many) == len(few)
+
+
+@pytest.mark.parametrize(
+    ("caller", "supplier_of", "status"),
+    [
+        ("regulator_jurisdiction_in", "m1", 201),  # its lots reach Germany
+        ("regulator_jurisdiction_in", "c4", 400),  # C4's maker made only C4: France, or nowhere
+        ("regulator_investigation", "m1", 400),  # its investigation's subject is the lot, not its maker
+    ],
+)
+def test_a_regulators_inquiry_on_all_lots_of_a_supplier_is_held_to_its_grants_too(graded, caller, supplier_of, status):
+    # given
+    before = written()
+    supplier = getattr(graded, supplier_of).owner.slug
+    # when
+    response = raise_finding(graded.clients[caller], None, subject_supplier=supplier)
+    # then
+    assert response.status_code == status, response.json()
+    if status == 400:
+        assert response.json() == {
+            "code": "unknown_subject",
+            "message": f"no lot of supplier {supplier!r} is known to be within your grants",
+            "field": "subject_supplier",
+            "errors": [
+                {
+                    "code": "unknown_subject",
+                    "message": f"no lot of supplier {supplier!r} is known to be within your grants",
+                    "field": "subject_supplier",
+                }
+            ],
+        }
+        assert written() == before

@@ -312,10 +312,16 @@ class FindingListView(ApiMixin, generics.ListAPIView):
         data = FindingInput(data=request.data, context={"organisation": caller.organisation})
         data.is_valid(raise_exception=True)
         fields = data.validated_data
-        named = next(name for name in ("subject", "subject_supplier", "subject_site") if fields.get(name) is not None)
-        if not subject_traceable(caller.actor, fields[named]):
-            # Answered as an unknown subject is: whether it exists is not this organisation's to learn.
-            raise invalid(named, f"no lot or unit is known as {request.data.get(named)!r}", "unknown_subject")
+        if not subject_traceable(caller.actor, fields["subject"]):
+            # The input names one subject (``FindingInput.validate`` kept it as ``subject``).
+            named = next(n for n in ("subject", "subject_supplier", "subject_site") if request.data.get(n) is not None)
+            value = request.data.get(named)
+            if named == "subject":
+                # Answered as an unknown subject is: whether it exists is not this organisation's to learn.
+                raise invalid(named, f"no lot or unit is known as {value!r}", "unknown_subject")
+            # A supplier or site is in the directory; what a regulator's grants do not cover is its lots.
+            kind = named.removeprefix("subject_")
+            raise invalid(named, f"no lot of {kind} {value!r} is known to be within your grants", "unknown_subject")
         finding = finding_record(
             owner=caller.organisation,
             subject=fields["subject"],
