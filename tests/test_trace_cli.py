@@ -12,8 +12,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from cells.models import Inspection
-from suppliers.models import Membership
-from tests.factories import CertificateFactory
+from suppliers.models import Membership, Role
+from tests.factories import CertificateFactory, OrganisationFactory
 from tests.test_api_support import member
 from tests.trace_world import add_competitor, build_world
 from traceability.ledger.selectors import identifier_render
@@ -290,3 +290,24 @@ def test_acting_as_an_unknown_user_or_for_an_organisation_not_theirs_is_refused(
     # when / then
     with pytest.raises(CommandError, match=message):
         trace("forward", "M1", "--json", *args)
+
+
+def test_as_a_regulator_a_trace_its_jurisdiction_covers_is_shown_whole_and_another_is_unknown():
+    # given D1 (U1..U3) is in Germany, D2 (U4..U6) in France; a regulator granted Germany
+    w = build_world()
+    for distributor, country in ((w.d1, "DE"), (w.d2, "FR")):
+        distributor.country = country
+        distributor.save(update_fields=["country"])
+    regulator = OrganisationFactory(slug="bnetza", role=Role.REGULATOR, all_grant=False)
+    call_command("grant", "add", "bnetza", "--jurisdiction", "DE", stderr=StringIO())
+    member(regulator, "officer")
+    m1, c4 = (identifier_render(lot.identity, form="epc") for lot in (w.m1, w.c4))
+    # when
+    as_regulator = json.loads(trace("forward", m1, "--json", "--as", "officer"))
+    with pytest.raises(CommandError) as refused:
+        trace("forward", c4, "--json", "--as", "officer")
+    # then M1 reached Germany: every unit, every consignee; C4 went to France only
+    assert as_regulator["counts"] == {"definite": 4, "potential": 3}
+    assert sorted(_serials(as_regulator)) == ["U1", "U2", "U3", "U4", "U5", "U6", "U8"]
+    assert sorted(as_regulator["consignees"]) == sorted([_pgln(w.d1), _pgln(w.d2)])
+    assert str(refused.value) == _unknown(c4, w.c4.identity)
