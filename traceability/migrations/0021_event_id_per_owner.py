@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('suppliers', '0005_memberships_and_api_tokens'),
-        ('traceability', '0018_segment_owner'),
+        ('traceability', '0020_regulator_inquiries'),
     ]
 
     operations = [
