@@ -102,9 +102,12 @@ def test_a_distributor_reads_the_events_naming_the_unit_it_received_and_no_other
     # when
     everything = distributor.get("/epcis/events")
     u2 = distributor.get(f"/epcis/events?MATCH_anyEPC={sgtin('U2')}")
-    # then the events naming U1 (A's build names U2 as well: the event is read whole)
+    # then the events naming U1, each showing U1 alone: A's build names U2 as well, which the
+    # distributor neither reads in it nor finds it by (that would say U2 exists)
     assert _ids(everything) == ["urn:uuid:a-build", "urn:uuid:a-ship", "urn:uuid:b-observe"]
-    assert _ids(u2) == ["urn:uuid:a-build"]
+    build = everything.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"][0]
+    assert build["outputEPCList"] == ["https://id.gs1.org/01/04012345111118/21/U1"]
+    assert _ids(u2) == []
 
 
 def test_an_event_id_another_organisation_used_is_a_new_event_and_each_reads_its_own_first():

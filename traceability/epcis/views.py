@@ -172,13 +172,19 @@ class QueryView(EpcisView):
                 f"GS1-EPC-Format {epc_format!r} is not one of {', '.join(queries.EPC_FORMATS)}",
             )
         caller = caller_of(request)
+        # Who reads: one who sees every event whole, or an organisation that sees its part of others'.
+        reader = None if caller.sees_all else caller.organisation
         try:
             query = queries.events_query(
-                params, visible=queries.readable_events(organisation=caller.organisation, sees_all=caller.sees_all)
+                params,
+                visible=queries.readable_events(organisation=caller.organisation, sees_all=caller.sees_all),
+                reader=reader,
             )
             if own_first:
                 query = queries.own_first(query, organisation=caller.organisation)
-            page = queries.events_page(query, params, epc_format=epc_format, prefix_length=PrefixLength())
+            page = queries.events_page(
+                query, params, epc_format=epc_format, prefix_length=PrefixLength(), reader=reader
+            )
         except queries.QueryError as exc:
             raise EpcisException(400, "QueryParameterException", str(exc)) from None
         headers = {"GS1-EPC-Format": epc_format}

@@ -11,6 +11,7 @@ with the query it belongs to.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -77,10 +78,19 @@ class Page:
     next_token: str | None
 
 
-def events_query(params: Mapping[str, str], *, visible: QuerySet[EpcisEvent]) -> QuerySet[EpcisEvent]:
-    """The events the parameters select, among ``visible``; raises QueryError naming a bad one."""
+def events_query(
+    params: Mapping[str, str], *, visible: QuerySet[EpcisEvent], reader: Any | None = None
+) -> QuerySet[EpcisEvent]:
+    """The events the parameters select, among ``visible``; raises QueryError naming a bad one.
+
+    With ``reader`` (an organisation that does not see every event), an event another organisation
+    captured is selected by an identifier only through one the reader may see in it, and never by
+    its transformationID: else the answer would tell whether the other's units exist and what its
+    work order made (the event itself shows the reader only its part: ``events_page``).
+    """
     if unknown := sorted(set(params) - KNOWN):
         raise QueryError(unknown[0], "is not a query parameter of this repository (EPCIS 2.0 SimpleEventQuery)")
+    its_own = None if reader is None else _its_own(reader)
     condition = Q()
     for name, lookup in _TIMES.items():
         if name in params:
@@ -90,10 +100,17 @@ def events_query(params: Mapping[str, str], *, visible: QuerySet[EpcisEvent]) ->
             values = _values(name, params[name])
             if name == "eventType" and (bad := sorted(set(values) - set(EpcisEventType.values))):
                 raise QueryError(name, f"{bad[0]!r} is not an event type ({', '.join(EpcisEventType.values)})")
-            condition &= Q(**{lookup: [normalise(v) for v in values]})
+            listed = Q(**{lookup: [normalise(v) for v in values]})
+            if name == "EQ_transformationID" and reader is not None:
+                listed &= Q(capture__owner=reader)
+            condition &= listed
     for name, roles in MATCH_ROLES.items():
         if name in params:
-            condition &= Q(Exists(_matching(name, _values(name, params[name]), roles)))
+            matching = _matching(name, _values(name, params[name]), roles)
+            if its_own is None:
+                condition &= Q(Exists(matching))
+            else:
+                condition &= Q(capture__owner=reader) & Q(Exists(matching)) | Q(Exists(matching.filter(its_own)))
     if "EXISTS_errorDeclaration" in params:
         if params["EXISTS_errorDeclaration"].lower() not in ("", "true", "false"):
             raise QueryError("EXISTS_errorDeclaration", "must be true or false")
@@ -108,32 +125,48 @@ def own_first(query: QuerySet[EpcisEvent], *, organisation: Any) -> QuerySet[Epc
     return query.order_by(Case(When(owner=organisation, then=0), default=1), "pk")
 
 
-def events_page(query: QuerySet[EpcisEvent], params: Mapping[str, str], *, epc_format: str, prefix_length: Any) -> Page:
-    """One page of the query's events as the JSON binding renders them, and the next page's token."""
+def events_page(
+    query: QuerySet[EpcisEvent],
+    params: Mapping[str, str],
+    *,
+    epc_format: str,
+    prefix_length: Any,
+    reader: Any | None = None,
+) -> Page:
+    """One page of the query's events as the JSON binding renders them, and the next page's token.
+
+    With ``reader`` (an organisation that does not see every event), the events others captured
+    show only the reader's part of them (``Shown``); one query more for the page."""
     per_page = _per_page(params.get("perPage"))
     signature = _signature(params)
     if token := params.get("nextPageToken"):
         query = query.filter(pk__gt=_token_position(token, signature))
-    rows = list(query.select_related("capture")[: per_page + 1])
+    rows = list(query.select_related("capture__owner")[: per_page + 1])
     more = len(rows) > per_page
     rows = rows[:per_page]
     contexts = _contexts(rows)
     render = renderer(epc_format, prefix_length)
+    shown = {} if reader is None else _shown_to(reader, rows)
     return Page(
-        events=[event_render(row, render) for row in rows],
+        events=[event_render(row, render, shown=shown.get(row.pk)) for row in rows],
         context=contexts,
         next_token=signing.dumps({"after": rows[-1].pk, "q": signature}, salt=_TOKEN_SALT) if more else None,
     )
 
 
-def event_render(row: EpcisEvent, render: Callable[[str], str]) -> dict[str, Any]:
+def event_render(row: EpcisEvent, render: Callable[[str], str], *, shown: Shown | None = None) -> dict[str, Any]:
     """The stored event as the query interface returns it: with its eventID, recordTime, and the
-    errorDeclaration it received after capture; identifiers in the asked format."""
+    errorDeclaration it received after capture; identifiers in the asked format. With ``shown``,
+    only that part of it (another organisation's event, read by a party it names)."""
     event = {key: value for key, value in row.body.items() if key != "@context"}
+    if shown is not None:
+        event = shown.part_of(event)
     event["eventID"] = row.event_id
     event["recordTime"] = utc_iso(row.record_time)
     if row.declaration:
-        event["errorDeclaration"] = row.declaration
+        event["errorDeclaration"] = (
+            row.declaration if shown is None else {k: v for k, v in row.declaration.items() if k in _DECLARED}
+        )
     for key in ("epcList", "childEPCs", "inputEPCList", "outputEPCList"):
         if key in event:
             event[key] = [render(epc) for epc in event[key]]
@@ -268,24 +301,100 @@ def visible_events(*, organisation: Any, sees_all: bool) -> QuerySet[EpcisEvent]
     return events if sees_all else events.filter(capture__in=EpcisCapture.objects.filter(owner=organisation))
 
 
+# --- what a party reads of others' events -----------------------------------------------------------------
+
+# What another's event shows any party it names: what happened, when, and in which step; not where
+# (its sites), in which business transaction or transformation (its despatch advices, its work
+# orders), nor any extension or sensor data. Identifiers and parties are kept when they are the
+# reader's own (``Shown``).
+_SHOWN_WHOLE = ("type", "eventTime", "eventTimeZoneOffset", "action", "bizStep", "disposition")
+_DECLARED = ("declarationTime", "reason")  # an errorDeclaration's corrective events are the other's
+_EPC_LISTS = ("epcList", "childEPCs", "inputEPCList", "outputEPCList")
+_QUANTITY_LISTS = ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList")
+
+
+@dataclass(frozen=True)
+class Shown:
+    """The part of another organisation's event a party may read: the identifiers in it that name
+    what the party owns or received (canonical), and the parties that are the reader or the event's
+    capturer (canonical PGLNs); everyone else named in it is the capturer's business."""
+
+    identifiers: frozenset[str]
+    parties: frozenset[str]
+
+    def part_of(self, event: dict[str, Any]) -> dict[str, Any]:
+        part = {key: event[key] for key in _SHOWN_WHOLE if key in event}
+        for key in _EPC_LISTS:
+            if kept := [epc for epc in event.get(key) or () if self._names_own(epc)]:
+                part[key] = kept
+        if self._names_own(event.get("parentID")):
+            part["parentID"] = event["parentID"]
+        for key in _QUANTITY_LISTS:
+            items = event.get(key) or ()
+            if kept := [item for item in items if isinstance(item, dict) and self._names_own(item.get("epcClass"))]:
+                part[key] = kept
+        for key, field in (("sourceList", "source"), ("destinationList", "destination")):
+            items = event.get(key) or ()
+            if kept := [p for p in items if isinstance(p, dict) and _canonical(p.get(field)) in self.parties]:
+                part[key] = kept
+        return part
+
+    def _names_own(self, value: Any) -> bool:
+        return _canonical(value) in self.identifiers
+
+
+def _canonical(value: Any) -> str | None:
+    return canonical_epc(value) if isinstance(value, str) else None
+
+
+def _shown_to(reader: Any, rows: list[EpcisEvent]) -> dict[int, Shown]:
+    """What ``reader`` may read of each of ``rows`` another organisation captured: one query."""
+    foreign = [row for row in rows if row.capture.owner_id != reader.pk]
+    if not foreign:
+        return {}
+    own: dict[int, set[str]] = defaultdict(set)
+    for event, epc in EpcisEventEpc.objects.filter(
+        _its_own(reader), event_id__any=frozenset(row.pk for row in foreign)
+    ).values_list("event_id", "epc"):
+        own[event].add(epc)
+    return {
+        row.pk: Shown(
+            frozenset(own[row.pk]),
+            frozenset(identifiers.Pgln(gln=org.pgln).canonical for org in (reader, row.capture.owner) if org.pgln),
+        )
+        for row in foreign
+    }
+
+
+def _its_own(organisation: Any) -> Q:
+    """Whether an identifier index row (``EpcisEventEpc``) names what ``organisation`` owns or
+    received: its lot, unit or container, or a unit or container shipped to it.
+
+    Correlated on the identity: the database hashes a party's few identities once per query, or
+    probes the unique identity indexes of lots, units and containers row by row where they are many.
+    """
+    named = OuterRef("epc")
+    containers = Q(owner=organisation)
+    if received := genealogy.received_containers(organisation.pk):
+        containers |= Q(pk__any=received)
+    return (
+        Q(Exists(Lot.objects.filter(identity=named, owner=organisation)))
+        | Q(Exists(Unit.objects.filter(genealogy.units_of(organisation.pk), identity=named)))
+        | Q(Exists(Container.objects.filter(containers, identity=named)))
+    )
+
+
 def readable_events(*, organisation: Any, sees_all: bool) -> QuerySet[EpcisEvent]:
     """The events the query interface answers a party (issue 12): those it captured, and those
     anyone captured that name something it may see (a lot, unit or container it owns, or a unit
-    shipped to it), so a party sees who else recorded something about its units. A regulator
-    reads every event.
+    or container shipped to it), so a party sees who else recorded something about its units; of
+    those it reads only its part (``Shown``). A regulator reads every event.
 
-    One EXISTS over the event's identifier index rows, correlated on the identity: the database
-    hashes a party's few identities once per query, or probes the unique identity indexes of lots,
-    units and containers row by row where they are many; nothing is read into Python.
+    One EXISTS over the event's identifier index rows (``_its_own``); nothing is read into Python
+    but the containers shipped to the party.
     """
     events = EpcisEvent.objects.all()
     if sees_all:
         return events
-    named = OuterRef("epc")
-    its_own = (
-        Exists(Lot.objects.filter(identity=named, owner=organisation))
-        | Exists(Unit.objects.filter(genealogy.units_of(organisation.pk), identity=named))
-        | Exists(Container.objects.filter(identity=named, owner=organisation))
-    )
-    names_its_own = Exists(EpcisEventEpc.objects.filter(its_own, event=OuterRef("pk")))
+    names_its_own = Exists(EpcisEventEpc.objects.filter(_its_own(organisation), event=OuterRef("pk")))
     return events.filter(Q(capture__in=EpcisCapture.objects.filter(owner=organisation)) | names_its_own)

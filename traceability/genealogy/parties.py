@@ -47,6 +47,12 @@ def received_units(organisation_id: int) -> QuerySet[Unit]:
     return _shipped_units(Q(shipment__consignee_id=organisation_id))
 
 
+def received_containers(organisation_id: int) -> frozenset[int]:
+    """The ids of the containers shipped to an organisation, and of those packed in them at any depth
+    of nesting (one query per level)."""
+    return _shipped_containers(Q(shipment__consignee_id=organisation_id))
+
+
 def units_sold_into(countries: Iterable[str]) -> QuerySet[Unit]:
     """The units shipped into any of ``countries``: to a consignee organisation registered there, or
     to a site there; loose or packed at any depth (as ``received_units``)."""
@@ -56,7 +62,9 @@ def units_sold_into(countries: Iterable[str]) -> QuerySet[Unit]:
     return _shipped_units(Q(shipment__consignee__country__in=wanted) | Q(shipment__ship_to__country__in=wanted))
 
 
-def _shipped_units(shipments: Q) -> QuerySet[Unit]:
+def _shipped_containers(shipments: Q) -> frozenset[int]:
+    """The containers named by the shipment items of ``shipments`` and those packed in them, at any
+    depth (one query per level)."""
     containers = set(
         ShipmentItem.objects.filter(shipments, container__isnull=False).values_list("container_id", flat=True)
     )
@@ -65,6 +73,11 @@ def _shipped_units(shipments: Q) -> QuerySet[Unit]:
         level = set(ContainerPacking.objects.filter(parent_id__any=level).values_list("child_id", flat=True))
         level -= containers
         containers |= level
+    return frozenset(containers)
+
+
+def _shipped_units(shipments: Q) -> QuerySet[Unit]:
+    containers = _shipped_containers(shipments)
     loose = ShipmentItem.objects.filter(shipments, unit__isnull=False)
     packed = UnitPacking.objects.filter(container_id__any=containers) if containers else UnitPacking.objects.none()
     return Unit.objects.filter(Q(pk__in=loose.values("unit_id")) | Q(pk__in=packed.values("unit_id")))
