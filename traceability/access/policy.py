@@ -388,13 +388,14 @@ def investigation_scope(actor: Actor, investigation: Investigation) -> ResultSco
 
 
 def units_readable(actor: Actor) -> Q:
-    """The units ``actor`` may look up one by one, as a condition on ``Unit``: its own, and for a
-    regulator those sold into its jurisdictions (all of them with an ``all`` grant)."""
+    """The units ``actor`` sees in full, as a condition on ``Unit``: its own and those it received
+    (``genealogy.units_of``), and for a regulator those sold into its jurisdictions (all of them with
+    an ``all`` grant)."""
     if actor.sees_all:
         return Q()
     if actor.organisation_id is None:
         return Q(pk__in=[])
-    own = Q(owner_id=actor.organisation_id)
+    own = genealogy.units_of(actor.organisation_id)
     if actor.jurisdictions:
         return own | Q(pk__in=genealogy.units_sold_into(actor.jurisdictions).values("pk"))
     return own

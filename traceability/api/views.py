@@ -727,6 +727,8 @@ class UnitView(ApiMixin, APIView):
             return unit_find(ident=ident, caller=caller_of(self.request))
 
     def visible_units(self) -> QuerySet[Unit]:
+        """The units the caller sees in full (the access policy's answer): its own, those it received,
+        and a regulator's within its grants."""
         return units_visible(Unit.objects.all(), self.request)
 
 

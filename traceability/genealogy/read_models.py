@@ -248,11 +248,11 @@ def siblings_page(
 ) -> SiblingsPage:
     """A page of the units sharing a direct input lot with ``unit``, of ``visible_units`` (all by default).
 
-    A page may hold fewer than ``limit`` siblings when some are not among ``visible_units``. Five
+    The page is cut among ``visible_units``: the others are neither shown nor counted. Five
     queries, whatever ``limit`` is.
     """
     snapshot = snapshot or ledger_snapshot()
-    found = siblings(snapshot=snapshot, unit_id=unit.pk, after=after, limit=limit)
+    found = siblings(snapshot=snapshot, unit_id=unit.pk, after=after, limit=limit, among=visible_units)
     # Only what a summary shows: building 100 whole Unit rows cost more than reading them.
     units = (Unit.objects.all() if visible_units is None else visible_units).only("identity", "serial", "gtin")
     shown = units.in_bulk(list(found.units))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import QuerySet
+
+from packs.models import Unit
 from traceability.genealogy.models import (
     SegmentInput,
     SegmentMember,
@@ -18,11 +21,16 @@ class Siblings:
     next_after: int | None  # the cursor of the next page, or None on the last one
 
 
-def siblings(*, snapshot: Snapshot, unit_id: int, after: int = 0, limit: int = 100) -> Siblings:
-    """One page of the units sharing a direct input lot with the unit, with the lots they share.
+def siblings(
+    *, snapshot: Snapshot, unit_id: int, after: int = 0, limit: int = 100, among: QuerySet[Unit] | None = None
+) -> Siblings:
+    """One page of the units sharing a direct input lot with the unit, with the lots they share;
+    only those ``among`` (all by default).
 
     Direct inputs (the cell or module lots the unit was built from) are what "sibling" means to a
     QA team; sharing a material lot further up is the forward trace of that lot. Three queries.
+    The page is cut among ``among`` in the query, so its cursor never points past units the reader
+    may not see (a page of hidden siblings, or a cursor at one, would say they exist).
     """
     own = SegmentMember.objects.filter(snapshot.valid(), unit_id=unit_id).values("segment_id")
     shared_lots = sorted(set(SegmentInput.objects.filter(segment_id__in=own).values_list("lot_id", flat=True)))
@@ -33,6 +41,7 @@ def siblings(*, snapshot: Snapshot, unit_id: int, after: int = 0, limit: int = 1
         SegmentMember.objects.filter(
             snapshot.valid(), segment__inputs__lot_id__any=frozenset(shared_lots), unit_id__gt=after
         )
+        .filter(**({} if among is None else {"unit__in": among.values("pk")}))
         .exclude(unit_id=unit_id)
         .values_list("unit_id", "segment__inputs__lot_id")
         .distinct()
