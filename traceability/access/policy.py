@@ -33,7 +33,9 @@ from packs.models import Unit
 from suppliers.models import MemberRole, Organisation, OrganisationRole, Role, Site
 from traceability import genealogy
 from traceability.access.models import GrantScope, active_all_grants, active_grants
+from traceability.core.models import Job, JobKind, JobStatus
 from traceability.genealogy.models import Segment, SegmentMember
+from traceability.investigations.exports import export_progress
 from traceability.investigations.models import Finding, Investigation, TraceRunCountry
 from traceability.investigations.selectors import findings_about
 
@@ -427,3 +429,27 @@ def finding_read_in_full(actor: Actor, owner_id: int) -> bool:
     preview, the status history with its notes, the runs and exports).
     """
     return actor.sees_all or actor.regulator or actor.owns(owner_id)
+
+
+# --- what a job's figures show whom ----------------------------------------------------------------
+
+
+def job_progress(job: Job, *, full: bool) -> tuple[int, int | None, str]:
+    """(done, total, phase) of ``job`` as a reader is shown them: one who sees results ``full``
+    (``ResultScope.full``), or only its part of them.
+
+    A trace run's figures and an export's for no one party (a regulator's) count the whole result,
+    every organisation's units: one who sees only its part of results reads those in percent, with
+    no count in the phase. A party's export counts what is written for it (``export_progress``);
+    captures and imports count the documents of the organisation that sent them.
+    """
+    if job.kind == JobKind.EXPORT and job.params.get("party") is not None:
+        return export_progress(job)
+    if full or job.kind not in (JobKind.TRACE_RUN, JobKind.EXPORT):
+        return job.done, job.total, job.phase
+    finished, started = _PHASES_UNCOUNTED[JobKind(job.kind)]
+    return job.percent, 100, finished if job.status == JobStatus.SUCCEEDED else started if job.phase else ""
+
+
+# A whole-trace job's phase without its figures, (once finished, before).
+_PHASES_UNCOUNTED = {JobKind.TRACE_RUN: ("traced", "tracing"), JobKind.EXPORT: ("exported", "exporting")}

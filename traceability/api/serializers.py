@@ -17,7 +17,7 @@ from cells.models import Inspection, Lot
 from packs.models import Unit
 from packs.selectors import Standing
 from suppliers.models import CertificateScheme, CertificateStatus, Organisation, Site
-from traceability.access.policy import finding_read_in_full
+from traceability.access.policy import finding_read_in_full, job_progress
 from traceability.api.errors import invalid
 from traceability.core.models import Job, JobKind, JobStatus
 from traceability.investigations.exports import ExportFormat
@@ -358,6 +358,13 @@ class JobSerializer(serializers.ModelSerializer):
             "download",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance: Job) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        # A trace's or an export's figures may count others' units: the policy says what this reader sees.
+        full = bool(self.context.get("full_view"))
+        data["done"], data["total"], data["phase"] = job_progress(instance, full=full)
+        return data
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_download(self, job: Job) -> str | None:

@@ -120,10 +120,17 @@ def export_start(
         raise NoFinishedRun(
             f"investigation #{investigation.pk} has no finished trace run to export: wait for its run to finish"
         )
+    params: dict[str, Any] = {"investigation_id": investigation.pk, "trace_run_id": run.pk, "format": format}
+    params["party"] = party_id
+    if party_id is not None:
+        # What the party's file will hold, counted as its view of the run counts it: the job's own
+        # figures walk every unit of the run, whoever's, and are not the party's to read.
+        view = genealogy.party_view(run_result(run), party_id)
+        params["shown"] = view.definite_units + view.potential_units
     with transaction.atomic():
         job = job_create(
             kind=JobKind.EXPORT,
-            params={"investigation_id": investigation.pk, "trace_run_id": run.pk, "format": format, "party": party_id},
+            params=params,
             total=(run.definite_units or 0) + (run.potential_units or 0),
             owner=requested_for or investigation.owner,
             created_by=recorded_user(by),
@@ -138,6 +145,20 @@ def export_start(
             detail={"format": format},
         )
     return job
+
+
+def export_progress(job: Job) -> tuple[int, int | None, str]:
+    """(done, total, phase) of an export job as its reader is shown them. The row's own figures walk
+    every unit of the run (the chunks' cursor); an export for one party counts the units written
+    for it, of those its view of the run counts, so its figures are its own."""
+    if job.params.get("party") is None:
+        return job.done, job.total, job.phase
+    written, shown = int(job.result.get("written", 0)), job.params.get("shown")
+    if job.status == JobStatus.SUCCEEDED:
+        return written, written, "exported"
+    if job.status == JobStatus.QUEUED or shown is None:
+        return written, shown, job.phase
+    return written, shown, f"exported {written:,} of {shown:,} units"
 
 
 def export_of(job: Job) -> Export | None:
@@ -177,6 +198,7 @@ def export_chunk(job: Job) -> Chunk:
     total = (run.definite_units or 0) + (run.potential_units or 0)
     after = int(job.result.get("after", 0)) if job.done else 0
     parts = list(job.result.get("parts", [])) if job.done else []
+    written = int(job.result.get("written", 0)) if job.done else 0
     page = genealogy.affected_units(forward, after=after, limit=EXPORT_PAGE)
     if page:
         prefix_length = company_prefix_lengths()
@@ -189,10 +211,11 @@ def export_chunk(job: Job) -> Chunk:
             )
             rows = [row for row in rows if row.unit_id in shown]
         records = [unit_record(row, prefix_length=prefix_length) for row in rows]
+        written += len(records)
         lines = "".join(json.dumps(r, cls=DjangoJSONEncoder) + "\n" for r in records)
         parts.append(_overwrite(export.file.storage, _part_name(job, after), ContentFile(lines.encode())))
     done = job.done + len(page)
-    cursor: dict[str, Any] = {"parts": parts, **({"after": page[-1].unit_id} if page else {})}
+    cursor: dict[str, Any] = {"parts": parts, "written": written, **({"after": page[-1].unit_id} if page else {})}
     if len(page) == EXPORT_PAGE and done < total:
         return Chunk(done=done, total=total, phase=f"exported {done:,} of {total:,} units", result=cursor)
     _assemble(export, parts)
