@@ -173,13 +173,9 @@ class QueryView(EpcisView):
             )
         caller = caller_of(request)
         # Who reads: one who sees every event whole, or an organisation that sees its part of others'.
-        reader = None if caller.sees_all else caller.organisation
+        reader = None if caller.sees_all else queries.reader_of(caller.organisation)
         try:
-            query = queries.events_query(
-                params,
-                visible=queries.readable_events(organisation=caller.organisation, sees_all=caller.sees_all),
-                reader=reader,
-            )
+            query = queries.events_query(params, visible=queries.readable_events(reader), reader=reader)
             if own_first:
                 query = queries.own_first(query, organisation=caller.organisation)
             page = queries.events_page(

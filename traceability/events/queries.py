@@ -78,8 +78,21 @@ class Page:
     next_token: str | None
 
 
+@dataclass(frozen=True)
+class Reader:
+    """An organisation that reads events in part (``readable_events``): what it owns or received, as
+    a condition on identifier index rows, read once for a request (``reader_of``)."""
+
+    organisation: Any
+    its_own: Q
+
+
+def reader_of(organisation: Any) -> Reader:
+    return Reader(organisation, _its_own(organisation))
+
+
 def events_query(
-    params: Mapping[str, str], *, visible: QuerySet[EpcisEvent], reader: Any | None = None
+    params: Mapping[str, str], *, visible: QuerySet[EpcisEvent], reader: Reader | None = None
 ) -> QuerySet[EpcisEvent]:
     """The events the parameters select, among ``visible``; raises QueryError naming a bad one.
 
@@ -90,7 +103,6 @@ def events_query(
     """
     if unknown := sorted(set(params) - KNOWN):
         raise QueryError(unknown[0], "is not a query parameter of this repository (EPCIS 2.0 SimpleEventQuery)")
-    its_own = None if reader is None else _its_own(reader)
     condition = Q()
     for name, lookup in _TIMES.items():
         if name in params:
@@ -102,15 +114,16 @@ def events_query(
                 raise QueryError(name, f"{bad[0]!r} is not an event type ({', '.join(EpcisEventType.values)})")
             listed = Q(**{lookup: [normalise(v) for v in values]})
             if name == "EQ_transformationID" and reader is not None:
-                listed &= Q(capture__owner=reader)
+                listed &= Q(capture__owner=reader.organisation)
             condition &= listed
     for name, roles in MATCH_ROLES.items():
         if name in params:
             matching = _matching(name, _values(name, params[name]), roles)
-            if its_own is None:
+            if reader is None:
                 condition &= Q(Exists(matching))
             else:
-                condition &= Q(capture__owner=reader) & Q(Exists(matching)) | Q(Exists(matching.filter(its_own)))
+                own_event = Q(capture__owner=reader.organisation)
+                condition &= own_event & Q(Exists(matching)) | Q(Exists(matching.filter(reader.its_own)))
     if "EXISTS_errorDeclaration" in params:
         if params["EXISTS_errorDeclaration"].lower() not in ("", "true", "false"):
             raise QueryError("EXISTS_errorDeclaration", "must be true or false")
@@ -131,7 +144,7 @@ def events_page(
     *,
     epc_format: str,
     prefix_length: Any,
-    reader: Any | None = None,
+    reader: Reader | None = None,
 ) -> Page:
     """One page of the query's events as the JSON binding renders them, and the next page's token.
 
@@ -347,20 +360,22 @@ def _canonical(value: Any) -> str | None:
     return canonical_epc(value) if isinstance(value, str) else None
 
 
-def _shown_to(reader: Any, rows: list[EpcisEvent]) -> dict[int, Shown]:
+def _shown_to(reader: Reader, rows: list[EpcisEvent]) -> dict[int, Shown]:
     """What ``reader`` may read of each of ``rows`` another organisation captured: one query."""
-    foreign = [row for row in rows if row.capture.owner_id != reader.pk]
+    foreign = [row for row in rows if row.capture.owner_id != reader.organisation.pk]
     if not foreign:
         return {}
     own: dict[int, set[str]] = defaultdict(set)
     for event, epc in EpcisEventEpc.objects.filter(
-        _its_own(reader), event_id__any=frozenset(row.pk for row in foreign)
+        reader.its_own, event_id__any=frozenset(row.pk for row in foreign)
     ).values_list("event_id", "epc"):
         own[event].add(epc)
     return {
         row.pk: Shown(
             frozenset(own[row.pk]),
-            frozenset(identifiers.Pgln(gln=org.pgln).canonical for org in (reader, row.capture.owner) if org.pgln),
+            frozenset(
+                identifiers.Pgln(gln=org.pgln).canonical for org in (reader.organisation, row.capture.owner) if org.pgln
+            ),
         )
         for row in foreign
     }
@@ -374,27 +389,26 @@ def _its_own(organisation: Any) -> Q:
     probes the unique identity indexes of lots, units and containers row by row where they are many.
     """
     named = OuterRef("epc")
-    containers = Q(owner=organisation)
-    if received := genealogy.received_containers(organisation.pk):
-        containers |= Q(pk__any=received)
+    received = genealogy.received_containers(organisation.pk)
+    containers = Q(owner=organisation) | Q(pk__any=received) if received else Q(owner=organisation)
     return (
         Q(Exists(Lot.objects.filter(identity=named, owner=organisation)))
-        | Q(Exists(Unit.objects.filter(genealogy.units_of(organisation.pk), identity=named)))
+        | Q(Exists(Unit.objects.filter(genealogy.units_of(organisation.pk, containers=received), identity=named)))
         | Q(Exists(Container.objects.filter(containers, identity=named)))
     )
 
 
-def readable_events(*, organisation: Any, sees_all: bool) -> QuerySet[EpcisEvent]:
+def readable_events(reader: Reader | None) -> QuerySet[EpcisEvent]:
     """The events the query interface answers a party (issue 12): those it captured, and those
     anyone captured that name something it may see (a lot, unit or container it owns, or a unit
     or container shipped to it), so a party sees who else recorded something about its units; of
-    those it reads only its part (``Shown``). A regulator reads every event.
+    those it reads only its part (``Shown``). A regulator (``reader`` None) reads every event.
 
     One EXISTS over the event's identifier index rows (``_its_own``); nothing is read into Python
     but the containers shipped to the party.
     """
     events = EpcisEvent.objects.all()
-    if sees_all:
+    if reader is None:
         return events
-    names_its_own = Exists(EpcisEventEpc.objects.filter(_its_own(organisation), event=OuterRef("pk")))
-    return events.filter(Q(capture__in=EpcisCapture.objects.filter(owner=organisation)) | names_its_own)
+    names_its_own = Exists(EpcisEventEpc.objects.filter(reader.its_own, event=OuterRef("pk")))
+    return events.filter(Q(capture__in=EpcisCapture.objects.filter(owner=reader.organisation)) | names_its_own)

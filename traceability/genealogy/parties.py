@@ -41,10 +41,11 @@ class PartyView:
     others: tuple[OthersCount, ...]  # the units of others its own lots went into
 
 
-def received_units(organisation_id: int) -> QuerySet[Unit]:
+def received_units(organisation_id: int, *, containers: frozenset[int] | None = None) -> QuerySet[Unit]:
     """The units shipped to an organisation: loose, or packed in a container it received, at any
-    depth of nesting (a subquery; the containers' closure is one query per level)."""
-    return _shipped_units(Q(shipment__consignee_id=organisation_id))
+    depth of nesting (a subquery; the containers' closure is one query per level, unless the caller
+    read ``received_containers`` already)."""
+    return _shipped_units(Q(shipment__consignee_id=organisation_id), containers=containers)
 
 
 def received_containers(organisation_id: int) -> frozenset[int]:
@@ -76,16 +77,17 @@ def _shipped_containers(shipments: Q) -> frozenset[int]:
     return frozenset(containers)
 
 
-def _shipped_units(shipments: Q) -> QuerySet[Unit]:
-    containers = _shipped_containers(shipments)
+def _shipped_units(shipments: Q, *, containers: frozenset[int] | None = None) -> QuerySet[Unit]:
+    containers = _shipped_containers(shipments) if containers is None else containers
     loose = ShipmentItem.objects.filter(shipments, unit__isnull=False)
     packed = UnitPacking.objects.filter(container_id__any=containers) if containers else UnitPacking.objects.none()
     return Unit.objects.filter(Q(pk__in=loose.values("unit_id")) | Q(pk__in=packed.values("unit_id")))
 
 
-def units_of(organisation_id: int) -> Q:
-    """The units an organisation owns or received, as a condition on ``Unit``."""
-    return Q(owner_id=organisation_id) | Q(pk__in=received_units(organisation_id))
+def units_of(organisation_id: int, *, containers: frozenset[int] | None = None) -> Q:
+    """The units an organisation owns or received, as a condition on ``Unit`` (``containers``: its
+    ``received_containers``, when read already)."""
+    return Q(owner_id=organisation_id) | Q(pk__in=received_units(organisation_id, containers=containers))
 
 
 def party_view(forward: Forward, organisation_id: int) -> PartyView:
