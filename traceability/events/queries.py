@@ -157,9 +157,10 @@ def events_page(
     rows = list(query.select_related("capture__owner")[: per_page + 1])
     more = len(rows) > per_page
     rows = rows[:per_page]
-    contexts = _contexts(rows)
     render = renderer(epc_format, prefix_length)
     shown = {} if reader is None else _shown_to(reader, rows)
+    # Another's extension prefixes name its namespaces, and its extension fields are not shown.
+    contexts = _contexts([row for row in rows if row.pk not in shown])
     return Page(
         events=[event_render(row, render, shown=shown.get(row.pk)) for row in rows],
         context=contexts,
