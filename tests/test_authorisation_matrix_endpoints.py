@@ -745,25 +745,21 @@ def test_capturing_one_event(world, actor, status):
             assert READ_ONLY[actor] in response.json()["detail"]
 
 
-def test_a_foreign_event_id_is_refused_without_saying_whose_it_is_or_that_it_was_captured(world):
+def test_a_foreign_event_id_is_a_new_event_of_the_sender_and_says_nothing_of_the_first(world):
     # given A's shipment to DA2; B sends an event of its own under the same eventID
     w, users = world
     before = _written()
     event = _observation("urn:uuid:a-ship-a2", B1)
     # when
     response = client_for(users["competitor"]).post("/epcis/events", json.dumps(event), content_type="application/json")
-    # then refused in words that fit an ID nobody may reuse, not "the ledger has this event already"
-    assert response.status_code == 400
-    assert [e["detail"] for e in response.json()["errors"]] == [
-        "event 0 (urn:uuid:a-ship-a2): /epcisBody/eventList/0: this eventID cannot be recorded for your"
-        " organisation: send the event with an eventID of its own"
-    ]
+    # then it is B's event, answered as any new one (eventIDs are unique per capturing organisation)
+    assert response.status_code == 201, text(response)
     assert not leaked(text(response), "competitor", w, asked=("urn:uuid:a-ship-a2",))
-    # the attempt is kept as a capture (and its job) with its problem, as any rejected event is; the
-    # ledger is as it was
-    assert (
-        _written()[1:3] == before[1:3] and EpcisEvent.objects.get(event_id="urn:uuid:a-ship-a2").capture == w.a_capture
-    )
+    assert _written()[1] == before[1] + 1
+    owners = EpcisEvent.objects.filter(event_id="urn:uuid:a-ship-a2").values_list("owner__slug", flat=True)
+    assert sorted(owners) == ["brand-a", "brand-b"]
+    # and A's event is as it was
+    assert EpcisEvent.objects.get(event_id="urn:uuid:a-ship-a2", owner__slug="brand-a").capture == w.a_capture
 
 
 @pytest.mark.parametrize(("actor", "status"), list(WRITES.items()))
@@ -807,7 +803,8 @@ ATTACH = {
     "supplier": 404,
     "distributor": 404,
     "regulator_in_scope": 403,
-    "regulator_out_of_scope": 403,
+    # a regulator whose grants do not cover the finding does not see it: as if it were not there
+    "regulator_out_of_scope": 404,
 }
 
 

@@ -56,6 +56,7 @@ def test_the_supplier_whose_lot_it_is_lists_the_finding_read_only_without_what_i
         "raised_at": w.created["raised_at"],
         "investigation": None,
         "status": "traced",
+        "inquiry": False,
         "access": "notified",
         "share": None,
     }
