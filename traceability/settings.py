@@ -261,6 +261,14 @@ LEDGER_TRACE_CHUNK_UNITS = _env_positive_int("LEDGER_TRACE_CHUNK_UNITS", 500_000
 # The largest file of evidence a finding accepts (a lab report, photographs, an X-ray image).
 LEDGER_ATTACHMENT_MAX_BYTES = _env_positive_int("LEDGER_ATTACHMENT_MAX_BYTES", 25 * 2**20)
 
+# The largest request body of each kind, refused with 413 before it is read (traceability.core.limits):
+# one EPCIS event (POST /epcis/events), an EPCIS document (POST /epcis/capture), a CSV file
+# (POST /api/v1/csv/{kind}/), and any other request's JSON (a finding, a transition, an export).
+LEDGER_MAX_EVENT_BYTES = _env_positive_int("LEDGER_MAX_EVENT_BYTES", 2**20)
+LEDGER_MAX_CAPTURE_BYTES = _env_positive_int("LEDGER_MAX_CAPTURE_BYTES", 16 * 2**20)
+LEDGER_MAX_CSV_BYTES = _env_positive_int("LEDGER_MAX_CSV_BYTES", 8 * 2**20)
+LEDGER_MAX_JSON_BYTES = _env_positive_int("LEDGER_MAX_JSON_BYTES", 2**20)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,7 +1,9 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from traceability.api.views import api_not_found
+from traceability.epcis.views import epcis_not_found
 from traceability.views import health, home
 
 urlpatterns = [
@@ -12,4 +14,7 @@ urlpatterns = [
     path("epcis/", include("traceability.epcis.urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="api-docs"),
+    # Last: whatever else is under an interface's prefix is answered in that interface's format.
+    re_path(r"^api/v1/", api_not_found),
+    re_path(r"^epcis/", epcis_not_found),
 ]

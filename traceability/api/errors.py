@@ -24,6 +24,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
 from traceability.core.errors import DomainError
+from traceability.core.limits import BodyTooLarge, LengthRequired
 from traceability.investigations.evidence import FileTooLarge
 from traceability.investigations.exports import ExportNotFinished, NoExportFile, NoFinishedRun
 from traceability.investigations.selectors import RunNotFinished
@@ -45,10 +46,6 @@ class ApiError(exceptions.APIException):
         self.field = field
 
 
-class TooLarge(ApiError):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-
-
 class NotFound(ApiError):
     status_code = status.HTTP_404_NOT_FOUND
     default_code = "not_found"
@@ -66,6 +63,8 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     NoFinishedRun: status.HTTP_409_CONFLICT,
     ExportNotFinished: status.HTTP_409_CONFLICT,
     FileTooLarge: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    BodyTooLarge: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    LengthRequired: status.HTTP_411_LENGTH_REQUIRED,
 }
 
 

@@ -8,9 +8,10 @@ import json
 from pathlib import PurePosixPath
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Prefetch, QuerySet
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
 from django_filters import rest_framework as filters
 from django_filters.utils import translate_validation
 from drf_spectacular.plumbing import force_instance
@@ -20,7 +21,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ErrorDetail, PermissionDenied
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.pagination import Cursor, CursorPagination
-from rest_framework.parsers import MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -54,7 +55,6 @@ from traceability.api import selectors
 from traceability.api.errors import (
     ErrorSerializer,
     NotFound,
-    TooLarge,
     ValidationErrorSerializer,
     api_exception_handler,
     input_named,
@@ -80,8 +80,9 @@ from traceability.api.serializers import (
     UnitsPageQuery,
     UnitsPageSerializer,
 )
+from traceability.core.limits import ATTACHMENT, CSV, JSON, BodyLimit, body_bound
 from traceability.core.models import AuditAction, Job
-from traceability.core.parsers import RawDocument
+from traceability.core.parsers import BoundedJSONParser, RawDocument
 from traceability.events.csv_import import TEMPLATES, csv_document
 from traceability.events.problems import DocumentRejected
 from traceability.events.services import capture_submit
@@ -110,6 +111,7 @@ ERRORS = {
     400: ValidationErrorSerializer,
     403: ErrorSerializer,
     404: ErrorSerializer,
+    413: ErrorSerializer,  # a body over its kind's limit (``ApiMixin.body_limit``)
 }
 # Any endpoint answers 400 to a query parameter it does not take (``ApiMixin.initial``).
 READ_ERRORS = {400: ValidationErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
@@ -142,6 +144,9 @@ class ApiMixin:
     errors are written."""
 
     permission_classes = [IsAuthenticated, HasOrganisation, RegulatorsReadOnly]
+    parser_classes = [BoundedJSONParser, FormParser, MultiPartParser]
+    # The kind of body the view takes, and so how large it may be (``traceability.core.limits``).
+    body_limit: BodyLimit = JSON
     # A view that answers a page says how; the settings' default would make every view look paged.
     pagination_class: type | None = None
     request: Request
@@ -150,6 +155,8 @@ class ApiMixin:
         return api_exception_handler
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # First of all, before authentication: an oversized body is refused unread, whoever sends it.
+        body_bound(request._request, self.body_limit)
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
         # A misspelt or foreign parameter (?serail=, ?owner=) would otherwise be ignored, and the
         # answer read as if it had been applied.
@@ -360,12 +367,9 @@ class FindingDetailView(ApiMixin, generics.RetrieveAPIView):
         return self.output(FindingSerializer, finding, shares=shares)
 
 
-# A multipart body carries its file and a few hundred bytes of boundaries and headers.
-MULTIPART_OVERHEAD = 64 * 1024
-
-
 class FindingAttachmentsView(ApiMixin, generics.GenericAPIView):
     parser_classes = [MultiPartParser]
+    body_limit = ATTACHMENT  # an oversized upload is refused before it is spooled to disk
     inquiry_writes = True
 
     def get_queryset(self) -> QuerySet[Finding]:
@@ -393,15 +397,6 @@ class FindingAttachmentsView(ApiMixin, generics.GenericAPIView):
     def post(self, request: Request, pk: int) -> Response:
         finding = self.get_object()
         require_own(request, finding.owner_id)
-        limit = settings.LEDGER_ATTACHMENT_MAX_BYTES
-        if int(request.META.get("CONTENT_LENGTH") or 0) > limit + MULTIPART_OVERHEAD:
-            # Refused before the body is read: an oversized upload is never spooled to disk.
-            raise TooLarge(
-                f"the request is {request.META['CONTENT_LENGTH']} bytes: a finding's attachments may be at most"
-                f" {limit:,} bytes each",
-                code="file_too_large",
-                field="file",
-            )
         data = AttachmentInput(data=request.data)
         data.is_valid(raise_exception=True)
         upload = data.validated_data["file"]
@@ -872,6 +867,7 @@ class CsvTemplateView(ApiMixin, APIView):
 
 class CsvImportView(ApiMixin, APIView):
     parser_classes = [RawDocument]
+    body_limit = CSV
 
     @extend_schema(
         summary="Load a CSV file of assignments, work orders, packing or shipments",
@@ -906,3 +902,24 @@ class CsvImportView(ApiMixin, APIView):
             status=202,
             headers={"Location": location},
         )
+
+
+# --- no such endpoint ---------------------------------------------------------------------------------
+
+
+@csrf_exempt
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """Any path under /api/v1/ that names no endpoint (``/api/v1/jobs/not-a-uuid/``), any method: the
+    API's own 404, not Django's page. A path missing only its final slash is redirected as Django's
+    APPEND_SLASH would (a read), or told so (a write, whose body a redirect would lose)."""
+    path, hint = request.path_info, ""
+    if not path.endswith("/"):
+        try:
+            match = resolve(f"{path}/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not api_not_found:
+            if request.method in ("GET", "HEAD"):
+                return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
+            hint = f": did you mean {path}/ (with the final slash)?"
+    return JsonResponse({"code": "not_found", "message": f"no endpoint at {path}{hint}"}, status=404)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
-from rest_framework.parsers import BaseParser
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import BaseParser, JSONParser
+
+from traceability.core.limits import JSON_MAX_DEPTH, json_too_deep
 
 
 class RawDocument(BaseParser):
@@ -15,3 +19,15 @@ class RawDocument(BaseParser):
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         return stream
+
+
+class BoundedJSONParser(JSONParser):
+    """DRF's JSON parser, refusing arrays and objects nested deeper than ``JSON_MAX_DEPTH`` before
+    parsing (Python's parser would fail with a RecursionError, a 500). The body it reads is bounded
+    already (``traceability.core.limits.body_bound``)."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        data = stream.read() if stream is not None else b""
+        if json_too_deep(data):
+            raise ParseError(f"JSON parse error - arrays and objects nest deeper than {JSON_MAX_DEPTH} levels")
+        return super().parse(io.BytesIO(data), media_type, parser_context)

@@ -13,7 +13,9 @@ import json
 from typing import Any
 from urllib.parse import quote
 
+from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import status
 from rest_framework.exceptions import APIException, AuthenticationFailed, NotAuthenticated, PermissionDenied
 from rest_framework.permissions import IsAuthenticated
@@ -24,6 +26,16 @@ from rest_framework.views import APIView
 
 from traceability.access.audit import regulator_read_record
 from traceability.access.permissions import HasOrganisation, RegulatorsReadOnly, caller_of, visible
+from traceability.core.limits import (
+    CAPTURE,
+    EVENT,
+    JSON,
+    BodyLimit,
+    BodyTooLarge,
+    LengthRequired,
+    body_bound,
+    json_loads,
+)
 from traceability.core.models import AuditAction, JobStatus
 from traceability.core.parsers import RawDocument
 from traceability.events import queries
@@ -60,6 +72,13 @@ def _capture_error(problem: Problem) -> dict[str, Any]:
 
 
 def epcis_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, BodyTooLarge):
+        # The standard's answer to a capture over GS1-EPCIS-Capture-File-Size-Limit, for any body.
+        body = _problem(413, "CaptureLimitExceededException", "Capture Payload too large", exc.message)
+        headers = {**VERSION_HEADERS, "GS1-EPCIS-Capture-File-Size-Limit": str(exc.kind.limit)}
+        return Response(body, status=413, headers=headers)
+    if isinstance(exc, LengthRequired):
+        return Response(_problem(411, "ImplementationException", "Length Required", exc.message), status=411)
     if isinstance(exc, EpcisException):
         body = _problem(exc.status_code, exc.kind, exc.kind, str(exc.detail))
         if exc.problems:
@@ -79,9 +98,16 @@ class EpcisView(APIView):
     permission_classes = [IsAuthenticated, HasOrganisation, RegulatorsReadOnly]
     parser_classes = [RawDocument]
     schema = None  # GS1's OpenAPI document describes /epcis/; the REST API's schema leaves it out
+    # The kind of body the view takes, and so how large it may be (``traceability.core.limits``).
+    body_limit: BodyLimit = JSON
 
     def get_exception_handler(self) -> Any:
         return epcis_exception_handler
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # First of all, before authentication: an oversized body is refused unread, whoever sends it.
+        body_bound(request._request, self.body_limit)
+        super().initial(request, *args, **kwargs)
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         for header, value in VERSION_HEADERS.items():
@@ -127,6 +153,8 @@ def capture_job(capture: EpcisCapture) -> dict[str, Any]:
 
 
 class CaptureView(EpcisView):
+    body_limit = CAPTURE
+
     def post(self, request: Request) -> Response:
         """Capture an EPCIS document: 202 and the capture job's Location; a Celery job applies it."""
         behaviour = request.headers.get("GS1-Capture-Error-Behaviour", CaptureErrorBehaviour.ROLLBACK).strip().lower()
@@ -144,7 +172,13 @@ class CaptureView(EpcisView):
             created_by=request.user,
             submit=job_submit,
         )
-        return Response(status=status.HTTP_202_ACCEPTED, headers={"Location": f"/epcis/capture/{capture.pk}"})
+        return Response(
+            status=status.HTTP_202_ACCEPTED,
+            headers={
+                "Location": f"/epcis/capture/{capture.pk}",
+                "GS1-EPCIS-Capture-File-Size-Limit": str(self.body_limit.limit),
+            },
+        )
 
     def get(self, request: Request) -> Response:
         """The caller's capture jobs, newest first."""
@@ -191,6 +225,8 @@ class QueryView(EpcisView):
 
 
 class EventsView(QueryView):
+    body_limit = EVENT
+
     def get(self, request: Request) -> Response:
         """Events selected by the standard's query parameters, a page at a time (perPage, nextPageToken)."""
         return self.query_answer(request, request.query_params.dict())
@@ -215,8 +251,8 @@ class EventsView(QueryView):
         if (request.content_type or "").split(";")[0].strip().lower() in ("application/xml", "text/xml"):
             raise EpcisException(415, "ImplementationException", "POST /events takes one event as JSON")
         try:
-            event = json.loads(request._request.read())
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            event = json_loads(request._request.read())  # nested too deep is a ValueError, not a RecursionError
+        except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError among them
             raise EpcisException(400, "ValidationException", f"the body is not JSON: {exc}") from None
         if not isinstance(event, dict):
             raise EpcisException(400, "ValidationException", "the body must be one EPCIS event, a JSON object")
@@ -243,3 +279,11 @@ class EpcEventsView(QueryView):
 class EventTypesView(EpcisView):
     def get(self, request: Request) -> Response:
         return Response({"@context": queries.GS1_CONTEXT, "type": "Collection", "member": EpcisEventType.values})
+
+
+@csrf_exempt
+def epcis_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Any path under /epcis/ that names no resource of the binding, any method: a problem document."""
+    detail = f"{request.path_info} is no resource of the EPCIS 2.0 REST binding"
+    body = _problem(404, "NoSuchResourceException", "NoSuchResourceException", detail)
+    return JsonResponse(body, status=404, headers=VERSION_HEADERS)
