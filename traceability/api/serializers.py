@@ -19,6 +19,7 @@ from packs.selectors import Standing
 from suppliers.models import CertificateScheme, CertificateStatus, Organisation, Site
 from traceability.access.policy import finding_read_in_full, job_progress
 from traceability.api.errors import invalid
+from traceability.core.limits import DB_INT_MAX
 from traceability.core.models import Job, JobKind, JobStatus
 from traceability.investigations.exports import ExportFormat
 from traceability.investigations.models import (
@@ -36,8 +37,26 @@ from traceability.investigations.services import finding_seeds
 from traceability.ledger.selectors import SubjectError, identifier_or_none, subject_find
 
 UNITS_PAGE_MAX = 1_000
+# A finding's description and a transition's note: a few pages of text, not a document (attach one).
+TEXT_MAX_LENGTH = 20_000
 
 # --- inputs -------------------------------------------------------------------------------------------
+
+# C0 controls and DEL, but tab, line feed and carriage return, which text may hold: no text a person
+# wrote holds them, and PostgreSQL cannot store NUL at all (a 500 where SQLite stored it).
+_CONTROL = {chr(c) for c in (*range(0, 9), 11, 12, *range(14, 32), 127)}
+
+
+def no_control_characters(value: str) -> None:
+    if found := next((c for c in value if c in _CONTROL), None):
+        raise serializers.ValidationError(
+            f"contains the control character U+{ord(found):04X}: text may hold tabs and line breaks, no other",
+            code="control_character",
+        )
+
+
+def _text(**kwargs: Any) -> serializers.CharField:
+    return serializers.CharField(max_length=TEXT_MAX_LENGTH, validators=[no_control_characters], **kwargs)
 
 
 class FindingInput(serializers.Serializer):
@@ -45,6 +64,8 @@ class FindingInput(serializers.Serializer):
 
     subject = serializers.CharField(
         required=False,
+        max_length=TEXT_MAX_LENGTH,
+        validators=[no_control_characters],
         help_text="EPC URN, GS1 Digital Link, or a lot code or serial of your organisation.",
     )
     subject_supplier = serializers.SlugRelatedField(
@@ -57,9 +78,12 @@ class FindingInput(serializers.Serializer):
     window_to = serializers.DateTimeField(required=False, help_text="Lots produced until (supplier or site).")
     category = serializers.ChoiceField(choices=FindingCategory.choices)
     severity = serializers.ChoiceField(choices=Severity.choices)
-    description = serializers.CharField()
+    description = _text()
     inspections = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, default=list, help_text="Inspection ids."
+        child=serializers.IntegerField(min_value=1, max_value=DB_INT_MAX),
+        required=False,
+        default=list,
+        help_text="Inspection ids.",
     )
 
     def validate_subject(self, value: str) -> Lot | Unit:
@@ -121,7 +145,7 @@ class FindingInput(serializers.Serializer):
 class TransitionInput(serializers.Serializer):
     # Tracing and traced are set by runs (POST …/runs/ and the run's job), never by hand.
     to = serializers.ChoiceField(choices=[InvestigationStatus.UNDER_REVIEW, InvestigationStatus.CLOSED])
-    note = serializers.CharField(required=False, allow_blank=True, default="")
+    note = _text(required=False, allow_blank=True, default="")
 
 
 class ExportInput(serializers.Serializer):
@@ -130,7 +154,11 @@ class ExportInput(serializers.Serializer):
 
 class UnitsPageQuery(serializers.Serializer):
     after = serializers.IntegerField(
-        min_value=0, required=False, default=0, help_text="Cursor: the last unit id of the previous page."
+        min_value=0,
+        max_value=DB_INT_MAX,
+        required=False,
+        default=0,
+        help_text="Cursor: the last unit id of the previous page.",
     )
     limit = serializers.IntegerField(
         min_value=1, required=False, default=100, help_text=f"Page size, capped at {UNITS_PAGE_MAX}."
