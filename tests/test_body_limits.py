@@ -352,6 +352,30 @@ def test_control_characters_in_a_finding_are_refused(world, field, value, code):
     assert everything(world) == before
 
 
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/api/v1/units/U4%00/backward/", "ident"),
+        ("/api/v1/units/U%014/siblings/", "ident"),
+        ("/api/v1/runs/{run}/units/?product_model=A12%0063", "product_model"),
+        ("/api/v1/runs/{run}/units/?work_order=%00", "work_order"),
+        ("/api/v1/findings/?category=%00", "category"),
+    ],
+)
+def test_a_control_character_in_a_path_or_a_parameter_is_refused(world, path, field):
+    # given
+    run = traced(world.qa, world)["run"]
+    before = everything(world)
+    # when
+    response = world.qa.get(path.format(run=run))
+    # then
+    assert response.status_code == 400
+    body = response.json()
+    assert (body["code"], body["field"]) == ("control_character", field)
+    assert body["message"].startswith("contains the control character U+00")
+    assert everything(world) == before
+
+
 def test_text_keeps_its_tabs_and_line_breaks(world):
     # when
     response = raise_finding(world.qa, urn(world.m1.identity), description="Fe 45 µm\r\n\tin 3 of 5 cells")

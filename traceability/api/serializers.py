@@ -19,7 +19,7 @@ from packs.selectors import Standing
 from suppliers.models import CertificateScheme, CertificateStatus, Organisation, Site
 from traceability.access.policy import finding_read_in_full, job_progress
 from traceability.api.errors import invalid
-from traceability.core.limits import DB_INT_MAX
+from traceability.core.limits import DB_INT_MAX, control_character
 from traceability.core.models import Job, JobKind, JobStatus
 from traceability.investigations.exports import ExportFormat
 from traceability.investigations.models import (
@@ -42,13 +42,10 @@ TEXT_MAX_LENGTH = 20_000
 
 # --- inputs -------------------------------------------------------------------------------------------
 
-# C0 controls and DEL, but tab, line feed and carriage return, which text may hold: no text a person
-# wrote holds them, and PostgreSQL cannot store NUL at all (a 500 where SQLite stored it).
-_CONTROL = {chr(c) for c in (*range(0, 9), 11, 12, *range(14, 32), 127)}
-
 
 def no_control_characters(value: str) -> None:
-    if found := next((c for c in value if c in _CONTROL), None):
+    """Text may hold tabs and line breaks, no other control character (``core.limits``)."""
+    if found := control_character(value, text=True):
         raise serializers.ValidationError(
             f"contains the control character U+{ord(found):04X}: text may hold tabs and line breaks, no other",
             code="control_character",

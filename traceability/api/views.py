@@ -80,7 +80,7 @@ from traceability.api.serializers import (
     UnitsPageQuery,
     UnitsPageSerializer,
 )
-from traceability.core.limits import ATTACHMENT, CSV, JSON, BodyLimit, body_bound
+from traceability.core.limits import ATTACHMENT, CSV, JSON, BodyLimit, body_bound, control_character
 from traceability.core.models import AuditAction, Job
 from traceability.core.parsers import BoundedJSONParser, RawDocument
 from traceability.events.csv_import import TEMPLATES, csv_document
@@ -165,6 +165,17 @@ class ApiMixin:
             message = "unknown query parameter {!r}: this endpoint takes " + ", ".join(sorted(known))
             raise serializers.ValidationError(
                 {name: [ErrorDetail(message.format(name), code="unknown_parameter")] for name in unknown}
+            )
+        # Nothing a parameter or a path names holds a control character: PostgreSQL cannot even
+        # compare with NUL (a 500 where SQLite answered "unknown").
+        given = [(name, value) for name, values in request.query_params.lists() for value in values]
+        given += [(name, value) for name, value in kwargs.items() if isinstance(value, str)]
+        if faults := {name: found for name, value in given if (found := control_character(value))}:
+            raise serializers.ValidationError(
+                {
+                    name: [ErrorDetail(f"contains the control character U+{ord(c):04X}", code="control_character")]
+                    for name, c in faults.items()
+                }
             )
 
     def query_parameters(self, method: str) -> set[str]:

@@ -157,6 +157,21 @@ def body_bound(request: HttpRequest, body: BodyLimit) -> None:
     request.META["CONTENT_LENGTH"] = str(size)
 
 
+# --- control characters --------------------------------------------------------------------------------
+
+# C0 controls and DEL, but tab, line feed and carriage return, which text may hold: no text a person
+# wrote holds them, and PostgreSQL cannot store or even compare NUL (a 500 where SQLite answered).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_IN_NAMES = re.compile("[\x00-\x1f\x7f]")
+
+
+def control_character(value: str, *, text: bool = False) -> str | None:
+    """The first control character in ``value``, if any: ``text`` may hold tabs and line breaks, an
+    identifier or a parameter nothing of the kind."""
+    found = (_CONTROL if text else _CONTROL_IN_NAMES).search(value)
+    return found.group() if found else None
+
+
 # --- JSON depth ---------------------------------------------------------------------------------------
 
 # A string (escapes included) or one bracket: the brackets inside strings are skipped with them.
