@@ -352,6 +352,7 @@ def test_every_model_but_those_with_composite_keys_is_registered():
         "suppliers.OrganisationRole",  # edited inline on its organisation
         "traceability.SegmentMember",
         "traceability.SegmentContainer",
+        "traceability.SegmentOwner",
         "traceability.TraceRunSegment",
         "traceability.TraceRunUnit",
         "traceability.TraceRunCountry",

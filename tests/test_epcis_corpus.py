@@ -24,6 +24,7 @@ from traceability.genealogy.models import (
     SegmentContainer,
     SegmentInput,
     SegmentMember,
+    SegmentOwner,
     Transformation,
     UnitLink,
 )
@@ -126,6 +127,7 @@ def _ledger_clear() -> None:
         EpcisCapture,
         Job,
         SegmentContainer,
+        SegmentOwner,
         RepeatedUnit,
         SegmentMember,
         SegmentInput,

@@ -228,3 +228,30 @@ def test_each_stored_event_keeps_its_captures_owner_and_event_ids_become_unique_
     assert list(stored) == [("urn:uuid:e1", volta.pk), ("urn:uuid:e1", other.pk)]
     with pytest.raises(IntegrityError), transaction.atomic():
         Event.objects.create(capture_id=captures[1].pk, owner_id=other.pk, **event)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_existing_members_fill_the_party_roll_up_per_segment_and_owner_of_the_unit():
+    # given a segment holding two brands' units (three member rows, one unit twice) before the roll-up
+    before = [("traceability", "0018_segment_owner"), ("suppliers", "0005_memberships_and_api_tokens")]
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    Organisation, Unit = old.get_model("suppliers", "Organisation"), old.get_model("packs", "Unit")
+    first, second = Organisation.objects.create(name="A", slug="a"), Organisation.objects.create(name="B", slug="b")
+    units = [
+        Unit.objects.create(owner=owner, identity=f"own-serial:{owner.slug}:{n}", serial=n, product_model_id=1)
+        for owner, n in ((first, "1"), (first, "2"), (second, "3"))
+    ]
+    segment = old.get_model("traceability", "Segment").objects.create(input_key="k", exposure="definite")
+    SegmentMember = old.get_model("traceability", "SegmentMember")
+    for unit, record in ((units[0], 1), (units[0], 2), (units[2], 3)):
+        SegmentMember.objects.create(segment_id=segment.pk, unit_id=unit.pk, transformation_id=record)
+    # when
+    executor = MigrationExecutor(connection)
+    executor.migrate(latest)
+    # then
+    new = executor.loader.project_state(latest).apps
+    rolled = new.get_model("traceability", "SegmentOwner").objects.values_list("segment_id", "owner_id", "unit_count")
+    assert sorted(rolled) == [(segment.pk, first.pk, 2), (segment.pk, second.pk, 1)]

@@ -13,7 +13,8 @@ from collections import defaultdict
 from dataclasses import replace
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from cells.models import Lot
 from packs.models import Container, Unit, UnitPacking
@@ -21,11 +22,13 @@ from tests.factories import CellLotFactory, MaterialLotFactory, WorkOrderFactory
 from traceability import genealogy
 from traceability.genealogy.commissioning import UnitError, units_create, units_pack
 from traceability.genealogy.models import (
+    LotLink,
     RecordKind,
     RepeatedUnit,
     Segment,
     SegmentContainer,
     SegmentMember,
+    SegmentOwner,
     Transformation,
 )
 from traceability.genealogy.writes import UnitBuild, transformation_record, transformation_retract, unit_builds_record
@@ -216,18 +219,39 @@ def _others_too(cells, positions):
             ],
         )
     positions.append(entry.position)
+    with transaction.atomic():
+        entry = ledger_append(source="manual", summary="other brand's work order retracted")
+        transformation_retract(
+            transformation=Transformation.objects.get(owner=brand.owner, reference="other wo"),
+            entry=entry,
+            reason="wrong units",
+        )
+    positions.append(entry.position)
     return brand.owner
+
+
+def _owner_rows() -> dict[tuple[int, int], int]:
+    """Member rows per (segment, owner of the unit), counted row by row."""
+    owner_of = dict(Unit.objects.values_list("pk", "owner_id"))
+    rows: dict[tuple[int, int], int] = defaultdict(int)
+    for segment, unit in SegmentMember.objects.values_list("segment_id", "unit_id"):
+        rows[(segment, owner_of[unit])] += 1
+    return dict(rows)
 
 
 @pytest.mark.parametrize("seed", range(8))
 def test_a_party_view_from_segment_owners_equals_a_count_row_by_row(seed):
-    # given a world whose sums need every correction, with a second brand's units in some segments
+    # given a world whose sums need every correction, with a second brand's units in some segments,
+    # one of its records retracted at the last position
     materials, cells, positions = _random_world(seed)
     other = _others_too(cells, positions)
     brand = Unit.objects.exclude(owner=other).values_list("owner_id", flat=True).first()
     assert Segment.objects.filter(owners_mixed=True).exists()
-    # when traced from every lot at several positions, then each party's share agrees with the rows
-    for position in sorted({positions[len(positions) // 3], positions[-4], positions[-2], positions[-1]}):
+    rolled = SegmentOwner.objects.values_list("segment_id", "owner_id", "unit_count")
+    assert {(segment, owner): count for segment, owner, count in rolled} == _owner_rows()
+    # when traced from every lot at several positions (before and after each retraction), then each
+    # party's share agrees with the rows
+    for position in sorted({positions[len(positions) // 3], *positions[-5:]}):
         snapshot = genealogy.ledger_snapshot(position)
         for lot in [*materials, *cells]:
             forward = genealogy.forward_trace(snapshot=snapshot, seed_lot_ids=[lot.pk])
@@ -240,6 +264,19 @@ def test_a_party_view_from_segment_owners_equals_a_count_row_by_row(seed):
             assert genealogy.party_view(forward, maker).others == tuple(
                 genealogy.OthersCount(owner, d, p) for owner, (d, p) in sorted(per_owner.items()) if owner != maker
             ), (position, lot)
+            # a supplier of lots further down sees the units those lots went into, as this trace reached them
+            for supplier in {cell.owner_id for cell in cells} - {maker}:
+                own = [cell.pk for cell in cells if cell.owner_id == supplier and cell.pk in forward.lots]
+                downstream = genealogy.forward_trace(snapshot=snapshot, seed_lot_ids=own)
+                through = replace(
+                    forward,
+                    segments={s: r for s, r in forward.segments.items() if s in downstream.segments},
+                    units={u: r for u, r in forward.units.items() if u in downstream.units},
+                )
+                expected = _per_owner(through) if own else {}
+                expected.pop(supplier, None)
+                shown = tuple(genealogy.OthersCount(owner, d, p) for owner, (d, p) in sorted(expected.items()))
+                assert genealogy.party_view(forward, supplier).others == shown, (position, lot, supplier)
 
 
 def test_a_segment_holding_two_organisations_units_is_mixed_and_counted_per_owner():
@@ -273,15 +310,25 @@ def test_a_segment_holding_two_organisations_units_is_mixed_and_counted_per_owne
     segment.refresh_from_db()
     assert single == (first.owner_id, False)
     assert (segment.owner_id, segment.owners_mixed, segment.unit_count) == (first.owner_id, True, 5)
+    rolled = SegmentOwner.objects.values_list("segment_id", "owner_id", "unit_count")
+    assert sorted(rolled) == [(segment.pk, first.owner_id, 3), (segment.pk, second.owner_id, 2)]
     forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[cell.pk])
-    assert genealogy.party_view(forward, first.owner_id) == genealogy.PartyView(first.owner_id, 3, 0, ())
-    assert genealogy.party_view(forward, second.owner_id) == genealogy.PartyView(second.owner_id, 2, 0, ())
-    assert genealogy.party_view(forward, cell.owner_id) == genealogy.PartyView(
-        cell.owner_id,
-        0,
-        0,
-        (genealogy.OthersCount(first.owner_id, 3, 0), genealogy.OthersCount(second.owner_id, 2, 0)),
-    )
+    with CaptureQueriesContext(connection) as queries:
+        views = [genealogy.party_view(forward, party) for party in (first.owner_id, second.owner_id, cell.owner_id)]
+    assert views == [
+        genealogy.PartyView(first.owner_id, 3, 0, ()),
+        genealogy.PartyView(second.owner_id, 2, 0, ()),
+        genealogy.PartyView(
+            cell.owner_id,
+            0,
+            0,
+            (genealogy.OthersCount(first.owner_id, 3, 0), genealogy.OthersCount(second.owner_id, 2, 0)),
+        ),
+    ]
+    # summed from the party roll-up: no member row is read, the cell maker's lot is not traced twice
+    read = " ".join(query["sql"] for query in queries)
+    assert SegmentMember._meta.db_table not in read
+    assert LotLink._meta.db_table not in read
 
 
 def test_a_retracted_member_leaves_a_party_view_of_its_segment_from_the_retraction_on():

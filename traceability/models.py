@@ -30,6 +30,7 @@ from traceability.genealogy.models import (  # noqa: F401
     SegmentContainer,
     SegmentInput,
     SegmentMember,
+    SegmentOwner,
     Transformation,
     UnitLink,
     exposure_name,

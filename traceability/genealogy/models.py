@@ -238,6 +238,31 @@ class SegmentContainer(models.Model):
         return f"segment {self.segment_id}: {self.rows} in container {self.container_id}"
 
 
+class SegmentOwner(models.Model):
+    """The party roll-up: how many member rows of a segment are each organisation's units.
+
+    Written with the members (``writes._members_written``), so a party's share of a trace sums
+    these per owner instead of joining every member with its unit, also where a segment holds two
+    brands' units (``Segment.owners_mixed``). It counts every member row ever written, as
+    ``Segment.unit_count`` does: exact for a segment whose rows are all valid at a trace's
+    position (``counts.Sums.clean``); other segments, and ``RepeatedUnit``s, are settled exactly.
+    """
+
+    pk = models.CompositePrimaryKey("segment_id", "owner_id")
+    segment = models.ForeignKey(
+        Segment, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    owner = models.ForeignKey(
+        Organisation, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    unit_count = models.BigIntegerField(
+        help_text="Member rows ever written of this owner's units, retracted ones included."
+    )
+
+    def __str__(self) -> str:
+        return f"segment {self.segment_id}: {self.unit_count} units of organisation {self.owner_id}"
+
+
 class RepeatedUnit(models.Model):
     """A unit with more than one member row or more than one packing.
 

@@ -3,7 +3,8 @@
 A trace's result holds units of several organisations. ``party_view`` says, for one of them, how
 many units it owns or received (definite, potential) and how many units of each other organisation
 its own lots went into; ``units_of`` is the condition on ``Unit`` for the first kind. Both are
-set-based: one grouped query over the result's members per question, never one per unit.
+set-based: counts are summed per segment from the party roll-up (``SegmentOwner``), and only the
+segments and units whose sums are not exact are grouped from members; never one query per unit.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from packs.models import ContainerPacking, ShipmentItem, Unit, UnitPacking
 from traceability.core.db import any_sql, cursor_planned_without
 from traceability.genealogy.counts import sums_of
 from traceability.genealogy.forward import Forward, forward_trace, members
-from traceability.genealogy.models import Segment, SegmentMember
+from traceability.genealogy.models import SegmentMember, SegmentOwner
 
 
 @dataclass(frozen=True)
@@ -93,13 +94,14 @@ def units_of(organisation_id: int, *, containers: frozenset[int] | None = None) 
 def party_view(forward: Forward, organisation_id: int) -> PartyView:
     """``organisation_id``'s share of ``forward``: its own units counted, and others' units its lots
     went into counted per owner (the party's lots among those the trace reached, the subject
-    included, traced again at the same position: the segments both traces reach hold them).
+    included, traced again at the same position: the segments both traces reach hold them; when
+    the trace's subject is the party's own lots, that is the whole result, with no second trace).
 
-    Counted per owner from the segments' owners and stored totals, as the unscoped count sums them
-    (``_counts_summed``), with no condition on the party's units in any query: a ``units_of``
-    subquery made the planner hash every unit the party owns (130 ms at 10k affected units in the
-    200k-unit bench world, against 7 ms). Units it received from others are counted apart, unit by
-    unit, and only when it has received anything.
+    Counted per owner from the party roll-up (``SegmentOwner``) where a segment's stored totals
+    are exact, as the unscoped count sums them (``_counts_summed``), with no condition on the
+    party's units in any query: a ``units_of`` subquery made the planner hash every unit the party
+    owns (130 ms at 10k affected units in the 200k-unit bench world, against 7 ms). Units it
+    received from others are counted apart, unit by unit, and only when it has received anything.
     """
     by_owner = _counts_summed(forward, set(forward.segments))
     definite, potential = by_owner.get(organisation_id, (0, 0))
@@ -111,12 +113,14 @@ def party_view(forward: Forward, organisation_id: int) -> PartyView:
         Lot.objects.filter(pk__any=frozenset(forward.lots), owner_id=organisation_id).values_list("pk", flat=True)
     )
     others: dict[int, tuple[int, int]] = {}
-    if own_lots:
+    if own_lots and _seeded_by(forward, own_lots):
+        others = dict(by_owner)
+    elif own_lots:
         downstream = forward_trace(snapshot=forward.snapshot, seed_lot_ids=own_lots)
         segments = forward.segments.keys() & downstream.segments.keys()
         linked = downstream.units.keys() & forward.units.keys()
         others = _counts_summed(forward, segments, linked=linked)
-        others.pop(organisation_id, None)
+    others.pop(organisation_id, None)
     return PartyView(
         organisation_id=organisation_id,
         definite_units=definite,
@@ -125,41 +129,56 @@ def party_view(forward: Forward, organisation_id: int) -> PartyView:
     )
 
 
-def segment_owners(segment_ids: Iterable[int]) -> dict[int, int]:
-    """Segment -> owner, of the segments whose units are all one organisation's: one query."""
-    ids = frozenset(segment_ids)
-    if not ids:
-        return {}
-    return dict(
-        Segment.objects.filter(pk__any=ids, owners_mixed=False, owner_id__isnull=False).values_list("pk", "owner_id")
+def _seeded_by(forward: Forward, lots: set[int]) -> bool:
+    """Whether everything ``forward`` reached is downstream of ``lots``: its seeds (the lots and
+    units reached by no link, so with no path) are all among them. A result read back without its
+    paths looks seeded by every lot it reached: then it is only when the party owns them all."""
+    return all(reached.path or lot in lots for lot, reached in forward.lots.items()) and all(
+        reached.path for reached in forward.units.values()
     )
+
+
+def segment_owner_counts(segment_ids: Iterable[int]) -> dict[int, dict[int, int]]:
+    """Segment -> owner -> member rows of that owner's units ever written: one query, the party
+    roll-up's rows of the segments."""
+    ids = frozenset(segment_ids)
+    counts: dict[int, dict[int, int]] = {}
+    if not ids:
+        return counts
+    rows = SegmentOwner.objects.filter(segment_id__any=ids).values_list("segment_id", "owner_id", "unit_count")
+    for segment, owner, count in rows:
+        counts.setdefault(segment, {})[owner] = count
+    return counts
 
 
 def _counts_summed(
     forward: Forward, segments: set[int], *, linked: set[int] | None = None
 ) -> dict[int, tuple[int, int]]:
-    """What ``_counts_by_owner`` answers (without ``only``), summed where a segment's total is
-    exact for one owner: a clean segment (``Sums``) whose units are one organisation's adds its
-    count to that owner with no join at all. Mixed, dirty and ownerless segments are counted unit
-    by unit (``_counts_by_owner`` on just those), and units with several rows settled once, at
-    their best exposure, as ``affected_counts`` settles them."""
+    """What ``_counts_by_owner`` answers (without ``only``), summed where a segment's totals are
+    exact: a clean segment (``Sums``) adds each owner's count from the party roll-up, whether its
+    units are one organisation's or several (``owners_mixed``), with no join of its members. Dirty
+    segments are counted unit by unit (``_counts_by_owner`` on just those), and units with several
+    rows settled once, at their best exposure, as ``affected_counts`` settles them."""
     sums = sums_of(forward)
-    single = segment_owners(s for s in segments if s in sums.clean)
-    exact = _counts_by_owner(forward, segments - single.keys(), linked=set())
+    clean = {segment for segment in segments if segment in sums.clean}
+    exact = _counts_by_owner(forward, segments - clean, linked=set())
     counts = {owner: [d, p] for owner, (d, p) in exact.items()}
-    for segment, owner in single.items():
-        counts.setdefault(owner, [0, 0])[0 if forward.segments[segment].definite else 1] += sums.clean[segment]
-    for rows in sums.repeated.values():
-        rows = [segment for segment in rows if segment in segments]
-        summed = [segment for segment in rows if segment in single]
-        if not summed:
-            continue  # counted once already, unit by unit
-        tally = counts[single[summed[0]]]
-        for segment in summed:
-            tally[0 if forward.segments[segment].definite else 1] -= 1
-        if counted := [segment for segment in rows if segment not in single]:
-            tally[0 if any(forward.segments[segment].definite for segment in counted) else 1] -= 1
-        tally[0 if any(forward.segments[segment].definite for segment in rows) else 1] += 1
+    for segment, owned in segment_owner_counts(clean).items():
+        slot = 0 if forward.segments[segment].definite else 1
+        for owner, count in owned.items():
+            counts.setdefault(owner, [0, 0])[slot] += count
+    repeated = {unit: [s for s in rows if s in segments] for unit, rows in sums.repeated.items()}
+    repeated = {unit: rows for unit, rows in repeated.items() if any(s in clean for s in rows)}
+    if repeated:  # counted once per row by the sums: settled once, under the unit's owner
+        owner_of = dict(Unit.objects.filter(pk__any=frozenset(repeated)).values_list("pk", "owner_id"))
+        for unit, rows in repeated.items():
+            tally = counts[owner_of[unit]]
+            for segment in rows:
+                if segment in clean:
+                    tally[0 if forward.segments[segment].definite else 1] -= 1
+            if counted := [segment for segment in rows if segment not in clean]:
+                tally[0 if any(forward.segments[segment].definite for segment in counted) else 1] -= 1
+            tally[0 if any(forward.segments[segment].definite for segment in rows) else 1] += 1
     _linked_count(forward, segments, set(forward.units) if linked is None else linked, Unit.objects.all(), counts)
     return {owner: (d, p) for owner, (d, p) in counts.items() if d or p}
 

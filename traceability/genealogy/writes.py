@@ -31,6 +31,7 @@ from traceability.genealogy.models import (
     SegmentContainer,
     SegmentInput,
     SegmentMember,
+    SegmentOwner,
     Transformation,
     UnitLink,
     exposure_of,
@@ -138,47 +139,69 @@ def _members_written(*, segment_ids: Iterable[int], unit_ids: Sequence[int], fir
 
     The new rows are those of ``unit_ids`` with a transformation id from ``first_transformation_id``
     on: ledger writes are serialised and ids grow, so nothing newer exists. A fixed number of
-    queries per batch: segment totals, the consignee roll-up from the units' packings, units
-    that now have more than one member row, and the segments' owners.
+    queries per batch: segment totals, the consignee roll-up from the units' packings, the party
+    roll-up from the units' owners, units that now have more than one member row; then the
+    segments' owners, read from the party roll-up.
     """
+    touched = set(segment_ids)
     members = SegmentMember.objects.filter(segment=OuterRef("pk")).order_by().values("segment")
-    Segment.objects.filter(pk__in=set(segment_ids)).update(
+    Segment.objects.filter(pk__in=touched).update(
         unit_count=Subquery(members.annotate(n=Count("*")).values("n")),
         last_transformation_id=Subquery(members.annotate(m=Max("transformation_id")).values("m")),
     )
-    owners: dict[int, _SegmentOwners] = {}
     for start in range(0, len(unit_ids), BATCH_SIZE):
         batch = unit_ids[start : start + BATCH_SIZE]
         in_batch, params = any_sql("m.unit_id", batch, connection)
-        _rollup_add(f"{in_batch} AND m.transformation_id >= %s", [*params, first_transformation_id])
+        new_rows = f"{in_batch} AND m.transformation_id >= %s"
+        _rollup_add(new_rows, [*params, first_transformation_id])
+        _owner_counts_add(new_rows, [*params, first_transformation_id])
         _repeated_mark(SegmentMember, batch)
-        _owners_read(owners, f"{in_batch} AND m.transformation_id >= %s", [*params, first_transformation_id])
-    _owners_write(owners)
+    _owners_write(_owners_read(touched))
 
 
 @dataclass
 class _SegmentOwners:
     owner_id: int | None  # as stored before this write
     mixed: bool
-    new: set[int] = field(default_factory=set)  # the owners of the units this write added
+    owners: set[int] = field(default_factory=set)  # the owners of all its units, this write's included
 
     def after(self) -> tuple[int | None, bool]:
-        owner = self.owner_id if self.owner_id is not None else min(self.new, default=None)
-        return owner, self.mixed or len((self.new | {owner}) - {None}) > 1
+        owner = self.owner_id if self.owner_id is not None else min(self.owners, default=None)
+        return owner, self.mixed or len(self.owners | ({owner} - {None})) > 1
 
 
-def _owners_read(owners: dict[int, _SegmentOwners], where: str, params: Sequence) -> None:
-    """Add to ``owners`` the owners of the units of the member rows ``m`` that ``where`` picks, per
-    segment, with what the segment says already: one query."""
+def _owner_counts_add(where: str, params: Sequence) -> None:
+    """Add to the party roll-up the member rows ``m`` that ``where`` picks, per (segment, owner of
+    the unit): one statement."""
+    table = SegmentOwner._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT DISTINCT m.segment_id, u.owner_id, s.owner_id, s.owners_mixed"
-            f" FROM {SegmentMember._meta.db_table} m JOIN {Unit._meta.db_table} u ON u.id = m.unit_id"
-            f" JOIN {Segment._meta.db_table} s ON s.id = m.segment_id WHERE {where}",
+            f"INSERT INTO {table} (segment_id, owner_id, unit_count)"
+            f" SELECT m.segment_id, u.owner_id, COUNT(*) FROM {SegmentMember._meta.db_table} m"
+            f" JOIN {Unit._meta.db_table} u ON u.id = m.unit_id"
+            f" WHERE {where} GROUP BY m.segment_id, u.owner_id"
+            # SQLite needs a HAVING (or WHERE) before ON CONFLICT to parse INSERT … SELECT … ON CONFLICT.
+            f" HAVING COUNT(*) > 0 ON CONFLICT (segment_id, owner_id)"
+            f" DO UPDATE SET unit_count = {table}.unit_count + excluded.unit_count",
+            params,
+        )
+
+
+def _owners_read(segment_ids: set[int]) -> dict[int, _SegmentOwners]:
+    """Each segment's owners from the party roll-up, with what the segment says already: one query."""
+    owners: dict[int, _SegmentOwners] = {}
+    if not segment_ids:
+        return owners
+    in_segments, params = any_sql("o.segment_id", segment_ids, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT o.segment_id, o.owner_id, s.owner_id, s.owners_mixed FROM {SegmentOwner._meta.db_table} o"
+            f" JOIN {Segment._meta.db_table} s ON s.id = o.segment_id WHERE {in_segments}",
             params,
         )
         for segment, unit_owner, owner, mixed in cursor.fetchall():
-            owners.setdefault(segment, _SegmentOwners(owner, bool(mixed))).new.add(unit_owner)
+            owners.setdefault(segment, _SegmentOwners(owner, bool(mixed))).owners.add(unit_owner)
+    return owners
 
 
 def _owners_write(owners: dict[int, _SegmentOwners]) -> None:

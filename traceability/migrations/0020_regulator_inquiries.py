@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('traceability', '0018_segment_owner'),
+        ('traceability', '0019_segment_owner_counts'),
     ]
 
     operations = [
