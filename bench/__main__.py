@@ -120,7 +120,7 @@ def main() -> None:
 
     if args.no_cases:
         return _dump(args.json, report)
-    from bench.cases import CASES, fixed_costs, trace_end_to_end
+    from bench.cases import CASES, audit_costs, fixed_costs, trace_end_to_end
 
     print(f"\nCases (bench/cases.py): {len(CASES)}")
     report["cases"] = []
@@ -150,6 +150,14 @@ def main() -> None:
                 f"    {row['subject']:8} {_fmt(row['ms']):>9} ms - {_fmt(fixed['empty'])} = {_fmt(above):>9} ms"
                 f"   floor {_fmt(row['floor_ms']):>8} ms   {above / row['floor_ms']:6.1f}x"
             )
+
+    audit = audit_costs(args.runs)
+    report["audit"] = audit
+    print(
+        f"\nAudit trail, medians: an entry committed alone {audit['alone']:.2f} ms; inside a write's"
+        f" transaction {audit['in_write']:.2f} ms; a regulator's REST read {audit['read_with']:.2f} ms with"
+        f" its entry, {audit['read_without']:.2f} ms without: {audit['added']:.2f} ms added"
+    )
 
     _dump(args.json, report)
 

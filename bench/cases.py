@@ -184,13 +184,23 @@ consignees.name = "consignees of the affected"
 consignees.floor = "consignees"
 
 
-def _api_client():
+def _token_client(membership):
+    """A test client sending a new read token of ``membership``, as a script calls the API."""
     from django.conf import settings
-    from django.contrib.auth import get_user_model
     from django.test import Client
 
-    from suppliers.models import Membership, Organisation, OrganisationRole, Role
     from suppliers.services import api_token_create
+
+    if "testserver" not in settings.ALLOWED_HOSTS:
+        settings.ALLOWED_HOSTS.append("testserver")  # the in-process test client's host
+    _, key = api_token_create(membership=membership, scope="read")
+    return Client(HTTP_AUTHORIZATION=f"Token {key}")
+
+
+def _api_client():
+    from django.contrib.auth import get_user_model
+
+    from suppliers.models import Membership, Organisation, OrganisationRole, Role
     from traceability.access.models import GrantScope
     from traceability.access.services import grant_add
 
@@ -199,10 +209,20 @@ def _api_client():
     OrganisationRole.objects.get_or_create(organisation=regulator, role=Role.REGULATOR)
     grant_add(regulator=regulator, scope=GrantScope.ALL)  # it reads the whole ledger
     membership, _ = Membership.objects.get_or_create(user=user, organisation=regulator)
-    if "testserver" not in settings.ALLOWED_HOSTS:
-        settings.ALLOWED_HOSTS.append("testserver")  # the in-process test client's host
-    _, key = api_token_create(membership=membership, scope="read")
-    return Client(HTTP_AUTHORIZATION=f"Token {key}")  # as a regulator's script calls the API
+    return _token_client(membership)
+
+
+def _member_client(organisation_id: int):
+    """A QA engineer of one organisation (its only membership), calling the API with a read token."""
+    from django.contrib.auth import get_user_model
+
+    from suppliers.models import MemberRole, Membership
+
+    user, _ = get_user_model().objects.get_or_create(username=f"bench-qa-{organisation_id}")
+    membership, _ = Membership.objects.get_or_create(
+        user=user, organisation_id=organisation_id, defaults={"role": MemberRole.QA}
+    )
+    return _token_client(membership)
 
 
 def _unit_of(lot_id: int) -> str:
@@ -237,4 +257,213 @@ def _rest(kind: str) -> Callable[[int], float]:
     return case
 
 
-CASES.extend([impact_count, consignees, _rest("backward"), _rest("siblings"), trace_end_to_end])
+# --- scoping: what one party is shown of a result ------------------------------------------------------
+
+_parties_of: dict[int, dict[str, int]] = {}
+
+
+def _parties(lot_id: int) -> dict[str, int]:
+    """The parties a subject's scoped figures are taken for: ``brand``, the brand with most units in
+    the result; ``lot's owner``; ``cell maker``, the maker of most of the cell lots the trace reaches
+    (for a material lot, not the lot's owner: its share needs a second trace from its own lots)."""
+    if lot_id not in _parties_of:
+        from django.db.models import Count
+
+        from cells.models import CellLot
+        from traceability import genealogy
+
+        owner, _ = _owner_and_lot(lot_id)
+        forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[lot_id])
+        others = genealogy.party_view(forward, owner.pk).others
+        if not others:
+            raise SystemExit(f"lot {lot_id} reaches no other organisation's units")
+        brand = max(others, key=lambda o: (o.definite_units + o.potential_units, -o.organisation_id))
+        makers = (
+            CellLot.objects.filter(pk__any=frozenset(forward.lots))
+            .values("owner_id")
+            .annotate(n=Count("*"))
+            .order_by("-n", "owner_id")
+        )
+        _parties_of[lot_id] = {
+            "brand": brand.organisation_id,
+            "lot's owner": owner.pk,
+            "cell maker": makers[0]["owner_id"] if makers else owner.pk,
+        }
+    return _parties_of[lot_id]
+
+
+def _scoped_count(party: str) -> Callable[[int], float]:
+    """The impact preview count as ``party`` is shown it (``party_view``: its own units, and others'
+    units its lots went into, per owner), from a fresh trace: the scoped twin of ``impact_count``."""
+
+    def case(lot_id: int) -> float:
+        from traceability import genealogy
+
+        organisation_id = _parties(lot_id)[party]
+        started = time.perf_counter()
+        forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[lot_id])
+        genealogy.party_view(forward, organisation_id)
+        return _ms_since(started)
+
+    case.name = f"scoped count, {party}"
+    case.floor = "count"
+    return case
+
+
+_runs: dict[tuple[int, int], int] = {}
+
+
+def _finished_run(organisation_id: int, lot_id: int) -> int:
+    """The id of a finished trace run of ``lot_id`` in an investigation of ``organisation_id``
+    (recorded once per party and subject, traced by the bench worker)."""
+    if (organisation_id, lot_id) not in _runs:
+        from suppliers.models import Organisation
+        from traceability.core.models import Job, JobStatus
+        from traceability.investigations.services import finding_record
+        from traceability.tasks import job_submit
+
+        _start_worker()
+        _, lot = _owner_and_lot(lot_id)
+        finding = finding_record(
+            owner=Organisation.objects.get(pk=organisation_id),
+            subject=lot,
+            category="metallic_debris",
+            severity="high",
+            description="bench: a brand's investigation",
+            submit=job_submit,
+        )
+        run = finding.investigation.runs.get()
+        while (status := Job.objects.filter(pk=run.job_id).values_list("status", flat=True).get()) not in (
+            JobStatus.SUCCEEDED,
+            JobStatus.FAILED,
+        ):
+            time.sleep(0.01)
+        if status == JobStatus.FAILED:
+            raise SystemExit(f"trace run {run.pk} failed: {Job.objects.get(pk=run.job_id).error}")
+        _runs[(organisation_id, lot_id)] = run.pk
+    return _runs[(organisation_id, lot_id)]
+
+
+def _rest_run_units(reader: str) -> Callable[[int], float]:
+    """``GET /api/v1/runs/{id}/units/`` (the first page, 100 units) of the brand's run of the subject,
+    read by the brand's QA engineer (scoped: its own units only) or by a regulator (everything)."""
+    state: dict[int, tuple] = {}
+
+    def case(lot_id: int) -> float:
+        if lot_id not in state:
+            brand = _parties(lot_id)["brand"]
+            client = _member_client(brand) if reader == "brand" else _api_client()
+            state[lot_id] = (client, _finished_run(brand, lot_id))
+        client, run_id = state[lot_id]
+        started = time.perf_counter()
+        response = client.get(f"/api/v1/runs/{run_id}/units/")
+        elapsed = _ms_since(started)
+        if response.status_code != 200 or not response.json()["results"]:
+            raise SystemExit(f"GET run units answered {response.status_code}: {response.content[:300]!r}")
+        return elapsed
+
+    case.name = f"REST run units page, {reader}"
+    case.floor = "walk"
+    return case
+
+
+# --- the audit trail's cost per request -------------------------------------------------------------------
+
+
+def audit_costs(runs: int) -> dict[str, float]:
+    """What the audit trail adds to a request, medians of ``runs`` (at least 21) in ms:
+
+    * ``alone``: one entry appended and committed in its own transaction (a regulator's read:
+      requests run in autocommit, so the entry is its own transaction);
+    * ``in_write``: the entry appended inside a write's open transaction (every write service
+      appends its entry there: the INSERT is what the write pays, its commit is paid anyway);
+    * ``read_with`` / ``read_without``: a regulator's ``GET`` of one unit's backward trace through
+      REST, with its entry and with the entry skipped, alternated; ``added`` is their difference.
+    """
+    import statistics
+    from unittest import mock
+
+    from django.db import transaction
+
+    from bench.floors import median_ms
+    from traceability.core.audit import AuditAction, audit_record
+    from traceability.core.models import AuditEntry
+
+    runs = max(runs, 21)
+    organisation_id = _parties_any()
+
+    def entry() -> None:
+        audit_record(
+            action=AuditAction.FINDING_RECORD,
+            organisation=organisation_id,
+            identifiers=["finding:1", "investigation:1", "run:1", "urn:epc:class:lgtin:4012345.012345.998877"],
+            detail={"category": "metallic_debris", "severity": "high", "subject_kind": "lot"},
+        )
+
+    def alone() -> None:
+        with transaction.atomic():
+            entry()
+
+    in_write: list[float] = []
+    for i in range(runs + 1):
+        with transaction.atomic():
+            AuditEntry.objects.exists()  # the write's own work has begun: the transaction is open
+            started = time.perf_counter()
+            entry()
+            elapsed = _ms_since(started)
+        if i:
+            in_write.append(elapsed)
+
+    client, path = _api_client(), f"/api/v1/units/{_unit_of(_audit_subject())}/backward/"
+    with_entry: list[float] = []
+    without: list[float] = []
+
+    def read() -> float:
+        started = time.perf_counter()
+        response = client.get(path)
+        elapsed = _ms_since(started)
+        if response.status_code != 200:
+            raise SystemExit(f"GET backward answered {response.status_code}: {response.content[:300]!r}")
+        return elapsed
+
+    read()  # warm-up
+    for _ in range(runs):
+        with_entry.append(read())
+        with mock.patch("traceability.access.audit.audit_record"):
+            without.append(read())
+    read_with, read_without = statistics.median(with_entry), statistics.median(without)
+    return {
+        "alone": median_ms(alone, runs),
+        "in_write": statistics.median(in_write),
+        "read_with": read_with,
+        "read_without": read_without,
+        "added": read_with - read_without,
+    }
+
+
+def _audit_subject() -> int:
+    """A lot that reaches units: the first cell lot with a segment."""
+    from traceability.genealogy.models import SegmentInput
+
+    return SegmentInput.objects.order_by("lot_id").values_list("lot_id", flat=True).first()
+
+
+def _parties_any() -> int:
+    """An organisation to write entries for: the owner of the audit subject's lot."""
+    return _owner_and_lot(_audit_subject())[0].pk
+
+
+CASES.extend(
+    [
+        impact_count,
+        _scoped_count("brand"),
+        _scoped_count("lot's owner"),
+        _scoped_count("cell maker"),
+        consignees,
+        _rest("backward"),
+        _rest("siblings"),
+        _rest_run_units("brand"),
+        _rest_run_units("regulator"),
+        trace_end_to_end,
+    ]
+)

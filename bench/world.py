@@ -19,7 +19,8 @@ except the 200 material lots):
   member record (``last_transformation_id``) and members (one member row per unit); each record that
   writes members names its segment (``Transformation.segment_id``).
 * Roll-ups, filled set-based once the rest is loaded: members ⋈ packings per (segment, container)
-  (``SegmentContainer``) and units with several member or packing rows (``RepeatedUnit``, none here).
+  (``SegmentContainer``), members ⋈ units per (segment, owner) (``SegmentOwner``) and units with
+  several member or packing rows (``RepeatedUnit``, none here).
 * Cartons of 50 units (per work order), pallets of 40 cartons (per brand; 4% of the shipping
   groups are 1–6 loose cartons instead, ~0.3% of cartons), shipments of 1–3 pallets or of one
   group of loose cartons to ``units / 5,000`` distributors (chosen uniformly).
@@ -54,7 +55,7 @@ from psycopg import sql
 from bench import db
 from traceability.gs1 import keys
 
-VERSION = "v3"
+VERSION = "v4"
 UNITS_PER_CARTON = 50
 CARTONS_PER_PALLET = 40
 WINDOW = 16  # cell lots a work order draws on
@@ -899,6 +900,14 @@ DERIVED = [
         """SELECT m.segment_id, p.container_id, count(*) FROM traceability_segmentmember m
            JOIN packs_unitpacking p ON p.unit_id = m.unit_id GROUP BY m.segment_id, p.container_id""",
         ("traceability_segmentmember", "packs_unitpacking"),
+    ),
+    # the party roll-up: member rows per (segment, owner of the unit), mixed segments too
+    Derived(
+        "traceability_segmentowner",
+        ("segment_id", "owner_id", "unit_count"),
+        """SELECT m.segment_id, u.owner_id, count(*) FROM traceability_segmentmember m
+           JOIN packs_unit u ON u.id = m.unit_id GROUP BY m.segment_id, u.owner_id""",
+        ("traceability_segmentmember", "packs_unit"),
     ),
     # units with more than one member row or more than one packing (none by construction; computed anyway)
     Derived(
