@@ -1,13 +1,21 @@
 """GET /runs/{id}/ and its affected units, consignees and breakdown, from the run's stored result."""
 
+import json
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from rest_framework.renderers import JSONRenderer
 
+from packs.models import Unit
 from tests.jobs_support import run_job
 from tests.test_api_support import client_for, member, more_units, raise_finding, traced, urn, written
 from tests.trace_world import build_world
+from traceability import genealogy
+from traceability.api import selectors as api_selectors
+from traceability.api.serializers import UnitsPageSerializer
 from traceability.investigations.models import TraceRun
+from traceability.ledger.selectors import PrefixLength
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +58,30 @@ def test_a_page_of_affected_units_names_each_with_its_path_and_consignee():
             }
         ],
     }
+
+
+def test_a_page_of_units_answers_exactly_what_its_documented_serializer_gives():
+    # given a run whose units went to distributors
+    w = build_world()
+    client = client_for(member(w.brand))
+    run = traced(client, w)["run"]
+    # when
+    body = client.get(f"/api/v1/runs/{run}/units/", {"limit": 3}).json()
+    # then
+    filters = api_selectors.AffectedUnitFilter(data={}, queryset=Unit.objects.none())
+    assert filters.is_valid()
+    page = api_selectors.run_units_page(
+        TraceRun.objects.get(pk=run),
+        after=0,
+        limit=3,
+        filters=filters,
+        prefix_length=PrefixLength(),
+        shown=genealogy.units_of(w.brand.pk),
+        party_id=w.brand.pk,
+    )
+    assert any(unit["consignees"] for unit in page.units)
+    payload = {"run": run, "position": body["position"], "next": body["next"], "results": page.units}
+    assert body == json.loads(JSONRenderer().render(UnitsPageSerializer(payload).data))
 
 
 def test_pages_follow_the_cursor_to_the_end():

@@ -32,6 +32,7 @@ from traceability.genealogy.models import (
     Transformation,
 )
 from traceability.genealogy.writes import UnitBuild, transformation_record, transformation_retract, unit_builds_record
+from traceability.investigations.selectors import AffectedUnitFilters, affected_units_page
 from traceability.ledger.services import ledger_append
 
 pytestmark = pytest.mark.django_db
@@ -277,6 +278,35 @@ def test_a_party_view_from_segment_owners_equals_a_count_row_by_row(seed):
                 expected.pop(supplier, None)
                 shown = tuple(genealogy.OthersCount(owner, d, p) for owner, (d, p) in sorted(expected.items()))
                 assert genealogy.party_view(forward, supplier).others == shown, (position, lot, supplier)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_partys_pages_scan_the_segments_holding_its_units_and_list_each_of_them_once(seed):
+    # given a world with a second brand's units in some segments, one of its records retracted
+    materials, cells, positions = _random_world(seed)
+    other = _others_too(cells, positions)
+    brands = sorted(set(Unit.objects.values_list("owner_id", flat=True)))
+    assert other.pk in brands and len(brands) == 2
+    owner_of = dict(Unit.objects.values_list("pk", "owner_id"))
+    for position in (positions[-2], positions[-1]):
+        snapshot = genealogy.ledger_snapshot(position)
+        for lot in [*materials, *cells]:
+            forward = genealogy.forward_trace(snapshot=snapshot, seed_lot_ids=[lot.pk])
+            best, _ = _by_rows(forward)
+            for brand in brands:
+                # when the brand's units are listed a page at a time, as its QA engineer reads them
+                part = genealogy.party_part(forward, brand)
+                filters = AffectedUnitFilters(shown=genealogy.units_of(brand), party_id=brand)
+                listed, after = [], 0
+                while after is not None:
+                    page = affected_units_page(forward=forward, after=after, limit=4, filters=filters)
+                    listed += [(row.unit_id, row.exposure == "definite") for row in page.rows]
+                    after = page.next_after
+                # then each of its units comes once at its best exposure, from its segments only
+                expected = sorted((unit, definite) for unit, definite in best.items() if owner_of[unit] == brand)
+                assert listed == expected, (position, lot, brand)
+                held = set(SegmentOwner.objects.filter(owner_id=brand).values_list("segment_id", flat=True))
+                assert set(part.segments) == set(forward.segments) & held, (position, lot, brand)
 
 
 def test_a_segment_holding_two_organisations_units_is_mixed_and_counted_per_owner():

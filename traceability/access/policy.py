@@ -34,7 +34,7 @@ from suppliers.models import MemberRole, Organisation, OrganisationRole, Role, S
 from traceability import genealogy
 from traceability.access.models import GrantScope, active_all_grants, active_grants
 from traceability.core.models import Job, JobKind, JobStatus
-from traceability.genealogy.models import Segment, SegmentMember
+from traceability.genealogy.models import SegmentMember, SegmentOwner
 from traceability.investigations.exports import export_progress
 from traceability.investigations.models import Finding, Investigation, TraceRunCountry
 from traceability.investigations.selectors import findings_about
@@ -258,11 +258,11 @@ def _reaches_own(actor: Actor, forward: genealogy.Forward, *, seed_unit: int | N
     downstream_lots = forward.lots.keys()
     if downstream_lots and Lot.objects.filter(pk__any=frozenset(downstream_lots), owner_id=org).exists():
         return True  # it made a lot from the subject
-    # Only segments holding its units can answer: those it owns, or shared by several owners (one
-    # index probe each); their members are then asked, so a retracted record does not count.
+    # Only segments holding its units can answer: those with a party roll-up row of it, mixed ones
+    # too (one index probe each); their members are then asked, so a retracted record does not count.
     segments = frozenset(forward.segment_ids())
     candidates = frozenset(
-        Segment.objects.filter(Q(owner_id=org) | Q(owners_mixed=True), pk__any=segments).values_list("pk", flat=True)
+        SegmentOwner.objects.filter(owner_id=org, segment_id__any=segments).values_list("segment_id", flat=True)
         if segments
         else ()
     )

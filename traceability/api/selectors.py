@@ -79,9 +79,11 @@ def run_units_page(
     filters: AffectedUnitFilter,
     prefix_length: PrefixLength,
     shown: Q | None = None,
+    party_id: int | None = None,
 ) -> UnitsPage:
-    """A page of a finished run's affected units (those ``shown``: the access policy's answer)."""
-    parsed = dataclasses.replace(filters.parsed(), shown=shown)
+    """A page of a finished run's affected units (those ``shown``: the access policy's answer, the
+    units of ``party_id``)."""
+    parsed = dataclasses.replace(filters.parsed(), shown=shown, party_id=party_id)
     page = affected_units_page(forward=finished_run_result(run=run), after=after, limit=limit, filters=parsed)
     return UnitsPage([affected_unit_body(row, prefix_length=prefix_length) for row in page.rows], page.next_after)
 

@@ -24,6 +24,7 @@ from traceability.genealogy.forward import Forward, forward_trace, forward_unit_
 from traceability.genealogy.parties import (
     OthersCount,
     PartyView,
+    party_part,
     party_view,
     received_containers,
     received_units,
@@ -52,6 +53,7 @@ from traceability.genealogy.snapshot import Snapshot, ledger_snapshot
 __all__ = [
     "OthersCount",
     "PartyView",
+    "party_part",
     "party_view",
     "received_containers",
     "received_units",

@@ -10,7 +10,7 @@ segments and units whose sums are not exact are grouped from members; never one 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db import connection
 from django.db.models import Q, QuerySet
@@ -44,15 +44,21 @@ class PartyView:
 
 def received_units(organisation_id: int, *, containers: frozenset[int] | None = None) -> QuerySet[Unit]:
     """The units shipped to an organisation: loose, or packed in a container it received, at any
-    depth of nesting (a subquery; the containers' closure is one query per level, unless the caller
-    read ``received_containers`` already)."""
+    depth of nesting (``_shipped_units``; ``containers``: its ``received_containers``, when the
+    caller read them already)."""
     return _shipped_units(Q(shipment__consignee_id=organisation_id), containers=containers)
 
 
 def received_containers(organisation_id: int) -> frozenset[int]:
     """The ids of the containers shipped to an organisation, and of those packed in them at any depth
     of nesting (one query per level)."""
-    return _shipped_containers(Q(shipment__consignee_id=organisation_id))
+    return _closure(
+        set(
+            ShipmentItem.objects.filter(shipment__consignee_id=organisation_id, container__isnull=False).values_list(
+                "container_id", flat=True
+            )
+        )
+    )
 
 
 def units_sold_into(countries: Iterable[str]) -> QuerySet[Unit]:
@@ -64,25 +70,34 @@ def units_sold_into(countries: Iterable[str]) -> QuerySet[Unit]:
     return _shipped_units(Q(shipment__consignee__country__in=wanted) | Q(shipment__ship_to__country__in=wanted))
 
 
-def _shipped_containers(shipments: Q) -> frozenset[int]:
-    """The containers named by the shipment items of ``shipments`` and those packed in them, at any
-    depth (one query per level)."""
-    containers = set(
-        ShipmentItem.objects.filter(shipments, container__isnull=False).values_list("container_id", flat=True)
-    )
-    level = containers
+def _shipped_units(shipments: Q, *, containers: frozenset[int] | None = None) -> QuerySet[Unit]:
+    """The units the shipment items of ``shipments`` name, loose or packed at any depth (a subquery;
+    the items and each level of the containers' closure are one query each). None when nothing was
+    shipped: a brand's ``units_of`` is then its own units alone, with no subquery for the planner to
+    hash every packing of the ledger over."""
+    loose: set[int] = set()
+    named: set[int] = set()
+    for container, unit in ShipmentItem.objects.filter(shipments).values_list("container_id", "unit_id").order_by():
+        if container is not None:
+            named.add(container)
+        else:
+            loose.add(unit)
+    if containers is None:
+        containers = _closure(named)
+    if not (loose or containers):
+        return Unit.objects.none()
+    packed = UnitPacking.objects.filter(container_id__any=containers) if containers else UnitPacking.objects.none()
+    return Unit.objects.filter(Q(pk__any=frozenset(loose)) | Q(pk__in=packed.values("unit_id")))
+
+
+def _closure(containers: set[int]) -> frozenset[int]:
+    """``containers`` and those packed in them, at any depth (one query per level)."""
+    level = set(containers)
     while level:
         level = set(ContainerPacking.objects.filter(parent_id__any=level).values_list("child_id", flat=True))
         level -= containers
         containers |= level
     return frozenset(containers)
-
-
-def _shipped_units(shipments: Q, *, containers: frozenset[int] | None = None) -> QuerySet[Unit]:
-    containers = _shipped_containers(shipments) if containers is None else containers
-    loose = ShipmentItem.objects.filter(shipments, unit__isnull=False)
-    packed = UnitPacking.objects.filter(container_id__any=containers) if containers else UnitPacking.objects.none()
-    return Unit.objects.filter(Q(pk__in=loose.values("unit_id")) | Q(pk__in=packed.values("unit_id")))
 
 
 def units_of(organisation_id: int, *, containers: frozenset[int] | None = None) -> Q:
@@ -136,6 +151,21 @@ def _seeded_by(forward: Forward, lots: set[int]) -> bool:
     return all(reached.path or lot in lots for lot, reached in forward.lots.items()) and all(
         reached.path for reached in forward.units.values()
     )
+
+
+def party_part(forward: Forward, organisation_id: int) -> Forward:
+    """The part of ``forward`` that can hold the units ``organisation_id`` owns or received: its
+    segments with a party roll-up row of that owner (every segment, when it received anything),
+    and the units reached through unit links. A listing of the party's units scans these instead
+    of every unit of the result (the other brands' too). Two queries."""
+    if ShipmentItem.objects.filter(shipment__consignee_id=organisation_id).exists():
+        return forward
+    held = set(
+        SegmentOwner.objects.filter(segment_id__any=frozenset(forward.segments), owner_id=organisation_id).values_list(
+            "segment_id", flat=True
+        )
+    )
+    return replace(forward, segments={s: reached for s, reached in forward.segments.items() if s in held}, sums=None)
 
 
 def segment_owner_counts(segment_ids: Iterable[int]) -> dict[int, dict[int, int]]:

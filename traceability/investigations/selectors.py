@@ -229,6 +229,7 @@ class AffectedUnitFilters:
     work_order: str | None = None  # a work order's number
     consignee: str | None = None  # the slug of an organisation that received the unit
     shown: Q | None = None  # the units the reader may see (the access policy's answer); None: all
+    party_id: int | None = None  # with ``shown``: the organisation whose units those are (scans its segments only)
 
     @property
     def narrowing(self) -> bool:
@@ -243,6 +244,16 @@ class AffectedUnitFilters:
         if self.work_order:
             queryset = queryset.filter(work_order__number=self.work_order)
         return queryset
+
+    def candidates(self, batch: Sequence[genealogy.AffectedUnit]) -> list[genealogy.AffectedUnit]:
+        """The units of ``batch`` that the unit rows' filters and the exposure keep, in order: one
+        query of ids when a unit row is filtered (none otherwise), so only the units a page shows
+        are read whole and followed to their shipments."""
+        if self.shown is not None or self.product_model or self.work_order:
+            ids = frozenset(a.unit_id for a in batch)
+            kept = set(self.units(Unit.objects.filter(pk__any=ids)).values_list("pk", flat=True))
+            batch = [a for a in batch if a.unit_id in kept]
+        return [a for a in batch if not self.exposure or self.exposure == exposure_name(a.definite)]
 
     def keeps(self, joined: _Joined) -> bool:
         """The filters on the trace (exposure) and on packing at any depth (consignee), per unit."""
@@ -264,16 +275,21 @@ def affected_units_page(
 
     Unfiltered, a page is one batch of ``limit + 1`` units (the extra one says whether there is a
     next page): about a dozen queries whatever ``limit`` is. Filtered, batches are scanned until the
-    page is full, the units end, or ``SCAN_BUDGET`` units were looked at.
+    page is full, the units end, or ``SCAN_BUDGET`` units were looked at; a party's page scans only
+    the segments that hold its units (``genealogy.party_part``), not the other brands' ones.
     """
     filters = filters or AffectedUnitFilters()
+    if filters.party_id is not None:
+        forward = genealogy.party_part(forward, filters.party_id)
     batch_size = limit + 1 if not filters.narrowing else max(limit + 1, SCAN_BATCH)
     selected: list[_Joined] = []
     cursor, scanned, exhausted = after, 0, False
     while len(selected) < limit and scanned < SCAN_BUDGET:
         batch = genealogy.affected_units(forward, after=cursor, limit=batch_size)
-        units = filters.units(Unit.objects.filter(pk__any=frozenset(a.unit_id for a in batch)))
-        joined = {j.affected.unit_id: j for j in _joined(batch, units=units, shipments=True)}
+        candidates = filters.candidates(batch)
+        if not filters.consignee:  # each candidate is kept: join only those the page still needs
+            candidates = candidates[: limit - len(selected)]
+        joined = {j.affected.unit_id: j for j in _joined(candidates, units=Unit.objects.all(), shipments=True)}
         for affected in batch:
             if len(selected) == limit:
                 break
