@@ -55,7 +55,7 @@ from psycopg import sql
 from bench import db
 from traceability.gs1 import keys
 
-VERSION = "v4"
+VERSION = "v5"
 UNITS_PER_CARTON = 50
 CARTONS_PER_PALLET = 40
 WINDOW = 16  # cell lots a work order draws on
@@ -904,8 +904,8 @@ DERIVED = [
     # the party roll-up: member rows per (segment, owner of the unit), mixed segments too
     Derived(
         "traceability_segmentowner",
-        ("segment_id", "owner_id", "unit_count"),
-        """SELECT m.segment_id, u.owner_id, count(*) FROM traceability_segmentmember m
+        ("segment_id", "owner_id", "unit_count", "first_unit_id", "last_unit_id"),
+        """SELECT m.segment_id, u.owner_id, count(*), min(m.unit_id), max(m.unit_id) FROM traceability_segmentmember m
            JOIN packs_unit u ON u.id = m.unit_id GROUP BY m.segment_id, u.owner_id""",
         ("traceability_segmentmember", "packs_unit"),
     ),

@@ -231,13 +231,14 @@ def _others_too(cells, positions):
     return brand.owner
 
 
-def _owner_rows() -> dict[tuple[int, int], int]:
-    """Member rows per (segment, owner of the unit), counted row by row."""
+def _owner_rows() -> dict[tuple[int, int], tuple[int, int, int]]:
+    """Member rows per (segment, owner of the unit), with their smallest and largest unit id,
+    counted row by row."""
     owner_of = dict(Unit.objects.values_list("pk", "owner_id"))
-    rows: dict[tuple[int, int], int] = defaultdict(int)
+    rows: dict[tuple[int, int], list[int]] = defaultdict(list)
     for segment, unit in SegmentMember.objects.values_list("segment_id", "unit_id"):
-        rows[(segment, owner_of[unit])] += 1
-    return dict(rows)
+        rows[(segment, owner_of[unit])].append(unit)
+    return {key: (len(units), min(units), max(units)) for key, units in rows.items()}
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -248,8 +249,8 @@ def test_a_party_view_from_segment_owners_equals_a_count_row_by_row(seed):
     other = _others_too(cells, positions)
     brand = Unit.objects.exclude(owner=other).values_list("owner_id", flat=True).first()
     assert Segment.objects.filter(owners_mixed=True).exists()
-    rolled = SegmentOwner.objects.values_list("segment_id", "owner_id", "unit_count")
-    assert {(segment, owner): count for segment, owner, count in rolled} == _owner_rows()
+    rolled = SegmentOwner.objects.values_list("segment_id", "owner_id", "unit_count", "first_unit_id", "last_unit_id")
+    assert {(segment, owner): tuple(rest) for segment, owner, *rest in rolled} == _owner_rows()
     # when traced from every lot at several positions (before and after each retraction), then each
     # party's share agrees with the rows
     for position in sorted({positions[len(positions) // 3], *positions[-5:]}):

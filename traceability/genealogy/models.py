@@ -246,6 +246,8 @@ class SegmentOwner(models.Model):
     brands' units (``Segment.owners_mixed``). It counts every member row ever written, as
     ``Segment.unit_count`` does: exact for a segment whose rows are all valid at a trace's
     position (``counts.Sums.clean``); other segments, and ``RepeatedUnit``s, are settled exactly.
+    The smallest and largest unit ids among those rows bound where the segment's units lie, so a
+    page of units in id order probes only the segments that can hold it (``affected``).
     """
 
     pk = models.CompositePrimaryKey("segment_id", "owner_id")
@@ -258,6 +260,8 @@ class SegmentOwner(models.Model):
     unit_count = models.BigIntegerField(
         help_text="Member rows ever written of this owner's units, retracted ones included."
     )
+    first_unit_id = models.BigIntegerField(help_text="The smallest unit id among those rows.")
+    last_unit_id = models.BigIntegerField(help_text="The largest unit id among those rows.")
 
     def __str__(self) -> str:
         return f"segment {self.segment_id}: {self.unit_count} units of organisation {self.owner_id}"

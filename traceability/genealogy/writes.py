@@ -172,17 +172,20 @@ class _SegmentOwners:
 
 def _owner_counts_add(where: str, params: Sequence) -> None:
     """Add to the party roll-up the member rows ``m`` that ``where`` picks, per (segment, owner of
-    the unit): one statement."""
+    the unit), widening the unit id bounds: one statement."""
     table = SegmentOwner._meta.db_table
+    least, greatest = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (segment_id, owner_id, unit_count)"
-            f" SELECT m.segment_id, u.owner_id, COUNT(*) FROM {SegmentMember._meta.db_table} m"
-            f" JOIN {Unit._meta.db_table} u ON u.id = m.unit_id"
+            f"INSERT INTO {table} (segment_id, owner_id, unit_count, first_unit_id, last_unit_id)"
+            f" SELECT m.segment_id, u.owner_id, COUNT(*), MIN(m.unit_id), MAX(m.unit_id)"
+            f" FROM {SegmentMember._meta.db_table} m JOIN {Unit._meta.db_table} u ON u.id = m.unit_id"
             f" WHERE {where} GROUP BY m.segment_id, u.owner_id"
             # SQLite needs a HAVING (or WHERE) before ON CONFLICT to parse INSERT … SELECT … ON CONFLICT.
             f" HAVING COUNT(*) > 0 ON CONFLICT (segment_id, owner_id)"
-            f" DO UPDATE SET unit_count = {table}.unit_count + excluded.unit_count",
+            f" DO UPDATE SET unit_count = {table}.unit_count + excluded.unit_count,"
+            f" first_unit_id = {least}({table}.first_unit_id, excluded.first_unit_id),"
+            f" last_unit_id = {greatest}({table}.last_unit_id, excluded.last_unit_id)",
             params,
         )
 
