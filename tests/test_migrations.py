@@ -253,5 +253,10 @@ def test_existing_members_fill_the_party_roll_up_per_segment_and_owner_of_the_un
     executor.migrate(latest)
     # then
     new = executor.loader.project_state(latest).apps
-    rolled = new.get_model("traceability", "SegmentOwner").objects.values_list("segment_id", "owner_id", "unit_count")
-    assert sorted(rolled) == [(segment.pk, first.pk, 2), (segment.pk, second.pk, 1)]
+    rolled = new.get_model("traceability", "SegmentOwner").objects.values_list(
+        "segment_id", "owner_id", "unit_count", "first_unit_id", "last_unit_id"
+    )
+    assert sorted(rolled) == [
+        (segment.pk, first.pk, 2, units[0].pk, units[0].pk),
+        (segment.pk, second.pk, 1, units[2].pk, units[2].pk),
+    ]
