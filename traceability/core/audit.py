@@ -8,7 +8,6 @@ from the context a request (``traceability.middleware``) or a command sets aroun
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 from collections.abc import Iterable, Iterator
@@ -21,6 +20,7 @@ from celery import current_task
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Model, QuerySet
 
+from traceability.core import csv_cells
 from traceability.core.models import AuditAction, AuditEntry, AuditSource
 
 __all__ = [
@@ -157,8 +157,9 @@ class _Line:
 
 def audit_csv_lines(entries: Iterable[AuditEntry]) -> Iterator[str]:
     """The entries as CSV, a line at a time: a header, then one row an entry (identifiers and
-    detail as JSON). Iterate a queryset with ``.iterator()`` to keep memory flat on a long trail."""
-    writer = csv.writer(_Line())
+    detail as JSON), neutralised (``core.csv_cells``): usernames and identifiers are
+    anyone's input. Iterate a queryset with ``.iterator()`` to keep memory flat on a long trail."""
+    writer = csv_cells.writer(_Line())
     yield writer.writerow(CSV_COLUMNS)
     for entry in entries:
         yield writer.writerow(

@@ -30,9 +30,11 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from django.utils.dateparse import parse_datetime
 
+from traceability.core.csv_cells import unquote
 from traceability.events.problems import DocumentRejected, Problem
 from traceability.events.vocabulary import epcis_document, utc_iso
 from traceability.gs1 import identifiers
@@ -173,7 +175,9 @@ def _rows(template: Template, data: bytes) -> tuple[list[Row], list[Problem]]:
     rows, problems = [], []
     for record in reader:
         line = reader.line_num
-        values, bad = _values(template, {k.strip(): (v or "").strip() for k, v in record.items() if k}, line)
+        # A cell the ledger's own exports neutralised reads as what it was (core.csv_cells).
+        cells = {k.strip(): unquote((v or "").strip()) for k, v in record.items() if k}
+        values, bad = _values(template, cells, line)
         problems += bad
         if not bad:
             rows.append(Row(line, values))
@@ -273,7 +277,10 @@ def _row_rules(kind: str, values: dict[str, Any], line: int) -> list[Problem]:
 
 
 def _dl(*pairs: str) -> str:
-    return "https://id.gs1.org/" + "/".join(pairs)
+    """A Digital Link of checked values: serials and lots percent-encoded (``/``, ``"``, ``%`` are
+    GS1 characters that a link path would otherwise misread), as ``identifiers.to_digital_link``."""
+    path = zip(pairs[::2], pairs[1::2], strict=True)
+    return "https://id.gs1.org" + "".join(f"/{ai}/{quote(value, safe='')}" for ai, value in path)
 
 
 def _event_id(*parts: Any) -> str:

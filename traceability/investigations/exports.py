@@ -14,7 +14,6 @@ The REST API lists affected units from the same read model (``investigations.sel
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -30,6 +29,7 @@ from packs.models import Unit
 from suppliers.models import Organisation
 from suppliers.services import recorded_user
 from traceability import genealogy
+from traceability.core import csv_cells
 from traceability.core.audit import AuditAction, audit_record
 from traceability.core.errors import DomainError
 from traceability.core.jobs import Chunk, job_create, job_handler
@@ -281,7 +281,8 @@ class _Line:
 
 
 def _csv_lines(head: dict[str, Any], records: Iterator[dict[str, Any]]) -> Iterator[str]:
-    writer = csv.writer(_Line())
+    """The units as CSV, neutralised (``core.csv_cells``): serials are written by other parties."""
+    writer = csv_cells.writer(_Line())
     yield writer.writerow(CSV_COLUMNS)
     for r in records:
         consignees = r["consignees"]
