@@ -64,6 +64,28 @@ def _fast_password_hasher() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _plain_http() -> Iterator[None]:
+    """The tests speak plain HTTP, as ``make run`` serves it (``LEDGER_PLAIN_HTTP=1``): no redirect to
+    HTTPS, cookies without Secure. tests/test_security.py checks the HTTPS defaults in a process
+    started with production's environment."""
+    from django.test import override_settings
+
+    with override_settings(
+        SECURE_SSL_REDIRECT=False, SESSION_COOKIE_SECURE=False, CSRF_COOKIE_SECURE=False, SECURE_HSTS_SECONDS=0
+    ):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _no_failed_sign_ins_carried_over() -> None:
+    """Failed sign-ins are counted per address in the cache (``core.signin``), and every test calls from
+    127.0.0.1: one test's bad tokens must not lock the next one out."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests of a PostgreSQL feature are left out of a run on another database, said in one line,
     rather than each skipping itself: CI's PostgreSQL pass runs them (LEDGER_REQUIRE_SERVICES=1

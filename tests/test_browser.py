@@ -219,3 +219,37 @@ def test_a_quality_engineer_attaches_a_lab_report_from_the_docs_page(live_server
     assert code == "201"
     (attachment,) = FindingAttachment.objects.filter(finding=finding)
     assert (attachment.name, attachment.content_type) == ("XRF report M1.pdf", "application/pdf")
+
+
+def test_no_page_breaks_the_content_security_policy(live_server):
+    # given a superuser, and a finding for the admin to show
+    from django.contrib.auth import get_user_model
+
+    w = build_world()
+    finding = finding_record(
+        owner=w.brand, subject=w.m1, category="metallic_debris", severity="critical", description="Fe", submit=_held
+    )
+    root = get_user_model().objects.create_user("root", is_staff=True, is_superuser=True)
+    pages = [
+        "/",
+        "/api/v1/docs/",
+        "/admin/",
+        f"/admin/traceability/finding/{finding.pk}/change/",
+        "/admin/auth/user/add/",
+    ]
+    violations: list[str] = []
+    policies: dict[str, str | None] = {}
+    with chromium_page(cookies=[_session_cookie(root, live_server.url)]) as page:
+        page.on(
+            "console", lambda message: violations.append(message.text) if "Content Security" in message.text else None
+        )
+        # when each is opened and its scripts have run
+        for path in pages:
+            response = page.goto(f"{live_server.url}{path}")
+            policies[path] = response.headers.get("content-security-policy")
+            page.wait_for_load_state("networkidle")
+        page.goto(f"{live_server.url}/api/v1/docs/")
+        page.wait_for_selector(".opblock-summary-path", timeout=20_000)
+    # then every page carries the policy and the browser refused nothing on any of them
+    assert all(policy and "script-src 'self'" in policy for policy in policies.values()), policies
+    assert violations == []

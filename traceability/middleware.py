@@ -1,4 +1,5 @@
-"""Project-level middleware: every request carries a request id, which the audit trail records.
+"""Project-level middleware: every request carries a request id, which the audit trail records;
+failed sign-ins on the admin's login form are counted and, past the limit, refused.
 
 The id is the client's ``X-Request-ID`` header when it sends a plausible one (a proxy or a client
 tracing its calls across systems), otherwise a new UUID; the response echoes it, so a caller can
@@ -12,7 +13,9 @@ import uuid
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 
+from traceability.core import signin
 from traceability.core.audit import audit_context
 from traceability.core.models import AuditSource
 
@@ -45,4 +48,28 @@ class RequestIdMiddleware:
         with audit_context(request_id=request_id, source=source_of(request.path_info)):
             response = self.get_response(request)
         response[HEADER] = request_id
+        return response
+
+
+class SignInThrottleMiddleware:
+    """The admin's login form counts failed sign-ins per client address (``core.signin``): a form
+    posted back with its errors is a failure, and once an address has failed too often its posts
+    are answered 429 with Retry-After, before the password is checked."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST" or request.path_info != reverse("admin:login"):
+            return self.get_response(request)
+        address = signin.client_address(request)
+        if (seconds := signin.wait(address)) is not None:
+            refused = HttpResponse(
+                f"Too many failed sign-ins: try again in {seconds} s.\n", status=429, content_type="text/plain"
+            )
+            refused["Retry-After"] = str(seconds)
+            return refused
+        response = self.get_response(request)
+        if response.status_code == 200:  # the form again, with its errors; a sign-in redirects
+            signin.failed(address)
         return response

@@ -41,6 +41,16 @@ def _env_positive_int(name: str, default: int) -> int:
     return int(raw)
 
 
+def _env_whole(name: str, default: int) -> int:
+    """A whole number, 0 allowed (no HSTS, no proxies)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number")
+    return int(raw)
+
+
 def _env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -114,6 +124,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from here: no CDN, works offline
     "graphene_django",
+    "csp",
     "suppliers",
     "cells",
     "packs",
@@ -122,7 +133,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "traceability.middleware.RequestIdMiddleware",
+    "traceability.middleware.SignInThrottleMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -198,13 +211,61 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-if not DEBUG:
-    SESSION_COOKIE_HTTPONLY = True
-    CSRF_COOKIE_HTTPONLY = True
-    X_FRAME_OPTIONS = "DENY"
-    SECURE_CONTENT_TYPE_NOSNIFF = True
-    SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", False)
-    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT
+# --- Security -----------------------------------------------------------------------------------
+# With DEBUG off the ledger assumes it is served over HTTPS, by itself or behind a TLS proxy, and
+# `check --deploy` finds nothing to warn about: plain HTTP is redirected to HTTPS (except /health/,
+# which load balancers ask over plain HTTP), browsers are told to use HTTPS for a year (HSTS) and
+# cookies are sent over HTTPS only. Behind a proxy that terminates TLS, SECURE_PROXY_SSL_HEADER
+# names the header it sets (X-Forwarded-Proto: https), or every request looks like plain HTTP and
+# is redirected forever. LEDGER_PLAIN_HTTP=1 serves plain HTTP on purpose (`make run`, on localhost):
+# no redirect, no HSTS, cookies without Secure.
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+LEDGER_PLAIN_HTTP = _env_bool("LEDGER_PLAIN_HTTP", DEBUG)
+if not LEDGER_PLAIN_HTTP:
+    SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = _env_whole("SECURE_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", True)
+if _proxy_header := os.environ.get("SECURE_PROXY_SSL_HEADER", "").strip():
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https")
+
+# Every page lives within this policy: scripts, styles, fonts and images from the ledger itself
+# (Swagger UI and the admin are served locally, the docs' start-up script from its own URL), no
+# plugins, no framing, forms posted only here. Inline styles stay allowed: the docs page and Swagger
+# UI set them, and a style cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+
+# Failed sign-ins (a wrong password on the admin's login form or over basic authentication, an
+# unknown, revoked or expired API token) are counted per client address: after this many in the
+# window, every sign-in from it is answered 429 with Retry-After until the window ends, right
+# credentials included, so guessing costs the window. Counted in the cache (per web process unless
+# CACHES is shared). LEDGER_NUM_PROXIES: how many proxies append to X-Forwarded-For before the
+# ledger; 0 reads the client from the connection.
+LEDGER_SIGNIN_FAILURES = _env_positive_int("LEDGER_SIGNIN_FAILURES", 10)
+LEDGER_SIGNIN_WINDOW = _env_positive_int("LEDGER_SIGNIN_WINDOW", 300)
+LEDGER_NUM_PROXIES = _env_whole("LEDGER_NUM_PROXIES", 0)
+# HTTP basic authentication of the REST and EPCIS interfaces: off unless asked for (a password
+# sent with every request; tokens are the way for systems, sessions for browsers).
+LEDGER_BASIC_AUTH = _env_bool("LEDGER_BASIC_AUTH", False)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -212,7 +273,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "traceability.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        *(["traceability.api.authentication.BasicAuthentication"] if LEDGER_BASIC_AUTH else []),
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",

@@ -1,7 +1,13 @@
-from django.db import connection
+import logging
+
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
+
+from traceability.access.policy import operates_deployment
+
+logger = logging.getLogger(__name__)
 
 
 @require_GET
@@ -12,7 +18,17 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
-    """Liveness and database reachability, for load balancers and docker-compose health checks."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok", "database": connection.vendor})
+    """Liveness and database reachability, for load balancers and docker-compose health checks:
+    ``ok`` (200) or ``unavailable`` (503) to anyone, and what the database is only to an operator
+    (``access.policy.operates_deployment``): it tells an attacker what to try. Why the database is
+    unreachable goes to the log (an operator's session is in that database, so it cannot be asked)."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        logger.exception("health: the database is unreachable")
+        return JsonResponse({"status": "unavailable"}, status=503)
+    body: dict[str, object] = {"status": "ok"}
+    if operates_deployment(request.user):
+        body["database"] = connection.vendor
+    return JsonResponse(body)

@@ -139,6 +139,12 @@ def caller_annotations(organisation_id: str) -> dict[str, Exists]:
 OPERATOR = Actor(organisation_id=None, operator=True, records_findings=True)
 
 
+def operates_deployment(user: object) -> bool:
+    """Whether a web user is one of the deployment's operators (an active superuser, as the audit
+    trail's admin pages ask), who may read how it runs: ``/health/``'s details, for one."""
+    return bool(getattr(user, "is_active", False) and getattr(user, "is_superuser", False))
+
+
 def subject_traceable(actor: Actor, subject: Lot | Unit | Organisation | Site) -> bool:
     """Whether ``actor`` may open an investigation of ``subject``: a lot or unit it may trace; or all
     lots of a supplier or a site, which are parties of the directory, not the ledger's secrets (what

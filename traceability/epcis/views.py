@@ -17,7 +17,13 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import status
-from rest_framework.exceptions import APIException, AuthenticationFailed, NotAuthenticated, PermissionDenied
+from rest_framework.exceptions import (
+    APIException,
+    AuthenticationFailed,
+    NotAuthenticated,
+    PermissionDenied,
+    Throttled,
+)
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -88,6 +94,11 @@ def epcis_exception_handler(exc: Exception, context: dict[str, Any]) -> Response
         return Response(_problem(401, "SecurityException", "Unauthorized", str(exc.detail)), status=401)
     if isinstance(exc, PermissionDenied):
         return Response(_problem(403, "SecurityException", "Forbidden", str(exc.detail)), status=403)
+    if isinstance(exc, Throttled):  # too many failed sign-ins from the caller's address
+        headers = {"Retry-After": str(exc.wait)} if exc.wait is not None else None
+        return Response(
+            _problem(429, "SecurityException", "Too many requests", str(exc.detail)), status=429, headers=headers
+        )
     if isinstance(exc, APIException):
         code = exc.status_code
         return Response(_problem(code, "ImplementationException", "Request refused", str(exc.detail)), status=code)
