@@ -9,6 +9,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 LEDGER_BIND ?= 127.0.0.1:8000
 DEMO_UNITS ?= 100000
+# `make run` serves plain HTTP on localhost: no redirect to HTTPS, no HSTS, cookies without Secure.
+LEDGER_PLAIN_HTTP ?= 1
 
 CHROMIUM ?= /usr/bin/chromium
 
@@ -44,7 +46,7 @@ run: setup
 	@echo "  health:       http://$(LEDGER_BIND)/health/"
 	@echo "Web server, Celery worker and beat follow; Ctrl-C stops them all."
 	@echo
-	PATH="$(CURDIR)/$(BIN):$$PATH" LEDGER_BIND=$(LEDGER_BIND) $(BIN)/honcho start -f Procfile
+	PATH="$(CURDIR)/$(BIN):$$PATH" LEDGER_BIND=$(LEDGER_BIND) LEDGER_PLAIN_HTTP=$(LEDGER_PLAIN_HTTP) $(BIN)/honcho start -f Procfile
 
 test: setup browser
 	LEDGER_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest

@@ -110,11 +110,15 @@ def job_finished(api: Api, path: str, what: str, status_of: Callable[[dict], dic
 
 
 def step_static(api: Api) -> str:
-    api.expect(200, "GET", "/health/")
+    headers, health = api.expect(200, "GET", "/health/")
+    if json.loads(health) != {"status": "ok"}:  # an anonymous caller is told nothing more
+        raise StepFailed(f"/health/ told an anonymous caller more than ok: {health[:200]!r}")
+    if "script-src 'self'" not in headers.get("Content-Security-Policy", ""):
+        raise StepFailed(f"/health/ has no Content-Security-Policy: {headers}")
     _, css = api.expect(200, "GET", "/static/admin/css/base.css")  # collected; served by WhiteNoise with DEBUG off
     if b"body" not in css:
         raise StepFailed(f"/static/admin/css/base.css is not the admin's stylesheet: {css[:200]!r}")
-    return "web answers /health/ and serves collected static files"
+    return "web answers /health/ (ok, under the Content-Security-Policy) and serves collected static files"
 
 
 def step_capture(api: Api) -> str:
