@@ -7,6 +7,7 @@ import io
 import pytest
 from django.core.management import call_command
 
+from packs.models import Shipment
 from suppliers.models import MemberRole, Membership
 from tests.factories import OrganisationFactory
 from tests.jobs_support import run_job
@@ -173,3 +174,36 @@ def test_the_audit_command_neutralises_every_cell():
     # then
     assert len(rows) == 2 and _formula_cells(rows) == []
     assert csv_cells.unquote(rows[1][2]) == '=HYPERLINK("http://evil.example","x")'
+
+
+def test_a_work_order_or_despatch_advice_with_spaces_and_quotes_is_captured_as_an_encoded_urn():
+    # given a work order number and a despatch advice number as people write them
+    owner = OrganisationFactory()
+    client = client_for(member(owner))
+    work_order = 'WO 7/2 "rush" 100%'
+    rows = [
+        ("input", CELL_GTIN, LOT, "2024-07-01T08:00:00Z"),
+        ("output", UNIT_GTIN, "PB1", "2024-07-01T09:00:00Z"),
+    ]
+    out = io.StringIO()
+    writer = csv_cells.writer(out)
+    writer.writerow([c.name for c in TEMPLATES["work_orders"].columns])
+    for role, gtin, code, at in rows:
+        writer.writerow([work_order, role, gtin, code, at])
+    shipment = io.StringIO()
+    writer = csv_cells.writer(shipment)
+    writer.writerow([c.name for c in TEMPLATES["shipments"].columns])
+    writer.writerow(["DA 0042 / Ω", "4012345000009", "2024-07-02T14:00:00Z", "", UNIT_GTIN, "PB1"])
+    # when
+    built = client.generic("POST", "/api/v1/csv/work_orders/", out.getvalue().encode(), content_type="text/csv")
+    run_job(EpcisCapture.objects.get(pk=built.json()["capture"]).job)
+    shipped = client.generic("POST", "/api/v1/csv/shipments/", shipment.getvalue().encode(), content_type="text/csv")
+    run_job(EpcisCapture.objects.get(pk=shipped.json()["capture"]).job)
+    # then both files are captured whole, their numbers percent-encoded where a URN needs it
+    captures = EpcisCapture.objects.order_by("pk")
+    assert [(c.captured, c.problems) for c in captures] == [(2, []), (1, [])]
+    assert set(EpcisEvent.objects.values_list("transformation_id", flat=True)) == {
+        "urn:ledger:work-order:WO%207/2%20%22rush%22%20100%25",
+        "",
+    }
+    assert Shipment.objects.get().reference == "urn:ledger:desadv:DA%200042%20/%20%CE%A9"

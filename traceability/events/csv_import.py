@@ -283,6 +283,12 @@ def _dl(*pairs: str) -> str:
     return "https://id.gs1.org" + "".join(f"/{ai}/{quote(value, safe='')}" for ai, value in path)
 
 
+def _urn(kind: str, text: str) -> str:
+    """A work order's or despatch advice's URN: what a URN may not hold as itself (a space, ``"``,
+    ``%``, non-ASCII) percent-encoded, or the capture refuses a file the row checks accepted."""
+    return f"urn:ledger:{kind}:" + quote(text, safe="!$&'()*+,;=:@/")
+
+
 def _event_id(*parts: Any) -> str:
     """An eventID from the row's content: the same row loaded twice is the same event."""
     digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
@@ -330,7 +336,7 @@ def _work_orders(rows: list[Row]) -> list[dict[str, Any]]:
                 "TransformationEvent",
                 v["at"],
                 eventID=_event_id("work order", v["work_order"], v["role"], v["gtin"], v["lot_or_serial"]),
-                transformationID=f"urn:ledger:work-order:{v['work_order']}",
+                transformationID=_urn("work-order", v["work_order"]),
                 bizStep="commissioning",
                 **{key: value},
             )
@@ -374,7 +380,7 @@ def _shipments(rows: list[Row]) -> list[dict[str, Any]]:
             action="OBSERVE",
             bizStep="shipping",
             epcList=sorted(set(items)),
-            bizTransactionList=[{"type": "desadv", "bizTransaction": f"urn:ledger:desadv:{advice}"}],
+            bizTransactionList=[{"type": "desadv", "bizTransaction": _urn("desadv", advice)}],
             destinationList=[{"type": "owning_party", "destination": _dl("417", gln)}],
         )
         for (advice, gln, at), items in groups.items()
@@ -395,7 +401,7 @@ def _receipts(rows: list[Row]) -> list[dict[str, Any]]:
             action="OBSERVE",
             bizStep="receiving",
             epcList=sorted(set(items)),
-            bizTransactionList=[{"type": "desadv", "bizTransaction": f"urn:ledger:desadv:{advice}"}],
+            bizTransactionList=[{"type": "desadv", "bizTransaction": _urn("desadv", advice)}],
         )
         for (advice, at), items in groups.items()
     ]
