@@ -600,7 +600,7 @@ def test_the_competitors_export_job_counts_only_what_it_wrote(world):
         2,
         "exported",
     )
-    assert sorted(line.split(",")[0] for line in download.splitlines()[1:]) == ["PBB-0001", "PBB-0002"]
+    assert sorted(row[0] for row in list(csv.reader(io.StringIO(download)))[1:]) == ["PBB-0001", "PBB-0002"]
     assert (regulator["done"], regulator["total"]) == (2, 2)
     assert Job.objects.get(pk=w.b_export_job).done == 5  # the chunks' cursor walked all five
 
