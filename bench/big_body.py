@@ -229,7 +229,9 @@ def measure(server: Server, path: str, *, total: int, mode: str, headers: Mappin
 def ledger_env(var_dir: Path, **settings: str) -> dict[str, str]:
     """The environment of a throwaway embedded ledger in ``var_dir``."""
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
-    return {**env, "LEDGER_VAR_DIR": str(var_dir), "MEDIA_ROOT": str(var_dir / "media"), **settings}
+    # Served over plain HTTP on purpose: no redirect to HTTPS.
+    plain = {"LEDGER_PLAIN_HTTP": "1"}
+    return {**env, **plain, "LEDGER_VAR_DIR": str(var_dir), "MEDIA_ROOT": str(var_dir / "media"), **settings}
 
 
 def _manage(env: Mapping[str, str], *args: str) -> str:

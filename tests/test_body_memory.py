@@ -41,6 +41,7 @@ def server(transactional_db, tmp_path):
         LEDGER_VAR_DIR=str(tmp_path / "var"),
         MEDIA_ROOT=str(tmp_path / "media"),
         LEDGER_MAX_CAPTURE_BYTES=str(100 * MB),
+        LEDGER_PLAIN_HTTP="1",  # served over plain HTTP on purpose: no redirect to HTTPS
     )
     with gunicorn(env) as running:
         yield running, {"Authorization": f"Token {key}"}, tmp_path / "media"
