@@ -40,15 +40,14 @@ from traceability.core.limits import (
     BodyTooLarge,
     LengthRequired,
     body_bound,
-    json_loads,
 )
 from traceability.core.models import AuditAction, JobStatus
 from traceability.core.parsers import RawDocument
 from traceability.events import queries
 from traceability.events.capture import event_document
 from traceability.events.models import CaptureErrorBehaviour, EpcisCapture, EpcisEvent, EpcisEventType
-from traceability.events.problems import Problem
-from traceability.events.services import capture_now, capture_submit, problems_of
+from traceability.events.problems import DocumentRejected, Problem
+from traceability.events.services import capture_now, capture_submit, event_read, problems_of
 from traceability.events.vocabulary import utc_iso
 from traceability.ledger.selectors import PrefixLength
 from traceability.tasks import job_submit
@@ -176,13 +175,19 @@ class CaptureView(EpcisView):
                 f"GS1-Capture-Error-Behaviour {behaviour!r} is not one of rollback, proceed",
             )
         self.document_type(request)
-        capture = capture_submit(
-            owner=caller_of(request).organisation,
-            document=request._request,  # the body, streamed to disk without being held in memory
-            error_behaviour=behaviour,
-            created_by=request.user,
-            submit=job_submit,
-        )
+        try:
+            capture = capture_submit(
+                owner=caller_of(request).organisation,
+                document=request._request,  # the body, streamed to disk without being held in memory
+                error_behaviour=behaviour,
+                created_by=request.user,
+                submit=job_submit,
+                check_first=True,
+            )
+        except DocumentRejected as rejected:
+            raise EpcisException(
+                400, "ValidationException", "the document was refused before capture", problems=rejected.problems
+            ) from None
         return Response(
             status=status.HTTP_202_ACCEPTED,
             headers={
@@ -256,18 +261,20 @@ class EventsView(QueryView):
         if capture.repeated:
             raise EpcisException(409, "ValidationException", "the ledger has this event already")
         stored = EpcisEvent.objects.filter(capture=capture).values_list("event_id", flat=True).first()
+        if stored is None:  # the job failed: a fault of the ledger's, said as the standard says it
+            raise EpcisException(500, "ImplementationException", f"capture {capture.pk} failed: see its capture job")
         return Response(status=status.HTTP_201_CREATED, headers={"Location": f"/epcis/events/{quote(stored, safe='')}"})
 
     def _event(self, request: Request) -> dict[str, Any]:
+        """The event, read and validated before anything is kept: a refused one leaves no capture."""
         if (request.content_type or "").split(";")[0].strip().lower() in ("application/xml", "text/xml"):
             raise EpcisException(415, "ImplementationException", "POST /events takes one event as JSON")
         try:
-            event = json_loads(request._request.read())  # nested too deep is a ValueError, not a RecursionError
-        except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError among them
-            raise EpcisException(400, "ValidationException", f"the body is not JSON: {exc}") from None
-        if not isinstance(event, dict):
-            raise EpcisException(400, "ValidationException", "the body must be one EPCIS event, a JSON object")
-        return event
+            return event_read(request._request.read())
+        except DocumentRejected as rejected:
+            raise EpcisException(
+                400, "ValidationException", "the event was rejected", problems=rejected.problems
+            ) from None
 
 
 class EventDetailView(QueryView):

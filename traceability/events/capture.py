@@ -50,6 +50,7 @@ from cells.models import CellLot, CellModel, Lot, LotKind, Material, MaterialKin
 from packs.models import Container, ContainerKind, ContainerPacking, ProductModel, Unit, UnitPacking
 from suppliers.models import Organisation
 from traceability.core.bulk import insert_rows
+from traceability.events.limits import MAX_DEPTH
 from traceability.events.models import (
     CaptureErrorBehaviour,
     EpcisCapture,
@@ -102,13 +103,40 @@ def document_read(data: bytes) -> dict[str, Any]:
 
     if xml.looks_like_xml(data):
         return xml.document_from_xml(data) | {XSD_CHECKED: True}
-    try:
-        document = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        document = _json_explained(data)
+    document = json_read(data)
     if not isinstance(document, dict):
         raise DocumentRejected([Problem("", f"an EPCIS document is a JSON object, not a {type(document).__name__}")])
     return document
+
+
+def document_check(data: bytes) -> None:
+    """Raise DocumentRejected when ``data`` is no well-formed document or holds what the ledger
+    cannot store (``validation.document_hazards``): the checks a request makes before it keeps a
+    document; the rest (GS1's schemas, identifiers, ownership) is the capture job's."""
+    from traceability.events import xml
+    from traceability.events.validation import document_hazards
+
+    if xml.looks_like_xml(data):
+        xml.xml_check(data)
+        return
+    if problems := document_hazards(json_read(data)):
+        raise DocumentRejected(problems)
+
+
+def json_read(data: bytes) -> Any:
+    """JSON from bytes, any value; raises DocumentRejected naming the line and column of what is
+    not JSON, and refusing nesting deeper than ``limits.MAX_DEPTH`` before the standard library's
+    reader (which recurses once a level) can exhaust the stack."""
+    try:
+        return orjson.loads(data)  # refuses 1,024 levels and more itself, without recursing in Python
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in exc.msg or "recursion" in exc.msg:
+            raise DocumentRejected([_too_deep(exc.lineno, exc.colno)]) from None
+        return _json_explained(data)
+
+
+def _too_deep(line: int, column: int) -> Problem:
+    return Problem(f"line {line} column {column}", f"nests arrays and objects more than {MAX_DEPTH} levels deep")
 
 
 def _json_explained(data: bytes) -> Any:
@@ -120,6 +148,8 @@ def _json_explained(data: bytes) -> Any:
         raise DocumentRejected([Problem("", f"not UTF-8 text: {exc.reason} at byte {exc.start}")]) from None
     except json.JSONDecodeError as exc:
         raise DocumentRejected([Problem(f"line {exc.lineno} column {exc.colno}", f"not JSON: {exc.msg}")]) from None
+    except RecursionError:  # UTF-16 or broken JSON nested about a thousand levels: orjson did not get there
+        raise DocumentRejected([Problem("", f"nests arrays and objects more than {MAX_DEPTH} levels deep")]) from None
 
 
 def document_events(document: dict[str, Any]) -> list[dict[str, Any]]:

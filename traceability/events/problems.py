@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from traceability.events.limits import escaped
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -33,11 +35,13 @@ class Problem:
         return f"{event}{self.where or '/'}: {self.message}"
 
     def as_dict(self) -> dict[str, object]:
+        """As the capture keeps it: a NUL or control character the problem quotes is written as its
+        escape, since the database stores none (``limits``)."""
         return {
             "event_index": self.event_index,
-            "event_id": self.event_id,
-            "where": self.where,
-            "message": self.message,
+            "event_id": None if self.event_id is None else escaped(self.event_id),
+            "where": escaped(self.where),
+            "message": escaped(self.message),
         }
 
 

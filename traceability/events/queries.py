@@ -23,6 +23,7 @@ from django.utils.dateparse import parse_datetime
 from cells.models import Lot
 from packs.models import Container, Unit
 from traceability import genealogy
+from traceability.events import limits
 from traceability.events.models import EpcisCapture, EpcisEvent, EpcisEventEpc, EpcisEventType
 from traceability.events.models import EpcisRole as R
 from traceability.events.vocabulary import GS1_CONTEXT, listed, utc_iso
@@ -103,6 +104,9 @@ def events_query(
     """
     if unknown := sorted(set(params) - KNOWN):
         raise QueryError(unknown[0], "is not a query parameter of this repository (EPCIS 2.0 SimpleEventQuery)")
+    for name, raw in params.items():  # the database compares no NUL: refused here, not as a 500 there
+        if reason := limits.text_reason(raw):
+            raise QueryError(name, reason)
     condition = Q()
     for name, lookup in _TIMES.items():
         if name in params:
@@ -213,9 +217,14 @@ def _values(name: str, raw: str) -> list[str]:
 
 
 def _time(name: str, raw: str) -> dt.datetime:
-    value = parse_datetime(raw.strip().replace(" ", "+"))  # a + in a query string arrives as a space
+    try:
+        value = parse_datetime(raw.strip().replace(" ", "+"))  # a + in a query string arrives as a space
+    except ValueError as exc:  # the shape of one, with a field out of range ("month must be in 1..12")
+        raise QueryError(name, f"{raw!r} is not a date-time: {exc}") from None
     if value is None or value.tzinfo is None:
         raise QueryError(name, f"{raw!r} is not a date-time with a UTC offset (e.g. 2024-03-01T08:00:00Z)")
+    if reason := limits.time_reason(value):
+        raise QueryError(name, f"{raw!r} {reason}")
     return value
 
 

@@ -18,9 +18,19 @@ from traceability.core.audit import AuditAction, audit_record
 from traceability.core.jobs import Chunk, Submit, job_create, job_handler, job_step
 from traceability.core.models import Job, JobKind
 from traceability.core.storage import Readable, spooled, stream_chunks
-from traceability.events.capture import Progress, document_apply, document_events, document_read
+from traceability.events.capture import (
+    Progress,
+    document_apply,
+    document_check,
+    document_events,
+    document_read,
+    event_document,
+    json_read,
+)
+from traceability.events.limits import CHECKED_FIRST_MAX
 from traceability.events.models import CaptureErrorBehaviour, EpcisCapture
 from traceability.events.problems import DocumentRejected, Problem
+from traceability.events.validation import document_problems
 
 
 def capture_submit(
@@ -31,16 +41,24 @@ def capture_submit(
     created_by: AbstractBaseUser | None = None,
     submit: Submit,
     audit_action: str = AuditAction.EPCIS_CAPTURE,
+    check_first: bool = False,
 ) -> EpcisCapture:
     """Keep the document in the storage (streamed, never held in memory whole) and queue its job.
 
     ``audit_action`` names the capture in the audit trail: a CSV import arrives as the EPCIS
-    document it stands for, and is audited as ``csv.import``."""
+    document it stands for, and is audited as ``csv.import``. ``check_first``: a document of up to
+    ``limits.CHECKED_FIRST_MAX`` bytes is read and checked (``document_check``) before anything is
+    kept, and refused with ``DocumentRejected``; a larger one is checked by its job."""
     user = recorded_user(created_by)
     capture = EpcisCapture(owner=owner, created_by=user, error_behaviour=error_behaviour)
     # Stored before the transaction, so no transaction stays open while a large document uploads.
     name = uuid.uuid4().hex
     with spooled(stream_chunks(document), name=name) as received:
+        if check_first:
+            head = received.read(CHECKED_FIRST_MAX + 1)
+            if len(head) <= CHECKED_FIRST_MAX:
+                document_check(head)
+            received.seek(0)
         capture.document.save(name, received, save=False)
     with transaction.atomic(durable=True):
         capture.save()
@@ -82,6 +100,21 @@ def capture_now(
     job_step(job_id=capture.job_id, expected_done=0, enqueue=lambda *_: None, progress=progress)
     capture.refresh_from_db()
     return capture
+
+
+def event_read(data: bytes) -> dict[str, Any]:
+    """One event sent alone (``POST /epcis/events``), read and validated whole before anything is
+    kept: raises DocumentRejected with its problems, placed as in its one-event document."""
+    event = json_read(data)
+    if not isinstance(event, dict):
+        raise DocumentRejected([Problem("", f"the body must be one EPCIS event, a JSON object, not {_kind(event)}")])
+    if problems := document_problems(event_document(event)):
+        raise DocumentRejected(problems)
+    return event
+
+
+def _kind(value: Any) -> str:
+    return "an array" if isinstance(value, list) else "null" if value is None else f"a {type(value).__name__}"
 
 
 @job_handler(JobKind.EPCIS_CAPTURE)

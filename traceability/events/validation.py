@@ -36,10 +36,11 @@ import jsonschema_rs
 from jsonschema import Draft7Validator, FormatChecker, validators
 from jsonschema.exceptions import ValidationError, best_match
 
+from traceability.events import limits
 from traceability.events.problems import DocumentRejected, Problem
 from traceability.gs1.tds import Role, cut, identifier_reason, shown
 
-__all__ = ["document_problems", "document_validate", "event_problems"]
+__all__ = ["document_hazards", "document_problems", "document_validate", "event_problems"]
 
 
 _SCHEMA_FILE = Path(__file__).resolve().parent / "standard" / "EPCIS-JSON-Schema.json"
@@ -86,16 +87,119 @@ def document_problems(document: dict[str, Any], *, schema_checked: bool = False)
     events = _follow(document, events_path) if events_path else None
     if not isinstance(events, list):
         events_path, events = None, []
-    envelope = [] if schema_checked else _envelope(document)
+    # What cannot be stored or walked safely first: nothing recursive may touch a too-deep value.
+    around, within = _hazards(document, events_path)
+    envelope = around or ([] if schema_checked else _envelope(document))
     problems = [Problem(_pointer(path), message) for path, message in _in_document_order(document, envelope)]
     base = _pointer(events_path or ())
     first_of_id: dict[str, int] = {}
     for index, event in enumerate(events):
+        if index in within:
+            problems += _problems(event, within[index], index=index, pointer=f"{base}/{index}")
+            continue
         findings = _content(event, event["type"]) if schema_checked else _event_findings(event, standalone=False)
         findings += _duplicate_id(event, index, first_of_id)
         if findings:
             problems += _problems(event, findings, index=index, pointer=f"{base}/{index}")
     return problems
+
+
+def document_hazards(document: Any) -> list[Problem]:
+    """What in a parsed document could not be stored or walked safely (``limits``): too deep, a NUL
+    or other control character, an identifier too long, a date-time out of range; [] when none.
+
+    Cheap and schema-free, so a request can ask it before it keeps anything."""
+    document_type = document.get("type") if isinstance(document, dict) else None
+    events_path = _EVENT_LISTS.get(document_type) if isinstance(document_type, str) else None
+    events = _follow(document, events_path) if events_path else None
+    if not isinstance(events, list):
+        events_path, events = None, []
+    around, within = _hazards(document, events_path)
+    problems = [Problem(_pointer(path), message) for path, message in around]
+    base = _pointer(events_path or ())
+    for index, findings in within.items():
+        problems += _problems(events[index], findings, index=index, pointer=f"{base}/{index}")
+    return problems
+
+
+# Where an event keeps identifiers, by the path below the event (an int stands for any list index).
+_IDENTIFIER_PLACES: dict[tuple[str | type, ...], int] = {
+    ("eventID",): limits.RECORD_NAME_MAX,
+    ("transformationID",): limits.RECORD_NAME_MAX,
+    ("parentID",): limits.IDENTIFIER_MAX,
+    ("bizStep",): limits.IDENTIFIER_MAX,
+    ("disposition",): limits.IDENTIFIER_MAX,
+    **{(name, int): limits.IDENTIFIER_MAX for name in ("epcList", "childEPCs", "inputEPCList", "outputEPCList")},
+    **{
+        (name, int, "epcClass"): limits.IDENTIFIER_MAX
+        for name in ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList")
+    },
+    ("readPoint", "id"): limits.IDENTIFIER_MAX,
+    ("bizLocation", "id"): limits.IDENTIFIER_MAX,
+    ("sourceList", int, "source"): limits.IDENTIFIER_MAX,
+    ("destinationList", int, "destination"): limits.IDENTIFIER_MAX,
+    ("bizTransactionList", int, "bizTransaction"): limits.IDENTIFIER_MAX,
+    ("type",): limits.EVENT_TYPE_MAX,
+}
+
+# Members holding a date-time wherever they are (the event's, a declaration's, a sensor report's).
+_TIME_MEMBERS = frozenset(
+    {"eventTime", "recordTime", "declarationTime", "creationDate", "time", "startTime", "endTime"}
+)
+
+
+def _hazards(document: Any, events_path: JsonPath | None) -> tuple[list[Finding], dict[int, list[Finding]]]:
+    """(findings outside the events, with paths from the document; findings by event index, with
+    paths from the event). Walked without recursion, so any depth is safe to walk."""
+    around: list[Finding] = []
+    within: dict[int, list[Finding]] = {}
+    events_at = len(events_path) if events_path else -1
+    stack: list[tuple[Any, JsonPath]] = [(document, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            findings = _text_hazards(value, path, events_at, events_path)
+        elif isinstance(value, (dict, list)):
+            findings = []
+            if len(path) + 1 > limits.MAX_DEPTH:
+                findings = [(path, f"nests arrays and objects more than {limits.MAX_DEPTH} levels deep")]
+            elif isinstance(value, dict):
+                for key, member in value.items():
+                    if reason := limits.text_reason(key):
+                        findings.append(((*path, key), f"the member name {shown(key)} {reason}"))
+                    else:
+                        stack.append((member, (*path, key)))
+            else:
+                stack.extend((item, (*path, index)) for index, item in enumerate(value))
+        else:
+            continue
+        for found in findings:
+            found_path = found[0]
+            in_event = events_at >= 0 and len(found_path) > events_at and found_path[:events_at] == events_path
+            if in_event:
+                index = found_path[events_at]
+                assert isinstance(index, int)
+                within.setdefault(index, []).append((found_path[events_at + 1 :], found[1]))
+            else:
+                around.append(found)
+    return around, within
+
+
+def _text_hazards(value: str, path: JsonPath, events_at: int, events_path: JsonPath | None) -> list[Finding]:
+    name = path[-1] if path else ""
+    if reason := limits.text_reason(value):
+        return [(path, f"{_field(path, 'the document')} {reason}")]
+    if events_at >= 0 and len(path) > events_at + 1 and path[:events_at] == events_path:
+        place = tuple(int if isinstance(part, int) else part for part in path[events_at + 1 :])
+        limit = _IDENTIFIER_PLACES.get(place)
+        if limit is not None and len(value) > limit:
+            what = "event type" if place == ("type",) else "identifier"
+            field = _field(path, "the event")
+            return [(path, f"{field} is {len(value)} characters long; an {what} here may have at most {limit}")]
+    instant = limits.parsed_time(value) if name in _TIME_MEMBERS else None
+    if instant is not None and (reason := limits.time_reason(instant)):
+        return [(path, f"{name} {shown(value)} {reason}")]
+    return []
 
 
 def event_problems(event: dict[str, Any], *, index: int, pointer: str) -> list[Problem]:

@@ -49,6 +49,7 @@ from typing import Any, TypeGuard
 import xmlschema
 from lxml import etree
 
+from traceability.events.limits import MAX_DEPTH
 from traceability.events.problems import DocumentRejected, Problem
 
 EPCIS_NS = "urn:epcglobal:epcis:xsd:2"
@@ -167,8 +168,7 @@ def document_from_xml(data: bytes | str) -> dict[str, Any]:
     Raises ``DocumentRejected`` with every problem found: one for XML that is not well-formed or
     not an EPCIS event document, one per XSD error otherwise.
     """
-    root = _parse(data)
-    _refuse_entities(root)
+    root = xml_check(data)
     if root.tag not in (EPCIS_DOCUMENT, QUERY_DOCUMENT):
         raise DocumentRejected([Problem(where=_name(root), message=_not_epcis_message(root))])
     events = _event_elements(root)
@@ -176,6 +176,22 @@ def document_from_xml(data: bytes | str) -> dict[str, Any]:
     if problems:
         raise DocumentRejected(problems)
     return _Converter().document(root, list(events))
+
+
+def xml_check(data: bytes | str) -> etree._Element:
+    """The document's root, once it is well-formed XML declaring no entities and nested no deeper
+    than ``limits.MAX_DEPTH`` elements (the conversion recurses once a level); raises
+    ``DocumentRejected`` naming the line otherwise. Cheap: a request asks it before keeping a document."""
+    root = _parse(data)
+    _refuse_entities(root)
+    depth = 0
+    for event, element in etree.iterwalk(root, events=("start", "end")):
+        depth += 1 if event == "start" else -1
+        if depth > MAX_DEPTH:
+            where = f"{_name(element)} (line {element.sourceline})"
+            message = f"nests elements more than {MAX_DEPTH} levels deep"
+            raise DocumentRejected([Problem(where=where, message=message)])
+    return root
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,312 @@
+"""Hostile or broken EPCIS input (issue 13): refused over HTTP with the standard's problem document,
+naming what, where and why, and leaving nothing behind (no capture, job, stored file or ledger row)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.factories import OrganisationFactory
+from tests.jobs_support import run_job
+from tests.test_api_support import client_for, member
+from tests.test_epcis_capture import document, ledger_written, transformation
+from traceability.core.models import AuditEntry, Job
+from traceability.events import limits, services
+from traceability.events.models import EpcisCapture
+
+pytestmark = pytest.mark.django_db
+
+DEEP = b"[" * 100_000
+TOO_EARLY = "0001-01-01T00:00:00+14:00"  # before year 1 in UTC
+TOO_LATE = "9999-12-31T23:59:59-14:00"  # after year 9999 in UTC
+LONG = "urn:example:" + "x" * 250  # 262 characters: a URI, as EPCIS allows, longer than the ledger keeps
+
+
+@pytest.fixture
+def media(settings, tmp_path: Path) -> Path:
+    settings.MEDIA_ROOT = str(tmp_path)
+    return tmp_path
+
+
+def _kept(media: Path) -> tuple:
+    """Everything a capture request could leave behind."""
+    files = sorted(str(p.relative_to(media)) for p in media.rglob("*") if p.is_file())
+    return (EpcisCapture.objects.count(), Job.objects.count(), AuditEntry.objects.count(), files, ledger_written())
+
+
+def _client():
+    return client_for(member(OrganisationFactory()))
+
+
+def _event(**changes) -> dict:
+    event = transformation("urn:uuid:hostile", lots=["L1"], outputs=["U1"]) | changes
+    return {key: value for key, value in event.items() if value is not None}
+
+
+def _post(client, path: str, body: dict | bytes):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return client.generic("POST", path, data, content_type="application/json")
+
+
+def _refused(response, *, status: int = 400, kind: str = "ValidationException") -> dict:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert (body["type"], body["status"]) == (f"epcisException:{kind}", status)
+    return body
+
+
+def _single_error(body: dict) -> dict:
+    (error,) = body["errors"]
+    assert error["type"] == "epcisException:ValidationException" and error["status"] == 400
+    return error
+
+
+# --- nesting ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/epcis/events", "/epcis/capture"])
+def test_json_nested_a_hundred_thousand_levels_is_refused_before_anything_is_kept(media, path):
+    # given
+    client = _client()
+    before = _kept(media)
+    # when
+    response = _post(client, path, DEEP)
+    # then
+    error = _single_error(_refused(response))
+    assert error["instance"] == "line 1 column 1026"
+    assert f"more than {limits.MAX_DEPTH} levels deep" in error["detail"]
+    assert _kept(media) == before
+
+
+@pytest.mark.parametrize("path", ["/epcis/events", "/epcis/capture"])
+def test_an_extension_nested_deeper_than_the_limit_is_refused_naming_the_event_and_place(media, path):
+    # given: JSON any reader takes, but deeper than the ledger walks (the schema validator recurses)
+    nested: dict = {}
+    for _ in range(40):
+        nested = {"example:inner": nested}
+    event = _event(**{"example:deep": nested})
+    body = event if path == "/epcis/events" else document(event)
+    client = _client()
+    before = _kept(media)
+    # when
+    response = _post(client, path, body)
+    # then
+    error = _single_error(_refused(response))
+    assert error["instance"].startswith("/epcisBody/eventList/0/example:deep/example:inner/")
+    assert (error["eventIndex"], error["eventID"]) == (0, "urn:uuid:hostile")
+    assert f"nests arrays and objects more than {limits.MAX_DEPTH} levels deep" in error["detail"]
+    assert _kept(media) == before
+
+
+def test_a_large_document_too_deep_is_refused_by_its_job_naming_the_event_and_the_ledger_is_unchanged(
+    media, monkeypatch
+):
+    # given a document above the size checked in the request (made small here)
+    monkeypatch.setattr(services, "CHECKED_FIRST_MAX", 16)
+    nested: list = []
+    for _ in range(40):
+        nested = [nested]
+    client = _client()
+    before = ledger_written()
+    # when
+    response = _post(client, "/epcis/capture", document(_event(), _event(eventID="urn:uuid:2", **{"ex:x": nested})))
+    run_job(EpcisCapture.objects.get().job)
+    job = client.get(response["Location"]).json()
+    # then
+    assert response.status_code == 202
+    (error,) = job["errors"]
+    assert (job["success"], error["eventIndex"], error["eventID"]) == (False, 1, "urn:uuid:2")
+    assert error["instance"].startswith("/epcisBody/eventList/1/ex:x/0/0/")
+    assert ledger_written() == before
+
+
+# --- date-times ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("when", [TOO_EARLY, TOO_LATE])
+@pytest.mark.parametrize("path", ["/epcis/events", "/epcis/capture"])
+def test_an_event_time_with_no_utc_instant_in_range_is_refused(media, path, when):
+    # given
+    event = _event(eventTime=when, eventTimeZoneOffset=when[-6:])
+    client = _client()
+    before = _kept(media)
+    # when
+    response = _post(client, path, event if path == "/epcis/events" else document(event))
+    # then
+    error = _single_error(_refused(response))
+    assert error["instance"] == "/epcisBody/eventList/0/eventTime"
+    assert error["detail"] == (
+        f'event 0 (urn:uuid:hostile): /epcisBody/eventList/0/eventTime: eventTime "{when}" is outside the'
+        " instants the ledger stores, 1900-01-01T00:00:00Z to before 3000-01-01T00:00:00Z"
+    )
+    assert _kept(media) == before
+
+
+def test_a_declaration_time_out_of_range_in_a_large_document_fails_no_job(media, monkeypatch):
+    # given: checked by the job, not the request (an OverflowError failed the job before)
+    monkeypatch.setattr(services, "CHECKED_FIRST_MAX", 16)
+    event = _event(errorDeclaration={"declarationTime": TOO_LATE})
+    client = _client()
+    before = ledger_written()
+    # when
+    response = _post(client, "/epcis/capture", document(event))
+    run_job(EpcisCapture.objects.get().job)
+    job = client.get(response["Location"]).json()
+    # then
+    (error,) = job["errors"]
+    assert job["success"] is False and job["running"] is False
+    assert error["instance"] == "/epcisBody/eventList/0/errorDeclaration/declarationTime"
+    assert "outside the instants the ledger stores" in error["detail"]
+    assert ledger_written() == before
+
+
+@pytest.mark.parametrize("when", [TOO_EARLY, TOO_LATE, "2024-13-01T00:00:00Z"])
+@pytest.mark.parametrize("parameter", ["GE_eventTime", "LT_eventTime", "GE_recordTime", "LT_recordTime"])
+def test_a_query_time_out_of_range_is_refused_naming_the_parameter(parameter, when):
+    # when
+    response = _client().get("/epcis/events", {parameter: when})
+    # then
+    body = _refused(response, kind="QueryParameterException")
+    assert body["detail"].startswith(f"{parameter}: {when!r} ")
+    assert "outside the instants" in body["detail"] or "month must be in 1..12" in body["detail"]
+
+
+# --- characters --------------------------------------------------------------------------------------
+
+
+NUL_PLACES = [
+    ({"eventID": "urn:uuid:a\x00b"}, "/eventID", "eventID contains a NUL character (U+0000) at position 10"),
+    ({"readPoint": {"id": "urn:epc:id:sgln:4012345.00001.0\x00"}}, "/readPoint/id", "id contains a NUL character"),
+    ({"example:note": "text\x00"}, "/example:note", "example:note contains a NUL character (U+0000) at position 4"),
+    ({"example:note": "bell\x07"}, "/example:note", "contains the control character U+0007 at position 4"),
+    ({"example:n\x00te": "text"}, "/example:n\x00te", 'the member name "example:n\x00te" contains a NUL'),
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "where", "fragment"), NUL_PLACES, ids=["eventID", "readPoint", "ext", "bel", "key"]
+)
+@pytest.mark.parametrize("path", ["/epcis/events", "/epcis/capture"])
+def test_a_nul_or_control_character_is_refused_naming_the_field(media, path, changes, where, fragment):
+    # given
+    event = _event(**changes)
+    client = _client()
+    before = _kept(media)
+    # when
+    response = _post(client, path, event if path == "/epcis/events" else document(event))
+    # then
+    error = _single_error(_refused(response))
+    assert error["instance"] == "/epcisBody/eventList/0" + where
+    assert fragment in error["detail"]
+    assert _kept(media) == before
+
+
+def test_a_nul_in_a_large_document_is_refused_by_its_job_and_the_problem_is_kept_escaped(media, monkeypatch):
+    # given: the database stores no NUL, so the kept problem shows it as its escape
+    monkeypatch.setattr(services, "CHECKED_FIRST_MAX", 16)
+    client = _client()
+    before = ledger_written()
+    # when
+    response = _post(client, "/epcis/capture", document(_event(eventID="urn:uuid:a\x00b")))
+    run_job(EpcisCapture.objects.get().job)
+    job = client.get(response["Location"]).json()
+    # then
+    (error,) = job["errors"]
+    assert (job["success"], error["eventID"], error["instance"]) == (
+        False,
+        "urn:uuid:a\\u0000b",
+        "/epcisBody/eventList/0/eventID",
+    )
+    assert "eventID contains a NUL character (U+0000) at position 10" in error["detail"]
+    assert ledger_written() == before
+
+
+@pytest.mark.parametrize(
+    "url", ["/epcis/events?EQ_eventID=a%00b", "/epcis/events/a%00b", "/epcis/epcs/urn:x%00/events"]
+)
+def test_a_nul_in_a_query_is_refused(url):
+    # when
+    response = _client().get(url)
+    # then
+    body = _refused(response, kind="QueryParameterException")
+    assert "contains a NUL character (U+0000)" in body["detail"]
+
+
+# --- identifier lengths ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "where", "limit"),
+    [
+        ({"eventID": LONG}, "/eventID", limits.RECORD_NAME_MAX),
+        ({"transformationID": LONG}, "/transformationID", limits.RECORD_NAME_MAX),
+        ({"outputEPCList": [LONG]}, "/outputEPCList/0", limits.IDENTIFIER_MAX),
+    ],
+    ids=["eventID", "transformationID", "private EPC"],
+)
+@pytest.mark.parametrize("path", ["/epcis/events", "/epcis/capture"])
+def test_an_identifier_longer_than_the_ledger_keeps_is_refused(media, path, changes, where, limit):
+    # given
+    event = _event(**changes)
+    client = _client()
+    before = _kept(media)
+    # when
+    response = _post(client, path, event if path == "/epcis/events" else document(event))
+    # then
+    error = _single_error(_refused(response))
+    assert error["instance"] == "/epcisBody/eventList/0" + where
+    assert f"is {len(LONG)} characters long; an identifier here may have at most {limit}" in error["detail"]
+    assert _kept(media) == before
+
+
+def test_identifiers_at_the_limits_are_captured():
+    # given: the longest eventID and transformationID, and a private EPC of 255 characters
+    client = _client()
+    event = _event(
+        eventID="urn:uuid:" + "e" * (limits.RECORD_NAME_MAX - 9),
+        transformationID="urn:t:" + "t" * (limits.RECORD_NAME_MAX - 6),
+        outputEPCList=["urn:example:" + "x" * (limits.IDENTIFIER_MAX - 12)],
+    )
+    # when
+    response = _post(client, "/epcis/events", event)
+    # then
+    assert response.status_code == 201, response.content
+
+
+# --- XML -------------------------------------------------------------------------------------------
+
+
+EPCIS_XML = (
+    "<epcis:EPCISDocument xmlns:epcis='urn:epcglobal:epcis:xsd:2' schemaVersion='2.0'"
+    " creationDate='2024-03-01T00:00:00Z'>{}</epcis:EPCISDocument>"
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "where", "fragment"),
+    [
+        (
+            '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>'
+            + EPCIS_XML.format("&lol2;"),
+            "",
+            "declares XML entities",
+        ),
+        (EPCIS_XML.format("<a>" * 40 + "</a>" * 40), "a (line 1)", f"nests elements more than {limits.MAX_DEPTH}"),
+        (EPCIS_XML.format("<a>" * 300 + "</a>" * 300), "line 1, column", "not well-formed XML: Excessive depth"),
+        (EPCIS_XML.format("<a>&#0;</a>"), "line 1, column", "not well-formed XML"),
+        (EPCIS_XML.format("<a>"), "line 1, column", "not well-formed XML"),
+    ],
+    ids=["entities", "deep", "deeper than libxml2 takes", "NUL", "broken"],
+)
+def test_hostile_xml_is_refused_in_the_request(media, body, where, fragment):
+    # given
+    client = _client()
+    before = _kept(media)
+    # when
+    response = client.generic("POST", "/epcis/capture", body.encode(), content_type="application/xml")
+    # then
+    error = _single_error(_refused(response))
+    assert (error["instance"] or "").startswith(where)
+    assert fragment in error["detail"]
+    assert _kept(media) == before
