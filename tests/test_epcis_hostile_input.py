@@ -310,3 +310,40 @@ def test_hostile_xml_is_refused_in_the_request(media, body, where, fragment):
     assert (error["instance"] or "").startswith(where)
     assert fragment in error["detail"]
     assert _kept(media) == before
+
+
+def test_brackets_backslashes_and_long_text_inside_strings_are_no_hazard():
+    # given: what the fast look at a document's JSON must not mistake for depth or control characters
+    event = _event(
+        **{
+            "example:brackets": "[" * 100 + '\\"{' * 50,
+            "example:path": "C:\\bin\\file\\u0000",  # a backslash before b, f and u0000: text, not escapes
+            "example:long": "x" * 10_000,  # free text is bounded by the body's size, not here
+            "example:when": "0001-01-01T00:00:00+14:00",  # an extension's date-time is kept as text
+        }
+    )
+    # when
+    response = _post(_client(), "/epcis/events", event)
+    # then
+    assert response.status_code == 201, response.content
+
+
+def test_the_fast_look_and_the_walk_agree_on_what_is_sound():
+    # given
+    from traceability.events.validation import _scan, _walked
+
+    nested: list = []  # level 2 of a document holding it
+    for _ in range(limits.MAX_DEPTH - 2):
+        nested = [nested]
+    documents = [
+        {"a": nested},  # exactly the limit
+        {"a": [nested]},  # one more
+        {"a": "tab\tand\nnewline"},
+        {"a": "nul\x00"},
+        {"a\x1f": 1},
+        {"a": "lone \ud800"},
+    ]
+    # when
+    verdicts = [(_scan(document)[0], _walked(document, None) == ([], {})) for document in documents]
+    # then
+    assert verdicts == [(True, True), (False, False), (True, True), (False, False), (False, False), (False, False)]
