@@ -347,3 +347,45 @@ def test_the_fast_look_and_the_walk_agree_on_what_is_sound():
     verdicts = [(_scan(document)[0], _walked(document, None) == ([], {})) for document in documents]
     # then
     assert verdicts == [(True, True), (False, False), (True, True), (False, False), (False, False), (False, False)]
+
+
+# --- the CSV import, which becomes an EPCIS document ------------------------------------------------
+
+
+@pytest.mark.parametrize("when", [TOO_EARLY, TOO_LATE])
+def test_a_csv_time_out_of_range_is_refused_naming_line_and_column(media, when):
+    # given
+    client = _client()
+    csv = f"unit_gtin,unit_serial,lot_gtin,lot,built_at\n10614141000019,A1,10614141000026,L1,{when}\n"
+    before = _kept(media)
+    # when
+    response = client.generic("POST", "/api/v1/csv/assignments/", csv.encode(), content_type="text/csv")
+    # then
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert error == {
+        "code": "invalid_row",
+        "field": "line 2, column built_at",
+        "message": f"{when!r} is not valid: outside the instants the ledger stores,"
+        " 1900-01-01T00:00:00Z to before 3000-01-01T00:00:00Z",
+    }
+    assert _kept(media) == before
+
+
+# --- a fault of the ledger's ------------------------------------------------------------------------
+
+
+def test_a_single_event_whose_capture_fails_is_answered_as_a_problem_not_a_crash(monkeypatch):
+    # given a fault in applying the event (a bug, not the input)
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(services, "document_apply", broken)
+    client = _client()
+    before = ledger_written()
+    # when
+    response = _post(client, "/epcis/events", _event())
+    # then
+    body = _refused(response, status=500, kind="ImplementationException")
+    assert body["detail"] == "the ledger failed to capture the event; nothing of it was applied"
+    assert ledger_written() == before

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from typing import Any
 from urllib.parse import quote
 
@@ -51,6 +52,8 @@ from traceability.events.services import capture_now, capture_submit, event_read
 from traceability.events.vocabulary import utc_iso
 from traceability.ledger.selectors import PrefixLength
 from traceability.tasks import job_submit
+
+log = logging.getLogger(__name__)
 
 VERSION_HEADERS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
 DOCUMENT_TYPES = ("application/json", "application/ld+json", "application/xml", "text/xml")
@@ -251,18 +254,22 @@ class EventsView(QueryView):
         """Capture one event, synchronously: 201 and the event's Location, or 400 with its problems."""
         self.document_type(request)
         event = self._event(request)
-        capture = capture_now(
-            owner=caller_of(request).organisation,
-            document=io.BytesIO(json.dumps(event_document(event)).encode()),
-            created_by=request.user,
-        )
+        try:
+            capture = capture_now(
+                owner=caller_of(request).organisation,
+                document=io.BytesIO(json.dumps(event_document(event)).encode()),
+                created_by=request.user,
+            )
+        except Exception:  # noqa: BLE001 (a fault of the ledger's, answered as the standard says, and logged)
+            log.exception("POST /epcis/events: the capture job failed")
+            raise EpcisException(
+                500, "ImplementationException", "the ledger failed to capture the event; nothing of it was applied"
+            ) from None
         if capture.problems:
             raise EpcisException(400, "ValidationException", "the event was rejected", problems=problems_of(capture))
         if capture.repeated:
             raise EpcisException(409, "ValidationException", "the ledger has this event already")
         stored = EpcisEvent.objects.filter(capture=capture).values_list("event_id", flat=True).first()
-        if stored is None:  # the job failed: a fault of the ledger's, said as the standard says it
-            raise EpcisException(500, "ImplementationException", f"capture {capture.pk} failed: see its capture job")
         return Response(status=status.HTTP_201_CREATED, headers={"Location": f"/epcis/events/{quote(stored, safe='')}"})
 
     def _event(self, request: Request) -> dict[str, Any]:

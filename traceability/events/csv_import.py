@@ -35,6 +35,7 @@ from urllib.parse import quote
 from django.utils.dateparse import parse_datetime
 
 from traceability.core.csv_cells import unquote
+from traceability.events import limits
 from traceability.events.problems import DocumentRejected, Problem
 from traceability.events.vocabulary import epcis_document, utc_iso
 from traceability.gs1 import identifiers
@@ -229,6 +230,8 @@ def _time(value: str) -> dt.datetime:
     parsed = parse_datetime(value)
     if parsed is None or parsed.tzinfo is None:
         raise ValueError("an ISO 8601 date-time with its offset, e.g. 2024-07-01T08:00:00Z")
+    if reason := limits.time_reason(parsed):
+        raise ValueError(reason.removeprefix("is "))
     return parsed
 
 
