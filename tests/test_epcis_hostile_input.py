@@ -10,9 +10,11 @@ from tests.factories import OrganisationFactory
 from tests.jobs_support import run_job
 from tests.test_api_support import client_for, member
 from tests.test_epcis_capture import document, ledger_written, transformation
+from tests.test_epcis_xml import EPCIS_CLOSE, EPCIS_OPEN, GOOD_EVENT
 from traceability.core.models import AuditEntry, Job
 from traceability.events import limits, services
 from traceability.events.models import EpcisCapture
+from traceability.events.validation import _scan, _walked
 
 pytestmark = pytest.mark.django_db
 
@@ -330,8 +332,6 @@ def test_brackets_backslashes_and_long_text_inside_strings_are_no_hazard():
 
 def test_the_fast_look_and_the_walk_agree_on_what_is_sound():
     # given
-    from traceability.events.validation import _scan, _walked
-
     nested: list = []  # level 2 of a document holding it
     for _ in range(limits.MAX_DEPTH - 2):
         nested = [nested]
@@ -388,4 +388,29 @@ def test_a_single_event_whose_capture_fails_is_answered_as_a_problem_not_a_crash
     # then
     body = _refused(response, status=500, kind="ImplementationException")
     assert body["detail"] == "the ledger failed to capture the event; nothing of it was applied"
+    assert ledger_written() == before
+
+
+@pytest.mark.parametrize(
+    ("replace", "by", "where", "fragment"),
+    [
+        (b"2024-03-01T08:00:00Z", TOO_EARLY.encode(), "/eventTime", "outside the instants the ledger stores"),
+        (b"urn:epc:id:sgtin:6970011.000002.1", LONG.encode(), "/epcList/0", "may have at most 255"),
+    ],
+    ids=["eventTime", "private EPC"],
+)
+def test_xml_the_xsd_allows_but_the_ledger_cannot_store_is_refused_by_its_job(media, replace, by, where, fragment):
+    # given: valid by GS1's XSD, so only the capture job's reading into the JSON binding sees it
+    client = _client()
+    before = ledger_written()
+    body = EPCIS_OPEN + GOOD_EVENT.replace(replace, by) + EPCIS_CLOSE
+    # when
+    response = client.generic("POST", "/epcis/capture", body, content_type="application/xml")
+    run_job(EpcisCapture.objects.get().job)
+    job = client.get(response["Location"]).json()
+    # then
+    (error,) = job["errors"]
+    assert (response.status_code, job["success"], job["running"]) == (202, False, False)
+    assert error["instance"] == "/epcisBody/eventList/0" + where
+    assert fragment in error["detail"]
     assert ledger_written() == before
