@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from suppliers.models import Role
 from tests.factories import OrganisationFactory
 from tests.jobs_support import run_job
 from tests.test_api_support import client_for, member
 from tests.test_epcis_capture import document, ledger_written, transformation
 from tests.test_epcis_xml import EPCIS_CLOSE, EPCIS_OPEN, GOOD_EVENT
-from traceability.core.models import AuditEntry, Job
+from traceability.core.models import AuditAction, AuditEntry, Job
 from traceability.events import limits, services
 from traceability.events.models import EpcisCapture
 from traceability.events.validation import _scan, _walked
@@ -227,12 +228,18 @@ def test_a_nul_in_a_large_document_is_refused_by_its_job_and_the_problem_is_kept
 @pytest.mark.parametrize(
     "url", ["/epcis/events?EQ_eventID=a%00b", "/epcis/events/a%00b", "/epcis/epcs/urn:x%00/events"]
 )
-def test_a_nul_in_a_query_is_refused(url):
+@pytest.mark.parametrize("caller", ["organisation", "regulator"])
+def test_a_nul_in_a_query_is_refused(url, caller):
+    # given: a regulator's reads are audited, path included (the database stores no NUL)
+    regulator = caller == "regulator"
+    client = client_for(member(OrganisationFactory(role=Role.REGULATOR))) if regulator else _client()
     # when
-    response = _client().get(url)
+    response = client.get(url)
     # then
     body = _refused(response, kind="QueryParameterException")
     assert "contains a NUL character (U+0000)" in body["detail"]
+    paths = [entry.detail["path"] for entry in AuditEntry.objects.filter(action=AuditAction.READ_EPCIS)]
+    assert paths == ([url.split("?")[0].replace("%00", "\\u0000")] if regulator else [])
 
 
 # --- identifier lengths ----------------------------------------------------------------------------

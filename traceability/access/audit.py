@@ -26,6 +26,7 @@ from traceability.access.permissions import Caller, OrganisationAmbiguous, Organ
 from traceability.access.policy import investigations_covered
 from traceability.core.audit import audit_record
 from traceability.core.models import AuditEntry
+from traceability.events.limits import escaped
 from traceability.investigations.models import Investigation
 
 READS = ("GET", "HEAD")
@@ -47,15 +48,17 @@ def regulator_read_record(
         return  # the request named no organisation it acts for: it was refused, nothing was read
     if not caller.regulator:  # with a grant or not: every read a regulator makes is recorded
         return
-    query = request.META.get("QUERY_STRING", "")
+    query = request.META.get("QUERY_STRING", "")  # still percent-encoded
+    # The path and its parts are decoded: a NUL sent as %00 is written as its escape, which the
+    # database stores (it stores no NUL), so the read is recorded, not turned into a 500.
     audit_record(
         action=action,
         user=request.user,
         organisation=caller.organisation,
-        identifiers=[f"{name}:{value}" for name, value in (view_kwargs or {}).items()],
+        identifiers=[escaped(f"{name}:{value}") for name, value in (view_kwargs or {}).items()],
         detail={
             "method": request.method,
-            "path": request.path,
+            "path": escaped(request.path),
             "query": query[:QUERY_KEPT],
             **({"query_truncated": True} if len(query) > QUERY_KEPT else {}),
             "status": status,
