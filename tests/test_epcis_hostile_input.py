@@ -421,3 +421,21 @@ def test_xml_the_xsd_allows_but_the_ledger_cannot_store_is_refused_by_its_job(me
     assert error["instance"] == "/epcisBody/eventList/0" + where
     assert fragment in error["detail"]
     assert ledger_written() == before
+
+
+def test_an_extension_event_type_longer_than_the_ledger_keeps_is_refused(media):
+    # given: the schema lets an event type of one's own be any URI or term
+    event = {
+        "type": "example:PowerBankRefurbishmentEvent",
+        "eventTime": "2024-02-01T08:00:00Z",
+        "eventTimeZoneOffset": "+00:00",
+    }
+    client = _client()
+    before = _kept(media)
+    # when
+    response = _post(client, "/epcis/capture", document(event))
+    # then
+    error = _single_error(_refused(response))
+    assert error["instance"] == "/epcisBody/eventList/0/type"
+    assert "is 35 characters long; an event type here may have at most 20" in error["detail"]
+    assert _kept(media) == before
