@@ -439,3 +439,30 @@ def test_an_extension_event_type_longer_than_the_ledger_keeps_is_refused(media):
     assert error["instance"] == "/epcisBody/eventList/0/type"
     assert "is 35 characters long; an event type here may have at most 20" in error["detail"]
     assert _kept(media) == before
+
+
+@pytest.mark.parametrize(
+    ("number", "encoding", "where", "fragment"),
+    [
+        (b"1e999", "utf-8", "line 1 column ", "a number beyond the range of a double"),
+        (b"-1e400", "utf-16", None, "-1e400: a number beyond the range of a double"),
+        (b"NaN", "utf-8", None, "NaN is not a JSON value (RFC 8259 has no NaN or Infinity)"),
+    ],
+    ids=["1e999", "utf-16 -1e400", "NaN"],
+)
+@pytest.mark.parametrize("path", ["/epcis/events", "/epcis/capture"])
+def test_a_number_no_double_holds_is_refused_not_stored_as_null(media, path, number, encoding, where, fragment):
+    # given
+    event = json.dumps(_event()).encode()[:-1] + b', "example:reading": ' + number + b"}"
+    body = (
+        event if path == "/epcis/events" else b'{"type": "EPCISDocument", "epcisBody": {"eventList": [' + event + b"]}}"
+    )
+    client = _client()
+    before = _kept(media)
+    # when
+    response = _post(client, path, body.decode().encode(encoding))
+    # then
+    error = _single_error(_refused(response))
+    assert error.get("instance") is None if where is None else error["instance"].startswith(where)
+    assert fragment in error["detail"]
+    assert _kept(media) == before

@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -132,7 +133,23 @@ def json_read(data: bytes) -> Any:
     except orjson.JSONDecodeError as exc:
         if "depth limit" in exc.msg or "recursion" in exc.msg:
             raise DocumentRejected([_too_deep(exc.lineno, exc.colno)]) from None
+        if "infinity" in exc.msg:  # 1e999: the standard library would make it inf, stored as null or not at all
+            raise DocumentRejected([Problem(f"line {exc.lineno} column {exc.colno}", _NOT_FINITE)]) from None
         return _json_explained(data)
+
+
+_NOT_FINITE = "a number beyond the range of a double (about 1.8e308): JSON numbers are kept as doubles"
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text}: {_NOT_FINITE}")
+    return number
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON value (RFC 8259 has no NaN or Infinity)")
 
 
 def _too_deep(line: int, column: int) -> Problem:
@@ -143,11 +160,13 @@ def _json_explained(data: bytes) -> Any:
     """The standard library's reading of what orjson (several times faster) refused: its messages
     name the line and column, and it reads the UTF-16 and UTF-32 that JSON also allows."""
     try:
-        return json.loads(data)
+        return json.loads(data, parse_float=_finite, parse_constant=_no_constant)
     except UnicodeDecodeError as exc:
         raise DocumentRejected([Problem("", f"not UTF-8 text: {exc.reason} at byte {exc.start}")]) from None
     except json.JSONDecodeError as exc:
         raise DocumentRejected([Problem(f"line {exc.lineno} column {exc.colno}", f"not JSON: {exc.msg}")]) from None
+    except ValueError as exc:  # from _finite or _no_constant: the reader gives no place for them
+        raise DocumentRejected([Problem("", f"not JSON the ledger keeps: {exc}")]) from None
     except RecursionError:  # UTF-16 or broken JSON nested about a thousand levels: orjson did not get there
         raise DocumentRejected([Problem("", f"nests arrays and objects more than {MAX_DEPTH} levels deep")]) from None
 
