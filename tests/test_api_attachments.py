@@ -199,3 +199,13 @@ def test_a_download_whose_file_is_gone_says_so(world):
         "code": "file_gone",
         "message": f"the file of attachment {attachment['id']} is gone from storage",
     }
+
+
+@pytest.mark.parametrize("url", ["{finding}/attachments/99999999999999999999/", "99999999999999999999/attachments/1/"])
+def test_an_attachment_id_beyond_the_database_range_is_not_found(world, url):
+    # given (found by tests/test_fuzz_api.py: the finding's id overflowed the query, a 500)
+    attach(world.qa, world.finding, PDF)
+    # when
+    response = world.qa.get("/api/v1/findings/" + url.format(finding=world.finding))
+    # then
+    assert (response.status_code, response.json()["code"]) == (404, "not_found")

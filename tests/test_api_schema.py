@@ -166,3 +166,14 @@ def test_the_schema_declares_null_where_an_answer_may_hold_one():
         ]
     }
     assert nullable == dict.fromkeys(nullable, True)
+
+
+@pytest.mark.django_db
+def test_a_body_that_cannot_be_read_is_answered_as_the_schema_declares_its_400():
+    # given (found by tests/test_fuzz_api.py: the schema required "errors", which a parse error has not)
+    client = client_for(member(build_world().brand))
+    # when
+    response = client.generic("POST", "/api/v1/findings/", b"\x00", content_type="application/json")
+    # then
+    assert (response.status_code, response.json()["code"]) == (400, "parse_error")
+    assert schema_problems(response, "/api/v1/findings/", "post") == []

@@ -141,4 +141,8 @@ class ErrorSerializer(serializers.Serializer):
 
 
 class ValidationErrorSerializer(ErrorSerializer):
-    errors = ErrorSerializer(many=True, help_text="Every problem found; the top level repeats the first.")
+    errors = ErrorSerializer(
+        many=True,
+        required=False,
+        help_text="Every problem found; the top level repeats the first. Absent when the body could not be read.",
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import connection
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -92,7 +93,10 @@ class FindingInput(serializers.Serializer):
 
     def validate_inspections(self, value: list[int]) -> list[int]:
         ids = sorted(set(value))
-        known = set(Inspection.objects.filter(pk__in=ids).values_list("pk", flat=True))
+        # An id beyond the database's integer range names no inspection; asked for, it would overflow.
+        low, high = connection.ops.integer_field_range(Inspection._meta.pk.get_internal_type())
+        possible = [pk for pk in ids if (low is None or pk >= low) and (high is None or pk <= high)]
+        known = set(Inspection.objects.filter(pk__in=possible).values_list("pk", flat=True))
         if missing := [pk for pk in ids if pk not in known]:
             raise serializers.ValidationError(
                 f"no inspection has id {', '.join(map(str, missing))}", code="unknown_inspection"

@@ -431,7 +431,9 @@ class FindingAttachmentView(ApiMixin, generics.GenericAPIView):
         responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY), **READ_ERRORS},
     )
     def get(self, request: Request, pk: int, attachment: int) -> FileResponse:
-        found = self.get_queryset().filter(finding_id=pk, pk=attachment).first()
+        # finding__pk, not finding_id: a lookup on the key itself answers nothing for an id beyond the
+        # database's range, where the foreign key's column would overflow.
+        found = self.get_queryset().filter(finding__pk=pk, pk=attachment).first()
         if found is None:
             raise NotFound(f"finding {pk} has no attachment {attachment}", code="not_found")
         try:
