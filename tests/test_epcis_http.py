@@ -313,3 +313,55 @@ def test_a_document_that_fails_the_xsd_is_reported_on_its_capture_job():
     # then
     assert job["success"] is False and job["errors"]
     assert EpcisEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "where"),
+    [
+        ("readPoint", {"id": "urn:epc:id:sgln:4012345.00001.\x00"}, "/epcisBody/eventList/0/readPoint/id"),
+        ("example:note", "a\x00b", "/epcisBody/eventList/0/example:note"),
+        ("example:\x00", "x", "/epcisBody/eventList/0/example:\x00"),
+    ],
+)
+def test_a_nul_character_in_an_event_is_refused_where_it_is_and_nothing_is_written(field, value, where):
+    # given (found by tests/test_fuzz_epcis.py: PostgreSQL stores NUL in neither text nor jsonb, a 500)
+    client = client_for(member(OrganisationFactory()))
+    event = transformation("urn:uuid:nul", lots=["L1"], outputs=["U1"]) | {field: value}
+    before = ledger_written()
+    # when
+    response = client.post("/epcis/events", event, format="json")
+    # then
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert (error["type"], error["instance"]) == ("epcisException:ValidationException", where)
+    assert "NUL" in error["detail"]
+    assert ledger_written() == before
+
+
+def test_a_nul_character_in_a_captured_document_is_refused_in_the_request_with_the_place():
+    # given
+    client = client_for(member(OrganisationFactory()))
+    bad = transformation("urn:uuid:nul\x00", lots=["L1"], outputs=["U1"])
+    before = ledger_written()
+    # when
+    response = _post(client, document(bad))
+    # then refused before a capture is kept: no capture row, no job, nothing in the ledger
+    assert response.status_code == 400, response.json()
+    assert [error["instance"] for error in response.json()["errors"]] == ["/epcisBody/eventList/0/eventID"]
+    assert ledger_written() == before
+
+
+@pytest.mark.parametrize("at", ["2000-01-01T00:00:00+16:00", "2000-01-01T00:00:00-14:01"])
+def test_an_event_time_offset_beyond_the_time_zones_is_refused_and_nothing_is_written(at):
+    # given (found by tests/test_fuzz_epcis.py: PostgreSQL refuses an offset beyond ±15:59, a 500)
+    client = client_for(member(OrganisationFactory()))
+    event = transformation("urn:uuid:far", lots=["L1"], outputs=["U1"]) | {"eventTime": at}
+    before = ledger_written()
+    # when
+    response = client.post("/epcis/events", event, format="json")
+    # then
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert error["instance"] == "/epcisBody/eventList/0/eventTime"
+    assert "beyond ±14:00" in error["detail"]
+    assert ledger_written() == before

@@ -27,7 +27,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeAlias
 from urllib.parse import unquote
@@ -300,6 +300,9 @@ def _is_uri(value: object) -> bool:
     return not isinstance(value, str) or _URI.fullmatch(value) is not None
 
 
+_OFFSET_MAX = timedelta(hours=14)
+
+
 @_FORMATS.checks("date-time", raises=ValueError)
 def _is_date_time(value: object) -> bool:
     if not isinstance(value, str):
@@ -309,7 +312,10 @@ def _is_date_time(value: object) -> bool:
         raise ValueError("expected YYYY-MM-DDThh:mm:ss[.sss] and Z or ±hh:mm (RFC 3339)")
     if shape[2] is None:
         raise ValueError("it has no UTC offset: add Z or ±hh:mm, or the instant is ambiguous")
-    datetime.fromisoformat(value)  # the ValueError names the field out of range, e.g. "month must be in 1..12"
+    parsed = datetime.fromisoformat(value)  # the ValueError names the field out of range, e.g. "month must be in 1..12"
+    offset = parsed.utcoffset()
+    if offset is not None and abs(offset) > _OFFSET_MAX:  # PostgreSQL refuses beyond ±15:59, a 500
+        raise ValueError(f"its UTC offset {shape[2]} is beyond ±14:00, the range of time zones")
     return True
 
 
