@@ -3,6 +3,7 @@ services check for CI."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -255,3 +256,13 @@ def worker_process(_isolated_broker: dict[str, str], transactional_db: None, tmp
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def report(request: pytest.FixtureRequest, line: str) -> None:
+    """Write ``line`` to the terminal past pytest's capture, e.g. a fuzzing run's figures for the CI log."""
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+        reporter.write_line(line)
