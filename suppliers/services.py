@@ -57,6 +57,36 @@ class CertificateTransitionError(ValueError):
     pass
 
 
+def _status_recorded(
+    certificate: Certificate,
+    status: str,
+    *,
+    reason: str,
+    by: AbstractBaseUser | AnonymousUser | None,
+    at: dt.datetime | None = None,
+    previous: str | None = None,
+    **detail: object,
+) -> None:
+    """Write a certificate's move to ``status`` into its history and the audit trail (from
+    ``previous``, its status now unless given: "" for its registration, the history's first entry)."""
+    previous = certificate.status if previous is None else previous
+    CertificateStatusChange.objects.create(
+        certificate=certificate,
+        from_status=previous,
+        to_status=status,
+        reason=reason,
+        changed_at=at or timezone.now(),
+        changed_by=recorded_user(by),
+    )
+    audit_record(
+        action=AuditAction.CERTIFICATE_STATUS,
+        user=by,
+        organisation=certificate.owner_id,
+        identifiers=[f"certificate:{certificate.scheme}:{certificate.number}"],
+        detail={"from": previous, "to": status, "reason": reason, **detail},
+    )
+
+
 def certificate_change_status(
     *,
     certificate: Certificate,
@@ -73,21 +103,7 @@ def certificate_change_status(
                 f"certificate {locked.number}: cannot go from {locked.status} to {status}"
                 f" (allowed: {', '.join(sorted(_ALLOWED_TRANSITIONS[locked.status])) or 'none, it is final'})"
             )
-        CertificateStatusChange.objects.create(
-            certificate=locked,
-            from_status=locked.status,
-            to_status=status,
-            reason=reason,
-            changed_at=changed_at or timezone.now(),
-            changed_by=recorded_user(changed_by),
-        )
-        audit_record(
-            action=AuditAction.CERTIFICATE_STATUS,
-            user=changed_by,
-            organisation=locked.owner_id,
-            identifiers=[f"certificate:{locked.scheme}:{locked.number}"],
-            detail={"from": locked.status, "to": status, "reason": reason},
-        )
+        _status_recorded(locked, status, reason=reason, by=changed_by, at=changed_at)
         locked.status = status
         locked.save(update_fields=["status"])
     certificate.status = status
@@ -174,27 +190,16 @@ def certificate_register(
         certificate.sites.set(sorted(set(site_ids)))
         # Registering is the status history's first entry (from nothing to valid), audited as one: a
         # code of its own would need a migration of the audit trail's choices.
-        CertificateStatusChange.objects.create(
-            certificate=certificate,
-            to_status=certificate.status,
+        _status_recorded(
+            certificate,
+            certificate.status,
             reason="registered",
-            changed_at=timezone.now(),
-            changed_by=recorded_user(by),
-        )
-        audit_record(
-            action=AuditAction.CERTIFICATE_STATUS,
-            user=by,
-            organisation=owner.pk,
-            identifiers=[f"certificate:{scheme}:{certificate.number}"],
-            detail={
-                "from": "",
-                "to": certificate.status,
-                "reason": "registered",
-                "issued_by": issued_by.slug if issued_by is not None else None,
-                "product_models": sorted(set(product_model_ids)),
-                "cell_models": sorted(set(cell_model_ids)),
-                "sites": sorted(set(site_ids)),
-            },
+            by=by,
+            previous="",
+            issued_by=issued_by.slug if issued_by is not None else None,
+            product_models=sorted(set(product_model_ids)),
+            cell_models=sorted(set(cell_model_ids)),
+            sites=sorted(set(site_ids)),
         )
     return certificate
 
