@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
+from packs.models import Unit
 from traceability.core.db import any_sql
 from traceability.genealogy.forward import Forward, members
 from traceability.genealogy.models import SegmentMember, SegmentOwner
@@ -14,6 +15,8 @@ from traceability.genealogy.snapshot import Snapshot
 from traceability.genealogy.trace import Link
 
 PAGE = 5_000
+# A member row ``m`` whose unit is the owner's (one parameter: the owner's id).
+_OWNED = f"EXISTS (SELECT 1 FROM {Unit._meta.db_table} u WHERE u.id = m.unit_id AND u.owner_id = %s)"
 
 
 def segment_exposures(forward: Forward, unit_ids: Iterable[int]) -> dict[int, bool]:
@@ -41,7 +44,13 @@ def affected_units(forward: Forward, *, after: int = 0, limit: int = PAGE) -> li
     """One page of affected units in id order, each once, at its best exposure. Two or three queries."""
     snapshot = forward.snapshot
     segment_ids = forward.segment_ids()
-    page_ids = _first_members(snapshot, segment_ids, after=after, limit=limit) if segment_ids else []
+    page_ids = (
+        _first_members(
+            snapshot, segment_ids, after=after, limit=limit, owner_id=forward.owner_id, bounds=forward.bounds
+        )
+        if segment_ids
+        else []
+    )
     extra = sorted(u for u in forward.units if u > after)
     page_ids = sorted(set(page_ids) | set(extra))[:limit]
     if not page_ids:
@@ -71,8 +80,17 @@ def affected_units(forward: Forward, *, after: int = 0, limit: int = PAGE) -> li
     return [best[unit] for unit in page_ids]
 
 
-def _first_members(snapshot: Snapshot, segment_ids: list[int], *, after: int, limit: int) -> list[int]:
-    """The ``limit`` smallest unit ids above ``after`` among the segments' valid members.
+def _first_members(
+    snapshot: Snapshot,
+    segment_ids: list[int],
+    *,
+    after: int,
+    limit: int,
+    owner_id: int | None = None,
+    bounds: dict[int, tuple[int, int, int]] | None = None,
+) -> list[int]:
+    """The ``limit`` smallest unit ids above ``after`` among the segments' valid members (with
+    ``owner_id``, among those of that owner's units; ``bounds``: the roll-up's bounds, read already).
 
     Only the segments that can hold them are asked: by the unit id bounds of the party roll-up
     (``SegmentOwner``), those whose units reach past ``after``, smallest lower bound first, until
@@ -81,7 +99,8 @@ def _first_members(snapshot: Snapshot, segment_ids: list[int], *, after: int, li
     exact whatever was retracted). A page of a 400k-unit result in the bench world asks 3 to 15 of
     its 2,568 segments. A segment with no roll-up row is always asked.
     """
-    bounds = _unit_bounds(segment_ids)
+    if bounds is None:
+        bounds = _unit_bounds(segment_ids)
     live = sorted(
         (max(first, after + 1), segment, count) for segment, (first, last, count) in bounds.items() if last > after
     )
@@ -92,7 +111,7 @@ def _first_members(snapshot: Snapshot, segment_ids: list[int], *, after: int, li
             chosen.append(live[next_live][1])
             taken += live[next_live][2]
             next_live += 1
-        units = _first_members_of(snapshot, chosen, after=after, limit=limit) if chosen else []
+        units = _first_members_of(snapshot, chosen, after=after, limit=limit, owner_id=owner_id) if chosen else []
         if len(units) < limit:  # short: the rows counted include those up to ``after``; ask more
             if next_live == len(live):
                 return units
@@ -119,7 +138,9 @@ def _unit_bounds(segment_ids: list[int]) -> dict[int, tuple[int, int, int]]:
         return {segment: (int(first), int(last), int(count)) for segment, first, last, count in cursor.fetchall()}
 
 
-def _first_members_of(snapshot: Snapshot, segment_ids: list[int], *, after: int, limit: int) -> list[int]:
+def _first_members_of(
+    snapshot: Snapshot, segment_ids: list[int], *, after: int, limit: int, owner_id: int | None = None
+) -> list[int]:
     """``_first_members`` of exactly these segments.
 
     Walking the unit index in order from ``after`` and filtering (the planner's choice) read 2.8M
@@ -128,13 +149,16 @@ def _first_members_of(snapshot: Snapshot, segment_ids: list[int], *, after: int,
     result's rows are sorted (``ORDER BY unit_id + 0`` keeps the planner off the unit index).
     """
     valid, params = snapshot.valid_sql("transformation_id")
+    if owner_id is not None:  # the owner's units only: each row's unit is probed by its primary key
+        valid = f"{valid} AND {_OWNED}"
+        params = [*params, owner_id]
     merged = None
     if connection.vendor == "postgresql":
         merged = _first_members_merged(segment_ids, valid, params, after=after, limit=limit)
     if merged is not None:
         return merged
     in_segments, segment_params = any_sql("segment_id", segment_ids, connection)
-    sql = f"SELECT unit_id FROM {SegmentMember._meta.db_table} WHERE {in_segments} AND unit_id > %s AND {valid}"
+    sql = f"SELECT unit_id FROM {SegmentMember._meta.db_table} m WHERE {in_segments} AND unit_id > %s AND {valid}"
     params = [*segment_params, after, *params]
     fetch = limit
     while True:

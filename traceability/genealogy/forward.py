@@ -65,6 +65,10 @@ class Forward:
     sums: Sums | None = field(default=None, repr=False, compare=False)  # filled on first use
     # A stored result reads its segments' paths only for the segments a page needs.
     path_loader: Callable[[set[int]], dict[int, tuple[Link, ...]]] | None = field(default=None, repr=False)
+    # ``party_part`` of a party that received nothing: the segments list only this owner's units,
+    # and ``bounds`` holds each segment's (smallest, largest unit id, member rows) of that owner.
+    owner_id: int | None = None
+    bounds: dict[int, tuple[int, int, int]] | None = field(default=None, repr=False, compare=False)
 
     def segment_ids(self, *, definite: bool | None = None) -> list[int]:
         return sorted(s for s, r in self.segments.items() if definite is None or r.definite == definite)

@@ -157,15 +157,26 @@ def party_part(forward: Forward, organisation_id: int) -> Forward:
     """The part of ``forward`` that can hold the units ``organisation_id`` owns or received: its
     segments with a party roll-up row of that owner (every segment, when it received anything),
     and the units reached through unit links. A listing of the party's units scans these instead
-    of every unit of the result (the other brands' too). Two queries."""
+    of every unit of the result (the other brands' too). Two queries.
+
+    A party that received nothing has only its own units to list: the part keeps its owner, and
+    the roll-up's bounds of its units per segment (read in the same query), so a page merges the
+    party's own rows (``affected``) instead of every owner's and filtering them afterwards."""
     if ShipmentItem.objects.filter(shipment__consignee_id=organisation_id).exists():
         return forward
-    held = set(
-        SegmentOwner.objects.filter(segment_id__any=frozenset(forward.segments), owner_id=organisation_id).values_list(
-            "segment_id", flat=True
-        )
+    bounds = {
+        segment: (first, last, count)
+        for segment, first, last, count in SegmentOwner.objects.filter(
+            segment_id__any=frozenset(forward.segments), owner_id=organisation_id
+        ).values_list("segment_id", "first_unit_id", "last_unit_id", "unit_count")
+    }
+    return replace(
+        forward,
+        segments={s: reached for s, reached in forward.segments.items() if s in bounds},
+        sums=None,
+        owner_id=organisation_id,
+        bounds=bounds,
     )
-    return replace(forward, segments={s: reached for s, reached in forward.segments.items() if s in held}, sums=None)
 
 
 def segment_owner_counts(segment_ids: Iterable[int]) -> dict[int, dict[int, int]]:
