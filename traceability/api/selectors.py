@@ -33,6 +33,7 @@ from traceability.investigations.selectors import (
     affected_breakdown,
     affected_consignees,
     affected_units_page,
+    finished_run_part,
     finished_run_result,
 )
 from traceability.ledger.selectors import PrefixLength, identifier_links, identifier_or_none
@@ -84,7 +85,8 @@ def run_units_page(
     """A page of a finished run's affected units (those ``shown``: the access policy's answer, the
     units of ``party_id``)."""
     parsed = dataclasses.replace(filters.parsed(), shown=shown, party_id=party_id)
-    page = affected_units_page(forward=finished_run_result(run=run), after=after, limit=limit, filters=parsed)
+    forward = finished_run_result(run=run) if party_id is None else finished_run_part(run=run, party_id=party_id)
+    page = affected_units_page(forward=forward, after=after, limit=limit, filters=parsed)
     return UnitsPage([affected_unit_body(row, prefix_length=prefix_length) for row in page.rows], page.next_after)
 
 

@@ -68,6 +68,7 @@ class Forward:
     # ``party_part`` of a party that received nothing: the segments list only this owner's units,
     # and ``bounds`` holds each segment's (smallest, largest unit id, member rows) of that owner.
     owner_id: int | None = None
+    part_of: int | None = None  # the party whose ``party_part`` this is, once taken (whole or not)
     bounds: dict[int, tuple[int, int, int]] | None = field(default=None, repr=False, compare=False)
 
     def segment_ids(self, *, definite: bool | None = None) -> list[int]:

@@ -153,6 +153,11 @@ def _seeded_by(forward: Forward, lots: set[int]) -> bool:
     )
 
 
+def received_anything(organisation_id: int) -> bool:
+    """Whether any shipment was addressed to the organisation: one query."""
+    return ShipmentItem.objects.filter(shipment__consignee_id=organisation_id).exists()
+
+
 def party_part(forward: Forward, organisation_id: int) -> Forward:
     """The part of ``forward`` that can hold the units ``organisation_id`` owns or received: its
     segments with a party roll-up row of that owner (every segment, when it received anything),
@@ -162,8 +167,10 @@ def party_part(forward: Forward, organisation_id: int) -> Forward:
     A party that received nothing has only its own units to list: the part keeps its owner, and
     the roll-up's bounds of its units per segment (read in the same query), so a page merges the
     party's own rows (``affected``) instead of every owner's and filtering them afterwards."""
-    if ShipmentItem.objects.filter(shipment__consignee_id=organisation_id).exists():
+    if forward.part_of == organisation_id:  # taken already (a run's result read as the part)
         return forward
+    if received_anything(organisation_id):
+        return replace(forward, part_of=organisation_id)
     bounds = {
         segment: (first, last, count)
         for segment, first, last, count in SegmentOwner.objects.filter(
@@ -175,6 +182,7 @@ def party_part(forward: Forward, organisation_id: int) -> Forward:
         segments={s: reached for s, reached in forward.segments.items() if s in bounds},
         sums=None,
         owner_id=organisation_id,
+        part_of=organisation_id,
         bounds=bounds,
     )
 

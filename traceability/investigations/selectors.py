@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import connection
@@ -53,6 +53,15 @@ def run_require_finished(*, run: TraceRun) -> TraceRun:
 def finished_run_result(*, run: TraceRun) -> genealogy.Forward:
     """A finished run's stored result (``RunNotFinished`` before then): two queries."""
     return run_result(run_require_finished(run=run))
+
+
+def finished_run_part(*, run: TraceRun, party_id: int) -> genealogy.Forward:
+    """``genealogy.party_part`` of a finished run's result, read as such: a party that received
+    nothing reads only the segments holding its own units, with their bounds (three queries)."""
+    run = run_require_finished(run=run)
+    if genealogy.received_anything(party_id):
+        return replace(run_result(run), part_of=party_id)
+    return run_result(run, owner_id=party_id)
 
 
 # --- findings about a party's lots ----------------------------------------------------------------------
