@@ -6,8 +6,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.renderers import JSONRenderer
+from rest_framework.test import APIClient
 
 from packs.models import Unit
+from suppliers.models import Membership
+from suppliers.services import api_token_create
 from tests.jobs_support import run_job
 from tests.test_api_support import client_for, member, more_units, raise_finding, traced, urn, written
 from tests.trace_world import build_world
@@ -365,3 +368,34 @@ def test_reading_a_run_writes_nothing():
     for part in ("", "units/", "consignees/", "breakdown/"):
         assert client.get(f"/api/v1/runs/{run}/{part}").status_code == 200
     assert written() == before
+
+
+def test_a_brands_page_of_its_units_costs_the_same_queries_at_any_size_its_token_included_and_writes_nothing():
+    # given a brand's run over its 7 + 60 units (a carton of them shipped), read with its QA engineer's token
+    w = build_world()
+    more_units(w, 60)
+    user = member(w.brand)
+    run = traced(client_for(user), w)["run"]
+    _, key = api_token_create(membership=Membership.objects.get(user=user), scope="read")
+    client = APIClient(HTTP_AUTHORIZATION=f"Token {key}")
+    # when
+    with CaptureQueriesContext(connection) as one:
+        small = client.get(f"/api/v1/runs/{run}/units/", {"limit": 1})
+    with CaptureQueriesContext(connection) as fifty:
+        large = client.get(f"/api/v1/runs/{run}/units/", {"limit": 50})
+    # then 13 queries whatever the page's size: the token (one query), the run, what the brand received,
+    # the party's part of the result (its segments with their bounds in one query, the units linked
+    # alone), the page's member rows, paths, units, shipments at any depth, lots, records, prefixes;
+    # plus one probe of the segments' first members per growing step (a longer page may reach into
+    # more segments' unit ranges)
+    assert (len(small.json()["results"]), len(large.json()["results"])) == (1, 50)
+    assert all(u["consignees"] for u in large.json()["results"] if u["serial"].startswith("X"))
+
+    def fixed(queries: CaptureQueriesContext) -> list[str]:
+        probes = ("WITH firsts", "SELECT unit_id FROM traceability_segmentmember")
+        return [q["sql"] for q in queries if not q["sql"].startswith(probes)]
+
+    assert len(fixed(one)) == len(fixed(fifty)) == 13
+    assert len(one) <= len(fifty) <= 15
+    # and a read writes nothing (no "last used" stamp on the token, no audit entry for a brand's read)
+    assert not [q for q in fifty if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
