@@ -95,8 +95,7 @@ def affected_unit_body(row: AffectedUnitRow, *, prefix_length: PrefixLength) -> 
         "serial": row.serial,
         "gtin": row.gtin,
         "identity": row.identity,
-        "epc": identifier_or_none(row.identity, form="epc", prefix_length=prefix_length),
-        "digital_link": identifier_or_none(row.identity, form="digital_link", prefix_length=prefix_length),
+        **identifier_links(row.identity, prefix_length=prefix_length),  # epc, digital_link: parsed once
         "exposure": row.exposure,
         "product_model": row.product_model,
         "work_order": row.work_order,

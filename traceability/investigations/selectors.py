@@ -187,16 +187,30 @@ class AffectedUnitRow:
 
 
 @dataclass(frozen=True)
+class _UnitRead:
+    """What a row shows of a unit: read as values, not as three model instances per unit."""
+
+    pk: int
+    identity: str
+    serial: str
+    gtin: str | None
+    model_number: str
+    work_order: str | None
+
+
+@dataclass(frozen=True)
 class _Joined:
     """An affected unit joined with its unit row and shipments, before its path is put in words."""
 
     affected: genealogy.AffectedUnit
-    unit: Unit
+    unit: _UnitRead
     shipments: tuple[Shipped, ...]
 
 
 def _joined(page: Sequence[genealogy.AffectedUnit], *, units: QuerySet[Unit], shipments: bool) -> list[_Joined]:
-    rows = units.select_related("product_model", "work_order").in_bulk([a.unit_id for a in page])
+    fields = ("pk", "identity", "serial", "gtin", "product_model__model_number", "work_order__number")
+    read = units.filter(pk__any=frozenset(a.unit_id for a in page)).order_by().values_list(*fields)
+    rows = {row[0]: _UnitRead(*row) for row in read}
     shipped = unit_shipments(rows) if shipments else {}
     return [_Joined(a, rows[a.unit_id], tuple(shipped.get(a.unit_id, ()))) for a in page if a.unit_id in rows]
 
@@ -212,8 +226,8 @@ def _rows(joined: Sequence[_Joined]) -> list[AffectedUnitRow]:
             identity=j.unit.identity,
             serial=j.unit.serial,
             gtin=j.unit.gtin,
-            product_model=j.unit.product_model.model_number,
-            work_order=j.unit.work_order.number if j.unit.work_order else None,
+            product_model=j.unit.model_number,
+            work_order=j.unit.work_order,
             exposure=exposure_name(j.affected.definite),
             path=path,
             shipments=j.shipments,
