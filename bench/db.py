@@ -55,6 +55,8 @@ def django_setup() -> None:
         return
     os.environ["DATABASE_URL"] = url
     os.environ["DJANGO_SETTINGS_MODULE"] = "traceability.settings"
+    # The cases' requests are made in this process (and the worker's) over plain HTTP: no redirect to HTTPS.
+    os.environ.setdefault("LEDGER_PLAIN_HTTP", "1")
     if str(PROJECT_DIR) not in sys.path:
         sys.path.insert(0, str(PROJECT_DIR))
     django.setup()
