@@ -87,6 +87,16 @@ def _no_failed_sign_ins_carried_over() -> None:
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _no_trace_carried_over() -> None:
+    """A worker keeps its last few traces by run id, position and seeds (``_run_trace``): sound in a
+    ledger whose ids are never reused, but a rolled-back test hands the same ids to the next test's
+    world, which must not be answered from the last one's trace."""
+    from traceability.investigations.services import _run_trace
+
+    _run_trace.cache_clear()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests of a PostgreSQL feature are left out of a run on another database, said in one line,
     rather than each skipping itself: CI's PostgreSQL pass runs them (LEDGER_REQUIRE_SERVICES=1
