@@ -8,13 +8,17 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.renderers import JSONRenderer
+from rest_framework.test import APIClient
 
 from cells.models import Inspection
 from packs.models import Unit
-from suppliers.models import Role
+from suppliers.models import Role, TokenScope
+from suppliers.services import api_token_create
 from tests.factories import CertificateFactory, OrganisationFactory, SiteFactory
 from tests.test_api_support import client_for, member, urn, written
 from tests.trace_world import build_world
+from traceability.access.models import GrantScope
+from traceability.access.services import grant_add
 from traceability.api import selectors as api_selectors
 from traceability.api.serializers import BackwardSerializer, SiblingsSerializer
 from traceability.ledger.selectors import PrefixLength
@@ -257,3 +261,38 @@ def test_siblings_answer_exactly_what_their_documented_serializer_gives():
     assert payload.pop("next_after") is not None
     payload["next"] = body["next"]
     assert body == json.loads(JSONRenderer().render(SiblingsSerializer(payload).data))
+
+
+def _regulator_token_client() -> APIClient:
+    """A script of a regulator holding an ``all`` grant, calling with a read token (the bench's reader)."""
+    regulator = OrganisationFactory(role=Role.REGULATOR)
+    grant_add(regulator=regulator, scope=GrantScope.ALL)
+    _, key = api_token_create(membership=member(regulator).memberships.get(), scope=TokenScope.READ)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return client
+
+
+@pytest.mark.parametrize(("part", "expected"), [("backward", 13), ("siblings", 9)])
+def test_a_regulators_token_read_of_a_unit_costs_fixed_queries_none_repeated(part, expected):
+    # given a regulator's script (an `all` grant) reading one unit, the REST reads the bench times
+    build_world()
+    client = _regulator_token_client()
+    assert client.get(f"/api/v1/units/U2/{part}/").status_code == 200  # a first call warms what is kept
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(f"/api/v1/units/U2/{part}/")
+    # then the token's one query says who calls, for whom and with what grants: the caller, its
+    # roles and its grants are not read again, and no statement is made twice
+    assert response.status_code == 200
+    statements = [q["sql"] for q in queries]
+    assert len(statements) == expected, "\n".join(statements)
+    assert len(set(statements)) == len(statements)
+    assert [s for s in statements if "suppliers_membership" in s or "traceability_grant" in s] == [
+        s for s in statements if "suppliers_apitoken" in s
+    ]
+    assert "ORDER BY" not in next(s for s in statements if "suppliers_apitoken" in s)  # a unique key: no sort
+    # and the regulator's read is audited: one entry, its only write
+    assert [s.split(" (")[0] for s in statements if not s.lstrip("(").startswith(("SELECT", "WITH"))] == [
+        'INSERT INTO "traceability_auditentry"'
+    ]
