@@ -296,3 +296,23 @@ def test_a_regulators_token_read_of_a_unit_costs_fixed_queries_none_repeated(par
     assert [s.split(" (")[0] for s in statements if not s.lstrip("(").startswith(("SELECT", "WITH"))] == [
         'INSERT INTO "traceability_auditentry"'
     ]
+
+
+def test_siblings_of_a_reader_who_sees_every_unit_are_cut_without_probing_the_unit_table():
+    # given a regulator with an `all` grant, and a brand seeing only its own units
+    w = build_world()
+    regulator, brand = _regulator_token_client(), client_for(member(w.brand))
+    # when
+    with CaptureQueriesContext(connection) as everything:
+        all_seen = regulator.get("/api/v1/units/U4/siblings/")
+    with CaptureQueriesContext(connection) as scoped:
+        own_seen = brand.get("/api/v1/units/U4/siblings/")
+    # then the regulator's page query has no semi-join on the units (all of them qualify), while the
+    # brand's keeps its condition: what the brand sees is cut in the query, as before
+    assert all_seen.json()["siblings"] == own_seen.json()["siblings"] != []
+
+    def page_query(queries: CaptureQueriesContext) -> str:
+        return next(q["sql"] for q in queries if q["sql"].startswith("SELECT DISTINCT"))
+
+    assert "packs_unit" not in page_query(everything)
+    assert "packs_unit" in page_query(scoped)
