@@ -482,6 +482,18 @@ class MembershipAdmin(OrganisationScopedAdminMixin, admin.ModelAdmin):
     autocomplete_fields = ("organisation",)
     raw_id_fields = ("user",)
 
+    # Who belongs to an organisation, and as what, is the operator's to say (``manage.py user add``,
+    # or a superuser here): a staff user could otherwise add any user of the deployment to its own
+    # organisation, or raise its own role. Staff read their organisations' members.
+    def has_add_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        return request.user.is_superuser
+
 
 class ApiTokenForm(forms.ModelForm):
     class Meta:
@@ -509,6 +521,13 @@ class ApiTokenAdmin(OrganisationScopedAdminMixin, admin.ModelAdmin):
     search_help_text = "The key's first characters, user name or organisation slug."
     raw_id_fields = ("membership",)
     actions = ("revoke",)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        # A token acts as its member: staff make tokens for their own memberships only, never a key
+        # that signs in as a colleague (a superuser, the operator, for anyone).
+        if db_field.name == "membership" and not request.user.is_superuser:
+            kwargs["queryset"] = Membership.objects.filter(user__pk=request.user.pk or 0)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> tuple[str, ...]:
         # A token is never edited: what it may do is fixed when it is made; revoke it and make another.

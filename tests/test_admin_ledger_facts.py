@@ -14,12 +14,23 @@ from django.contrib.admin.utils import get_fields_from_path, quote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import transaction
+from django.test import Client
 from django.urls import reverse
 
 from cells.models import Lot
 from packs.models import Shipment, Unit
 from suppliers.admin import OrganisationScopedAdminMixin
-from suppliers.models import Certificate, CertificateStatus, CertificateStatusChange, Membership, Organisation, Site
+from suppliers.models import (
+    ApiToken,
+    Certificate,
+    CertificateStatus,
+    CertificateStatusChange,
+    MemberRole,
+    Membership,
+    Organisation,
+    Role,
+    Site,
+)
 from tests.factories import CertificateFactory, OrganisationFactory, SiteFactory
 from tests.trace_world import AT, build_world
 from traceability import genealogy
@@ -511,3 +522,58 @@ def test_the_ledger_facts_shown_to_staff_are_scoped_too(client, two_brands):
     assert len(units.context["cl"].result_list) == 8
     assert {t.owner_id for t in records.context["cl"].result_list} == {a.brand.pk}
     assert foreign_unit.status_code == 404
+
+
+# --- members and their keys are not staff's to hand out ----------------------------------------------
+
+
+def test_staff_cannot_make_a_token_that_signs_in_as_a_colleague():
+    # given a staff member of brand A allowed to add tokens, and a colleague (an admin of A)
+    brand = OrganisationFactory(role=Role.BRAND)
+    staff = staff_of(brand, "suppliers.add_apitoken", "suppliers.view_apitoken")
+    colleague = Membership.objects.create(
+        user=get_user_model().objects.create_user(username="colleague"), organisation=brand, role=MemberRole.ADMIN
+    )
+    client = Client()
+    client.force_login(staff)
+    # when it asks for a key for the colleague's membership
+    response = client.post(
+        "/admin/suppliers/apitoken/add/",
+        {"membership": colleague.pk, "scope": "write", "expires_at_0": "", "expires_at_1": ""},
+    )
+    # then the form refuses the choice, and no token exists
+    assert response.status_code == 200
+    assert "membership" in response.context["adminform"].form.errors
+    assert not ApiToken.objects.exists()
+    # while a key for its own membership is made
+    own = staff.memberships.get()
+    client.post(
+        "/admin/suppliers/apitoken/add/",
+        {"membership": own.pk, "scope": "read", "expires_at_0": "", "expires_at_1": ""},
+    )
+    assert list(ApiToken.objects.values_list("membership", flat=True)) == [own.pk]
+
+
+def test_staff_cannot_add_a_user_to_its_organisation_or_change_a_role():
+    # given a staff member of brand A with every membership permission, and another company's user
+    brand = OrganisationFactory(role=Role.BRAND)
+    staff = staff_of(
+        brand, "suppliers.add_membership", "suppliers.change_membership", "suppliers.view_membership"
+    )
+    outsider = get_user_model().objects.create_user(username="outsider")
+    client = Client()
+    client.force_login(staff)
+    own = staff.memberships.get()
+    before = list(Membership.objects.values_list("user", "organisation", "role").order_by("pk"))
+    # when
+    added = client.post(
+        "/admin/suppliers/membership/add/", {"user": outsider.pk, "organisation": brand.pk, "role": "admin"}
+    )
+    raised = client.post(
+        f"/admin/suppliers/membership/{own.pk}/change/",
+        {"user": staff.pk, "organisation": brand.pk, "role": "admin"},
+    )
+    # then both are refused and nothing changed; its organisation's members can still be read
+    assert (added.status_code, raised.status_code) == (403, 403)
+    assert list(Membership.objects.values_list("user", "organisation", "role").order_by("pk")) == before
+    assert client.get("/admin/suppliers/membership/").status_code == 200
