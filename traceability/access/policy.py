@@ -415,13 +415,13 @@ def units_readable(actor: Actor) -> Q:
 def findings_readable(actor: Actor) -> Q:
     """The findings ``actor`` may read, as a condition on ``Finding``: its own and those of the
     investigations its grants cover (``readable_through_investigation``), and those others recorded
-    about its lots (``findings_about``: read-only, as ``finding_read_in_full`` says; a regulator's
-    inquiry is never told to the chain); a regulator with an ``all`` grant and the operator, every
+    about its lots (``findings_about``, which never tells a regulator's inquiry: read-only, as
+    ``finding_read_in_full`` says); a regulator with an ``all`` grant and the operator, every
     finding."""
     readable = readable_through_investigation(actor, owner="owner_id", investigation="investigation")
     if actor.sees_all or actor.organisation_id is None or actor.regulator:
         return readable
-    return readable | (findings_about(actor.organisation_id) & Q(inquiry=False))
+    return readable | findings_about(actor.organisation_id)
 
 
 def finding_read_in_full(actor: Actor, owner_id: int) -> bool:

@@ -120,7 +120,7 @@ def party_view(forward: Forward, organisation_id: int) -> PartyView:
     """
     by_owner = _counts_summed(forward, set(forward.segments))
     definite, potential = by_owner.get(organisation_id, (0, 0))
-    if ShipmentItem.objects.filter(shipment__consignee_id=organisation_id).exists():
+    if received_anything(organisation_id):
         received = _counts_by_owner(forward, set(forward.segments), only=Q(pk__in=received_units(organisation_id)))
         definite += sum(d for owner, (d, _) in received.items() if owner != organisation_id)
         potential += sum(p for owner, (_, p) in received.items() if owner != organisation_id)

@@ -87,7 +87,8 @@ def findings_about(organisation_id: int) -> Q:
         | Q(subject_site__owner_id=organisation_id)
         | Q(Exists(reached))
     )
-    return concerning & ~Q(owner_id=organisation_id)
+    # A regulator's inquiry is told to no party of the chain (``Finding.inquiry``).
+    return concerning & ~Q(owner_id=organisation_id) & Q(inquiry=False)
 
 
 def finding_latest_run(*, finding: Finding) -> TraceRun | None:
