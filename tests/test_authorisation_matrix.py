@@ -516,6 +516,22 @@ def test_a_regulator_reads_the_audit_entries_its_grants_cover(graded):
         assert a_c4 not in named(trails[caller])
 
 
+def test_a_regulator_does_not_read_another_regulators_entries_about_an_investigation_both_cover(graded):
+    # given the jurisdiction regulator exports brand A's M1 investigation, which the investigation
+    # regulator's grant covers too
+    investigation = graded.a["investigation"]
+    exporter = graded.clients["regulator_jurisdiction_in"]
+    export = exporter.post(f"/api/v1/investigations/{investigation}/exports/", {"format": "json"}, format="json")
+    assert export.status_code == 202, export.json()
+    exporting = graded.regulators["regulator_jurisdiction_in"][0].slug
+    assert AuditEntry.objects.filter(action="export.start", organisation__slug=exporting).exists()
+    # when the other regulator reads the trail
+    trail = graded.clients["regulator_investigation"].get("/api/v1/audit/", {"limit": 1000}).json()["results"]
+    # then it reads brand A's entries about the investigation, and nothing of the other regulator's
+    assert any(e["organisation"] == graded.brand.slug for e in trail)
+    assert exporting not in {e["organisation"] for e in trail}
+
+
 def test_a_scoped_regulators_findings_list_costs_the_same_queries_however_many_it_lists(graded):
     # given the jurisdiction regulator lists two findings; then brand A records three more on M1
     client = graded.clients["regulator_jurisdiction_in"]

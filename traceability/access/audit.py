@@ -73,8 +73,9 @@ def audit_reader(caller: Caller) -> bool:
 
 def audit_visible(queryset: QuerySet[AuditEntry], request: Request) -> QuerySet[AuditEntry]:
     """The entries the caller may read: its organisation's, all of them with an ``all`` grant, and
-    for a regulator with narrower grants those naming an investigation they cover (one query for
-    the investigations; the entries' identifiers are matched as JSON text, a quoted whole item)."""
+    for a regulator with narrower grants the entries of an investigation's owner naming an
+    investigation they cover (one query for the investigations; the entries' identifiers are matched
+    as JSON text, a quoted whole item)."""
     caller = caller_of(request)
     if caller.sees_all:
         return queryset
@@ -82,9 +83,10 @@ def audit_visible(queryset: QuerySet[AuditEntry], request: Request) -> QuerySet[
         return queryset.none()
     readable = Q(organisation=caller.organisation)
     if caller.actor.scoped_regulator:
-        covered = Investigation.objects.filter(investigations_covered(caller.actor)).values_list("pk", flat=True)
-        for investigation in sorted(covered):
-            readable |= Q(identifiers__icontains=f'"investigation:{investigation}"')
+        covered = Investigation.objects.filter(investigations_covered(caller.actor)).values_list("pk", "owner_id")
+        for investigation, owner in sorted(covered):
+            # The investigation's owner's entries about it: not another regulator's (its exports of it).
+            readable |= Q(organisation_id=owner, identifiers__icontains=f'"investigation:{investigation}"')
     return queryset.filter(readable)
 
 
