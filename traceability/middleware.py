@@ -25,7 +25,12 @@ HEADER = "X-Request-ID"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][!-~]{0,127}")
 
 # The interface a path belongs to (traceability/urls.py); anything else is a page.
-_SOURCES = (("/api/", AuditSource.API), ("/epcis/", AuditSource.EPCIS), ("/admin/", AuditSource.ADMIN))
+_SOURCES = (
+    ("/api/", AuditSource.API),
+    ("/epcis/", AuditSource.EPCIS),
+    ("/graphql/", AuditSource.GRAPHQL),
+    ("/admin/", AuditSource.ADMIN),
+)
 
 
 def request_id_of(request: HttpRequest) -> str:

@@ -287,7 +287,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
-GRAPHENE = {"SCHEMA": "traceability.schema.schema"}
+# The GraphQL API's schema; ``manage.py graphql_schema`` writes its SDL to schema.graphql (reviewed).
+GRAPHENE = {"SCHEMA": "traceability.gql.schema.schema", "SCHEMA_OUTPUT": str(BASE_DIR / "schema.graphql")}
 
 # --- Celery -------------------------------------------------------------------------------------
 # Tasks keep their progress and outcome on database rows, so no result backend is configured.

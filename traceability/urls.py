@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from traceability.api.views import api_not_found
 from traceability.epcis.views import epcis_not_found
+from traceability.gql.views import graphql_view
 from traceability.views import health, home
 
 urlpatterns = [
@@ -12,6 +13,7 @@ urlpatterns = [
     path("health/", health, name="health"),
     path("api/v1/", include("traceability.api.urls")),
     path("epcis/", include("traceability.epcis.urls")),
+    path("graphql/", graphql_view, name="graphql"),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
     # The split view serves Swagger UI's start-up script from its own URL: no inline script for the CSP.
     path("api/v1/docs/", SpectacularSwaggerSplitView.as_view(url_name="openapi-schema"), name="api-docs"),

@@ -76,6 +76,8 @@ class AuditAction(models.TextChoices):
     GRANT_REVOKE = "grant.revoke", "Regulator grant revoked"
     READ_API = "read.api", "Read through the REST API"
     READ_EPCIS = "read.epcis", "Read through the EPCIS interface"
+    READ_GRAPHQL = "read.graphql", "Query through the GraphQL API"
+    WRITE_GRAPHQL = "write.graphql", "Mutation through the GraphQL API"
 
 
 class AuditSource(models.TextChoices):
@@ -83,6 +85,7 @@ class AuditSource(models.TextChoices):
 
     API = "api", "REST API"
     EPCIS = "epcis", "EPCIS"
+    GRAPHQL = "graphql", "GraphQL API"
     ADMIN = "admin", "Admin"
     PAGES = "pages", "Web pages"
     CLI = "cli", "Command line"

@@ -1,0 +1,301 @@
+"""Lots (material, cell, module) and what is downstream of them.
+
+``Lot.downstream`` answers from the engine a trace run uses, at the ledger's current position: the
+forward trace (``genealogy.forward_trace``), what the caller may see of it (the access policy's
+``result_scope``, as REST shows a run's result) and the affected units' listing REST's run-units
+page renders (``investigations.selectors.affected_units_page``). A lot the caller may not trace is
+null, as REST answers 404.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import graphene
+from graphene import relay
+from graphql import GraphQLResolveInfo
+
+from cells.models import Lot as LotModel
+from suppliers.models import Organisation as OrganisationModel
+from traceability import genealogy
+from traceability.access.policy import FULL, ResultScope, result_scope, subject_traceable
+from traceability.core.limits import control_character
+from traceability.genealogy.models import Exposure as ExposureName
+from traceability.gql.context import Context, InputError, context_of, pk_of
+from traceability.gql.paging import after_of, cursor_of, page_size
+from traceability.gql.parties import Organisation
+from traceability.investigations.selectors import AffectedUnitFilters, AffectedUnitRow, affected_units_page
+from traceability.ledger.selectors import SubjectError, UnknownSubject, subject_find
+
+AFFECTED = "AffectedUnitConnection"
+
+
+class Exposure(graphene.Enum):
+    """How a unit is exposed to a lot: through definite links only, or through a potential one."""
+
+    DEFINITE = ExposureName.DEFINITE.value
+    POTENTIAL = ExposureName.POTENTIAL.value
+
+
+@dataclass(frozen=True)
+class LotRoot:
+    """A lot as the graph holds it: its key and identity, and its owner when read with it."""
+
+    id: int
+    identity: str  # canonical
+    code: str
+    kind: str
+    owner_id: int
+    owner: genealogy.Party | None = None
+
+    @classmethod
+    def of(cls, lot: LotModel) -> LotRoot:
+        return cls(lot.pk, lot.identity, lot.code, lot.kind, lot.owner_id)
+
+
+def lot_traceable(context: Context, lot: LotModel) -> bool:
+    """Whether the caller may trace ``lot`` forward: the access policy's ``subject_traceable`` (what
+    a finding on it asks), asked once per lot and request."""
+    key = ("lot-traceable", lot.pk)
+    if key not in context.memo:
+        context.memo[key] = subject_traceable(context.actor, lot)
+    return bool(context.memo[key])
+
+
+def lot_find(context: Context, identifier: str) -> LotModel | None:
+    """The lot ``identifier`` names if the caller may trace it; None for an unknown lot and for one
+    it may not trace alike. A malformed identifier is refused, saying why."""
+    if found := control_character(identifier):
+        raise InputError(
+            f"identifier contains the control character U+{ord(found):04X}",
+            code="control_character",
+            field="identifier",
+        )
+    caller = context.caller
+    try:
+        found_subject = subject_find(identifier, owner=None if caller.sees_all else caller.organisation)
+    except UnknownSubject:
+        return None
+    except SubjectError as refused:
+        raise InputError(refused.message, code=refused.code, field="identifier") from None
+    if not isinstance(found_subject, LotModel) or not lot_traceable(context, found_subject):
+        return None
+    return found_subject
+
+
+class PathStep(graphene.ObjectType):
+    """One link of a path: its two ends (EPC URNs) and the record that made it."""
+
+    from_ = graphene.String(name="from", required=True)
+    to = graphene.String(required=True)
+    record = graphene.String(required=True, description="The record's reference: an event, a work order, a build.")
+    exposure = graphene.NonNull(Exposure)
+
+    @staticmethod
+    def resolve_from_(root: genealogy.PathStep, info: GraphQLResolveInfo) -> str:
+        return context_of(info).epc(root.source)
+
+    @staticmethod
+    def resolve_to(root: genealogy.PathStep, info: GraphQLResolveInfo) -> str:
+        return context_of(info).epc(root.target)
+
+
+class AffectedUnit(graphene.ObjectType):
+    """A unit downstream of a lot: how it is exposed, and the path from the lot to it."""
+
+    unit = graphene.NonNull("traceability.gql.units.Unit")
+    exposure = graphene.NonNull(Exposure)
+    path = graphene.List(graphene.NonNull(PathStep), required=True)
+    product_model = graphene.String(required=True, description="The unit's model number.")
+    work_order = graphene.String(description="The number of the work order it was made in.")
+
+    @staticmethod
+    def resolve_unit(root: AffectedUnitRow, info: GraphQLResolveInfo) -> Any:
+        from traceability.gql.units import UnitRoot
+
+        return UnitRoot(root.unit_id, root.identity, root.serial, root.gtin)
+
+    @staticmethod
+    def resolve_path(root: AffectedUnitRow, info: GraphQLResolveInfo) -> tuple[genealogy.PathStep, ...]:
+        return root.path
+
+
+class AffectedUnitEdge(graphene.ObjectType):
+    cursor = graphene.String(required=True)
+    node = graphene.NonNull(AffectedUnit)
+
+
+class OthersCount(graphene.ObjectType):
+    """Units of another organisation that the caller's lots went into: shown only as how many."""
+
+    organisation = graphene.NonNull(Organisation)
+    definite_count = graphene.Int(required=True)
+    potential_count = graphene.Int(required=True)
+
+
+@dataclass(frozen=True)
+class Downstream:
+    """One page of a lot's downstream as the caller may see it, with its counts."""
+
+    total_count: int
+    definite_count: int
+    potential_count: int
+    edges: list[dict[str, Any]]
+    page_info: dict[str, Any]
+    others: list[dict[str, Any]]
+
+
+class AffectedUnitConnection(graphene.ObjectType):
+    """The units downstream of a lot, a page at a time in unit order. The counts are of the units
+    the caller sees in full (every unit for a regulator in scope; a party's own and received ones);
+    ``others`` counts, per organisation, the units of others that the caller's own lots went into."""
+
+    total_count = graphene.Int(required=True)
+    definite_count = graphene.Int(required=True)
+    potential_count = graphene.Int(required=True)
+    edges = graphene.List(graphene.NonNull(AffectedUnitEdge), required=True)
+    page_info = graphene.NonNull(relay.PageInfo)
+    others = graphene.List(graphene.NonNull(OthersCount), required=True)
+
+
+def downstream_scope(context: Context, lot: LotModel, forward: genealogy.Forward) -> ResultScope:
+    """What the caller sees of ``lot``'s forward trace: a regulator whose grants cover the lot
+    (``subject_traceable`` let it ask) sees it in full, as it sees a covered investigation's runs;
+    anyone else as the access policy's ``result_scope`` says."""
+    if context.actor.scoped_regulator:
+        return FULL
+    return result_scope(context.actor, forward)
+
+
+def downstream_read(context: Context, lot: LotModel, *, exposure: str | None, first: int, after: int) -> Downstream:
+    forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[lot.pk])
+    scope = downstream_scope(context, lot, forward)
+    if scope.full:
+        definite, potential = genealogy.affected_counts(forward)
+    else:
+        view = scope.view
+        definite, potential = (view.definite_units, view.potential_units) if view is not None else (0, 0)
+    filters = AffectedUnitFilters(
+        exposure=exposure,
+        shown=None if scope.full else scope.units_shown(),
+        party_id=None if scope.full else scope.organisation_id,
+    )
+    rows: tuple[AffectedUnitRow, ...] = ()
+    next_after: int | None = None
+    if first:
+        page = affected_units_page(forward=forward, after=after, limit=first, filters=filters)
+        rows, next_after = page.rows, page.next_after
+    context.prefix_length.prepare(
+        [row.identity for row in rows]
+        + [name for row in rows for step in row.path for name in (step.source, step.target)]
+    )
+    edges = [{"cursor": cursor_of(AFFECTED, row.unit_id), "node": row} for row in rows]
+    # A filtered page may stop short of ``first`` having scanned its budget: the end cursor is where
+    # the scan stopped, so the next page carries on from there, not from the last unit shown.
+    end = next_after if next_after is not None else (rows[-1].unit_id if rows else None)
+    others = scope.others
+    parties = (
+        {
+            o.pk: genealogy.party_of(o)
+            for o in OrganisationModel.objects.prefetch_related("roles").filter(
+                pk__in=[c.organisation_id for c in others]
+            )
+        }
+        if others
+        else {}
+    )
+    # By the enum's values: a TextChoices member hashes by its name, not as the string it equals.
+    total = {"definite": definite, "potential": potential}.get(exposure or "", definite + potential)
+    return Downstream(
+        total_count=total,
+        definite_count=definite,
+        potential_count=potential,
+        edges=edges,
+        page_info={
+            "has_next_page": next_after is not None,
+            "has_previous_page": after > 0,
+            "start_cursor": edges[0]["cursor"] if edges else None,
+            "end_cursor": cursor_of(AFFECTED, end) if end is not None else None,
+        },
+        others=[
+            {
+                "organisation": parties[c.organisation_id],
+                "definite_count": c.definite_units,
+                "potential_count": c.potential_units,
+            }
+            for c in others
+        ],
+    )
+
+
+class Lot(graphene.ObjectType):
+    """A material, cell or module lot."""
+
+    class Meta:
+        interfaces = (relay.Node,)
+
+    identity = graphene.String(required=True, description="Its EPC URN (an organisation's own lot code as it is).")
+    code = graphene.String(required=True, description="The lot code, as printed.")
+    kind = graphene.String(required=True, description="material, cell or module.")
+    owner = graphene.Field(Organisation)
+    downstream = graphene.Field(
+        graphene.NonNull(AffectedUnitConnection),
+        exposure=Exposure(),
+        first=graphene.Int(),
+        after=graphene.String(),
+        description="The units made from this lot at any depth, at the ledger's current position.",
+    )
+
+    @classmethod
+    def is_type_of(cls, root: Any, info: GraphQLResolveInfo) -> bool:
+        return isinstance(root, LotRoot)
+
+    @classmethod
+    def get_node(cls, info: GraphQLResolveInfo, id: str) -> LotRoot | None:
+        pk = pk_of(id)
+        found = LotModel.objects.filter(pk=pk).first() if pk is not None else None
+        if found is None or not lot_traceable(context_of(info), found):
+            return None
+        return LotRoot.of(found)
+
+    @staticmethod
+    def resolve_identity(root: LotRoot, info: GraphQLResolveInfo) -> str:
+        return context_of(info).epc(root.identity)
+
+    @staticmethod
+    def resolve_owner(root: LotRoot, info: GraphQLResolveInfo) -> genealogy.Party | None:
+        if root.owner is not None:
+            return root.owner
+        owner = OrganisationModel.objects.prefetch_related("roles").filter(pk=root.owner_id).first()
+        return genealogy.party_of(owner) if owner is not None else None
+
+    @staticmethod
+    def resolve_downstream(
+        root: LotRoot,
+        info: GraphQLResolveInfo,
+        exposure: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Downstream:
+        context = context_of(info)
+        size, start = page_size(first), after_of(AFFECTED, after)
+        lot = LotModel.objects.get(pk=root.id)
+        if not lot_traceable(context, lot):  # a lot named on the way (a unit's upstream) the caller may not trace
+            raise InputError(f"no lot is known as {context.epc(lot.identity)!r}", code="unknown_subject")
+        # graphene hands an enum argument over as its member: the domain filters by the value
+        kept = getattr(exposure, "value", exposure)
+        return downstream_read(context, lot, exposure=kept, first=size, after=start)
+
+
+class LotQuery(graphene.ObjectType):
+    lot = graphene.Field(
+        Lot,
+        identifier=graphene.String(required=True),
+        description="A lot by EPC URN, GS1 Digital Link, or your own lot code; null when unknown to you.",
+    )
+
+    @staticmethod
+    def resolve_lot(root: None, info: GraphQLResolveInfo, identifier: str) -> LotRoot | None:
+        found = lot_find(context_of(info), identifier)
+        return LotRoot.of(found) if found is not None else None
