@@ -1,0 +1,94 @@
+"""Query counts of the GraphQL API's connections: a page costs the same number of queries whatever
+its size (every edge is built from the set-based read models, never a query per edge), and the
+sign-in throttling the REST API has."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from suppliers.models import Membership, Role
+from suppliers.services import api_token_issue
+from tests.factories import OrganisationFactory
+from tests.test_api_support import member, more_units, urn
+from tests.trace_world import add_competitor, build_world
+
+pytestmark = pytest.mark.django_db
+
+DOWNSTREAM = """query D($lot: String!, $first: Int) { lot(identifier: $lot) { id identity owner { slug }
+  downstream(first: $first) { totalCount definiteCount potentialCount others { organisation { slug } definiteCount }
+    edges { cursor node { exposure productModel workOrder unit { id identity serial gtin }
+      path { from to record exposure } } }
+    pageInfo { hasNextPage endCursor } } } }"""
+SIBLINGS = """query S($unit: String!, $first: Int) { unit(identifier: $unit) { id
+  siblings(first: $first) { edges { cursor node { id identity serial } } pageInfo { hasNextPage endCursor } } } }"""
+
+
+def _key(organisation: Any) -> str:
+    membership = Membership.objects.get(user=member(organisation), organisation=organisation)
+    return api_token_issue(membership=membership)
+
+
+def _queries(key: str, query: str, **variables: Any) -> tuple[int, dict[str, Any]]:
+    client = Client()
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post(
+            "/graphql/",
+            {"query": query, "variables": variables},
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Token {key}",
+        )
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert "errors" not in body, body
+    return len(captured), body["data"]
+
+
+@pytest.fixture()
+def world():
+    w = add_competitor(build_world())
+    more_units(w, 30)
+    w.regulator = OrganisationFactory(role=Role.REGULATOR)
+    return w
+
+
+@pytest.mark.parametrize("caller", ["regulator", "brand", "cell_maker"])
+def test_a_downstream_page_costs_the_same_queries_whatever_its_size(world, caller):
+    key = _key({"regulator": world.regulator, "brand": world.brand, "cell_maker": world.c1.owner}[caller])
+    # The domain's page asks more segments (or batches, for a party) while it comes out short: a
+    # query per segment or batch, never per unit, so the larger page costs no more.
+    small, small_data = _queries(key, DOWNSTREAM, lot=urn(world.m1.identity), first=10)
+    large, large_data = _queries(key, DOWNSTREAM, lot=urn(world.m1.identity), first=35)
+    if caller != "cell_maker":  # the cell maker sees counts of its customers' units, no serial
+        assert len(small_data["lot"]["downstream"]["edges"]) == 10
+        assert len(large_data["lot"]["downstream"]["edges"]) == 35
+    assert large <= small
+
+
+def test_a_siblings_page_costs_the_same_queries_whatever_its_size(world):
+    key = _key(world.brand)
+    small, small_data = _queries(key, SIBLINGS, unit="U1", first=2)
+    large, large_data = _queries(key, SIBLINGS, unit="U1", first=25)
+    assert len(small_data["unit"]["siblings"]["edges"]) == 2
+    assert len(large_data["unit"]["siblings"]["edges"]) == 25
+    assert large == small
+
+
+def test_failed_token_sign_ins_are_throttled_as_the_rest_api_throttles_them(settings):
+    settings.LEDGER_SIGNIN_FAILURES = 3
+    client = Client()
+    for _ in range(3):
+        response = client.post(
+            "/graphql/", {"query": "{ __typename }"}, content_type="application/json", HTTP_AUTHORIZATION="Token bad"
+        )
+        assert response.status_code == 401
+    refused = client.post(
+        "/graphql/", {"query": "{ __typename }"}, content_type="application/json", HTTP_AUTHORIZATION="Token bad"
+    )
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert refused.json()["errors"][0]["extensions"]["code"] == "throttled"
+    assert "data" not in refused.json()
