@@ -253,3 +253,35 @@ def test_no_page_breaks_the_content_security_policy(live_server):
     # then every page carries the policy and the browser refused nothing on any of them
     assert all(policy and "script-src 'self'" in policy for policy in policies.values()), policies
     assert violations == []
+
+
+def test_a_signed_in_regulator_runs_a_query_in_graphiql_served_here(live_server):
+    # given a regulator, signed in, and a world with a lot to ask about
+    from urllib.parse import quote
+
+    from suppliers.models import Role
+    from tests.factories import OrganisationFactory
+    from traceability.ledger.selectors import identifier_render
+
+    w = build_world()
+    regulator = member(OrganisationFactory(role=Role.REGULATOR), "regulator-browser")
+    lot = identifier_render(w.m1.identity, form="epc")
+    cookie = _session_cookie(regulator, live_server.url)
+    requested: list[str] = []
+    refused: list[str] = []
+    query = f'{{ lot(identifier: "{lot}") {{ identity downstream {{ totalCount }} }} }}'
+    with chromium_page(cookies=[cookie]) as page:
+        page.on("request", lambda request: requested.append(request.url))
+        page.on("console", lambda message: refused.append(message.text) if message.type == "error" else None)
+        # when they open GraphiQL with a shared query and run it
+        page.goto(f"{live_server.url}/graphql/#query={quote(query)}")
+        page.wait_for_selector(".graphiql-execute-button", timeout=20_000)
+        page.locator(".graphiql-execute-button").click()
+        page.wait_for_function(
+            "() => document.querySelector('.result-window')?.innerText.includes('totalCount')", timeout=20_000
+        )
+        result = page.locator(".result-window").inner_text()
+    # then the ledger answered it through the session, with GraphiQL's assets from this server only
+    assert lot in result and '"totalCount": 7' in result
+    assert requested and all(url.startswith(live_server.url) for url in requested), requested
+    assert not [text for text in refused if "Content Security Policy" in text], refused

@@ -400,3 +400,20 @@ def test_paging_through_ten_thousand_affected_units_returns_each_exactly_once(li
     # then it has read every unit exactly once, in ten pages
     assert pages == 10
     assert len(seen) == len(set(seen)) == 10_000
+
+
+def test_a_regulator_reads_what_its_grants_cover_and_nothing_else(live_server, world):
+    from traceability.access.models import GrantScope
+    from traceability.access.services import grant_add
+
+    # a regulator without a grant, one for another market, one for the market the units were sold in
+    ungranted = OrganisationFactory(role=Role.REGULATOR, all_grant=False)
+    elsewhere = OrganisationFactory(role=Role.REGULATOR, all_grant=False)
+    grant_add(regulator=elsewhere, scope=GrantScope.JURISDICTION, jurisdiction="US")
+    market = OrganisationFactory(role=Role.REGULATOR, all_grant=False)
+    grant_add(regulator=market, scope=GrantScope.JURISDICTION, jurisdiction="CN")  # every consignee is in CN
+
+    for regulator in (ungranted, elsewhere):
+        assert ask(live_server, token(regulator), DOWNSTREAM, lot=urn(world.m1.identity)).data == {"lot": None}
+    covered = ask(live_server, token(market), DOWNSTREAM, lot=urn(world.m1.identity)).data["lot"]["downstream"]
+    assert covered["totalCount"] == 9 and len(covered["edges"]) == 9
