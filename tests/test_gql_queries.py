@@ -92,3 +92,22 @@ def test_failed_token_sign_ins_are_throttled_as_the_rest_api_throttles_them(sett
     assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
     assert refused.json()["errors"][0]["extensions"]["code"] == "throttled"
     assert "data" not in refused.json()
+
+
+def test_counts_alone_read_no_page_of_units(world):
+    key = _key(world.regulator)
+    counts = "query C($lot: String!) { lot(identifier: $lot) { downstream { totalCount definiteCount } } }"
+    paged = "query P($lot: String!) { lot(identifier: $lot) { downstream(first: 1) { totalCount edges { cursor } } } }"
+    counted, data = _queries(key, counts, lot=urn(world.m1.identity))
+    with_page, _ = _queries(key, paged, lot=urn(world.m1.identity))
+    assert data["lot"]["downstream"]["totalCount"] == 39  # U1-U6, U8, U9, U10 and 30 more from MOD1
+    assert counted < with_page
+
+
+def test_an_oversized_body_is_refused_unread():
+    response = Client().post(
+        "/graphql/", {"query": "{ __typename }", "pad": "x" * 1_100_000}, content_type="application/json"
+    )
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["extensions"]["code"] == "body_too_large"
+    assert "data" not in response.json()

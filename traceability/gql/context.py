@@ -6,7 +6,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.http import HttpRequest
-from graphql import GraphQLError, GraphQLResolveInfo
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLResolveInfo,
+    InlineFragmentNode,
+    SelectionSetNode,
+)
 
 from traceability.access.permissions import Caller
 from traceability.access.policy import Actor
@@ -57,3 +64,21 @@ def pk_of(text: str) -> int | None:
         return None
     pk = int(text)
     return pk if 0 < pk <= ID_MAX else None
+
+
+def selected(info: GraphQLResolveInfo, names: set[str]) -> bool:
+    """Whether the field being resolved selects any of ``names`` directly (through fragments too)."""
+
+    def scan(selection_set: SelectionSetNode | None, seen: frozenset[str]) -> bool:
+        for selection in selection_set.selections if selection_set is not None else ():
+            if isinstance(selection, FieldNode) and selection.name.value in names:
+                return True
+            if isinstance(selection, InlineFragmentNode) and scan(selection.selection_set, seen):
+                return True
+            if isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
+                fragment = info.fragments.get(selection.name.value)
+                if fragment is not None and scan(fragment.selection_set, seen | {selection.name.value}):
+                    return True
+        return False
+
+    return any(scan(node.selection_set, frozenset()) for node in info.field_nodes)

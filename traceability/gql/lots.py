@@ -22,7 +22,7 @@ from traceability import genealogy
 from traceability.access.policy import FULL, ResultScope, result_scope, subject_traceable
 from traceability.core.limits import control_character
 from traceability.genealogy.models import Exposure as ExposureName
-from traceability.gql.context import Context, InputError, context_of, pk_of
+from traceability.gql.context import Context, InputError, context_of, pk_of, selected
 from traceability.gql.paging import after_of, cursor_of, page_size
 from traceability.gql.parties import Organisation
 from traceability.investigations.selectors import AffectedUnitFilters, AffectedUnitRow, affected_units_page
@@ -285,6 +285,9 @@ class Lot(graphene.ObjectType):
             raise InputError(f"no lot is known as {context.epc(lot.identity)!r}", code="unknown_subject")
         # graphene hands an enum argument over as its member: the domain filters by the value
         kept = getattr(exposure, "value", exposure)
+        # Only the counts asked (``downstream { totalCount }``): no page of units is read.
+        if not selected(info, {"edges", "pageInfo"}):
+            size = 0
         return downstream_read(context, lot, exposure=kept, first=size, after=start)
 
 
