@@ -82,6 +82,7 @@ def test_a_session_posts_queries_with_its_csrf_token_as_graphiql_does():
         ({"query": "{ __typename }", "variables": [1]}, "invalid_variables"),
         ({"query": "query A { __typename } query B { __typename }"}, "unknown_operation"),
         ({"query": "query A { __typename }", "operationName": "B"}, "unknown_operation"),
+        ({"query": "{" + " ".join(f"a{i}: __typename" for i in range(7_000)) + "}"}, "syntax_error"),  # 21k tokens
     ],
 )
 def test_a_malformed_request_is_refused_with_a_specific_code(body, code):

@@ -40,8 +40,20 @@ from traceability.gql.paging import DEFAULT_FIRST
 MAX_DEPTH = 12
 MAX_COST = 50_000
 LIST_WEIGHT = 5
-# Fields that run a trace or a page of one: a backward or forward trace is several queries.
-FIELD_WEIGHTS = {("Unit", "upstream"): 50, ("Lot", "downstream"): 50, ("Unit", "siblings"): 20}
+# Fields that run a trace or a page of one (a backward or forward trace is several queries), and the
+# root lookups, which ask the access policy (for a party, whether a lot reaches it: a forward trace).
+FIELD_WEIGHTS = {
+    ("Unit", "upstream"): 50,
+    ("Lot", "downstream"): 50,
+    ("Unit", "siblings"): 20,
+    ("Query", "lot"): 50,
+    ("Query", "unit"): 20,
+    ("Query", "node"): 20,
+}
+# A document longer than this many tokens is refused as it is parsed: validating one costs time in
+# its length (4,000 aliased lookups, 127 kB, took 3.4 s to validate), before any limit is measured.
+# GraphiQL's introspection query is about 300 tokens; a page of a thousand units is asked in a few dozen.
+MAX_TOKENS = 20_000
 
 
 class LimitExceeded(GraphQLError):

@@ -44,7 +44,7 @@ from traceability.core.models import AuditAction
 from traceability.core.parsers import BoundedJSONParser
 from traceability.events.limits import escaped
 from traceability.gql.context import Context
-from traceability.gql.protection import limits_refusal, measure
+from traceability.gql.protection import MAX_TOKENS, limits_refusal, measure
 from traceability.gql.schema import schema
 
 # What an audit entry keeps of a query's text and variables: enough to tell what was asked, small
@@ -161,7 +161,7 @@ class GraphQLView(APIView):
         """(the answer, the operation's kind and name, the code it was refused with before running or
         None). The name is the operation's own, when the request did not need to say it."""
         try:
-            document = parse(query)
+            document = parse(query, max_tokens=MAX_TOKENS)
         except GraphQLError as error:
             return {"errors": [_formatted(error, "syntax_error")]}, "query", operation_name, "syntax_error"
         graphql_schema = schema.graphql_schema
