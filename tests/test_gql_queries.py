@@ -111,3 +111,87 @@ def test_an_oversized_body_is_refused_unread():
     assert response.status_code == 413
     assert response.json()["errors"][0]["extensions"]["code"] == "body_too_large"
     assert "data" not in response.json()
+
+
+DASHBOARD = """query Dashboard($number: Int!, $first: Int) {
+  investigation(number: $number) {
+    id number status openedAt owner { slug }
+    finding { number category severity description inquiry subject raisedAt }
+    latestRun {
+      id number position status percent definiteCount potentialCount consigneeCount
+      affectedUnits(first: $first) {
+        totalCount definiteCount potentialCount
+        edges { cursor node { exposure productModel workOrder unit { identity serial }
+          path { from to record exposure } } }
+        pageInfo { hasNextPage endCursor }
+      }
+      consignees { organisation { slug name } units firstShippedAt lastShippedAt }
+      breakdown {
+        productModels { key name units definite potential }
+        workOrders { key units definite potential }
+        sites { key name units }
+        productionMonths { key units }
+        consignees { organisation { slug } units }
+      }
+    }
+  }
+}"""
+
+
+def _traced_investigation(world) -> Any:
+    from tests.jobs_support import run_job
+    from traceability.investigations.models import TraceRun
+    from traceability.investigations.services import finding_record
+
+    finding = finding_record(
+        owner=world.brand,
+        subject=world.m1,
+        category="metallic_debris",
+        severity="critical",
+        description="Fe 45 µm",
+        submit=lambda job: None,
+    )
+    run_job(TraceRun.objects.get(investigation=finding.investigation).job)
+    return finding.investigation
+
+
+def test_a_regulators_dashboard_query_takes_a_fixed_number_of_queries_whatever_the_page_size(world):
+    # given the brand's investigation of M1, traced, and a regulator who reads the whole ledger
+    investigation = _traced_investigation(world)
+    key = _key(world.regulator)
+
+    # when the regulator asks for its dashboard with a small page and a large one
+    small, small_data = _queries(key, DASHBOARD, number=investigation.pk, first=5)
+    large, large_data = _queries(key, DASHBOARD, number=investigation.pk, first=35)
+
+    # then every part is there, and the larger page costs no more queries
+    dashboard = large_data["investigation"]
+    assert dashboard["status"] == "traced" and dashboard["owner"]["slug"] == world.brand.slug
+    assert dashboard["finding"]["subject"] == urn(world.m1.identity)
+    assert dashboard["finding"]["category"] == "METALLIC_DEBRIS"
+    run = dashboard["latestRun"]
+    assert (run["status"], run["percent"]) == ("succeeded", 100)
+    assert run["affectedUnits"]["totalCount"] == run["definiteCount"] + run["potentialCount"] == 39
+    assert (
+        len(run["affectedUnits"]["edges"]) == 35
+        and len(small_data["investigation"]["latestRun"]["affectedUnits"]["edges"]) == 5
+    )
+    assert {c["organisation"]["slug"] for c in run["consignees"]} == {
+        world.d1.slug,
+        world.d2.slug,
+        world.other_distributor.slug,
+    }
+    assert sum(m["units"] for m in run["breakdown"]["productModels"]) == 39
+    assert large <= small
+
+
+def test_an_investigation_is_null_to_whom_it_is_not_readable_and_its_owner_sees_its_share(world):
+    investigation = _traced_investigation(world)
+    _, other = _queries(_key(world.other_brand), DASHBOARD, number=investigation.pk, first=5)
+    assert other == {"investigation": None}
+    _, own = _queries(_key(world.brand), DASHBOARD, number=investigation.pk, first=50)
+    run = own["investigation"]["latestRun"]
+    # the brand's own units (U1-U6, U8 and 30 more), not the second brand's U9 and U10
+    assert run["affectedUnits"]["totalCount"] == run["definiteCount"] + run["potentialCount"] == 37
+    assert "U9" not in {e["node"]["unit"]["serial"] for e in run["affectedUnits"]["edges"]}
+    assert sum(m["units"] for m in run["breakdown"]["productModels"]) == 37

@@ -1,9 +1,14 @@
-"""Investigations: what a regulator starts from the graph.
+"""Investigations: what a regulator starts from the graph, and reads of it.
 
 ``startInquiry`` records a regulator's inquiry (its own kind of finding, ``Finding.inquiry``) on a
 lot or unit its grants cover, which opens an investigation and starts its trace run, as REST's
 ``POST /api/v1/findings/`` does for a regulator. Refusals come back as typed payload errors with the
 domain's stable codes (Saleor's habit), and change nothing.
+
+``investigation`` reads one (the caller's own, or one its grants cover: ``investigations_readable``)
+with its finding and latest finished run, whose affected units, consignees and breakdown are the
+read models REST's run pages render, as the access policy's ``investigation_scope`` lets the
+caller see them: a regulator's dashboard in one query.
 """
 
 from __future__ import annotations
@@ -11,14 +16,40 @@ from __future__ import annotations
 from typing import Any
 
 import graphene
+from graphene import relay
 from graphql import GraphQLResolveInfo
 
-from traceability.access.policy import subject_traceable
+from suppliers.models import Organisation as OrganisationModel
+from traceability import genealogy
+from traceability.access.policy import (
+    ResultScope,
+    investigation_scope,
+    investigations_readable,
+    readable_through_investigation,
+    subject_traceable,
+)
 from traceability.core.errors import DomainError
 from traceability.core.limits import control_character
-from traceability.gql.context import context_of
+from traceability.gql.context import Context, InputError, context_of, pk_of, selected
+from traceability.gql.lots import AFFECTED, AffectedUnitConnection, Exposure, affected_page
+from traceability.gql.paging import after_of, page_size
+from traceability.gql.parties import Organisation
+from traceability.investigations.models import Finding as FindingModel
 from traceability.investigations.models import FindingCategory as CategoryName
+from traceability.investigations.models import Investigation as InvestigationModel
 from traceability.investigations.models import Severity as SeverityName
+from traceability.investigations.models import TraceRun as TraceRunModel
+from traceability.investigations.selectors import (
+    AffectedConsignee,
+    Counted,
+    RunNotFinished,
+    affected_breakdown,
+    affected_consignees,
+    finding_latest_run,
+    finished_run_part,
+    finished_run_result,
+    run_require_finished,
+)
 from traceability.investigations.services import finding_record
 from traceability.ledger.selectors import SubjectError, subject_find
 from traceability.tasks import job_submit
@@ -128,3 +159,295 @@ class StartInquiry(graphene.Mutation):
 
 class InvestigationMutation(graphene.ObjectType):
     start_inquiry = StartInquiry.Field()
+
+
+# --- reading an investigation: the regulator's dashboard ----------------------------------------------
+
+
+class Finding(graphene.ObjectType):
+    """What an investigation is about. Readable with its investigation: by its owner and by a
+    regulator whose grants cover it, who read it whole (``finding_read_in_full``)."""
+
+    number = graphene.Int(required=True, description="Its id, as REST's /api/v1/findings/{id}/ names it.")
+    category = graphene.NonNull(FindingCategory)
+    severity = graphene.NonNull(Severity)
+    description = graphene.String(required=True)
+    inquiry = graphene.Boolean(required=True, description="A regulator's inquiry, not a party's finding.")
+    subject = graphene.String(
+        required=True, description="The lot or unit's EPC URN, or the supplier's slug or the site's name."
+    )
+    raised_at = graphene.DateTime(required=True)
+
+    @staticmethod
+    def resolve_number(root: FindingModel, info: GraphQLResolveInfo) -> int:
+        return root.pk
+
+    @staticmethod
+    def resolve_subject(root: FindingModel, info: GraphQLResolveInfo) -> str:
+        context = context_of(info)
+        if root.subject_lot is not None:
+            return context.epc(root.subject_lot.identity)
+        if root.subject_unit is not None:
+            return context.epc(root.subject_unit.identity)
+        if root.subject_organisation is not None:
+            return root.subject_organisation.slug
+        return root.subject_site.name if root.subject_site is not None else ""
+
+
+class GroupCount(graphene.ObjectType):
+    """Affected units of one group (a product model, a work order, a site, a production month)."""
+
+    key = graphene.String(description="The model number, work order number, site id or YYYY-MM; null: none.")
+    name = graphene.String()
+    units = graphene.Int(required=True)
+    definite = graphene.Int(required=True)
+    potential = graphene.Int(required=True)
+
+
+class Consignee(graphene.ObjectType):
+    """An organisation that received affected units, loose or packed at any depth."""
+
+    organisation = graphene.NonNull(Organisation)
+    units = graphene.Int(required=True)
+    first_shipped_at = graphene.DateTime(required=True)
+    last_shipped_at = graphene.DateTime(required=True)
+
+
+class Breakdown(graphene.ObjectType):
+    """The affected units counted by group, largest first (those the caller sees)."""
+
+    product_models = graphene.List(graphene.NonNull(GroupCount), required=True)
+    work_orders = graphene.List(graphene.NonNull(GroupCount), required=True)
+    sites = graphene.List(graphene.NonNull(GroupCount), required=True)
+    production_months = graphene.List(graphene.NonNull(GroupCount), required=True)
+    consignees = graphene.List(graphene.NonNull(Consignee), required=True)
+
+
+def _consignee(consignee: AffectedConsignee) -> dict[str, Any]:
+    return {
+        "organisation": consignee.party,
+        "units": consignee.units,
+        "first_shipped_at": consignee.first_shipped_at,
+        "last_shipped_at": consignee.last_shipped_at,
+    }
+
+
+def _group(counted: Counted, key: Any, name: str | None = None) -> dict[str, Any]:
+    return {
+        "key": None if key is None else str(key),
+        "name": name,
+        "units": counted.units,
+        "definite": counted.definite,
+        "potential": counted.potential,
+    }
+
+
+def run_scope(context: Context, run: TraceRunModel) -> ResultScope:
+    """What the caller sees of a run's results: the access policy's ``investigation_scope``, once
+    per investigation and request (REST's ``result_scope_of``)."""
+    key = ("investigation-scope", run.investigation_id)
+    if key not in context.memo:
+        context.memo[key] = investigation_scope(context.actor, run.investigation)
+    return context.memo[key]  # type: ignore[no-any-return]
+
+
+def _finished(run: TraceRunModel) -> TraceRunModel:
+    try:
+        return run_require_finished(run=run)
+    except RunNotFinished as refused:
+        raise InputError(refused.message, code=refused.code) from None
+
+
+class TraceRun(graphene.ObjectType):
+    """One forward trace of an investigation's subject, at one ledger position. Its counts and
+    units are what the caller may see of them (everything, for a regulator in scope)."""
+
+    class Meta:
+        interfaces = (relay.Node,)
+
+    number = graphene.Int(required=True, description="Its id, as REST's /api/v1/runs/{id}/ names it.")
+    position = graphene.Int(required=True, description="The ledger position traced at.")
+    status = graphene.String(required=True, description="Its job's: queued, running, succeeded, failed.")
+    percent = graphene.Int(required=True)
+    definite_count = graphene.Int(description="Null until the run has finished.")
+    potential_count = graphene.Int()
+    consignee_count = graphene.Int()
+    affected_units = graphene.Field(
+        graphene.NonNull(AffectedUnitConnection),
+        exposure=Exposure(),
+        first=graphene.Int(),
+        after=graphene.String(),
+        description="The affected units from the run's stored result, a page at a time in unit order.",
+    )
+    consignees = graphene.List(graphene.NonNull(Consignee), required=True, description="Most units first.")
+    breakdown = graphene.NonNull(Breakdown)
+
+    @classmethod
+    def is_type_of(cls, root: Any, info: GraphQLResolveInfo) -> bool:
+        return isinstance(root, TraceRunModel)
+
+    @classmethod
+    def get_node(cls, info: GraphQLResolveInfo, id: str) -> TraceRunModel | None:
+        pk = pk_of(id)
+        actor = context_of(info).actor
+        readable = readable_through_investigation(actor, owner="investigation__owner_id", investigation="investigation")
+        runs = TraceRunModel.objects.select_related("job", "investigation").filter(readable)
+        return runs.filter(pk=pk).first() if pk is not None else None
+
+    @staticmethod
+    def resolve_number(root: TraceRunModel, info: GraphQLResolveInfo) -> int:
+        return root.pk
+
+    @staticmethod
+    def resolve_status(root: TraceRunModel, info: GraphQLResolveInfo) -> str:
+        return root.job.status
+
+    @staticmethod
+    def resolve_percent(root: TraceRunModel, info: GraphQLResolveInfo) -> int:
+        return root.job.percent
+
+    @staticmethod
+    def _counts(root: TraceRunModel, info: GraphQLResolveInfo) -> dict[str, Any] | None:
+        """The run's counts as the caller sees them (REST's ``scoped_counts``): its owner's stored
+        share unless the caller sees the result in full; None until the run has finished."""
+        if root.definite_units is None:
+            return None
+        if run_scope(context_of(info), root).full or not root.party_view:
+            return {
+                "definite_units": root.definite_units,
+                "potential_units": root.potential_units,
+                "consignees": root.consignees,
+                "others": [],
+            }
+        return dict(root.party_view)
+
+    @staticmethod
+    def resolve_definite_count(root: TraceRunModel, info: GraphQLResolveInfo) -> int | None:
+        counts = TraceRun._counts(root, info)
+        return counts["definite_units"] if counts else None
+
+    @staticmethod
+    def resolve_potential_count(root: TraceRunModel, info: GraphQLResolveInfo) -> int | None:
+        counts = TraceRun._counts(root, info)
+        return counts["potential_units"] if counts else None
+
+    @staticmethod
+    def resolve_consignee_count(root: TraceRunModel, info: GraphQLResolveInfo) -> int | None:
+        counts = TraceRun._counts(root, info)
+        return counts["consignees"] if counts else None
+
+    @staticmethod
+    def resolve_affected_units(
+        root: TraceRunModel,
+        info: GraphQLResolveInfo,
+        exposure: Any = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Any:
+        context = context_of(info)
+        size, start = page_size(first), after_of(AFFECTED, after)
+        run = _finished(root)
+        scope = run_scope(context, run)
+        party = None if scope.full else scope.organisation_id
+        forward = finished_run_result(run=run) if party is None else finished_run_part(run=run, party_id=party)
+        counts = TraceRun._counts(run, info) or {"definite_units": 0, "potential_units": 0, "others": []}
+        slugs = [o["organisation"] for o in counts["others"]]
+        ids = dict(OrganisationModel.objects.filter(slug__in=slugs).values_list("slug", "pk")) if slugs else {}
+        return affected_page(
+            context,
+            forward=forward,
+            scope=scope,
+            counts=(counts["definite_units"], counts["potential_units"]),
+            others=[(ids[o["organisation"]], o["definite_units"], o["potential_units"]) for o in counts["others"]],
+            exposure=getattr(exposure, "value", exposure),
+            first=size if selected(info, {"edges", "pageInfo"}) else 0,
+            after=start,
+        )
+
+    @staticmethod
+    def resolve_consignees(root: TraceRunModel, info: GraphQLResolveInfo) -> list[dict[str, Any]]:
+        run = _finished(root)
+        scope = run_scope(context_of(info), run)
+        found = affected_consignees(
+            forward=finished_run_result(run=run), party_id=None if scope.full else scope.organisation_id
+        )
+        return [_consignee(c) for c in found]
+
+    @staticmethod
+    def resolve_breakdown(root: TraceRunModel, info: GraphQLResolveInfo) -> dict[str, Any]:
+        run = _finished(root)
+        scope = run_scope(context_of(info), run)
+        found = affected_breakdown(
+            forward=finished_run_result(run=run),
+            shown=None if scope.full else scope.units_shown(),
+            party_id=None if scope.full else scope.organisation_id,
+        )
+        return {
+            "product_models": [_group(c, c.model_number, c.name) for c in found.product_models],
+            "work_orders": [_group(c, c.number) for c in found.work_orders],
+            "sites": [_group(c, c.site_id, c.name) for c in found.sites],
+            "production_months": [_group(c, c.month) for c in found.production_months],
+            "consignees": [_consignee(c) for c in found.consignees],
+        }
+
+
+def _investigations(actor: Any) -> Any:
+    return InvestigationModel.objects.select_related(
+        "owner",
+        "finding__subject_lot",
+        "finding__subject_unit",
+        "finding__subject_organisation",
+        "finding__subject_site",
+    ).filter(investigations_readable(actor))
+
+
+class Investigation(graphene.ObjectType):
+    """An investigation of a finding: its status and its trace runs. Yours, or one your grants cover."""
+
+    class Meta:
+        interfaces = (relay.Node,)
+
+    number = graphene.Int(required=True, description="Its id, as REST's /api/v1/investigations/{id}/ names it.")
+    status = graphene.String(required=True)
+    opened_at = graphene.DateTime(required=True)
+    owner = graphene.NonNull(Organisation)
+    finding = graphene.NonNull(Finding)
+    latest_run = graphene.Field(TraceRun, description="Its latest run whose trace has finished.")
+
+    @classmethod
+    def is_type_of(cls, root: Any, info: GraphQLResolveInfo) -> bool:
+        return isinstance(root, InvestigationModel)
+
+    @classmethod
+    def get_node(cls, info: GraphQLResolveInfo, id: str) -> InvestigationModel | None:
+        pk = pk_of(id)
+        return _investigations(context_of(info).actor).filter(pk=pk).first() if pk is not None else None
+
+    @staticmethod
+    def resolve_number(root: InvestigationModel, info: GraphQLResolveInfo) -> int:
+        return root.pk
+
+    @staticmethod
+    def resolve_owner(root: InvestigationModel, info: GraphQLResolveInfo) -> Any:
+        return genealogy.party_of(root.owner)
+
+    @staticmethod
+    def resolve_latest_run(root: InvestigationModel, info: GraphQLResolveInfo) -> TraceRunModel | None:
+        run = finding_latest_run(finding=root.finding)
+        if run is None:
+            return None
+        return TraceRunModel.objects.select_related("job", "investigation").get(pk=run.pk)
+
+
+class InvestigationQuery(graphene.ObjectType):
+    investigation = graphene.Field(
+        Investigation,
+        number=graphene.Int(required=True),
+        description="An investigation by its id (REST's); null when it is not yours to read.",
+    )
+
+    @staticmethod
+    def resolve_investigation(root: None, info: GraphQLResolveInfo, number: int) -> InvestigationModel | None:
+        if number <= 0:
+            return None
+        return Investigation.get_node(info, str(number))

@@ -9,6 +9,7 @@ null, as REST answers 404.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,6 +177,34 @@ def downstream_read(context: Context, lot: LotModel, *, exposure: str | None, fi
     else:
         view = scope.view
         definite, potential = (view.definite_units, view.potential_units) if view is not None else (0, 0)
+    others = [(c.organisation_id, c.definite_units, c.potential_units) for c in scope.others]
+    return affected_page(
+        context,
+        forward=forward,
+        scope=scope,
+        counts=(definite, potential),
+        others=others,
+        exposure=exposure,
+        first=first,
+        after=after,
+    )
+
+
+def affected_page(
+    context: Context,
+    *,
+    forward: genealogy.Forward,
+    scope: ResultScope,
+    counts: tuple[int, int],
+    others: list[tuple[int, int, int]],
+    exposure: str | None,
+    first: int,
+    after: int,
+) -> Downstream:
+    """A page of a trace's affected units as ``scope`` lets the caller see them (the listing REST's
+    run-units page renders: ``affected_units_page``), with the result's ``counts`` (definite,
+    potential) as the caller may see them and ``others`` (organisation id, definite, potential)."""
+    definite, potential = counts
     filters = AffectedUnitFilters(
         exposure=exposure,
         shown=None if scope.full else scope.units_shown(),
@@ -194,17 +223,7 @@ def downstream_read(context: Context, lot: LotModel, *, exposure: str | None, fi
     # A filtered page may stop short of ``first`` having scanned its budget: the end cursor is where
     # the scan stopped, so the next page carries on from there, not from the last unit shown.
     end = next_after if next_after is not None else (rows[-1].unit_id if rows else None)
-    others = scope.others
-    parties = (
-        {
-            o.pk: genealogy.party_of(o)
-            for o in OrganisationModel.objects.prefetch_related("roles").filter(
-                pk__in=[c.organisation_id for c in others]
-            )
-        }
-        if others
-        else {}
-    )
+    parties = parties_by_id(organisation for organisation, _, _ in others)
     # By the enum's values: a TextChoices member hashes by its name, not as the string it equals.
     total = {"definite": definite, "potential": potential}.get(exposure or "", definite + potential)
     return Downstream(
@@ -219,14 +238,19 @@ def downstream_read(context: Context, lot: LotModel, *, exposure: str | None, fi
             "end_cursor": cursor_of(AFFECTED, end) if end is not None else None,
         },
         others=[
-            {
-                "organisation": parties[c.organisation_id],
-                "definite_count": c.definite_units,
-                "potential_count": c.potential_units,
-            }
-            for c in others
+            {"organisation": parties[organisation], "definite_count": d, "potential_count": p}
+            for organisation, d, p in others
         ],
     )
+
+
+def parties_by_id(ids: Iterable[int]) -> dict[int, genealogy.Party]:
+    """Organisations as parties, with their roles: two queries for any number, none for none."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    found = OrganisationModel.objects.prefetch_related("roles").filter(pk__in=wanted)
+    return {organisation.pk: genealogy.party_of(organisation) for organisation in found}
 
 
 class Lot(graphene.ObjectType):

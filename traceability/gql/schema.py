@@ -10,13 +10,13 @@ from __future__ import annotations
 import graphene
 from graphene import relay
 
-from traceability.gql.investigations import InvestigationMutation
+from traceability.gql.investigations import Investigation, InvestigationMutation, InvestigationQuery, TraceRun
 from traceability.gql.lots import LotQuery
 from traceability.gql.parties import Organisation
 from traceability.gql.units import UnitQuery
 
 
-class Query(LotQuery, UnitQuery, graphene.ObjectType):
+class Query(LotQuery, UnitQuery, InvestigationQuery, graphene.ObjectType):
     node = relay.Node.Field()
 
 
@@ -24,4 +24,4 @@ class Mutation(InvestigationMutation, graphene.ObjectType):
     pass
 
 
-schema = graphene.Schema(query=Query, mutation=Mutation, types=[Organisation])
+schema = graphene.Schema(query=Query, mutation=Mutation, types=[Organisation, Investigation, TraceRun])
