@@ -242,6 +242,8 @@ def test_start_inquiry_records_a_regulators_inquiry_and_refuses_with_typed_error
     malformed = ask(live_server, regulator, mutation, subject="urn:epc:id:sgtin:12", description="x")
     assert _codes(malformed) == ["invalid_identifier"]
     assert _codes(ask(live_server, regulator, mutation, subject=urn(world.c1.identity), description=" ")) == ["blank"]
+    long = ask(live_server, regulator, mutation, subject=urn(world.c1.identity), description="x" * 20_001)
+    assert _codes(long) == ["max_length"]
     assert written() == before
 
 

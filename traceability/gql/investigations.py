@@ -121,12 +121,9 @@ class StartInquiry(graphene.Mutation):
                 return _refused("control_character", f"{name} contains the control character U+{ord(found):04X}", name)
         if not description.strip():
             return _refused("blank", "description may not be blank", "description")
-        if len(description) > TEXT_MAX_LENGTH:
-            return _refused(
-                "max_length",
-                f"description is {len(description):,} characters: at most {TEXT_MAX_LENGTH:,}",
-                "description",
-            )
+        for name, value in (("subject", subject), ("description", description)):
+            if len(value) > TEXT_MAX_LENGTH:
+                return _refused("max_length", f"{name} is {len(value):,} characters: at most {TEXT_MAX_LENGTH:,}", name)
         try:
             found = subject_find(subject, owner=caller.organisation)
         except SubjectError as refused:
