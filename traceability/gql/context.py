@@ -17,7 +17,7 @@ from graphql import (
 
 from traceability.access.permissions import Caller
 from traceability.access.policy import Actor
-from traceability.ledger.selectors import PrefixLength, identifier_links
+from traceability.ledger.selectors import PrefixLength, identifier_or_none
 
 
 @dataclass
@@ -30,6 +30,7 @@ class Context:
     prefix_length: PrefixLength = field(default_factory=PrefixLength)
     # Per-request memo of reads several fields ask for (a lot's forward trace, a policy answer).
     memo: dict[Any, Any] = field(default_factory=dict)
+    urns: dict[str, str] = field(default_factory=dict)
 
     @property
     def actor(self) -> Actor:
@@ -37,8 +38,14 @@ class Context:
 
     def epc(self, canonical: str) -> str:
         """A stored identity as its EPC URN; an organisation's own code, or a GS1 key whose company
-        prefix length is unknown (no URN can be written without guessing), as the stored identity."""
-        return identifier_links(canonical, prefix_length=self.prefix_length)["epc"] or canonical
+        prefix length is unknown (no URN can be written without guessing), as the stored identity.
+        Each written once per request: a page's paths name the same lots on every edge."""
+        written = self.urns.get(canonical)
+        if written is None:
+            written = self.urns[canonical] = (
+                identifier_or_none(canonical, form="epc", prefix_length=self.prefix_length) or canonical
+            )
+        return written
 
 
 def context_of(info: GraphQLResolveInfo) -> Context:
