@@ -154,7 +154,7 @@ def main() -> None:
     audit = audit_costs(args.runs)
     report["audit"] = audit
     print(
-        f"\nAudit trail, medians: an entry committed alone {audit['alone']:.2f} ms; inside a write's"
+        f"\nAudit trail, medians: an entry appended alone {audit['alone']:.2f} ms (rolled back); inside a write's"
         f" transaction {audit['in_write']:.2f} ms; a regulator's REST read {audit['read_with']:.2f} ms with"
         f" its entry, {audit['read_without']:.2f} ms without: {audit['added']:.2f} ms added"
     )
