@@ -2,6 +2,7 @@
 
 import json
 from io import StringIO
+from unittest import mock
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -149,6 +150,25 @@ def test_one_event_is_captured_synchronously_and_a_repeat_conflicts():
     assert first.status_code == 201 and first.headers["Location"] == "/epcis/events/urn%3Auuid%3Aone"
     assert again.status_code == 409
     assert EpcisEvent.objects.count() == 1 and units_of("L1") == {"U1": "definite"}
+
+
+def test_one_event_is_validated_once_in_the_request_and_not_again_by_its_capture_job():
+    # given
+    from traceability.events import validation
+
+    client = client_for(member(OrganisationFactory()))
+    event = transformation("urn:uuid:once", lots=["L1"], outputs=["U1"])
+    checked = mock.Mock(wraps=validation.document_problems)
+    # when
+    with (
+        mock.patch("traceability.events.services.document_problems", checked),
+        mock.patch.object(validation, "document_problems", checked),
+    ):
+        response = client.post("/epcis/events", event, format="json")
+    # then
+    assert response.status_code == 201
+    assert checked.call_count == 1
+    assert units_of("L1") == {"U1": "definite"}
 
 
 def test_an_invalid_single_event_is_refused_with_its_problems():

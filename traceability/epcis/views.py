@@ -259,6 +259,7 @@ class EventsView(QueryView):
                 owner=caller_of(request).organisation,
                 document=io.BytesIO(json.dumps(event_document(event)).encode()),
                 created_by=request.user,
+                validated=True,  # by ``_event``, before anything was kept
             )
         except Exception:  # noqa: BLE001 (a fault of the ledger's, answered as the standard says, and logged)
             log.exception("POST /epcis/events: the capture job failed")

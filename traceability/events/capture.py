@@ -190,15 +190,19 @@ def event_document(event: dict[str, Any]) -> dict[str, Any]:
 # --- applying ----------------------------------------------------------------------------------------
 
 
-def document_apply(document: dict[str, Any], *, capture: EpcisCapture, progress: Progress | None = None) -> Applied:
+def document_apply(
+    document: dict[str, Any], *, capture: EpcisCapture, progress: Progress | None = None, validated: bool = False
+) -> Applied:
     """Apply a document for ``capture`` (see the module docstring). Raises ``DocumentRejected``
-    having written nothing; with ``proceed``, returns the problems of the events it left out."""
+    having written nothing; with ``proceed``, returns the problems of the events it left out.
+    ``validated``: the request found no problem in it already (``POST /epcis/events``), and its
+    schema is not walked twice."""
     from traceability.events.validation import document_problems
 
     report = progress or (lambda phase, done, total: None)
     events = document_events(document)
     report("validating", 0, len(events))
-    problems = document_problems(document, schema_checked=document.get(XSD_CHECKED, False))
+    problems = [] if validated else document_problems(document, schema_checked=document.get(XSD_CHECKED, False))
     rejected = {p.event_index for p in problems}
     if problems and (capture.error_behaviour == CaptureErrorBehaviour.ROLLBACK or None in rejected):
         raise DocumentRejected(problems)

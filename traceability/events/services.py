@@ -42,13 +42,16 @@ def capture_submit(
     submit: Submit,
     audit_action: str = AuditAction.EPCIS_CAPTURE,
     check_first: bool = False,
+    validated: bool = False,
 ) -> EpcisCapture:
     """Keep the document in the storage (streamed, never held in memory whole) and queue its job.
 
     ``audit_action`` names the capture in the audit trail: a CSV import arrives as the EPCIS
     document it stands for, and is audited as ``csv.import``. ``check_first``: a document of up to
     ``limits.CHECKED_FIRST_MAX`` bytes is read and checked (``document_check``) before anything is
-    kept, and refused with ``DocumentRejected``; a larger one is checked by its job."""
+    kept, and refused with ``DocumentRejected``; a larger one is checked by its job. ``validated``:
+    the caller has found no problem in the document (``document_problems``), so its job does not
+    validate it again."""
     user = recorded_user(created_by)
     capture = EpcisCapture(owner=owner, created_by=user, error_behaviour=error_behaviour)
     # Stored before the transaction, so no transaction stays open while a large document uploads.
@@ -62,9 +65,8 @@ def capture_submit(
         capture.document.save(name, received, save=False)
     with transaction.atomic(durable=True):
         capture.save()
-        job = job_create(
-            kind=JobKind.EPCIS_CAPTURE, params={"capture_id": capture.pk}, total=1, owner=owner, created_by=user
-        )
+        params: dict[str, Any] = {"capture_id": capture.pk, **({"validated": True} if validated else {})}
+        job = job_create(kind=JobKind.EPCIS_CAPTURE, params=params, total=1, owner=owner, created_by=user)
         capture.job = job
         capture.save(update_fields=["job"])
         submit(job)
@@ -86,9 +88,11 @@ def capture_now(
     created_by: AbstractBaseUser | None = None,
     progress: Progress | None = None,
     audit_action: str = AuditAction.EPCIS_CAPTURE,
+    validated: bool = False,
 ) -> EpcisCapture:
     """Capture a document in this process, synchronously (a command, ``POST /epcis/events``): the
-    same job as a queued capture, run here once the capture is committed."""
+    same job as a queued capture, run here once the capture is committed (``validated``: as
+    ``capture_submit``)."""
     capture = capture_submit(
         owner=owner,
         document=document,
@@ -96,6 +100,7 @@ def capture_now(
         created_by=created_by,
         submit=lambda job: None,
         audit_action=audit_action,
+        validated=validated,
     )
     job_step(job_id=capture.job_id, expected_done=0, enqueue=lambda *_: None, progress=progress)
     capture.refresh_from_db()
@@ -104,7 +109,8 @@ def capture_now(
 
 def event_read(data: bytes) -> dict[str, Any]:
     """One event sent alone (``POST /epcis/events``), read and validated whole before anything is
-    kept: raises DocumentRejected with its problems, placed as in its one-event document."""
+    kept: raises DocumentRejected with its problems, placed as in its one-event document. Its
+    capture is then ``validated``: the job does not validate it again."""
     event = json_read(data)
     if not isinstance(event, dict):
         raise DocumentRejected([Problem("", f"the body must be one EPCIS event, a JSON object, not {_kind(event)}")])
@@ -128,7 +134,8 @@ def capture_chunk(job: Job, progress: Progress | None = None) -> Chunk:
         with transaction.atomic():  # a savepoint: a rejection rolls back every ledger write
             document = document_read(data)
             capture.events = len(document_events(document))
-            applied = document_apply(document, capture=capture, progress=progress)
+            validated = bool(job.params.get("validated"))
+            applied = document_apply(document, capture=capture, progress=progress, validated=validated)
     except DocumentRejected as rejected:
         capture.problems = [p.as_dict() for p in rejected.problems]
         capture.save(update_fields=["events", "problems"])
