@@ -845,3 +845,32 @@ def test_a_urn_splitting_a_registered_prefix_as_registered_is_taken(world):
     )
     # then
     assert done.problems == []
+
+
+def test_a_capture_reads_only_the_registrations_its_keys_and_parties_need(world):
+    # given a directory of many other organisations, each with its prefix and party GLN
+    for n in range(30):
+        _organisation(f"other-{n}", f"{4200000 + n}")
+    organisations = Organisation._meta.db_table
+
+    def directory_reads(event_id: str, units: list[str]) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            done = capture(
+                world.b,
+                document(
+                    transformation(event_id, lots=[lgtin(CELLS, "CL9")], outputs=units),
+                    shipping(f"{event_id}-s", units, source=pgln(B), to=pgln(D), desadv=event_id),
+                ),
+            )
+        assert (done.captured, done.problems) == (2, [])
+        read = [q["sql"] for q in queries if f'FROM "{organisations}"' in q["sql"]]
+        # every read of the directory names what it looks for: none lists every organisation that
+        # registered a prefix or a party GLN
+        assert all(" WHERE " in sql and " IS NULL" not in sql for sql in read), read
+        return len(read)
+
+    # when B builds and ships one unit, then ten, under its own prefix
+    few = directory_reads("urn:uuid:b-few", [sgtin(B, "F1")])
+    many = directory_reads("urn:uuid:b-many", [sgtin(B, f"M{i}") for i in range(10)])
+    # then the directory is asked as often whatever the batch names
+    assert few == many

@@ -50,6 +50,7 @@ from django.utils.dateparse import parse_datetime
 from cells.models import CellLot, CellModel, Lot, LotKind, Material, MaterialKind, MaterialLot
 from packs.models import Container, ContainerKind, ContainerPacking, ProductModel, Unit, UnitPacking
 from suppliers.models import Organisation
+from suppliers.selectors import registrations
 from traceability.core.bulk import insert_rows
 from traceability.events.limits import MAX_DEPTH
 from traceability.events.models import (
@@ -528,7 +529,10 @@ def _things_ensure(rows: Iterable[_Row], *, owner: Organisation) -> _Things:
                 case identifiers.Sscc() as container:
                     containers[container.canonical] = container
     company_prefixes_learn(list(parsed.values()), source=list(parsed))
-    owners = _owners_by_prefix(owner)
+    digits = {
+        identifiers.prefix_digits(thing.canonical) for found in (lots, units, containers) for thing in found.values()
+    }
+    owners = _owners_by_prefix(owner, key_digits={d for d in digits if d})
     return _Things(
         lots=_lots_ensure(lots, owners),
         units=_units_ensure(units, owners),
@@ -536,17 +540,14 @@ def _things_ensure(rows: Iterable[_Row], *, owner: Organisation) -> _Things:
     )
 
 
-def _owners_by_prefix(default: Organisation) -> _OwnerOf:
-    """Who owns a GS1 key: the organisation that registered its company prefix, else ``default``."""
-    registered = {
-        org.gs1_company_prefix: org for org in Organisation.objects.exclude(gs1_company_prefix=None).order_by("pk")
-    }
+def _owners_by_prefix(default: Organisation, *, key_digits: set[str]) -> _OwnerOf:
+    """Who owns a GS1 key among ``key_digits``: the organisation that registered its company
+    prefix, else ``default`` (one query, for the prefixes those keys may fall under)."""
+    registered = registrations(key_digits=key_digits)
 
     def owner_of(digits: str) -> Organisation:
-        for size in range(12, 5, -1):
-            if (org := registered.get(digits[:size])) is not None:
-                return org
-        return default
+        found = registered.registrant(digits)
+        return found[1] if found is not None else default
 
     return owner_of
 

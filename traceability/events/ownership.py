@@ -36,6 +36,7 @@ from typing import Any, Protocol
 from cells.models import Lot
 from packs.models import Container, ContainerPacking, ShipmentItem, Unit, UnitPacking
 from suppliers.models import Organisation
+from suppliers.selectors import Registrations, registrations
 from traceability.events.models import EpcisRole
 from traceability.events.vocabulary import identifiers_named
 from traceability.gs1 import identifiers
@@ -91,32 +92,27 @@ class _Ledger:
     """What the rules read of the ledger, once per batch."""
 
     owner: Organisation
-    prefixes: dict[str, int]  # registered company prefix -> organisation id
+    registered: Registrations  # the company prefixes and party GLNs the batch's keys and parties need
     owners: dict[str, int]  # canonical key -> owner id, of the lots, units and containers the ledger has
     packed_in_own: frozenset[str]  # foreign units and containers now packed in the capturer's containers
-    parties: dict[str, int]  # party GLN -> organisation id
     shipped_to_owner: frozenset[str]  # foreign units and containers received that were shipped to the capturer
 
     def party_foreign(self, text: str) -> bool:
         """Whether a party (a PGLN, as sent) is another organisation's: its registered party GLN, or
         a GLN under its registered company prefix. A party nobody registered may be the capturer."""
-        try:
-            gln = getattr(identifiers.parse(text).identity, "gln", None)
-        except identifiers.InvalidIdentifier:
-            return False  # validation reported it, or it is not a GLN the ledger reads
+        gln = _gln(text)  # None: validation reported it, or it is not a GLN the ledger reads
         if gln is None or gln == self.owner.pgln:
             return False
         registered = self.registrant(gln)
-        return self.parties.get(gln, self.owner.pk) != self.owner.pk or (
+        party = self.registered.parties.get(gln)
+        return (party is not None and party.pk != self.owner.pk) or (
             registered is not None and registered[1] != self.owner.pk
         )
 
     def registrant(self, digits: str) -> tuple[str, int] | None:
         """(prefix, organisation id) of the registered company prefix these key digits fall under."""
-        for size in range(12, 5, -1):  # GS1 company prefixes have 6 to 12 digits; the longest wins
-            if (org := self.prefixes.get(digits[:size])) is not None:
-                return digits[:size], org
-        return None
+        found = self.registered.registrant(digits)
+        return (found[0], found[1].pk) if found is not None else None
 
     def foreign(self, canonical: str) -> bool:
         """Whether the ledger has this lot, unit or container, owned by another organisation."""
@@ -144,7 +140,10 @@ def writes_refused(rows: Sequence[CapturedEvent], *, owner: Organisation) -> lis
         for name in named[row.event_id]
         if name.kind in ("unit", "container")
     }
-    ledger = _ledger_read((n for names in named.values() for n in names), owner=owner, received=received)
+    glns = {gln for row in rows for party in _parties_named(row.body) if (gln := _gln(party))}
+    ledger = _ledger_read(
+        (n for names in named.values() for n in names), owner=owner, received=received, party_glns=glns
+    )
     refused = []
     for row in rows:
         if (why := _why_refused(row, named[row.event_id], ledger)) is not None:
@@ -156,22 +155,18 @@ def _is_receipt(row: CapturedEvent) -> bool:
     return row.type == "ObjectEvent" and cbv_bare(row.body.get("bizStep", "")) == "receiving"
 
 
-def _ledger_read(named: Iterable[_Named], *, owner: Organisation, received: set[str]) -> _Ledger:
+def _ledger_read(named: Iterable[_Named], *, owner: Organisation, received: set[str], party_glns: set[str]) -> _Ledger:
     keys: dict[str, set[str]] = {"lot": set(), "unit": set(), "container": set()}
+    key_digits: set[str] = set()  # of every identifier named: each may fall under a registered prefix
     for name in named:
         if name.kind is not None:
             keys[name.kind].add(name.parsed.identity.canonical)
+        if digits := identifiers.prefix_digits(name.parsed.identity.canonical):
+            key_digits.add(digits)
     owners: dict[str, int] = {}
     for kind, model in (("lot", Lot), ("unit", Unit), ("container", Container)):
         if keys[kind]:
             owners.update(model.objects.filter(identity__any=keys[kind]).values_list("identity", "owner_id"))
-    prefixes = {
-        prefix: pk
-        for prefix, pk in Organisation.objects.exclude(gs1_company_prefix=None)
-        .values_list("gs1_company_prefix", "pk")
-        .order_by("pk")
-        if prefix is not None
-    }
     foreign = {key for key, org in owners.items() if org != owner.pk}
     packed: set[str] = set()
     if foreign_units := foreign & keys["unit"]:
@@ -186,13 +181,11 @@ def _ledger_read(named: Iterable[_Named], *, owner: Organisation, received: set[
                 child__identity__any=foreign_containers, unpacked_at__isnull=True, parent__owner=owner
             ).values_list("child__identity", flat=True)
         )
-    parties = {pgln: pk for pgln, pk in Organisation.objects.exclude(pgln=None).values_list("pgln", "pk") if pgln}
     return _Ledger(
         owner=owner,
-        prefixes=prefixes,
+        registered=registrations(key_digits=key_digits | party_glns, glns=party_glns),
         owners=owners,
         packed_in_own=frozenset(packed),
-        parties=parties,
         shipped_to_owner=_shipped_to(
             owner, units=foreign & received & keys["unit"], containers=foreign & received & keys["container"]
         ),
@@ -343,6 +336,19 @@ def _listed(texts: list[str], *, shown: int = 5) -> str:
         return f"{texts[0]} was"
     more = f" and {len(texts) - shown} more" if len(texts) > shown else ""
     return f"{', '.join(texts[:shown])}{more} were"
+
+
+def _parties_named(body: dict[str, Any]) -> Iterator[str]:
+    yield from _parties(body, "sourceList")
+    yield from _parties(body, "destinationList")
+
+
+def _gln(text: str) -> str | None:
+    """The GLN a party names, as ``_Ledger.party_foreign`` reads it; None when it names none."""
+    try:
+        return getattr(identifiers.parse(text).identity, "gln", None)
+    except identifiers.InvalidIdentifier:
+        return None
 
 
 def _parties(body: dict[str, Any], key: str) -> Iterator[str]:
