@@ -281,3 +281,27 @@ def test_a_finding_traced_and_exported_through_the_broker_and_a_real_worker(cele
     assert (job["status"], job["percent"], job["error"]) == ("succeeded", 100, "")
     _, text = _download(client, queued["id"])
     assert len(list(csv.DictReader(io.StringIO(text)))) == 7
+
+
+def test_a_partys_export_reads_the_rows_of_its_own_units_only(monkeypatch):
+    # given the brand's finding on M1, whose run reached the competitor's U9 and U10 as well
+    from tests.trace_world import add_competitor
+    from traceability.investigations import selectors
+
+    w = add_competitor(build_world())
+    client = client_for(member(w.brand))
+    queued = _export(client, traced(client, w)["investigation"], "csv")
+    asked: list[int] = []
+    shipments_of = selectors.unit_shipments
+
+    def recorded(unit_ids):
+        asked.extend(unit_ids)
+        return shipments_of(unit_ids)
+
+    monkeypatch.setattr(selectors, "unit_shipments", recorded)
+    # when
+    run_job(Job.objects.get(pk=queued["id"]))
+    # then its file is its seven units, and the competitor's were never read whole
+    _, text = _download(client, queued["id"])
+    assert [r["serial"] for r in csv.DictReader(io.StringIO(text))] == ["U1", "U2", "U3", "U4", "U5", "U6", "U8"]
+    assert sorted(asked) == sorted(w.u[i] for i in (1, 2, 3, 4, 5, 6, 8))

@@ -25,7 +25,6 @@ from django.core.files.storage import Storage
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
-from packs.models import Unit
 from suppliers.models import Organisation
 from suppliers.services import recorded_user
 from traceability import genealogy
@@ -37,7 +36,7 @@ from traceability.core.models import Job, JobKind, JobStatus
 from traceability.core.storage import spooled
 from traceability.gs1 import identifiers
 from traceability.investigations.models import Export, ExportFormat, Investigation, TraceRun
-from traceability.investigations.selectors import AffectedUnitRow, affected_unit_rows
+from traceability.investigations.selectors import AffectedUnitRow, affected_unit_rows, finished_run_part
 from traceability.investigations.services import Submit, run_result
 from traceability.ledger.selectors import company_prefix_lengths, identifier_or_none
 
@@ -194,7 +193,10 @@ def export_chunk(job: Job) -> Chunk:
     """
     export = Export.objects.select_related("run").get(job=job)
     run = export.run
-    forward = run_result(run)
+    party = job.params.get("party")
+    # A party's file holds its own units and those it received: only the segments that can hold
+    # them are paged (``party_part``), and the rows are read of those units alone.
+    forward = run_result(run) if party is None else finished_run_part(run=run, party_id=party)
     total = (run.definite_units or 0) + (run.potential_units or 0)
     after = int(job.result.get("after", 0)) if job.done else 0
     parts = list(job.result.get("parts", [])) if job.done else []
@@ -202,14 +204,7 @@ def export_chunk(job: Job) -> Chunk:
     page = genealogy.affected_units(forward, after=after, limit=EXPORT_PAGE)
     if page:
         prefix_length = company_prefix_lengths()
-        rows = affected_unit_rows(page)
-        if (party := job.params.get("party")) is not None:
-            shown = set(
-                Unit.objects.filter(genealogy.units_of(party), pk__any=frozenset(a.unit_id for a in page)).values_list(
-                    "pk", flat=True
-                )
-            )
-            rows = [row for row in rows if row.unit_id in shown]
+        rows = affected_unit_rows(page, shown=genealogy.units_of(party) if party is not None else None)
         records = [unit_record(row, prefix_length=prefix_length) for row in rows]
         written += len(records)
         lines = "".join(json.dumps(r, cls=DjangoJSONEncoder) + "\n" for r in records)

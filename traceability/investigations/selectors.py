@@ -237,11 +237,16 @@ def _rows(joined: Sequence[_Joined]) -> list[AffectedUnitRow]:
     ]
 
 
-def affected_unit_rows(page: Sequence[genealogy.AffectedUnit], *, shipments: bool = True) -> list[AffectedUnitRow]:
+def affected_unit_rows(
+    page: Sequence[genealogy.AffectedUnit], *, shipments: bool = True, shown: Q | None = None
+) -> list[AffectedUnitRow]:
     """A page of affected units (``genealogy.affected_units``) as rows: a fixed number of queries,
     whatever its size. ``shipments=False`` leaves out who received each unit, for a reader that
-    does not show it (its queries follow the nesting of containers)."""
-    return _rows(_joined(page, units=Unit.objects.all(), shipments=shipments))
+    does not show it (its queries follow the nesting of containers); ``shown``, the units the
+    reader may see (the access policy's answer): the others are left out in the query that reads
+    the units, so nothing of theirs (shipments, paths) is read."""
+    units = Unit.objects.filter(shown) if shown is not None else Unit.objects.all()
+    return _rows(_joined(page, units=units, shipments=shipments))
 
 
 @dataclass(frozen=True)
