@@ -7,7 +7,7 @@ D1 (on a pallet), U4..U6 to D2. Each lot has its own maker; the brand built ever
 
 import pytest
 
-from packs.models import Shipment, Unit
+from packs.models import Shipment, ShipmentItem, Unit
 from suppliers.models import Role
 from tests.factories import OrganisationFactory, SiteFactory
 from tests.trace_world import add_competitor, build_world
@@ -200,3 +200,70 @@ def test_a_jurisdiction_covers_units_shipped_to_a_site_there_and_what_is_upstrea
     # C4 reaches U4..U6 (D2, in China) and U7 (never shipped): not Italy's
     assert not subject_traceable(italy, w.c4)
     assert not upstream_traceable(italy, Unit.objects.get(pk=w.u[4]))
+
+
+# --- units a party received: asked without reading every shipment it received ----------------------------
+
+
+def _more_shipments_to(w, organisation, n: int) -> None:
+    """``n`` more shipments to ``organisation``: pallets holding a carton of one unit each."""
+    from packs.models import Container, ContainerPacking
+    from tests.trace_world import AT
+    from traceability.genealogy.commissioning import units_create, units_pack
+
+    units = units_create(
+        owner=w.brand, product_model=w.work_order.product_model, serials=[f"X{i}" for i in range(n)], produced_at=AT
+    )
+    for i, unit in enumerate(units):
+        carton = Container.objects.create(owner=w.brand, identity=f"own:carton-x{i}", kind="carton")
+        pallet = Container.objects.create(owner=w.brand, identity=f"own:pallet-x{i}", kind="pallet")
+        units_pack(packings=[(carton.pk, unit, AT)])
+        ContainerPacking.objects.create(parent=pallet, child=carton, packed_at=AT)
+        shipment = Shipment.objects.create(owner=w.brand, reference=f"X-{i}", consignee=organisation, shipped_at=AT)
+        ShipmentItem.objects.create(shipment=shipment, container=pallet)
+
+
+def test_a_distributor_looks_up_a_unit_it_received_in_queries_that_do_not_grow_with_its_shipments(w):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    distributor = as_org(w.d1)
+    u1, u4 = Unit.objects.get(pk=w.u[1]), Unit.objects.get(pk=w.u[4])
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert upstream_traceable(distributor, u1)  # in carton K1 on pallet P1, shipped to it
+            assert not upstream_traceable(distributor, u4)  # in carton K2, shipped to D2
+        # the shipments are asked one existence question per unit, never listed
+        items = [q["sql"] for q in captured if ShipmentItem._meta.db_table in q["sql"]]
+        assert len(items) == 2 and all(sql.endswith("LIMIT 1") for sql in items), items
+        return len(captured)
+
+    one = queries()
+    # when it receives five more shipments
+    _more_shipments_to(w, w.d1, 5)
+    # then
+    assert queries() == one
+
+
+def test_the_units_a_distributor_reads_are_one_condition_built_without_a_query(w):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from traceability.access.policy import units_readable
+
+    # given
+    _more_shipments_to(w, w.d1, 3)
+    distributor = as_org(w.d1)
+    # when
+    with CaptureQueriesContext(connection) as built:
+        readable = units_readable(distributor)
+    # then the condition asks the database itself, and finds the units on pallet P1 and the three new ones
+    assert len(built) == 0
+    serials = sorted(Unit.objects.filter(readable).values_list("serial", flat=True))
+    assert serials == ["U1", "U2", "U3", "X0", "X1", "X2"]
+    assert sorted(Unit.objects.filter(units_readable(as_org(w.d2))).values_list("serial", flat=True)) == [
+        "U4",
+        "U5",
+        "U6",
+    ]

@@ -253,10 +253,13 @@ def upstream_traceable(actor: Actor, subject: Lot | Unit) -> bool:
         return True
     if actor.jurisdictions:  # a unit sold into its jurisdiction, and what is upstream of such units
         if isinstance(subject, Unit):
-            return genealogy.units_sold_into(actor.jurisdictions).filter(pk=subject.pk).exists()
+            return genealogy.unit_shipped(subject.pk, genealogy.into_countries(actor.jurisdictions))
         forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[subject.pk])
         return reaches_jurisdiction(actor, forward)
-    return isinstance(subject, Unit) and genealogy.received_units(actor.organisation_id).filter(pk=subject.pk).exists()
+    # Asked of the one unit, walking up its packing: not of every shipment the party received.
+    return isinstance(subject, Unit) and genealogy.unit_shipped(
+        subject.pk, genealogy.to_organisation(actor.organisation_id)
+    )
 
 
 def _reaches_own(actor: Actor, forward: genealogy.Forward, *, seed_unit: int | None = None) -> bool:
@@ -397,16 +400,16 @@ def investigation_scope(actor: Actor, investigation: Investigation) -> ResultSco
 
 def units_readable(actor: Actor) -> Q:
     """The units ``actor`` sees in full, as a condition on ``Unit``: its own and those it received
-    (``genealogy.units_of``), and for a regulator those sold into its jurisdictions (all of them with
-    an ``all`` grant)."""
+    (as ``genealogy.units_of``), and for a regulator those sold into its jurisdictions (all of them
+    with an ``all`` grant). Subqueries only: building it reads nothing of the party's shipments."""
     if actor.sees_all:
         return Q()
     if actor.organisation_id is None:
         return Q(pk__in=[])
-    own = genealogy.units_of(actor.organisation_id)
+    shipments = genealogy.to_organisation(actor.organisation_id)
     if actor.jurisdictions:
-        return own | Q(pk__in=genealogy.units_sold_into(actor.jurisdictions).values("pk"))
-    return own
+        shipments |= genealogy.into_countries(actor.jurisdictions)
+    return Q(owner_id=actor.organisation_id) | genealogy.shipped_units(shipments)
 
 
 # --- findings: who reads them, and how much ---------------------------------------------------------

@@ -48,10 +48,15 @@ from traceability.genealogy.read_models import (
     unit_summary,
     upstream_read,
 )
+from traceability.genealogy.receipts import into_countries, shipped_units, to_organisation, unit_shipped
 from traceability.genealogy.siblings import Siblings, siblings
 from traceability.genealogy.snapshot import Snapshot, ledger_snapshot
 
 __all__ = [
+    "into_countries",
+    "shipped_units",
+    "to_organisation",
+    "unit_shipped",
     "OthersCount",
     "PartyView",
     "party_part",
