@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from tests.jobs_support import run_job
 from tests.test_api_support import client_for, member, raise_finding, traced, urn
 from tests.trace_world import add_competitor, build_world
+from traceability import genealogy
 from traceability.investigations.models import Finding, FindingAttachment, InvestigationTransition, TraceRun
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +34,7 @@ def world():
     return w
 
 
-def test_the_supplier_whose_lot_it_is_lists_the_finding_read_only_without_what_is_the_recorders(world):
+def test_the_supplier_whose_lot_it_is_lists_the_finding_read_only_with_its_share_without_what_is_the_recorders(world):
     # given
     w = world
     # when
@@ -58,9 +59,18 @@ def test_the_supplier_whose_lot_it_is_lists_the_finding_read_only_without_what_i
         "status": "traced",
         "inquiry": False,
         "access": "notified",
-        "share": None,
+        "share": {
+            "position": TraceRun.objects.get().position,
+            "definite_units": 0,
+            "potential_units": 0,
+            "consignees": 0,
+            "others": [
+                {"organisation": w.brand.slug, "definite_units": 4, "potential_units": 3},
+                {"organisation": w.other_brand.slug, "definite_units": 2, "potential_units": 0},
+            ],
+        },
     }
-    assert w.brand.slug not in response.content.decode()
+    assert response.content.decode().count(w.brand.slug) == 1  # as a customer its lot went to, not the recorder
 
 
 def test_the_supplier_reads_the_finding_with_its_share_of_the_result_as_the_policy_scopes_it(world):
@@ -202,3 +212,53 @@ def test_listing_findings_about_its_lots_costs_the_same_for_one_finding_or_many(
     # then
     assert Finding.objects.count() == 5
     assert queries() == one
+
+
+def test_a_notified_finding_and_the_list_of_them_are_read_with_their_shares_without_tracing(world, monkeypatch):
+    # given five findings on the supplier's lot, traced
+    w = world
+    for _ in range(4):
+        traced(w.brand_client, w)
+
+    def no_trace(**_):
+        raise AssertionError("a GET traced")
+
+    monkeypatch.setattr(genealogy, "forward_trace", no_trace)
+    # when
+    listed = w.supplier_client.get("/api/v1/findings/?about=my_lots").json()["results"]
+    detail = w.supplier_client.get(f"/api/v1/findings/{w.created['id']}/").json()
+    # then each carries the share its run stored when it finished
+    assert len(listed) == 5
+    assert all(
+        f["share"]["others"][0] == {"organisation": w.brand.slug, "definite_units": 4, "potential_units": 3}
+        for f in listed
+    )
+    assert detail["share"] == next(f["share"] for f in listed if f["id"] == w.created["id"])
+
+
+def test_a_run_finished_before_shares_were_stored_shows_none_in_the_list_and_is_counted_in_the_findings_answer(
+    world,
+):
+    # given the run's shares unstored, as a run finished before they were kept
+    w = world
+    TraceRun.objects.update(shares=None)
+    # when
+    (listed,) = w.supplier_client.get("/api/v1/findings/").json()["results"]
+    detail = w.supplier_client.get(f"/api/v1/findings/{w.created['id']}/").json()
+    # then
+    assert listed["share"] is None
+    assert detail["share"]["others"] == [
+        {"organisation": w.brand.slug, "definite_units": 4, "potential_units": 3},
+        {"organisation": w.other_brand.slug, "definite_units": 2, "potential_units": 0},
+    ]
+
+
+def test_a_run_stores_the_share_of_each_party_told_of_its_finding_and_of_no_one_else(world):
+    # given the brand's finding on M1: M1's supplier, and the makers of the lots its units were reached by
+    w = world
+    # when
+    shares = TraceRun.objects.get().shares
+    # then not the brand (it reads its run whole), nor the distributors (they are not told of findings)
+    told = {w.m1.owner_id, w.mod1.owner_id, w.c1.owner_id, w.c2.owner_id}
+    assert set(shares) == {str(party) for party in told}
+    assert str(w.brand.pk) not in shares and str(w.d1.pk) not in shares

@@ -304,8 +304,9 @@ class FindingSerializer(serializers.ModelSerializer):
     )
     share = serializers.SerializerMethodField(
         help_text=(
-            "When you were told of it, in the finding's own answer: your share of its latest finished run"
-            " (your units, your consignees, and the units of others your lots went into); null otherwise."
+            "When you were told of it: your share of its latest finished run (your units, your consignees,"
+            " and the units of others your lots went into), as the run counted it when it finished; null"
+            " otherwise."
         )
     )
 

@@ -97,11 +97,10 @@ from traceability.investigations.models import (
     Severity,
     TraceRun,
 )
-from traceability.investigations.selectors import finding_latest_run, findings_about, run_require_finished
+from traceability.investigations.selectors import findings_about, findings_shares, run_require_finished
 from traceability.investigations.services import (
     finding_record,
     investigation_transition,
-    run_party_view,
     trace_run_start,
 )
 from traceability.ledger.selectors import PrefixLength
@@ -299,8 +298,8 @@ class FindingListView(ApiMixin, generics.ListAPIView):
     and those other organisations recorded about your lots, newest first, a page at a time: `next`
     carries the cursor. Narrow them by category, severity, and `about=my_lots` for only those you
     were told of. A finding about your lots is read-only and shows what you must act on (`access` is
-    `notified`): its subject, defect, window and status; who recorded it, its attachments,
-    inspections and investigation stay the recorder's."""
+    `notified`): its subject, defect, window and status, and your `share` of its latest finished
+    run; who recorded it, its attachments, inspections and investigation stay the recorder's."""
 
     serializer_class = FindingSerializer
     inquiry_writes = True
@@ -310,6 +309,12 @@ class FindingListView(ApiMixin, generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet[Finding]:
         return _findings(self.request, told_of=True)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        assert page is not None  # always paginated (``FindingPagination``)
+        context = {**self.get_serializer_context(), "shares": _shares(request, page, scope=self.scope)}
+        return self.get_paginated_response(FindingSerializer(page, many=True, context=context).data)
 
     @extend_schema(
         summary="Record a finding (a regulator's: an inquiry)",
@@ -370,12 +375,18 @@ class FindingDetailView(ApiMixin, generics.RetrieveAPIView):
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         finding: Finding = self.get_object()
-        scope, shares = self.scope, {}
-        if not finding_read_in_full(caller_of(request).actor, finding.owner_id) and scope.organisation_id:
-            run = finding_latest_run(finding=finding)
-            if run is not None:
-                shares[finding.pk] = {"position": run.position, **run_party_view(run, scope.organisation_id)}
-        return self.output(FindingSerializer, finding, shares=shares)
+        return self.output(FindingSerializer, finding, shares=_shares(request, [finding], scope=self.scope, one=True))
+
+
+def _shares(request: Request, findings: list[Finding], *, scope: ResultScope, one: bool = False) -> dict[int, Any]:
+    """The caller's share of each finding it was told of (``access: notified``), as the findings'
+    latest finished runs stored them: one query for a page. ``one``: a finding's own answer, which
+    counts a share a run finished before shares were stored did not keep."""
+    actor = caller_of(request).actor
+    told = [finding.pk for finding in findings if not finding_read_in_full(actor, finding.owner_id)]
+    if not told or scope.organisation_id is None:
+        return {}
+    return findings_shares(finding_ids=told, party_id=scope.organisation_id, recount_unstored=one)
 
 
 class FindingAttachmentsView(ApiMixin, generics.GenericAPIView):

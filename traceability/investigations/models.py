@@ -167,6 +167,17 @@ class TraceRun(models.Model):
         blank=True,
         help_text="The investigation's owner's share of the result (genealogy.PartyView): what it is shown.",
     )
+    # Counted when the run finishes, so a party reading the finding costs no trace: a GET of the
+    # findings about its lots reads its share with the page, in one query.
+    shares = models.JSONField(
+        null=True,
+        blank=True,
+        default=None,
+        help_text=(
+            "The share of the result of each organisation told of the finding (by organisation id, in"
+            " party_view's shape); null for a run finished before shares were stored."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

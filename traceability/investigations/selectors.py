@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncMonth
 
 from packs.models import ContainerPacking, Shipment, ShipmentItem, Unit, UnitPacking
@@ -27,8 +27,8 @@ from traceability.core.db import any_sql
 from traceability.core.errors import DomainError
 from traceability.core.models import JobStatus
 from traceability.genealogy.models import exposure_name
-from traceability.investigations.models import Finding, TraceRun, TraceRunSegment
-from traceability.investigations.services import run_result
+from traceability.investigations.models import TraceRun, TraceRunSegment
+from traceability.investigations.services import run_party_view, run_result
 
 # Filtered pages scan the result's units in batches until the page is full; past this many units
 # scanned in one request the page is answered short, with ``next_after`` to carry on from there.
@@ -91,14 +91,33 @@ def findings_about(organisation_id: int) -> Q:
     return concerning & ~Q(owner_id=organisation_id) & Q(inquiry=False)
 
 
-def finding_latest_run(*, finding: Finding) -> TraceRun | None:
-    """The finding's latest run whose job has succeeded, if any (one query)."""
-    return (
-        TraceRun.objects.filter(investigation__finding=finding, job__status=JobStatus.SUCCEEDED)
-        .select_related("investigation")
-        .order_by("-created_at", "-pk")
-        .first()
+def findings_shares(*, finding_ids: Iterable[int], party_id: int, recount_unstored: bool = False) -> dict[int, Any]:
+    """``party_id``'s share of each finding's latest finished run, as the run stored it when it
+    finished (``TraceRun.shares``): {finding id: {"position": …, "definite_units": …, …}}. One
+    query, whatever the number of findings: each finding's latest run found by a subquery. A
+    finding with no finished run, or whose run stored no share for the party, is absent; so is one
+    whose run finished before shares were stored, unless ``recount_unstored`` (one finding's own
+    answer), which counts it as it was before (a trace)."""
+    ids = sorted(set(finding_ids))
+    if not ids:
+        return {}
+    finished = TraceRun.objects.filter(job__status=JobStatus.SUCCEEDED)
+    latest = finished.filter(investigation__finding_id=OuterRef("investigation__finding_id")).order_by(
+        "-created_at", "-pk"
     )
+    # Each run's shares are a few parties' counts (the lots' owners a result passed through): read
+    # whole, this party's picked here (a JSON key that is a number reads as an array index in SQL).
+    rows = finished.filter(investigation__finding_id__in=ids, pk=Subquery(latest.values("pk")[:1])).values_list(
+        "pk", "investigation__finding_id", "position", "shares"
+    )
+    shares: dict[int, Any] = {}
+    for run_id, finding_id, position, stored in rows:
+        share = stored.get(str(party_id)) if stored is not None else None
+        if stored is None and recount_unstored:
+            share = run_party_view(TraceRun.objects.select_related("investigation").get(pk=run_id), party_id)
+        if share is not None:
+            shares[finding_id] = {"position": position, **share}
+    return shares
 
 
 # --- where units went ---------------------------------------------------------------------------------

@@ -506,19 +506,46 @@ def _run_finish(run: TraceRun, forward: genealogy.Forward) -> None:
     run.party_view = (counted_by_preview and preview.get("party_view")) or _party_view(
         forward, run.investigation.owner_id
     )
-    run.save(update_fields=["definite_units", "potential_units", "consignees", "diff", "party_view"])
+    run.shares = {str(party): _party_view(forward, party) for party in sorted(_parties_told(run, forward))}
+    run.save(update_fields=["definite_units", "potential_units", "consignees", "diff", "party_view", "shares"])
     investigation_transition(
         investigation=run.investigation, to=InvestigationStatus.TRACED, note=f"run {run.pk}", by_run=True
     )
 
 
+def _parties_told(run: TraceRun, forward: genealogy.Forward) -> set[int]:
+    """The organisations told of the run's finding (``selectors.findings_about``): the owner of its
+    lot or unit, its supplier, its site's owner, and the owners of the lots the result's segments
+    were reached by; not the recorder, and no one of a regulator's inquiry. One or two queries.
+
+    Each is counted its share here, once, in the worker (a party whose lots the result passed
+    through traces on from them: ``genealogy.party_view``), rather than on every read."""
+    finding = run.investigation.finding
+    if finding.inquiry:
+        return set()
+    lots = {reached.via_lot for reached in forward.segments.values()} | ({finding.subject_lot_id} - {None})
+    told: set[int | None] = set(
+        Lot.objects.filter(pk__any=frozenset(lots)).values_list("owner_id", flat=True).distinct()
+    )
+    if finding.subject_unit_id is not None:
+        told.add(Unit.objects.values_list("owner_id", flat=True).get(pk=finding.subject_unit_id))
+    if finding.subject_site_id is not None:
+        told.add(Site.objects.values_list("owner_id", flat=True).get(pk=finding.subject_site_id))
+    told.add(finding.subject_organisation_id)
+    return {party for party in told if party is not None and party != run.investigation.owner_id}
+
+
 def run_party_view(run: TraceRun, party_id: int) -> dict[str, Any]:
     """What ``party_id`` is shown of a finished run's result (``_party_view``'s shape): stored for
-    the investigation's owner; for another party (a supplier told of a finding on its lot) counted
-    now, from the run's seeds traced again at the run's position, which gives the run's own result
-    with the lots it passed through (a party's counts of others start from its own lots there)."""
+    the investigation's owner, and for each party told of the finding when the run finished
+    (``TraceRun.shares``, which ``selectors.findings_shares`` reads). A run finished before shares
+    were stored has it counted here, from the run's seeds traced again at the run's position,
+    which gives the run's own result with the lots it passed through (a party's counts of others
+    start from its own lots there)."""
     if party_id == run.investigation.owner_id and run.party_view:
         return run.party_view
+    if run.shares is not None and (stored := run.shares.get(str(party_id))) is not None:
+        return stored
     # Not through the workers' ``_run_trace`` cache: a web process would keep whole results in memory.
     forward = genealogy.forward_trace(
         snapshot=run_snapshot(run), seed_lot_ids=run.seed_lot_ids, seed_unit_ids=run.seed_unit_ids
