@@ -382,3 +382,37 @@ def test_a_body_that_is_not_json_is_refused_in_the_same_shape():
     assert response.status_code == 400
     assert response.json()["code"] == "parse_error"
     assert response.json()["message"].startswith("JSON parse error")
+
+
+@pytest.mark.parametrize("recorder", ["brand", "cell maker"])
+def test_recording_a_finding_traces_its_subject_once_in_the_request(recorder, monkeypatch):
+    # given a lot the recorder does not own, so the access check traces it to find the recorder's
+    # own units (the brand's, built from M1) or lots (C1, which its maker made from M2)
+    from traceability import genealogy
+
+    w = build_world()
+    owner, lot = {"brand": (w.brand, w.m1), "cell maker": (w.c1.owner, w.m2)}[recorder]
+    client, ident = client_for(member(owner)), lot.identity
+    traces = []
+    real = genealogy.forward_trace
+
+    def counted(**kwargs):
+        traces.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(genealogy, "forward_trace", counted)
+    # when
+    response = raise_finding(client, urn(ident))
+    # then the check's trace is the preview's: one trace, and the run traces at its position
+    assert response.status_code == 201, response.json()
+    assert len(traces) == 1
+    investigation = Investigation.objects.get(pk=response.json()["investigation"])
+    run = TraceRun.objects.get(pk=response.json()["run"])
+    assert investigation.preview["position"] == run.position == traces[0]["snapshot"].position
+    monkeypatch.undo()
+    run_job(run.job)
+    run.refresh_from_db()
+    assert (run.definite_units, run.potential_units) == (
+        investigation.preview["definite_units"],
+        investigation.preview["potential_units"],
+    )

@@ -150,14 +150,29 @@ def subject_traceable(actor: Actor, subject: Lot | Unit | Organisation | Site) -
     lots of a supplier or a site, which are parties of the directory, not the ledger's secrets (what
     the trace then finds is shown as ``result_scope`` says: the actor's own units, and counts of
     others only where its own lots went)."""
+    return subject_check(actor, subject).allowed
+
+
+@dataclass(frozen=True)
+class SubjectCheck:
+    """``subject_traceable``'s answer, with the forward trace of the subject it made to reach it
+    (when it made one: a lot or unit the actor does not own), which recording the finding then
+    counts its preview from instead of tracing the subject again."""
+
+    allowed: bool
+    forward: genealogy.Forward | None = None
+
+
+def subject_check(actor: Actor, subject: Lot | Unit | Organisation | Site) -> SubjectCheck:
+    """``subject_traceable``, keeping the subject's trace it made (``SubjectCheck``)."""
     if actor.scoped_regulator:
-        return grants_cover_subject(actor, subject)
+        return SubjectCheck(grants_cover_subject(actor, subject))
     match subject:
         case Lot():
-            return trace_allowed(actor, lot_ids=[subject.pk])
+            return _traces_checked(actor, lots=[subject.pk], units=[])
         case Unit():
-            return trace_allowed(actor, unit_ids=[subject.pk])
-    return actor.organisation_id is not None or actor.sees_all
+            return _traces_checked(actor, lots=[], units=[subject.pk])
+    return SubjectCheck(actor.organisation_id is not None or actor.sees_all)
 
 
 def grants_cover_subject(actor: Actor, subject: Lot | Unit | Organisation | Site) -> bool:
@@ -221,24 +236,29 @@ def trace_allowed(actor: Actor, *, lot_ids: Iterable[int] = (), unit_ids: Iterab
     received: a lot it made from it, a unit it built from it, a unit shipped to it (the seed unit
     itself included).
     """
-    lots, units = sorted(set(lot_ids)), sorted(set(unit_ids))
+    return _traces_checked(actor, lots=sorted(set(lot_ids)), units=sorted(set(unit_ids))).allowed
+
+
+def _traces_checked(actor: Actor, *, lots: list[int], units: list[int]) -> SubjectCheck:
+    """``trace_allowed``, with the trace it made of a single seed (``SubjectCheck.forward``)."""
     if actor.sees_all:
-        return True
+        return SubjectCheck(True)
     if actor.organisation_id is None or not (lots or units):
-        return False
+        return SubjectCheck(False)
     org = actor.organisation_id
     owned_lots = set(Lot.objects.filter(pk__any=frozenset(lots), owner_id=org).values_list("pk", flat=True))
     owned_units = set(Unit.objects.filter(pk__any=frozenset(units), owner_id=org).values_list("pk", flat=True))
     snapshot = genealogy.ledger_snapshot()
-    return all(
-        _reaches_own(actor, genealogy.forward_trace(snapshot=snapshot, seed_lot_ids=[lot]))
-        for lot in lots
-        if lot not in owned_lots
-    ) and all(
-        _reaches_own(actor, genealogy.forward_trace(snapshot=snapshot, seed_unit_ids=[unit]), seed_unit=unit)
-        for unit in units
-        if unit not in owned_units
-    )
+    forward = None
+    for lot in (lot for lot in lots if lot not in owned_lots):
+        forward = genealogy.forward_trace(snapshot=snapshot, seed_lot_ids=[lot])
+        if not _reaches_own(actor, forward):
+            return SubjectCheck(False)
+    for unit in (unit for unit in units if unit not in owned_units):
+        forward = genealogy.forward_trace(snapshot=snapshot, seed_unit_ids=[unit])
+        if not _reaches_own(actor, forward, seed_unit=unit):
+            return SubjectCheck(False)
+    return SubjectCheck(True, forward if len(lots) + len(units) == 1 else None)
 
 
 def upstream_traceable(actor: Actor, subject: Lot | Unit) -> bool:

@@ -49,7 +49,7 @@ from traceability.access.policy import (
     finding_read_in_full,
     findings_readable,
     result_scope,
-    subject_traceable,
+    subject_check,
 )
 from traceability.api import selectors
 from traceability.api.errors import (
@@ -335,7 +335,8 @@ class FindingListView(ApiMixin, generics.ListAPIView):
         data = FindingInput(data=request.data, context={"organisation": caller.organisation})
         data.is_valid(raise_exception=True)
         fields = data.validated_data
-        if not subject_traceable(caller.actor, fields["subject"]):
+        check = subject_check(caller.actor, fields["subject"])
+        if not check.allowed:
             # The input names one subject (``FindingInput.validate`` kept it as ``subject``).
             named = next(n for n in ("subject", "subject_supplier", "subject_site") if request.data.get(n) is not None)
             value = request.data.get(named)
@@ -356,6 +357,7 @@ class FindingListView(ApiMixin, generics.ListAPIView):
             window_to=fields.get("window_to"),
             inspection_ids=fields["inspections"],
             inquiry=caller.regulator,
+            traced=check.forward,  # the check's trace of the subject: not traced again for the preview
             submit=job_submit,
         )
         self._scope = result_scope_of(request, finding.investigation)  # its preview, as the caller sees it

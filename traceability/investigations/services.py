@@ -152,12 +152,15 @@ def impact_preview(
     unit_ids: Iterable[int],
     snapshot: genealogy.Snapshot | None = None,
     party_id: int | None = None,
+    forward: genealogy.Forward | None = None,
 ) -> dict[str, Any]:
     """Definitely and potentially exposed units and consignees, counted now, without a run; with
-    ``party_id``, that party's share too (``party_view``), which is all it is shown."""
-    forward = genealogy.forward_trace(
-        snapshot=snapshot or genealogy.ledger_snapshot(), seed_lot_ids=lot_ids, seed_unit_ids=unit_ids
-    )
+    ``party_id``, that party's share too (``party_view``), which is all it is shown. ``forward``:
+    the trace of these seeds at ``snapshot``, when the caller made it already."""
+    if forward is None:
+        forward = genealogy.forward_trace(
+            snapshot=snapshot or genealogy.ledger_snapshot(), seed_lot_ids=lot_ids, seed_unit_ids=unit_ids
+        )
     definite, potential = genealogy.affected_counts(forward)
     receivers = genealogy.consignees(forward)
     preview: dict[str, Any] = {
@@ -185,13 +188,19 @@ def finding_record(
     window_to: dt.datetime | None = None,
     inspection_ids: Iterable[int] = (),
     inquiry: bool = False,
+    traced: genealogy.Forward | None = None,
     submit: Submit,
 ) -> Finding:
     """Record a finding, open its investigation with an impact preview, and start a trace run.
 
     ``inquiry``: the ``owner`` is a regulator and this is its inquiry (the access policy has checked
     its grants cover the subject); it is recorded as any finding is, and is the regulator's own.
+    ``traced``: the forward trace of ``subject`` (a lot or unit) the caller made already (the
+    access policy's check, ``SubjectCheck``): the preview counts it, and the run traces at its
+    position, so the subject is traced once in the request.
     """
+    if not isinstance(subject, Lot | Unit):
+        traced = None  # a supplier's or site's seeds are its lots in the window, read below
     now = timezone.now()
     if window_from and window_to and window_to < window_from:
         raise InvalidWindow(f"the window ends ({window_to:%Y-%m-%d}) before it starts ({window_from:%Y-%m-%d})")
@@ -221,13 +230,15 @@ def finding_record(
         lot_ids, unit_ids = finding_seeds(finding)
         if not lot_ids and not unit_ids:
             raise EmptySubject(f"the finding names no lot or unit: {_describe(finding)} has none")
-        snapshot = genealogy.ledger_snapshot()
+        snapshot = traced.snapshot if traced is not None else genealogy.ledger_snapshot()
         investigation = Investigation.objects.create(
             owner=owner,
             finding=finding,
             opened_at=now,
             opened_by=user,
-            preview=impact_preview(lot_ids=lot_ids, unit_ids=unit_ids, snapshot=snapshot, party_id=owner.pk),
+            preview=impact_preview(
+                lot_ids=lot_ids, unit_ids=unit_ids, snapshot=snapshot, party_id=owner.pk, forward=traced
+            ),
         )
         InvestigationTransition.objects.create(
             investigation=investigation, to_status=InvestigationStatus.OPEN, at=now, by=user, note="finding recorded"
