@@ -1,8 +1,9 @@
 """Admin for organisations, their sites and certificates.
 
-A certificate's ``status`` is never edited here: every change goes through
-``suppliers.services.certificate_change_status``, which also writes the status history, and the
-admin reaches it through the suspend / revoke / reinstate actions. Certificates are never deleted.
+A certificate is registered through ``suppliers.services.certificate_register`` and never edited
+afterwards; its ``status`` changes through ``certificate_change_status`` only (the suspend / revoke /
+reinstate actions, for its issuer's staff and operators), which writes the status history and the
+audit trail. Certificates are never deleted. Memberships change through the services too, audited.
 
 The helpers shared by every app's admin (``OrganisationScopedAdminMixin``, ``ReadOnlyAdminMixin``,
 ``ReferenceDataAdminMixin``, ``LoadedRowsInlineMixin``) live here, in the lowest app.
@@ -36,9 +37,19 @@ from suppliers.models import (
     Membership,
     Organisation,
     OrganisationRole,
+    Role,
     Site,
 )
-from suppliers.services import api_token_create, api_token_revoke
+from suppliers.services import (
+    CertificateRefused,
+    api_token_create,
+    api_token_revoke,
+    certificate_change_status,
+    certificate_checked,
+    certificate_register,
+    membership_add,
+    membership_remove,
+)
 from traceability.gs1 import identifiers
 
 if TYPE_CHECKING:
@@ -309,12 +320,14 @@ class SiteInline(LoadedRowsInlineMixin, admin.TabularInline):
     show_change_link = True
 
 
-class CertificateInline(LoadedRowsInlineMixin, admin.TabularInline):
+class CertificateInline(LoadedRowsInlineMixin, ReadOnlyAdminMixin, admin.TabularInline):
+    """The holder's certificates, to read: one is registered on its own page (through the service,
+    audited), and nothing of it is edited afterwards (``CertificateAdmin``)."""
+
     model = Certificate
     fk_name = "owner"  # the holder's certificates (``issued_by`` names the certification body)
     fields = ("scheme", "number", "issuer", "scope", "valid_from", "valid_to", "status")
-    readonly_fields = ("status",)
-    formfield_overrides = {models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 40})}}
+    readonly_fields = fields
     extra = 0
     can_delete = False  # certificates are never deleted: revoked, suspended or expired, with history
     show_change_link = True
@@ -388,8 +401,65 @@ class CertificateActionForm(ActionForm):
     )
 
 
+class CertificateForm(forms.ModelForm):
+    """A new certificate, checked as ``certificate_register`` checks it: a refusal is put on its field.
+    Its product models are linked from theirs (``ProductModel.certificates``), by the service."""
+
+    class Meta:
+        model = Certificate
+        fields = (
+            "owner",
+            "scheme",
+            "number",
+            "issuer",
+            "issued_by",
+            "scope",
+            "cell_models",
+            "sites",
+            "valid_from",
+            "valid_to",
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors or self.instance.pk is not None:  # a registered one is read only
+            return data
+        try:
+            certificate_checked(**_registered(data))
+        except CertificateRefused as refused:
+            field = (refused.field or "").removesuffix("_ids")  # cell_model_ids: the form's cell_models
+            field = field if field in self.fields else f"{field}s"
+            self.add_error(field if field in self.fields else None, str(refused))
+        return data
+
+
+def _registered(data: dict[str, Any]) -> dict[str, Any]:
+    """``certificate_register``'s arguments from a certificate form's cleaned data."""
+    return {
+        "owner": data["owner"],
+        "scheme": data["scheme"],
+        "number": data["number"],
+        "valid_from": data["valid_from"],
+        "valid_to": data["valid_to"],
+        "issued_by": data.get("issued_by"),
+        "issuer": data.get("issuer") or "",
+        "scope": data.get("scope") or "",
+        "product_model_ids": [m.pk for m in data.get("product_models") or ()],
+        "cell_model_ids": [m.pk for m in data.get("cell_models") or ()],
+        "site_ids": [site.pk for site in data.get("sites") or ()],
+    }
+
+
 @admin.register(Certificate)
 class CertificateAdmin(OrganisationScopedAdminMixin, admin.ModelAdmin):
+    """Certificates are registered here through ``certificate_register`` (audited, the history's
+    first entry) and never edited: a certificate reissued with other dates or coverage is another
+    one. Its status changes by the actions only, through ``certificate_change_status`` (a reason,
+    the history, the audit trail), and only by its issuer's staff or an operator: the holder's
+    staff read it, and cannot lift a suspension or stretch a validity."""
+
+    organisation_paths = ("owner", "issued_by")  # its holder's staff read it; its issuer's also act on it
+    form = CertificateForm
     list_display = ("__str__", "scheme", "number", "owner", "issuer", "valid_from", "valid_to", "status")
     list_display_links = ("__str__",)
     list_filter = ("scheme", "status", "owner")
@@ -407,15 +477,51 @@ class CertificateAdmin(OrganisationScopedAdminMixin, admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return False  # a certificate that no longer holds is revoked (an action, with history)
 
-    @admin.action(description="Suspend selected certificates (give a reason)", permissions=["change"])
+    def get_readonly_fields(self, request: HttpRequest, obj: Certificate | None = None) -> list[str]:
+        if obj is None:
+            return ["status"]
+        return [field.name for field in self.opts.get_fields() if field.concrete and field.name != "id"] + [
+            field.name for field in self.opts.many_to_many
+        ]
+
+    def save_model(self, request: HttpRequest, obj: Certificate, form: forms.ModelForm, change: bool) -> None:
+        if change:
+            return  # nothing of a registered certificate is edited (every field is read-only)
+        registered = certificate_register(**_registered(form.cleaned_data), by=request.user)
+        obj.pk, obj.status, obj.issuer, obj.number = (
+            registered.pk,
+            registered.status,
+            registered.issuer,
+            registered.number,
+        )
+
+    def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
+        # The form's relations are not saved: the service set what a new one covers, and nothing of
+        # a registered one is edited. The history inline is read-only: saving it writes nothing.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def has_status_permission(self, request: HttpRequest) -> bool:
+        """Whether the status actions are offered: to operators, and to staff of a certification
+        body (each certificate is then checked to be one it issued, ``_may_change_status``)."""
+        if request.user.is_superuser:
+            return True
+        return Organisation.objects.filter(
+            pk__in=staff_organisation_ids(request), roles__role=Role.CERTIFICATION_BODY
+        ).exists()
+
+    def _may_change_status(self, request: HttpRequest, certificate: Certificate) -> bool:
+        return request.user.is_superuser or certificate.issued_by_id in staff_organisation_ids(request)
+
+    @admin.action(description="Suspend selected certificates (give a reason)", permissions=["status"])
     def suspend(self, request: HttpRequest, queryset: QuerySet[Certificate]) -> None:
         self._change_status(request, queryset, CertificateStatus.SUSPENDED)
 
-    @admin.action(description="Revoke selected certificates (give a reason)", permissions=["change"])
+    @admin.action(description="Revoke selected certificates (give a reason)", permissions=["status"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[Certificate]) -> None:
         self._change_status(request, queryset, CertificateStatus.REVOKED)
 
-    @admin.action(description="Reinstate selected certificates as valid (give a reason)", permissions=["change"])
+    @admin.action(description="Reinstate selected certificates as valid (give a reason)", permissions=["status"])
     def reinstate(self, request: HttpRequest, queryset: QuerySet[Certificate]) -> None:
         self._change_status(request, queryset, CertificateStatus.VALID)
 
@@ -427,18 +533,11 @@ class CertificateAdmin(OrganisationScopedAdminMixin, admin.ModelAdmin):
                 request, f"Nothing changed: give a reason for setting certificates {label}.", messages.ERROR
             )
             return
-        try:
-            # Imported here: the service is written separately and this module must load without it.
-            from suppliers.services import certificate_change_status
-        except ImportError:
-            self.message_user(
-                request,
-                "Nothing changed: suppliers.services.certificate_change_status is not available.",
-                messages.ERROR,
-            )
-            return
         changed, unchanged, failures = 0, 0, []
         for certificate in queryset.order_by("pk"):
+            if not self._may_change_status(request, certificate):
+                failures.append(f"{certificate}: only its issuer or an operator changes a certificate's status")
+                continue
             if certificate.status == status:
                 unchanged += 1
                 continue
@@ -493,6 +592,23 @@ class MembershipAdmin(OrganisationScopedAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return request.user.is_superuser
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Membership | None = None) -> list[str]:
+        return [] if obj is None else ["user", "organisation"]  # a membership's role changes; a new one is added
+
+    # Every change goes through the services, which write the audit trail (as ``manage.py user add``).
+    def save_model(self, request: HttpRequest, obj: Membership, form: forms.ModelForm, change: bool) -> None:
+        registered = membership_add(
+            username=obj.user.get_username(), organisation=obj.organisation, role=obj.role, update=True, by=request.user
+        )
+        obj.pk = registered.record.pk
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        membership_remove(membership=obj, by=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        for membership in queryset.order_by("pk"):
+            membership_remove(membership=membership, by=request.user)
 
 
 class ApiTokenForm(forms.ModelForm):

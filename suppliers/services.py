@@ -118,7 +118,7 @@ class CertificateRefused(DomainError):
         self.code = code  # type: ignore[misc]  # per instance: one type, several refusals
 
 
-def certificate_register(
+def certificate_checked(
     *,
     owner: Organisation,
     scheme: str,
@@ -131,16 +131,15 @@ def certificate_register(
     product_model_ids: Collection[int] = (),
     cell_model_ids: Collection[int] = (),
     site_ids: Collection[int] = (),
-    by: AbstractBaseUser | AnonymousUser | None = None,
 ) -> Certificate:
-    """Register a certificate ``owner`` holds, with what it covers, in one transaction (audited).
+    """The certificate ``certificate_register`` would register, checked and not saved: raises
+    ``CertificateRefused`` as it would (a form asks this first, to put the refusal on its field).
 
     The issuer is a registered certification body (``issued_by``, an organisation with that role:
     anything else is refused, ``issuer_not_certification_body``), or, for one the ledger does not
     have, its name alone (``issuer``). What it covers is the holder's own: its product models (by
     id: ``ProductModel.certificates`` holds the link), cell models and sites; another's is refused
     (``coverage_not_holders``), since a certificate certifies its holder's products and factories.
-    Its status starts valid and changes through ``certificate_change_status`` only.
     """
     if issued_by is not None and not issued_by.roles.filter(role=Role.CERTIFICATION_BODY).exists():
         raise CertificateRefused(
@@ -172,18 +171,53 @@ def certificate_register(
         field, messages = next(iter(invalid.message_dict.items()))
         raise CertificateRefused("invalid_certificate", f"{field}: {' '.join(messages)}", field=field) from None
     covered = {"product_model_ids": product_model_ids, "cell_model_ids": cell_model_ids, "site_ids": site_ids}
+    for field, ids in covered.items():
+        # By the relation's name: product models are ``packs``', cell models ``cells``', both above this app.
+        model = cast(type[Model], Certificate._meta.get_field(field.removesuffix("_ids") + "s").related_model)
+        found = dict(model._default_manager.filter(pk__in=set(ids)).values_list("pk", "owner_id"))
+        if strays := sorted(set(ids) - {pk for pk, holder in found.items() if holder == owner.pk}):
+            raise CertificateRefused(
+                "coverage_not_holders",
+                f"{model._meta.verbose_name} {', '.join(map(str, strays))}: not {owner.slug!r}'s"
+                f" (a certificate covers its holder's own {model._meta.verbose_name_plural})",
+                field=field,
+            )
+    return certificate
+
+
+def certificate_register(
+    *,
+    owner: Organisation,
+    scheme: str,
+    number: str,
+    valid_from: dt.date,
+    valid_to: dt.date,
+    issued_by: Organisation | None = None,
+    issuer: str = "",
+    scope: str = "",
+    product_model_ids: Collection[int] = (),
+    cell_model_ids: Collection[int] = (),
+    site_ids: Collection[int] = (),
+    by: AbstractBaseUser | AnonymousUser | None = None,
+) -> Certificate:
+    """Register a certificate ``owner`` holds, with what it covers, in one transaction (audited),
+    once ``certificate_checked`` finds nothing to refuse. Its status starts valid and changes
+    through ``certificate_change_status`` only; nothing else of it changes once registered (a
+    certificate reissued with other dates or coverage is another certificate)."""
     with transaction.atomic():
-        for field, ids in covered.items():
-            # By the relation's name: product models are ``packs``', cell models ``cells``', both above this app.
-            model = cast(type[Model], Certificate._meta.get_field(field.removesuffix("_ids") + "s").related_model)
-            found = dict(model._default_manager.filter(pk__in=set(ids)).values_list("pk", "owner_id"))
-            if strays := sorted(set(ids) - {pk for pk, holder in found.items() if holder == owner.pk}):
-                raise CertificateRefused(
-                    "coverage_not_holders",
-                    f"{model._meta.verbose_name} {', '.join(map(str, strays))}: not {owner.slug!r}'s"
-                    f" (a certificate covers its holder's own {model._meta.verbose_name_plural})",
-                    field=field,
-                )
+        certificate = certificate_checked(
+            owner=owner,
+            scheme=scheme,
+            number=number,
+            valid_from=valid_from,
+            valid_to=valid_to,
+            issued_by=issued_by,
+            issuer=issuer,
+            scope=scope,
+            product_model_ids=product_model_ids,
+            cell_model_ids=cell_model_ids,
+            site_ids=site_ids,
+        )
         certificate.save()
         certificate.product_models.set(sorted(set(product_model_ids)))
         certificate.cell_models.set(sorted(set(cell_model_ids)))
@@ -383,9 +417,7 @@ def _roles(roles: Collection[str]) -> set[str]:
     if not wanted:
         raise RegistrationError("no_role", f"an organisation has at least one role: {', '.join(Role.values)}")
     if unknown := sorted(wanted - set(Role.values)):
-        raise RegistrationError(
-            "unknown_role", f"unknown role {unknown[0]!r}: the roles are {', '.join(Role.values)}"
-        )
+        raise RegistrationError("unknown_role", f"unknown role {unknown[0]!r}: the roles are {', '.join(Role.values)}")
     return wanted
 
 
@@ -468,6 +500,7 @@ def membership_add(
     role: str | None = None,
     email: str | None = None,
     update: bool = False,
+    by: AbstractBaseUser | AnonymousUser | None = None,
 ) -> Registration[Membership]:
     """Make ``username`` a member of ``organisation``, or find them one already.
 
@@ -476,7 +509,8 @@ def membership_add(
     an API token, or an operator sets one with Django's ``changepassword``). ``role`` (viewer, qa or
     admin; a new member is a QA engineer when it is None) and ``email`` left as None are neither
     compared nor changed. A member with another role in this organisation, or a user with another
-    email, raises ``RecordDiffers`` unless ``update``, which writes them.
+    email, raises ``RecordDiffers`` unless ``update``, which writes them. ``by``: who did it (an
+    operator in the admin), named in the audit trail; none from the command line.
     """
     User = get_user_model()
     if role is not None and role not in MemberRole.values:
@@ -501,6 +535,7 @@ def membership_add(
             created = Membership.objects.create(user=user, organisation=organisation, role=role or MemberRole.QA)
             audit_record(
                 action=AuditAction.MEMBERSHIP_ADD,
+                user=by,
                 organisation=organisation,
                 identifiers=[f"user:{username}"],
                 detail={"role": created.role},
@@ -521,6 +556,7 @@ def membership_add(
             membership = Membership.objects.create(user=user, organisation=organisation, role=role or MemberRole.QA)
             audit_record(
                 action=AuditAction.MEMBERSHIP_ADD,
+                user=by,
                 organisation=organisation,
                 identifiers=[f"user:{username}"],
                 detail={
@@ -536,11 +572,27 @@ def membership_add(
             membership.save(update_fields=["role"])
         audit_record(
             action=AuditAction.MEMBERSHIP_CHANGE,
+            user=by,
             organisation=organisation,
             identifiers=[f"user:{username}"],
             detail={field: [_stored(stored), _stored(given)] for field, (stored, given) in differences.items()},
         )
         return Registration(membership, created=False, changed=tuple(differences))
+
+
+def membership_remove(*, membership: Membership, by: AbstractBaseUser | AnonymousUser | None = None) -> None:
+    """End a membership: the user no longer acts for the organisation (its API tokens go with it).
+    Audited as a change of the membership, its role to none."""
+    with transaction.atomic():
+        locked = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+        audit_record(
+            action=AuditAction.MEMBERSHIP_CHANGE,
+            user=by,
+            organisation=locked.organisation_id,
+            identifiers=[f"user:{locked.user.username}"],
+            detail={"role": [locked.role, None], "removed": True},
+        )
+        locked.delete()
 
 
 # A key of 160 random bits, as hex: as long as DRF's keys were, so scripts that hold one need no change.
@@ -614,9 +666,7 @@ def api_token_issue(
             replaced = active.update(revoked_at=now)
         elif active.exists():
             return None
-        _, key = api_token_create(
-            membership=membership, scope=scope, expires_at=expires_at, now=now, replaced=replaced
-        )
+        _, key = api_token_create(membership=membership, scope=scope, expires_at=expires_at, now=now, replaced=replaced)
     return key
 
 
@@ -625,9 +675,7 @@ def api_token_revoke(
 ) -> bool:
     """Revoke ``token`` (it stops authenticating at once); False when it was revoked already."""
     with transaction.atomic():
-        revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
-            revoked_at=at or timezone.now()
-        )
+        revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=at or timezone.now())
         if revoked:
             token.refresh_from_db(fields=["revoked_at"])
             audit_record(

@@ -388,17 +388,24 @@ def test_a_certificate_status_changes_only_through_the_action_with_history(admin
         management = inline.formset.management_form
         data |= {management.add_prefix(name): management[name].value() for name in management.fields}
 
-    # when the form is posted with another status, then the action revokes it
-    edited = admin_client.post(url, {**data, "issuer": "CQC Beijing", "status": CertificateStatus.REVOKED})
+    # when the form is posted with another issuer, validity and status, then the action revokes it
+    edited = admin_client.post(
+        url, {**data, "issuer": "CQC Beijing", "valid_to": "2099-12-31", "status": CertificateStatus.REVOKED}
+    )
     after_edit = Certificate.objects.get(pk=certificate.pk)
     acted = admin_client.post(
         changelist_url(Certificate),
         {"action": "revoke", "_selected_action": [certificate.pk], "reason": "SAMR notice 2025-14"},
     )
 
-    # then the edit saved the issuer and left the status; the action changed it, with one history entry
+    # then the edit changed nothing (a registered certificate is read only); the action changed its
+    # status, with one history entry
     assert edited.status_code == 302
-    assert (after_edit.issuer, after_edit.status) == ("CQC Beijing", CertificateStatus.VALID)
+    assert (after_edit.issuer, after_edit.valid_to, after_edit.status) == (
+        certificate.issuer,
+        certificate.valid_to,
+        CertificateStatus.VALID,
+    )
     assert acted.status_code == 302
     certificate.refresh_from_db()
     assert certificate.status == CertificateStatus.REVOKED
@@ -557,9 +564,7 @@ def test_staff_cannot_make_a_token_that_signs_in_as_a_colleague():
 def test_staff_cannot_add_a_user_to_its_organisation_or_change_a_role():
     # given a staff member of brand A with every membership permission, and another company's user
     brand = OrganisationFactory(role=Role.BRAND)
-    staff = staff_of(
-        brand, "suppliers.add_membership", "suppliers.change_membership", "suppliers.view_membership"
-    )
+    staff = staff_of(brand, "suppliers.add_membership", "suppliers.change_membership", "suppliers.view_membership")
     outsider = get_user_model().objects.create_user(username="outsider")
     client = Client()
     client.force_login(staff)
@@ -577,3 +582,124 @@ def test_staff_cannot_add_a_user_to_its_organisation_or_change_a_role():
     assert (added.status_code, raised.status_code) == (403, 403)
     assert list(Membership.objects.values_list("user", "organisation", "role").order_by("pk")) == before
     assert client.get("/admin/suppliers/membership/").status_code == 200
+
+
+# --- certificates and memberships change through their services, audited -----------------------------
+
+
+def _status_of(certificate) -> str:
+    return Certificate.objects.values_list("status", flat=True).get(pk=certificate.pk)
+
+
+def test_the_holders_staff_cannot_lift_a_suspension_of_its_certificate():
+    # given a certificate a certification body suspended, and its holder's staff allowed to change certificates
+    from suppliers.models import CertificateStatus, Role
+    from suppliers.services import certificate_change_status
+
+    body = OrganisationFactory(role=Role.CERTIFICATION_BODY)
+    certificate = CertificateFactory(issued_by=body)
+    certificate_change_status(certificate=certificate, status=CertificateStatus.SUSPENDED, reason="CQC audit")
+    staff = staff_of(certificate.owner, "suppliers.view_certificate", "suppliers.change_certificate")
+    client = Client()
+    client.force_login(staff)
+    history = CertificateStatusChange.objects.count()
+    # when it asks to reinstate it, and edits its validity
+    listing = client.get(changelist_url(Certificate))
+    acted = client.post(
+        changelist_url(Certificate),
+        {"action": "reinstate", "_selected_action": [certificate.pk], "reason": "we fixed it"},
+        follow=True,
+    )
+    page = client.get(admin_url(certificate, "change"))
+    # then no status action is offered, the one posted is refused, and nothing of it is editable
+    assert listing.status_code == 200 and 'value="reinstate"' not in listing.text
+    assert acted.status_code == 200
+    assert _status_of(certificate) == CertificateStatus.SUSPENDED
+    assert CertificateStatusChange.objects.count() == history
+    assert not set(page.context["adminform"].form.fields) & {"valid_from", "valid_to", "number", "status"}
+
+
+def test_the_issuers_staff_suspend_a_certificate_it_issued_with_a_reason_history_and_audit():
+    # given the certification body's staff, and a certificate it issued to a brand, and one another body issued
+    from suppliers.models import CertificateStatus, Role
+    from traceability.core.models import AuditAction, AuditEntry
+
+    body = OrganisationFactory(role=Role.CERTIFICATION_BODY)
+    other_body = OrganisationFactory(role=Role.CERTIFICATION_BODY)
+    issued, others = CertificateFactory(issued_by=body), CertificateFactory(issued_by=other_body)
+    staff = staff_of(body, "suppliers.view_certificate", "suppliers.change_certificate")
+    client = Client()
+    client.force_login(staff)
+    # when
+    response = client.post(
+        changelist_url(Certificate),
+        {"action": "suspend", "_selected_action": [issued.pk, others.pk], "reason": "CQC audit 2025-3"},
+        follow=True,
+    )
+    # then its own is suspended, with history and an audit entry naming its staff; the other is not its to see
+    assert response.status_code == 200
+    assert (_status_of(issued), _status_of(others)) == (CertificateStatus.SUSPENDED, CertificateStatus.VALID)
+    change = CertificateStatusChange.objects.get(certificate=issued)
+    assert (change.to_status, change.reason, change.changed_by) == ("suspended", "CQC audit 2025-3", staff)
+    entry = AuditEntry.objects.get(action=AuditAction.CERTIFICATE_STATUS)
+    assert (entry.user, entry.source, entry.detail["to"]) == (staff, "admin", "suspended")
+
+
+def test_a_certificate_added_in_the_admin_is_registered_by_the_service_and_a_bad_one_is_refused(
+    admin_client, admin_user
+):
+    # given a holder
+    from suppliers.models import CertificateScheme
+    from traceability.core.models import AuditAction, AuditEntry
+
+    holder = OrganisationFactory()
+    url = reverse("admin:suppliers_certificate_add")
+    form = {
+        "owner": holder.pk,
+        "scheme": CertificateScheme.CCC,
+        "number": "2024010709999999",
+        "issuer": "CQC",
+        "scope": "Power banks",
+        "valid_from": "2024-01-01",
+        "valid_to": "2029-01-01",
+    }
+    # when one ending before it starts is added, then a good one
+    refused = admin_client.post(url, {**form, "valid_to": "2023-01-01"})
+    inlines = admin_client.get(url).context["inline_admin_formsets"]
+    for inline in inlines:  # the status history's, empty: posted as a browser posts it
+        management = inline.formset.management_form
+        form |= {management.add_prefix(name): management[name].value() for name in management.fields}
+    added = admin_client.post(url, form)
+    # then the first is refused on its field, and the second registered: its history starts, audited
+    assert refused.status_code == 200
+    assert "is before valid_from" in str(refused.context["adminform"].form.errors["valid_to"])
+    assert added.status_code == 302, added.context["adminform"].form.errors
+    certificate = Certificate.objects.get()
+    assert list(certificate.status_changes.values_list("from_status", "to_status", "reason", "changed_by")) == [
+        ("", "valid", "registered", admin_user.pk)
+    ]
+    assert AuditEntry.objects.filter(action=AuditAction.CERTIFICATE_STATUS, user=admin_user).count() == 1
+
+
+def test_an_operators_membership_changes_in_the_admin_are_audited(admin_client, admin_user):
+    # given an organisation and a user
+    from traceability.core.models import AuditAction, AuditEntry
+
+    organisation = OrganisationFactory()
+    user = get_user_model().objects.create_user(username="newcomer")
+    # when the operator adds them as a viewer, makes them QA, then removes them
+    added = admin_client.post(
+        reverse("admin:suppliers_membership_add"), {"user": user.pk, "organisation": organisation.pk, "role": "viewer"}
+    )
+    membership = Membership.objects.get(user=user)
+    changed = admin_client.post(admin_url(membership, "change"), {"role": "qa"})
+    removed = admin_client.post(admin_url(membership, "delete"), {"post": "yes"})
+    # then each is in the audit trail, naming the operator
+    assert (added.status_code, changed.status_code, removed.status_code) == (302, 302, 302)
+    assert not Membership.objects.filter(user=user).exists()
+    entries = [e for e in AuditEntry.objects.order_by("pk") if e.identifiers == ["user:newcomer"]]
+    assert [(e.action, e.user, e.source, e.detail.get("role")) for e in entries] == [
+        (AuditAction.MEMBERSHIP_ADD, admin_user, "admin", "viewer"),
+        (AuditAction.MEMBERSHIP_CHANGE, admin_user, "admin", ["viewer", "qa"]),
+        (AuditAction.MEMBERSHIP_CHANGE, admin_user, "admin", ["qa", None]),
+    ]
