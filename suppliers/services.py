@@ -7,7 +7,7 @@ import re
 import secrets
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, NotRequired, TypedDict, TypeVar, Unpack, cast
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
@@ -118,20 +118,23 @@ class CertificateRefused(DomainError):
         self.code = code  # type: ignore[misc]  # per instance: one type, several refusals
 
 
-def certificate_checked(
-    *,
-    owner: Organisation,
-    scheme: str,
-    number: str,
-    valid_from: dt.date,
-    valid_to: dt.date,
-    issued_by: Organisation | None = None,
-    issuer: str = "",
-    scope: str = "",
-    product_model_ids: Collection[int] = (),
-    cell_model_ids: Collection[int] = (),
-    site_ids: Collection[int] = (),
-) -> Certificate:
+class CertificateFields(TypedDict):
+    """What registers a certificate (``certificate_register``, ``certificate_checked``)."""
+
+    owner: Organisation
+    scheme: str
+    number: str
+    valid_from: dt.date
+    valid_to: dt.date
+    issued_by: NotRequired[Organisation | None]
+    issuer: NotRequired[str]
+    scope: NotRequired[str]
+    product_model_ids: NotRequired[Collection[int]]
+    cell_model_ids: NotRequired[Collection[int]]
+    site_ids: NotRequired[Collection[int]]
+
+
+def certificate_checked(**fields: Unpack[CertificateFields]) -> Certificate:
     """The certificate ``certificate_register`` would register, checked and not saved: raises
     ``CertificateRefused`` as it would (a form asks this first, to put the refusal on its field).
 
@@ -141,6 +144,8 @@ def certificate_checked(
     id: ``ProductModel.certificates`` holds the link), cell models and sites; another's is refused
     (``coverage_not_holders``), since a certificate certifies its holder's products and factories.
     """
+    owner, issued_by = fields["owner"], fields.get("issued_by")
+    valid_from, valid_to = fields["valid_from"], fields["valid_to"]
     if issued_by is not None and not issued_by.roles.filter(role=Role.CERTIFICATION_BODY).exists():
         raise CertificateRefused(
             "issuer_not_certification_body",
@@ -148,7 +153,7 @@ def certificate_checked(
             f" {Role.CERTIFICATION_BODY.label.lower()} role (or be named as text when the ledger does not have it)",
             field="issued_by",
         )
-    printed = issuer.strip() or (issued_by.name if issued_by is not None else "")
+    printed = fields.get("issuer", "").strip() or (issued_by.name if issued_by is not None else "")
     if not printed:
         raise CertificateRefused("issuer_missing", "name the certificate's issuer", field="issuer")
     if valid_to < valid_from:
@@ -157,11 +162,11 @@ def certificate_checked(
         )
     certificate = Certificate(
         owner=owner,
-        scheme=scheme,
-        number=number.strip(),
+        scheme=fields["scheme"],
+        number=fields["number"].strip(),
         issuer=printed,
         issued_by=issued_by,
-        scope=scope,
+        scope=fields.get("scope", ""),
         valid_from=valid_from,
         valid_to=valid_to,
     )
@@ -170,8 +175,7 @@ def certificate_checked(
     except ValidationError as invalid:
         field, messages = next(iter(invalid.message_dict.items()))
         raise CertificateRefused("invalid_certificate", f"{field}: {' '.join(messages)}", field=field) from None
-    covered = {"product_model_ids": product_model_ids, "cell_model_ids": cell_model_ids, "site_ids": site_ids}
-    for field, ids in covered.items():
+    for field, ids in _covered(fields).items():
         # By the relation's name: product models are ``packs``', cell models ``cells``', both above this app.
         model = cast(type[Model], Certificate._meta.get_field(field.removesuffix("_ids") + "s").related_model)
         found = dict(model._default_manager.filter(pk__in=set(ids)).values_list("pk", "owner_id"))
@@ -185,43 +189,29 @@ def certificate_checked(
     return certificate
 
 
+def _covered(fields: CertificateFields) -> dict[str, list[int]]:
+    """What a certificate covers, by relation: each list of ids sorted, once each."""
+    return {
+        "product_model_ids": sorted(set(fields.get("product_model_ids", ()))),
+        "cell_model_ids": sorted(set(fields.get("cell_model_ids", ()))),
+        "site_ids": sorted(set(fields.get("site_ids", ()))),
+    }
+
+
 def certificate_register(
-    *,
-    owner: Organisation,
-    scheme: str,
-    number: str,
-    valid_from: dt.date,
-    valid_to: dt.date,
-    issued_by: Organisation | None = None,
-    issuer: str = "",
-    scope: str = "",
-    product_model_ids: Collection[int] = (),
-    cell_model_ids: Collection[int] = (),
-    site_ids: Collection[int] = (),
-    by: AbstractBaseUser | AnonymousUser | None = None,
+    *, by: AbstractBaseUser | AnonymousUser | None = None, **fields: Unpack[CertificateFields]
 ) -> Certificate:
     """Register a certificate ``owner`` holds, with what it covers, in one transaction (audited),
     once ``certificate_checked`` finds nothing to refuse. Its status starts valid and changes
     through ``certificate_change_status`` only; nothing else of it changes once registered (a
     certificate reissued with other dates or coverage is another certificate)."""
     with transaction.atomic():
-        certificate = certificate_checked(
-            owner=owner,
-            scheme=scheme,
-            number=number,
-            valid_from=valid_from,
-            valid_to=valid_to,
-            issued_by=issued_by,
-            issuer=issuer,
-            scope=scope,
-            product_model_ids=product_model_ids,
-            cell_model_ids=cell_model_ids,
-            site_ids=site_ids,
-        )
+        certificate = certificate_checked(**fields)
         certificate.save()
-        certificate.product_models.set(sorted(set(product_model_ids)))
-        certificate.cell_models.set(sorted(set(cell_model_ids)))
-        certificate.sites.set(sorted(set(site_ids)))
+        product_models, cell_models, sites = _covered(fields).values()
+        certificate.product_models.set(product_models)
+        certificate.cell_models.set(cell_models)
+        certificate.sites.set(sites)
         # Registering is the status history's first entry (from nothing to valid), audited as one: a
         # code of its own would need a migration of the audit trail's choices.
         _status_recorded(
@@ -230,10 +220,10 @@ def certificate_register(
             reason="registered",
             by=by,
             previous="",
-            issued_by=issued_by.slug if issued_by is not None else None,
-            product_models=sorted(set(product_model_ids)),
-            cell_models=sorted(set(cell_model_ids)),
-            sites=sorted(set(site_ids)),
+            issued_by=certificate.issued_by.slug if certificate.issued_by is not None else None,
+            product_models=product_models,
+            cell_models=cell_models,
+            sites=sites,
         )
     return certificate
 

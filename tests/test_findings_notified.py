@@ -34,6 +34,22 @@ def world():
     return w
 
 
+def supplier_share(w) -> dict:
+    """M1's supplier's share of the brand's run: none of the units are its own; its lot went into
+    the brand's 4 definite and 3 potential units, and (through the shared cell lot C1) 2 of the
+    competitor's: counts of its customers only."""
+    return {
+        "position": TraceRun.objects.get().position,
+        "definite_units": 0,
+        "potential_units": 0,
+        "consignees": 0,
+        "others": [
+            {"organisation": w.brand.slug, "definite_units": 4, "potential_units": 3},
+            {"organisation": w.other_brand.slug, "definite_units": 2, "potential_units": 0},
+        ],
+    }
+
+
 def test_the_supplier_whose_lot_it_is_lists_the_finding_read_only_with_its_share_without_what_is_the_recorders(world):
     # given
     w = world
@@ -59,16 +75,7 @@ def test_the_supplier_whose_lot_it_is_lists_the_finding_read_only_with_its_share
         "status": "traced",
         "inquiry": False,
         "access": "notified",
-        "share": {
-            "position": TraceRun.objects.get().position,
-            "definite_units": 0,
-            "potential_units": 0,
-            "consignees": 0,
-            "others": [
-                {"organisation": w.brand.slug, "definite_units": 4, "potential_units": 3},
-                {"organisation": w.other_brand.slug, "definite_units": 2, "potential_units": 0},
-            ],
-        },
+        "share": supplier_share(w),
     }
     assert response.content.decode().count(w.brand.slug) == 1  # as a customer its lot went to, not the recorder
 
@@ -83,16 +90,7 @@ def test_the_supplier_reads_the_finding_with_its_share_of_the_result_as_the_poli
     assert response.status_code == 200
     body = response.json()
     assert body["access"] == "notified"
-    assert body["share"] == {
-        "position": TraceRun.objects.get().position,
-        "definite_units": 0,
-        "potential_units": 0,
-        "consignees": 0,
-        "others": [
-            {"organisation": w.brand.slug, "definite_units": 4, "potential_units": 3},
-            {"organisation": w.other_brand.slug, "definite_units": 2, "potential_units": 0},
-        ],
-    }
+    assert body["share"] == supplier_share(w)
     serials = [f"U{i}" for i in range(1, 11)]
     assert not set(serials) & set(response.content.decode().split('"'))
     for private in (w.d1.slug, w.d2.slug, w.work_order.number, "xrf.pdf", "s1-qa"):
