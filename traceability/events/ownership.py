@@ -31,26 +31,23 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from cells.models import Lot
 from packs.models import Container, ContainerPacking, ShipmentItem, Unit, UnitPacking
 from suppliers.models import Organisation
 from suppliers.selectors import Registrations, registrations
 from traceability.events.models import EpcisRole
-from traceability.events.vocabulary import identifiers_named
+from traceability.events.vocabulary import (
+    SIDES,
+    CapturedEvent,
+    identifiers_named,
+    parties_named,
+    party_gln,
+    party_glns,
+)
 from traceability.gs1 import identifiers
 from traceability.gs1.cbv import cbv_bare, parsed_epc
-
-
-class CapturedEvent(Protocol):
-    """What the rules read of an event on its way to the store."""
-
-    event_id: str
-    type: str
-    action: str
-    body: dict[str, Any]
-
 
 # The part each place an event names something in plays.
 _PARTS = {
@@ -100,7 +97,7 @@ class _Ledger:
     def party_foreign(self, text: str) -> bool:
         """Whether a party (a PGLN, as sent) is another organisation's: its registered party GLN, or
         a GLN under its registered company prefix. A party nobody registered may be the capturer."""
-        gln = _gln(text)  # None: validation reported it, or it is not a GLN the ledger reads
+        gln = party_gln(text)  # None: validation reported it, or it is not a GLN the ledger reads
         if gln is None or gln == self.owner.pgln:
             return False
         registered = self.registrant(gln)
@@ -140,7 +137,7 @@ def writes_refused(rows: Sequence[CapturedEvent], *, owner: Organisation) -> lis
         for name in named[row.event_id]
         if name.kind in ("unit", "container")
     }
-    glns = {gln for row in rows for party in _parties_named(row.body) if (gln := _gln(party))}
+    glns = {gln for row in rows for side in SIDES for gln in party_glns(row.body, side)}
     ledger = _ledger_read(
         (n for names in named.values() for n in names), owner=owner, received=received, party_glns=glns
     )
@@ -297,14 +294,11 @@ def _packing_refused(named: list[_Named], ledger: _Ledger) -> str | None:
     return None
 
 
-_PARTY_TYPES = ("owning_party", "possessing_party")
-
-
 def _shipment_refused(body: dict[str, Any], named: list[_Named], ledger: _Ledger) -> str | None:
     """Rule 4: the capturer ships what it owns, as itself, and receives what is addressed to it."""
     match cbv_bare(body.get("bizStep", "")):
         case "shipping":
-            for party in _parties(body, "sourceList"):
+            for party in parties_named(body, "source"):
                 if ledger.party_foreign(party):
                     return (
                         f"the sending party {party} is registered by another organisation:"
@@ -314,7 +308,7 @@ def _shipment_refused(body: dict[str, Any], named: list[_Named], ledger: _Ledger
                 if name.kind in ("unit", "container") and ledger.foreign(name.parsed.identity.canonical):
                     return f"{name.text} is not yours: you may ship only what you own"
         case "receiving":
-            for party in _parties(body, "destinationList"):
+            for party in parties_named(body, "destination"):
                 if ledger.party_foreign(party):
                     return (
                         f"the receiving party {party} is registered by another organisation:"
@@ -336,22 +330,3 @@ def _listed(texts: list[str], *, shown: int = 5) -> str:
         return f"{texts[0]} was"
     more = f" and {len(texts) - shown} more" if len(texts) > shown else ""
     return f"{', '.join(texts[:shown])}{more} were"
-
-
-def _parties_named(body: dict[str, Any]) -> Iterator[str]:
-    yield from _parties(body, "sourceList")
-    yield from _parties(body, "destinationList")
-
-
-def _gln(text: str) -> str | None:
-    """The GLN a party names, as ``_Ledger.party_foreign`` reads it; None when it names none."""
-    try:
-        return getattr(identifiers.parse(text).identity, "gln", None)
-    except identifiers.InvalidIdentifier:
-        return None
-
-
-def _parties(body: dict[str, Any], key: str) -> Iterator[str]:
-    for entry in body.get(key) or ():
-        if cbv_bare(entry.get("type", "")) in _PARTY_TYPES and (party := entry.get(key[:-4])):
-            yield party

@@ -22,22 +22,14 @@ the consignees, one insert, whatever the number of events.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any
 
 from cells.models import Lot, LotKind
 from suppliers.models import Organisation, OrganisationRole, Role
 from traceability.events.models import EpcisEventType
-from traceability.events.vocabulary import CLASS_LISTS
+from traceability.events.vocabulary import CLASS_LISTS, CapturedEvent, party_glns
 from traceability.gs1 import identifiers
 from traceability.gs1.cbv import canonical_epc, cbv_bare
-
-
-class CapturedEvent(Protocol):
-    event_id: str
-    type: str
-    action: str
-    body: dict[str, Any]
-
 
 # What making (or shipping) a lot of each kind shows its maker to be, and receiving one its consumer.
 MAKES: dict[str, str] = {
@@ -46,7 +38,6 @@ MAKES: dict[str, str] = {
     LotKind.MODULE: Role.MODULE_ASSEMBLER,
 }
 CONSUMES: dict[str, str] = {LotKind.MATERIAL: Role.CELL_MAKER, LotKind.CELL: Role.BRAND, LotKind.MODULE: Role.BRAND}
-_PARTY_TYPES = ("owning_party", "possessing_party")
 
 
 def registered_by_capture(organisation: Organisation) -> bool:
@@ -82,7 +73,7 @@ def roles_shown(
             shipped = _lots_in(body, CLASS_LISTS, lots)
             made |= shipped
             with_units = any(_is_unit_or_container(e) for e in body.get("epcList") or ())
-            for gln in _party_glns(body, "destination"):
+            for gln in party_glns(body, "destination"):
                 lots_to, units_to = destinations.get(gln, (set(), False))
                 destinations[gln] = (lots_to | shipped, units_to or with_units)
         elif step == "receiving" and owner_shows:
@@ -122,19 +113,6 @@ def _is_unit_or_container(text: str) -> bool:
         return isinstance(identifiers.parse(text).identity, identifiers.Sgtin | identifiers.Sscc)
     except identifiers.InvalidIdentifier:
         return False
-
-
-def _party_glns(body: dict[str, Any], side: str) -> Iterable[str]:
-    """The party GLNs of a ``sourceList`` or ``destinationList`` (``side``: source or destination)."""
-    for entry in body.get(f"{side}List") or ():
-        if cbv_bare(entry.get("type", "")) not in _PARTY_TYPES:
-            continue
-        try:
-            gln = getattr(identifiers.parse(entry.get(side, "")).identity, "gln", None)
-        except identifiers.InvalidIdentifier:
-            continue
-        if gln:
-            yield gln
 
 
 def _lots_read(lot_ids: set[int]) -> dict[int, tuple[str, int]]:

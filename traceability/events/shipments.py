@@ -14,27 +14,16 @@ party that consumes them).
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any
 
 from packs.models import Shipment, ShipmentItem
 from suppliers.models import Organisation
-from traceability.gs1 import identifiers
+from traceability.events.vocabulary import PARTY_TYPES, CapturedEvent, Side, party_gln, party_glns
 from traceability.gs1.cbv import canonical_epc, cbv_bare
 from traceability.ledger.services import BATCH_SIZE
 
-
-class CapturedEvent(Protocol):
-    """What shipments read of a captured event (new, or stored)."""
-
-    event_id: str
-    event_time: dt.datetime
-    body: dict[str, Any]
-
-
-_PARTY_TYPES = ("owning_party", "possessing_party")
 _REFERENCE_TYPES = ("desadv", "bol", "po", "inv")
 _REFERENCE_LENGTH = Shipment._meta.get_field("reference").max_length
 
@@ -55,15 +44,15 @@ def _shipments_record(
     rows: list[CapturedEvent], *, containers: dict[str, int], units: dict[str, int], owner: Organisation
 ) -> int:
     parties = _organisations(
-        known={gln for row in rows for gln in _party_glns(row.body, "sourceList")},
-        registered={gln for row in rows for gln in _party_glns(row.body, "destinationList")},
+        known={gln for row in rows for gln in party_glns(row.body, "source")},
+        registered={gln for row in rows for gln in party_glns(row.body, "destination")},
     )
     planned: list[tuple[Shipment, list[ShipmentItem]]] = []
     for row in rows:
-        consignee = _party(row.body, "destinationList", parties)
+        consignee = _party(row.body, "destination", parties)
         if consignee is None:
             continue  # who received it is not said: nothing to notify
-        sender = _party(row.body, "sourceList", parties) or owner
+        sender = _party(row.body, "source", parties) or owner
         items = [
             ShipmentItem(container_id=containers[c]) if c in containers else ShipmentItem(unit_id=units[c])
             for c in (canonical_epc(epc) for epc in row.body.get("epcList") or ())
@@ -112,24 +101,11 @@ def _fitted(value: str) -> str:
     return "sha1:" + hashlib.sha1(value.encode()).hexdigest()  # noqa: S324 (a name, not a secret)
 
 
-def _party_glns(event: dict[str, Any], key: str) -> Iterable[str]:
-    for entry in event.get(key) or ():
-        if cbv_bare(entry.get("type", "")) in _PARTY_TYPES and (gln := _gln(entry.get(key[:-4], ""))):
-            yield gln
-
-
-def _gln(value: str) -> str | None:
-    try:
-        identity = identifiers.parse(value).identity
-    except identifiers.InvalidIdentifier:
-        return None
-    return getattr(identity, "gln", None)
-
-
-def _party(event: dict[str, Any], key: str, parties: dict[str, Organisation]) -> Organisation | None:
-    entries = {cbv_bare(e.get("type", "")): e.get(key[:-4], "") for e in event.get(key) or ()}
-    for kind in _PARTY_TYPES:
-        if (gln := _gln(entries.get(kind, ""))) and gln in parties:
+def _party(event: dict[str, Any], side: Side, parties: dict[str, Organisation]) -> Organisation | None:
+    """The organisation a side of the event names: its owning party, else its possessing party."""
+    entries = {cbv_bare(e.get("type", "")): e.get(side, "") for e in event.get(f"{side}List") or ()}
+    for kind in PARTY_TYPES:
+        if (gln := party_gln(entries.get(kind, ""))) and gln in parties:
             return parties[gln]
     return None
 
