@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.core.validators import RegexValidator
@@ -29,6 +30,12 @@ class Role(models.TextChoices):
     # A regulator's access comes from its grants (``traceability.access.models.Grant``), not from this
     # role: the role only says what the organisation is.
     REGULATOR = "regulator", "Regulator"
+
+
+def in_role_order(roles: Iterable[str]) -> list[str]:
+    """``roles`` in ``Role``'s order, once each (how the ledger lists an organisation's roles)."""
+    held = set(roles)
+    return [role for role in Role.values if role in held]
 
 
 class OrganisationQuerySet(models.QuerySet["Organisation"]):
@@ -64,8 +71,7 @@ class Organisation(models.Model):
     @property
     def role_names(self) -> list[str]:
         """Its roles in ``Role`` order; one query, or none after ``prefetch_related("roles")``."""
-        held = {held.role for held in self.roles.all()}
-        return [role for role in Role.values if role in held]
+        return in_role_order(held.role for held in self.roles.all())
 
 
 class OrganisationRole(models.Model):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db.models import Q
 
 import traceability.core.db  # noqa: F401 (registers the ``any`` lookup)
-from suppliers.models import Organisation, OrganisationRole, Role
+from suppliers.models import Organisation, OrganisationRole, in_role_order
 
 
 def roles_of(*, organisation_ids: Iterable[int]) -> dict[int, list[str]]:
@@ -18,7 +18,7 @@ def roles_of(*, organisation_ids: Iterable[int]) -> dict[int, list[str]]:
         "organisation_id", "role"
     ):
         held.setdefault(organisation_id, set()).add(role)
-    return {pk: [role for role in Role.values if role in roles] for pk, roles in held.items()}
+    return {pk: in_role_order(roles) for pk, roles in held.items()}
 
 
 # GS1 Company Prefixes have 6 to 12 digits; where registrations nest, the longest wins.

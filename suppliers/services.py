@@ -29,6 +29,7 @@ from suppliers.models import (
     Role,
     TokenScope,
     api_key_hash,
+    in_role_order,
 )
 from traceability.core.audit import AuditAction, audit_record, audit_records
 from traceability.core.errors import DomainError
@@ -412,7 +413,7 @@ def _roles(roles: Collection[str]) -> set[str]:
 
 
 def _roles_shown(roles: set[str]) -> str:
-    return ",".join(role for role in Role.values if role in roles)
+    return ",".join(in_role_order(roles))
 
 
 _SLUG_LENGTH, _NAME_LENGTH = 80, 200  # Organisation.slug and .name

@@ -148,18 +148,11 @@ def audit_entries(
 CSV_COLUMNS = ("at", "action", "username", "organisation", "source", "request_id", "identifiers", "detail")
 
 
-class _Line:
-    """A file-like sink for csv.writer that hands back each written line."""
-
-    def write(self, text: str) -> str:
-        return text
-
-
 def audit_csv_lines(entries: Iterable[AuditEntry]) -> Iterator[str]:
     """The entries as CSV, a line at a time: a header, then one row an entry (identifiers and
     detail as JSON), neutralised (``core.csv_cells``): usernames and identifiers are
     anyone's input. Iterate a queryset with ``.iterator()`` to keep memory flat on a long trail."""
-    writer = csv_cells.writer(_Line())
+    writer = csv_cells.line_writer()
     yield writer.writerow(CSV_COLUMNS)
     for entry in entries:
         yield writer.writerow(

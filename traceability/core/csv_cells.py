@@ -55,3 +55,15 @@ class Writer:
 
 def writer(sink: _Sink, *, lineterminator: str = "\r\n") -> Writer:
     return Writer(sink, lineterminator=lineterminator)
+
+
+class _Line:
+    """A file-like sink for csv.writer that hands back each written line."""
+
+    def write(self, text: str, /) -> str:
+        return text
+
+
+def line_writer() -> Writer:
+    """A ``writer`` whose ``writerow`` returns the row's line: for a file streamed a line at a time."""
+    return Writer(_Line())

@@ -268,16 +268,9 @@ def path_text(path: list[dict[str, str]]) -> str:
     return "; ".join(f"{s['from']} → {s['to']} by {s['record']} ({s['exposure']})" for s in path)
 
 
-class _Line:
-    """A file-like sink for csv.writer that hands back each written line."""
-
-    def write(self, text: str) -> str:
-        return text
-
-
 def _csv_lines(head: dict[str, Any], records: Iterator[dict[str, Any]]) -> Iterator[str]:
     """The units as CSV, neutralised (``core.csv_cells``): serials are written by other parties."""
-    writer = csv_cells.writer(_Line())
+    writer = csv_cells.line_writer()
     yield writer.writerow(CSV_COLUMNS)
     for r in records:
         consignees = r["consignees"]
