@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('traceability', '0021_event_id_per_owner'),
+        ('traceability', '0022_graphql_audit'),
     ]
 
     operations = [
