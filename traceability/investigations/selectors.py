@@ -27,7 +27,7 @@ from traceability.core.db import any_sql
 from traceability.core.errors import DomainError
 from traceability.core.models import JobStatus
 from traceability.genealogy.models import exposure_name
-from traceability.investigations.models import TraceRun, TraceRunSegment
+from traceability.investigations.models import Finding, TraceRun, TraceRunSegment
 from traceability.investigations.services import run_party_view, run_result
 
 # Filtered pages scan the result's units in batches until the page is full; past this many units
@@ -89,6 +89,16 @@ def findings_about(organisation_id: int) -> Q:
     )
     # A regulator's inquiry is told to no party of the chain (``Finding.inquiry``).
     return concerning & ~Q(owner_id=organisation_id) & Q(inquiry=False)
+
+
+def finding_latest_run(*, finding: Finding) -> TraceRun | None:
+    """The finding's latest run whose job has succeeded, if any (one query)."""
+    return (
+        TraceRun.objects.filter(investigation__finding=finding, job__status=JobStatus.SUCCEEDED)
+        .select_related("investigation")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
 
 
 def findings_shares(*, finding_ids: Iterable[int], party_id: int, recount_unstored: bool = False) -> dict[int, Any]:
