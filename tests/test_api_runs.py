@@ -16,7 +16,7 @@ from tests.test_api_support import client_for, member, more_units, raise_finding
 from tests.trace_world import build_world
 from traceability import genealogy
 from traceability.api import selectors as api_selectors
-from traceability.api.serializers import UnitsPageSerializer
+from traceability.api.serializers import UnitsPageSerializer, scoped_counts
 from traceability.investigations.models import TraceRun
 from traceability.ledger.selectors import PrefixLength
 
@@ -399,3 +399,26 @@ def test_a_brands_page_of_its_units_costs_the_same_queries_at_any_size_its_token
     assert len(one) <= len(fifty) <= 15
     # and a read writes nothing (no "last used" stamp on the token, no audit entry for a brand's read)
     assert not [q for q in fifty if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
+
+
+def test_a_result_with_no_stored_share_shows_nothing_to_a_party_and_all_only_to_the_policys_full_view():
+    # given a run's counts, and no party view counted for its reader
+    counts = {"definite_units": 4, "potential_units": 3, "consignees": 2}
+    nothing = {"definite_units": 0, "potential_units": 0, "consignees": 0, "others": []}
+    # when / then: no answer from the policy, or a party's, shows nothing; only an explicit full view all
+    assert scoped_counts(counts, None, {}) == nothing
+    assert scoped_counts(counts, None, {"full_view": False}) == nothing
+    assert scoped_counts(counts, None, {"full_view": 1}) == nothing
+    assert scoped_counts(counts, None, {"full_view": True}) == {**counts, "others": []}
+
+
+def test_a_party_reading_a_run_whose_share_was_not_stored_is_shown_none_of_its_units():
+    # given the brand's finished run, its stored party view gone (a run from before views were stored)
+    w = build_world()
+    client = client_for(member(w.brand))
+    run = traced(client, w)["run"]
+    TraceRun.objects.filter(pk=run).update(party_view={})
+    # when
+    body = client.get(f"/api/v1/runs/{run}/").json()
+    # then
+    assert [body[k] for k in ("definite_units", "potential_units", "consignees", "others")] == [0, 0, 0, []]

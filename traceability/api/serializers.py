@@ -216,12 +216,20 @@ class OthersSerializer(serializers.Serializer):
     potential_units = serializers.IntegerField()
 
 
+# What a reader is shown of a result nobody counted its share of: nothing of anyone's.
+NOTHING_COUNTED = {"definite_units": 0, "potential_units": 0, "consignees": 0, "others": []}
+
+
 def scoped_counts(counts: dict[str, Any], view: dict[str, Any] | None, context: dict[str, Any]) -> dict[str, Any]:
-    """A result's counts as the caller may see them: all of them for a regulator; otherwise the
+    """A result's counts as the caller may see them: all of them only when the access policy said
+    so (``full_view`` true in the context: a regulator in scope, the operator); otherwise the
     caller's own share (``view``, the stored party view) and others only as counts per organisation
-    its lots went into (the access policy's answer)."""
-    if context.get("full_view", True) or view is None:
+    its lots went into. Fails closed: a context without the policy's answer, or a result with no
+    stored share, shows nothing of the result's units at all (never the whole of it)."""
+    if context.get("full_view") is True:
         return {**counts, "others": []}
+    if view is None:
+        return {**counts, **NOTHING_COUNTED}
     return {
         **counts,
         "definite_units": view["definite_units"],
