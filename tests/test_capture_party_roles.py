@@ -8,9 +8,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from suppliers.models import Organisation, Role
+from suppliers.models import MemberRole, Membership, Organisation, OrganisationRole, Role
 from tests.factories import CellModelFactory, OrganisationFactory
+from tests.test_api_support import client_for, member, raise_finding, written
 from tests.test_epcis_capture import PREFIX, capture, document, lgtin, sgtin, shipping, transformation
+from traceability.access.policy import Actor
 from traceability.events.csv_import import TEMPLATES, csv_document
 from traceability.events.parties import roles_shown
 from traceability.events.services import capture_now
@@ -47,25 +49,40 @@ def cell_maker():
     return maker
 
 
-def test_a_party_the_ledger_never_heard_of_receiving_cell_lots_is_registered_as_their_consumer_not_a_distributor(
-    cell_maker,
+@pytest.mark.parametrize(("item", "consumer"), [(CELL_ITEM, Role.BRAND), (MATERIAL_ITEM, Role.CELL_MAKER)])
+def test_a_party_shipped_lots_by_another_gets_no_maker_role_until_its_own_receipt_shows_it_consumes_them(
+    cell_maker, item, consumer
 ):
-    # given a cell maker's cell lot
+    # given a cell lot (a cell model's GTIN) or a material lot (no cell model's), shipped by its maker
+    # to a party the ledger does not know
+    _made_lots(cell_maker, ["L1"], item=item)
+    capture(cell_maker, document(_lot_shipping("urn:uuid:ship-lots", ["L1"], item=item)))
+    party = Organisation.objects.get(pgln=CONSIGNEE_GLN)
+    # then another's event made it neither a maker nor a distributor: it may record no finding
+    assert _roles_of(CONSIGNEE_GLN) == set()
+    assert not Actor.of(party).opens_findings
+    # when its own receipt of the lots is captured for it (an operator loading its history)
+    receipt = _lot_shipping("urn:uuid:receive-lots", ["L1"], item=item)
+    receipt["bizStep"] = "receiving"
+    del receipt["destinationList"]
+    capture(party, document(receipt))
+    # then its own event shows what it is: the maker that consumes such lots
+    assert _roles_of(CONSIGNEE_GLN) == {consumer}
+
+
+def test_another_partys_shipment_of_lots_to_a_party_lets_it_record_no_finding_on_them_over_http(cell_maker):
+    # given cells shipped by their maker to a party the ledger did not know, and a QA engineer of it
     _made_lots(cell_maker, ["C1"], item=CELL_ITEM)
-    # when it ships the lot to a party the ledger does not know
     capture(cell_maker, document(_lot_shipping("urn:uuid:ship-cells", ["C1"], item=CELL_ITEM)))
-    # then the party is registered as the brand / pack assembler that consumes cells
-    assert _roles_of(CONSIGNEE_GLN) == {Role.BRAND}
-
-
-def test_a_party_receiving_material_lots_is_registered_as_a_cell_maker():
-    # given a material supplier's cathode lot (a GTIN of no cell model: a material lot)
-    supplier = OrganisationFactory(role=Role.MATERIAL_SUPPLIER, gs1_company_prefix=None)
-    _made_lots(supplier, ["M1"], item=MATERIAL_ITEM)
-    # when it ships it to an unknown party
-    capture(supplier, document(_lot_shipping("urn:uuid:ship-cathode", ["M1"], item=MATERIAL_ITEM)))
-    # then
-    assert _roles_of(CONSIGNEE_GLN) == {Role.CELL_MAKER}
+    party = Organisation.objects.get(pgln=CONSIGNEE_GLN)
+    user = member(None)
+    Membership.objects.create(user=user, organisation=party, role=MemberRole.QA)
+    before = written()
+    # when it records a finding on the lot it was shipped
+    response = raise_finding(client_for(user), lgtin("C1", CELL_ITEM))
+    # then it is refused as any party that makes nothing is, and nothing is written
+    assert response.status_code == 403 and response.json()["code"] == "no_findings"
+    assert written() == before
 
 
 def test_a_party_receiving_units_is_registered_as_a_distributor():
@@ -102,17 +119,19 @@ def test_a_party_registered_by_capture_gains_the_roles_its_own_events_show_and_l
     assert set(Organisation.objects.get(pk=party.pk).role_names) == {Role.BRAND, Role.CELL_MAKER}
 
 
-def test_a_party_completed_by_qa_is_no_longer_given_roles_by_capture(cell_maker):
-    # given a party capture registered, which QA has since completed (its own slug)
-    _made_lots(cell_maker, ["C1", "C2"], item=CELL_ITEM)
-    capture(cell_maker, document(_lot_shipping("urn:uuid:ship-1", ["C1"], item=CELL_ITEM)))
-    Organisation.objects.filter(pgln=CONSIGNEE_GLN).update(slug="amp-power", name="Amp Power")
+def test_a_party_completed_by_qa_is_no_longer_given_roles_by_capture():
+    # given a party capture registered when units were shipped to it, which QA has since completed
     brand = OrganisationFactory(gs1_company_prefix=None)
-    capture(brand, document(transformation("urn:uuid:build", lots=["L1"], outputs=["U1"])))
-    # when units are shipped to it
-    capture(brand, document(shipping("urn:uuid:ship-units", [sgtin("U1")], to=CONSIGNEE, desadv="D9")))
+    capture(brand, document(transformation("urn:uuid:build", lots=["L1"], outputs=["U1", "U2"])))
+    capture(brand, document(shipping("urn:uuid:ship-1", [sgtin("U1")], to=CONSIGNEE, desadv="D1")))
+    assert _roles_of(CONSIGNEE_GLN) == {Role.DISTRIBUTOR}
+    party = Organisation.objects.get(pgln=CONSIGNEE_GLN)
+    Organisation.objects.filter(pk=party.pk).update(slug="amp-power", name="Amp Power")
+    party.refresh_from_db()
+    # when its own events, captured for it, build units
+    capture(party, document(transformation("urn:uuid:own-build", lots=["L2"], outputs=["P1"])))
     # then its roles are QA's now
-    assert _roles_of(CONSIGNEE_GLN) == {Role.BRAND}
+    assert _roles_of(CONSIGNEE_GLN) == {Role.DISTRIBUTOR}
 
 
 def test_a_shipment_of_another_partys_lot_shows_no_role():
@@ -170,7 +189,10 @@ def test_roles_are_read_and_written_in_a_fixed_number_of_queries(cell_maker, eve
 
     lots = {canonical_epc(lgtin(lot.code, CELL_ITEM)): lot.pk for lot in Lot.objects.filter(code__startswith="C")}
     glns = [f"urn:epc:id:pgln:0614141.{n:05d}" for n in range(events)]
-    rows = [_Row(_lot_shipping(f"urn:uuid:s{n}", [f"C{n}"], item=CELL_ITEM, to=gln)) for n, gln in enumerate(glns)]
+    rows = [
+        _Row(_lot_shipping(f"urn:uuid:s{n}", [f"C{n}"], item=CELL_ITEM, to=gln) | {"epcList": [sgtin(f"S{n}")]})
+        for n, gln in enumerate(glns)
+    ]
     Organisation.objects.bulk_create(
         Organisation(
             name=gln,
@@ -182,9 +204,12 @@ def test_roles_are_read_and_written_in_a_fixed_number_of_queries(cell_maker, eve
     # when
     with CaptureQueriesContext(connection) as queries:
         roles_shown(rows, owner=cell_maker, lots=lots, units={})
-    # then: the consignees, the lots' kinds, one insert
-    assert len(queries) == 3
-    assert Organisation.objects.with_role(Role.BRAND).filter(pgln__startswith="0614141").count() == events
+    # then: the consignees, one insert (the lots shipped are the capturer's to show, and it is no
+    # party capture registered); each consignee of units a distributor, none of lots a maker
+    assert len(queries) == 2
+    registered = Organisation.objects.filter(pgln__startswith="0614141")
+    assert registered.with_role(Role.DISTRIBUTOR).count() == events
+    assert not OrganisationRole.objects.filter(organisation__in=registered).exclude(role=Role.DISTRIBUTOR).exists()
 
 
 def _check(digits: str) -> str:

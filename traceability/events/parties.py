@@ -7,16 +7,20 @@ QA to complete. What it is, the events say:
   ObjectEvents commission: material lots make it a material supplier, cell lots a cell maker,
   module lots a module assembler, serialised units (GTIN + serial) a brand / pack assembler;
 - lots it ships (``shipping``, ``quantityList``) show the same roles as lots it makes;
-- what it receives (a ``shipping`` event's destination, or its own ``receiving`` event): units,
-  loose or in cartons and pallets, make it a distributor; lots make it the party that consumes
-  them (material lots a cell maker, cell and module lots a brand / pack assembler, which builds
-  packs from cells or modules), never a distributor.
+- what it receives: units, loose or in cartons and pallets, make it a distributor (a ``shipping``
+  event's destination, or its own ``receiving`` event); lots, in its own ``receiving`` event only,
+  make it the party that consumes them (material lots a cell maker, cell and module lots a brand /
+  pack assembler, which builds packs from cells or modules), never a distributor.
 
-Only parties capture registered and QA has not completed get roles this way: those whose slug is
-still the ``gln-<PGLN>`` capture gave them. An organisation registered by an operator has the roles
-its operator gave it: another party's shipment must not change what it may do (a role decides who
-records findings). Roles are added, never removed. Set-based: one query for the lots' kinds, one for
-the consignees, one insert, whatever the number of events.
+A maker role (``access.policy.MAKERS``) lets a party record findings, so it comes only from the
+party's own captures (or its operator): another organisation's event adds at most a role that
+records nothing, the distributor's of the units shipped to it. Else a shipment of a lot to any party
+GLN would register a maker that may record findings on what it was "shipped". Only parties capture
+registered and QA has not completed get roles this way: those whose slug is still the ``gln-<PGLN>``
+capture gave them. An organisation registered by an operator has the roles its operator gave it:
+another party's shipment must not change what it may do. Roles are added, never removed.
+Set-based: one query for the lots' kinds, one for the consignees, one insert, whatever the number of
+events.
 """
 
 from __future__ import annotations
@@ -48,15 +52,16 @@ def registered_by_capture(organisation: Organisation) -> bool:
 def roles_shown(
     rows: Iterable[CapturedEvent], *, owner: Organisation, lots: dict[str, int], units: dict[str, int]
 ) -> None:
-    """Add to the capturing organisation and the consignees the events name the roles the events
-    show, where capture registered them (``registered_by_capture``). ``lots`` and ``units``: the
-    lots and units the events name, by canonical identity (capture has found or made them all)."""
+    """Add to the capturing organisation the roles its events show, and to the consignees of the
+    units it ships a distributor's, where capture registered them (``registered_by_capture``).
+    ``lots`` and ``units``: the lots and units the events name, by canonical identity (capture has
+    found or made them all)."""
     rows = list(rows)
     owner_shows = registered_by_capture(owner)
     made: set[int] = set()  # lots the capturer made or shipped
     received: set[int] = set()  # lots the capturer received
     shown: set[tuple[int, str]] = set()
-    destinations: dict[str, tuple[set[int], bool]] = {}  # consignee GLN -> (lots shipped to it, units too)
+    units_to: set[str] = set()  # consignee GLNs units were shipped to (lots shipped show it nothing)
     for row in rows:
         body, step = row.body, cbv_bare(row.body.get("bizStep", ""))
         commissions = (
@@ -70,30 +75,27 @@ def roles_shown(
         if row.type != EpcisEventType.OBJECT:
             continue
         if step == "shipping":
-            shipped = _lots_in(body, CLASS_LISTS, lots)
-            made |= shipped
-            with_units = any(_is_unit_or_container(e) for e in body.get("epcList") or ())
-            for gln in party_glns(body, "destination"):
-                lots_to, units_to = destinations.get(gln, (set(), False))
-                destinations[gln] = (lots_to | shipped, units_to or with_units)
+            made |= _lots_in(body, CLASS_LISTS, lots)
+            if any(_is_unit_or_container(e) for e in body.get("epcList") or ()):
+                units_to.update(party_glns(body, "destination"))
         elif step == "receiving" and owner_shows:
             received |= _lots_in(body, CLASS_LISTS, lots)
             if any(_is_unit_or_container(e) for e in body.get("epcList") or ()):
                 shown.add((owner.pk, Role.DISTRIBUTOR))
-    consignees = [
-        org for org in Organisation.objects.filter(pgln__in=destinations) if org.pgln and registered_by_capture(org)
-    ]
-    lots_read = _lots_read(made | received | {lot for org in consignees for lot in destinations[org.pgln or ""][0]})
-    # What the capturer made or shipped counts when it is its own (a shipment of another's lot says nothing).
-    kinds = {lot: kind for lot, (kind, lot_owner) in lots_read.items() if lot_owner == owner.pk}
-    if owner_shows:
-        shown |= {(owner.pk, MAKES[kinds[lot]]) for lot in made if lot in kinds}
+    if units_to:
+        consignees = Organisation.objects.filter(pgln__in=sorted(units_to)).only("pk", "pgln", "slug")
+        shown |= {(org.pk, Role.DISTRIBUTOR) for org in consignees if registered_by_capture(org)}
+    if owner_shows and (made or received):
+        lots_read = _lots_read(made | received)
+        # What the capturer made or shipped counts when it is its own (a shipment of another's lot says nothing).
+        shown |= {
+            (owner.pk, MAKES[kind])
+            for lot, (kind, lot_owner) in lots_read.items()
+            if lot in made and lot_owner == owner.pk
+        }
         shown |= {(owner.pk, CONSUMES[lots_read[lot][0]]) for lot in received if lot in lots_read}
-    for org in consignees:
-        lots_to, units_to = destinations[org.pgln or ""]
-        shown |= {(org.pk, CONSUMES[kinds[lot]]) for lot in lots_to if lot in kinds}
-        if units_to:
-            shown.add((org.pk, Role.DISTRIBUTOR))
+    if not shown:
+        return
     OrganisationRole.objects.bulk_create(
         [OrganisationRole(organisation_id=org, role=role) for org, role in sorted(shown)], ignore_conflicts=True
     )
