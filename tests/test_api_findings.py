@@ -6,8 +6,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from cells.models import Inspection
-from tests.factories import CellLotFactory, OrganisationFactory
+from cells.models import Inspection, Lot
+from suppliers.models import Role
+from tests.factories import CellLotFactory, OrganisationFactory, SiteFactory
 from tests.jobs_support import run_job
 from tests.test_api_support import client_for, iso, member, raise_finding, urn, written
 from tests.trace_world import add_competitor, build_world
@@ -266,24 +267,64 @@ def test_invalid_findings_are_refused_field_by_field_and_nothing_is_written(fiel
     assert written() == before
 
 
-def test_a_supplier_with_no_lots_in_the_window_is_an_empty_subject():
-    # given a cell maker whose only lot was made in January 2023
-    w = build_world()
+def test_a_supplier_with_no_lots_in_the_window_is_an_empty_subject_to_one_who_sees_every_lot():
+    # given a cell maker whose only lot was made in January 2023, and a regulator with an `all` grant
+    build_world()
     lot = CellLotFactory(
         produced_from=dt.datetime(2023, 1, 1, tzinfo=dt.UTC), produced_to=dt.datetime(2023, 1, 31, tzinfo=dt.UTC)
     )
+    regulator = client_for(member(OrganisationFactory(role=Role.REGULATOR)))
     before = written()
     # when the finding names its lots made in 2024
-    response = raise_finding(
-        client_for(member(w.brand)),
-        None,
-        subject_supplier=lot.owner.slug,
-        window_from="2024-01-01T00:00:00Z",
-    )
+    response = raise_finding(regulator, None, subject_supplier=lot.owner.slug, window_from="2024-01-01T00:00:00Z")
     # then
     assert response.status_code == 400
     assert response.json()["code"] == "empty_subject"
     assert response.json()["message"] == f"{lot.owner.name} has no lots in the window given"
+    assert written() == before
+
+
+def _unknown_subject(field: str, value: object) -> dict:
+    kind = field.removeprefix("subject_")
+    error = {"code": "unknown_subject", "message": f"no lot of {kind} {value!r} is known to you", "field": field}
+    return {**error, "errors": [error]}
+
+
+@pytest.mark.parametrize("field", ["subject_supplier", "subject_site"])
+def test_a_party_that_may_trace_no_lot_of_a_supplier_or_site_is_answered_as_for_an_unknown_subject(field):
+    # given the material supplier of M1 (its lots reach the world's brand), its plant, and another brand
+    w = build_world()
+    site = SiteFactory(owner=w.m1.owner)
+    Lot.objects.filter(pk=w.m1.pk).update(site=site)
+    other = client_for(member(OrganisationFactory(role=Role.BRAND)))
+    value = w.m1.owner.slug if field == "subject_supplier" else site.pk
+    before = written()
+    # when the other brand records a finding on all the supplier's lots, or all lots of its plant
+    response = raise_finding(other, None, **{field: value})
+    # then it is told what an unknown subject is told, and nothing is written
+    assert (response.status_code, response.json()) == (400, _unknown_subject(field, value))
+    assert written() == before
+    # and the brand whose units they reach records it
+    assert raise_finding(client_for(member(w.brand)), None, **{field: value}).status_code == 201
+
+
+@pytest.mark.parametrize("window", [None, "2024-01-01T00:00:00Z"], ids=["no-lots-at-all", "no-lots-in-the-window"])
+def test_a_party_is_told_the_same_whether_a_supplier_has_lots_it_may_not_trace_or_none(window):
+    # given a supplier with one lot made in January 2023 (nobody's units carry it), and one with none
+    build_world()
+    made = CellLotFactory(
+        produced_from=dt.datetime(2023, 1, 1, tzinfo=dt.UTC), produced_to=dt.datetime(2023, 1, 31, tzinfo=dt.UTC)
+    ).owner
+    empty = OrganisationFactory(role=Role.CELL_MAKER)
+    brand = client_for(member(OrganisationFactory(role=Role.BRAND)))
+    fields = {"window_from": window} if window else {}
+    before = written()
+    # when
+    answers = [raise_finding(brand, None, subject_supplier=s.slug, **fields) for s in (made, empty)]
+    # then: the same words but for the slug, neither "empty" nor anything else that tells them apart
+    assert [(r.status_code, r.json()) for r in answers] == [
+        (400, _unknown_subject("subject_supplier", s.slug)) for s in (made, empty)
+    ]
     assert written() == before
 
 

@@ -145,12 +145,19 @@ def operates_deployment(user: object) -> bool:
     return bool(getattr(user, "is_active", False) and getattr(user, "is_superuser", False))
 
 
-def subject_traceable(actor: Actor, subject: Lot | Unit | Organisation | Site) -> bool:
-    """Whether ``actor`` may open an investigation of ``subject``: a lot or unit it may trace; or all
-    lots of a supplier or a site, which are parties of the directory, not the ledger's secrets (what
-    the trace then finds is shown as ``result_scope`` says: the actor's own units, and counts of
-    others only where its own lots went)."""
-    return subject_check(actor, subject).allowed
+def subject_traceable(
+    actor: Actor, subject: Lot | Unit | Organisation | Site, *, lot_ids: Iterable[int] | None = None
+) -> bool:
+    """Whether ``actor`` may open an investigation of ``subject``: a lot or unit it may trace; all
+    lots of a supplier or a site when it may trace at least one of them (``lot_ids``: the lots the
+    finding would trace, those of its production window; else every lot of the supplier or site).
+
+    A supplier or a site is a party of the directory, but which lots it made, and where they went,
+    are the ledger's: a party that may trace none of them is answered as for an unknown subject,
+    whether the supplier has lots or not (what the trace then finds is shown as ``result_scope``
+    says: the actor's own units, and counts of others only where its own lots went).
+    """
+    return subject_check(actor, subject, lot_ids=lot_ids).allowed
 
 
 @dataclass(frozen=True)
@@ -163,7 +170,9 @@ class SubjectCheck:
     forward: genealogy.Forward | None = None
 
 
-def subject_check(actor: Actor, subject: Lot | Unit | Organisation | Site) -> SubjectCheck:
+def subject_check(
+    actor: Actor, subject: Lot | Unit | Organisation | Site, *, lot_ids: Iterable[int] | None = None
+) -> SubjectCheck:
     """``subject_traceable``, keeping the subject's trace it made (``SubjectCheck``)."""
     if actor.scoped_regulator:
         return SubjectCheck(grants_cover_subject(actor, subject))
@@ -172,7 +181,32 @@ def subject_check(actor: Actor, subject: Lot | Unit | Organisation | Site) -> Su
             return _traces_checked(actor, lots=[subject.pk], units=[])
         case Unit():
             return _traces_checked(actor, lots=[], units=[subject.pk])
-    return SubjectCheck(actor.organisation_id is not None or actor.sees_all)
+    if actor.sees_all:
+        return SubjectCheck(True)
+    if lot_ids is None:
+        lot_ids = _lots_of(subject).values_list("pk", flat=True)
+    return SubjectCheck(any_traceable(actor, lot_ids=lot_ids))
+
+
+def _lots_of(subject: Organisation | Site) -> QuerySet[Lot]:
+    return Lot.objects.filter(owner=subject) if isinstance(subject, Organisation) else Lot.objects.filter(site=subject)
+
+
+def any_traceable(actor: Actor, *, lot_ids: Iterable[int]) -> bool:
+    """Whether ``actor`` may trace at least one of these lots (``trace_allowed`` of one of them).
+
+    One query for those it owns, then one forward trace of them all: what a set of lots reaches
+    is what each of them reaches, together, so the set reaches something of the actor's exactly
+    when one of its lots does. A supplier's hundreds of lots cost one trace, not one each.
+    """
+    lots = frozenset(lot_ids)
+    if actor.sees_all:
+        return True
+    if actor.organisation_id is None or not lots:
+        return False
+    if Lot.objects.filter(pk__any=lots, owner_id=actor.organisation_id).exists():
+        return True
+    return _reaches_own(actor, genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=sorted(lots)))
 
 
 def grants_cover_subject(actor: Actor, subject: Lot | Unit | Organisation | Site) -> bool:
@@ -195,10 +229,8 @@ def grants_cover_subject(actor: Actor, subject: Lot | Unit | Organisation | Site
             seeds: tuple[list[int], list[int]] = ([subject.pk], [])
         case Unit():
             seeds = ([], [subject.pk])
-        case Organisation():
-            seeds = (list(Lot.objects.filter(owner=subject).values_list("pk", flat=True)), [])
-        case Site():
-            seeds = (list(Lot.objects.filter(site=subject).values_list("pk", flat=True)), [])
+        case Organisation() | Site():
+            seeds = (list(_lots_of(subject).values_list("pk", flat=True)), [])
     if not (seeds[0] or seeds[1]):
         return False
     forward = genealogy.forward_trace(

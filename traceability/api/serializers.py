@@ -122,15 +122,17 @@ class FindingInput(serializers.Serializer):
         if attrs.get("window_from") and attrs.get("window_to") and attrs["window_to"] < attrs["window_from"]:
             raise invalid("window_to", "the window ends before it starts", "invalid_window")
         attrs["subject"] = attrs.pop(named[0])
+        attrs["named"] = named[0]
         attrs.pop("subject_supplier", None)
         attrs.pop("subject_site", None)
-        if named != ["subject"] and not self._names_lots(attrs):
-            raise invalid(named[0], f"{attrs['subject']} has no lots in the window given", "empty_subject")
+        # A supplier or site subject's lots (in its window), for the access policy to judge before
+        # anyone is told whether there are any: an empty one is refused after that (``empty_subject``).
+        attrs["lot_ids"] = None if named == ["subject"] else self._lots_named(attrs)
         return attrs
 
     @staticmethod
-    def _names_lots(attrs: dict[str, Any]) -> bool:
-        """Whether a supplier or site subject names any lot (the service refuses one that does not)."""
+    def _lots_named(attrs: dict[str, Any]) -> list[int]:
+        """The lots a supplier or site subject names in its window (the service refuses none)."""
         kind = SubjectKind.SUPPLIER if isinstance(attrs["subject"], Organisation) else SubjectKind.SITE
         finding = Finding(
             subject_kind=kind,
@@ -140,7 +142,7 @@ class FindingInput(serializers.Serializer):
             window_to=attrs.get("window_to"),
         )
         lot_ids, _ = finding_seeds(finding)
-        return bool(lot_ids)
+        return lot_ids
 
 
 class TransitionInput(serializers.Serializer):

@@ -335,17 +335,22 @@ class FindingListView(ApiMixin, generics.ListAPIView):
         data = FindingInput(data=request.data, context={"organisation": caller.organisation})
         data.is_valid(raise_exception=True)
         fields = data.validated_data
-        check = subject_check(caller.actor, fields["subject"])
+        # The input names one subject (``FindingInput.validate`` kept it as ``subject``, and which
+        # field named it as ``named``).
+        named, lot_ids = fields["named"], fields["lot_ids"]
+        check = subject_check(caller.actor, fields["subject"], lot_ids=lot_ids)
         if not check.allowed:
-            # The input names one subject (``FindingInput.validate`` kept it as ``subject``).
-            named = next(n for n in ("subject", "subject_supplier", "subject_site") if request.data.get(n) is not None)
             value = request.data.get(named)
             if named == "subject":
                 # Answered as an unknown subject is: whether it exists is not this organisation's to learn.
                 raise invalid(named, f"no lot or unit is known as {value!r}", "unknown_subject")
-            # A supplier or site is in the directory; what a regulator's grants do not cover is its lots.
+            # A supplier or site is in the directory; its lots, and whether it has any in the window,
+            # are the ledger's: one answer whether it has none or only lots the caller may not trace.
             kind = named.removeprefix("subject_")
-            raise invalid(named, f"no lot of {kind} {value!r} is known to be within your grants", "unknown_subject")
+            within = "to be within your grants" if caller.actor.regulator else "to you"
+            raise invalid(named, f"no lot of {kind} {value!r} is known {within}", "unknown_subject")
+        if lot_ids == []:  # only one who may see every lot learns that a supplier or site has none here
+            raise invalid(named, f"{fields['subject']} has no lots in the window given", "empty_subject")
         finding = finding_record(
             owner=caller.organisation,
             subject=fields["subject"],
