@@ -44,7 +44,7 @@ from tests.factories import OrganisationFactory
 from tests.jobs_support import run_job
 from tests.test_api_support import client_for, member, raise_finding
 from tests.test_epcis_capture import capture
-from tests.test_write_integrity import CONTEXT, aggregation, document, shipping, transformation
+from tests.test_write_integrity import CONTEXT, aggregation, document, lot_shipping, shipping, transformation
 from traceability.access.models import Grant
 from traceability.access.services import grant_add
 from traceability.core.models import Job
@@ -143,6 +143,10 @@ def _build() -> SimpleNamespace:
                 "bizStep": "inspecting",
                 "quantityList": [{"epcClass": SHARED_LOT, "quantity": 20, "uom": "KGM"}],
             },
+            # What the brands build from the lot is what S shipped them (a transformation consumes
+            # what its capturer owns or was shipped).
+            lot_shipping("urn:uuid:s-ship-a", [SHARED_LOT], to=pgln(A), desadv="DA-S-A", at="02"),
+            lot_shipping("urn:uuid:s-ship-b", [SHARED_LOT], to=pgln(B), desadv="DA-S-B", at="02"),
         ),
     )
     cell_gtin, unit_gtin = keys.gtin14(S, CELL_ITEM), keys.gtin14(A, UNIT_ITEM)
@@ -259,6 +263,7 @@ A_OWN = {*A_UNITS, "WO-A-17", f"{A}.00017", keys.gln(A, 17), "DA-A-"}  # units, 
 B_OWN = {*B_UNITS, "WO-B-9", f"{B}.00029", keys.gln(B, 29), "DA-B-", B, "B-LINE-7", B_NAMESPACE}
 S_OWN = {f"{S}.00007", keys.gln(S, 7), "MAT-1", M}  # its plant, its material lot
 D_CONSIGNEE, DA2_CONSIGNEE, DB_CONSIGNEE = {"dist-d", D}, {"dist-a-two", DA2}, {"dist-b", DB}
+BRAND_UNIT_KEYS = {f"{p}.0{UNIT_ITEM}" for p in (A, B)} | {keys.gtin14(p, UNIT_ITEM) for p in (A, B)}
 EVERYTHING = A_OWN | B_OWN | S_OWN | D_CONSIGNEE | DA2_CONSIGNEE | DB_CONSIGNEE | {"CL-SHARED-1", A, S}
 
 # What is upstream of a party's units (the supplier's material lot, the record that made the cell lot)
@@ -268,7 +273,8 @@ FOREIGN: dict[str, set[str]] = {
     "own": B_OWN | S_OWN - UPSTREAM | DB_CONSIGNEE,
     "competitor": A_OWN | S_OWN - UPSTREAM | D_CONSIGNEE | DA2_CONSIGNEE | {A},
     # the lot's maker: how many units of each customer carry it, never their serials or distributors
-    "supplier": A_OWN | B_OWN | D_CONSIGNEE | DA2_CONSIGNEE | DB_CONSIGNEE | {A},
+    # (its customers' party GLNs are in its own shipments of the lot to them: its own units' keys not)
+    "supplier": A_OWN | B_OWN - {B} | D_CONSIGNEE | DA2_CONSIGNEE | DB_CONSIGNEE | BRAND_UNIT_KEYS,
     # the units it received, in full; nothing of the unit it did not, nor of the other consignees
     "distributor": {"PBA-0003", f"{A}.00017"} | B_OWN | S_OWN - UPSTREAM | DA2_CONSIGNEE | DB_CONSIGNEE,
     "stranger": EVERYTHING,
@@ -468,7 +474,11 @@ def test_the_event_list_is_exactly_what_the_actor_captured_or_what_names_its_own
         # work order (the answer would say that B1 exists and what it was made in)
         ("supplier", f"MATCH_outputEPC={B1}", set()),
         ("supplier", "EQ_transformationID=urn:ledger:work-order:WO-B-9", set()),
-        ("supplier", f"MATCH_anyEPCClass={SHARED_LOT}", {"urn:uuid:b-build", "urn:uuid:s-make", "urn:uuid:s-inspect"}),
+        (
+            "supplier",
+            f"MATCH_anyEPCClass={SHARED_LOT}",
+            {"urn:uuid:b-build", "urn:uuid:s-make", "urn:uuid:s-inspect", "urn:uuid:s-ship-a", "urn:uuid:s-ship-b"},
+        ),
         ("competitor", f"MATCH_outputEPC={B1}", {"urn:uuid:b-build"}),
         ("competitor", "EQ_transformationID=urn:ledger:work-order:WO-B-9", {"urn:uuid:b-build"}),
         ("competitor", f"MATCH_anyEPC={A1}", set()),

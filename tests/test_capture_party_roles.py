@@ -139,9 +139,10 @@ def test_a_shipment_of_another_partys_lot_shows_no_role():
     owner, other = OrganisationFactory(gs1_company_prefix=None), OrganisationFactory(gs1_company_prefix=None)
     capture(other, document(transformation("urn:uuid:other", lots=["L1"], output_lots=["X1"])))
     # when a capturer ships it to a party the ledger does not know
-    capture(owner, document(_lot_shipping("urn:uuid:ship-foreign", ["X1"], item="022222")), "proceed")
-    # then the party gets no role from it
-    assert _roles_of(CONSIGNEE_GLN) == set()
+    done = capture(owner, document(_lot_shipping("urn:uuid:ship-foreign", ["X1"], item="022222")), "proceed")
+    # then the shipment is refused (one ships only what one owns), and the party gets no role from it
+    assert [p["event_id"] for p in done.problems] == ["urn:uuid:ship-foreign"]
+    assert not OrganisationRole.objects.filter(organisation__pgln=CONSIGNEE_GLN).exists()
 
 
 def _csv(kind: str, *rows: dict) -> bytes:
@@ -171,7 +172,7 @@ def test_csv_shipments_register_their_consignee_as_a_distributor_and_csv_assignm
     assert party.role_names == [Role.DISTRIBUTOR]
     # and when assignments are captured for it (an operator loading its history), it shows a brand too
     other = {"unit_gtin": "06141410000014", "unit_serial": "Z1", "built_at": "2024-07-03T08:00:00Z"}
-    _load(party, "assignments", _csv("assignments", other | {"lot_gtin": "04012345222227", "lot": "C1"}))
+    _load(party, "assignments", _csv("assignments", other | {"lot_gtin": "06141410000021", "lot": "P1"}))
     assert set(Organisation.objects.get(pk=party.pk).role_names) == {Role.BRAND, Role.DISTRIBUTOR}
 
 

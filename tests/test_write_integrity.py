@@ -17,11 +17,14 @@ from cells.models import Lot
 from packs.models import Shipment, Unit, UnitPacking
 from suppliers.models import Organisation, Role
 from tests.factories import OrganisationFactory
+from tests.jobs_support import run_job
+from tests.test_api_support import client_for, member, raise_finding
 from tests.test_csv_import import _csv, _load
 from tests.test_epcis_capture import capture
 from traceability import genealogy
+from traceability.access.policy import Actor, trace_allowed
 from traceability.events.csv_import import csv_document
-from traceability.events.models import EpcisEvent
+from traceability.events.models import EpcisCapture, EpcisEvent
 from traceability.events.services import capture_now
 from traceability.genealogy.models import LotLink, SegmentMember, Transformation
 from traceability.gs1 import keys
@@ -160,7 +163,8 @@ def xml_document(*events: dict) -> bytes:
                 body = f"<parentID>{e['parentID']}</parentID>" + _list("childEPCs", "epc", e["childEPCs"])
                 body += f"<action>{e['action']}</action><bizStep>{e['bizStep']}</bizStep>"
             case "TransformationEvent":
-                body = _quantities("inputQuantityList", e["inputQuantityList"]) if "inputQuantityList" in e else ""
+                body = _list("inputEPCList", "epc", e["inputEPCList"]) if "inputEPCList" in e else ""
+                body += _quantities("inputQuantityList", e["inputQuantityList"]) if "inputQuantityList" in e else ""
                 body += _list("outputEPCList", "epc", e["outputEPCList"]) if "outputEPCList" in e else ""
                 if "outputQuantityList" in e:
                     body += _quantities("outputQuantityList", e["outputQuantityList"])
@@ -244,18 +248,24 @@ def test_the_world_is_as_a_built_it(world):
 
 # --- rule 1: new keys under another's registered company prefix ---------------------------------------------
 
-UNDER_A = f"is under company prefix {A}, registered by another organisation: only it may name a new unit under it"
+NOT_MADE = "is not yours: a transformation records what you made"
+NOT_COMMISSIONED = (
+    "is not yours: only its owner, or the organisation that registered its company prefix, may commission it"
+)
 
 
 @pytest.mark.parametrize("binding", ["json", "xml"])
-def test_b_cannot_commission_units_under_a_registered_prefix(world, binding):
+@pytest.mark.parametrize("serial", ["FAKE1", "U3"], ids=["a-new-serial", "a-s-existing-unit"])
+def test_b_cannot_commission_units_under_a_registered_prefix_and_is_told_the_same_whether_they_exist(
+    world, binding, serial
+):
     # given
     before = a_state(world)
-    event = commissioning("urn:uuid:b-fake", [sgtin(A, "FAKE1")])
+    event = commissioning("urn:uuid:b-fake", [sgtin(A, serial)])
     # when
     done = capture(world.b, document(event) if binding == "json" else xml_document(event))
     # then
-    assert refusals(done) == [("urn:uuid:b-fake", f"{sgtin(A, 'FAKE1')} {UNDER_A}")]
+    assert refusals(done) == [("urn:uuid:b-fake", f"{sgtin(A, serial)} {NOT_COMMISSIONED}")]
     assert a_state(world) == before and b_wrote(world) == 0
 
 
@@ -265,15 +275,15 @@ def test_b_cannot_build_units_under_a_registered_prefix_in_csv(world):
     row = {
         "unit_gtin": gtin14(A),
         "unit_serial": "FAKE1",
-        "lot_gtin": gtin14(CELLS, "22222"),
-        "lot": "CL1",
+        "lot_gtin": gtin14(B, "22222"),
+        "lot": "BL1",
         "built_at": "2024-07-01T08:00:00Z",
     }
     # when
     done = _load(world.b, "assignments", _csv("assignments", row))
     # then
     dl = f"https://id.gs1.org/01/{gtin14(A)}/21/FAKE1"
-    assert [message for _, message in refusals(done)] == [f"{dl} {UNDER_A}"]
+    assert [message for _, message in refusals(done)] == [f"{dl} {NOT_MADE}"]
     assert a_state(world) == before and b_wrote(world) == 0
 
 
@@ -311,8 +321,6 @@ def test_keys_under_an_unregistered_prefix_belong_to_the_first_to_capture_them(w
 
 
 # --- rule 2: a transformation records what its capturer made ------------------------------------------------
-
-NOT_MADE = "is not yours: a transformation records what you made"
 
 
 @pytest.mark.parametrize("binding", ["json", "xml"])
@@ -355,20 +363,247 @@ def test_b_cannot_build_a_unit_of_a_in_csv(world, kind):
     assert a_state(world) == before and b_wrote(world) == 0
 
 
-def test_inputs_may_be_anyones_and_a_builds_on_its_own_units(world):
-    # given A's cell lot CL1, named by A first
-    # when B builds its own unit from CL1, and A adds a lot of its own to its unit U3
-    b_done = capture(
-        world.b, document(transformation("urn:uuid:b-own", lots=[lgtin(CELLS, "CL1")], outputs=[sgtin(B, "1")]))
+@pytest.mark.parametrize("serial", ["U3", "U9"], ids=["a-s-unit", "a-new-serial"])
+def test_b_is_told_the_same_of_an_output_of_a_whether_it_exists(world, serial):
+    # given
+    before = a_state(world)
+    event = transformation("urn:uuid:b-into-a", lots=[lgtin(B, "BL1")], outputs=[sgtin(A, serial)])
+    # when
+    done = capture(world.b, document(event))
+    # then
+    assert refusals(done) == [("urn:uuid:b-into-a", f"{sgtin(A, serial)} {NOT_MADE}")]
+    assert a_state(world) == before and b_wrote(world) == 0
+
+
+# --- rule 2: a transformation consumes what its capturer owns or was shipped ------------------------------------
+
+NOT_CONSUMABLE = "is not yours: a transformation's inputs are what you own or were shipped"
+
+
+def lot_shipping(event_id: str, lots: list[str], *, to: str, desadv: str, at: str = "03") -> dict:
+    """A shipping ObjectEvent of lots (a quantity of each), sent by its capturer to the party ``to``."""
+    event = shipping(event_id, [], source=None, to=to, desadv=desadv, at=at)
+    del event["epcList"]
+    event["quantityList"] = [{"epcClass": lot, "quantity": 10, "uom": "KGM"} for lot in lots]
+    return event
+
+
+def traced(code: str) -> tuple[int, int]:
+    lot = Lot.objects.get(code=code)
+    forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[lot.pk])
+    return genealogy.affected_counts(forward)
+
+
+def b_may_trace(w: World, code: str) -> bool:
+    return trace_allowed(Actor.of(w.b), lot_ids=[Lot.objects.get(code=code).pk])
+
+
+@pytest.fixture
+def a_lot(world) -> str:
+    """A's lot AL1, under its registered prefix, made by A from its lot AM1."""
+    made = capture(
+        world.a, document(transformation("urn:uuid:a-al1", lots=[lgtin(A, "AM1")], output_lots=[lgtin(A, "AL1")]))
     )
+    assert made.problems == []
+    return lgtin(A, "AL1")
+
+
+VICTIM_LOTS = {
+    "a-s-lot-under-an-unregistered-prefix": lgtin(CELLS, "CL1"),
+    "a-s-lot-under-its-prefix": lgtin(A, "AL1"),
+    "a-new-lot-under-its-prefix": lgtin(A, "AL9"),
+}
+
+
+@pytest.mark.parametrize("binding", ["json", "xml"])
+@pytest.mark.parametrize("lot", VICTIM_LOTS.values(), ids=VICTIM_LOTS.keys())
+def test_b_cannot_consume_a_lot_of_a_and_is_told_the_same_whether_it_exists(world, a_lot, binding, lot):
+    # given
+    before = a_state(world), traced("AL1")
+    event = transformation("urn:uuid:b-from-a", lots=[lot], outputs=[sgtin(B, "B1")])
+    # when
+    done = capture(world.b, document(event) if binding == "json" else xml_document(event))
+    # then: the same words whether A has the lot or not; A's traces as they were; B traces neither
+    assert refusals(done) == [("urn:uuid:b-from-a", f"{lot} {NOT_CONSUMABLE}")]
+    assert (a_state(world), traced("AL1")) == before and b_wrote(world) == 0
+    assert not b_may_trace(world, "CL1") and not b_may_trace(world, "AL1")
+    assert not Unit.objects.filter(serial="B1").exists()
+
+
+@pytest.mark.parametrize("binding", ["json", "xml"])
+def test_b_cannot_consume_a_unit_of_a_it_was_not_shipped(world, binding):
+    # given
+    before = a_state(world)
+    event = transformation("urn:uuid:b-refurb", outputs=[sgtin(B, "R1")]) | {"inputEPCList": [sgtin(A, "U3")]}
+    # when
+    done = capture(world.b, document(event) if binding == "json" else xml_document(event))
+    # then
+    assert refusals(done) == [("urn:uuid:b-refurb", f"{sgtin(A, 'U3')} {NOT_CONSUMABLE}")]
+    assert a_state(world) == before and b_wrote(world) == 0
+
+
+def test_b_consuming_a_lot_of_a_is_refused_over_http_and_b_is_told_a_s_lot_is_unknown_after(world):
+    # given B's QA engineer, and its document naming A's cell lot CL1 as an input of its unit
+    before = a_state(world)
+    client = client_for(member(world.b))
+    event = transformation("urn:uuid:b-from-a", lots=[lgtin(CELLS, "CL1")], outputs=[sgtin(B, "B1")])
+    # when it captures it, then records a finding on CL1
+    captured = client.generic(
+        "POST", "/epcis/capture", json.dumps(document(event)).encode(), content_type="application/ld+json"
+    )
+    run_job(EpcisCapture.objects.get(pk=int(captured.headers["Location"].rsplit("/", 1)[1])).job)
+    finding = raise_finding(client, lgtin(CELLS, "CL1"))
+    # then the capture is refused with the event and its reason, and CL1 is not B's to trace
+    assert captured.status_code == 202
+    job = client.get(captured.headers["Location"]).json()
+    assert (job["success"], [(e["eventID"], e["detail"]) for e in job["errors"]]) == (
+        False,
+        [
+            (
+                "urn:uuid:b-from-a",
+                f"event 0 (urn:uuid:b-from-a): /epcisBody/eventList/0: {lgtin(CELLS, 'CL1')} {NOT_CONSUMABLE}",
+            )
+        ],
+    )
+    assert (finding.status_code, finding.json()["code"]) == (400, "unknown_subject")
+    assert a_state(world) == before and b_wrote(world) == 0
+
+
+@pytest.mark.parametrize("kind", ["assignments", "work_orders"])
+@pytest.mark.parametrize(("prefix", "code"), [(CELLS, "CL1"), (A, "AL1"), (A, "AL9")], ids=VICTIM_LOTS.keys())
+def test_b_cannot_consume_a_lot_of_a_in_csv(world, a_lot, kind, prefix, code):
+    # given
+    before = a_state(world), traced("AL1")
+    at = "2024-07-01T08:00:00Z"
+    rows = {
+        "assignments": [
+            {
+                "unit_gtin": gtin14(B),
+                "unit_serial": "B1",
+                "lot_gtin": gtin14(prefix, "22222"),
+                "lot": code,
+                "built_at": at,
+            }
+        ],
+        "work_orders": [
+            {"work_order": "WO-9", "role": "input", "gtin": gtin14(prefix, "22222"), "lot_or_serial": code, "at": at},
+            {"work_order": "WO-9", "role": "output", "gtin": gtin14(B), "lot_or_serial": "B1", "at": at},
+        ],
+    }[kind]
+    # when
+    done = _load(world.b, kind, _csv(kind, *rows))
+    # then
+    dl = f"https://id.gs1.org/01/{gtin14(prefix, '22222')}/10/{code}"
+    assert [message for _, message in refusals(done)] == [f"{dl} {NOT_CONSUMABLE}"]
+    assert (a_state(world), traced("AL1")) == before and b_wrote(world) == 0
+    assert not b_may_trace(world, "CL1") and not b_may_trace(world, "AL1")
+
+
+@pytest.mark.parametrize("source", ["epcis", "csv"])
+def test_with_proceed_only_the_event_consuming_a_lot_of_a_is_left_out(world, source):
+    # given B's document: its unit B1 built from A's lot CL1, and B2 from its own lot BL1
+    before = a_state(world)
+    at = "2024-07-01T08:00:00Z"
+    if source == "epcis":
+        doc = document(
+            transformation("urn:uuid:b-from-a", lots=[lgtin(CELLS, "CL1")], outputs=[sgtin(B, "B1")]),
+            transformation("urn:uuid:b-own", lots=[lgtin(B, "BL1")], outputs=[sgtin(B, "B2")]),
+        )
+    else:
+        rows = [
+            {"unit_gtin": gtin14(B), "unit_serial": s, "lot_gtin": gtin14(p, "22222"), "lot": lot, "built_at": at}
+            for s, p, lot in (("B1", CELLS, "CL1"), ("B2", B, "BL1"))
+        ]
+        doc = csv_document("assignments", _csv("assignments", *rows))
+    # when
+    done = capture_now(owner=world.b, document=io.BytesIO(json.dumps(doc).encode()), error_behaviour="proceed")
+    # then B2 is B's, B1 was never made from CL1, and CL1 is still not B's to trace
+    assert [message.split(" ", 1)[1] for _, message in refusals(done)] == [NOT_CONSUMABLE]
+    assert done.captured == 1 and a_state(world) == before
+    assert traced("BL1") == (1, 0) and not b_may_trace(world, "CL1")
+
+
+def test_b_consumes_a_lot_a_shipped_to_it_and_may_then_trace_it(world):
+    # given A ships its cell lot CL1 to B, and another lot to D
+    shipped = capture(
+        world.a,
+        document(
+            lot_shipping("urn:uuid:a-ship-cl1", [lgtin(CELLS, "CL1")], to=pgln(B), desadv="DA-L1"),
+            lot_shipping("urn:uuid:a-ship-cl2", [lgtin(CELLS, "CL2")], to=pgln(D), desadv="DA-L2"),
+        ),
+    )
+    assert shipped.problems == []
+    # when B builds B1 from CL1, and B2 from CL2 (shipped to D, not to B)
+    b1 = capture(world.b, document(transformation("urn:uuid:b1", lots=[lgtin(CELLS, "CL1")], outputs=[sgtin(B, "B1")])))
+    b2 = capture(world.b, document(transformation("urn:uuid:b2", lots=[lgtin(CELLS, "CL2")], outputs=[sgtin(B, "B2")])))
+    # then
+    assert (b1.problems, refusals(b2)) == ([], [("urn:uuid:b2", f"{lgtin(CELLS, 'CL2')} {NOT_CONSUMABLE}")])
+    assert traced("CL1") == (4, 0) and b_may_trace(world, "CL1")
+
+
+def test_checking_inputs_costs_the_same_queries_for_few_or_many_lots_shipped(world):
+    # given A's lots AL0-AL20, shipped to B one shipment each
+    lots = [lgtin(A, f"AL{i}") for i in range(21)]
+    assert (
+        capture(
+            world.a,
+            document(
+                commissioning("urn:uuid:a-lots", [], at="02")
+                | {"quantityList": [{"epcClass": lot, "quantity": 1, "uom": "KGM"} for lot in lots]}
+            ),
+        ).problems
+        == []
+    )
+    shipments = [
+        lot_shipping(f"urn:uuid:a-ship-{i}", [lot], to=pgln(B), desadv=f"DA-L{i}") for i, lot in enumerate(lots)
+    ]
+    assert capture(world.a, document(*shipments)).problems == []
+
+    def queries_for(serial: str, inputs: list[str]) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            done = capture(
+                world.b, document(transformation(f"urn:uuid:b-{serial}", lots=inputs, outputs=[sgtin(B, serial)]))
+            )
+        assert done.problems == []
+        return len(queries)
+
+    queries_for("B0", lots[:1])  # B's first capture learns what later ones find learnt
+    # when / then
+    assert queries_for("B1", lots[1:3]) == queries_for("B2", lots[3:])
+
+
+def test_a_shipment_b_records_itself_or_a_declared_one_does_not_make_a_lot_of_a_b_s_to_consume(world):
+    # given B's own "shipment" of A's CL1 to itself (refused: not its to ship), and A's shipment of
+    # CL1 to B, since declared erroneous by A
+    assert refusals(
+        capture(world.b, document(lot_shipping("urn:uuid:b-ship", [lgtin(CELLS, "CL1")], to=pgln(B), desadv="X")))
+    )
+    a_ship = lot_shipping("urn:uuid:a-ship-cl1", [lgtin(CELLS, "CL1")], to=pgln(B), desadv="DA-L1")
+    assert capture(world.a, document(a_ship)).problems == []
+    assert capture(world.a, document(declaration(a_ship))).declared == 1
+    # when
+    done = capture(
+        world.b, document(transformation("urn:uuid:b1", lots=[lgtin(CELLS, "CL1")], outputs=[sgtin(B, "B1")]))
+    )
+    # then
+    assert refusals(done) == [("urn:uuid:b1", f"{lgtin(CELLS, 'CL1')} {NOT_CONSUMABLE}")]
+    assert not b_may_trace(world, "CL1")
+
+
+def test_b_refurbishes_a_unit_of_a_shipped_to_it_and_a_builds_on_its_own_units(world):
+    # given A ships U3 loose to B
+    a_ship = capture(
+        world.a, document(shipping("urn:uuid:a-s3", [sgtin(A, "U3")], source=None, to=pgln(B), desadv="DA-3"))
+    )
+    assert a_ship.problems == []
+    # when B makes R1 from U3, and A adds a lot of its own to its unit U2
+    refurbished = transformation("urn:uuid:b-refurb", outputs=[sgtin(B, "R1")]) | {"inputEPCList": [sgtin(A, "U3")]}
+    b_done = capture(world.b, document(refurbished))
     a_done = capture(
-        world.a, document(transformation("urn:uuid:a-more", lots=[lgtin(A, "AL2")], outputs=[sgtin(A, "U3")]))
+        world.a, document(transformation("urn:uuid:a-more", lots=[lgtin(A, "AL2")], outputs=[sgtin(A, "U2")]))
     )
     # then
     assert (b_done.problems, a_done.problems) == ([], [])
-    lot = Lot.objects.get(code="CL1")
-    forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[lot.pk])
-    assert genealogy.affected_counts(forward) == (4, 0)
     assert Transformation.objects.filter(owner=world.b).count() == 1
 
 
@@ -391,6 +626,23 @@ def test_b_cannot_pack_or_unpack_a_container_of_a(world, binding, action, childr
     # then
     assert refusals(done) == [("urn:uuid:b-agg", f"{sscc(A, 1)} {NOT_YOUR_CONTAINER}")]
     assert a_state(world) == before and b_wrote(world) == 0
+
+
+@pytest.mark.parametrize("lot", VICTIM_LOTS.values(), ids=VICTIM_LOTS.keys())
+def test_b_packing_or_receiving_a_lot_of_a_is_told_the_same_whether_it_exists(world, a_lot, lot):
+    # given
+    before = a_state(world), traced("AL1")
+    packing = aggregation("urn:uuid:b-agg", "ADD", sscc(B, 1), [], at="09")
+    packing["childQuantityList"] = [{"epcClass": lot, "quantity": 1, "uom": "KGM"}]
+    receipt = lot_shipping("urn:uuid:b-recv", [lot], to=pgln(B), desadv="DA-1") | {"bizStep": "receiving"}
+    # when
+    done = [capture(world.b, document(event)) for event in (packing, receipt)]
+    # then
+    assert [refusals(d) for d in done] == [
+        [("urn:uuid:b-agg", f"{lot} is not yours: you may pack only what is yours")],
+        [("urn:uuid:b-recv", f"{lot} was {NOT_SHIPPED}")],
+    ]
+    assert (a_state(world), traced("AL1")) == before and b_wrote(world) == 0
 
 
 def test_b_cannot_pack_a_unit_of_a_into_its_own_carton(world):

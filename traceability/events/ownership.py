@@ -7,8 +7,13 @@ event (whole document with ``rollback``, that event alone with ``proceed``). The
 - a lot, unit or container named for the first time under a company prefix another organisation
   registered is that organisation's to name (keys under a prefix nobody registered stay as they
   were: owned by the first to capture them, so an operator can load a whole chain's history);
-- a transformation records what the capturer made: its outputs are the capturer's (its inputs
-  may be anyone's: a cell maker consumes its supplier's lot);
+- a transformation records what the capturer made: its outputs are the capturer's, and its inputs
+  are what the capturer owns or was shipped: a lot its owner shipped to it (a ``shipping`` event
+  the lot's owner captured, addressed to the capturer's party, not since declared erroneous), a
+  unit shipped to it (as receipts read it, below), or a key nobody has yet under a prefix no
+  other organisation registered (it becomes the capturer's). Else naming another's lot as an input
+  of its own unit would make that lot "consumed" by the capturer, which may then trace it and
+  learn where its owner's other units went;
 - an aggregation (ADD or DELETE) packs the capturer's own containers, with what is the
   capturer's or already packed in one of its containers;
 - a shipment is sent by the capturer (its ``sourceList`` owning or possessing party, if given, is
@@ -22,12 +27,19 @@ event (whole document with ``rollback``, that event alone with ``proceed``). The
 - a registered company prefix fixes how its keys split: an EPC URN splitting them otherwise would
   name, and teach the ledger, a wrong company prefix.
 
+Where a rule judges what the capturer may write of a thing (a transformation's inputs and outputs,
+an aggregation's parent and children, what a commissioning, a shipment or a receipt names), a key
+the ledger has not seen under another's registered prefix answers as another's existing one does
+(``_Ledger.yours``, ``_Ledger.receivable``): one wording whether the foreign key exists or not, so
+a refusal never tells the capturer whether another organisation has a lot, unit or container.
+
 Read set-based: a fixed number of queries per batch of events, whatever its size. Refusals never
 name the other organisation ("registered by another organisation"): existence must not leak.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -37,8 +49,9 @@ from cells.models import Lot
 from packs.models import Container, ContainerPacking, ShipmentItem, Unit, UnitPacking
 from suppliers.models import Organisation
 from suppliers.selectors import Registrations, registrations
-from traceability.events.models import EpcisRole
+from traceability.events.models import EpcisEventEpc, EpcisRole
 from traceability.events.vocabulary import (
+    PARTY_TYPES,
     SIDES,
     CapturedEvent,
     identifiers_named,
@@ -92,7 +105,7 @@ class _Ledger:
     registered: Registrations  # the company prefixes and party GLNs the batch's keys and parties need
     owners: dict[str, int]  # canonical key -> owner id, of the lots, units and containers the ledger has
     packed_in_own: frozenset[str]  # foreign units and containers now packed in the capturer's containers
-    shipped_to_owner: frozenset[str]  # foreign units and containers received that were shipped to the capturer
+    shipped_to_owner: frozenset[str]  # foreign lots, units and containers named that were shipped to the capturer
 
     def party_foreign(self, text: str) -> bool:
         """Whether a party (a PGLN, as sent) is another organisation's: its registered party GLN, or
@@ -115,14 +128,20 @@ class _Ledger:
         """Whether the ledger has this lot, unit or container, owned by another organisation."""
         return self.owners.get(canonical, self.owner.pk) != self.owner.pk
 
-    def receivable(self, canonical: str) -> bool:
-        """Whether the capturer may record a receipt of this unit or container: its own (or one it
-        names first, under its own or an unregistered prefix), or one shipped to it."""
+    def yours(self, canonical: str) -> bool:
+        """Whether this lot, unit or container is the capturer's to write: its own, or one it names
+        first under its own or an unregistered prefix. A key the ledger has not seen under
+        another's registered prefix is that one's, as its existing keys are: the same answer."""
         if canonical in self.owners:
-            return not self.foreign(canonical) or canonical in self.shipped_to_owner
+            return not self.foreign(canonical)
         digits = identifiers.prefix_digits(canonical)
         registered = self.registrant(digits) if digits else None
         return registered is None or registered[1] == self.owner.pk
+
+    def receivable(self, canonical: str) -> bool:
+        """Whether the capturer may record a receipt of this lot, unit or container, or consume it
+        in a transformation: its own (``yours``), or one shipped to it."""
+        return self.yours(canonical) or canonical in self.shipped_to_owner
 
 
 def writes_refused(rows: Sequence[CapturedEvent], *, owner: Organisation) -> list[tuple[str, str]]:
@@ -130,12 +149,12 @@ def writes_refused(rows: Sequence[CapturedEvent], *, owner: Organisation) -> lis
     if not rows:
         return []
     named = {row.event_id: list(_named(row.body)) for row in rows}
+    # What the capturer says it received or consumed: asked whether it was shipped to it.
     received = {
         name.parsed.identity.canonical
         for row in rows
-        if _is_receipt(row)
         for name in named[row.event_id]
-        if name.kind in ("unit", "container")
+        if name.kind is not None and (name.part == "input" or (_is_receipt(row) and name.part == "object"))
     }
     glns = {gln for row in rows for side in SIDES for gln in party_glns(row.body, side)}
     ledger = _ledger_read(
@@ -178,15 +197,62 @@ def _ledger_read(named: Iterable[_Named], *, owner: Organisation, received: set[
                 child__identity__any=foreign_containers, unpacked_at__isnull=True, parent__owner=owner
             ).values_list("child__identity", flat=True)
         )
-    return _Ledger(
+    ledger = _Ledger(
         owner=owner,
         registered=registrations(key_digits=key_digits | party_glns, glns=party_glns),
         owners=owners,
         packed_in_own=frozenset(packed),
-        shipped_to_owner=_shipped_to(
-            owner, units=foreign & received & keys["unit"], containers=foreign & received & keys["container"]
-        ),
+        shipped_to_owner=frozenset(),
     )
+    asked = foreign & received
+    shipped = _shipped_to(owner, units=asked & keys["unit"], containers=asked & keys["container"])
+    shipped |= _lots_shipped_to(owner, lots={key: owners[key] for key in asked & keys["lot"]})
+    return dataclasses.replace(ledger, shipped_to_owner=shipped)
+
+
+def _lots_shipped_to(owner: Organisation, *, lots: dict[str, int]) -> frozenset[str]:
+    """Which of these lots (canonical identity -> owner id) their owner shipped to the capturer:
+    named in a ``shipping`` event the lot's owner captured, not declared erroneous, whose
+    destination party is the capturer's (``_own_parties``). The ledger keeps lots' shipments as
+    events only (a ``Shipment`` holds units and containers), so their index rows are read: one
+    query, of the shipping events naming these lots, with only their destinations; then one for
+    the registrations of the GLNs they name."""
+    if not lots:
+        return frozenset()
+    rows = EpcisEventEpc.objects.filter(
+        epc__any=frozenset(lots),
+        role=EpcisRole.CLASS,
+        event__biz_step="shipping",
+        event__declared_at__isnull=True,
+        event__owner_id__any=frozenset(lots.values()),
+    ).values_list("epc", "event__owner_id", "event__body__destinationList")
+    shipped_to: set[tuple[str, str]] = {
+        (lot, gln)
+        for lot, shipper, destinations in rows
+        if lots[lot] == shipper
+        for entry in destinations or ()
+        if isinstance(entry, dict)
+        and cbv_bare(entry.get("type", "")) in PARTY_TYPES
+        and (gln := party_gln(str(entry.get("destination", "")))) is not None
+    }
+    own = _own_parties(owner, {gln for _, gln in shipped_to})
+    return frozenset(lot for lot, gln in shipped_to if gln in own)
+
+
+def _own_parties(owner: Organisation, glns: set[str]) -> set[str]:
+    """Which of these party GLNs are the capturer's: its party GLN, or a GLN registered to nobody
+    else and under the capturer's own registered company prefix (one query)."""
+    registered = registrations(key_digits=glns, glns=glns)
+
+    def owns(gln: str) -> bool:
+        if gln == owner.pgln:
+            return True
+        if (party := registered.parties.get(gln)) is not None:
+            return party.pk == owner.pk
+        prefix = registered.registrant(gln)
+        return prefix is not None and prefix[1].pk == owner.pk
+
+    return {gln for gln in glns if owns(gln)}
 
 
 def _shipped_to(owner: Organisation, *, units: set[str], containers: set[str]) -> frozenset[str]:
@@ -230,22 +296,46 @@ def _shipped_to(owner: Organisation, *, units: set[str], containers: set[str]) -
 
 
 def _why_refused(row: CapturedEvent, named: list[_Named], ledger: _Ledger) -> str | None:
-    receipt = _is_receipt(row)
+    judged = _parts_judged(row)
     for name in named:
         if (why := _split_refused(name, ledger)) is not None:
             return why
-        # A receipt's units and containers answer to rule 4 alone: "not shipped to you", never
+        # What a rule below judges answers to it alone ("not yours", "not shipped to you"), never
         # "only it may name a new one", which would tell whether another's exists.
-        if not (receipt and name.kind in ("unit", "container")) and (why := _new_key_refused(name, ledger)):
+        if name.part not in judged and (why := _new_key_refused(name, ledger)):
             return why
     match row.type:
         case "TransformationEvent":
-            return _outputs_refused(named, ledger)
+            return _inputs_refused(named, ledger) or _outputs_refused(named, ledger)
         case "AggregationEvent" if row.action in ("ADD", "DELETE"):
             return _packing_refused(named, ledger)
         case "ObjectEvent":
-            return _shipment_refused(row.body, named, ledger)
+            return _shipment_refused(row.body, named, ledger) or _commissioning_refused(row, named, ledger)
     return None
+
+
+def _parts_judged(row: CapturedEvent) -> frozenset[str]:
+    """The parts of an event a rule judges by whose they are (``_Ledger.yours``), new keys included."""
+    match row.type:
+        case "TransformationEvent":
+            return frozenset({"input", "output"})
+        case "AggregationEvent" if row.action in ("ADD", "DELETE"):
+            return frozenset({"parent", "child"})
+        case "ObjectEvent" if _is_commissioning(row) or cbv_bare(row.body.get("bizStep", "")) in (
+            "shipping",
+            "receiving",
+        ):
+            return frozenset({"object"})
+    return frozenset()
+
+
+def _is_commissioning(row: CapturedEvent) -> bool:
+    """An ObjectEvent ``ADD`` that is no shipment or receipt: the objects come into being."""
+    return row.type == "ObjectEvent" and row.action == "ADD" and not _is_receipt(row) and not _is_shipping(row)
+
+
+def _is_shipping(row: CapturedEvent) -> bool:
+    return cbv_bare(row.body.get("bizStep", "")) == "shipping"
 
 
 def _split_refused(name: _Named, ledger: _Ledger) -> str | None:
@@ -274,11 +364,32 @@ def _new_key_refused(name: _Named, ledger: _Ledger) -> str | None:
     )
 
 
+def _inputs_refused(named: list[_Named], ledger: _Ledger) -> str | None:
+    """Rule 2: a transformation consumes what the capturer owns or was shipped."""
+    for name in named:
+        if name.part == "input" and name.kind is not None and not ledger.receivable(name.parsed.identity.canonical):
+            return f"{name.text} is not yours: a transformation's inputs are what you own or were shipped"
+    return None
+
+
 def _outputs_refused(named: list[_Named], ledger: _Ledger) -> str | None:
     """Rule 2: a transformation's outputs are what the capturer made."""
     for name in named:
-        if name.part == "output" and ledger.foreign(name.parsed.identity.canonical):
+        if name.part == "output" and name.kind is not None and not ledger.yours(name.parsed.identity.canonical):
             return f"{name.text} is not yours: a transformation records what you made"
+    return None
+
+
+def _commissioning_refused(row: CapturedEvent, named: list[_Named], ledger: _Ledger) -> str | None:
+    """Rule 1: a commissioning brings into being what the capturer makes, under its own keys."""
+    if not _is_commissioning(row):
+        return None
+    for name in named:
+        if name.kind is not None and not ledger.yours(name.parsed.identity.canonical):
+            return (
+                f"{name.text} is not yours: only its owner, or the organisation that registered its company"
+                " prefix, may commission it"
+            )
     return None
 
 
@@ -287,9 +398,11 @@ def _packing_refused(named: list[_Named], ledger: _Ledger) -> str | None:
     already packed in its containers)."""
     for name in named:
         canonical = name.parsed.identity.canonical
-        if name.part == "parent" and ledger.foreign(canonical):
+        if name.kind is None:
+            continue
+        if name.part == "parent" and not ledger.yours(canonical):
             return f"{name.text} is not yours: you may pack and unpack only your own containers"
-        if name.part == "child" and ledger.foreign(canonical) and canonical not in ledger.packed_in_own:
+        if name.part == "child" and not ledger.yours(canonical) and canonical not in ledger.packed_in_own:
             return f"{name.text} is not yours: you may pack only what is yours"
     return None
 
@@ -305,7 +418,7 @@ def _shipment_refused(body: dict[str, Any], named: list[_Named], ledger: _Ledger
                         " you may record only shipments you send"
                     )
             for name in named:
-                if name.kind in ("unit", "container") and ledger.foreign(name.parsed.identity.canonical):
+                if name.kind is not None and not ledger.yours(name.parsed.identity.canonical):
                     return f"{name.text} is not yours: you may ship only what you own"
         case "receiving":
             for party in parties_named(body, "destination"):
@@ -317,7 +430,7 @@ def _shipment_refused(body: dict[str, Any], named: list[_Named], ledger: _Ledger
             not_shipped = dict.fromkeys(
                 name.text
                 for name in named
-                if name.kind in ("unit", "container") and not ledger.receivable(name.parsed.identity.canonical)
+                if name.kind is not None and not ledger.receivable(name.parsed.identity.canonical)
             )
             if not_shipped:
                 return f"{_listed(list(not_shipped))} not shipped to you: you may record receipts only of what was"
