@@ -51,7 +51,7 @@ from traceability.core.models import Job
 from traceability.events.csv_import import TEMPLATES, csv_document
 from traceability.events.models import EpcisCapture, EpcisEvent
 from traceability.gs1 import keys
-from traceability.investigations.models import FindingAttachment, TraceRun
+from traceability.investigations.models import Finding, FindingAttachment, TraceRun
 
 pytestmark = pytest.mark.django_db
 
@@ -126,6 +126,7 @@ def _build() -> SimpleNamespace:
     w.a, w.b = _organisation("brand-a", A, Role.BRAND), _organisation("brand-b", B, Role.BRAND)
     w.s = _organisation("cells-s", S, Role.CELL_MAKER)
     w.d = _organisation("dist-d", D, Role.DISTRIBUTOR)
+    Organisation.objects.filter(pk=w.d.pk).update(country="DE")  # the market a jurisdiction grant covers
     w.da2 = _organisation("dist-a-two", DA2, Role.DISTRIBUTOR)
     w.db = _organisation("dist-b", DB, Role.DISTRIBUTOR)
     made = capture(
@@ -248,6 +249,15 @@ def module_world(module_db, django_db_blocker, tmp_path_factory) -> Iterator[tup
             "regulator_out_of_scope": _member(out_of_scope, MemberRole.ADMIN),
         }
         _findings(w, users)
+        # Regulators with narrower grants: Germany, where D sold A's carton; and A's investigation.
+        germany = OrganisationFactory(slug="regulator-de", role=Role.REGULATOR, all_grant=False)
+        grant_add(regulator=germany, scope="jurisdiction", jurisdiction="DE")
+        inquiring = OrganisationFactory(slug="regulator-inv", role=Role.REGULATOR, all_grant=False)
+        grant_add(
+            regulator=inquiring, scope="investigation", investigation=Finding.objects.get(pk=w.a_finding).investigation
+        )
+        users["regulator_jurisdiction"] = _member(germany, MemberRole.QA)
+        users["regulator_investigation"] = _member(inquiring, MemberRole.VIEWER)
         yield w, users
 
 
@@ -280,6 +290,22 @@ FOREIGN: dict[str, set[str]] = {
     "stranger": EVERYTHING,
     "regulator_out_of_scope": EVERYTHING,
     "regulator_in_scope": set(),
+    # Germany's: A's two units D sold there, their carton, and the lots upstream of them (the shared
+    # lot and its material lot), in part: not A's third unit (sold in China), B's units, work orders,
+    # plants, despatch advices or the other consignees
+    "regulator_jurisdiction": {"PBA-0003", "WO-A-17", f"{A}.00017", keys.gln(A, 17), "DA-A-"}
+    | B_OWN
+    | S_OWN - UPSTREAM
+    | DA2_CONSIGNEE
+    | DB_CONSIGNEE,
+    # A's investigation's: its subject (the shared lot) and the five units and the carton it reached,
+    # in part: not the lot's material lot upstream, work orders, plants, despatch advices, consignees
+    "regulator_investigation": {"WO-A-17", f"{A}.00017", keys.gln(A, 17), "DA-A-"}
+    | {"WO-B-9", f"{B}.00029", keys.gln(B, 29), "DA-B-", "B-LINE-7", B_NAMESPACE}
+    | S_OWN
+    | D_CONSIGNEE
+    | DA2_CONSIGNEE
+    | DB_CONSIGNEE,
 }
 
 
@@ -304,12 +330,15 @@ def readable_events(actor: str, w: SimpleNamespace) -> set[str]:
     party = "own" if actor.startswith("own_") else actor
     names_shared_lot = {w.a_wo_input, w.a_outputs["PBA-0003"], "urn:uuid:b-build"}
     received = {w.a_outputs["PBA-0001"], w.a_outputs["PBA-0002"], "urn:uuid:a-pack", "urn:uuid:a-ship-d"}
+    shared_lot = names_shared_lot | {"urn:uuid:s-make", "urn:uuid:s-inspect", "urn:uuid:s-ship-a", "urn:uuid:s-ship-b"}
     return {
         "own": w.events["a"],
         "competitor": w.events["b"],
         "supplier": w.events["s"] | names_shared_lot,
         "distributor": received,
         "regulator_in_scope": set().union(*w.events.values()),
+        "regulator_jurisdiction": received | shared_lot,
+        "regulator_investigation": set().union(*w.events.values()),
     }.get(party, set())
 
 
@@ -385,6 +414,7 @@ def _ids(w: SimpleNamespace) -> dict[str, Any]:
         "a_ship_a2": "urn:uuid:a-ship-a2",
         "a_ship_d": "urn:uuid:a-ship-d",
         "b_build": "urn:uuid:b-build",
+        "b_ship": "urn:uuid:b-ship",
         "s_inspect": "urn:uuid:s-inspect",
         "a_capture": w.a_capture.pk,
         "a_capture_job": w.a_capture.job_id,
@@ -404,6 +434,7 @@ UNKNOWN = {
     "a_ship_a2": "urn:uuid:never-1",
     "a_ship_d": "urn:uuid:never-2",
     "b_build": "urn:uuid:never-3",
+    "b_ship": "urn:uuid:never-5",
     "s_inspect": "urn:uuid:never-4",
     "a_capture": 999_001,
     "a_capture_job": "00000000-0000-4000-8000-000000000001",
@@ -432,6 +463,47 @@ def _words(body: str, ids: dict[str, Any], endpoint: str) -> str:
     [(endpoint, actor, status) for endpoint, row in MATRIX.items() for actor, status in zip(ACTORS, row, strict=True)],
 )
 def test_every_read_answers_each_actor_and_carries_nothing_foreign(world, endpoint, actor, status):
+    _read_checked(world, endpoint, actor, status)
+
+
+# Regulators with narrower grants, over the EPCIS query interface: the events naming what their grants
+# cover (Germany's: units sold there and the lots upstream of them; the investigation's: its subject and
+# what it reached), each in part.
+GRANTED = ("regulator_jurisdiction", "regulator_investigation")
+# endpoint                                                         Germany  investigation
+EPCIS_GRANTED = {
+    "GET /epcis/events": (200, 200),
+    "GET /epcis/events?MATCH_anyEPC={a1}": (200, 200),
+    "GET /epcis/events?MATCH_outputEPC={b1}": (200, 200),
+    "GET /epcis/events?EQ_transformationID=urn:ledger:work-order:WO-B-9": (200, 200),
+    "GET /epcis/events/{a_ship_a2}": (404, 200),
+    "GET /epcis/events/{a_ship_d}": (200, 200),
+    "GET /epcis/events/{b_build}": (200, 200),
+    "GET /epcis/events/{b_ship}": (404, 200),
+    "GET /epcis/events/{s_inspect}": (200, 200),
+    "GET /epcis/epcs/{a1}/events": (200, 200),
+    "GET /epcis/epcs/{b1}/events": (200, 200),
+    "GET /epcis/eventTypes": (200, 200),
+    "GET /epcis/capture": (200, 200),
+    "GET /epcis/capture/{a_capture}": (404, 404),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "actor", "status"),
+    [
+        (endpoint, actor, status)
+        for endpoint, row in EPCIS_GRANTED.items()
+        for actor, status in zip(GRANTED, row, strict=True)
+    ],
+)
+def test_every_epcis_read_answers_a_regulator_within_its_grants_and_carries_nothing_beyond(
+    world, endpoint, actor, status
+):
+    _read_checked(world, endpoint, actor, status)
+
+
+def _read_checked(world: tuple[SimpleNamespace, dict[str, Any]], endpoint: str, actor: str, status: int) -> None:
     # given
     w, users = world
     ids = _ids(w)
@@ -457,7 +529,7 @@ def _event_ids(response: Any) -> set[str]:
     return {e["eventID"] for e in response.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]}
 
 
-@pytest.mark.parametrize("actor", [a for a in ACTORS if a != "anonymous"])
+@pytest.mark.parametrize("actor", [a for a in ACTORS + GRANTED if a != "anonymous"])
 def test_the_event_list_is_exactly_what_the_actor_captured_or_what_names_its_own(world, actor):
     # given
     w, users = world
@@ -485,6 +557,15 @@ def test_the_event_list_is_exactly_what_the_actor_captured_or_what_names_its_own
         ("distributor", f"MATCH_anyEPC={A3}", set()),
         ("distributor", f"MATCH_epc={A_CARTON}", {"urn:uuid:a-ship-d"}),
         ("regulator_in_scope", f"MATCH_outputEPC={B1}", {"urn:uuid:b-build"}),
+        # Germany's regulator: not through B1 or A3 (sold in China), nor by B's work order; its part of
+        # B's build is the shared lot, upstream of A's units sold in Germany
+        ("regulator_jurisdiction", f"MATCH_outputEPC={B1}", set()),
+        ("regulator_jurisdiction", f"MATCH_anyEPC={A3}", set()),
+        ("regulator_jurisdiction", "EQ_transformationID=urn:ledger:work-order:WO-B-9", set()),
+        ("regulator_jurisdiction", f"MATCH_epc={A_CARTON}", {"urn:uuid:a-ship-d"}),
+        ("regulator_jurisdiction", f"MATCH_parentID={A_CARTON}", {"urn:uuid:a-pack"}),
+        ("regulator_investigation", f"MATCH_outputEPC={B1}", {"urn:uuid:b-build"}),
+        ("regulator_investigation", f"MATCH_epc={B1}", {"urn:uuid:b-ship"}),
     ],
 )
 def test_a_query_selects_anothers_events_only_through_what_the_actor_may_see(world, actor, query, expected):
@@ -544,18 +625,23 @@ def _queries(client: Any, path: str) -> int:
 
 
 @pytest.mark.parametrize(
-    ("actor", "path"),
+    ("actor", "path", "most"),
     [
-        ("supplier", "/epcis/events?perPage={n}"),  # others' events, each shown in part
-        ("distributor", "/epcis/events?perPage={n}"),
-        ("distributor", f"/api/v1/units/{quote(A1, safe='')}/siblings/?limit={{n}}"),
-        ("regulator_in_scope", f"/api/v1/units/{quote(B1, safe='')}/siblings/?limit={{n}}"),
+        ("supplier", "/epcis/events?perPage={n}", 13),  # others' events, each shown in part
+        ("distributor", "/epcis/events?perPage={n}", 13),
+        # a regulator's grants are read once for the request: Germany's, the units sold there (their
+        # shipments and the containers' levels), the lots upstream of them (segment inputs, one walk),
+        # the containers shipped there; an investigation's, its finding and one forward trace
+        ("regulator_jurisdiction", "/epcis/events?perPage={n}", 16),
+        ("regulator_investigation", "/epcis/events?perPage={n}", 16),
+        ("distributor", f"/api/v1/units/{quote(A1, safe='')}/siblings/?limit={{n}}", 13),
+        ("regulator_in_scope", f"/api/v1/units/{quote(B1, safe='')}/siblings/?limit={{n}}", 13),
     ],
 )
-def test_a_scoped_page_costs_the_same_queries_whatever_its_size(world, actor, path):
+def test_a_scoped_page_costs_the_same_queries_whatever_its_size(world, actor, path, most):
     w, users = world
     client = client_for(users[actor])
-    assert _queries(client, path.format(n=5)) == _queries(client, path.format(n=100)) <= 13
+    assert _queries(client, path.format(n=5)) == _queries(client, path.format(n=100)) <= most
 
 
 # --- units: siblings of what the actor may see ----------------------------------------------------------

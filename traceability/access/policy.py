@@ -23,21 +23,26 @@ one existence probe of the reached segments' members for the party's units, and 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from cells.models import Lot
-from packs.models import Unit
+from packs.models import Container, Unit
 from suppliers.models import MemberRole, Organisation, OrganisationRole, Role, Site
 from traceability import genealogy
 from traceability.access.models import GrantScope, active_all_grants, active_grants
 from traceability.core.models import Job, JobKind, JobStatus
+from traceability.events import queries
+from traceability.genealogy import scopes
 from traceability.genealogy.models import SegmentMember, SegmentOwner
 from traceability.investigations.exports import export_progress
 from traceability.investigations.models import Finding, Investigation, TraceRunCountry
 from traceability.investigations.selectors import findings_about
+from traceability.investigations.services import finding_seeds
 
 
 @dataclass(frozen=True)
@@ -462,6 +467,62 @@ def units_readable(actor: Actor) -> Q:
     if actor.jurisdictions:
         shipments |= genealogy.into_countries(actor.jurisdictions)
     return Q(owner_id=actor.organisation_id) | genealogy.shipped_units(shipments)
+
+
+# --- which events the EPCIS query interface answers whom ------------------------------------------------
+
+
+def event_reader(actor: Actor, organisation: Organisation) -> queries.Reader | None:
+    """Who reads which EPCIS events (``events.queries.readable_events``), asked once per request:
+    None for one who sees every event whole (a regulator with an ``all`` grant); else a reader of
+    the events its organisation captured, and of the part of others' events that names what it may
+    see: what it owns or received, and for a regulator what its grants cover
+    (``granted_identifiers``).
+    """
+    if actor.sees_all:
+        return None
+    reader = queries.reader_of(organisation)
+    if actor.scoped_regulator and (granted := granted_identifiers(actor)) is not None:
+        return dataclasses.replace(reader, its_own=reader.its_own | granted)
+    return reader
+
+
+def granted_identifiers(actor: Actor) -> Q | None:
+    """The lots, units and containers a scoped regulator's grants cover, as a condition on EPCIS
+    identifier index rows (``EpcisEventEpc``, correlated on ``epc``); None when they cover none.
+
+    A jurisdiction grant: the units sold into it, the lots upstream of them, and the containers
+    shipped into it (what its shipping events name). An investigation grant: the investigation's
+    subject, and what its forward trace reaches now (lots, units, and the containers those units
+    were packed in). Set-based: units stay subqueries; a fixed number of queries per grant, one
+    forward trace per granted investigation, none per event.
+    """
+    named = OuterRef("epc")
+    snapshot = genealogy.ledger_snapshot()
+    units: list[Q] = []
+    lots: set[int] = set()
+    containers: set[int] = set()
+    if actor.jurisdictions:
+        sold = genealogy.units_sold_into(actor.jurisdictions)
+        units.append(Q(pk__in=sold.values("pk")))
+        lots |= scopes.lots_upstream_of(sold, snapshot=snapshot)
+        containers |= scopes.containers_shipped_into(actor.jurisdictions)
+    for finding in _granted_findings(actor).order_by("pk"):
+        lot_ids, unit_ids = finding_seeds(finding)
+        forward = genealogy.forward_trace(snapshot=snapshot, seed_lot_ids=lot_ids, seed_unit_ids=unit_ids)
+        lots |= set(lot_ids) | forward.lots.keys()
+        reached = Unit.objects.filter(
+            Q(pk__in=genealogy.forward_unit_ids(forward)) | Q(pk__any=frozenset(forward.units.keys() | set(unit_ids)))
+        )
+        units.append(Q(pk__in=reached.values("pk")))
+        containers |= scopes.containers_holding(reached)
+    covered = [
+        Q(Exists(Unit.objects.filter(functools.reduce(operator.or_, units), identity=named))) if units else None,
+        Q(Exists(Lot.objects.filter(pk__any=frozenset(lots), identity=named))) if lots else None,
+        Q(Exists(Container.objects.filter(pk__any=frozenset(containers), identity=named))) if containers else None,
+    ]
+    present = [condition for condition in covered if condition is not None]
+    return functools.reduce(operator.or_, present) if present else None
 
 
 # --- findings: who reads them, and how much ---------------------------------------------------------

@@ -33,6 +33,7 @@ from rest_framework.views import APIView
 
 from traceability.access.audit import regulator_read_record
 from traceability.access.permissions import HasOrganisation, RegulatorsReadOnly, caller_of, visible
+from traceability.access.policy import event_reader
 from traceability.core.limits import (
     CAPTURE,
     EVENT,
@@ -225,8 +226,8 @@ class QueryView(EpcisView):
                 f"GS1-EPC-Format {epc_format!r} is not one of {', '.join(queries.EPC_FORMATS)}",
             )
         caller = caller_of(request)
-        # Who reads: one who sees every event whole, or an organisation that sees its part of others'.
-        reader = None if caller.sees_all else queries.reader_of(caller.organisation)
+        # Who reads which events is the access policy's answer: every event whole, or its part of others'.
+        reader = event_reader(caller.actor, caller.organisation)
         try:
             query = queries.events_query(params, visible=queries.readable_events(reader), reader=reader)
             if own_first:

@@ -81,15 +81,18 @@ class Page:
 
 @dataclass(frozen=True)
 class Reader:
-    """An organisation that reads events in part (``readable_events``): what it owns or received, as
-    a condition on identifier index rows, read once for a request (``reader_of``)."""
+    """An organisation that reads events in part (``readable_events``): the identifiers it may see
+    (``its_own``), as a condition on identifier index rows read once for a request. Who reads which
+    identifiers is the access policy's answer (``access.policy.event_reader``); a party's own are
+    ``party_identifiers``."""
 
     organisation: Any
     its_own: Q
 
 
 def reader_of(organisation: Any) -> Reader:
-    return Reader(organisation, _its_own(organisation))
+    """A party reading what it owns or received (``party_identifiers``)."""
+    return Reader(organisation, party_identifiers(organisation))
 
 
 def events_query(
@@ -391,7 +394,7 @@ def _shown_to(reader: Reader, rows: list[EpcisEvent]) -> dict[int, Shown]:
     }
 
 
-def _its_own(organisation: Any) -> Q:
+def party_identifiers(organisation: Any) -> Q:
     """Whether an identifier index row (``EpcisEventEpc``) names what ``organisation`` owns or
     received: its lot, unit or container, or a unit or container shipped to it.
 
@@ -409,13 +412,15 @@ def _its_own(organisation: Any) -> Q:
 
 
 def readable_events(reader: Reader | None) -> QuerySet[EpcisEvent]:
-    """The events the query interface answers a party (issue 12): those it captured, and those
-    anyone captured that name something it may see (a lot, unit or container it owns, or a unit
-    or container shipped to it), so a party sees who else recorded something about its units; of
-    those it reads only its part (``Shown``). A regulator (``reader`` None) reads every event.
+    """The events the query interface answers a reader (issue 12): those it captured, and those
+    anyone captured that name something it may see (``reader.its_own``: for a party a lot, unit or
+    container it owns, or a unit or container shipped to it, so a party sees who else recorded
+    something about its units; for a regulator what its grants cover); of those it reads only its
+    part (``Shown``). With ``reader`` None (the access policy's answer for one who sees all), every
+    event, whole.
 
-    One EXISTS over the event's identifier index rows (``_its_own``); nothing is read into Python
-    but the containers shipped to the party.
+    One EXISTS over the event's identifier index rows; nothing is read into Python but what the
+    reader's condition was built from (the containers shipped to a party).
     """
     events = EpcisEvent.objects.all()
     if reader is None:
