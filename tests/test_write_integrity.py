@@ -25,6 +25,7 @@ from traceability import genealogy
 from traceability.access.policy import Actor, trace_allowed
 from traceability.events.csv_import import csv_document
 from traceability.events.models import EpcisCapture, EpcisEvent
+from traceability.events.queries import readable_events, reader_of
 from traceability.events.services import capture_now
 from traceability.genealogy.models import LotLink, SegmentMember, Transformation
 from traceability.gs1 import keys
@@ -267,6 +268,32 @@ def test_b_cannot_commission_units_under_a_registered_prefix_and_is_told_the_sam
     # then
     assert refusals(done) == [("urn:uuid:b-fake", f"{sgtin(A, serial)} {NOT_COMMISSIONED}")]
     assert a_state(world) == before and b_wrote(world) == 0
+
+
+def observation(event_id: str, epcs: list[str]) -> dict:
+    return _base("ObjectEvent", event_id, "09") | {"epcList": epcs, "action": "OBSERVE", "bizStep": "inspecting"}
+
+
+@pytest.mark.parametrize("binding", ["json", "xml"])
+def test_b_observing_a_unit_under_a_registered_prefix_is_answered_the_same_whether_it_exists(world, binding):
+    # given
+    before = a_state(world)
+    units = Unit.objects.count()
+
+    def as_sent(event):
+        return document(event) if binding == "json" else xml_document(event)
+
+    # when B inspects A's unit U3, and a serial under A's prefix A never commissioned
+    existing = capture(world.b, as_sent(observation("urn:uuid:b-obs-1", [sgtin(A, "U3")])))
+    unknown = capture(world.b, as_sent(observation("urn:uuid:b-obs-2", [sgtin(A, "NEVER1")])))
+    # then both are taken alike, and the unknown serial is not made anyone's unit
+    assert [(d.captured, d.problems) for d in (existing, unknown)] == [(1, []), (1, [])]
+    assert a_state(world) == before and Unit.objects.count() == units
+    assert not Unit.objects.filter(serial="NEVER1").exists()
+    # and when A commissions it later, it is A's, and A reads B's observation of it
+    assert capture(world.a, document(commissioning("urn:uuid:a-never1", [sgtin(A, "NEVER1")], at="10"))).problems == []
+    assert Unit.objects.get(serial="NEVER1").owner == world.a
+    assert "urn:uuid:b-obs-2" in readable_events(reader_of(world.a)).values_list("event_id", flat=True)
 
 
 def test_b_cannot_build_units_under_a_registered_prefix_in_csv(world):

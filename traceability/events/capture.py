@@ -22,8 +22,9 @@ event or identifier):
    every input lot or unit to every output; AggregationEvents put units and containers into
    containers (ADD) or take them out (DELETE); commissioning creates the units and lots it names.
    Lots, units and containers named for the first time are created, owned by the capturing
-   organisation (one under a company prefix another organisation registered is refused, as is
-   any other write of what the capturer does not own: ``ownership``), with master data
+   organisation (one under a company prefix another organisation registered is not: an event
+   writing it is refused, as is any other write of what the capturer does not own, ``ownership``,
+   and an observation names it without creating it), with master data
    (material, product model) created for GTINs the ledger does not know yet, named after the GTIN.
 
 Events sharing a ``transformationID`` may arrive in several documents and in any order: when a
@@ -533,10 +534,18 @@ def _things_ensure(rows: Iterable[_Row], *, owner: Organisation) -> _Things:
         identifiers.prefix_digits(thing.canonical) for found in (lots, units, containers) for thing in found.values()
     }
     owners = _owners_by_prefix(owner, key_digits={d for d in digits if d})
+
+    def creatable(digits: str) -> bool:
+        # A key new under another's registered prefix is that one's to name: what would write it
+        # (a transformation, a packing, a shipment, a commissioning) was refused (``ownership``);
+        # an observation of it is kept, naming it, and creates nothing. Refusing that observation
+        # alone would tell the capturer which of the other's keys exist (those it may observe).
+        return owners(digits).pk == owner.pk
+
     return _Things(
-        lots=_lots_ensure(lots, owners),
-        units=_units_ensure(units, owners),
-        containers=_containers_ensure(containers, owners),
+        lots=_lots_ensure(lots, owners, creatable),
+        units=_units_ensure(units, owners, creatable),
+        containers=_containers_ensure(containers, owners, creatable),
     )
 
 
@@ -558,9 +567,11 @@ def _existing(model: type[Lot] | type[Unit] | type[Container], identities: Itera
     return dict(model.objects.filter(identity__any=identities).values_list("identity", "pk"))
 
 
-def _units_ensure(identities: _ByCanonical[identifiers.Sgtin], owner_of: _OwnerOf) -> dict[str, int]:
+def _units_ensure(
+    identities: _ByCanonical[identifiers.Sgtin], owner_of: _OwnerOf, creatable: Callable[[str], bool]
+) -> dict[str, int]:
     found = _existing(Unit, identities)
-    missing = [identities[i] for i in sorted(identities.keys() - found.keys())]
+    missing = [identities[i] for i in sorted(identities.keys() - found.keys()) if creatable(identities[i].gtin[1:])]
     if missing:
         models = _product_models({unit.gtin for unit in missing}, owner_of)
         ids = insert_rows(
@@ -581,11 +592,13 @@ def _product_models(gtins: set[str], owner_of: _OwnerOf) -> dict[str | None, int
     return found | {model.gtin: model.pk for model in created}
 
 
-def _lots_ensure(identities: _ByCanonical[identifiers.Lgtin], owner_of: _OwnerOf) -> dict[str, int]:
+def _lots_ensure(
+    identities: _ByCanonical[identifiers.Lgtin], owner_of: _OwnerOf, creatable: Callable[[str], bool]
+) -> dict[str, int]:
     """Lots of a cell model's GTIN are cell lots; all others material lots (of a material created for
     the GTIN when the ledger has none): the genealogy only needs them linked, QA completes them."""
     found = _existing(Lot, identities)
-    missing = [identities[i] for i in sorted(identities.keys() - found.keys())]
+    missing = [identities[i] for i in sorted(identities.keys() - found.keys()) if creatable(identities[i].gtin[1:])]
     if not missing:
         return found
     gtins = {lot.gtin for lot in missing}
@@ -629,9 +642,11 @@ def _children_insert(model: type[Lot], column: str, rows: list[tuple[int, int]])
         cursor.executemany(f"INSERT INTO {table} ({pointer}, {column}) VALUES (%s, %s)", rows)
 
 
-def _containers_ensure(identities: _ByCanonical[identifiers.Sscc], owner_of: _OwnerOf) -> dict[str, int]:
+def _containers_ensure(
+    identities: _ByCanonical[identifiers.Sscc], owner_of: _OwnerOf, creatable: Callable[[str], bool]
+) -> dict[str, int]:
     found = _existing(Container, identities)
-    missing = [identities[i] for i in sorted(identities.keys() - found.keys())]
+    missing = [identities[i] for i in sorted(identities.keys() - found.keys()) if creatable(identities[i].sscc[1:])]
     created = Container.objects.bulk_create(
         (
             Container(owner=owner_of(c.sscc[1:]), identity=c.canonical, sscc=c.sscc, kind=ContainerKind.OTHER)

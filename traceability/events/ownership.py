@@ -5,8 +5,11 @@ party to. An event that would touch anything else is refused with its reason, li
 event (whole document with ``rollback``, that event alone with ``proceed``). The rules:
 
 - a lot, unit or container named for the first time under a company prefix another organisation
-  registered is that organisation's to name (keys under a prefix nobody registered stay as they
-  were: owned by the first to capture them, so an operator can load a whole chain's history);
+  registered is that organisation's to name: an event that would write it is refused as one
+  writing its existing keys is (the rules below), and an observation of it names it without
+  creating it (``capture``), as an observation of an existing one is taken: no answer differs with
+  whether the key exists. Keys under a prefix nobody registered stay as they were: owned by the
+  first to capture them, so an operator can load a whole chain's history;
 - a transformation records what the capturer made: its outputs are the capturer's, and its inputs
   are what the capturer owns or was shipped: a lot its owner shipped to it (a ``shipping`` event
   the lot's owner captured, addressed to the capturer's party, not since declared erroneous), a
@@ -296,14 +299,11 @@ def _shipped_to(owner: Organisation, *, units: set[str], containers: set[str]) -
 
 
 def _why_refused(row: CapturedEvent, named: list[_Named], ledger: _Ledger) -> str | None:
-    judged = _parts_judged(row)
     for name in named:
         if (why := _split_refused(name, ledger)) is not None:
             return why
-        # What a rule below judges answers to it alone ("not yours", "not shipped to you"), never
-        # "only it may name a new one", which would tell whether another's exists.
-        if name.part not in judged and (why := _new_key_refused(name, ledger)):
-            return why
+    # What a rule below judges answers to it alone ("not yours", "not shipped to you"), the same
+    # whether another's key exists or is new under its prefix.
     match row.type:
         case "TransformationEvent":
             return _inputs_refused(named, ledger) or _outputs_refused(named, ledger)
@@ -312,21 +312,6 @@ def _why_refused(row: CapturedEvent, named: list[_Named], ledger: _Ledger) -> st
         case "ObjectEvent":
             return _shipment_refused(row.body, named, ledger) or _commissioning_refused(row, named, ledger)
     return None
-
-
-def _parts_judged(row: CapturedEvent) -> frozenset[str]:
-    """The parts of an event a rule judges by whose they are (``_Ledger.yours``), new keys included."""
-    match row.type:
-        case "TransformationEvent":
-            return frozenset({"input", "output"})
-        case "AggregationEvent" if row.action in ("ADD", "DELETE"):
-            return frozenset({"parent", "child"})
-        case "ObjectEvent" if _is_commissioning(row) or cbv_bare(row.body.get("bizStep", "")) in (
-            "shipping",
-            "receiving",
-        ):
-            return frozenset({"object"})
-    return frozenset()
 
 
 def _is_commissioning(row: CapturedEvent) -> bool:
@@ -347,21 +332,6 @@ def _split_refused(name: _Named, ledger: _Ledger) -> str | None:
     prefix = registered[0]
     expected = identifiers.to_epc_urn(name.parsed.identity, prefix_length=lambda _: len(prefix))
     return f"{name.text} splits company prefix {prefix} otherwise: its registered split is {expected}"
-
-
-def _new_key_refused(name: _Named, ledger: _Ledger) -> str | None:
-    """Rule 1: a lot, unit or container named for the first time under another's registered prefix."""
-    canonical = name.parsed.identity.canonical
-    if name.kind is None or canonical in ledger.owners:
-        return None
-    digits = identifiers.prefix_digits(canonical)
-    registered = ledger.registrant(digits) if digits else None
-    if registered is None or registered[1] == ledger.owner.pk:
-        return None
-    return (
-        f"{name.text} is under company prefix {registered[0]}, registered by another organisation:"
-        f" only it may name a new {name.kind} under it"
-    )
 
 
 def _inputs_refused(named: list[_Named], ledger: _Ledger) -> str | None:
