@@ -55,7 +55,7 @@ from psycopg import sql
 from bench import db
 from traceability.gs1 import keys
 
-VERSION = "v6"
+VERSION = "v5"
 UNITS_PER_CARTON = 50
 CARTONS_PER_PALLET = 40
 WINDOW = 16  # cell lots a work order draws on
@@ -372,16 +372,16 @@ class Plan:
             self.lot_counts[wo.first_unit : wo.first_unit + wo.n] = counts
 
     def _units_and_segments(self) -> None:
-        # key -> [id, unit_count, last_transformation_id]; whose units a segment holds is the party
-        # roll-up's (traceability_segmentowner, derived from the members after the load)
+        # key -> [id, unit_count, last_transformation_id, owner_id, owners_mixed (0 / 1)]
         self.segments: dict[tuple[str, tuple[int, ...]], list[int]] = {}
 
-        def segment(exposure: str, lots: tuple[int, ...], count: int, last_tid: int) -> int:
+        def segment(exposure: str, lots: tuple[int, ...], count: int, last_tid: int, owner: int) -> int:
             entry = self.segments.get((exposure, lots))
             if entry is None:
-                entry = self.segments[(exposure, lots)] = [len(self.segments) + 1, 0, 0]
+                entry = self.segments[(exposure, lots)] = [len(self.segments) + 1, 0, 0, owner, 0]
             entry[1] += count
             entry[2] = max(entry[2], last_tid)
+            entry[4] |= entry[3] != owner  # work orders of two brands sharing a window's cell lots
             return entry[0]
 
         tid = self.cell_tid_base + self.p.cell_lots
@@ -390,7 +390,7 @@ class Plan:
             wo.first_tid = tid + 1
             if wo.potential_lots:
                 tid += 1
-                wo.segments[(0, 0)] = segment(POTENTIAL, wo.potential_lots, wo.n, tid)
+                wo.segments[(0, 0)] = segment(POTENTIAL, wo.potential_lots, wo.n, tid, wo.owner_id)
                 self.unit_lot_pairs += wo.n * len(wo.potential_lots)
                 continue
             singles = [0] * wo.width
@@ -419,7 +419,7 @@ class Plan:
             for (a, c), count in sorted(combos.items()):
                 lots = tuple(self.cell_lot_id(wo.win_start + a + x) for x in range(c))
                 last = wo.single_tids[a] if c == 1 else wo.first_build_tid + last_build[(a, c)]
-                wo.segments[(a, c)] = segment(DEFINITE, lots, count, last)
+                wo.segments[(a, c)] = segment(DEFINITE, lots, count, last, wo.owner_id)
         self.transformations = tid
 
     # packing and shipping
@@ -630,9 +630,9 @@ def _rows_lotlink(plan: Plan) -> Iterator[str]:
 def _rows_segment(plan: Plan) -> Iterator[str]:
     from traceability.genealogy.writes import segment_input_key
 
-    for (exposure, lots), (sid, count, last_tid) in plan.segments.items():
+    for (exposure, lots), (sid, count, last_tid, owner, mixed) in plan.segments.items():
         key = segment_input_key(exposure=exposure, lot_ids=lots)
-        yield f"{sid}\t{key}\t{exposure}\t{count}\t{last_tid}\n"
+        yield f"{sid}\t{key}\t{exposure}\t{count}\t{last_tid}\t{owner}\t{'t' if mixed else 'f'}\n"
 
 
 def _rows_segmentinput(plan: Plan) -> Iterator[str]:
@@ -827,7 +827,7 @@ TABLES = [
     ),
     Table(
         "traceability_segment",
-        ("id", "input_key", "exposure", "unit_count", "last_transformation_id"),
+        ("id", "input_key", "exposure", "unit_count", "last_transformation_id", "owner_id", "owners_mixed"),
         _rows_segment,
         lambda p: len(p.segments),
     ),

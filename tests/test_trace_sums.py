@@ -248,10 +248,7 @@ def test_a_party_view_from_segment_owners_equals_a_count_row_by_row(seed):
     materials, cells, positions = _random_world(seed)
     other = _others_too(cells, positions)
     brand = Unit.objects.exclude(owner=other).values_list("owner_id", flat=True).first()
-    owners = defaultdict(set)
-    for segment, owner in SegmentOwner.objects.values_list("segment_id", "owner_id"):
-        owners[segment].add(owner)
-    assert any(len(held) > 1 for held in owners.values())  # a segment holding both brands' units
+    assert Segment.objects.filter(owners_mixed=True).exists()
     rolled = SegmentOwner.objects.values_list("segment_id", "owner_id", "unit_count", "first_unit_id", "last_unit_id")
     assert {(segment, owner): tuple(rest) for segment, owner, *rest in rolled} == _owner_rows()
     # when traced from every lot at several positions (before and after each retraction), then each
@@ -313,7 +310,7 @@ def test_a_partys_pages_scan_the_segments_holding_its_units_and_list_each_of_the
                 assert set(part.segments) == set(forward.segments) & held, (position, lot, brand)
 
 
-def test_a_segment_holding_two_organisations_units_is_counted_per_owner():
+def test_a_segment_holding_two_organisations_units_is_mixed_and_counted_per_owner():
     # given a cell lot's segment holding a brand's units, then another brand's units too
     first, second = WorkOrderFactory(), WorkOrderFactory()
     cell = CellLotFactory()
@@ -337,13 +334,13 @@ def test_a_segment_holding_two_organisations_units_is_counted_per_owner():
 
     build(first.owner, ours)
     (segment,) = Segment.objects.all()
-    single = list(SegmentOwner.objects.values_list("segment_id", "owner_id", "unit_count"))
+    single = (segment.owner_id, segment.owners_mixed)
     # when
     build(second.owner, theirs)
     # then
     segment.refresh_from_db()
-    assert single == [(segment.pk, first.owner_id, 3)]
-    assert segment.unit_count == 5
+    assert single == (first.owner_id, False)
+    assert (segment.owner_id, segment.owners_mixed, segment.unit_count) == (first.owner_id, True, 5)
     rolled = SegmentOwner.objects.values_list("segment_id", "owner_id", "unit_count")
     assert sorted(rolled) == [(segment.pk, first.owner_id, 3), (segment.pk, second.owner_id, 2)]
     forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[cell.pk])
@@ -410,8 +407,11 @@ def test_a_retracted_member_leaves_a_party_view_of_its_segment_from_the_retracti
     ]
     # then one segment, one owner, and its sum stops counting the retracted units
     assert kept.segment_id == wrong.segment_id
-    assert Segment.objects.values_list("unit_count", flat=True).get() == 4
-    assert list(SegmentOwner.objects.values_list("owner_id", "unit_count")) == [(work_order.owner_id, 4)]
+    assert Segment.objects.values_list("owner_id", "owners_mixed", "unit_count").get() == (
+        work_order.owner_id,
+        False,
+        4,
+    )
     assert [(view.definite_units, view.potential_units) for view in views] == [(0, 4), (0, 2)]
 
 

@@ -155,6 +155,21 @@ class Segment(models.Model):
     last_transformation_id = models.BigIntegerField(
         default=0, help_text="The newest record among its members: at older positions, count them one by one."
     )
+    # Whose units it holds, so a party's share of a trace sums segments as the unscoped count does
+    # instead of joining every member with its unit. A segment's units are one organisation's in
+    # practice (a work order is one brand's); when two organisations' units join it, it is counted
+    # unit by unit. No database constraint, as for the hot tables' other references.
+    owner = models.ForeignKey(
+        Organisation,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+        help_text="The owner of its units (of one of them when they are mixed; none while it has no members).",
+    )
+    owners_mixed = models.BooleanField(default=False, help_text="Units of more than one organisation joined it.")
 
     def __str__(self) -> str:
         return f"Segment {self.pk} ({self.exposure}, {self.unit_count} units)"
@@ -228,7 +243,7 @@ class SegmentOwner(models.Model):
 
     Written with the members (``writes._members_written``), so a party's share of a trace sums
     these per owner instead of joining every member with its unit, also where a segment holds two
-    brands' units. It counts every member row ever written, as
+    brands' units (``Segment.owners_mixed``). It counts every member row ever written, as
     ``Segment.unit_count`` does: exact for a segment whose rows are all valid at a trace's
     position (``counts.Sums.clean``); other segments, and ``RepeatedUnit``s, are settled exactly.
     The smallest and largest unit ids among those rows bound where the segment's units lie, so a

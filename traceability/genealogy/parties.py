@@ -205,7 +205,7 @@ def _counts_summed(
 ) -> dict[int, tuple[int, int]]:
     """What ``_counts_by_owner`` answers (without ``only``), summed where a segment's totals are
     exact: a clean segment (``Sums``) adds each owner's count from the party roll-up, whether its
-    units are one organisation's or several, with no join of its members. Dirty
+    units are one organisation's or several (``owners_mixed``), with no join of its members. Dirty
     segments are counted unit by unit (``_counts_by_owner`` on just those), and units with several
     rows settled once, at their best exposure, as ``affected_counts`` settles them."""
     sums = sums_of(forward)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.db import connection
-from django.db.models import Count, Max, OuterRef, Subquery
+from django.db.models import Case, Count, Max, OuterRef, Subquery, Value, When
 
 from cells.models import Lot
 from packs.models import Unit, UnitPacking
@@ -140,7 +140,8 @@ def _members_written(*, segment_ids: Iterable[int], unit_ids: Sequence[int], fir
     The new rows are those of ``unit_ids`` with a transformation id from ``first_transformation_id``
     on: ledger writes are serialised and ids grow, so nothing newer exists. A fixed number of
     queries per batch: segment totals, the consignee roll-up from the units' packings, the party
-    roll-up from the units' owners, units that now have more than one member row.
+    roll-up from the units' owners, units that now have more than one member row; then the
+    segments' owners, read from the party roll-up.
     """
     touched = set(segment_ids)
     members = SegmentMember.objects.filter(segment=OuterRef("pk")).order_by().values("segment")
@@ -155,6 +156,18 @@ def _members_written(*, segment_ids: Iterable[int], unit_ids: Sequence[int], fir
         _rollup_add(new_rows, [*params, first_transformation_id])
         _owner_counts_add(new_rows, [*params, first_transformation_id])
         _repeated_mark(SegmentMember, batch)
+    _owners_write(_owners_read(touched))
+
+
+@dataclass
+class _SegmentOwners:
+    owner_id: int | None  # as stored before this write
+    mixed: bool
+    owners: set[int] = field(default_factory=set)  # the owners of all its units, this write's included
+
+    def after(self) -> tuple[int | None, bool]:
+        owner = self.owner_id if self.owner_id is not None else min(self.owners, default=None)
+        return owner, self.mixed or len(self.owners | ({owner} - {None})) > 1
 
 
 def _owner_counts_add(where: str, params: Sequence) -> None:
@@ -175,6 +188,38 @@ def _owner_counts_add(where: str, params: Sequence) -> None:
             f" last_unit_id = {greatest}({table}.last_unit_id, excluded.last_unit_id)",
             params,
         )
+
+
+def _owners_read(segment_ids: set[int]) -> dict[int, _SegmentOwners]:
+    """Each segment's owners from the party roll-up, with what the segment says already: one query."""
+    owners: dict[int, _SegmentOwners] = {}
+    if not segment_ids:
+        return owners
+    in_segments, params = any_sql("o.segment_id", segment_ids, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT o.segment_id, o.owner_id, s.owner_id, s.owners_mixed FROM {SegmentOwner._meta.db_table} o"
+            f" JOIN {Segment._meta.db_table} s ON s.id = o.segment_id WHERE {in_segments}",
+            params,
+        )
+        for segment, unit_owner, owner, mixed in cursor.fetchall():
+            owners.setdefault(segment, _SegmentOwners(owner, bool(mixed))).owners.add(unit_owner)
+    return owners
+
+
+def _owners_write(owners: dict[int, _SegmentOwners]) -> None:
+    """Store the segments' owners where this write changed them: one UPDATE, a branch per owner."""
+    changed = {segment: seen.after() for segment, seen in owners.items() if seen.after() != (seen.owner_id, seen.mixed)}
+    if not changed:
+        return
+    by_owner: dict[int | None, set[int]] = defaultdict(set)
+    for segment, (owner, _) in changed.items():
+        by_owner[owner].add(segment)
+    mixed = {segment for segment, (_, is_mixed) in changed.items() if is_mixed}
+    Segment.objects.filter(pk__any=frozenset(changed)).update(
+        owner_id=Case(*(When(pk__any=frozenset(ids), then=Value(owner)) for owner, ids in by_owner.items())),
+        owners_mixed=Case(When(pk__any=frozenset(mixed), then=Value(True)), default=Value(False)),
+    )
 
 
 def packings_written(*, packing_ids: Sequence[int], unit_ids: Sequence[int]) -> None:

@@ -1,8 +1,4 @@
-"""Segments no longer say whose units they hold: ``owner`` and ``owners_mixed`` (0018) were written
-with every member but read by nothing once the party roll-up (``SegmentOwner``, 0019) counted each
-owner's units per segment; dropping them saves a read and an UPDATE of the segments per write.
-
-Trace runs store the share of each organisation told of their finding (``TraceRun.shares``), so
+"""Trace runs store the share of each organisation told of their finding (``TraceRun.shares``), so
 reading a finding about one's lots traces nothing; runs finished before keep none (null)."""
 
 from django.db import migrations, models
@@ -15,14 +11,6 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RemoveField(
-            model_name='segment',
-            name='owner',
-        ),
-        migrations.RemoveField(
-            model_name='segment',
-            name='owners_mixed',
-        ),
         migrations.AddField(
             model_name='tracerun',
             name='shares',
