@@ -52,6 +52,18 @@ def walk(
         return [Link(s, t, bool(d), record, kinds) for s, t, d, record in cursor.fetchall()]
 
 
+@dataclass(frozen=True)
+class Walked:
+    """What a forward trace walked on its way, kept so that a part of its result can be told
+    without walking again: which part is downstream of some of the lots it reached
+    (``downstream``). A result read back from a run has none of it."""
+
+    lot_links: list[Link]  # every valid lot link out of a reached lot
+    segment_inputs: list[tuple[int, int, bool, int, int]]  # ``_segment_inputs`` of the reached lots
+    unit_starts: list[tuple[int, int]]  # (unit, segment): valid member rows of units with unit links out
+    unit_links: list[Link]  # every valid unit link reachable from those units (and the subject units)
+
+
 @dataclass
 class Forward:
     """What a forward trace reached: lots, segments (their units), and units reached unit-to-unit."""
@@ -70,6 +82,7 @@ class Forward:
     owner_id: int | None = None
     part_of: int | None = None  # the party whose ``party_part`` this is, once taken (whole or not)
     bounds: dict[int, tuple[int, int, int]] | None = field(default=None, repr=False, compare=False)
+    walked: Walked | None = field(default=None, repr=False, compare=False)
 
     def segment_ids(self, *, definite: bool | None = None) -> list[int]:
         return sorted(s for s, r in self.segments.items() if definite is None or r.definite == definite)
@@ -86,12 +99,61 @@ def forward_trace(
     """Everything downstream of the seeds: one query per level of the lot graph, one for the
     segments, and for unit-to-unit links one per level from the affected units."""
     seeds = sorted(set(seed_lot_ids))
-    lots = reach(seeds, walk(LotLink, snapshot, seeds, forward=True)) if seeds else {}
+    lot_links = walk(LotLink, snapshot, seeds, forward=True) if seeds else []
+    lots = reach(seeds, lot_links) if seeds else {}
     inputs = _segment_inputs(lots.keys()) if lots else []
     sizes = {segment: (count, last) for segment, _, _, count, last in inputs}
     segments = segments_reached(lots, ((segment, lot, definite) for segment, lot, definite, _, _ in inputs))
-    units = _units_through_unit_links(snapshot, segments, sorted(set(seed_unit_ids)))
-    return Forward(snapshot=snapshot, lots=lots, segments=segments, units=units, sizes=sizes)
+    units, unit_starts, unit_links = _units_through_unit_links(snapshot, segments, sorted(set(seed_unit_ids)))
+    return Forward(
+        snapshot=snapshot,
+        lots=lots,
+        segments=segments,
+        units=units,
+        sizes=sizes,
+        walked=Walked(lot_links, inputs, unit_starts, unit_links),
+    )
+
+
+def downstream(forward: Forward, lot_ids: Iterable[int]) -> tuple[set[int], set[int]] | None:
+    """The segments and the units reached through unit links (``forward.units``) of ``forward``
+    that are downstream of ``lot_ids``, lots it reached: what a trace from those lots at the same
+    position reaches of it, told from what ``forward`` walked, with no query. Everything
+    downstream of a reached lot was reached too, and the walk kept every link out of it, so the
+    links walked already close over it. None when ``forward`` kept no walk (a stored result)."""
+    walked = forward.walked
+    if walked is None:
+        return None
+    lots = set(lot_ids) & forward.lots.keys()
+    outgoing: dict[int, list[int]] = {}
+    for link in walked.lot_links:
+        outgoing.setdefault(link.source, []).append(link.target)
+    frontier = list(lots)
+    while frontier:
+        frontier = [target for lot in frontier for target in outgoing.get(lot, ()) if target not in lots]
+        lots.update(frontier)
+    segments = {segment for segment, lot, *_ in walked.segment_inputs if lot in lots} & forward.segments.keys()
+    return segments, _linked_from(walked, segments) & forward.units.keys()
+
+
+def _linked_from(walked: Walked, segments: set[int]) -> set[int]:
+    """The units reached through unit links from the members of ``segments`` (as
+    ``_units_through_unit_links`` reaches them: from each start, not counting the start itself)."""
+    starts = {unit for unit, segment in walked.unit_starts if segment in segments}
+    if not starts:
+        return set()
+    outgoing: dict[int, list[int]] = {}
+    for link in walked.unit_links:
+        outgoing.setdefault(link.source, []).append(link.target)
+    linked: set[int] = set()
+    for start in starts:
+        seen: set[int] = set()
+        frontier = [start]
+        while frontier:
+            frontier = [target for unit in frontier for target in outgoing.get(unit, ()) if target not in seen]
+            seen.update(frontier)
+        linked |= seen - {start}
+    return linked
 
 
 def _segment_inputs(lot_ids: Iterable[int]) -> list[tuple[int, int, bool, int, int]]:
@@ -115,32 +177,35 @@ def _segment_inputs(lot_ids: Iterable[int]) -> list[tuple[int, int, bool, int, i
 
 def _units_through_unit_links(
     snapshot: Snapshot, segments: dict[int, SegmentReached], seed_units: list[int]
-) -> dict[int, Reached]:
+) -> tuple[dict[int, Reached], list[tuple[int, int]], list[Link]]:
     """The subject units, and units made from affected units (refurbished): unit links are rare,
-    so only affected units that have outgoing links are looked at, found in one query."""
+    so only affected units that have outgoing links are looked at, found in one query. With them,
+    what was walked: the (unit, segment) rows of those units, and the unit links."""
     starts: dict[int, Reached] = {unit: Reached(True, ()) for unit in seed_units}
+    rows: list[tuple[int, int]] = []
     sources = sorted(set(UnitLink.objects.filter(snapshot.valid()).values_list("input_unit_id", flat=True)))
     if segments and sources:
-        rows = (
+        members_rows = (
             SegmentMember.objects.filter(
                 snapshot.valid(), segment_id__any=set(segments), unit_id__any=frozenset(sources)
             )
             .values_list("unit_id", "segment_id", "transformation_id")
             .order_by()
         )
-        for unit, segment, record in rows:
+        for unit, segment, record in members_rows:
+            rows.append((unit, segment))
             via = segments[segment]
             step = Link(via.via_lot, unit, via.definite, record, "LU")
             starts[unit] = combine(starts.get(unit), Reached(via.definite, (*via.path, step)))
     if not starts:
-        return {}
+        return {}, rows, []
     links = walk(UnitLink, snapshot, starts, forward=True)
     result = {unit: starts[unit] for unit in seed_units}
     for start, start_reached in starts.items():
         for node, route in reach([start], links).items():
             if node != start:
                 result[node] = combine(result.get(node), _carry(start_reached, route.path))
-    return result
+    return result, rows, links
 
 
 def _carry(reached: Reached, path: Iterable[Link]) -> Reached:

@@ -19,7 +19,7 @@ from cells.models import Lot
 from packs.models import ContainerPacking, ShipmentItem, Unit, UnitPacking
 from traceability.core.db import any_sql, cursor_planned_without
 from traceability.genealogy.counts import sums_of
-from traceability.genealogy.forward import Forward, forward_trace, members
+from traceability.genealogy.forward import Forward, downstream, forward_trace, members
 from traceability.genealogy.models import SegmentMember, SegmentOwner
 
 
@@ -131,10 +131,9 @@ def party_view(forward: Forward, organisation_id: int) -> PartyView:
     if own_lots and _seeded_by(forward, own_lots):
         others = dict(by_owner)
     elif own_lots:
-        downstream = forward_trace(snapshot=forward.snapshot, seed_lot_ids=own_lots)
-        segments = forward.segments.keys() & downstream.segments.keys()
-        linked = downstream.units.keys() & forward.units.keys()
-        others = _counts_summed(forward, segments, linked=linked)
+        segments, linked = _downstream_part(forward, own_lots)
+        whole = segments == forward.segments.keys() and linked == forward.units.keys()
+        others = dict(by_owner) if whole else _counts_summed(forward, segments, linked=linked)
     others.pop(organisation_id, None)
     return PartyView(
         organisation_id=organisation_id,
@@ -142,6 +141,16 @@ def party_view(forward: Forward, organisation_id: int) -> PartyView:
         potential_units=potential,
         others=tuple(OthersCount(owner, d, p) for owner, (d, p) in sorted(others.items())),
     )
+
+
+def _downstream_part(forward: Forward, lots: set[int]) -> tuple[set[int], set[int]]:
+    """The segments of ``forward`` downstream of ``lots`` (some of the lots it reached) and the
+    units it reached through unit links from them: from what the trace walked when it kept that
+    (``downstream``, no query), else by tracing ``lots`` again at the same position."""
+    if (part := downstream(forward, lots)) is not None:
+        return part
+    again = forward_trace(snapshot=forward.snapshot, seed_lot_ids=lots)
+    return forward.segments.keys() & again.segments.keys(), again.units.keys() & forward.units.keys()
 
 
 def _seeded_by(forward: Forward, lots: set[int]) -> bool:
