@@ -69,6 +69,15 @@ def main() -> None:
     parser.add_argument("--no-cases", action="store_true", help="skip the cases of bench/cases.py")
     parser.add_argument("--world-only", action="store_true", help="build or reuse the world, print it, stop")
     parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH as JSON")
+    parser.add_argument(
+        "--only",
+        metavar="NAME",
+        action="append",
+        help="run only the cases whose name contains NAME (repeatable); skips the naive loop, fixed costs and audit",
+    )
+    parser.add_argument(
+        "--subject", metavar="LABEL", action="append", help="only subject LABEL (10k, 100k, 1M, largest; repeatable)"
+    )
     args = parser.parse_args()
 
     db.django_setup()  # before the world (it uses traceability.genealogy.writes) and the cases (they may use the ORM)
@@ -83,7 +92,7 @@ def main() -> None:
         return _dump(args.json, report)
 
     with db.connect() as conn:
-        subjects = floors.subjects(conn)
+        subjects = [s for s in floors.subjects(conn) if not args.subject or s.label in args.subject]
         print(f"\nFloors: bare SQL, median of {args.runs} runs, ms")
         head = (
             f"  {'subject':8} {'lot':22} {'lots':>6} {'segments':>8} {'units':>10} {'walk':>7} {'count':>7} "
@@ -105,7 +114,7 @@ def main() -> None:
         report["subjects"] = [s.__dict__ for s in subjects]
         report["floors"] = results
 
-    if not args.no_naive:
+    if not args.no_naive and not args.only:
         slice_ = min(subjects, key=lambda s: abs(s.units - 100_000))
         print(f"\nNaive ORM loop on the {slice_.label} subject (lot {slice_.lot_id}, {slice_.units:,} units), once:")
         run = naive.naive_trace(slice_.lot_id)
@@ -124,7 +133,8 @@ def main() -> None:
 
     print(f"\nCases (bench/cases.py): {len(CASES)}")
     report["cases"] = []
-    for case in CASES:
+    chosen = [c for c in CASES if not args.only or any(n in getattr(c, "name", c.__name__) for n in args.only)]
+    for case in chosen:
         name = getattr(case, "name", case.__name__)
         floor_key = getattr(case, "floor", "write")
         for s in subjects:
@@ -136,6 +146,8 @@ def main() -> None:
             )
             report["cases"].append({"case": name, "subject": s.label, "ms": ms, "floor": floor_key, "floor_ms": floor})
 
+    if args.only:
+        return _dump(args.json, report)
     fixed = fixed_costs(args.runs)
     report["fixed_costs"] = fixed
     print(
