@@ -59,7 +59,7 @@ class Walked:
     (``downstream``). A result read back from a run has none of it."""
 
     lot_links: list[Link]  # every valid lot link out of a reached lot
-    segment_inputs: list[tuple[int, int, bool, int, int]]  # ``_segment_inputs`` of the reached lots
+    segment_inputs: list[tuple[int, int, bool, int, int, int | None, bool]]  # ``_segment_inputs`` of the lots
     unit_starts: list[tuple[int, int]]  # (unit, segment): valid member rows of units with unit links out
     unit_links: list[Link]  # every valid unit link reachable from those units (and the subject units)
 
@@ -102,8 +102,8 @@ def forward_trace(
     lot_links = walk(LotLink, snapshot, seeds, forward=True) if seeds else []
     lots = reach(seeds, lot_links) if seeds else {}
     inputs = _segment_inputs(lots.keys()) if lots else []
-    sizes = {segment: (count, last) for segment, _, _, count, last in inputs}
-    segments = segments_reached(lots, ((segment, lot, definite) for segment, lot, definite, _, _ in inputs))
+    sizes = {segment: (count, last) for segment, _, _, count, last, _, _ in inputs}
+    segments = segments_reached(lots, ((segment, lot, definite) for segment, lot, definite, _, _, _, _ in inputs))
     units, unit_starts, unit_links = _units_through_unit_links(snapshot, segments, sorted(set(seed_unit_ids)))
     return Forward(
         snapshot=snapshot,
@@ -156,15 +156,18 @@ def _linked_from(walked: Walked, segments: set[int]) -> set[int]:
     return linked
 
 
-def _segment_inputs(lot_ids: Iterable[int]) -> list[tuple[int, int, bool, int, int]]:
-    """(segment, input lot, definite?, unit count, newest record) of every segment the lots feed.
+def _segment_inputs(lot_ids: Iterable[int]) -> list[tuple[int, int, bool, int, int, int | None, bool]]:
+    """(segment, input lot, definite?, unit count, newest record, owner, owners mixed?) of every
+    segment the lots feed.
 
     Raw rows: a million-unit trace reads ~14,000 of them, where the ORM's per-row work cost more
-    than the query."""
+    than the query. The owner columns are on the segment rows read anyway: a party's share sums
+    the segments of one owner without reading the party roll-up (``parties``)."""
     in_lots, params = any_sql("i.lot_id", lot_ids, connection)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT i.segment_id, i.lot_id, s.exposure = %s, s.unit_count, s.last_transformation_id"
+            f"SELECT i.segment_id, i.lot_id, s.exposure = %s, s.unit_count, s.last_transformation_id,"
+            f" s.owner_id, s.owners_mixed"
             f" FROM {SegmentInput._meta.db_table} i JOIN {Segment._meta.db_table} s ON s.id = i.segment_id"
             f" WHERE {in_lots}",
             [Exposure.DEFINITE.value, *params],
@@ -172,7 +175,10 @@ def _segment_inputs(lot_ids: Iterable[int]) -> list[tuple[int, int, bool, int, i
         rows = cursor.fetchall()
     if connection.vendor == "postgresql":
         return rows
-    return [(segment, lot, bool(definite), *rest) for segment, lot, definite, *rest in rows]  # SQLite: 0 / 1
+    return [  # SQLite: 0 / 1
+        (segment, lot, bool(definite), count, last, owner, bool(mixed))
+        for segment, lot, definite, count, last, owner, mixed in rows
+    ]
 
 
 def _units_through_unit_links(
