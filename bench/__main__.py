@@ -130,6 +130,9 @@ def main() -> None:
     if args.no_cases:
         return _dump(args.json, report)
     from bench.cases import CASES, audit_costs, fixed_costs, trace_end_to_end
+    from traceability.core.runtime import heap_settle
+
+    heap_settle(urls=True)  # what the web process does once loaded (traceability/wsgi.py), as its worker does
 
     print(f"\nCases (bench/cases.py): {len(CASES)}")
     report["cases"] = []

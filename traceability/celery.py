@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_process_init, worker_ready
 from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "traceability.settings")
@@ -61,3 +61,13 @@ def _connections_as_per_request(task: Task | None = None, **kwargs: Any) -> None
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@worker_process_init.connect
+@worker_ready.connect
+def _heap_settle(**kwargs: Any) -> None:
+    """Once loaded, the worker's heap is frozen (``heap_settle``): in each child of a prefork pool
+    after the fork, and in the worker itself, which runs the tasks with a solo or threads pool."""
+    from traceability.core.runtime import heap_settle
+
+    heap_settle()
