@@ -108,15 +108,18 @@ def units_of(organisation_id: int, *, containers: frozenset[int] | None = None) 
 
 def party_view(forward: Forward, organisation_id: int) -> PartyView:
     """``organisation_id``'s share of ``forward``: its own units counted, and others' units its lots
-    went into counted per owner (the party's lots among those the trace reached, the subject
-    included, traced again at the same position: the segments both traces reach hold them; when
-    the trace's subject is the party's own lots, that is the whole result, with no second trace).
+    went into counted per owner (the part of the result downstream of the party's lots among those
+    the trace reached, the subject included, told from what the trace walked: ``downstream``; when
+    the trace's subject is the party's own lots, that is the whole result).
 
-    Counted per owner from the party roll-up (``SegmentOwner``) where a segment's stored totals
-    are exact, as the unscoped count sums them (``_counts_summed``), with no condition on the
-    party's units in any query: a ``units_of`` subquery made the planner hash every unit the party
-    owns (130 ms at 10k affected units in the 200k-unit bench world, against 7 ms). Units it
-    received from others are counted apart, unit by unit, and only when it has received anything.
+    Counted per owner from the segments' stored totals where they are exact, as the unscoped count
+    sums them (``_counts_summed``): a segment of one owner's units by its total, a mixed one from
+    the party roll-up (``SegmentOwner``), with no condition on the party's units in any query: a
+    ``units_of`` subquery made the planner hash every unit the party owns (130 ms at 10k affected
+    units in the 200k-unit bench world, against 7 ms). Units it received from others are counted
+    apart, unit by unit, and only when it has received anything. The second trace from the party's
+    own lots that this replaced cost a cell maker's share of the 1M bench trace ~45 ms more than a
+    brand's (CPU time, on a busy machine); it now costs 5-8 ms more.
     """
     single = _single_owners(forward)
     owned = _mixed_owner_counts(forward, single)
