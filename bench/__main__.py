@@ -55,8 +55,15 @@ def _print_world(info: dict) -> None:
         print(f"    {s:7.1f} s {_mb(sizes.get(o, 0)):>7} MB  {t}.{o}")
 
 
-def _fmt(ms: float) -> str:
+def _fmt(ms: float | None) -> str:
+    if ms is None:
+        return "-"
     return f"{ms:,.1f}" if ms < 100 else f"{ms:,.0f}"
+
+
+def _named(name: str, only: list[str] | None) -> bool:
+    """Whether ``--only`` selects what is called ``name`` (any of its words, case-insensitive)."""
+    return only is None or any(word.lower() in name.lower() for word in only)
 
 
 def main() -> None:
@@ -73,7 +80,10 @@ def main() -> None:
         "--only",
         metavar="NAME",
         action="append",
-        help="run only the cases whose name contains NAME (repeatable); skips the naive loop, fixed costs and audit",
+        help=(
+            "run only the cases whose name contains NAME (case-insensitive; repeatable), and only the floors"
+            ' they are compared with; "fixed costs" and "audit" name those figures. Skips the naive loop'
+        ),
     )
     parser.add_argument(
         "--subject", metavar="LABEL", action="append", help="only subject LABEL (10k, 100k, 1M, largest; repeatable)"
@@ -91,6 +101,12 @@ def main() -> None:
     if args.world_only:
         return _dump(args.json, report)
 
+    cases: list = []
+    if not args.no_cases:
+        from bench.cases import CASES
+
+        cases = [case for case in CASES if _named(getattr(case, "name", case.__name__), args.only)]
+    wanted = None if args.only is None else frozenset(getattr(case, "floor", "write") for case in cases)
     with db.connect() as conn:
         subjects = [s for s in floors.subjects(conn) if not args.subject or s.label in args.subject]
         print(f"\nFloors: bare SQL, median of {args.runs} runs, ms")
@@ -102,19 +118,20 @@ def main() -> None:
         results = {}
         for s in subjects:
             started = time.perf_counter()
-            r = floors.measure(conn, s, runs=args.runs)
+            r = floors.measure(conn, s, runs=args.runs, only=wanted)
             results[s.label] = r
             lot = f"{s.lot_kind} {s.lot_code}"
             print(
                 f"  {s.label:8} {lot:22} {s.lots:>6,} {s.segments:>8,} {s.units:>10,} {_fmt(r['walk']):>7} "
-                f"{_fmt(r['count']):>7} {_fmt(r['count_members']):>8} {_fmt(r['write']):>9} "
-                f"{_fmt(r['consignees']):>10} {_fmt(r['consignees_per_unit']):>9} {r['consignees_found']:>6,}"
+                f"{_fmt(r.get('count')):>7} {_fmt(r.get('count_members')):>8} {_fmt(r.get('write')):>9} "
+                f"{_fmt(r.get('consignees')):>10} {_fmt(r.get('consignees_per_unit')):>9} "
+                f"{r.get('consignees_found', 0):>6,}"
                 f"   ({time.perf_counter() - started:.0f} s)"
             )
         report["subjects"] = [s.__dict__ for s in subjects]
         report["floors"] = results
 
-    if not args.no_naive and not args.only:
+    if not args.no_naive and args.only is None:
         slice_ = min(subjects, key=lambda s: abs(s.units - 100_000))
         print(f"\nNaive ORM loop on the {slice_.label} subject (lot {slice_.lot_id}, {slice_.units:,} units), once:")
         run = naive.naive_trace(slice_.lot_id)
@@ -129,15 +146,14 @@ def main() -> None:
 
     if args.no_cases:
         return _dump(args.json, report)
-    from bench.cases import CASES, audit_costs, fixed_costs, trace_end_to_end
+    from bench.cases import audit_costs, fixed_costs, trace_end_to_end
     from traceability.core.runtime import heap_settle
 
     heap_settle(urls=True)  # what the web process does once loaded (traceability/wsgi.py), as its worker does
 
-    print(f"\nCases (bench/cases.py): {len(CASES)}")
+    print(f"\nCases (bench/cases.py): {len(cases)}")
     report["cases"] = []
-    chosen = [c for c in CASES if not args.only or any(n in getattr(c, "name", c.__name__) for n in args.only)]
-    for case in chosen:
+    for case in cases:
         name = getattr(case, "name", case.__name__)
         floor_key = getattr(case, "floor", "write")
         for s in subjects:
@@ -149,32 +165,36 @@ def main() -> None:
             )
             report["cases"].append({"case": name, "subject": s.label, "ms": ms, "floor": floor_key, "floor_ms": floor})
 
-    if args.only:
-        return _dump(args.json, report)
-    fixed = fixed_costs(args.runs)
+    if _named("fixed costs", args.only):
+        _print_fixed_costs(fixed_costs(args.runs), args.runs, report, trace_end_to_end.name)
+    if _named("audit", args.only):
+        _print_audit(audit_costs(args.runs), report)
+    _dump(args.json, report)
+
+
+def _print_fixed_costs(fixed: dict[str, float], runs: int, report: dict, end_to_end: str) -> None:
     report["fixed_costs"] = fixed
     print(
-        f"\nFixed costs, median of {args.runs}: finding → run persisted for a lot reaching no unit "
+        f"\nFixed costs, median of {runs}: finding → run persisted for a lot reaching no unit "
         f"{_fmt(fixed['empty'])} ms; Celery round trip (control ping to the worker) {_fmt(fixed['ping'])} ms"
     )
     print("  end to end less the fixed cost, against the floor:")
     for row in report["cases"]:
-        if row["case"] == trace_end_to_end.name:
+        if row["case"] == end_to_end:
             above = row["ms"] - fixed["empty"]
             print(
                 f"    {row['subject']:8} {_fmt(row['ms']):>9} ms - {_fmt(fixed['empty'])} = {_fmt(above):>9} ms"
                 f"   floor {_fmt(row['floor_ms']):>8} ms   {above / row['floor_ms']:6.1f}x"
             )
 
-    audit = audit_costs(args.runs)
+
+def _print_audit(audit: dict[str, float], report: dict) -> None:
     report["audit"] = audit
     print(
         f"\nAudit trail, medians: an entry appended alone {audit['alone']:.2f} ms (rolled back); inside a write's"
         f" transaction {audit['in_write']:.2f} ms; a regulator's REST read {audit['read_with']:.2f} ms with"
         f" its entry, {audit['read_without']:.2f} ms without: {audit['added']:.2f} ms added"
     )
-
-    _dump(args.json, report)
 
 
 def _dump(path: str | None, report: dict) -> None:

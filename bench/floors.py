@@ -215,13 +215,23 @@ def _truncate(conn: psycopg.Connection) -> None:
     conn.commit()
 
 
-def measure(conn: psycopg.Connection, subject: Subject, runs: int = 5) -> dict[str, float]:
-    """All floors for one subject, in ms (medians); the keys are the README's names."""
+# The floors ``measure`` can be asked for; "count" measures "count_members" too, "consignees" both ways.
+FLOORS = ("walk", "count", "write", "consignees")
+
+
+def measure(
+    conn: psycopg.Connection, subject: Subject, runs: int = 5, only: frozenset[str] | None = None
+) -> dict[str, float]:
+    """The floors for one subject, in ms (medians); the keys are the README's names. ``only``: just
+    those of ``FLOORS`` (the consignees need the write's result table, so they take the write too)."""
     prepare(conn)
     lot = subject.lot_id
     out: dict[str, float] = {}
+    wanted = frozenset(FLOORS) if only is None else only | ({"write"} if "consignees" in only else set())
 
     out["walk"] = median_ms(lambda: walk(conn, lot), runs)
+    if wanted <= {"walk"}:
+        return out
 
     def count_segments() -> None:
         conn.execute(COUNT_SEGMENTS, [segments_of(conn, walk(conn, lot))]).fetchone()
@@ -229,8 +239,11 @@ def measure(conn: psycopg.Connection, subject: Subject, runs: int = 5) -> dict[s
     def count_members() -> None:
         conn.execute(COUNT_MEMBERS, [segments_of(conn, walk(conn, lot))]).fetchone()
 
-    out["count"] = median_ms(count_segments, runs)
-    out["count_members"] = median_ms(count_members, runs)
+    if "count" in wanted:
+        out["count"] = median_ms(count_segments, runs)
+        out["count_members"] = median_ms(count_members, runs)
+    if "write" not in wanted:
+        return out
 
     def write() -> None:
         conn.execute(WRITE_UNITS, [segments_of(conn, walk(conn, lot))])
@@ -240,6 +253,8 @@ def measure(conn: psycopg.Connection, subject: Subject, runs: int = 5) -> dict[s
     written = conn.execute("SELECT count(*) FROM bench_floor_result").fetchone()[0]
     if written != subject.units:
         raise RuntimeError(f"floor wrote {written} units for lot {lot}, expected {subject.units}")
+    if "consignees" not in wanted:
+        return out
 
     # Consignees of the affected units, starting from the result table the write floor left behind.
     conn.execute("ANALYZE bench_floor_result")
