@@ -49,6 +49,7 @@ from traceability.investigations.models import (  # noqa: F401
     SubjectKind,
     TraceRun,
     TraceRunCountry,
+    TraceRunPart,
     TraceRunSegment,
     TraceRunUnit,
 )

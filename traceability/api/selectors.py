@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ from traceability.investigations.selectors import (
     affected_consignees,
     affected_units_page,
     finished_run_part,
+    finished_run_party_page,
     finished_run_result,
 )
 from traceability.ledger.selectors import PrefixLength, identifier_links, identifier_or_none
@@ -77,16 +79,30 @@ def run_units_page(
     *,
     after: int,
     limit: int,
-    filters: AffectedUnitFilter,
+    filters: AffectedUnitFilter | None,
     prefix_length: PrefixLength,
-    shown: Q | None = None,
+    shown: Callable[[], Q] | None = None,
     party_id: int | None = None,
 ) -> UnitsPage:
     """A page of a finished run's affected units (those ``shown``: the access policy's answer, the
-    units of ``party_id``)."""
-    parsed = dataclasses.replace(filters.parsed(), shown=shown, party_id=party_id)
-    forward = finished_run_result(run=run) if party_id is None else finished_run_part(run=run, party_id=party_id)
-    page = affected_units_page(forward=forward, after=after, limit=limit, filters=parsed)
+    units of ``party_id``, asked only when the page is not read in one statement).
+
+    A party's unfiltered page is first asked of ``finished_run_party_page``, which answers a party
+    that received nothing (its own units) in one query, and says whether it received anything
+    otherwise; then the page is read from the party's part as any other."""
+    parsed = filters.parsed() if filters is not None else AffectedUnitFilters()
+    page, received = None, None
+    if party_id is not None and not parsed.narrowing:
+        answer = finished_run_party_page(run=run, party_id=party_id, after=after, limit=limit)
+        page, received = answer.page, answer.received
+    if page is None:
+        parsed = dataclasses.replace(parsed, shown=shown() if shown is not None else None, party_id=party_id)
+        forward = (
+            finished_run_result(run=run)
+            if party_id is None
+            else finished_run_part(run=run, party_id=party_id, received=received)
+        )
+        page = affected_units_page(forward=forward, after=after, limit=limit, filters=parsed)
     return UnitsPage([affected_unit_body(row, prefix_length=prefix_length) for row in page.rows], page.next_after)
 
 

@@ -655,7 +655,7 @@ class RunUnitsView(RunViewMixin, generics.GenericAPIView):
             limit=query.validated_data["limit"],
             filters=unit_filter,
             prefix_length=self.prefix_length,
-            shown=None if self.scope.full else self.scope.units_shown(),
+            shown=None if self.scope.full else self.scope.units_shown,
             party_id=None if self.scope.full else self.scope.organisation_id,
         )
         next_url = None

@@ -8,7 +8,15 @@ upstream, its siblings). The reads' public names are gathered here, so a caller 
 ``genealogy.forward_trace(...)``.
 """
 
-from traceability.genealogy.affected import PAGE, AffectedUnit, affected_units, all_affected_units, segment_exposures
+from traceability.genealogy.affected import (
+    PAGE,
+    AffectedUnit,
+    affected_units,
+    all_affected_units,
+    merge_params,
+    merge_sql,
+    segment_exposures,
+)
 from traceability.genealogy.backward import Backward, backward_trace, lots_by_id
 from traceability.genealogy.consignees import Consignee, affected_per_container, consignee_countries, consignees
 from traceability.genealogy.counts import (
@@ -101,6 +109,8 @@ __all__ = [
     "ledger_snapshot",
     "lots_by_id",
     "members",
+    "merge_params",
+    "merge_sql",
     "party_of",
     "segment_changes",
     "segment_exposures",

@@ -56,17 +56,19 @@ def affected_units(forward: Forward, *, after: int = 0, limit: int = PAGE) -> li
     if not page_ids:
         return []
     best: dict[int, AffectedUnit] = {}
+    # In (segment, record) order, so that of a unit's rows of the same exposure the same one always
+    # gives its path (``investigations.selectors.finished_run_party_page`` picks it alike).
     rows = (
-        list(
+        sorted(
             members(snapshot, segment_ids)
             .filter(unit_id__any=frozenset(page_ids))
-            .values_list("unit_id", "segment_id", "transformation_id")
+            .values_list("segment_id", "transformation_id", "unit_id")
         )
         if segment_ids
         else []
     )
-    paths = forward.segment_paths({segment for _, segment, _ in rows})
-    for unit, segment, record in rows:
+    paths = forward.segment_paths({segment for segment, _, _ in rows})
+    for segment, record, unit in rows:
         reached = forward.segments[segment]
         path = (*paths[segment], Link(reached.via_lot, unit, reached.definite, record, "LU"))
         candidate = AffectedUnit(unit, reached.definite, segment, record, path)
@@ -148,15 +150,14 @@ def _first_members_of(
     this is a merge of the segments' own ordered rows (``_first_members_merged``); elsewhere the
     result's rows are sorted (``ORDER BY unit_id + 0`` keeps the planner off the unit index).
     """
+    if connection.vendor == "postgresql":
+        merged = _first_members_merged(snapshot, segment_ids, after=after, limit=limit, owner_id=owner_id)
+        if merged is not None:
+            return merged
     valid, params = snapshot.valid_sql("transformation_id")
     if owner_id is not None:  # the owner's units only: each row's unit is probed by its primary key
         valid = f"{valid} AND {_OWNED}"
         params = [*params, owner_id]
-    merged = None
-    if connection.vendor == "postgresql":
-        merged = _first_members_merged(segment_ids, valid, params, after=after, limit=limit)
-    if merged is not None:
-        return merged
     in_segments, segment_params = any_sql("segment_id", segment_ids, connection)
     sql = f"SELECT unit_id FROM {SegmentMember._meta.db_table} m WHERE {in_segments} AND unit_id > %s AND {valid}"
     params = [*segment_params, after, *params]
@@ -172,28 +173,16 @@ def _first_members_of(
 
 
 def _first_members_merged(
-    segment_ids: list[int], valid: str, valid_params: list, *, after: int, limit: int
+    snapshot: Snapshot, segment_ids: list[int], *, after: int, limit: int, owner_id: int | None
 ) -> list[int] | None:
-    """A k-way merge in one statement: each segment's first unit after ``after`` (one probe of
-    its primary key each), the ``limit``-th smallest of those as a bound, then each segment's
-    units up to the bound. Milliseconds at any size; None when units shared between segments
-    left the page short (the caller then sorts)."""
-    table = SegmentMember._meta.db_table
-    rows_after = f"FROM {table} m WHERE m.segment_id = s.id AND m.unit_id > %s AND {valid}"
+    """A k-way merge in one statement (``merge_sql``). Milliseconds at any size; None when units
+    shared between segments left the page short (the caller then sorts)."""
     sql = (
-        "WITH firsts AS MATERIALIZED ("
-        "  SELECT s.id, f.unit_id FROM unnest(%s::bigint[]) AS s(id)"
-        f" CROSS JOIN LATERAL (SELECT m.unit_id {rows_after} ORDER BY m.unit_id LIMIT 1) f),"
-        " bound AS (SELECT COALESCE(MAX(unit_id), 9223372036854775807) AS unit_id"
-        "  FROM (SELECT unit_id FROM firsts ORDER BY unit_id OFFSET %s LIMIT 1) b),"
-        " page AS (SELECT DISTINCT u.unit_id FROM firsts s CROSS JOIN LATERAL"
-        # DISTINCT: two records may put one unit in the same segment (a row per record).
-        f"  (SELECT DISTINCT m.unit_id {rows_after} AND m.unit_id <= (SELECT unit_id FROM bound)"
-        "   ORDER BY m.unit_id LIMIT %s) u ORDER BY u.unit_id LIMIT %s)"
-        " SELECT (SELECT COUNT(*) FROM firsts), page.unit_id FROM page ORDER BY page.unit_id"
+        f"WITH {merge_sql('page', 'SELECT unnest(%(segments)s::bigint[]), %(after)s + 1')}"
+        " SELECT (SELECT COUNT(*) FROM page_firsts), page.unit_id FROM page ORDER BY page.unit_id"
     )
-    ids = "{" + ",".join(map(str, segment_ids)) + "}"
-    params = [ids, after, *valid_params, limit - 1, after, *valid_params, limit, limit]
+    params = merge_params(snapshot, owner_id)
+    params.update(segments="{" + ",".join(map(str, segment_ids)) + "}", after=after, want=limit)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -201,6 +190,47 @@ def _first_members_merged(
     if len(units) < limit and rows and rows[0][0] >= limit:
         return None  # units shared between segments made the bound too low
     return units
+
+
+def merge_sql(name: str, segments: str) -> str:
+    """Common table expressions of PostgreSQL for the smallest ``%(want)s`` unit ids above
+    ``%(after)s`` among the valid member rows of the segments that ``segments`` selects (a query of
+    two columns: a segment id, and the smallest unit id to look from, above ``after``),
+    ``%(owner)s``'s units only unless it is NULL: a k-way merge.
+
+    ``{name}_firsts`` holds each segment's first unit after the cursor (one probe of its primary
+    key each); the ``want``-th smallest of those bounds the page (``{name}_bound``); ``{name}`` is
+    then each segment's units up to the bound, the smallest ``want`` of them. Fewer than ``want``
+    rows in ``{name}`` while ``{name}_firsts`` has ``want`` or more: units shared between segments
+    made the bound too low, and the page is not known. Parameters: ``merge_params`` with ``after``
+    and ``want``.
+    """
+    rows_after = (
+        f"FROM {SegmentMember._meta.db_table} m WHERE m.segment_id = s.id AND m.unit_id >= s.lo"
+        " AND m.transformation_id <= %(last)s AND NOT (m.transformation_id = ANY(%(retracted)s::bigint[]))"
+        # the owner's units only: each row's unit is probed by its primary key
+        f" AND (%(owner)s::bigint IS NULL OR {_OWNED.replace('%s', '%(owner)s')})"
+    )
+    return (
+        f"{name}_firsts AS MATERIALIZED ("
+        f" SELECT s.id, s.lo, f.unit_id FROM ({segments}) AS s(id, lo)"
+        f" CROSS JOIN LATERAL (SELECT m.unit_id {rows_after} ORDER BY m.unit_id LIMIT 1) f),"
+        f" {name}_bound AS (SELECT COALESCE(MAX(unit_id), 9223372036854775807) AS unit_id"
+        f" FROM (SELECT unit_id FROM {name}_firsts ORDER BY unit_id OFFSET %(want)s - 1 LIMIT 1) b),"
+        f" {name} AS MATERIALIZED (SELECT DISTINCT u.unit_id FROM {name}_firsts s CROSS JOIN LATERAL"
+        # DISTINCT: two records may put one unit in the same segment (a row per record).
+        f" (SELECT DISTINCT m.unit_id {rows_after} AND m.unit_id <= (SELECT unit_id FROM {name}_bound)"
+        f" ORDER BY m.unit_id LIMIT %(want)s) u ORDER BY u.unit_id LIMIT %(want)s)"
+    )
+
+
+def merge_params(snapshot: Snapshot, owner_id: int | None) -> dict[str, int | str | None]:
+    """``merge_sql``'s parameters of the snapshot and the owner."""
+    return {
+        "last": snapshot.last_transformation_id,
+        "retracted": "{" + ",".join(map(str, sorted(snapshot.retracted))) + "}",
+        "owner": owner_id,
+    }
 
 
 def all_affected_units(forward: Forward) -> Iterator[AffectedUnit]:

@@ -29,22 +29,27 @@ class PathStep:
 
 
 def explain_paths(
-    paths: Sequence[tuple[Link, ...]], *, known: Mapping[tuple[str, int], str] | None = None
+    paths: Sequence[tuple[Link, ...]],
+    *,
+    known: Mapping[tuple[str, int], str] | None = None,
+    known_records: Mapping[int, str] | None = None,
 ) -> list[tuple[PathStep, ...]]:
     """Paths as people read them: each step names both ends by canonical identity and the record.
 
     At most three queries for any number of paths (lots, units, records), so a page of units costs
     the same whatever its size; ``known`` names nodes the caller has loaded already, by
-    ``("L" | "U", id)``, and saves their query.
+    ``("L" | "U", id)``, and ``known_records`` records by id (their references), and saves their query.
     """
     known = known or {}
+    known_records = known_records or {}
     wanted: dict[str, set[int]] = {"L": set(), "U": set()}
     record_ids = set()
     for path in paths:
         for link in path:
             wanted[link.kinds[0]].add(link.source)
             wanted[link.kinds[1]].add(link.target)
-            record_ids.add(link.record)
+            if link.record not in known_records:
+                record_ids.add(link.record)
     names = dict(known)
     for kind, model in (("L", Lot), ("U", Unit)):
         if missing := {node for node in wanted[kind] if (kind, node) not in known}:
@@ -52,9 +57,9 @@ def explain_paths(
                 ((kind, pk), identity)
                 for pk, identity in model.objects.filter(pk__any=missing).values_list("pk", "identity")
             )
-    records = (
-        dict(Transformation.objects.filter(pk__any=record_ids).values_list("pk", "reference")) if record_ids else {}
-    )
+    records = dict(known_records)
+    if record_ids:
+        records.update(Transformation.objects.filter(pk__any=record_ids).values_list("pk", "reference"))
 
     def name(kind: str, node: int) -> str:
         return names.get((kind, node), f"{'lot' if kind == 'L' else 'unit'}:{node}")

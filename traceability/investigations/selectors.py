@@ -11,24 +11,28 @@ Everything here is set-based: a page costs a fixed number of queries, whatever i
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import orjson
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncMonth
 
-from packs.models import ContainerPacking, Shipment, ShipmentItem, Unit, UnitPacking
+from cells.models import Lot
+from packs.models import ContainerPacking, ProductModel, Shipment, ShipmentItem, Unit, UnitPacking, WorkOrder
 from suppliers.models import Organisation
 from traceability import genealogy
 from traceability.core.db import any_sql
 from traceability.core.errors import DomainError
 from traceability.core.models import JobStatus
-from traceability.genealogy.models import exposure_name
-from traceability.investigations.models import Finding, TraceRun, TraceRunSegment
-from traceability.investigations.services import run_party_view, run_result
+from traceability.genealogy.models import SegmentMember, SegmentOwner, Transformation, exposure_name
+from traceability.genealogy.trace import Link
+from traceability.investigations.models import Finding, TraceRun, TraceRunPart, TraceRunSegment, TraceRunUnit
+from traceability.investigations.services import run_party_view, run_result, run_snapshot
 
 # Filtered pages scan the result's units in batches until the page is full; past this many units
 # scanned in one request the page is answered short, with ``next_after`` to carry on from there.
@@ -55,11 +59,12 @@ def finished_run_result(*, run: TraceRun) -> genealogy.Forward:
     return run_result(run_require_finished(run=run))
 
 
-def finished_run_part(*, run: TraceRun, party_id: int) -> genealogy.Forward:
+def finished_run_part(*, run: TraceRun, party_id: int, received: bool | None = None) -> genealogy.Forward:
     """``genealogy.party_part`` of a finished run's result, read as such: a party that received
-    nothing reads only the segments holding its own units, with their bounds (three queries)."""
+    nothing reads only the segments holding its own units, with their bounds (three queries; two
+    when ``received`` says whether it received anything)."""
     run = run_require_finished(run=run)
-    if genealogy.received_anything(party_id):
+    if genealogy.received_anything(party_id) if received is None else received:
         return replace(run_result(run), part_of=party_id)
     return run_result(run, owner_id=party_id)
 
@@ -144,16 +149,25 @@ class Shipped:
 def unit_shipments(unit_ids: Iterable[int]) -> dict[int, list[Shipped]]:
     """Who received each unit, loose or inside a carton or pallet at any nesting depth, and when.
 
-    One query whatever the number of units and the depth of nesting: each unit's containers are
-    closed over the container graph (a recursive CTE, so a pallet reached at two depths carries both
-    cartons' units), then matched to the shipment items naming them, with the items naming the
-    units loose. A level-by-level walk cost a query per level.
+    One query whatever the number of units and the depth of nesting (``_shipments_sql``).
     """
     ids = sorted(set(unit_ids))
     if not ids:
         return {}
     packed_ids, packed_params = any_sql("p.unit_id", ids, connection)
     loose_ids, loose_params = any_sql("i.unit_id", ids, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(_shipments_sql(packed_ids, loose_ids), [*packed_params, *loose_params])
+        return _shipped_by_unit(cursor.fetchall(), ids)
+
+
+def _shipments_sql(packed: str, loose: str) -> str:
+    """(unit, consignee id, slug, name, shipped at) of every shipment of the units that ``packed``
+    (a condition on ``p.unit_id``, a unit packing) and ``loose`` (on ``i.unit_id``, a shipment item)
+    pick out: each unit's containers are closed over the container graph (a recursive CTE, so a
+    pallet reached at two depths carries both cartons' units), then matched to the shipment items
+    naming them, with the items naming the units loose. A level-by-level walk cost a query per level.
+    """
     tables = {
         "unit_packing": UnitPacking._meta.db_table,
         "container_packing": ContainerPacking._meta.db_table,
@@ -173,21 +187,22 @@ def unit_shipments(unit_ids: Iterable[int]) -> dict[int, list[Shipped]]:
     else:
         parents = f"JOIN {tables['container_packing']} c ON c.child_id = h.container_id"
         items = f"JOIN {tables['item']} i ON i.container_id = h.container_id"
-    sql = (
+    return (
         "WITH RECURSIVE held(unit_id, container_id) AS ("
-        f" SELECT p.unit_id, p.container_id FROM {tables['unit_packing']} p WHERE {packed_ids}"
+        f" SELECT p.unit_id, p.container_id FROM {tables['unit_packing']} p WHERE {packed}"
         f" UNION SELECT h.unit_id, c.parent_id FROM held h {parents})"
         f" SELECT h.unit_id, s.consignee_id, o.slug, o.name, s.shipped_at FROM held h {items} {shipped}"
         " UNION"
         f" SELECT i.unit_id, s.consignee_id, o.slug, o.name, s.shipped_at FROM {tables['item']} i {shipped}"
-        f" WHERE {loose_ids}"
+        f" WHERE {loose}"
     )
+
+
+def _shipped_by_unit(rows: Iterable[Sequence[Any]], ids: Iterable[int]) -> dict[int, list[Shipped]]:
+    """``_shipments_sql``'s rows by unit (of ``ids``, in their order), oldest shipment first."""
     found: dict[int, set[Shipped]] = defaultdict(set)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*packed_params, *loose_params])
-        for unit, organisation, slug, name, shipped_at in cursor.fetchall():
-            shipped_at = _timestamp(shipped_at)
-            found[unit].add(Shipped(organisation, slug, name, shipped_at))
+    for unit, organisation, slug, name, shipped_at in rows:
+        found[unit].add(Shipped(organisation, slug, name, _timestamp(shipped_at)))
     return {unit: sorted(found[unit], key=lambda s: (s.shipped_at, s.slug)) for unit in ids if unit in found}
 
 
@@ -373,6 +388,212 @@ def affected_units_page(
                 break
     # Paths are put in words for the page only, not for every unit a filter scanned past.
     return AffectedUnitsPage(rows=tuple(_rows(selected)), next_after=None if exhausted else cursor)
+
+
+@dataclass(frozen=True)
+class PartyPage:
+    """``finished_run_party_page``'s answer: the page, when one statement could read it, and whether
+    the party received anything (then it did not try: its received units are others')."""
+
+    page: AffectedUnitsPage | None
+    received: bool | None  # None: not asked
+
+
+def finished_run_party_page(*, run: TraceRun, party_id: int, after: int, limit: int) -> PartyPage:
+    """The unfiltered page of a finished run's affected units that a party which received nothing
+    is shown (its own units), in one statement on PostgreSQL: what ``finished_run_part`` and
+    ``affected_units_page`` answer in a dozen queries, with Python between each.
+
+    The statement takes the party's part of the result (the run's segments joined with their
+    roll-up rows of the party, as ``run_result``'s ``owner_id``), asks those segments smallest unit
+    bound first until their rows should fill the page twice, merges their units
+    (``genealogy.merge_sql``), then merges again over every segment whose bound is not above the
+    page's last unit, so the page is exact whatever was retracted (as ``genealogy.affected_units``
+    has it), with the units the run reached through unit links. Then it reads the page's units,
+    their best member rows, the paths to them with their lots and records named, and their
+    shipments at any depth, as JSON.
+
+    ``page`` is None when the statement cannot answer alone, and the caller reads the page as
+    before: not PostgreSQL; a run finished before parts were stored (``TraceRunPart``); the party
+    received something (its page lists others' units too); the
+    run reached through unit links a unit after the cursor that is not the party's (a page scans
+    past those); the first segments' rows did not fill the page while others were left (the share
+    of a segment's rows after the cursor is guessed from its id range); or units shared between
+    segments left a merge short.
+    """
+    run = run_require_finished(run=run)
+    if connection.vendor != "postgresql" or not run.parts_stored:
+        return PartyPage(None, None)
+    with connection.cursor() as cursor:
+        cursor.execute(_party_page_sql(), _party_page_params(run, party_id, after=after, limit=limit))
+        row = cursor.fetchone()
+    received, declined, found, last_shown, *documents = row
+    if received or declined:
+        return PartyPage(None, received)
+    units, paths, lots, named_units, records, shipped = (orjson.loads(d) if d else None for d in documents)
+    names = {("L", int(k)): v for k, v in (lots or {}).items()}
+    names.update((("U", int(k)), v) for k, v in (named_units or {}).items())
+    names.update((("U", u[0]), u[1]) for u in units or ())
+    # a unit row: unit, identity, serial, gtin, model number, work order number, then its best member
+    # row (segment, record, definite, via lot) and its unit-link row (definite, path), each null if none
+    chosen = [_best_route(unit[0], *unit[6:], stored_paths=paths or {}) for unit in units or ()]
+    explained = genealogy.explain_paths(
+        [path for _, path in chosen], known=names, known_records={int(k): v for k, v in (records or {}).items()}
+    )
+    by_unit = _shipped_by_unit(shipped or (), [u[0] for u in units or ()])
+    rows = tuple(
+        AffectedUnitRow(
+            unit_id=unit,
+            identity=identity,
+            serial=serial,
+            gtin=gtin,
+            product_model=model_number,
+            work_order=work_order,
+            exposure=exposure_name(definite),
+            path=path,
+            shipments=tuple(by_unit.get(unit, ())),
+        )
+        for (unit, identity, serial, gtin, model_number, work_order, *_), (definite, _), path in zip(
+            units or (), chosen, explained, strict=True
+        )
+    )
+    return PartyPage(AffectedUnitsPage(rows=rows, next_after=last_shown if found > limit else None), False)
+
+
+def _best_route(
+    unit: int,
+    segment: int | None,
+    record: int | None,
+    definite: bool | None,
+    via_lot: int | None,
+    linked_definite: bool | None,
+    linked_path: list[list[Any]] | None,
+    *,
+    stored_paths: dict[str, list[list[Any]]],
+) -> tuple[bool, tuple[Link, ...]]:
+    """(definite?, path) of a unit as ``genealogy.affected_units`` settles it: through its best
+    member row, unless a unit link reaches it and either it has no member row or the link is
+    definite where the row is not."""
+    if segment is not None and not (linked_definite and not definite):
+        assert via_lot is not None and record is not None  # a member row has both
+        last = Link(via_lot, unit, bool(definite), record, "LU")
+        return bool(definite), (*(Link(*step) for step in stored_paths[str(segment)]), last)
+    return bool(linked_definite), tuple(Link(*step) for step in linked_path or ())
+
+
+# Segments the page of a party's part may start in, read ahead of the cursor by unit bound: their
+# rows are guessed to fill two pages in a few (a segment holds hundreds of units on average in
+# the bench world); a page they cannot fill is read as before.
+PARTY_PAGE_AHEAD = 256
+
+
+def _party_page_params(run: TraceRun, party_id: int, *, after: int, limit: int) -> dict[str, int | str | None]:
+    return {
+        "run": run.pk,
+        "after": after,
+        "want": limit + 1,  # one more than shown: is there a next page?
+        "limit": limit,
+        "ahead": PARTY_PAGE_AHEAD,
+        **genealogy.merge_params(run_snapshot(run), party_id),
+    }
+
+
+@functools.cache
+def _party_page_sql() -> str:
+    t = {
+        "run_segment": TraceRunSegment._meta.db_table,
+        "run_unit": TraceRunUnit._meta.db_table,
+        "part": TraceRunPart._meta.db_table,
+        "owner": SegmentOwner._meta.db_table,
+        "member": SegmentMember._meta.db_table,
+        "unit": Unit._meta.db_table,
+        "product_model": ProductModel._meta.db_table,
+        "work_order": WorkOrder._meta.db_table,
+        "lot": Lot._meta.db_table,
+        "record": Transformation._meta.db_table,
+        "item": ShipmentItem._meta.db_table,
+        "shipment": Shipment._meta.db_table,
+    }
+    # ``= ANY(ARRAY(SELECT …))`` probes an index per row of a short CTE where ``IN (SELECT …)`` let the
+    # planner guess it large and hash a whole table (``core.db.in_cte_sql``).
+    shown = "ANY(ARRAY(SELECT unit_id FROM shown))"
+    ends = "SELECT (e->>0)::bigint FROM steps WHERE left(e->>4, 1) = '{kind}'"
+    ends += " UNION SELECT (e->>1)::bigint FROM steps WHERE right(e->>4, 1) = '{kind}'"
+    party = f"FROM {t['part']} WHERE run_id = %(run)s AND owner_id = %(owner)s"
+    answering = "NOT (SELECT received OR foreign_linked FROM blocked)"
+    wide = (
+        f"SELECT id, lo FROM straddling UNION ALL SELECT segment_id, first_unit_id {party}"
+        " AND first_unit_id > %(after)s AND first_unit_id <= (SELECT unit_id FROM reach)"
+    )
+    return (
+        # the units the run reached through unit links after the cursor, and whether they are the party's
+        "WITH linked AS MATERIALIZED (SELECT k.unit_id, COALESCE(u.owner_id = %(owner)s, FALSE) AS owned"
+        f" FROM {t['run_unit']} k LEFT JOIN {t['unit']} u ON u.id = k.unit_id"
+        " WHERE k.run_id = %(run)s AND k.unit_id > %(after)s),"
+        " blocked AS MATERIALIZED (SELECT"
+        f" EXISTS (SELECT 1 FROM {t['item']} i JOIN {t['shipment']} s ON s.id = i.shipment_id"
+        " WHERE s.consignee_id = %(owner)s) AS received,"
+        " EXISTS (SELECT 1 FROM linked WHERE NOT owned) AS foreign_linked),"
+        # the party's part after the cursor: the segments begun by then (their rows after it guessed
+        # from the share of their id range past it), then the next ones by bound
+        " straddling AS MATERIALIZED (SELECT segment_id AS id, %(after)s + 1 AS lo,"
+        " unit_count::float8 * (last_unit_id - %(after)s) / (last_unit_id - first_unit_id + 1) AS n"
+        f" {party} AND first_unit_id <= %(after)s AND last_unit_id > %(after)s AND {answering}),"
+        " ahead AS MATERIALIZED (SELECT segment_id AS id, first_unit_id AS lo, unit_count::float8 AS n"
+        f" {party} AND first_unit_id > %(after)s AND {answering} ORDER BY first_unit_id, segment_id LIMIT %(ahead)s),"
+        # smallest bound first, until they should hold two pages of rows
+        " chosen AS MATERIALIZED (SELECT id, lo FROM (SELECT id, lo,"
+        " SUM(n) OVER (ORDER BY lo, id ROWS UNBOUNDED PRECEDING) - n AS before"
+        " FROM (SELECT * FROM straddling UNION ALL SELECT * FROM ahead) p) c WHERE before < 2 * %(want)s),"
+        f" {genealogy.merge_sql('first', 'SELECT id, lo FROM chosen')},"
+        " reach AS (SELECT CASE WHEN COUNT(*) = %(want)s THEN MAX(unit_id) END AS unit_id FROM first),"
+        # every segment that may hold a unit of the page
+        f" {genealogy.merge_sql('wide', wide)},"
+        " found AS MATERIALIZED (SELECT unit_id FROM ("
+        " SELECT unit_id FROM wide WHERE (SELECT unit_id FROM reach) IS NOT NULL"
+        " UNION SELECT unit_id FROM first WHERE (SELECT unit_id FROM reach) IS NULL"
+        f" UNION SELECT unit_id FROM linked WHERE {answering}) f ORDER BY unit_id LIMIT %(want)s),"
+        " shown AS MATERIALIZED (SELECT unit_id FROM found ORDER BY unit_id LIMIT %(limit)s),"
+        # each unit's best member row in the part (definite first, then by segment and record), and
+        # its unit-link row
+        " best AS MATERIALIZED (SELECT p.unit_id, b.segment_id, b.transformation_id, b.definite, b.via_lot_id,"
+        " k.exposure = 'definite' AS linked_definite, k.path AS linked_path FROM shown p"
+        " LEFT JOIN LATERAL (SELECT m.segment_id, m.transformation_id,"
+        " r.exposure = 'definite' AS definite, r.via_lot_id"
+        f" FROM {t['member']} m JOIN {t['run_segment']} r ON r.run_id = %(run)s AND r.segment_id = m.segment_id"
+        f" JOIN {t['owner']} o ON o.segment_id = m.segment_id AND o.owner_id = %(owner)s"
+        " WHERE m.unit_id = p.unit_id AND m.transformation_id <= %(last)s"
+        " AND NOT (m.transformation_id = ANY(%(retracted)s::bigint[]))"
+        " ORDER BY r.exposure = 'definite' DESC, m.segment_id, m.transformation_id LIMIT 1) b ON TRUE"
+        f" LEFT JOIN {t['run_unit']} k ON k.run_id = %(run)s AND k.unit_id = p.unit_id),"
+        f" paths AS MATERIALIZED (SELECT r.segment_id, r.path FROM {t['run_segment']} r WHERE r.run_id = %(run)s"
+        " AND r.segment_id = ANY(ARRAY(SELECT DISTINCT segment_id FROM best WHERE segment_id IS NOT NULL))),"
+        " steps AS MATERIALIZED (SELECT e FROM paths, jsonb_array_elements(paths.path) e"
+        " UNION ALL SELECT e FROM best, jsonb_array_elements(best.linked_path) e WHERE best.linked_path IS NOT NULL),"
+        f" shipped AS ({_shipments_sql(f'p.unit_id = {shown}', f'i.unit_id = {shown}')})"
+        " SELECT (SELECT received FROM blocked),"
+        # what the statement cannot answer alone: see ``finished_run_party_page``
+        " (SELECT foreign_linked FROM blocked)"
+        " OR (SELECT COUNT(*) FROM first_firsts) >= %(want)s AND (SELECT COUNT(*) FROM first) < %(want)s"
+        " OR (SELECT unit_id FROM reach) IS NOT NULL"
+        " AND (SELECT COUNT(*) FROM wide_firsts) >= %(want)s AND (SELECT COUNT(*) FROM wide) < %(want)s"
+        " OR (SELECT unit_id FROM reach) IS NULL AND ((SELECT COUNT(*) FROM ahead) = %(ahead)s"
+        " OR (SELECT COUNT(*) FROM straddling) + (SELECT COUNT(*) FROM ahead) > (SELECT COUNT(*) FROM chosen)),"
+        " (SELECT COUNT(*) FROM found), (SELECT MAX(unit_id) FROM shown),"
+        " (SELECT json_agg(json_build_array(u.id, u.identity, u.serial, u.gtin, pm.model_number, wo.number,"
+        " b.segment_id, b.transformation_id, b.definite, b.via_lot_id, b.linked_definite, b.linked_path)"
+        f" ORDER BY u.id)::text FROM best b JOIN {t['unit']} u ON u.id = b.unit_id"
+        f" JOIN {t['product_model']} pm ON pm.id = u.product_model_id"
+        f" LEFT JOIN {t['work_order']} wo ON wo.id = u.work_order_id),"
+        " (SELECT json_object_agg(segment_id, path)::text FROM paths),"
+        f" (SELECT json_object_agg(l.id, l.identity)::text FROM {t['lot']} l"
+        f" WHERE l.id = ANY(ARRAY({ends.format(kind='L')} UNION SELECT via_lot_id FROM best))),"
+        f" (SELECT json_object_agg(u.id, u.identity)::text FROM {t['unit']} u"
+        f" WHERE u.id = ANY(ARRAY({ends.format(kind='U')}))),"
+        f" (SELECT json_object_agg(x.id, x.reference)::text FROM {t['record']} x"
+        " WHERE x.id = ANY(ARRAY(SELECT (e->>3)::bigint FROM steps UNION SELECT transformation_id FROM best))),"
+        " (SELECT json_agg(json_build_array(unit_id, consignee_id, slug, name, shipped_at))::text FROM shipped)"
+    )
 
 
 # --- consignees and counts ----------------------------------------------------------------------------

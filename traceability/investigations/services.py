@@ -38,6 +38,7 @@ from traceability.investigations.models import (
     SubjectKind,
     TraceRun,
     TraceRunCountry,
+    TraceRunPart,
     TraceRunSegment,
     TraceRunUnit,
 )
@@ -499,6 +500,7 @@ def trace_run_chunk(job: Job) -> Chunk:
 
 
 def _run_finish(run: TraceRun, forward: genealogy.Forward) -> None:
+    _parts_store(run)
     preview = run.investigation.preview
     if run.previous_id is None and preview.get("position") == run.position and "countries" in preview:
         # The first run traces the seeds the preview counted (``finding_record`` hands them over),
@@ -518,7 +520,17 @@ def _run_finish(run: TraceRun, forward: genealogy.Forward) -> None:
         forward, run.investigation.owner_id
     )
     run.shares = {str(party): _party_view(forward, party) for party in sorted(_parties_told(run, forward))}
-    run.save(update_fields=["definite_units", "potential_units", "consignees", "diff", "party_view", "shares"])
+    run.save(
+        update_fields=[
+            "definite_units",
+            "potential_units",
+            "consignees",
+            "diff",
+            "party_view",
+            "shares",
+            "parts_stored",
+        ]
+    )
     investigation_transition(
         investigation=run.investigation, to=InvestigationStatus.TRACED, note=f"run {run.pk}", by_run=True
     )
@@ -544,6 +556,20 @@ def _parties_told(run: TraceRun, forward: genealogy.Forward) -> set[int]:
         told.add(Site.objects.values_list("owner_id", flat=True).get(pk=finding.subject_site_id))
     told.add(finding.subject_organisation_id)
     return {party for party in told if party is not None and party != run.investigation.owner_id}
+
+
+def _parts_store(run: TraceRun) -> None:
+    """Store the parties' parts of the run's result (``TraceRunPart``): its segments joined with the
+    party roll-up, in one statement (27,000 rows for the largest bench result)."""
+    part, segment, owner = TraceRunPart._meta.db_table, TraceRunSegment._meta.db_table, SegmentOwner._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {part} (run_id, owner_id, first_unit_id, segment_id, last_unit_id, unit_count)"
+            f" SELECT r.run_id, o.owner_id, o.first_unit_id, o.segment_id, o.last_unit_id, o.unit_count"
+            f" FROM {segment} r JOIN {owner} o ON o.segment_id = r.segment_id WHERE r.run_id = %s",
+            [run.pk],
+        )
+    run.parts_stored = True
 
 
 def run_party_view(run: TraceRun, party_id: int) -> dict[str, Any]:
