@@ -21,9 +21,10 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from django.db import connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.backends.utils import CursorWrapper
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Field, ForeignObject, Lookup
 from django.db.models.sql.compiler import SQLCompiler
 
@@ -95,3 +96,46 @@ def cursor_planned_without(*plans: str) -> Iterator[CursorWrapper]:
             yield cursor
             if inside:
                 cursor.execute("; ".join(f"SET LOCAL enable_{plan} TO DEFAULT" for plan in plans))
+
+
+class _PreparingCursor(psycopg.Cursor):
+    """psycopg's cursor binding on the server, each statement prepared at its first execution."""
+
+    def execute(
+        self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool | None = None
+    ) -> Any:
+        return super().execute(query, params, prepare=True, binary=binary)
+
+
+class _PreparedDebugCursor(CursorDebugWrapper):
+    """Logs a prepared statement as written, parameters apart: it is never composed on the client."""
+
+    def execute(self, sql: Any, params: Any = None) -> Any:
+        with self.debug_sql(sql, params):
+            return CursorWrapper.execute(self, sql, params)
+
+
+@contextmanager
+def prepared_cursor() -> Iterator[CursorWrapper]:
+    """A cursor whose statements PostgreSQL parses and plans once per connection, not per execution.
+
+    For a large statement run on every request of a page: planning one of two dozen common table
+    expressions cost 3 ms, executing it 5. The statement is prepared at its first execution on a
+    connection (psycopg's server-side binding), and planned once for any parameters where the
+    connection's ``plan_cache_mode`` is ``force_generic_plan`` (the settings ask it, with a
+    ``prepare_threshold``: Django prepares nothing unless one is set, and binds everything else on
+    the client, so this cursor's statements are the only ones prepared). Write the statement with
+    parameters PostgreSQL can type (casts where it cannot tell), and with plans that stay good
+    whatever they are (index probes, not estimates). Queries are logged and wrapped as any other's.
+    Elsewhere (SQLite, or no ``prepare_threshold``) a plain cursor.
+    """
+    if connection.vendor != "postgresql" or connection.settings_dict["OPTIONS"].get("prepare_threshold") is None:
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    raw = _PreparingCursor(connection.connection)
+    wrapped = _PreparedDebugCursor(raw, connection) if connection.queries_logged else CursorWrapper(raw, connection)
+    with wrapped as cursor:
+        yield cursor

@@ -26,7 +26,7 @@ from cells.models import Lot
 from packs.models import ContainerPacking, ProductModel, Shipment, ShipmentItem, Unit, UnitPacking, WorkOrder
 from suppliers.models import Organisation
 from traceability import genealogy
-from traceability.core.db import any_sql
+from traceability.core.db import any_sql, prepared_cursor
 from traceability.core.errors import DomainError
 from traceability.core.models import JobStatus
 from traceability.genealogy.models import SegmentMember, SegmentOwner, Transformation, exposure_name
@@ -424,7 +424,7 @@ def finished_run_party_page(*, run: TraceRun, party_id: int, after: int, limit: 
     run = run_require_finished(run=run)
     if connection.vendor != "postgresql" or not run.parts_stored:
         return PartyPage(None, None)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:  # planned once per connection
         cursor.execute(_party_page_sql(), _party_page_params(run, party_id, after=after, limit=limit))
         row = cursor.fetchone()
     received, declined, found, last_shown, *documents = row
