@@ -103,6 +103,8 @@ def run_units_page(
             else finished_run_part(run=run, party_id=party_id, received=received)
         )
         page = affected_units_page(forward=forward, after=after, limit=limit, filters=parsed)
+    if page.prefixes is not None:  # read with the page
+        prefix_length.prepare((row.identity for row in page.rows), prefixes=page.prefixes)
     return UnitsPage([affected_unit_body(row, prefix_length=prefix_length) for row in page.rows], page.next_after)
 
 

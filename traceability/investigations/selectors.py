@@ -14,7 +14,7 @@ import datetime as dt
 import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -33,6 +33,7 @@ from traceability.genealogy.models import SegmentMember, SegmentOwner, Transform
 from traceability.genealogy.trace import Link
 from traceability.investigations.models import Finding, TraceRun, TraceRunPart, TraceRunSegment, TraceRunUnit
 from traceability.investigations.services import run_party_view, run_result, run_snapshot
+from traceability.ledger.selectors import known_prefixes_sql, prefix_candidates_sql
 
 # Filtered pages scan the result's units in batches until the page is full; past this many units
 # scanned in one request the page is answered short, with ``next_after`` to carry on from there.
@@ -339,6 +340,9 @@ class AffectedUnitFilters:
 class AffectedUnitsPage:
     rows: tuple[AffectedUnitRow, ...]
     next_after: int | None  # the cursor to continue from; None when there are no more units
+    # The registered and learnt company prefixes that may split the rows' identities, when read with
+    # them (``finished_run_party_page``): a renderer's ``PrefixLength.prepare`` then needs no query.
+    prefixes: frozenset[str] | None = field(default=None, compare=False)
 
 
 def affected_units_page(
@@ -410,8 +414,8 @@ def finished_run_party_page(*, run: TraceRun, party_id: int, after: int, limit: 
     (``genealogy.merge_sql``), then merges again over every segment whose bound is not above the
     page's last unit, so the page is exact whatever was retracted (as ``genealogy.affected_units``
     has it), with the units the run reached through unit links. Then it reads the page's units,
-    their best member rows, the paths to them with their lots and records named, and their
-    shipments at any depth, as JSON.
+    their best member rows, the paths to them with their lots and records named, their shipments at
+    any depth, and the company prefixes that may split their identities, as JSON.
 
     ``page`` is None when the statement cannot answer alone, and the caller reads the page as
     before: not PostgreSQL; a run finished before parts were stored (``TraceRunPart``); the party
@@ -430,7 +434,7 @@ def finished_run_party_page(*, run: TraceRun, party_id: int, after: int, limit: 
     received, declined, found, last_shown, *documents = row
     if received or declined:
         return PartyPage(None, received)
-    units, paths, lots, named_units, records, shipped = (orjson.loads(d) if d else None for d in documents)
+    units, paths, lots, named_units, records, shipped, prefixes = (orjson.loads(d) if d else None for d in documents)
     names = {("L", int(k)): v for k, v in (lots or {}).items()}
     names.update((("U", int(k)), v) for k, v in (named_units or {}).items())
     names.update((("U", u[0]), u[1]) for u in units or ())
@@ -457,7 +461,8 @@ def finished_run_party_page(*, run: TraceRun, party_id: int, after: int, limit: 
             units or (), chosen, explained, strict=True
         )
     )
-    return PartyPage(AffectedUnitsPage(rows=rows, next_after=last_shown if found > limit else None), False)
+    next_after = last_shown if found > limit else None
+    return PartyPage(AffectedUnitsPage(rows, next_after, prefixes=frozenset(prefixes or ())), False)
 
 
 def _best_route(
@@ -520,8 +525,12 @@ def _party_page_sql() -> str:
     ends = "SELECT (e->>0)::bigint FROM steps WHERE left(e->>4, 1) = '{kind}'"
     ends += " UNION SELECT (e->>1)::bigint FROM steps WHERE right(e->>4, 1) = '{kind}'"
     party = f"FROM {t['part']} WHERE run_id = %(run)s AND owner_id = %(owner)s"
+    candidates = (
+        f"ARRAY(SELECT DISTINCT c.prefix FROM best b JOIN {t['unit']} u ON u.id = b.unit_id"
+        f" CROSS JOIN LATERAL ({prefix_candidates_sql('u.identity')}) c(prefix))"
+    )
     answering = "NOT (SELECT received OR foreign_linked FROM blocked)"
-    wide = (
+    wide = (  # the segments that may hold a unit up to the page's last one, when ``first`` fills it
         f"SELECT id, lo FROM straddling UNION ALL SELECT segment_id, first_unit_id {party}"
         " AND first_unit_id > %(after)s AND first_unit_id <= (SELECT unit_id FROM reach)"
     )
@@ -547,11 +556,13 @@ def _party_page_sql() -> str:
         " FROM (SELECT * FROM straddling UNION ALL SELECT * FROM ahead) p) c WHERE before < 2 * %(want)s),"
         f" {genealogy.merge_sql('first', 'SELECT id, lo FROM chosen')},"
         " reach AS (SELECT CASE WHEN COUNT(*) = %(want)s THEN MAX(unit_id) END AS unit_id FROM first),"
-        # every segment that may hold a unit of the page
-        f" {genealogy.merge_sql('wide', wide)},"
+        # every segment that may hold a unit of the page, merged again when one was not merged yet
+        f" widened AS MATERIALIZED ({wide}), spare AS MATERIALIZED (SELECT EXISTS (SELECT 1 FROM widened"
+        " WHERE id NOT IN (SELECT id FROM chosen)) AS more),"
+        f" {genealogy.merge_sql('wide', 'SELECT id, lo FROM widened WHERE (SELECT more FROM spare)')},"
         " found AS MATERIALIZED (SELECT unit_id FROM ("
-        " SELECT unit_id FROM wide WHERE (SELECT unit_id FROM reach) IS NOT NULL"
-        " UNION SELECT unit_id FROM first WHERE (SELECT unit_id FROM reach) IS NULL"
+        " SELECT unit_id FROM wide WHERE (SELECT more FROM spare)"
+        " UNION SELECT unit_id FROM first WHERE NOT (SELECT more FROM spare)"
         f" UNION SELECT unit_id FROM linked WHERE {answering}) f ORDER BY unit_id LIMIT %(want)s),"
         " shown AS MATERIALIZED (SELECT unit_id FROM found ORDER BY unit_id LIMIT %(limit)s),"
         # each unit's best member row in the part (definite first, then by segment and record), and
@@ -592,7 +603,8 @@ def _party_page_sql() -> str:
         f" WHERE u.id = ANY(ARRAY({ends.format(kind='U')}))),"
         f" (SELECT json_object_agg(x.id, x.reference)::text FROM {t['record']} x"
         " WHERE x.id = ANY(ARRAY(SELECT (e->>3)::bigint FROM steps UNION SELECT transformation_id FROM best))),"
-        " (SELECT json_agg(json_build_array(unit_id, consignee_id, slug, name, shipped_at))::text FROM shipped)"
+        " (SELECT json_agg(json_build_array(unit_id, consignee_id, slug, name, shipped_at))::text FROM shipped),"
+        f" (SELECT json_agg(prefix)::text FROM ({known_prefixes_sql(candidates)}) x(prefix))"
     )
 
 

@@ -32,6 +32,25 @@ def company_prefix_lengths() -> identifiers.PrefixLength:
 _PREFIX_SIZES = range(12, 3, -1)  # GS1 prefixes never nest, but prefer the longest if data does
 
 
+def prefix_candidates_sql(identity: str) -> str:
+    """The company prefixes that could split a stored unit identity (the SQL expression
+    ``identity``, an SGTIN's canonical form; other kinds give none), as a set-returning query:
+    ``PrefixLength.prepare``'s candidates, for a caller reading them in its own statement."""
+    digits = f"substr(split_part({identity}, ':', 2), 2, 13)"  # ``identifiers.prefix_digits``
+    return (
+        f"SELECT left({digits}, size) FROM generate_series({_PREFIX_SIZES.stop + 1}, {_PREFIX_SIZES.start}) size"
+        f" WHERE starts_with({identity}, 'sgtin:')"
+    )
+
+
+def known_prefixes_sql(candidates: str) -> str:
+    """The registered and learnt company prefixes among ``candidates`` (an array expression)."""
+    return (
+        f"SELECT gs1_company_prefix FROM {Organisation._meta.db_table} WHERE gs1_company_prefix = ANY({candidates})"
+        f" UNION ALL SELECT prefix FROM {LearntCompanyPrefix._meta.db_table} WHERE prefix = ANY({candidates})"
+    )
+
+
 def _resolver(registered: QuerySet, learnt: QuerySet) -> identifiers.PrefixLength:
     """Prefix lengths from registered, then learnt prefixes (one query for both)."""
     known = {prefix for (prefix,) in registered.order_by().union(learnt.order_by(), all=True)}
@@ -182,10 +201,16 @@ class PrefixLength:
         self._resolve: identifiers.PrefixLength | None = None
         self._known: dict[str, int | None] = {}
 
-    def prepare(self, canonicals: Iterable[str]) -> None:
-        """Resolve the keys of these stored identities (one query for all of them)."""
+    def prepare(self, canonicals: Iterable[str], *, prefixes: Iterable[str] | None = None) -> None:
+        """Resolve the keys of these stored identities (one query for all of them; none when the
+        caller read ``prefixes`` already: the registered and learnt prefixes among their
+        ``prefix_candidates``)."""
         digits = {d for c in canonicals if (d := identifiers.prefix_digits(c)) and d not in self._known}
         if not digits:
+            return
+        if prefixes is not None:
+            read = set(prefixes)
+            self._known.update((d, next((n for n in _PREFIX_SIZES if d[:n] in read), None)) for d in digits)
             return
         candidates = {d[:size] for d in digits for size in _PREFIX_SIZES}
         resolve = _resolver(
