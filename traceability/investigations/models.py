@@ -179,7 +179,7 @@ class TraceRun(models.Model):
         ),
     )
     parts_stored = models.BooleanField(
-        default=False, db_default=False, help_text="Its parties' parts (TraceRunPart) were stored when it finished."
+        default=False, db_default=False, help_text="Its owner's part (TraceRunPart) was stored when it finished."
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -218,9 +218,10 @@ class TraceRunUnit(models.Model):
 
 
 class TraceRunPart(models.Model):
-    """The parties' parts of a run's result, stored when the run finishes: for each segment the run
-    reached and each organisation whose units it holds, the party roll-up's smallest and largest
-    unit id and member rows of them (``SegmentOwner``), in unit bound order.
+    """A party's part of a run's result, stored when the run finishes: each segment the run reached
+    that holds units of the party, with the party roll-up's smallest and largest unit id and member
+    rows of them (``SegmentOwner``), in unit bound order. Stored for the investigation's owner, the
+    one party that reads a run's units (regulators read them whole).
 
     A party's page of the result (``investigations.selectors.finished_run_party_page``) reads its
     first few segments by bound from here. Joining every segment the run reached with the roll-up
@@ -230,8 +231,8 @@ class TraceRunPart(models.Model):
     """
 
     pk = models.CompositePrimaryKey("run_id", "owner_id", "first_unit_id", "segment_id")
-    # No database constraints: a run's parts are written in one INSERT … SELECT at its end, where a
-    # check per row would cost about 5 µs each (27,000 rows for the largest bench result).
+    # No database constraints: a run's part is written in one INSERT … SELECT at its end, where a
+    # check per row would cost about 5 µs each (6,532 rows for a brand's part of the largest bench result).
     run = models.ForeignKey(
         TraceRun, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="parts"
     )

@@ -418,15 +418,16 @@ def finished_run_party_page(*, run: TraceRun, party_id: int, after: int, limit: 
     any depth, and the company prefixes that may split their identities, as JSON.
 
     ``page`` is None when the statement cannot answer alone, and the caller reads the page as
-    before: not PostgreSQL; a run finished before parts were stored (``TraceRunPart``); the party
-    received something (its page lists others' units too); the
+    before: not PostgreSQL; a party other than the investigation's owner, or a run finished before
+    its owner's part was stored (``TraceRunPart``); the party received something (its page lists
+    others' units too); the
     run reached through unit links a unit after the cursor that is not the party's (a page scans
     past those); the first segments' rows did not fill the page while others were left (the share
     of a segment's rows after the cursor is guessed from its id range); or units shared between
     segments left a merge short.
     """
     run = run_require_finished(run=run)
-    if connection.vendor != "postgresql" or not run.parts_stored:
+    if connection.vendor != "postgresql" or not run.parts_stored or party_id != run.investigation.owner_id:
         return PartyPage(None, None)
     with prepared_cursor() as cursor:  # planned once per connection
         cursor.execute(_party_page_sql(), _party_page_params(run, party_id, after=after, limit=limit))

@@ -1,6 +1,6 @@
-"""The parties' parts of a run's result (TraceRunPart), stored when a run finishes, so a party's page
-reads its first segments by unit bound instead of joining every segment the run reached with the roll-up;
-TraceRun.parts_stored says a run has them (runs finished before have none, and are read as before)."""
+"""The investigation owner's part of a run's result (TraceRunPart), stored when a run finishes, so its
+page reads its first segments by unit bound instead of joining every segment the run reached with the
+roll-up; TraceRun.parts_stored says a run has it (runs finished before have none, and are read as before)."""
 
 import django.db.models.deletion
 from django.db import migrations, models
@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='tracerun',
             name='parts_stored',
-            field=models.BooleanField(db_default=False, default=False, help_text="Its parties' parts (TraceRunPart) were stored when it finished."),
+            field=models.BooleanField(db_default=False, default=False, help_text="Its owner's part (TraceRunPart) was stored when it finished."),
         ),
         migrations.CreateModel(
             name='TraceRunPart',
