@@ -25,6 +25,7 @@ from suppliers.services import recorded_user
 from traceability import genealogy
 from traceability.core.audit import AuditAction, audit_record
 from traceability.core.bulk import insert_rows
+from traceability.core.db import in_cte_sql
 from traceability.core.errors import DomainError
 from traceability.core.jobs import Chunk, Submit, job_create, job_handler
 from traceability.core.models import Job, JobKind, JobStatus
@@ -563,15 +564,15 @@ def _parts_store(run: TraceRun) -> None:
     segments holding its units, with the party roll-up's bounds of them, in one statement (6,532
     rows for a brand's part of the largest bench result). Only the owner and regulators read a run's
     units, and regulators read them whole. The segments are probed by primary key, from the run's
-    rows as a parameter (``core.db.in_cte_sql``): joined, PostgreSQL hashed the whole roll-up even
+    rows as a parameter on PostgreSQL (``core.db.in_cte_sql``): joined, PostgreSQL hashed the whole roll-up even
     for a run of 82 segments; sent as 25,000 ids, the statement took 54 ms to plan."""
     part, owner, segment = TraceRunPart._meta.db_table, SegmentOwner._meta.db_table, TraceRunSegment._meta.db_table
+    reached = in_cte_sql("o.segment_id", f"{segment} r WHERE r.run_id = %s", "r.segment_id", connection)
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {part} (run_id, owner_id, first_unit_id, segment_id, last_unit_id, unit_count)"
             f" SELECT %s, o.owner_id, o.first_unit_id, o.segment_id, o.last_unit_id, o.unit_count"
-            f" FROM {owner} o WHERE o.owner_id = %s AND o.segment_id = ANY(ARRAY("
-            f"SELECT r.segment_id FROM {segment} r WHERE r.run_id = %s))",
+            f" FROM {owner} o WHERE o.owner_id = %s AND {reached}",
             [run.pk, run.investigation.owner_id, run.pk],
         )
     run.parts_stored = True
