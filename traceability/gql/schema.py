@@ -10,7 +10,8 @@ from __future__ import annotations
 import graphene
 from graphene import relay
 
-from traceability.gql.investigations import Investigation, InvestigationMutation, InvestigationQuery, TraceRun
+from traceability.gql.investigation_writes import InvestigationMutation
+from traceability.gql.investigations import Investigation, InvestigationQuery, TraceRun
 from traceability.gql.lots import LotQuery
 from traceability.gql.parties import Organisation
 from traceability.gql.units import UnitQuery

@@ -1,0 +1,187 @@
+"""The GraphQL API's writes: findings, moves, runs and exports, through the services and the checks
+REST's views use, each refusal a typed payload error that writes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from packs.models import Unit
+from suppliers.models import MemberRole, Membership, Role, TokenScope
+from suppliers.services import api_token_issue
+from tests.factories import OrganisationFactory
+from tests.jobs_support import run_job
+from tests.test_api_support import member, urn
+from tests.trace_world import add_competitor, build_world
+from traceability.core.models import Job
+from traceability.investigations.models import Export, Finding, Investigation, InvestigationTransition, TraceRun
+
+pytestmark = pytest.mark.django_db
+
+RECORD = """mutation Record($subject: String!, $description: String!, $inspections: [Int!]) {
+  recordFinding(subject: $subject, category: METALLIC_DEBRIS, severity: CRITICAL, description: $description,
+                inspections: $inspections) {
+    findingId runId investigation { number status owner { slug } finding { subject inquiry } }
+    errors { code message field } } }"""
+MOVE = """mutation Move($number: Int!, $to: InvestigationMove!, $note: String) {
+  moveInvestigation(investigation: $number, to: $to, note: $note) {
+    investigation { number status } errors { code message field } } }"""
+TRACE = """mutation Trace($number: Int!) {
+  startTrace(investigation: $number) { run { number status position } errors { code message field } } }"""
+EXPORT = """mutation Export($number: Int!) {
+  startExport(investigation: $number, format: CSV) { jobId errors { code message field } } }"""
+
+
+@pytest.fixture()
+def world():
+    w = add_competitor(build_world())
+    w.regulator = OrganisationFactory(role=Role.REGULATOR)  # an ``all`` grant
+    return w
+
+
+def _key(organisation: Any, *, role: str = MemberRole.QA, scope: str = TokenScope.WRITE) -> str:
+    user = member(organisation)
+    Membership.objects.filter(user=user, organisation=organisation).update(role=role)
+    membership = Membership.objects.get(user=user, organisation=organisation)
+    key = api_token_issue(membership=membership, scope=scope)
+    assert key is not None
+    return key
+
+
+def _ask(key: str, query: str, **variables: Any) -> dict[str, Any]:
+    response = Client().post(
+        "/graphql/",
+        {"query": query, "variables": variables},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Token {key}",
+    )
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert "errors" not in body, body
+    (payload,) = body["data"].values()
+    return payload  # type: ignore[no-any-return]
+
+
+def _codes(payload: dict[str, Any]) -> list[str]:
+    return [error["code"] for error in payload["errors"]]
+
+
+def _written() -> tuple[int, ...]:
+    return tuple(
+        model.objects.count() for model in (Finding, Investigation, InvestigationTransition, TraceRun, Job, Export)
+    )
+
+
+def test_a_brands_qa_engineer_records_a_finding_traces_it_again_reviews_and_closes_it(world):
+    key = _key(world.brand)
+
+    # given a finding recorded on the brand's cell lot: its investigation opened and traced
+    recorded = _ask(key, RECORD, subject=urn(world.c1.identity), description="Fe 45 µm in X-ray")
+    assert recorded["errors"] == []
+    investigation = recorded["investigation"]
+    assert investigation["owner"]["slug"] == world.brand.slug
+    assert investigation["finding"] == {"subject": urn(world.c1.identity), "inquiry": False}
+    number = investigation["number"]
+
+    # while its first run traces, another is refused; once it has finished, one starts
+    assert _codes(_ask(key, TRACE, number=number)) == ["trace_in_progress"]
+    run_job(TraceRun.objects.get(pk=recorded["runId"]).job)
+    again = _ask(key, TRACE, number=number)
+    assert again["errors"] == [] and again["run"]["status"] == "queued"
+    run_job(TraceRun.objects.get(pk=again["run"]["number"]).job)
+
+    # then the QA engineer reviews it and closes it, with a note kept in its history
+    assert _ask(key, MOVE, number=number, to="UNDER_REVIEW")["investigation"]["status"] == "under_review"
+    closed = _ask(key, MOVE, number=number, to="CLOSED", note="supplier's 8D accepted")
+    assert closed["investigation"] == {"number": number, "status": "closed"}
+    assert InvestigationTransition.objects.filter(investigation_id=number, note="supplier's 8D accepted").exists()
+
+    # and a closed investigation moves nowhere and traces no more
+    before = _written()
+    assert _codes(_ask(key, MOVE, number=number, to="UNDER_REVIEW")) == ["invalid_transition"]
+    assert _codes(_ask(key, TRACE, number=number)) == ["invalid_transition"]
+    assert _written() == before
+
+
+def test_exports_start_for_the_owner_and_for_a_regulator_once_a_run_has_finished(world):
+    brand = _key(world.brand)
+    number = _ask(brand, RECORD, subject=urn(world.c1.identity), description="debris")["investigation"]["number"]
+    assert _codes(_ask(brand, EXPORT, number=number)) == ["no_finished_run"]
+    run_job(TraceRun.objects.get(investigation_id=number).job)
+
+    mine = _ask(brand, EXPORT, number=number)
+    theirs = _ask(_key(world.regulator), EXPORT, number=number)
+
+    assert mine["errors"] == [] and theirs["errors"] == []
+    assert Job.objects.get(pk=mine["jobId"]).owner_id == world.brand.pk
+    assert Job.objects.get(pk=theirs["jobId"]).owner_id == world.regulator.pk  # the regulator's own job
+    assert Export.objects.filter(job_id__in=[mine["jobId"], theirs["jobId"]], format="csv").count() == 2
+
+
+@pytest.mark.parametrize(
+    ("caller", "mutation", "expected"),
+    [
+        ("viewer", RECORD, "read_only"),
+        ("read token", RECORD, "read_only"),
+        ("distributor", RECORD, "read_only"),  # its viewer role refuses first, as REST's permission does
+        ("distributor qa", RECORD, "no_findings"),
+        ("other brand", MOVE, "not_found"),
+        ("other brand", TRACE, "not_found"),
+        ("other brand", EXPORT, "not_found"),
+        ("regulator", MOVE, "read_only"),  # it reads the brand's investigation through its grant
+        ("regulator", TRACE, "read_only"),
+        ("regulator viewer", EXPORT, "read_only"),
+        ("viewer", MOVE, "read_only"),
+    ],
+)
+def test_refusals_are_typed_payload_errors_that_write_nothing(world, caller, mutation, expected):
+    # given the brand's investigation of its cell lot, traced
+    recorded = _ask(_key(world.brand), RECORD, subject=urn(world.c1.identity), description="debris")
+    number = recorded["investigation"]["number"]
+    run_job(TraceRun.objects.get(pk=recorded["runId"]).job)
+    key = {
+        "viewer": lambda: _key(world.brand, role=MemberRole.VIEWER),
+        "read token": lambda: _key(world.brand, scope=TokenScope.READ),
+        "distributor": lambda: _key(world.d1, role=MemberRole.VIEWER),
+        "distributor qa": lambda: _key(world.d1),
+        "other brand": lambda: _key(world.other_brand),
+        "regulator": lambda: _key(world.regulator),
+        "regulator viewer": lambda: _key(world.regulator, role=MemberRole.VIEWER),
+    }[caller]()
+    before = _written()
+
+    payload = _ask(key, mutation, number=number, to="CLOSED", subject=urn(world.c1.identity), description="x")
+
+    assert _codes(payload) == [expected]
+    assert payload["errors"][0]["message"]
+    assert _written() == before
+
+
+@pytest.mark.parametrize(
+    ("variables", "code", "field"),
+    [
+        ({"subject": "urn:epc:class:lgtin:4012345.012345.NOPE"}, "unknown_subject", "subject"),
+        ({"subject": "urn:epc:id:sgtin:12"}, "invalid_identifier", "subject"),
+        ({"description": " "}, "blank", "description"),
+        ({"description": "x" * 20_001}, "max_length", "description"),
+        ({"description": "a\x00b"}, "control_character", "description"),
+        ({"inspections": [0, 7_777]}, "unknown_inspection", "inspections"),
+    ],
+)
+def test_a_finding_with_a_bad_argument_is_refused_naming_it(world, variables, code, field):
+    key = _key(world.brand)
+    before = _written()
+    payload = _ask(key, RECORD, **{"subject": urn(world.c1.identity), "description": "debris", **variables})
+    assert [(e["code"], e["field"]) for e in payload["errors"]] == [(code, field)]
+    assert _written() == before
+
+
+def test_a_finding_on_another_brands_unit_is_answered_as_an_unknown_subject(world):
+    # U9 is the second brand's: the brand may not raise a finding on it, nor learn that it exists
+    before = _written()
+    u9 = Unit.objects.get(pk=world.u[9])
+    payload = _ask(_key(world.brand), RECORD, subject=urn(u9.identity), description="x")
+    assert _codes(payload) == ["unknown_subject"]
+    assert _written() == before
