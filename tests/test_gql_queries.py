@@ -11,11 +11,12 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from cells.models import Inspection, Lot
 from suppliers.models import Membership, Role
 from suppliers.services import api_token_issue
-from tests.factories import OrganisationFactory
+from tests.factories import CertificateFactory, OrganisationFactory, SiteFactory
 from tests.test_api_support import member, more_units, urn
-from tests.trace_world import add_competitor, build_world
+from tests.trace_world import AT, add_competitor, build_world
 
 pytestmark = pytest.mark.django_db
 
@@ -195,3 +196,89 @@ def test_an_investigation_is_null_to_whom_it_is_not_readable_and_its_owner_sees_
     assert run["affectedUnits"]["totalCount"] == run["definiteCount"] + run["potentialCount"] == 37
     assert "U9" not in {e["node"]["unit"]["serial"] for e in run["affectedUnits"]["edges"]}
     assert sum(m["units"] for m in run["breakdown"]["productModels"]) == 37
+
+
+UNIT_FIELDS = """id identity serial owner { slug sites { name } members { role count } }
+  productModel { modelNumber owner { slug } } workOrder { number site { name } productModel { name } }
+  site { name owner { slug } } producedAt packing { container kind packedAt }
+  shipments { consignee { slug } shippedAt }"""
+DOWNSTREAM_UNITS = (
+    "query D($lot: String!, $first: Int) { lot(identifier: $lot) { downstream(first: $first) {"
+    " edges { node { unit { " + UNIT_FIELDS + " } } } } } }"
+)
+SIBLINGS_UNITS = (
+    "query S($unit: String!, $first: Int) { unit(identifier: $unit) { siblings(first: $first) {"
+    " edges { node { " + UNIT_FIELDS + " } } } } }"
+)
+UPSTREAM_DETAILS = """query U($unit: String!) { unit(identifier: $unit) { upstream {
+  identity kind site { name } producedFrom producedTo cellModel { name format owner { slug } }
+  inspections { method outcome measurements inspectedBy { slug } site { name } }
+  owner { slug certificates { number scheme status holder { slug } issuedBy { slug }
+    productModels { modelNumber owner { slug } } cellModels { name } sites { name } history { toStatus } } }
+  certificates { number } } } }"""
+
+
+def test_a_page_of_units_reads_each_relation_once_whatever_the_page_holds(world):
+    # given units of two brands, models and work orders on the page, shipped to three distributors
+    key = _key(world.regulator)
+
+    # when a page of 10 units and a page of 35 ask every relation of each unit
+    small, small_data = _queries(key, DOWNSTREAM_UNITS, lot=urn(world.m1.identity), first=10)
+    large, large_data = _queries(key, DOWNSTREAM_UNITS, lot=urn(world.m1.identity), first=35)
+
+    # then every unit has its own, and the larger page costs no more queries
+    units = [edge["node"]["unit"] for edge in large_data["lot"]["downstream"]["edges"]]
+    assert len(units) == 35
+    assert {u["owner"]["slug"] for u in units} == {world.brand.slug, world.other_brand.slug}
+    assert len({u["productModel"]["modelNumber"] for u in units}) == 2
+    assert {s["consignee"]["slug"] for u in units for s in u["shipments"]} == {
+        world.d1.slug,
+        world.d2.slug,
+        world.other_distributor.slug,
+    }
+    assert all(p["kind"] == "carton" for u in units for p in u["packing"])
+    assert large <= small
+
+
+def test_a_page_of_siblings_reads_each_relation_once_whatever_the_page_holds(world):
+    key = _key(world.brand)
+    small, _ = _queries(key, SIBLINGS_UNITS, unit="U1", first=2)
+    large, data = _queries(key, SIBLINGS_UNITS, unit="U1", first=25)
+    assert len(data["unit"]["siblings"]["edges"]) == 25
+    assert large <= small
+
+
+def _supplied(world: Any, certificates: int, inspections: int) -> None:
+    """Every supplier of C1, M1 and MOD1 given a site with ``certificates`` more certificates, and
+    each of those lots ``inspections`` more inspections."""
+    lot_rows = list(Lot.objects.select_related("owner").filter(pk__in=[world.c1.pk, world.m1.pk, world.mod1.pk]))
+    for owner in {lot.owner for lot in lot_rows}:
+        owner_site = SiteFactory(owner=owner)
+        for _ in range(certificates):
+            CertificateFactory(owner=owner).sites.add(owner_site)
+    for lot in lot_rows:
+        for _ in range(inspections):
+            Inspection.objects.create(
+                owner=lot.owner, lot=lot, method="xray", outcome="fail", inspected_at=AT, measurements={"um": 45}
+            )
+
+
+def test_upstream_lots_read_their_details_in_a_batch_per_relation(world):
+    # given U1's upstream lots, each supplier with a certificate and each lot with an inspection
+    key = _key(world.regulator)
+    _supplied(world, certificates=1, inspections=1)
+    before, data = _queries(key, UPSTREAM_DETAILS, unit="U1")
+    lots = data["unit"]["upstream"]
+    assert {lot["kind"] for lot in lots} >= {"cell", "material"}
+    assert any(lot["cellModel"] for lot in lots)
+
+    # when they get three more certificates and two more inspections each
+    _supplied(world, certificates=3, inspections=2)
+    after, data = _queries(key, UPSTREAM_DETAILS, unit="U1")
+
+    # then all are shown, for no more queries
+    shown = data["unit"]["upstream"]
+    assert sum(len(lot["inspections"]) for lot in shown) == 3 * 3
+    certified = [lot for lot in shown if lot["identity"] == urn(world.c1.identity)][0]["owner"]["certificates"]
+    assert len(certified) == 4 and all(c["history"] is not None for c in certified)
+    assert after == before

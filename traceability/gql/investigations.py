@@ -28,7 +28,7 @@ from traceability.access.policy import (
 from traceability.gql.context import Context, InputError, context_of, pk_of, selected
 from traceability.gql.lots import AFFECTED, AffectedUnitConnection, Exposure, affected_page
 from traceability.gql.paging import after_of, page_size
-from traceability.gql.parties import Organisation
+from traceability.gql.parties import Organisation, organisations_expected
 from traceability.investigations.models import Finding as FindingModel
 from traceability.investigations.models import FindingCategory as CategoryName
 from traceability.investigations.models import Investigation as InvestigationModel
@@ -260,6 +260,7 @@ class TraceRun(graphene.ObjectType):
         found = affected_consignees(
             forward=finished_run_result(run=run), party_id=None if scope.full else scope.organisation_id
         )
+        organisations_expected(context_of(info), (c.party.id for c in found))
         return [_consignee(c) for c in found]
 
     @staticmethod
@@ -271,6 +272,7 @@ class TraceRun(graphene.ObjectType):
             shown=None if scope.full else scope.units_shown(),
             party_id=None if scope.full else scope.organisation_id,
         )
+        organisations_expected(context_of(info), (c.party.id for c in found.consignees))
         return {
             "product_models": [_group(c, c.model_number, c.name) for c in found.product_models],
             "work_orders": [_group(c, c.number) for c in found.work_orders],

@@ -15,17 +15,32 @@ from typing import Any
 
 import graphene
 from graphene import relay
+from graphene.types import generic
 from graphql import GraphQLResolveInfo
 
+from cells.models import Inspection as InspectionRow
 from cells.models import Lot as LotModel
-from suppliers.models import Organisation as OrganisationModel
 from traceability import genealogy
-from traceability.access.policy import FULL, ResultScope, result_scope, subject_traceable
+from traceability.access.policy import FULL, ResultScope, result_scope, subject_traceable, upstream_traceable
 from traceability.core.limits import control_character
 from traceability.genealogy.models import Exposure as ExposureName
 from traceability.gql.context import Context, InputError, context_of, pk_of, selected
+from traceability.gql.loaders import loader
 from traceability.gql.paging import after_of, cursor_of, page_size
-from traceability.gql.parties import Organisation
+from traceability.gql.parties import (
+    CellModel,
+    Certificate,
+    Organisation,
+    Site,
+    cell_model,
+    cell_models_expected,
+    certificates_expected,
+    certificates_of,
+    organisations_expected,
+    party,
+    site,
+    sites_expected,
+)
 from traceability.investigations.selectors import AffectedUnitFilters, AffectedUnitRow, affected_units_page
 from traceability.ledger.selectors import SubjectError, UnknownSubject, subject_find
 
@@ -220,10 +235,13 @@ def affected_page(
         + [name for row in rows for step in row.path for name in (step.source, step.target)]
     )
     edges = [{"cursor": cursor_of(AFFECTED, row.unit_id), "node": row} for row in rows]
+    from traceability.gql.units import units_expected  # units render lots: the two modules meet here
+
+    units_expected(context, [row.unit_id for row in rows], shipments={row.unit_id: list(row.shipments) for row in rows})
     # A filtered page may stop short of ``first`` having scanned its budget: the end cursor is where
     # the scan stopped, so the next page carries on from there, not from the last unit shown.
     end = next_after if next_after is not None else (rows[-1].unit_id if rows else None)
-    parties = parties_by_id(organisation for organisation, _, _ in others)
+    organisations_expected(context, (organisation for organisation, _, _ in others))
     # By the enum's values: a TextChoices member hashes by its name, not as the string it equals.
     total = {"definite": definite, "potential": potential}.get(exposure or "", definite + potential)
     return Downstream(
@@ -238,19 +256,62 @@ def affected_page(
             "end_cursor": cursor_of(AFFECTED, end) if end is not None else None,
         },
         others=[
-            {"organisation": parties[organisation], "definite_count": d, "potential_count": p}
+            {"organisation": party(context, organisation), "definite_count": d, "potential_count": p}
             for organisation, d, p in others
         ],
     )
 
 
-def parties_by_id(ids: Iterable[int]) -> dict[int, genealogy.Party]:
-    """Organisations as parties, with their roles: two queries for any number, none for none."""
-    wanted = sorted(set(ids))
-    if not wanted:
-        return {}
-    found = OrganisationModel.objects.prefetch_related("roles").filter(pk__in=wanted)
-    return {organisation.pk: genealogy.party_of(organisation) for organisation in found}
+def _lot_rows(context: Context, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """What a lot shows beyond its identity (site, production window, cell model), by id."""
+    found = {
+        row["id"]: row
+        for row in LotModel.objects.filter(pk__in=ids).values(
+            "id", "owner_id", "site_id", "produced_from", "produced_to", "celllot__cell_model_id"
+        )
+    }
+    sites_expected(context, (row["site_id"] for row in found.values()))
+    cell_models_expected(context, (row["celllot__cell_model_id"] for row in found.values()))
+    return found
+
+
+def _inspections_of(context: Context, lot_ids: list[int]) -> dict[int, list[InspectionRow]]:
+    found: dict[int, list[InspectionRow]] = {}
+    for row in InspectionRow.objects.filter(lot_id__in=lot_ids).order_by("inspected_at", "pk"):
+        found.setdefault(row.lot_id, []).append(row)
+    organisations_expected(context, (row.owner_id for held in found.values() for row in held))
+    sites_expected(context, (row.site_id for held in found.values() for row in held))
+    return found
+
+
+def lots_expected(context: Context, lots: Iterable[LotRoot]) -> None:
+    """A list about to render these lots: what each shows is read in one batch per relation."""
+    lots = list(lots)
+    ids = [lot.id for lot in lots]
+    loader(context, _lot_rows).expect(ids)
+    loader(context, _inspections_of).expect(ids)
+    organisations_expected(context, (lot.owner_id for lot in lots))
+    certificates_expected(context, (lot.owner_id for lot in lots))
+
+
+class Inspection(graphene.ObjectType):
+    """An inspection result on a lot (X-ray / CT for debris, OCV, internal resistance…)."""
+
+    method = graphene.String(required=True)
+    outcome = graphene.String(required=True, description="pass, fail or inconclusive.")
+    measurements = generic.GenericScalar(required=True, description="Measured values with units, as reported.")
+    sample_size = graphene.Int()
+    inspected_at = graphene.DateTime(required=True)
+    inspected_by = graphene.NonNull(Organisation)
+    site = graphene.Field(Site)
+
+    @staticmethod
+    def resolve_inspected_by(root: InspectionRow, info: GraphQLResolveInfo) -> genealogy.Party | None:
+        return party(context_of(info), root.owner_id)
+
+    @staticmethod
+    def resolve_site(root: InspectionRow, info: GraphQLResolveInfo) -> Any:
+        return site(context_of(info), root.site_id)
 
 
 class Lot(graphene.ObjectType):
@@ -263,6 +324,19 @@ class Lot(graphene.ObjectType):
     code = graphene.String(required=True, description="The lot code, as printed.")
     kind = graphene.String(required=True, description="material, cell or module.")
     owner = graphene.Field(Organisation)
+    site = graphene.Field(Site, description="Where it was made.")
+    produced_from = graphene.DateTime()
+    produced_to = graphene.DateTime()
+    cell_model = graphene.Field(CellModel, description="A cell lot's cell model.")
+    inspections = graphene.List(graphene.NonNull(Inspection), required=True, description="Oldest first.")
+    certificates = graphene.List(
+        graphene.NonNull(Certificate), required=True, description="The certificates its owner holds."
+    )
+    upstream = graphene.List(
+        graphene.NonNull(lambda: Lot),
+        required=True,
+        description="Every lot it was made from, at any depth, nearest first (as a unit's upstream).",
+    )
     downstream = graphene.Field(
         graphene.NonNull(AffectedUnitConnection),
         exposure=Exposure(),
@@ -289,10 +363,43 @@ class Lot(graphene.ObjectType):
 
     @staticmethod
     def resolve_owner(root: LotRoot, info: GraphQLResolveInfo) -> genealogy.Party | None:
-        if root.owner is not None:
-            return root.owner
-        owner = OrganisationModel.objects.prefetch_related("roles").filter(pk=root.owner_id).first()
-        return genealogy.party_of(owner) if owner is not None else None
+        return root.owner if root.owner is not None else party(context_of(info), root.owner_id)
+
+    @staticmethod
+    def _row(root: LotRoot, info: GraphQLResolveInfo) -> dict[str, Any]:
+        return loader(context_of(info), _lot_rows).load(root.id) or {}
+
+    @staticmethod
+    def resolve_site(root: LotRoot, info: GraphQLResolveInfo) -> Any:
+        return site(context_of(info), Lot._row(root, info).get("site_id"))
+
+    @staticmethod
+    def resolve_produced_from(root: LotRoot, info: GraphQLResolveInfo) -> Any:
+        return Lot._row(root, info).get("produced_from")
+
+    @staticmethod
+    def resolve_produced_to(root: LotRoot, info: GraphQLResolveInfo) -> Any:
+        return Lot._row(root, info).get("produced_to")
+
+    @staticmethod
+    def resolve_cell_model(root: LotRoot, info: GraphQLResolveInfo) -> Any:
+        return cell_model(context_of(info), Lot._row(root, info).get("celllot__cell_model_id"))
+
+    @staticmethod
+    def resolve_inspections(root: LotRoot, info: GraphQLResolveInfo) -> list[InspectionRow]:
+        return loader(context_of(info), _inspections_of).load(root.id) or []
+
+    @staticmethod
+    def resolve_certificates(root: LotRoot, info: GraphQLResolveInfo) -> Any:
+        return certificates_of(context_of(info), root.owner_id)
+
+    @staticmethod
+    def resolve_upstream(root: LotRoot, info: GraphQLResolveInfo) -> list[LotRoot]:
+        context = context_of(info)
+        lot = LotModel.objects.get(pk=root.id)
+        if not upstream_traceable(context.actor, lot):
+            raise InputError(f"no lot is known as {context.epc(lot.identity)!r}", code="unknown_subject")
+        return upstream_lots(context, genealogy.upstream_read(subject=lot))
 
     @staticmethod
     def resolve_downstream(
@@ -313,6 +420,17 @@ class Lot(graphene.ObjectType):
         if not selected(info, {"edges", "pageInfo"}):
             size = 0
         return downstream_read(context, lot, exposure=kept, first=size, after=start)
+
+
+def upstream_lots(context: Context, upstream: genealogy.Upstream) -> list[LotRoot]:
+    """The lots of a backward read model, with what each will show expected in one batch."""
+    context.prefix_length.prepare(upstream.identities())
+    lots = [
+        LotRoot(found.lot.id, found.lot.identity, found.lot.code, found.lot.kind, found.supplier.id, found.supplier)
+        for found in upstream.lots
+    ]
+    lots_expected(context, lots)
+    return lots
 
 
 class LotQuery(graphene.ObjectType):

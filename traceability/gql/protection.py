@@ -45,6 +45,7 @@ LIST_WEIGHT = 5
 FIELD_WEIGHTS = {
     ("Unit", "upstream"): 50,
     ("Lot", "downstream"): 50,
+    ("Lot", "upstream"): 50,
     ("Unit", "siblings"): 20,
     ("Query", "lot"): 50,
     ("Query", "unit"): 20,

@@ -13,11 +13,11 @@ from graphene import relay
 from traceability.gql.investigation_writes import InvestigationMutation
 from traceability.gql.investigations import Investigation, InvestigationQuery, TraceRun
 from traceability.gql.lots import LotQuery
-from traceability.gql.parties import Organisation
+from traceability.gql.parties import CellModel, Certificate, Organisation, PartyQuery, ProductModel, Site
 from traceability.gql.units import UnitQuery
 
 
-class Query(LotQuery, UnitQuery, InvestigationQuery, graphene.ObjectType):
+class Query(LotQuery, UnitQuery, InvestigationQuery, PartyQuery, graphene.ObjectType):
     node = relay.Node.Field()
 
 
@@ -25,4 +25,8 @@ class Mutation(InvestigationMutation, graphene.ObjectType):
     pass
 
 
-schema = graphene.Schema(query=Query, mutation=Mutation, types=[Organisation, Investigation, TraceRun])
+schema = graphene.Schema(
+    query=Query,
+    mutation=Mutation,
+    types=[Organisation, Site, Certificate, ProductModel, CellModel, Investigation, TraceRun],
+)

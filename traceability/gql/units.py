@@ -16,13 +16,28 @@ from graphene import relay
 from graphql import GraphQLResolveInfo
 
 from packs.models import Unit as UnitModel
+from packs.models import UnitPacking as UnitPackingRow
+from packs.models import WorkOrder as WorkOrderRow
 from traceability import genealogy
 from traceability.access.permissions import unit_find
 from traceability.access.policy import units_readable, upstream_traceable
 from traceability.core.limits import control_character
 from traceability.gql.context import Context, InputError, context_of, pk_of
-from traceability.gql.lots import Lot, LotRoot
+from traceability.gql.loaders import loader
+from traceability.gql.lots import Lot, LotRoot, upstream_lots
 from traceability.gql.paging import after_of, cursor_of, page_size
+from traceability.gql.parties import (
+    Organisation,
+    ProductModel,
+    Site,
+    organisations_expected,
+    party,
+    product_model,
+    product_models_expected,
+    site,
+    sites_expected,
+)
+from traceability.investigations.selectors import Shipped, unit_shipments
 from traceability.ledger.selectors import SubjectError, UnknownSubject
 
 SIBLINGS = "UnitConnection"
@@ -56,6 +71,103 @@ def _refused(context: Context, root: UnitRoot) -> InputError:
     return InputError(f"no unit is known as {context.epc(root.identity)!r}", code="unknown_subject")
 
 
+def _unit_rows(context: Context, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """What a unit shows beyond its identity (owner, model, work order, site, production date), by id."""
+    found = {
+        row["id"]: row
+        for row in UnitModel.objects.filter(pk__in=ids).values(
+            "id", "owner_id", "product_model_id", "work_order_id", "site_id", "produced_at"
+        )
+    }
+    rows = found.values()
+    organisations_expected(context, (row["owner_id"] for row in rows))
+    product_models_expected(context, (row["product_model_id"] for row in rows))
+    loader(context, _work_orders_by_id).expect(row["work_order_id"] for row in rows if row["work_order_id"])
+    sites_expected(context, (row["site_id"] for row in rows))
+    return found
+
+
+def _work_orders_by_id(context: Context, ids: list[int]) -> dict[int, WorkOrderRow]:
+    found = WorkOrderRow.objects.in_bulk(ids)
+    sites_expected(context, (row.site_id for row in found.values()))
+    product_models_expected(context, (row.product_model_id for row in found.values()))
+    return found
+
+
+def _shipments_of(context: Context, ids: list[int]) -> dict[int, list[Shipped]]:
+    """Who received each unit, loose or packed at any depth (the run pages' ``unit_shipments``)."""
+    found = unit_shipments(ids)
+    organisations_expected(context, (s.organisation_id for held in found.values() for s in held))
+    return found
+
+
+def _packing_of(context: Context, ids: list[int]) -> dict[int, list[UnitPackingRow]]:
+    found: dict[int, list[UnitPackingRow]] = {}
+    rows = UnitPackingRow.objects.filter(unit_id__in=ids).select_related("container").order_by("packed_at", "pk")
+    for row in rows:
+        found.setdefault(row.unit_id, []).append(row)
+    context.prefix_length.prepare([row.container.identity for held in found.values() for row in held])
+    return found
+
+
+def units_expected(context: Context, ids: list[int], *, shipments: dict[int, list[Shipped]] | None = None) -> None:
+    """A list about to render these units: what each shows is read in one batch per relation;
+    ``shipments``, when the list's read model has them already (every unit's, none for none)."""
+    for batch in (_unit_rows, _packing_of):
+        loader(context, batch).expect(ids)
+    if shipments is None:
+        loader(context, _shipments_of).expect(ids)
+    else:
+        loader(context, _shipments_of).prime(shipments)
+        organisations_expected(context, (s.organisation_id for held in shipments.values() for s in held))
+
+
+class WorkOrder(graphene.ObjectType):
+    """A work order: units of one product model made at one site."""
+
+    number = graphene.String(required=True)
+    product_model = graphene.NonNull(ProductModel)
+    site = graphene.NonNull(Site)
+    started_at = graphene.DateTime(required=True)
+    finished_at = graphene.DateTime()
+
+    @staticmethod
+    def resolve_product_model(root: WorkOrderRow, info: GraphQLResolveInfo) -> Any:
+        return product_model(context_of(info), root.product_model_id)
+
+    @staticmethod
+    def resolve_site(root: WorkOrderRow, info: GraphQLResolveInfo) -> Any:
+        return site(context_of(info), root.site_id)
+
+
+class Shipment(graphene.ObjectType):
+    """A receipt of the unit: who received it (loose, or in a carton or pallet) and when."""
+
+    consignee = graphene.NonNull(Organisation)
+    shipped_at = graphene.DateTime(required=True)
+
+    @staticmethod
+    def resolve_consignee(root: Shipped, info: GraphQLResolveInfo) -> Any:
+        return party(context_of(info), root.organisation_id)
+
+
+class Packing(graphene.ObjectType):
+    """The unit packed in a container (a carton: its SSCC), from when until when."""
+
+    container = graphene.String(required=True, description="The container's EPC URN (SSCC) or own code.")
+    kind = graphene.String(required=True, description="carton, pallet or other.")
+    packed_at = graphene.DateTime(required=True)
+    unpacked_at = graphene.DateTime()
+
+    @staticmethod
+    def resolve_container(root: UnitPackingRow, info: GraphQLResolveInfo) -> str:
+        return context_of(info).epc(root.container.identity)
+
+    @staticmethod
+    def resolve_kind(root: UnitPackingRow, info: GraphQLResolveInfo) -> str:
+        return root.container.kind
+
+
 class UnitEdge(graphene.ObjectType):
     cursor = graphene.String(required=True)
     node = graphene.NonNull(lambda: Unit)
@@ -77,6 +189,15 @@ class Unit(graphene.ObjectType):
     identity = graphene.String(required=True, description="Its EPC URN (an organisation's own serial as it is).")
     serial = graphene.String(required=True)
     gtin = graphene.String(description="The GTIN-14 of its product model, when it has one.")
+    owner = graphene.NonNull(Organisation)
+    product_model = graphene.NonNull(ProductModel)
+    work_order = graphene.Field(WorkOrder)
+    site = graphene.Field(Site, description="Where it was made.")
+    produced_at = graphene.DateTime()
+    packing = graphene.List(graphene.NonNull(Packing), required=True, description="The containers it was packed in.")
+    shipments = graphene.List(
+        graphene.NonNull(Shipment), required=True, description="Who received it, loose or packed, oldest first."
+    )
     upstream = graphene.List(
         graphene.NonNull(Lot), required=True, description="Every lot it was made from, at any depth, nearest first."
     )
@@ -102,17 +223,45 @@ class Unit(graphene.ObjectType):
         return context_of(info).epc(root.identity)
 
     @staticmethod
+    def _row(root: UnitRoot, info: GraphQLResolveInfo) -> dict[str, Any]:
+        return loader(context_of(info), _unit_rows).load(root.id) or {}
+
+    @staticmethod
+    def resolve_owner(root: UnitRoot, info: GraphQLResolveInfo) -> Any:
+        return party(context_of(info), Unit._row(root, info).get("owner_id"))
+
+    @staticmethod
+    def resolve_product_model(root: UnitRoot, info: GraphQLResolveInfo) -> Any:
+        return product_model(context_of(info), Unit._row(root, info).get("product_model_id"))
+
+    @staticmethod
+    def resolve_work_order(root: UnitRoot, info: GraphQLResolveInfo) -> Any:
+        pk = Unit._row(root, info).get("work_order_id")
+        return loader(context_of(info), _work_orders_by_id).load(pk) if pk is not None else None
+
+    @staticmethod
+    def resolve_site(root: UnitRoot, info: GraphQLResolveInfo) -> Any:
+        return site(context_of(info), Unit._row(root, info).get("site_id"))
+
+    @staticmethod
+    def resolve_produced_at(root: UnitRoot, info: GraphQLResolveInfo) -> Any:
+        return Unit._row(root, info).get("produced_at")
+
+    @staticmethod
+    def resolve_packing(root: UnitRoot, info: GraphQLResolveInfo) -> Any:
+        return loader(context_of(info), _packing_of).load(root.id) or []
+
+    @staticmethod
+    def resolve_shipments(root: UnitRoot, info: GraphQLResolveInfo) -> Any:
+        return loader(context_of(info), _shipments_of).load(root.id) or []
+
+    @staticmethod
     def resolve_upstream(root: UnitRoot, info: GraphQLResolveInfo) -> list[LotRoot]:
         context = context_of(info)
         unit = unit_traceable(context, root.id)
         if unit is None:
             raise _refused(context, root)
-        upstream = genealogy.upstream_read(subject=unit)
-        context.prefix_length.prepare(upstream.identities())
-        return [
-            LotRoot(found.lot.id, found.lot.identity, found.lot.code, found.lot.kind, found.supplier.id, found.supplier)
-            for found in upstream.lots
-        ]
+        return upstream_lots(context, genealogy.upstream_read(subject=unit))
 
     @staticmethod
     def resolve_siblings(
@@ -141,6 +290,7 @@ class Unit(graphene.ObjectType):
                 for s in page.siblings
             ]
             next_after = page.next_after
+            units_expected(context, [edge["node"].id for edge in edges])
         return {
             "edges": edges,
             "page_info": {
