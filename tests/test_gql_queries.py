@@ -282,3 +282,31 @@ def test_upstream_lots_read_their_details_in_a_batch_per_relation(world):
     certified = [lot for lot in shown if lot["identity"] == urn(world.c1.identity)][0]["owner"]["certificates"]
     assert len(certified) == 4 and all(c["history"] is not None for c in certified)
     assert after == before
+
+
+def test_a_document_sent_again_is_neither_parsed_nor_validated_again(world):
+    from unittest import mock
+
+    from traceability.gql import views
+
+    # given a query no test has sent before (the cache lives as long as the process)
+    key = _key(world.regulator)
+    query = "query Again($lot: String!) { lot(identifier: $lot) { cachedAlias: identity } } # " + str(id(world))
+    with mock.patch.object(views, "validate", wraps=views.validate) as validated:
+        # when it is sent twice
+        _, first = _queries(key, query, lot=urn(world.m1.identity))
+        _, again = _queries(key, query, lot=urn(world.m1.identity))
+        # and an invalid document twice
+        for _ in range(2):
+            response = Client().post(
+                "/graphql/",
+                {"query": "query Bad { lot { nope } } # " + str(id(world))},
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Token {key}",
+            )
+            assert response.status_code == 400
+            assert response.json()["errors"][0]["extensions"]["code"] == "invalid_query"
+
+    # then each was validated once, and answered alike every time
+    assert validated.call_count == 2
+    assert first == again == {"lot": {"cachedAlias": urn(world.m1.identity)}}

@@ -140,6 +140,15 @@ def run_scope(context: Context, run: TraceRunModel) -> ResultScope:
     return context.memo[key]  # type: ignore[no-any-return]
 
 
+def run_result(context: Context, run: TraceRunModel) -> genealogy.Forward:
+    """A finished run's stored result, read once per request (its units, consignees and breakdown
+    are each made from it)."""
+    key = ("run-result", run.pk)
+    if key not in context.memo:
+        context.memo[key] = finished_run_result(run=run)
+    return context.memo[key]  # type: ignore[no-any-return]
+
+
 def _finished(run: TraceRunModel) -> TraceRunModel:
     try:
         return run_require_finished(run=run)
@@ -238,7 +247,7 @@ class TraceRun(graphene.ObjectType):
         run = _finished(root)
         scope = run_scope(context, run)
         party = None if scope.full else scope.organisation_id
-        forward = finished_run_result(run=run) if party is None else finished_run_part(run=run, party_id=party)
+        forward = run_result(context, run) if party is None else finished_run_part(run=run, party_id=party)
         counts = TraceRun._counts(run, info) or {"definite_units": 0, "potential_units": 0, "others": []}
         slugs = [o["organisation"] for o in counts["others"]]
         ids = dict(OrganisationModel.objects.filter(slug__in=slugs).values_list("slug", "pk")) if slugs else {}
@@ -258,7 +267,7 @@ class TraceRun(graphene.ObjectType):
         run = _finished(root)
         scope = run_scope(context_of(info), run)
         found = affected_consignees(
-            forward=finished_run_result(run=run), party_id=None if scope.full else scope.organisation_id
+            forward=run_result(context_of(info), run), party_id=None if scope.full else scope.organisation_id
         )
         organisations_expected(context_of(info), (c.party.id for c in found))
         return [_consignee(c) for c in found]
@@ -268,7 +277,7 @@ class TraceRun(graphene.ObjectType):
         run = _finished(root)
         scope = run_scope(context_of(info), run)
         found = affected_breakdown(
-            forward=finished_run_result(run=run),
+            forward=run_result(context_of(info), run),
             shown=None if scope.full else scope.units_shown(),
             party_id=None if scope.full else scope.organisation_id,
         )

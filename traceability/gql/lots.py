@@ -70,9 +70,18 @@ class LotRoot:
         return cls(lot.pk, lot.identity, lot.code, lot.kind, lot.owner_id)
 
 
+def lot_row(context: Context, lot_id: int) -> LotModel:
+    """The lot's row, read once per request (a root lookup found it already)."""
+    key = ("lot", lot_id)
+    if key not in context.memo:
+        context.memo[key] = LotModel.objects.get(pk=lot_id)
+    return context.memo[key]  # type: ignore[no-any-return]
+
+
 def lot_traceable(context: Context, lot: LotModel) -> bool:
     """Whether the caller may trace ``lot`` forward: the access policy's ``subject_traceable`` (what
     a finding on it asks), asked once per lot and request."""
+    context.memo.setdefault(("lot", lot.pk), lot)
     key = ("lot-traceable", lot.pk)
     if key not in context.memo:
         context.memo[key] = subject_traceable(context.actor, lot)
@@ -396,7 +405,7 @@ class Lot(graphene.ObjectType):
     @staticmethod
     def resolve_upstream(root: LotRoot, info: GraphQLResolveInfo) -> list[LotRoot]:
         context = context_of(info)
-        lot = LotModel.objects.get(pk=root.id)
+        lot = lot_row(context, root.id)
         if not upstream_traceable(context.actor, lot):
             raise InputError(f"no lot is known as {context.epc(lot.identity)!r}", code="unknown_subject")
         return upstream_lots(context, genealogy.upstream_read(subject=lot))
@@ -411,7 +420,7 @@ class Lot(graphene.ObjectType):
     ) -> Downstream:
         context = context_of(info)
         size, start = page_size(first), after_of(AFFECTED, after)
-        lot = LotModel.objects.get(pk=root.id)
+        lot = lot_row(context, root.id)
         if not lot_traceable(context, lot):  # a lot named on the way (a unit's upstream) the caller may not trace
             raise InputError(f"no lot is known as {context.epc(lot.identity)!r}", code="unknown_subject")
         # graphene hands an enum argument over as its member: the domain filters by the value
