@@ -160,7 +160,7 @@ def main() -> None:
             ms = floors.median_ms(lambda c=case, lot=s.lot_id: c(lot), args.runs)
             floor = results[s.label][floor_key]
             print(
-                f"  {name:30} {s.label:8} {_fmt(ms):>9} ms   floor ({floor_key}) {_fmt(floor):>8} ms   "
+                f"  {name:42} {s.label:8} {_fmt(ms):>9} ms   floor ({floor_key}) {_fmt(floor):>8} ms   "
                 f"{ms / floor:6.1f}x"
             )
             report["cases"].append({"case": name, "subject": s.label, "ms": ms, "floor": floor_key, "floor_ms": floor})

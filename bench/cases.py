@@ -367,6 +367,164 @@ def _rest_run_units(reader: str) -> Callable[[int], float]:
     return case
 
 
+# --- GraphQL: the regulators' API, next to REST for the same subject ------------------------------------
+
+DASHBOARD = """query Dashboard($number: Int!) {
+  investigation(number: $number) {
+    id number status openedAt owner { slug }
+    finding { number category severity description inquiry subject raisedAt }
+    latestRun {
+      id number position status percent definiteCount potentialCount consigneeCount
+      affectedUnits(first: 100) {
+        totalCount definiteCount potentialCount
+        edges { cursor node { exposure productModel workOrder unit { identity serial }
+          path { from to record exposure } } }
+        pageInfo { hasNextPage endCursor }
+      }
+      consignees { organisation { slug name } units firstShippedAt lastShippedAt }
+      breakdown {
+        productModels { key name units definite potential }
+        workOrders { key units definite potential }
+        sites { key name units }
+        productionMonths { key units }
+        consignees { organisation { slug } units }
+      }
+    }
+  }
+}"""
+# The same dashboard without its breakdown: the breakdown's four aggregates (``affected_breakdown``,
+# the read model REST's breakdown page renders too) are most of the dashboard's time at every size.
+DASHBOARD_LESS_BREAKDOWN = DASHBOARD[: DASHBOARD.index("      breakdown {")] + "    }\n  }\n}"
+UPSTREAM = """query Upstream($id: String!) {
+  unit(identifier: $id) { identity upstream { identity kind owner { slug } } }
+}"""
+DOWNSTREAM_COUNT = """query Reach($id: String!) {
+  lot(identifier: $id) { identity downstream { totalCount definiteCount potentialCount } }
+}"""
+
+
+def _graphql(client, query: str, variables: dict) -> float:
+    """One POST to /graphql/, timed; a refusal or an error in the answer stops the bench."""
+    import json
+
+    started = time.perf_counter()
+    response = client.post("/graphql/", {"query": query, "variables": variables}, content_type="application/json")
+    elapsed = _ms_since(started)
+    answer = response.json() if response.status_code in (200, 400) else None
+    if response.status_code != 200 or answer is None or answer.get("errors"):
+        raise SystemExit(f"POST /graphql/ answered {response.status_code}: {json.dumps(answer)[:300]}")
+    return elapsed
+
+
+_dashboards: dict[int | str, tuple] = {}
+
+
+def _dashboard_of(lot_id: int) -> tuple:
+    """(a regulator's client, the investigation, its run): the brand's finished run of the subject."""
+    if lot_id not in _dashboards:
+        from traceability.investigations.models import TraceRun
+
+        run = TraceRun.objects.get(pk=_finished_run(_parties(lot_id)["brand"], lot_id))
+        _dashboards[lot_id] = (_api_client(), run.investigation_id, run.pk)
+    return _dashboards[lot_id]
+
+
+def _gql_dashboard(lot_id: int) -> float:
+    """A regulator's investigation dashboard in one query (the investigation, its latest run, the
+    first 100 affected units with paths and models, consignees, breakdown) of the brand's run."""
+    client, number, _ = _dashboard_of(lot_id)
+    return _graphql(client, DASHBOARD, {"number": number})
+
+
+_gql_dashboard.name = "GraphQL dashboard, regulator"
+_gql_dashboard.floor = "walk"
+
+
+def _gql_dashboard_less_breakdown(lot_id: int) -> float:
+    client, number, _ = _dashboard_of(lot_id)
+    return _graphql(client, DASHBOARD_LESS_BREAKDOWN, {"number": number})
+
+
+_gql_dashboard_less_breakdown.name = "GraphQL dashboard less breakdown"
+_gql_dashboard_less_breakdown.floor = "walk"
+
+
+def _rest_dashboard(*, breakdown: bool) -> Callable[[int], float]:
+    """The same dashboard through REST: the investigation, its run, the run's first page of units,
+    its consignees and (with ``breakdown``) its breakdown, GETs in a row (what a script calling
+    REST sends)."""
+
+    def case(lot_id: int) -> float:
+        client, number, run = _dashboard_of(lot_id)
+        paths = [
+            f"/api/v1/investigations/{number}/",
+            f"/api/v1/runs/{run}/",
+            f"/api/v1/runs/{run}/units/",
+            f"/api/v1/runs/{run}/consignees/",
+            *([f"/api/v1/runs/{run}/breakdown/"] if breakdown else []),
+        ]
+        started = time.perf_counter()
+        for path in paths:
+            response = client.get(path)
+            if response.status_code != 200:
+                raise SystemExit(f"GET {path} answered {response.status_code}: {response.content[:300]!r}")
+        return _ms_since(started)
+
+    case.name = "REST dashboard (5 GETs), regulator" if breakdown else "REST dashboard less breakdown (4 GETs)"
+    case.floor = "walk"
+    return case
+
+
+def _gql_upstream() -> Callable[[int], float]:
+    """``unit { upstream }`` of the unit REST's backward case reads, by a regulator."""
+    state: dict[int, tuple] = {}
+
+    def case(lot_id: int) -> float:
+        from urllib.parse import unquote
+
+        if lot_id not in state:
+            state[lot_id] = (_api_client(), unquote(_unit_of(lot_id)))
+        client, ident = state[lot_id]
+        return _graphql(client, UPSTREAM, {"id": ident})
+
+    case.name = "GraphQL unit { upstream }"
+    case.floor = "walk"
+    return case
+
+
+def _gql_typename(lot_id: int) -> float:
+    """``{ __typename }`` by the regulator: what any GraphQL request costs before its resolvers (the
+    token's sign-in, the Django stack, the audit entry committed), the floor under every other case."""
+    if "typename" not in _dashboards:
+        _dashboards["typename"] = (_api_client(),)
+    (client,) = _dashboards["typename"]
+    return _graphql(client, "query Ping { __typename }", {})
+
+
+_gql_typename.name = "GraphQL { __typename } (fixed cost)"
+_gql_typename.floor = "walk"
+
+
+def _gql_downstream_count() -> Callable[[int], float]:
+    """``lot { downstream { totalCount } }`` of the subject lot by a regulator: the live count at
+    the ledger's position, as the impact preview counts it (``impact preview count`` is the domain's
+    figure for the same lot, without HTTP)."""
+    state: dict[int, tuple] = {}
+
+    def case(lot_id: int) -> float:
+        if lot_id not in state:
+            from traceability.ledger.selectors import identifier_render
+
+            _, lot = _owner_and_lot(lot_id)
+            state[lot_id] = (_api_client(), identifier_render(lot.identity, form="epc"))
+        client, ident = state[lot_id]
+        return _graphql(client, DOWNSTREAM_COUNT, {"id": ident})
+
+    case.name = "GraphQL lot { downstream { totalCount } }"
+    case.floor = "count"
+    return case
+
+
 # --- the audit trail's cost per request -------------------------------------------------------------------
 
 
@@ -473,6 +631,13 @@ CASES.extend(
         _rest("siblings"),
         _rest_run_units("brand"),
         _rest_run_units("regulator"),
+        _gql_typename,
+        _gql_upstream(),
+        _gql_downstream_count(),
+        _rest_dashboard(breakdown=False),
+        _gql_dashboard_less_breakdown,
+        _rest_dashboard(breakdown=True),
+        _gql_dashboard,
         trace_end_to_end,
     ]
 )
