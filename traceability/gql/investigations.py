@@ -15,23 +15,27 @@ from typing import Any
 
 import graphene
 from graphene import relay
+from graphene.types import generic
 from graphql import GraphQLResolveInfo
 
 from suppliers.models import Organisation as OrganisationModel
 from traceability import genealogy
 from traceability.access.policy import (
     ResultScope,
+    finding_read_in_full,
     investigation_scope,
     investigations_readable,
     readable_through_investigation,
 )
 from traceability.gql.context import Context, InputError, context_of, pk_of, selected
-from traceability.gql.lots import AFFECTED, AffectedUnitConnection, Exposure, affected_page
+from traceability.gql.lots import AFFECTED, AffectedUnitConnection, Exposure, Inspection, affected_page
 from traceability.gql.paging import after_of, page_size
 from traceability.gql.parties import Organisation, organisations_expected
 from traceability.investigations.models import Finding as FindingModel
+from traceability.investigations.models import FindingAttachment as AttachmentModel
 from traceability.investigations.models import FindingCategory as CategoryName
 from traceability.investigations.models import Investigation as InvestigationModel
+from traceability.investigations.models import InvestigationTransition as TransitionModel
 from traceability.investigations.models import Severity as SeverityName
 from traceability.investigations.models import TraceRun as TraceRunModel
 from traceability.investigations.selectors import (
@@ -53,6 +57,34 @@ Severity = graphene.Enum.from_enum(SeverityName, description="How severe the sus
 # --- reading an investigation: the regulator's dashboard ----------------------------------------------
 
 
+class Attachment(graphene.ObjectType):
+    """A file of evidence on a finding, kept as uploaded; fetched from its ``download`` address."""
+
+    name = graphene.String(required=True)
+    content_type = graphene.String(required=True)
+    size = graphene.Float(required=True, description="Bytes.")
+    sha256 = graphene.String(required=True)
+    uploaded_at = graphene.DateTime(required=True)
+    download = graphene.String(required=True, description="Its address in the REST API (GET with your token).")
+
+    @staticmethod
+    def resolve_download(root: AttachmentModel, info: GraphQLResolveInfo) -> str:
+        return context_of(info).request.build_absolute_uri(f"/api/v1/findings/{root.finding_id}/attachments/{root.pk}/")
+
+
+class Transition(graphene.ObjectType):
+    """One change of an investigation's status: from what, to what, when, and why."""
+
+    from_status = graphene.String(description="Null for the move that opened it.")
+    to_status = graphene.String(required=True)
+    at = graphene.DateTime(required=True)
+    note = graphene.String(required=True)
+
+    @staticmethod
+    def resolve_from_status(root: TransitionModel, info: GraphQLResolveInfo) -> str | None:
+        return root.from_status or None
+
+
 class Finding(graphene.ObjectType):
     """What an investigation is about. Readable with its investigation: by its owner and by a
     regulator whose grants cover it, who read it whole (``finding_read_in_full``)."""
@@ -66,6 +98,24 @@ class Finding(graphene.ObjectType):
         required=True, description="The lot or unit's EPC URN, or the supplier's slug or the site's name."
     )
     raised_at = graphene.DateTime(required=True)
+    attachments = graphene.List(
+        graphene.NonNull(lambda: Attachment), required=True, description="Its evidence files, oldest first."
+    )
+    inspections = graphene.List(
+        graphene.NonNull(Inspection), required=True, description="The inspection results it cites, oldest first."
+    )
+
+    @staticmethod
+    def resolve_attachments(root: FindingModel, info: GraphQLResolveInfo) -> list[Any]:
+        if not finding_read_in_full(context_of(info).actor, root.owner_id):
+            return []  # the recorder's evidence, not shown to a party told of the finding
+        return list(root.attachments.order_by("uploaded_at", "pk"))
+
+    @staticmethod
+    def resolve_inspections(root: FindingModel, info: GraphQLResolveInfo) -> list[Any]:
+        if not finding_read_in_full(context_of(info).actor, root.owner_id):
+            return []
+        return list(root.inspections.order_by("inspected_at", "pk"))
 
     @staticmethod
     def resolve_number(root: FindingModel, info: GraphQLResolveInfo) -> int:
@@ -179,6 +229,17 @@ class TraceRun(graphene.ObjectType):
     )
     consignees = graphene.List(graphene.NonNull(Consignee), required=True, description="Most units first.")
     breakdown = graphene.NonNull(Breakdown)
+    created_at = graphene.DateTime(required=True)
+    previous = graphene.Int(description="The number of the run before it, whose result ``diff`` compares.")
+    diff = generic.GenericScalar(description="Units added, gone and changed since the previous run (REST's diff).")
+
+    @staticmethod
+    def resolve_previous(root: TraceRunModel, info: GraphQLResolveInfo) -> int | None:
+        return root.previous_id
+
+    @staticmethod
+    def resolve_diff(root: TraceRunModel, info: GraphQLResolveInfo) -> Any:
+        return root.diff  # as REST's run shows it to the run's readers (its owner, a regulator in scope)
 
     @classmethod
     def is_type_of(cls, root: Any, info: GraphQLResolveInfo) -> bool:
@@ -315,6 +376,23 @@ class Investigation(graphene.ObjectType):
     owner = graphene.NonNull(Organisation)
     finding = graphene.NonNull(Finding)
     latest_run = graphene.Field(TraceRun, description="Its latest run whose trace has finished.")
+    runs = graphene.List(graphene.NonNull(TraceRun), required=True, description="Every run, newest first.")
+    transitions = graphene.List(
+        graphene.NonNull(Transition), required=True, description="Every change of its status, oldest first."
+    )
+
+    @staticmethod
+    def resolve_runs(root: InvestigationModel, info: GraphQLResolveInfo) -> list[TraceRunModel]:
+        runs = list(
+            TraceRunModel.objects.filter(investigation=root).select_related("job").order_by("-created_at", "-pk")
+        )
+        for run in runs:
+            run.investigation = root
+        return runs
+
+    @staticmethod
+    def resolve_transitions(root: InvestigationModel, info: GraphQLResolveInfo) -> list[TransitionModel]:
+        return list(root.transitions.order_by("at", "pk"))
 
     @classmethod
     def is_type_of(cls, root: Any, info: GraphQLResolveInfo) -> bool:

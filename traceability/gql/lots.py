@@ -25,6 +25,7 @@ from traceability.access.policy import FULL, ResultScope, result_scope, subject_
 from traceability.core.limits import control_character
 from traceability.genealogy.models import Exposure as ExposureName
 from traceability.gql.context import Context, InputError, context_of, pk_of, selected
+from traceability.gql.events import events_field, events_of
 from traceability.gql.loaders import loader
 from traceability.gql.paging import after_of, cursor_of, page_size
 from traceability.gql.parties import (
@@ -346,6 +347,7 @@ class Lot(graphene.ObjectType):
         required=True,
         description="Every lot it was made from, at any depth, nearest first (as a unit's upstream).",
     )
+    events = events_field()
     downstream = graphene.Field(
         graphene.NonNull(AffectedUnitConnection),
         exposure=Exposure(),
@@ -401,6 +403,13 @@ class Lot(graphene.ObjectType):
     @staticmethod
     def resolve_certificates(root: LotRoot, info: GraphQLResolveInfo) -> Any:
         return certificates_of(context_of(info), root.owner_id)
+
+    @staticmethod
+    def resolve_events(
+        root: LotRoot, info: GraphQLResolveInfo, first: int | None = None, after: str | None = None
+    ) -> Any:
+        context = context_of(info)
+        return events_of(context, context.epc(root.identity), of_class=True, first=first, after=after)
 
     @staticmethod
     def resolve_upstream(root: LotRoot, info: GraphQLResolveInfo) -> list[LotRoot]:

@@ -46,6 +46,8 @@ FIELD_WEIGHTS = {
     ("Unit", "upstream"): 50,
     ("Lot", "downstream"): 50,
     ("Lot", "upstream"): 50,
+    ("Lot", "events"): 10,
+    ("Unit", "events"): 10,
     ("Unit", "siblings"): 20,
     ("Query", "lot"): 50,
     ("Query", "unit"): 20,

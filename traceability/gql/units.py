@@ -23,6 +23,7 @@ from traceability.access.permissions import unit_find
 from traceability.access.policy import units_readable, upstream_traceable
 from traceability.core.limits import control_character
 from traceability.gql.context import Context, InputError, context_of, pk_of
+from traceability.gql.events import events_field, events_of
 from traceability.gql.loaders import loader
 from traceability.gql.lots import Lot, LotRoot, upstream_lots
 from traceability.gql.paging import after_of, cursor_of, page_size
@@ -198,6 +199,7 @@ class Unit(graphene.ObjectType):
     shipments = graphene.List(
         graphene.NonNull(Shipment), required=True, description="Who received it, loose or packed, oldest first."
     )
+    events = events_field()
     upstream = graphene.List(
         graphene.NonNull(Lot), required=True, description="Every lot it was made from, at any depth, nearest first."
     )
@@ -254,6 +256,13 @@ class Unit(graphene.ObjectType):
     @staticmethod
     def resolve_shipments(root: UnitRoot, info: GraphQLResolveInfo) -> Any:
         return loader(context_of(info), _shipments_of).load(root.id) or []
+
+    @staticmethod
+    def resolve_events(
+        root: UnitRoot, info: GraphQLResolveInfo, first: int | None = None, after: str | None = None
+    ) -> Any:
+        context = context_of(info)
+        return events_of(context, context.epc(root.identity), of_class=False, first=first, after=after)
 
     @staticmethod
     def resolve_upstream(root: UnitRoot, info: GraphQLResolveInfo) -> list[LotRoot]:

@@ -1,0 +1,142 @@
+"""The rest of the graph: organisations with sites and certificates, an investigation's history,
+runs and evidence, and the EPCIS events of an object, each as REST or the EPCIS query interface
+shows it to the same caller."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from suppliers.models import CertificateStatus, Membership, Role
+from suppliers.services import api_token_issue
+from tests.factories import CertificateFactory, OrganisationFactory, SiteFactory
+from tests.jobs_support import run_job
+from tests.test_api_support import member
+from tests.test_epcis_capture import capture, document, sgtin, transformation
+from tests.test_epcis_query_visibility import observation
+from tests.trace_world import add_competitor, build_world
+from traceability.investigations.models import TraceRun
+from traceability.investigations.services import finding_record, investigation_transition, trace_run_start
+
+pytestmark = pytest.mark.django_db
+
+
+def _key(organisation: Any) -> str:
+    membership = Membership.objects.get(user=member(organisation), organisation=organisation)
+    key = api_token_issue(membership=membership)
+    assert key is not None
+    return key
+
+
+def _ask(key: str, query: str, **variables: Any) -> dict[str, Any]:
+    response = Client().post(
+        "/graphql/",
+        {"query": query, "variables": variables},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Token {key}",
+    )
+    body = response.json()
+    assert response.status_code == 200 and "errors" not in body, body
+    return body["data"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture()
+def world():
+    w = add_competitor(build_world())
+    w.regulator = OrganisationFactory(role=Role.REGULATOR)  # an ``all`` grant
+    return w
+
+
+ORGANISATION = """query O($slug: String!) { organisation(slug: $slug) { id slug roles sites { name gln owner { slug } }
+  members { role count }
+  certificates { id scheme number issuer issuedBy { slug } holder { slug } scope validFrom validTo status
+    productModels { modelNumber } sites { name } history { fromStatus toStatus reason changedAt } } } }"""
+
+
+def test_an_organisation_shows_its_sites_certificates_with_history_and_member_counts(world):
+    from suppliers.services import certificate_change_status
+
+    # given a cell maker with a plant and a 3C certificate naming it, suspended once
+    maker = world.c1.owner
+    plant = SiteFactory(owner=maker, name="Ningde plant 2")
+    body = OrganisationFactory(role=Role.CERTIFICATION_BODY)
+    certificate = CertificateFactory(owner=maker, issued_by=body, number="2023011606000001")
+    certificate.sites.add(plant)
+    certificate_change_status(certificate=certificate, status=CertificateStatus.SUSPENDED, reason="debris in lot C1")
+
+    # when anyone signed in asks for it
+    found = _ask(_key(world.other_brand), ORGANISATION, slug=maker.slug)["organisation"]
+
+    # then the directory's facts are there, the members only as counts
+    assert found["slug"] == maker.slug and "cell_maker" in found["roles"]
+    assert {"name": "Ningde plant 2", "gln": plant.gln, "owner": {"slug": maker.slug}} in found["sites"]
+    (shown,) = [c for c in found["certificates"] if c["number"] == "2023011606000001"]
+    assert (shown["scheme"], shown["status"], shown["issuedBy"], shown["holder"]) == (
+        "CCC",
+        "SUSPENDED",
+        {"slug": body.slug},
+        {"slug": maker.slug},
+    )
+    assert shown["sites"] == [{"name": "Ningde plant 2"}]
+    assert [(h["fromStatus"], h["toStatus"], h["reason"]) for h in shown["history"]][-1] == (
+        "VALID",
+        "SUSPENDED",
+        "debris in lot C1",
+    )
+    assert all(set(m) == {"role", "count"} for m in found["members"])
+    assert _ask(_key(world.brand), ORGANISATION, slug="no-such-organisation") == {"organisation": None}
+
+
+HISTORY = """query H($number: Int!) { investigation(number: $number) {
+  transitions { fromStatus toStatus note }
+  runs { number status previous createdAt diff }
+  finding { attachments { name } inspections { method outcome inspectedBy { slug } } } } }"""
+
+
+def test_an_investigation_shows_its_transitions_and_runs_with_their_diff(world):
+    # given the brand's investigation of M1, traced twice, then under review with a note
+    finding = finding_record(
+        owner=world.brand, subject=world.m1, category="metallic_debris", severity="high", description="Fe",
+        submit=lambda job: None,
+    )  # fmt: skip
+    investigation = finding.investigation
+    run_job(TraceRun.objects.get(investigation=investigation).job)
+    again = trace_run_start(investigation=investigation, submit=lambda job: None)
+    run_job(again.job)
+    investigation_transition(investigation=investigation, to="under_review", note="8D requested")
+
+    # when its owner and a regulator read its history
+    mine = _ask(_key(world.brand), HISTORY, number=investigation.pk)["investigation"]
+    theirs = _ask(_key(world.regulator), HISTORY, number=investigation.pk)["investigation"]
+
+    # then the moves, oldest first, and the runs, newest first, the later one diffing the earlier
+    assert [t["toStatus"] for t in mine["transitions"]] == [
+        "open", "tracing", "traced", "tracing", "traced", "under_review",
+    ]  # fmt: skip
+    assert mine["transitions"][-1]["note"] == "8D requested" and mine["transitions"][0]["fromStatus"] is None
+    assert [r["number"] for r in mine["runs"]] == [again.pk, again.previous_id]
+    assert mine["runs"][0]["previous"] == again.previous_id and mine["runs"][0]["diff"]["added"] == 0
+    assert theirs == mine
+    # and another brand reads nothing of it
+    assert _ask(_key(world.other_brand), HISTORY, number=investigation.pk) == {"investigation": None}
+
+
+EVENTS = """query E($unit: String!) { unit(identifier: $unit) { events(first: 10) {
+  edges { node } pageInfo { hasNextPage endCursor } } } }"""
+
+
+def test_a_units_events_are_those_the_epcis_query_interface_shows_the_caller():
+    # given brand A's build of U1 and brand B's observation of it
+    a, b = OrganisationFactory(role=Role.BRAND), OrganisationFactory(role=Role.BRAND)
+    capture(a, document(transformation("urn:uuid:a-build", lots=["L1"], outputs=["U1", "U2"], at="01")))
+    capture(b, document(observation("urn:uuid:b-observe", [sgtin("U1")], at="04")))
+
+    # when A asks for U1's events
+    events = _ask(_key(a), EVENTS, unit=sgtin("U1"))["unit"]["events"]
+
+    # then both, as the query interface gives them, in capture order, with EPC URNs
+    assert [e["node"]["eventID"] for e in events["edges"]] == ["urn:uuid:a-build", "urn:uuid:b-observe"]
+    assert sgtin("U1") in events["edges"][1]["node"]["epcList"]
+    assert events["pageInfo"] == {"hasNextPage": False, "endCursor": None}
