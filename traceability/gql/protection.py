@@ -40,14 +40,16 @@ from traceability.gql.paging import DEFAULT_FIRST
 MAX_DEPTH = 12
 MAX_COST = 50_000
 LIST_WEIGHT = 5
-# Fields that run a trace or a page of one (a backward or forward trace is several queries), and the
-# root lookups, which ask the access policy (for a party, whether a lot reaches it: a forward trace).
+# Fields that run a trace or a page of one (a backward or forward trace is several queries), an EPCIS
+# events query, and the root lookups, which ask the access policy (for a party, whether a lot reaches
+# it: a forward trace). Asked per item of a list, these are a read per item (no batch reads a trace
+# or an events page for many objects): their weight keeps such a page small.
 FIELD_WEIGHTS = {
     ("Unit", "upstream"): 50,
     ("Lot", "downstream"): 50,
     ("Lot", "upstream"): 50,
-    ("Lot", "events"): 10,
-    ("Unit", "events"): 10,
+    ("Lot", "events"): 50,
+    ("Unit", "events"): 50,
     ("Unit", "siblings"): 20,
     ("Query", "lot"): 50,
     ("Query", "unit"): 20,

@@ -22,7 +22,7 @@ from traceability import genealogy
 from traceability.access.permissions import unit_find
 from traceability.access.policy import units_readable, upstream_traceable
 from traceability.core.limits import control_character
-from traceability.gql.context import Context, InputError, context_of, pk_of
+from traceability.gql.context import Context, InputError, context_of, pk_of, selected
 from traceability.gql.events import events_field, events_of
 from traceability.gql.loaders import loader
 from traceability.gql.lots import Lot, LotRoot, upstream_lots
@@ -65,6 +65,14 @@ def unit_traceable(context: Context, unit_id: int) -> UnitModel | None:
     if key not in context.memo:
         unit = UnitModel.objects.filter(pk=unit_id).first()
         context.memo[key] = unit if unit is not None and upstream_traceable(context.actor, unit) else None
+    return context.memo[key]  # type: ignore[no-any-return]
+
+
+def upstream_of(context: Context, unit: UnitModel) -> genealogy.Upstream:
+    """The unit's backward read model (REST's ``backward``), read once per request."""
+    key = ("upstream", unit.pk)
+    if key not in context.memo:
+        context.memo[key] = genealogy.upstream_read(subject=unit)
     return context.memo[key]  # type: ignore[no-any-return]
 
 
@@ -270,7 +278,7 @@ class Unit(graphene.ObjectType):
         unit = unit_traceable(context, root.id)
         if unit is None:
             raise _refused(context, root)
-        return upstream_lots(context, genealogy.upstream_read(subject=unit))
+        return upstream_lots(context, upstream_of(context, unit))
 
     @staticmethod
     def resolve_siblings(
@@ -334,4 +342,8 @@ class UnitQuery(graphene.ObjectType):
         except SubjectError as refused:
             raise InputError(refused.message, code=refused.code, field="identifier") from None
         context.memo[("unit-traceable", unit.pk)] = unit
+        if selected(info, {"upstream"}):
+            # Read now, so that the unit's identity and its lots' are prepared in one query, as REST's
+            # backward page prepares them (the unit's ``identity`` is resolved before ``upstream``).
+            context.prefix_length.prepare(upstream_of(context, unit).identities())
         return UnitRoot.of(unit)
