@@ -13,7 +13,7 @@ from suppliers.models import CertificateStatus, Membership, Role
 from suppliers.services import api_token_issue
 from tests.factories import CertificateFactory, OrganisationFactory, SiteFactory
 from tests.jobs_support import run_job
-from tests.test_api_support import member
+from tests.test_api_support import member, urn
 from tests.test_epcis_capture import capture, document, sgtin, transformation
 from tests.test_epcis_query_visibility import observation
 from tests.trace_world import add_competitor, build_world
@@ -140,3 +140,33 @@ def test_a_units_events_are_those_the_epcis_query_interface_shows_the_caller():
     assert [e["node"]["eventID"] for e in events["edges"]] == ["urn:uuid:a-build", "urn:uuid:b-observe"]
     assert sgtin("U1") in events["edges"][1]["node"]["epcList"]
     assert events["pageInfo"] == {"hasNextPage": False, "endCursor": None}
+
+
+TOUCHING = """query T($unit: String!) { unit(identifier: $unit) { investigations { number finding { subject } } } }"""
+
+
+def test_a_units_investigations_are_those_the_caller_reads_naming_it_or_a_lot_upstream(world):
+    # given the brand's finding on M1 (upstream of U1), a regulator's inquiry on U1 itself, and the
+    # second brand's finding on its own unit U9
+    from packs.models import Unit
+
+    def record(owner: Any, subject: Any, **extra: Any) -> int:
+        finding = finding_record(
+            owner=owner, subject=subject, category="other", severity="high", description="x",
+            submit=lambda job: None, **extra,
+        )  # fmt: skip
+        return finding.investigation.pk
+
+    on_m1 = record(world.brand, world.m1)
+    u1, u9 = Unit.objects.get(pk=world.u[1]), Unit.objects.get(pk=world.u[9])
+    inquiry = record(world.regulator, u1, inquiry=True)
+    record(world.other_brand, u9)
+
+    # when the brand and the regulator ask for U1's investigations
+    brand = _ask(_key(world.brand), TOUCHING, unit="U1")["unit"]["investigations"]
+    regulator = _ask(_key(world.regulator), TOUCHING, unit=urn(u1.identity))["unit"]["investigations"]
+
+    # then each sees those it reads: the brand its own, the regulator both (newest first)
+    assert [i["number"] for i in brand] == [on_m1]
+    assert [i["number"] for i in regulator] == [inquiry, on_m1]
+    assert regulator[0]["finding"]["subject"] == urn(u1.identity)

@@ -50,6 +50,7 @@ FIELD_WEIGHTS = {
     ("Lot", "upstream"): 50,
     ("Lot", "events"): 50,
     ("Unit", "events"): 50,
+    ("Unit", "investigations"): 50,
     ("Unit", "siblings"): 20,
     ("Query", "lot"): 50,
     ("Query", "unit"): 20,

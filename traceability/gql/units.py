@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import graphene
+from django.db.models import Q
 from graphene import relay
 from graphql import GraphQLResolveInfo
 
@@ -211,6 +212,14 @@ class Unit(graphene.ObjectType):
     upstream = graphene.List(
         graphene.NonNull(Lot), required=True, description="Every lot it was made from, at any depth, nearest first."
     )
+    investigations = graphene.List(
+        graphene.NonNull("traceability.gql.investigations.Investigation"),
+        required=True,
+        description=(
+            "The investigations you read (yours, or those your grants cover) whose finding names this unit or"
+            " a lot it was made from, at any depth; newest first. Findings on a supplier or a site are not counted."
+        ),
+    )
     siblings = graphene.Field(
         graphene.NonNull(UnitConnection),
         first=graphene.Int(),
@@ -279,6 +288,18 @@ class Unit(graphene.ObjectType):
         if unit is None:
             raise _refused(context, root)
         return upstream_lots(context, upstream_of(context, unit))
+
+    @staticmethod
+    def resolve_investigations(root: UnitRoot, info: GraphQLResolveInfo) -> list[Any]:
+        from traceability.gql.investigations import investigations_of
+
+        context = context_of(info)
+        unit = unit_traceable(context, root.id)
+        if unit is None:
+            raise _refused(context, root)
+        lots = [found.lot.id for found in upstream_of(context, unit).lots]
+        named = Q(finding__subject_unit_id=unit.pk) | Q(finding__subject_lot_id__in=lots)
+        return list(investigations_of(context.actor).filter(named).order_by("-opened_at", "-pk"))
 
     @staticmethod
     def resolve_siblings(
