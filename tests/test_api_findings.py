@@ -457,3 +457,22 @@ def test_recording_a_finding_traces_its_subject_once_in_the_request(recorder, mo
         investigation.preview["definite_units"],
         investigation.preview["potential_units"],
     )
+
+
+def test_another_brands_inspection_is_answered_as_an_id_that_names_nothing():
+    # given: the second brand's own inspection of its own lot, a lot the brand may not trace
+    w = add_competitor(build_world())
+    lot = CellLotFactory(owner=w.other_brand)
+    theirs = Inspection.objects.create(
+        owner=w.other_brand, lot=lot, method="xray", outcome="fail", inspected_at=dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
+    )
+    client, before = client_for(member(w.brand)), written()
+    # when: it is cited, and an id that names no inspection
+    answers = [raise_finding(client, urn(w.c1.identity), inspections=[pk]) for pk in (theirs.pk, theirs.pk + 1_000)]
+    # then: the same answer, and nothing recorded
+    assert [r.status_code for r in answers] == [400, 400]
+    bodies = [
+        str(r.json()).replace(str(pk), "N") for r, pk in zip(answers, (theirs.pk, theirs.pk + 1_000), strict=True)
+    ]
+    assert bodies[0] == bodies[1] and "unknown_inspection" in bodies[0]
+    assert written() == before

@@ -3,15 +3,17 @@ REST's views use, each refusal a typed payload error that writes nothing."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
 from django.test import Client
 
+from cells.models import Inspection
 from packs.models import Unit
 from suppliers.models import MemberRole, Membership, Role, TokenScope
 from suppliers.services import api_token_issue
-from tests.factories import OrganisationFactory
+from tests.factories import CellLotFactory, OrganisationFactory
 from tests.jobs_support import run_job
 from tests.test_api_support import member, urn
 from tests.trace_world import add_competitor, build_world
@@ -184,4 +186,27 @@ def test_a_finding_on_another_brands_unit_is_answered_as_an_unknown_subject(worl
     u9 = Unit.objects.get(pk=world.u[9])
     payload = _ask(_key(world.brand), RECORD, subject=urn(u9.identity), description="x")
     assert _codes(payload) == ["unknown_subject"]
+    assert _written() == before
+
+
+def test_another_brands_inspection_is_answered_as_an_id_that_names_nothing(world):
+    # the second brand's own inspection of its own lot: the brand may not trace that lot, so citing
+    # the inspection (whose results the finding's evidence would show) reads as citing no inspection
+    lot = CellLotFactory(owner=world.other_brand)
+    theirs = Inspection.objects.create(
+        owner=world.other_brand,
+        lot=lot,
+        method="xray",
+        outcome="fail",
+        inspected_at=dt.datetime(2024, 3, 1, tzinfo=dt.UTC),
+    )
+    key, before = _key(world.brand), _written()
+    answers = [
+        _ask(key, RECORD, subject=urn(world.c1.identity), description="debris", inspections=[pk])
+        for pk in (theirs.pk, theirs.pk + 1_000)
+    ]
+    assert [
+        [(e["code"], e["message"].replace(str(pk), "N")) for e in a["errors"]]
+        for a, pk in zip(answers, (theirs.pk, theirs.pk + 1_000), strict=True)
+    ] == [[("unknown_inspection", "no inspection has id N")]] * 2
     assert _written() == before

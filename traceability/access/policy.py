@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from cells.models import Lot
+from cells.models import Inspection, Lot
 from packs.models import Container, Unit
 from suppliers.models import MemberRole, Organisation, OrganisationRole, Role, Site
 from traceability import genealogy
@@ -195,6 +195,21 @@ def subject_check(
 
 def _lots_of(subject: Organisation | Site) -> QuerySet[Lot]:
     return Lot.objects.filter(owner=subject) if isinstance(subject, Organisation) else Lot.objects.filter(site=subject)
+
+
+def inspections_citable(actor: Actor, ids: Iterable[int]) -> frozenset[int]:
+    """Which of these inspections ``actor`` may cite in a finding: those it made, and those of a lot
+    it may trace (``subject_traceable``: a supplier's inspection of a lot the actor consumed, say).
+    Another's inspection of a lot it may not trace is answered as one that does not exist: citing it
+    would show its results to the finding's readers, and the answer would tell that it exists. One
+    query, then one check per foreign lot (a finding cites a few)."""
+    rows = list(Inspection.objects.filter(pk__in=list(ids)).values_list("pk", "owner_id", "lot_id"))
+    if actor.sees_all:
+        return frozenset(pk for pk, _, _ in rows)
+    own = actor.organisation_id
+    foreign = {lot for _, owner, lot in rows if owner != own}
+    traceable = {lot.pk for lot in Lot.objects.filter(pk__in=sorted(foreign)) if subject_traceable(actor, lot)}
+    return frozenset(pk for pk, owner, lot in rows if owner == own or lot in traceable)
 
 
 def any_traceable(actor: Actor, *, lot_ids: Iterable[int]) -> bool:

@@ -18,7 +18,7 @@ from cells.models import Inspection, Lot
 from packs.models import Unit
 from packs.selectors import Standing
 from suppliers.models import CertificateScheme, CertificateStatus, Organisation, Site
-from traceability.access.policy import finding_read_in_full, job_progress
+from traceability.access.policy import finding_read_in_full, inspections_citable, job_progress
 from traceability.api.errors import invalid
 from traceability.core.limits import DB_INT_MAX, control_character
 from traceability.core.models import Job, JobKind, JobStatus
@@ -96,7 +96,9 @@ class FindingInput(serializers.Serializer):
         # An id beyond the database's integer range names no inspection; asked for, it would overflow.
         low, high = connection.ops.integer_field_range(Inspection._meta.pk.get_internal_type())
         possible = [pk for pk in ids if (low is None or pk >= low) and (high is None or pk <= high)]
-        known = set(Inspection.objects.filter(pk__in=possible).values_list("pk", flat=True))
+        # Only those the caller may cite are known to it (``inspections_citable``: its own, or of a
+        # lot it may trace); others read as ids that name nothing.
+        known = inspections_citable(self.context["actor"], possible)
         if missing := [pk for pk in ids if pk not in known]:
             raise serializers.ValidationError(
                 f"no inspection has id {', '.join(map(str, missing))}", code="unknown_inspection"

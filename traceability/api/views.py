@@ -334,7 +334,7 @@ class FindingListView(ApiMixin, generics.ListAPIView):
                 "your organisation is told of findings on what it received; those who make lots and units record them",
                 code="no_findings",
             )
-        data = FindingInput(data=request.data, context={"organisation": caller.organisation})
+        data = FindingInput(data=request.data, context={"organisation": caller.organisation, "actor": caller.actor})
         data.is_valid(raise_exception=True)
         fields = data.validated_data
         # The input names one subject (``FindingInput.validate`` kept it as ``subject``, and which

@@ -18,9 +18,8 @@ from typing import Any
 import graphene
 from graphql import GraphQLResolveInfo
 
-from cells.models import Inspection
 from traceability.access.permissions import Caller
-from traceability.access.policy import investigation_scope, subject_traceable
+from traceability.access.policy import inspections_citable, investigation_scope, subject_check
 from traceability.core.errors import DomainError
 from traceability.core.limits import control_character
 from traceability.gql.context import context_of
@@ -112,26 +111,29 @@ def _text(name: str, value: str, *, blank: bool = False) -> str:
     return value
 
 
-def _subject(caller: Caller, subject: str) -> Any:
-    """The lot or unit ``subject`` names that the caller may raise a finding on; anything else is
-    answered as an unknown subject is (whether it exists is not the caller's to learn)."""
+def _subject(caller: Caller, subject: str) -> tuple[Any, Any]:
+    """The lot or unit ``subject`` names that the caller may raise a finding on, with the trace its
+    check made (the preview counts from it, as REST's does); anything else is answered as an unknown
+    subject is (whether it exists is not the caller's to learn)."""
     _text("subject", subject)
     try:
         found = subject_find(subject, owner=caller.organisation)
     except SubjectError as refused:
         raise Refused(refused.code, refused.message, "subject") from None
-    if not subject_traceable(caller.actor, found):
+    check = subject_check(caller.actor, found)
+    if not check.allowed:
         raise Refused("unknown_subject", f"no lot or unit is known as {subject.strip()!r}", "subject")
-    return found
+    return found, check.forward
 
 
-def _inspections(ids: list[int] | None) -> list[int]:
-    """The inspection ids a finding cites, each known (REST's ``FindingInput.validate_inspections``)."""
+def _inspections(caller: Caller, ids: list[int] | None) -> list[int]:
+    """The inspection ids a finding cites, each one the caller may cite (``inspections_citable``, as
+    REST's ``FindingInput.validate_inspections`` asks)."""
     wanted = sorted(set(ids or ()))
     if len(wanted) > INSPECTIONS_MAX:
         raise Refused("too_many", f"a finding cites at most {INSPECTIONS_MAX:,} inspections", "inspections")
     possible = [pk for pk in wanted if 0 < pk <= 2_147_483_647]  # the column's range: past it names none
-    known = set(Inspection.objects.filter(pk__in=possible).values_list("pk", flat=True))
+    known = inspections_citable(caller.actor, possible)
     if missing := [pk for pk in wanted if pk not in known]:
         raise Refused("unknown_inspection", f"no inspection has id {', '.join(map(str, missing))}", "inspections")
     return wanted
@@ -203,7 +205,7 @@ def _record(
             "your organisation is told of findings on what it received; those who make lots and units record them",
         )
     _text("description", description)
-    found = _subject(caller, subject)
+    found, traced = _subject(caller, subject)
     finding = finding_record(
         owner=caller.organisation,  # type: ignore[arg-type]  # a caller who writes acts for one
         subject=found,
@@ -211,8 +213,9 @@ def _record(
         severity=_value(severity) or SeverityName.HIGH,
         description=description,
         raised_by=context.request.user,  # type: ignore[arg-type]
-        inspection_ids=_inspections(inspections),
+        inspection_ids=_inspections(caller, inspections),
         inquiry=inquiry,
+        traced=traced,  # the check's trace of the subject: not traced again for the preview
         submit=job_submit,
     )
     return _recorded(caller, finding)
