@@ -16,6 +16,7 @@ import graphene
 from graphene import relay
 from graphene.types import generic
 
+from traceability.access.policy import event_reader
 from traceability.events import queries
 from traceability.gql.context import Context, InputError
 from traceability.gql.paging import page_size
@@ -42,7 +43,8 @@ def events_of(context: Context, urn: str, *, of_class: bool, first: int | None, 
     caller may read them."""
     size = page_size(first)
     caller = context.caller
-    reader = None if caller.sees_all else queries.reader_of(caller.organisation)
+    # Who reads which events is the access policy's answer, as the EPCIS query interface asks it.
+    reader = None if caller.sees_all else event_reader(context.actor, caller.organisation)  # type: ignore[arg-type]
     params = {"MATCH_anyEPCClass" if of_class else "MATCH_anyEPC": urn, "perPage": str(max(size, 1))}
     if after:
         params["nextPageToken"] = after
