@@ -444,7 +444,6 @@ def _registered(data: dict[str, Any]) -> dict[str, Any]:
         "issued_by": data.get("issued_by"),
         "issuer": data.get("issuer") or "",
         "scope": data.get("scope") or "",
-        "product_model_ids": [m.pk for m in data.get("product_models") or ()],
         "cell_model_ids": [m.pk for m in data.get("cell_models") or ()],
         "site_ids": [site.pk for site in data.get("sites") or ()],
     }
