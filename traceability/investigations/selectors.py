@@ -111,9 +111,9 @@ def findings_shares(*, finding_ids: Iterable[int], party_id: int, recount_unstor
     """``party_id``'s share of each finding's latest finished run, as the run stored it when it
     finished (``TraceRun.shares``): {finding id: {"position": …, "definite_units": …, …}}. One
     query, whatever the number of findings: each finding's latest run found by a subquery. A
-    finding with no finished run, or whose run stored no share for the party, is absent; so is one
-    whose run finished before shares were stored, unless ``recount_unstored`` (one finding's own
-    answer), which counts it as it was before (a trace)."""
+    finding with no finished run is absent; so is one whose run stored no share for the party (it
+    finished before shares were stored, or the party was told through an earlier run), unless
+    ``recount_unstored`` (one finding's own answer), which counts it as it was before (a trace)."""
     ids = sorted(set(finding_ids))
     if not ids:
         return {}
@@ -129,7 +129,7 @@ def findings_shares(*, finding_ids: Iterable[int], party_id: int, recount_unstor
     shares: dict[int, Any] = {}
     for run_id, finding_id, position, stored in rows:
         share = stored.get(str(party_id)) if stored is not None else None
-        if stored is None and recount_unstored:
+        if share is None and recount_unstored:  # stored before shares were, or told through an earlier run
             share = run_party_view(TraceRun.objects.select_related("investigation").get(pk=run_id), party_id)
         if share is not None:
             shares[finding_id] = {"position": position, **share}
