@@ -19,6 +19,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from cells.models import Lot
 from packs.models import Unit
 from suppliers.models import MemberRole, Membership, Role
 from tests.factories import OrganisationFactory
@@ -578,3 +579,23 @@ def test_a_regulators_inquiry_on_all_lots_of_a_supplier_is_held_to_its_grants_to
             ],
         }
         assert written() == before
+
+
+def test_a_regulators_inquiry_on_an_empty_window_of_a_supplier_it_covers_reads_as_one_it_does_not(graded):
+    # given: M1's maker is within the jurisdiction regulator's grant, C4's is not
+    client = graded.clients["regulator_jurisdiction_in"]
+    covered, outside = graded.m1.owner.slug, graded.c4.owner.slug
+    for supplier in (graded.m1.owner, graded.c4.owner):  # lots made in 2024 (undated lots are in every window)
+        Lot.objects.filter(owner=supplier).update(
+            produced_from=dt.datetime(2024, 1, 1, tzinfo=dt.UTC), produced_to=dt.datetime(2024, 2, 1, tzinfo=dt.UTC)
+        )
+    before = written()
+    window = {"window_from": "1990-01-01T00:00:00Z", "window_to": "1990-01-02T00:00:00Z"}
+    # when: it asks for a window in which the covered supplier made nothing
+    empty = raise_finding(client, None, subject_supplier=covered, **window)
+    refused = raise_finding(client, None, subject_supplier=outside, **window)
+    # then: the same answer as for the supplier outside its grant, not "has no lots in the window"
+    assert [r.status_code for r in (empty, refused)] == [400, 400]
+    assert empty.json()["code"] == refused.json()["code"] == "unknown_subject"
+    assert empty.json()["message"].replace(covered, "S") == refused.json()["message"].replace(outside, "S")
+    assert written() == before

@@ -180,7 +180,11 @@ def subject_check(
 ) -> SubjectCheck:
     """``subject_traceable``, keeping the subject's trace it made (``SubjectCheck``)."""
     if actor.scoped_regulator:
-        return SubjectCheck(grants_cover_subject(actor, subject))
+        if lot_ids is not None and isinstance(subject, Organisation | Site):
+            lot_ids = list(lot_ids)
+            if not lot_ids:  # none in the window: answered as outside the grants, not as "has none here"
+                return SubjectCheck(False)
+        return SubjectCheck(grants_cover_subject(actor, subject, lot_ids=lot_ids))
     match subject:
         case Lot():
             return _traces_checked(actor, lots=[subject.pk], units=[])
@@ -229,12 +233,15 @@ def any_traceable(actor: Actor, *, lot_ids: Iterable[int]) -> bool:
     return _reaches_own(actor, genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=sorted(lots)))
 
 
-def grants_cover_subject(actor: Actor, subject: Lot | Unit | Organisation | Site) -> bool:
+def grants_cover_subject(
+    actor: Actor, subject: Lot | Unit | Organisation | Site, *, lot_ids: Iterable[int] | None = None
+) -> bool:
     """Whether a regulator's grants cover ``subject``, on which it may then open an inquiry.
 
     An investigation grant covers that investigation's own subject (the same lot, unit, supplier or
     site: one query); a jurisdiction grant a subject whose forward trace reaches units sold into it
-    (the trace and its consignees, set-based). An ``all`` grant covers everything.
+    (the trace and its consignees, set-based; for a supplier or site, of ``lot_ids`` when given: the
+    lots of the finding's window, else all its lots). An ``all`` grant covers everything.
     """
     if actor.sees_all:
         return True
@@ -250,7 +257,8 @@ def grants_cover_subject(actor: Actor, subject: Lot | Unit | Organisation | Site
         case Unit():
             seeds = ([], [subject.pk])
         case Organisation() | Site():
-            seeds = (list(_lots_of(subject).values_list("pk", flat=True)), [])
+            lots = _lots_of(subject).values_list("pk", flat=True) if lot_ids is None else lot_ids
+            seeds = (list(lots), [])
     if not (seeds[0] or seeds[1]):
         return False
     forward = genealogy.forward_trace(

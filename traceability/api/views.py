@@ -351,7 +351,7 @@ class FindingListView(ApiMixin, generics.ListAPIView):
             kind = named.removeprefix("subject_")
             within = "to be within your grants" if caller.actor.regulator else "to you"
             raise invalid(named, f"no lot of {kind} {value!r} is known {within}", "unknown_subject")
-        if lot_ids == []:  # only one who may see every lot learns that a supplier or site has none here
+        if lot_ids == []:  # only one who may see every lot gets here and learns that a supplier or site has none
             raise invalid(named, f"{fields['subject']} has no lots in the window given", "empty_subject")
         finding = finding_record(
             owner=caller.organisation,
