@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.http import HttpRequest
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -36,16 +37,23 @@ QUERY_KEPT = 2_000
 
 
 def regulator_read_record(
-    *, request: Request, status: int, action: str, view_kwargs: Mapping[str, Any] | None = None
+    *,
+    request: Request | HttpRequest,
+    status: int,
+    action: str,
+    view_kwargs: Mapping[str, Any] | None = None,
+    caller: Caller | None = None,
 ) -> None:
     """Append an entry for a regulator's read (method, path, query, the answer's status); nothing
-    for anyone else, or for a regulator's refused write (its service writes nothing)."""
+    for anyone else, or for a regulator's refused write (its service writes nothing). ``caller``:
+    the one the interface found (the pages' is the session's organisation), else the API's."""
     if request.method not in READS:
         return
-    try:
-        caller = caller_of(request)
-    except (OrganisationAmbiguous, OrganisationUnknown):
-        return  # the request named no organisation it acts for: it was refused, nothing was read
+    if caller is None:
+        try:
+            caller = caller_of(request)  # type: ignore[arg-type]
+        except (OrganisationAmbiguous, OrganisationUnknown):
+            return  # the request named no organisation it acts for: it was refused, nothing was read
     if not caller.regulator:  # with a grant or not: every read a regulator makes is recorded
         return
     query = request.META.get("QUERY_STRING", "")  # still percent-encoded
@@ -76,7 +84,11 @@ def audit_visible(queryset: QuerySet[AuditEntry], request: Request) -> QuerySet[
     for a regulator with narrower grants the entries of an investigation's owner naming an
     investigation they cover (one query for the investigations; the entries' identifiers are matched
     as JSON text, a quoted whole item)."""
-    caller = caller_of(request)
+    return audit_entries_visible(queryset, caller_of(request))
+
+
+def audit_entries_visible(queryset: QuerySet[AuditEntry], caller: Caller) -> QuerySet[AuditEntry]:
+    """``audit_visible`` for a caller an interface found its own way (the pages' session)."""
     if caller.sees_all:
         return queryset
     if not audit_reader(caller):

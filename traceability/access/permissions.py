@@ -18,7 +18,8 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from packs.models import Unit
+from cells.models import Lot
+from packs.models import Container, Unit
 from suppliers.models import ApiToken, Membership, Organisation, TokenScope
 from traceability.access.policy import (
     Actor,
@@ -27,12 +28,14 @@ from traceability.access.policy import (
     investigation_scope,
     investigations_readable,
     readable_through_investigation,
+    subject_traceable,
     units_readable,
     upstream_traceable,
 )
 from traceability.core.models import Job
+from traceability.genealogy import units_packed_in
 from traceability.investigations.models import Finding, Investigation, TraceRun
-from traceability.ledger.selectors import UnknownSubject, subject_find
+from traceability.ledger.selectors import AmbiguousSubject, UnknownSubject, subject_find, subject_unknown
 
 M = TypeVar("M", bound=Model)
 
@@ -105,9 +108,8 @@ def caller_of(request: Request) -> Caller:
             raise OrganisationUnknown(f"no such organisation: {named!r}")
         flags: Any = token
     elif user and user.is_authenticated:
-        found = Membership.objects.select_related("organisation").annotate(**caller_annotations("organisation_id"))
-        found = found.filter(user_id=user.pk)
-        memberships = list(found.filter(organisation__slug=named) if named else found.order_by("organisation__slug"))
+        found = memberships_of(user.pk)
+        memberships = list(found.filter(organisation__slug=named) if named else found)
         if named and not memberships:
             raise OrganisationUnknown(f"no such organisation: {named!r}")
         if len(memberships) > 1:
@@ -117,28 +119,39 @@ def caller_of(request: Request) -> Caller:
                 f" in the {ORGANISATION_HEADER} header ({choices})"
             )
         membership = flags = memberships[0] if memberships else None
-    actor = Actor(organisation_id=None)
-    if membership is not None:
-        actor = Actor(
-            organisation_id=membership.organisation_id,
-            member_role=membership.role,
-            regulator=flags.caller_regulator,
-            records_findings=flags.caller_records_findings,
-            grants_all=flags.caller_regulator and flags.caller_grants_all,
-        )
-        if actor.regulator and not actor.grants_all:
-            actor = actor.with_grants()  # its narrower grants: one more query, for regulators only
     cached = (
-        Caller(organisation=None, actor=actor)
+        Caller(organisation=None, actor=Actor(organisation_id=None))
         if membership is None
-        else Caller(
-            organisation=membership.organisation,
-            actor=actor,
-            read_only_token=isinstance(token, ApiToken) and token.scope == TokenScope.READ,
+        else member_caller(
+            membership, flags, read_only_token=isinstance(token, ApiToken) and token.scope == TokenScope.READ
         )
     )
     request._ledger_caller = cached  # type: ignore[attr-defined]
     return cached
+
+
+def memberships_of(user_id: int) -> QuerySet[Membership]:
+    """A user's memberships with their organisations, by organisation slug, each annotated with
+    what the access policy needs to know of its organisation (``member_caller``'s ``flags``)."""
+    found = Membership.objects.select_related("organisation").annotate(**caller_annotations("organisation_id"))
+    return found.filter(user_id=user_id).order_by("organisation__slug")
+
+
+def member_caller(membership: Membership, flags: Any = None, *, read_only_token: bool = False) -> Caller:
+    """The caller acting for ``membership``'s organisation. ``flags``: the row carrying
+    ``caller_annotations`` (a token, or the membership itself as ``memberships_of`` reads it); a
+    regulator's narrower grants are one more query."""
+    flags = membership if flags is None else flags
+    actor = Actor(
+        organisation_id=membership.organisation_id,
+        member_role=membership.role,
+        regulator=flags.caller_regulator,
+        records_findings=flags.caller_records_findings,
+        grants_all=flags.caller_regulator and flags.caller_grants_all,
+    )
+    if actor.regulator and not actor.grants_all:
+        actor = actor.with_grants()  # its narrower grants: one more query, for regulators only
+    return Caller(organisation=membership.organisation, actor=actor, read_only_token=read_only_token)
 
 
 class HasOrganisation(BasePermission):
@@ -247,3 +260,63 @@ def unit_find(*, ident: str, caller: Caller) -> Unit:
     if not isinstance(unit, Unit) or not upstream_traceable(caller.actor, unit):
         raise unknown
     return unit
+
+
+# A bare serial or lot code a regulator looks up is asked of every organisation; the candidates
+# are checked one by one (each a policy answer, a forward trace at most), so a code used by many
+# is cut here and answered as ambiguous.
+LOOKUP_CANDIDATES = 10
+
+
+def subject_lookup(*, ident: str, caller: Caller) -> Lot | Unit:
+    """The lot or unit ``ident`` names (an EPC URN, a Digital Link, a serial or a lot code), if the
+    caller may open it: a unit whose upstream it may read (``unit_find``'s rule), a lot it may trace
+    (``subject_traceable``, as a finding on it asks).
+
+    A party's bare code is looked up among its own records, as ``unit_find`` does; a regulator's
+    among every organisation's, of which only those its grants cover count (one found: it; several:
+    ``AmbiguousSubject`` naming those only). An unknown subject and one the caller may not open are
+    refused alike (``UnknownSubject``, in ``subject_find``'s words).
+    """
+    value = ident.strip()
+    unknown = subject_unknown(value)
+    gs1 = value[:4].lower() == "urn:" or value.lower().startswith(("http://", "https://"))
+    if caller.regulator and not gs1:
+        candidates: list[Lot | Unit] = [
+            *Unit.objects.filter(serial=value).select_related("owner")[:LOOKUP_CANDIDATES],
+            *Lot.objects.filter(code=value).select_related("owner")[:LOOKUP_CANDIDATES],
+        ]
+        allowed = [found for found in candidates if _may_open(caller, found)]
+        if len(allowed) > 1:
+            named = ", ".join(f"{found.identity} ({found.owner.slug})" for found in allowed)
+            raise AmbiguousSubject(f"{value!r} names several things: {named}; use an EPC URN or a Digital Link")
+        if not allowed:
+            raise unknown
+        return allowed[0]
+    try:
+        found = subject_find(value, owner=None if caller.sees_all or gs1 else caller.organisation)
+    except UnknownSubject:
+        raise unknown from None
+    if not _may_open(caller, found):
+        raise unknown
+    return found
+
+
+def _may_open(caller: Caller, subject: Lot | Unit) -> bool:
+    if isinstance(subject, Unit):
+        return upstream_traceable(caller.actor, subject)
+    return subject_traceable(caller.actor, subject)
+
+
+def units_of_gtin(*, gtin: str, caller: Caller) -> QuerySet[Unit]:
+    """The units of a trade item (GTIN-14) the caller reads in full (``units_readable``)."""
+    return Unit.objects.filter(units_readable(caller.actor), gtin=gtin)
+
+
+def units_in_container(*, sscc: str, caller: Caller) -> QuerySet[Unit]:
+    """The units packed in the carton or pallet ``sscc`` names (at any depth) that the caller reads
+    in full; none for an unknown container, as for one holding none of them."""
+    container = Container.objects.filter(sscc=sscc).values_list("pk", flat=True).first()
+    if container is None:
+        return Unit.objects.none()
+    return units_packed_in(container).filter(units_readable(caller.actor))

@@ -414,6 +414,15 @@ def result_scope(actor: Actor, forward: genealogy.Forward | None = None) -> Resu
     return ResultScope(full=False, organisation_id=actor.organisation_id, view=view)
 
 
+def downstream_scope(actor: Actor, forward: genealogy.Forward) -> ResultScope:
+    """What ``actor`` sees of the forward trace of a lot it may trace (``subject_traceable`` let it
+    ask): a regulator whose grants cover the lot in full, as it sees a covered investigation's runs;
+    anyone else as ``result_scope`` says."""
+    if actor.scoped_regulator:
+        return FULL
+    return result_scope(actor, forward)
+
+
 # --- which investigations a regulator's grants cover ------------------------------------------------
 
 

@@ -78,6 +78,7 @@ class AuditAction(models.TextChoices):
     READ_EPCIS = "read.epcis", "Read through the EPCIS interface"
     READ_GRAPHQL = "read.graphql", "Query through the GraphQL API"
     WRITE_GRAPHQL = "write.graphql", "Mutation through the GraphQL API"
+    READ_PAGES = "read.pages", "Read through the web pages"
 
 
 class AuditSource(models.TextChoices):

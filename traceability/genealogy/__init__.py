@@ -38,6 +38,7 @@ from traceability.genealogy.parties import (
     received_containers,
     received_units,
     units_of,
+    units_packed_in,
     units_sold_into,
 )
 from traceability.genealogy.read_models import (
@@ -73,6 +74,7 @@ __all__ = [
     "received_containers",
     "received_units",
     "units_of",
+    "units_packed_in",
     "units_sold_into",
     "consignee_countries",
     "AffectedUnit",

@@ -100,6 +100,13 @@ def _closure(containers: set[int]) -> frozenset[int]:
     return frozenset(containers)
 
 
+def units_packed_in(container_id: int) -> QuerySet[Unit]:
+    """The units packed in a container, or in those packed in it at any depth (one query per level
+    of nesting; the units a subquery)."""
+    containers = _closure({container_id})
+    return Unit.objects.filter(pk__in=UnitPacking.objects.filter(container_id__any=containers).values("unit_id"))
+
+
 def units_of(organisation_id: int, *, containers: frozenset[int] | None = None) -> Q:
     """The units an organisation owns or received, as a condition on ``Unit`` (``containers``: its
     ``received_containers``, when read already)."""
