@@ -131,10 +131,12 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from here: no CDN, works offline
     "graphene_django",
     "csp",
+    "django_htmx",
     "suppliers",
     "cells",
     "packs",
     "traceability",
+    "traceability.pages",
 ]
 
 MIDDLEWARE = [
@@ -144,11 +146,14 @@ MIDDLEWARE = [
     "traceability.middleware.SignInThrottleMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The pages' language: the one chosen with the switcher (a cookie), else the browser's.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
 ]
 
 ROOT_URLCONF = "traceability.urls"
@@ -164,6 +169,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "traceability.pages.context.navigation",
             ],
         },
     },
@@ -179,10 +185,17 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# The pages speak English and Simplified Chinese (traceability/pages/locale); the compiled catalogue
+# is committed next to its source, and a test checks that they agree.
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+# The pages' sign-in, for every role; the admin keeps its own for operators.
+LOGIN_URL = "pages:signin"
+LOGIN_REDIRECT_URL = "pages:desk"
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"

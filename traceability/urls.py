@@ -11,6 +11,8 @@ urlpatterns = [
     path("", home, name="home"),
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("traceability.pages.urls")),
     path("api/v1/", include("traceability.api.urls")),
     path("epcis/", include("traceability.epcis.urls")),
     path("graphql/", graphql_view, name="graphql"),

@@ -1,0 +1,17 @@
+from django.urls import path
+
+from traceability.pages import views
+
+app_name = "pages"
+
+# Subjects are named in the query (?id=): a Digital Link holds slashes, and a URN colons.
+urlpatterns = [
+    path("signin/", views.SignInView.as_view(), name="signin"),
+    path("signout/", views.SignOutView.as_view(), name="signout"),
+    path("organisation/", views.organisation_switch, name="organisation"),
+    path("desk/", views.desk, name="desk"),
+    path("desk/audit/", views.audit_page, name="audit"),
+    path("search/", views.search, name="search"),
+    path("unit/", views.unit_page, name="unit"),
+    path("lot/", views.lot_page, name="lot"),
+]
