@@ -33,6 +33,12 @@ browser:
 		$$SUDO apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 \
 		|| { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q --no-install-recommends chromium >/dev/null; } \
 		|| { echo "could not install chromium: install Debian's chromium package, or set CHROMIUM"; exit 1; }; }
+	@# A Chinese font, or the Simplified Chinese pages' screenshot shows empty boxes (the tests read text).
+	@fc-list :lang=zh 2>/dev/null | grep -q . || { \
+		echo "Installing a Chinese font for the pages' screenshots (apt-get)"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get install -y -q --no-install-recommends fonts-wqy-microhei >/dev/null 2>&1 \
+		|| echo "could not install fonts-wqy-microhei: the Chinese screenshot will show empty boxes"; }
 
 run: setup
 	$(BIN)/python manage.py preflight

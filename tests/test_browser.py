@@ -96,6 +96,7 @@ def test_the_landing_page_leads_to_the_interfaces_and_its_api_docs_link_opens_th
     # then it names the product and each interface, and leads to the docs page, all from this server
     assert heading == "Cell traceability ledger"
     assert links == {
+        "Sign in": "/signin/",
         "REST API documentation": "/api/v1/docs/",
         "OpenAPI schema": "/api/v1/schema/",
         "EPCIS 2.0 events": "/epcis/events",
