@@ -459,3 +459,18 @@ def test_the_desk_costs_the_same_queries_whatever_the_number_of_investigations(c
     assert page.count("<tr>") == 1 + 3
     # the regulator's audit entry is written in both; nothing is read per investigation
     assert len(three) == len(one)
+
+
+def test_a_units_page_lists_the_investigations_the_caller_reads_of_it_or_a_lot_it_was_made_from(chain):
+    # given brand A's investigation of M1 (the fixture's), which U9 (brand B's, from C1) was made from
+    def listed(caller: str, unit: int) -> str:
+        page = _text(_page_client(chain.users[caller]).get(_unit_url(chain, unit)))
+        return page.split('id="investigations-heading"', 1)[1].split("</section>", 1)[0]
+
+    # then brand A reads it on U1's page, a regulator on U9's, and brand B not on its own U9's
+    assert f"<td>{chain.investigation.pk}</td>" in listed("own", 1)
+    assert f"<td>{chain.investigation.pk}</td>" in listed("regulator_all", 9)
+    competitor = listed("competitor", 9)
+    assert f"<td>{chain.investigation.pk}</td>" not in competitor and 'id="no-investigations"' in competitor
+    # and U7 (from C4 only) names none
+    assert 'id="no-investigations"' in listed("own", 7)

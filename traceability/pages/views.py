@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth import views as auth_views
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -29,7 +29,7 @@ from suppliers.models import CertificateScheme, Organisation
 from traceability import genealogy
 from traceability.access.audit import audit_entries_visible, audit_reader
 from traceability.access.permissions import subject_lookup, units_in_container, units_of_gtin, units_readable
-from traceability.access.policy import downstream_scope, finding_read_in_full, findings_readable
+from traceability.access.policy import Actor, downstream_scope, finding_read_in_full, findings_readable
 from traceability.access.policy import investigations_readable as investigations_readable_q
 from traceability.core import signin
 from traceability.core.audit import AuditAction
@@ -125,17 +125,7 @@ def desk(request: HttpRequest, page: PageCaller) -> HttpResponse:
     """Where a member lands: the search, the investigations it reads (for a regulator, every brand's
     its grants cover), its grants, and the way to its audit trail and GraphiQL."""
     actor = page.caller.actor
-    investigations = (
-        Investigation.objects.filter(investigations_readable_q(actor))
-        .select_related(
-            "owner",
-            "finding__subject_lot",
-            "finding__subject_unit",
-            "finding__subject_organisation",
-            "finding__subject_site",
-        )
-        .order_by("-opened_at", "-pk")[:PAGE_ROWS]
-    )
+    investigations = _investigations(actor).order_by("-opened_at", "-pk")[:PAGE_ROWS]
     return render(
         request,
         "pages/desk.html",
@@ -146,6 +136,17 @@ def desk(request: HttpRequest, page: PageCaller) -> HttpResponse:
             "grants": _grants(page),
             "reads_audit": audit_reader(page.caller),
         },
+    )
+
+
+def _investigations(actor: Actor) -> QuerySet[Investigation]:
+    """The investigations ``actor`` reads (its own, and those its grants cover), with what a row shows."""
+    return Investigation.objects.filter(investigations_readable_q(actor)).select_related(
+        "owner",
+        "finding__subject_lot",
+        "finding__subject_unit",
+        "finding__subject_organisation",
+        "finding__subject_site",
     )
 
 
@@ -351,6 +352,17 @@ def unit_page(request: HttpRequest, page: PageCaller) -> HttpResponse:
             for answer in unit_certificates(unit, schemes=None, on=timezone.localdate())
         ],
         "tree": _tree(upstream),
+        # As GraphQL's Unit.investigations: those the caller reads whose finding names the unit or a
+        # lot it was made from.
+        "investigations": [
+            _investigation_row(investigation)
+            for investigation in _investigations(page.caller.actor)
+            .filter(
+                Q(finding__subject_unit_id=unit.pk)
+                | Q(finding__subject_lot_id__in=[found.lot.id for found in upstream.lots])
+            )
+            .order_by("-opened_at", "-pk")[:PAGE_ROWS]
+        ],
         "upstream_units": upstream.units,
         "position": upstream.position,
         **siblings,
