@@ -90,3 +90,14 @@ def test_the_browsers_language_and_the_switchers_choice_choose_the_pages_languag
     # and a language the ledger does not speak changes nothing
     client.post("/i18n/setlang/", {"language": "xx", "next": "/desk/"})
     assert "您的工作台" in client.get("/desk/", HTTP_ACCEPT_LANGUAGE="en-GB").content.decode()
+
+
+@pytest.mark.django_db
+def test_the_machine_interfaces_answer_in_english_whatever_the_browser_asks():
+    client = Client()
+    for path in ("/api/v1/findings/", "/epcis/events"):
+        response = client.get(path, HTTP_ACCEPT_LANGUAGE="zh-hans", HTTP_ACCEPT="application/json")
+        assert response.status_code == 401, path
+        assert "Content-Language" not in response, path
+    body = client.get("/api/v1/findings/", HTTP_ACCEPT_LANGUAGE="zh-hans").json()
+    assert body["message"] == "Authentication credentials were not provided."

@@ -1,5 +1,6 @@
 """Project-level middleware: every request carries a request id, which the audit trail records;
-failed sign-ins on the admin's login form are counted and, past the limit, refused.
+failed sign-ins on the admin's login form are counted and, past the limit, refused; the pages are
+translated, the machine interfaces are not.
 
 The id is the client's ``X-Request-ID`` header when it sends a plausible one (a proxy or a client
 tracing its calls across systems), otherwise a new UUID; the response echoes it, so a caller can
@@ -12,8 +13,11 @@ import re
 import uuid
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.middleware.locale import LocaleMiddleware
 from django.urls import reverse
+from django.utils import translation
 
 from traceability.core import signin
 from traceability.core.audit import audit_context
@@ -78,3 +82,25 @@ class SignInThrottleMiddleware:
         if response.status_code == 200:  # the form again, with its errors; a sign-in redirects
             signin.failed(address)
         return response
+
+
+class PagesLocaleMiddleware(LocaleMiddleware):
+    """The pages and the admin speak the language the switcher chose, else the browser's; the
+    machine interfaces (REST, EPCIS, GraphQL) answer in English whatever Accept-Language says: their
+    messages are documented next to stable codes, and DRF's own would otherwise come back in Chinese
+    among the domain's English ones."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        if source_of(request.path_info) in _MACHINE_SOURCES:
+            translation.activate(settings.LANGUAGE_CODE)
+            request.LANGUAGE_CODE = settings.LANGUAGE_CODE  # type: ignore[attr-defined]
+            return
+        super().process_request(request)
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if source_of(request.path_info) in _MACHINE_SOURCES:
+            return response
+        return super().process_response(request, response)
+
+
+_MACHINE_SOURCES = frozenset({AuditSource.API, AuditSource.EPCIS, AuditSource.GRAPHQL})
