@@ -474,3 +474,29 @@ def test_a_units_page_lists_the_investigations_the_caller_reads_of_it_or_a_lot_i
     assert f"<td>{chain.investigation.pk}</td>" not in competitor and 'id="no-investigations"' in competitor
     # and U7 (from C4 only) names none
     assert 'id="no-investigations"' in listed("own", 7)
+
+
+@pytest.mark.parametrize(
+    ("caller", "listed"),
+    [
+        ("own", True),
+        ("competitor", False),
+        ("supplier", False),  # told of the finding on its lot (the lot's page), not the brand's investigation
+        ("distributor", False),
+        ("regulator_all", True),
+        ("regulator_jurisdiction_in", True),  # its run reached Germany
+        ("regulator_out_of_scope", False),
+    ],
+)
+def test_the_desk_lists_an_investigation_to_those_who_read_it_and_to_no_one_else(chain, caller, listed):
+    # given brand A's investigation of M1, traced
+    from tests.jobs_support import run_job
+
+    run_job(chain.investigation.runs.get().job)
+    # when
+    page = _main(_text(_page_client(chain.users[caller]).get("/desk/")))
+    # then
+    assert (f"<td>{chain.investigation.pk}</td>" in page) is listed
+    assert (chain.brand.name in page) is listed
+    if not listed:
+        assert 'id="no-investigations"' in page
