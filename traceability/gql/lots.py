@@ -21,7 +21,7 @@ from graphql import GraphQLResolveInfo
 from cells.models import Inspection as InspectionRow
 from cells.models import Lot as LotModel
 from traceability import genealogy
-from traceability.access.policy import FULL, ResultScope, result_scope, subject_traceable, upstream_traceable
+from traceability.access.policy import ResultScope, downstream_scope, subject_traceable, upstream_traceable
 from traceability.core.limits import control_character
 from traceability.genealogy.models import Exposure as ExposureName
 from traceability.gql.context import Context, InputError, context_of, pk_of, selected
@@ -185,18 +185,9 @@ class AffectedUnitConnection(graphene.ObjectType):
     others = graphene.List(graphene.NonNull(OthersCount), required=True)
 
 
-def downstream_scope(context: Context, lot: LotModel, forward: genealogy.Forward) -> ResultScope:
-    """What the caller sees of ``lot``'s forward trace: a regulator whose grants cover the lot
-    (``subject_traceable`` let it ask) sees it in full, as it sees a covered investigation's runs;
-    anyone else as the access policy's ``result_scope`` says."""
-    if context.actor.scoped_regulator:
-        return FULL
-    return result_scope(context.actor, forward)
-
-
 def downstream_read(context: Context, lot: LotModel, *, exposure: str | None, first: int, after: int) -> Downstream:
     forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[lot.pk])
-    scope = downstream_scope(context, lot, forward)
+    scope = downstream_scope(context.actor, forward)
     if scope.full:
         definite, potential = genealogy.affected_counts(forward)
     else:

@@ -111,7 +111,9 @@ def organisation_switch(request: HttpRequest) -> HttpResponse:
         )
     request.session[SESSION_KEY] = wanted
     target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         target = reverse("pages:desk")
     return HttpResponseRedirect(target)
 
