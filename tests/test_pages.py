@@ -500,3 +500,17 @@ def test_the_desk_lists_an_investigation_to_those_who_read_it_and_to_no_one_else
     assert (chain.brand.name in page) is listed
     if not listed:
         assert 'id="no-investigations"' in page
+
+
+def test_a_regulators_audit_page_shows_what_it_asked_decoded_and_nothing_unprintable(chain):
+    # given a regulator's reads: a unit by its Digital Link, and a search holding a control character
+    client = _page_client(chain.users["regulator_all"])
+    client.get(_unit_url(chain, 1))
+    client.get("/search/", {"q": "U1\x01"})
+    # when it reads its audit
+    page = _main(_text(client.get("/desk/audit/")))
+    # then each read is there as asked, the query decoded, the control character shown as U+FFFD
+    link = identifier_render(Unit.objects.get(pk=chain.u[1]).identity, form="digital_link")
+    assert f"<code>/unit/?id={link}</code></td><td>200</td>" in page
+    assert "<code>/search/?q=U1\ufffd</code></td><td>400</td>" in page
+    assert "\x01" not in page

@@ -18,6 +18,7 @@ def test_the_landing_page_names_every_interface_to_anyone():
     page = response.content.decode()
     assert re.findall(r"<title>(.*?)</title>", page) == ["Cell traceability ledger"]
     assert re.findall(r'href="([^"]*)"', page) == [
+        "/signin/",
         "/api/v1/docs/",
         "/api/v1/schema/",
         "/epcis/events",

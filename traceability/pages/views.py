@@ -9,7 +9,7 @@ import contextlib
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote_plus, urlencode
 
 from django.contrib.auth import views as auth_views
 from django.db.models import Q, QuerySet
@@ -507,4 +507,22 @@ def audit_page(request: HttpRequest, page: PageCaller) -> HttpResponse:
     entries = audit_entries_visible(
         AuditEntry.objects.filter(organisation=page.organisation, action__in=reads), page.caller
     ).order_by("-at", "-id")[:PAGE_ROWS]
-    return render(request, "pages/audit.html", {"form": SearchForm(), "entries": entries})
+    rows = [
+        {
+            "at": entry.at,
+            "username": entry.username,
+            "source": entry.get_source_display(),
+            "what": _read_asked(entry.detail),
+            "status": entry.detail.get("status", ""),
+        }
+        for entry in entries
+    ]
+    return render(request, "pages/audit.html", {"form": SearchForm(), "entries": rows})
+
+
+def _read_asked(detail: dict[str, Any]) -> str:
+    """The path and query an entry recorded, as a person reads them: the query decoded (it is kept
+    as it came, percent-encoded), anything unprintable shown as U+FFFD."""
+    query = unquote_plus(str(detail.get("query", "")))
+    asked = str(detail.get("path", "")) + (f"?{query}" if query else "")
+    return "".join(c if c.isprintable() else "\ufffd" for c in asked)
