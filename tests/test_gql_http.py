@@ -54,7 +54,7 @@ def test_the_vendored_assets_are_the_published_ones():
 
 def test_an_anonymous_browser_is_sent_to_sign_in_and_a_get_without_html_is_refused():
     anonymous = Client().get("/graphql/", HTTP_ACCEPT="text/html")
-    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/admin/login/")
+    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/signin/?next=")
     script = _signed_in().get("/graphql/?query={__typename}", HTTP_ACCEPT="application/json")
     assert script.status_code == 405 and script.json()["errors"][0]["extensions"]["code"] == "method_not_allowed"
     assert "data" not in script.json()

@@ -19,7 +19,6 @@ from typing import Any
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse
 from django.shortcuts import render
-from django.urls import reverse
 from graphql import (
     DocumentNode,
     ExecutionResult,
@@ -114,8 +113,8 @@ class GraphQLView(APIView):
                 headers={"Allow": "POST"},
             )
         if not request.user.is_authenticated:
-            # The ledger's sign-in form is the admin's (the pages have none of their own yet).
-            return redirect_to_login(request.get_full_path(), login_url=reverse("admin:login"))
+            # The pages' sign-in (settings.LOGIN_URL), for every role: the admin's takes staff only.
+            return redirect_to_login(request.get_full_path())
         return render(request._request, "graphql/graphiql.html", {})
 
     def post(self, request: Request) -> Response:
