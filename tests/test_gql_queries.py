@@ -12,6 +12,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from cells.models import Inspection, Lot
+from packs.models import Unit
 from suppliers.models import Membership, Role
 from suppliers.services import api_token_issue
 from tests.factories import CertificateFactory, OrganisationFactory, SiteFactory
@@ -25,8 +26,10 @@ DOWNSTREAM = """query D($lot: String!, $first: Int) { lot(identifier: $lot) { id
     edges { cursor node { exposure productModel workOrder unit { id identity serial gtin }
       path { from to record exposure } } }
     pageInfo { hasNextPage endCursor } } } }"""
+COUNT_SIBLINGS = """query C($unit: String!) { unit(identifier: $unit) { siblings { totalCount } } }"""
 SIBLINGS = """query S($unit: String!, $first: Int) { unit(identifier: $unit) { id
-  siblings(first: $first) { edges { cursor node { id identity serial } } pageInfo { hasNextPage endCursor } } } }"""
+  siblings(first: $first) { totalCount edges { cursor node { id identity serial } }
+    pageInfo { hasNextPage endCursor } } } }"""
 
 
 def _key(organisation: Any) -> str:
@@ -77,6 +80,25 @@ def test_a_siblings_page_costs_the_same_queries_whatever_its_size(world):
     assert len(small_data["unit"]["siblings"]["edges"]) == 2
     assert len(large_data["unit"]["siblings"]["edges"]) == 25
     assert large == small
+
+
+@pytest.mark.parametrize(("caller", "expected"), [("regulator", 32), ("brand", 32), ("d1", 2)])
+def test_siblings_total_count_is_how_many_siblings_the_caller_sees(world, caller, expected):
+    # given U1 built from MOD1 with U2, U3 and 30 more of the brand's units; the distributor D1
+    # received U1..U3 only
+    key = _key(getattr(world, caller))
+    unit = urn(Unit.objects.get(pk=world.u[1]).identity)
+
+    # when the caller pages through them all, and asks for the count alone
+    paged, whole = _queries(key, SIBLINGS, unit=unit, first=1000)
+    counted, alone = _queries(key, COUNT_SIBLINGS, unit=unit)
+
+    # then the count is how many siblings the caller is shown (the brand's all, D1's the two it
+    # received), the same asked alone, which reads no page
+    siblings = whole["unit"]["siblings"]
+    assert siblings["totalCount"] == len(siblings["edges"]) == expected
+    assert alone["unit"]["siblings"]["totalCount"] == expected
+    assert counted < paged
 
 
 def test_failed_token_sign_ins_are_throttled_as_the_rest_api_throttles_them(settings):

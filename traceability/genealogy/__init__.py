@@ -58,7 +58,7 @@ from traceability.genealogy.read_models import (
     upstream_read,
 )
 from traceability.genealogy.receipts import into_countries, shipped_units, to_organisation, unit_shipped
-from traceability.genealogy.siblings import Siblings, siblings
+from traceability.genealogy.siblings import Siblings, siblings, siblings_count
 from traceability.genealogy.snapshot import Snapshot, ledger_snapshot
 
 __all__ = [
@@ -120,6 +120,7 @@ __all__ = [
     "segments_written_by",
     "siblings",
     "siblings_page",
+    "siblings_count",
     "sums_of",
     "unit_summary",
     "upstream_read",

@@ -186,6 +186,7 @@ class UnitEdge(graphene.ObjectType):
 class UnitConnection(graphene.ObjectType):
     """Units a page at a time, in unit order."""
 
+    total_count = graphene.Int(required=True, description="How many units there are in all pages.")
     edges = graphene.List(graphene.NonNull(UnitEdge), required=True)
     page_info = graphene.NonNull(relay.PageInfo)
 
@@ -310,15 +311,12 @@ class Unit(graphene.ObjectType):
         unit = unit_traceable(context, root.id)
         if unit is None:
             raise _refused(context, root)
+        visible = UnitModel.objects.filter(units_readable(context.actor))
+        snapshot = genealogy.ledger_snapshot()  # the count and the page at one ledger position
         edges: list[dict[str, Any]] = []
         next_after: int | None = None
-        if size:
-            page = genealogy.siblings_page(
-                unit=unit,
-                visible_units=UnitModel.objects.filter(units_readable(context.actor)),
-                after=start,
-                limit=size,
-            )
+        if size and selected(info, {"edges", "pageInfo"}):
+            page = genealogy.siblings_page(unit=unit, visible_units=visible, after=start, limit=size, snapshot=snapshot)
             context.prefix_length.prepare(page.identities())
             edges = [
                 {
@@ -329,7 +327,13 @@ class Unit(graphene.ObjectType):
             ]
             next_after = page.next_after
             units_expected(context, [edge["node"].id for edge in edges])
+        total = (
+            genealogy.siblings_count(snapshot=snapshot, unit_id=unit.pk, among=visible)
+            if selected(info, {"totalCount"})
+            else 0  # not asked: not counted
+        )
         return {
+            "total_count": total,
             "edges": edges,
             "page_info": {
                 "has_next_page": next_after is not None,
