@@ -170,3 +170,52 @@ def test_a_units_investigations_are_those_the_caller_reads_naming_it_or_a_lot_up
     assert [i["number"] for i in brand] == [on_m1]
     assert [i["number"] for i in regulator] == [inquiry, on_m1]
     assert regulator[0]["finding"]["subject"] == urn(u1.identity)
+
+
+INVESTIGATIONS = """query T($unit: String!) { unit(identifier: $unit) { investigations {
+  number status openedAt owner { slug roles }
+  finding { number subject attachments { name } inspections { method } }
+  latestRun { number definiteCount potentialCount }
+  runs { number status definiteCount }
+  transitions { toStatus } } } }"""
+
+
+@pytest.mark.parametrize("caller", ["regulator", "brand"])
+def test_a_units_investigations_read_each_relation_once_whatever_their_number(world, caller):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from packs.models import Unit
+
+    # given the brand's findings on M1 and on C1 (both upstream of U1), each traced, and three more
+    def record(subject: Any) -> None:
+        finding = finding_record(
+            owner=world.brand, subject=subject, category="other", severity="high", description="x",
+            submit=lambda job: None,
+        )  # fmt: skip
+        run_job(TraceRun.objects.get(investigation=finding.investigation).job)
+
+    unit = urn(Unit.objects.get(pk=world.u[1]).identity)
+    key = _key(getattr(world, caller))
+
+    def asked() -> tuple[int, list[dict[str, Any]]]:
+        with CaptureQueriesContext(connection) as captured:
+            found = _ask(key, INVESTIGATIONS, unit=unit)["unit"]["investigations"]
+        return len(captured), found
+
+    record(world.m1)
+    record(world.c1)
+    small, few = asked()
+    for subject in (world.m1, world.c1, world.mod1):
+        record(subject)
+
+    # when the caller asks for two investigations of U1, then for five, with every relation
+    large, many = asked()
+
+    # then each has its own latest run, runs and moves, and the five cost no more queries than two
+    assert len(few) == 2 and len(many) == 5
+    assert all(i["latestRun"]["number"] == i["runs"][0]["number"] for i in many)
+    assert all([t["toStatus"] for t in i["transitions"]] == ["open", "tracing", "traced"] for i in many)
+    assert {i["owner"]["slug"] for i in many} == {world.brand.slug}
+    assert all(i["latestRun"]["definiteCount"] > 0 for i in many)
+    assert large == small

@@ -478,13 +478,21 @@ def readable_through_investigation(actor: Actor, *, owner: str, investigation: s
 
 
 def investigation_scope(actor: Actor, investigation: Investigation) -> ResultScope:
-    """How much of ``investigation``'s results ``actor`` sees: in full when its grants cover it (one
-    query, for a scoped regulator only); else as ``result_scope`` says."""
-    if actor.scoped_regulator and (
-        Investigation.objects.filter(investigations_covered(actor), pk=investigation.pk).exists()
-    ):
-        return FULL
-    return result_scope(actor)
+    """How much of ``investigation``'s results ``actor`` sees (``investigation_scopes``)."""
+    return investigation_scopes(actor, [investigation.pk])[investigation.pk]
+
+
+def investigation_scopes(actor: Actor, investigation_ids: Iterable[int]) -> dict[int, ResultScope]:
+    """How much of each investigation's results ``actor`` sees, by id: in full when its grants
+    cover it (one query for them all, for a scoped regulator only); else as ``result_scope`` says."""
+    ids = sorted(set(investigation_ids))
+    covered: set[int] = set()
+    if actor.scoped_regulator and ids:
+        covered = set(
+            Investigation.objects.filter(investigations_covered(actor), pk__in=ids).values_list("pk", flat=True)
+        )
+    scope = result_scope(actor)
+    return {pk: FULL if pk in covered else scope for pk in ids}
 
 
 def units_readable(actor: Actor) -> Q:

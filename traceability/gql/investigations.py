@@ -18,19 +18,21 @@ from graphene import relay
 from graphene.types import generic
 from graphql import GraphQLResolveInfo
 
+from cells.models import Inspection as InspectionRow
 from suppliers.models import Organisation as OrganisationModel
 from traceability import genealogy
 from traceability.access.policy import (
     ResultScope,
     finding_read_in_full,
-    investigation_scope,
+    investigation_scopes,
     investigations_readable,
     readable_through_investigation,
 )
 from traceability.gql.context import Context, InputError, context_of, pk_of, selected
+from traceability.gql.loaders import loader
 from traceability.gql.lots import AFFECTED, AffectedUnitConnection, Exposure, Inspection, affected_page
 from traceability.gql.paging import after_of, page_size
-from traceability.gql.parties import Organisation, organisations_expected
+from traceability.gql.parties import Organisation, organisations_expected, party
 from traceability.investigations.models import Finding as FindingModel
 from traceability.investigations.models import FindingAttachment as AttachmentModel
 from traceability.investigations.models import FindingCategory as CategoryName
@@ -44,7 +46,7 @@ from traceability.investigations.selectors import (
     RunNotFinished,
     affected_breakdown,
     affected_consignees,
-    finding_latest_run,
+    findings_latest_runs,
     finished_run_part,
     finished_run_result,
     run_require_finished,
@@ -109,13 +111,13 @@ class Finding(graphene.ObjectType):
     def resolve_attachments(root: FindingModel, info: GraphQLResolveInfo) -> list[Any]:
         if not finding_read_in_full(context_of(info).actor, root.owner_id):
             return []  # the recorder's evidence, not shown to a party told of the finding
-        return list(root.attachments.order_by("uploaded_at", "pk"))
+        return loader(context_of(info), _attachments_of).load(root.pk) or []
 
     @staticmethod
     def resolve_inspections(root: FindingModel, info: GraphQLResolveInfo) -> list[Any]:
         if not finding_read_in_full(context_of(info).actor, root.owner_id):
             return []
-        return list(root.inspections.order_by("inspected_at", "pk"))
+        return loader(context_of(info), _inspections_cited).load(root.pk) or []
 
     @staticmethod
     def resolve_number(root: FindingModel, info: GraphQLResolveInfo) -> int:
@@ -183,11 +185,8 @@ def _group(counted: Counted, key: Any, name: str | None = None) -> dict[str, Any
 
 def run_scope(context: Context, run: TraceRunModel) -> ResultScope:
     """What the caller sees of a run's results: the access policy's ``investigation_scope``, once
-    per investigation and request (REST's ``result_scope_of``)."""
-    key = ("investigation-scope", run.investigation_id)
-    if key not in context.memo:
-        context.memo[key] = investigation_scope(context.actor, run.investigation)
-    return context.memo[key]  # type: ignore[no-any-return]
+    per investigation and request (REST's ``result_scope_of``), a list's in one batch."""
+    return loader(context, _scopes).load(run.investigation_id)  # type: ignore[no-any-return]
 
 
 def run_result(context: Context, run: TraceRunModel) -> genealogy.Forward:
@@ -352,6 +351,62 @@ class TraceRun(graphene.ObjectType):
         }
 
 
+def _scopes(context: Context, ids: list[int]) -> dict[int, ResultScope]:
+    return investigation_scopes(context.actor, ids)
+
+
+def _latest_runs(context: Context, finding_ids: list[int]) -> dict[int, TraceRunModel]:
+    """Each finding's latest finished run, by finding id."""
+    runs = findings_latest_runs(finding_ids=finding_ids).select_related("job", "investigation")
+    return {run.investigation.finding_id: run for run in runs}
+
+
+def _runs_of(context: Context, ids: list[int]) -> dict[int, list[TraceRunModel]]:
+    """Each investigation's runs, newest first, by investigation id."""
+    found: dict[int, list[TraceRunModel]] = {}
+    runs = TraceRunModel.objects.filter(investigation_id__in=ids).select_related("job", "investigation")
+    for run in runs.order_by("-created_at", "-pk"):
+        found.setdefault(run.investigation_id, []).append(run)
+    return found
+
+
+def _transitions_of(context: Context, ids: list[int]) -> dict[int, list[TransitionModel]]:
+    found: dict[int, list[TransitionModel]] = {}
+    for row in TransitionModel.objects.filter(investigation_id__in=ids).order_by("at", "pk"):
+        found.setdefault(row.investigation_id, []).append(row)
+    return found
+
+
+def _attachments_of(context: Context, finding_ids: list[int]) -> dict[int, list[AttachmentModel]]:
+    found: dict[int, list[AttachmentModel]] = {}
+    for row in AttachmentModel.objects.filter(finding_id__in=finding_ids).order_by("uploaded_at", "pk"):
+        found.setdefault(row.finding_id, []).append(row)
+    return found
+
+
+def _inspections_cited(context: Context, finding_ids: list[int]) -> dict[int, list[InspectionRow]]:
+    found: dict[int, list[InspectionRow]] = {}
+    cited = FindingModel.inspections.through.objects.filter(finding_id__in=finding_ids).select_related("inspection")
+    for row in cited.order_by("inspection__inspected_at", "inspection__pk"):
+        found.setdefault(row.finding_id, []).append(row.inspection)
+    organisations_expected(context, (i.owner_id for held in found.values() for i in held))
+    return found
+
+
+def investigations_expected(context: Context, investigations: list[InvestigationModel]) -> None:
+    """A list about to render these investigations: what each shows is read in one batch per relation."""
+    ids = [investigation.pk for investigation in investigations]
+    findings = [investigation.finding_id for investigation in investigations]
+    for batch in (_scopes, _runs_of, _transitions_of):
+        loader(context, batch).expect(ids)
+    for batch in (_latest_runs, _attachments_of, _inspections_cited):
+        loader(context, batch).expect(findings)
+    organisations_expected(context, (investigation.owner_id for investigation in investigations))
+    findings_read = [investigation.finding for investigation in investigations]
+    subjects = [finding.subject_lot or finding.subject_unit for finding in findings_read]
+    context.prefix_length.prepare([subject.identity for subject in subjects if subject is not None])
+
+
 def investigations_of(actor: Any) -> Any:
     """The investigations ``actor`` reads (its own, and those its grants cover), with what an
     investigation's fields show read with them."""
@@ -383,16 +438,11 @@ class Investigation(graphene.ObjectType):
 
     @staticmethod
     def resolve_runs(root: InvestigationModel, info: GraphQLResolveInfo) -> list[TraceRunModel]:
-        runs = list(
-            TraceRunModel.objects.filter(investigation=root).select_related("job").order_by("-created_at", "-pk")
-        )
-        for run in runs:
-            run.investigation = root
-        return runs
+        return loader(context_of(info), _runs_of).load(root.pk) or []
 
     @staticmethod
     def resolve_transitions(root: InvestigationModel, info: GraphQLResolveInfo) -> list[TransitionModel]:
-        return list(root.transitions.order_by("at", "pk"))
+        return loader(context_of(info), _transitions_of).load(root.pk) or []
 
     @classmethod
     def is_type_of(cls, root: Any, info: GraphQLResolveInfo) -> bool:
@@ -409,14 +459,11 @@ class Investigation(graphene.ObjectType):
 
     @staticmethod
     def resolve_owner(root: InvestigationModel, info: GraphQLResolveInfo) -> Any:
-        return genealogy.party_of(root.owner)
+        return party(context_of(info), root.owner_id)
 
     @staticmethod
     def resolve_latest_run(root: InvestigationModel, info: GraphQLResolveInfo) -> TraceRunModel | None:
-        run = finding_latest_run(finding=root.finding)
-        if run is None:
-            return None
-        return TraceRunModel.objects.select_related("job", "investigation").get(pk=run.pk)
+        return loader(context_of(info), _latest_runs).load(root.finding_id)
 
 
 class InvestigationQuery(graphene.ObjectType):

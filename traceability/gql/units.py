@@ -292,7 +292,7 @@ class Unit(graphene.ObjectType):
 
     @staticmethod
     def resolve_investigations(root: UnitRoot, info: GraphQLResolveInfo) -> list[Any]:
-        from traceability.gql.investigations import investigations_of
+        from traceability.gql.investigations import investigations_expected, investigations_of
 
         context = context_of(info)
         unit = unit_traceable(context, root.id)
@@ -300,7 +300,9 @@ class Unit(graphene.ObjectType):
             raise _refused(context, root)
         lots = [found.lot.id for found in upstream_of(context, unit).lots]
         named = Q(finding__subject_unit_id=unit.pk) | Q(finding__subject_lot_id__in=lots)
-        return list(investigations_of(context.actor).filter(named).order_by("-opened_at", "-pk"))
+        found = list(investigations_of(context.actor).filter(named).order_by("-opened_at", "-pk"))
+        investigations_expected(context, found)
+        return found
 
     @staticmethod
     def resolve_siblings(

@@ -31,7 +31,7 @@ from traceability.core.errors import DomainError
 from traceability.core.models import JobStatus
 from traceability.genealogy.models import SegmentMember, SegmentOwner, Transformation, exposure_name
 from traceability.genealogy.trace import Link
-from traceability.investigations.models import Finding, TraceRun, TraceRunPart, TraceRunSegment, TraceRunUnit
+from traceability.investigations.models import TraceRun, TraceRunPart, TraceRunSegment, TraceRunUnit
 from traceability.investigations.services import run_party_view, run_result, run_snapshot
 from traceability.ledger.selectors import known_prefixes_sql, prefix_candidates_sql
 
@@ -97,35 +97,29 @@ def findings_about(organisation_id: int) -> Q:
     return concerning & ~Q(owner_id=organisation_id) & Q(inquiry=False)
 
 
-def finding_latest_run(*, finding: Finding) -> TraceRun | None:
-    """The finding's latest run whose job has succeeded, if any (one query)."""
-    return (
-        TraceRun.objects.filter(investigation__finding=finding, job__status=JobStatus.SUCCEEDED)
-        .select_related("investigation")
-        .order_by("-created_at", "-pk")
-        .first()
+def findings_latest_runs(*, finding_ids: Iterable[int]) -> QuerySet[TraceRun]:
+    """Each finding's latest run whose job has succeeded (none for a finding with none), as one
+    query whatever the number of findings: each finding's latest found by a subquery."""
+    finished = TraceRun.objects.filter(job__status=JobStatus.SUCCEEDED)
+    latest = finished.filter(investigation__finding_id=OuterRef("investigation__finding_id")).order_by(
+        "-created_at", "-pk"
     )
+    return finished.filter(investigation__finding_id__in=sorted(set(finding_ids)), pk=Subquery(latest.values("pk")[:1]))
 
 
 def findings_shares(*, finding_ids: Iterable[int], party_id: int, recount_unstored: bool = False) -> dict[int, Any]:
     """``party_id``'s share of each finding's latest finished run, as the run stored it when it
     finished (``TraceRun.shares``): {finding id: {"position": …, "definite_units": …, …}}. One
-    query, whatever the number of findings: each finding's latest run found by a subquery. A
-    finding with no finished run is absent; so is one whose run stored no share for the party (it
-    finished before shares were stored, or the party was told through an earlier run), unless
-    ``recount_unstored`` (one finding's own answer), which counts it as it was before (a trace)."""
+    query, whatever the number of findings (``findings_latest_runs``). A finding with no finished
+    run is absent; so is one whose run stored no share for the party (it finished before shares
+    were stored, or the party was told through an earlier run), unless ``recount_unstored`` (one
+    finding's own answer), which counts it as it was before (a trace)."""
     ids = sorted(set(finding_ids))
     if not ids:
         return {}
-    finished = TraceRun.objects.filter(job__status=JobStatus.SUCCEEDED)
-    latest = finished.filter(investigation__finding_id=OuterRef("investigation__finding_id")).order_by(
-        "-created_at", "-pk"
-    )
     # Each run's shares are a few parties' counts (the lots' owners a result passed through): read
     # whole, this party's picked here (a JSON key that is a number reads as an array index in SQL).
-    rows = finished.filter(investigation__finding_id__in=ids, pk=Subquery(latest.values("pk")[:1])).values_list(
-        "pk", "investigation__finding_id", "position", "shares"
-    )
+    rows = findings_latest_runs(finding_ids=ids).values_list("pk", "investigation__finding_id", "position", "shares")
     shares: dict[int, Any] = {}
     for run_id, finding_id, position, stored in rows:
         share = stored.get(str(party_id)) if stored is not None else None
