@@ -19,6 +19,7 @@ from tests.test_api_support import member, urn
 from tests.trace_world import add_competitor, build_world
 from traceability.core.models import Job
 from traceability.investigations.models import Export, Finding, Investigation, InvestigationTransition, TraceRun
+from traceability.investigations.services import finding_seeds
 
 pytestmark = pytest.mark.django_db
 
@@ -210,3 +211,125 @@ def test_another_brands_inspection_is_answered_as_an_id_that_names_nothing(world
         for a, pk in zip(answers, (theirs.pk, theirs.pk + 1_000), strict=True)
     ] == [[("unknown_inspection", "no inspection has id N")]] * 2
     assert _written() == before
+
+
+RECORD_ON = """mutation Record($subject: String, $supplier: String, $site: ID, $from: DateTime, $to: DateTime) {
+  recordFinding(subject: $subject, supplier: $supplier, site: $site, windowFrom: $from, windowTo: $to,
+                category: METALLIC_DEBRIS, severity: HIGH, description: "debris from the cathode line") {
+    findingId investigation { number owner { slug } finding { subject } } errors { code message field } } }"""
+
+
+def _plant_of_m1(world: Any) -> str:
+    """A plant of M1's supplier, M1 made there: the Site id the graph gives it."""
+    from graphql_relay import to_global_id
+
+    from cells.models import Lot
+    from tests.factories import SiteFactory
+
+    plant = SiteFactory(owner=world.m1.owner, name="Cathode plant")
+    Lot.objects.filter(pk=world.m1.pk).update(site=plant)
+    return to_global_id("Site", plant.pk)
+
+
+@pytest.mark.parametrize("named", ["supplier", "site"])
+def test_a_finding_on_all_lots_of_a_supplier_or_a_site_in_a_window_is_recorded_as_rest_records_it(world, named):
+    # given M1's supplier and its plant: M1 reaches the brand's units
+    value = world.m1.owner.slug if named == "supplier" else _plant_of_m1(world)
+    window = {"from": "2024-01-01T00:00:00+00:00", "to": "2024-06-30T00:00:00+00:00"}
+
+    # when the brand's QA engineer records a finding on the supplier's lots (or the plant's) of a window
+    payload = _ask(_key(world.brand), RECORD_ON, **{named: value}, **window)
+
+    # then it is recorded with its window, its investigation opened and traced from M1
+    assert payload["errors"] == []
+    finding = Finding.objects.get(pk=payload["findingId"])
+    assert (finding.subject_kind, finding.window_from, finding.window_to) == (
+        named,
+        dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+        dt.datetime(2024, 6, 30, tzinfo=dt.UTC),
+    )
+    expected = world.m1.owner.slug if named == "supplier" else "Cathode plant"
+    assert payload["investigation"]["finding"]["subject"] == expected
+    assert TraceRun.objects.filter(investigation=finding.investigation).count() == 1
+    assert finding_seeds(finding) == ([world.m1.pk], [])
+
+
+@pytest.mark.parametrize(
+    ("variables", "code", "field"),
+    [
+        ({}, "subject_required", "subject"),
+        ({"subject": "M1", "supplier": "SUPPLIER"}, "subject_required", "subject"),
+        ({"subject": "M1", "from": "2024-01-01T00:00:00+00:00"}, "window_not_applicable", "windowFrom"),
+        (
+            {"supplier": "SUPPLIER", "from": "2024-02-01T00:00:00+00:00", "to": "2024-01-01T00:00:00+00:00"},
+            "invalid_window",
+            "windowTo",
+        ),
+        ({"supplier": "nobody"}, "does_not_exist", "supplier"),
+        ({"site": "U2l0ZTo5OTk5OTk="}, "does_not_exist", "site"),  # Site:999999
+        ({"site": "Lot:1"}, "does_not_exist", "site"),
+        ({"supplier": "a\x00b"}, "control_character", "supplier"),
+    ],
+)
+def test_a_supplier_or_site_finding_with_a_bad_argument_is_refused_naming_it(world, variables, code, field):
+    before = _written()
+    variables = {k: world.m1.owner.slug if v == "SUPPLIER" else v for k, v in variables.items()}
+    payload = _ask(_key(world.brand), RECORD_ON, **variables)
+    assert [(e["code"], e["field"]) for e in payload["errors"]] == [(code, field)]
+    assert _written() == before
+
+
+@pytest.mark.parametrize("named", ["supplier", "site"])
+def test_a_party_that_may_trace_no_lot_of_a_supplier_or_site_is_answered_as_for_an_unknown_subject(world, named):
+    # given M1's supplier and plant, whose lots reach the brands' units and not a third brand's
+    value = world.m1.owner.slug if named == "supplier" else _plant_of_m1(world)
+    stranger = OrganisationFactory(role=Role.BRAND)
+    before = _written()
+
+    # when the third brand records a finding on them
+    payload = _ask(_key(stranger), RECORD_ON, **{named: value})
+
+    # then it is told what an unknown subject is told, and nothing is written
+    assert payload["errors"] == [
+        {"code": "unknown_subject", "message": f"no lot of {named} {value!r} is known to you", "field": named}
+    ]
+    assert _written() == before
+
+
+def test_a_scoped_regulators_inquiry_on_a_supplier_is_held_to_its_grants_and_an_empty_window_reads_as_outside(world):
+    from cells.models import Lot
+    from traceability.access.models import GrantScope
+    from traceability.access.services import grant_add
+
+    # given a regulator of Germany, where D1 (U1..U3, made from M1) is; C4's supplier reaches only D2's units
+    type(world.d1).objects.filter(pk=world.d1.pk).update(country="DE")
+    type(world.d2).objects.filter(pk=world.d2.pk).update(country="FR")
+    germany = OrganisationFactory(role=Role.REGULATOR, all_grant=False)
+    grant_add(regulator=germany, scope=GrantScope.JURISDICTION, jurisdiction="DE")
+    everywhere = world.regulator
+    for supplier in (world.m1.owner, world.c4.owner):  # made in 2024 (an undated lot is in every window)
+        Lot.objects.filter(owner=supplier).update(
+            produced_from=dt.datetime(2024, 1, 1, tzinfo=dt.UTC), produced_to=dt.datetime(2024, 2, 1, tzinfo=dt.UTC)
+        )
+    covered, outside = world.m1.owner.slug, world.c4.owner.slug
+    empty = {"from": "1990-01-01T00:00:00+00:00", "to": "1990-01-02T00:00:00+00:00"}
+    before = _written()
+
+    # when it asks about a supplier outside its grant, and about the covered one in a window it made nothing in
+    refused = _ask(_key(germany), RECORD_ON, supplier=outside)
+    nothing_then = _ask(_key(germany), RECORD_ON, supplier=covered, **empty)
+    # and a regulator who sees every lot asks for the same empty window
+    told_empty = _ask(_key(everywhere), RECORD_ON, supplier=covered, **empty)
+
+    # then both of the first are the same answer, not "has no lots in the window"; only the second learns it
+    assert [e["code"] for e in refused["errors"] + nothing_then["errors"]] == ["unknown_subject"] * 2
+    assert refused["errors"][0]["message"] == f"no lot of supplier {outside!r} is known to be within your grants"
+    assert nothing_then["errors"][0]["message"].replace(covered, "S") == refused["errors"][0]["message"].replace(
+        outside, "S"
+    )
+    assert [(e["code"], e["field"]) for e in told_empty["errors"]] == [("empty_subject", "supplier")]
+    assert _written() == before
+
+    # and the covered supplier's lots of 2024 are its to inquire into
+    recorded = _ask(_key(germany), RECORD_ON, supplier=covered, **{"from": "2024-01-01T00:00:00+00:00"})
+    assert recorded["errors"] == [] and Finding.objects.get(pk=recorded["findingId"]).inquiry

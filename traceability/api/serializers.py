@@ -34,7 +34,7 @@ from traceability.investigations.models import (
     SubjectKind,
     TraceRun,
 )
-from traceability.investigations.services import finding_seeds
+from traceability.investigations.services import finding_subject_lots
 from traceability.ledger.selectors import SubjectError, identifier_or_none, subject_find
 
 UNITS_PAGE_MAX = 1_000
@@ -129,22 +129,10 @@ class FindingInput(serializers.Serializer):
         attrs.pop("subject_site", None)
         # A supplier or site subject's lots (in its window), for the access policy to judge before
         # anyone is told whether there are any: an empty one is refused after that (``empty_subject``).
-        attrs["lot_ids"] = None if named == ["subject"] else self._lots_named(attrs)
-        return attrs
-
-    @staticmethod
-    def _lots_named(attrs: dict[str, Any]) -> list[int]:
-        """The lots a supplier or site subject names in its window (the service refuses none)."""
-        kind = SubjectKind.SUPPLIER if isinstance(attrs["subject"], Organisation) else SubjectKind.SITE
-        finding = Finding(
-            subject_kind=kind,
-            subject_organisation=attrs["subject"] if kind == SubjectKind.SUPPLIER else None,
-            subject_site=attrs["subject"] if kind == SubjectKind.SITE else None,
-            window_from=attrs.get("window_from"),
-            window_to=attrs.get("window_to"),
+        attrs["lot_ids"] = finding_subject_lots(
+            attrs["subject"], window_from=attrs.get("window_from"), window_to=attrs.get("window_to")
         )
-        lot_ids, _ = finding_seeds(finding)
-        return lot_ids
+        return attrs
 
 
 class TransitionInput(serializers.Serializer):

@@ -12,17 +12,21 @@ with its stable code. Every refusal is a typed payload error (Saleor's habit) an
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
 import graphene
 from graphql import GraphQLResolveInfo
+from graphql_relay import from_global_id
 
+from suppliers.models import Organisation as OrganisationModel
+from suppliers.models import Site as SiteModel
 from traceability.access.permissions import Caller
 from traceability.access.policy import inspections_citable, investigation_scope, subject_check
 from traceability.core.errors import DomainError
 from traceability.core.limits import control_character
-from traceability.gql.context import context_of
+from traceability.gql.context import context_of, pk_of
 from traceability.gql.investigations import FindingCategory, Investigation, Severity, TraceRun, investigations_of
 from traceability.investigations.exports import export_start
 from traceability.investigations.models import ExportFormat as ExportFormatName
@@ -31,7 +35,12 @@ from traceability.investigations.models import Investigation as InvestigationMod
 from traceability.investigations.models import InvestigationStatus
 from traceability.investigations.models import Severity as SeverityName
 from traceability.investigations.models import TraceRun as TraceRunModel
-from traceability.investigations.services import finding_record, investigation_transition, trace_run_start
+from traceability.investigations.services import (
+    finding_record,
+    finding_subject_lots,
+    investigation_transition,
+    trace_run_start,
+)
 from traceability.ledger.selectors import SubjectError, subject_find
 from traceability.tasks import job_submit
 
@@ -126,6 +135,66 @@ def _subject(caller: Caller, subject: str) -> tuple[Any, Any]:
     return found, check.forward
 
 
+def _named(
+    caller: Caller,
+    *,
+    subject: str | None,
+    supplier: str | None,
+    site: str | None,
+    window_from: dt.datetime | None,
+    window_to: dt.datetime | None,
+) -> tuple[Any, Any]:
+    """The one subject a finding names (a lot or unit, all lots of a supplier, or of a site,
+    those of a production window for the last two), checked as REST's ``FindingInput`` and
+    findings view check it, with the trace the check made of a lot or unit."""
+    named = {"subject": subject, "supplier": supplier, "site": site}
+    given = [name for name, value in named.items() if value is not None]
+    if len(given) != 1:
+        got = f"; got {', '.join(given)}" if given else ""
+        message = f"name exactly one subject: subject (a lot or unit), supplier or site{got}"
+        raise Refused("subject_required", message, "subject")
+    windowed = [name for name, value in (("windowFrom", window_from), ("windowTo", window_to)) if value is not None]
+    if subject is not None:
+        if windowed:
+            raise Refused(
+                "window_not_applicable",
+                "a production window narrows a supplier or site subject; a lot or unit is one subject already",
+                windowed[0],
+            )
+        return _subject(caller, subject)
+    if window_from is not None and window_to is not None and window_to < window_from:
+        raise Refused("invalid_window", "the window ends before it starts", "windowTo")
+    party = _supplier(supplier) if supplier is not None else _site(site or "")
+    lot_ids = finding_subject_lots(party, window_from=window_from, window_to=window_to)
+    if not subject_check(caller.actor, party, lot_ids=lot_ids).allowed:
+        # A supplier or site is in the directory; its lots, and whether it has any in the window,
+        # are the ledger's: one answer whether it has none or only lots the caller may not trace.
+        kind, value = given[0], named[given[0]]
+        within = "to be within your grants" if caller.regulator else "to you"
+        raise Refused("unknown_subject", f"no lot of {kind} {value!r} is known {within}", kind)
+    if lot_ids == []:  # only one who may see every lot gets here and learns that a supplier or site has none
+        raise Refused("empty_subject", f"{party} has no lots in the window given", given[0])
+    return party, None
+
+
+def _supplier(slug: str) -> OrganisationModel:
+    _text("supplier", slug)
+    found = OrganisationModel.objects.filter(slug=slug).first()
+    if found is None:
+        raise Refused("does_not_exist", f"no organisation is known as {slug!r}", "supplier")
+    return found
+
+
+def _site(global_id: str) -> SiteModel:
+    """The site a Relay id (``Site.id``) names."""
+    _text("site", global_id)
+    kind, pk = from_global_id(global_id)
+    found = SiteModel.objects.filter(pk=pk_of(pk)).first() if kind == "Site" and pk_of(pk) is not None else None
+    if found is None:
+        raise Refused("does_not_exist", f"no site is known as {global_id!r} (pass a Site's id)", "site")
+    return found
+
+
 def _inspections(caller: Caller, ids: list[int] | None) -> list[int]:
     """The inspection ids a finding cites, each one the caller may cite (``inspections_citable``, as
     REST's ``FindingInput.validate_inspections`` asks)."""
@@ -189,12 +258,16 @@ class StartInquiryPayload(FindingRecordedPayload):
 def _record(
     info: GraphQLResolveInfo,
     *,
-    subject: str,
+    subject: str | None,
     description: str,
     category: Any,
     severity: Any,
     inspections: list[int] | None,
     inquiry: bool,
+    supplier: str | None = None,
+    site: str | None = None,
+    window_from: dt.datetime | None = None,
+    window_to: dt.datetime | None = None,
 ) -> dict[str, Any]:
     context = context_of(info)
     caller = context.caller
@@ -205,7 +278,9 @@ def _record(
             "your organisation is told of findings on what it received; those who make lots and units record them",
         )
     _text("description", description)
-    found, traced = _subject(caller, subject)
+    found, traced = _named(
+        caller, subject=subject, supplier=supplier, site=site, window_from=window_from, window_to=window_to
+    )
     finding = finding_record(
         owner=caller.organisation,  # type: ignore[arg-type]  # a caller who writes acts for one
         subject=found,
@@ -213,6 +288,8 @@ def _record(
         severity=_value(severity) or SeverityName.HIGH,
         description=description,
         raised_by=context.request.user,  # type: ignore[arg-type]
+        window_from=window_from,
+        window_to=window_to,
         inspection_ids=_inspections(caller, inspections),
         inquiry=inquiry,
         traced=traced,  # the check's trace of the subject: not traced again for the preview
@@ -264,12 +341,18 @@ class StartInquiry(graphene.Mutation):
 
 
 class RecordFinding(graphene.Mutation):
-    """Record a finding on a lot or unit you make or received (a regulator's is its inquiry): it
-    opens an investigation with an impact preview and starts its trace run, as
-    ``POST /api/v1/findings/`` does. For QA engineers and admins, with a token of write scope."""
+    """Record a finding (a regulator's is its inquiry) on one subject: a lot or unit you make or
+    received, or all lots of a supplier or of a site (those made in a production window, when one is
+    given) of which you may trace at least one. It opens an investigation with an impact preview and
+    starts its trace run, as ``POST /api/v1/findings/`` does. For QA engineers and admins, with a
+    token of write scope."""
 
     class Arguments:
-        subject = graphene.String(required=True, description="EPC URN, GS1 Digital Link, or your lot code or serial.")
+        subject = graphene.String(description="A lot or unit: EPC URN, GS1 Digital Link, or your lot code or serial.")
+        supplier = graphene.String(description="Or all lots of a supplier: its slug.")
+        site = graphene.ID(description="Or all lots made at a site: its id (Site.id).")
+        window_from = graphene.DateTime(description="A supplier's or site's lots produced from.")
+        window_to = graphene.DateTime(description="A supplier's or site's lots produced until.")
         category = FindingCategory(required=True)
         severity = Severity(required=True)
         description = graphene.String(required=True)
@@ -281,10 +364,14 @@ class RecordFinding(graphene.Mutation):
     def mutate(
         root: None,
         info: GraphQLResolveInfo,
-        subject: str,
         category: Any,
         severity: Any,
         description: str,
+        subject: str | None = None,
+        supplier: str | None = None,
+        site: str | None = None,
+        window_from: dt.datetime | None = None,
+        window_to: dt.datetime | None = None,
         inspections: list[int] | None = None,
     ) -> dict[str, Any]:
         caller = context_of(info).caller
@@ -292,6 +379,10 @@ class RecordFinding(graphene.Mutation):
             lambda: _record(
                 info,
                 subject=subject,
+                supplier=supplier,
+                site=site,
+                window_from=window_from,
+                window_to=window_to,
                 description=description,
                 category=category,
                 severity=severity,

@@ -130,6 +130,18 @@ def finding_seeds(finding: Finding) -> tuple[list[int], list[int]]:
     return sorted(lots.values_list("pk", flat=True)), []
 
 
+def finding_subject_lots(
+    subject: Subject, *, window_from: dt.datetime | None = None, window_to: dt.datetime | None = None
+) -> list[int] | None:
+    """The lots a supplier or site subject names in its window, as its finding would trace them
+    (``finding_seeds``: one query), for the access policy to judge before anyone is told whether
+    there are any; None for a lot or unit, which is one subject already."""
+    if isinstance(subject, Lot | Unit):
+        return None
+    lot_ids, _ = finding_seeds(Finding(**_subject_fields(subject), window_from=window_from, window_to=window_to))
+    return lot_ids
+
+
 def _running_run_on(finding: Finding) -> TraceRun | None:
     """A trace of the same subject the same organisation is running: another organisation's says
     nothing to this one (it would tell that organisation's investigation exists), and runs apart."""
