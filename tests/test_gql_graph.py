@@ -69,7 +69,7 @@ def test_an_organisation_shows_its_sites_certificates_with_history_and_member_co
     # when anyone signed in asks for it
     found = _ask(_key(world.other_brand), ORGANISATION, slug=maker.slug)["organisation"]
 
-    # then the directory's facts are there, the members only as counts
+    # then the directory's facts are there, not how many members it has
     assert found["slug"] == maker.slug and "cell_maker" in found["roles"]
     assert {"name": "Ningde plant 2", "gln": plant.gln, "owner": {"slug": maker.slug}} in found["sites"]
     (shown,) = [c for c in found["certificates"] if c["number"] == "2023011606000001"]
@@ -85,8 +85,53 @@ def test_an_organisation_shows_its_sites_certificates_with_history_and_member_co
         "SUSPENDED",
         "debris in lot C1",
     )
-    assert all(set(m) == {"role", "count"} for m in found["members"])
+    assert found["members"] is None
     assert _ask(_key(world.brand), ORGANISATION, slug="no-such-organisation") == {"organisation": None}
+
+
+MEMBERS = """query M($slug: String!) { organisation(slug: $slug) { slug members { role count } } }"""
+
+
+def test_an_organisations_member_counts_are_read_by_its_members_and_all_seeing_regulators_only(world):
+    from suppliers.models import MemberRole
+    from traceability.access.models import GrantScope
+    from traceability.access.services import grant_add
+
+    # given the cell maker of C1 with a QA engineer and two viewers; a regulator of one jurisdiction
+    maker = world.c1.owner
+    own_key = _key(maker)
+    for _ in range(2):
+        Membership.objects.create(user=member(None), organisation=maker, role=MemberRole.VIEWER)
+    scoped = OrganisationFactory(role=Role.REGULATOR, all_grant=False)
+    grant_add(regulator=scoped, scope=GrantScope.JURISDICTION, jurisdiction="CN")
+    counted = [
+        {"role": role, "count": Membership.objects.filter(organisation=maker, role=role).count()}
+        for role in sorted({MemberRole.QA, MemberRole.VIEWER})
+    ]
+
+    # when its own member, a regulator who sees all, a brand it supplies, a stranger and the scoped regulator ask
+    def members(key: str) -> Any:
+        found = _ask(key, MEMBERS, slug=maker.slug)["organisation"]
+        assert found["slug"] == maker.slug  # the directory's entry itself is everyone's
+        return sorted(found["members"], key=lambda m: m["role"]) if found["members"] is not None else None
+
+    stranger = OrganisationFactory(role=Role.BRAND)
+    answers = {
+        name: members(_key(organisation))
+        for name, organisation in (
+            ("regulator", world.regulator),
+            ("customer", world.brand),
+            ("stranger", stranger),
+            ("scoped regulator", scoped),
+        )
+    }
+    answers["own"] = members(own_key)
+
+    # then its members and the all-seeing regulator read the counts; the others read null
+    assert answers["own"] == counted
+    assert [m["count"] for m in answers["own"] if m["role"] == MemberRole.VIEWER] == [2]
+    assert answers["regulator"] == answers["own"]
+    assert answers["customer"] is answers["stranger"] is answers["scoped regulator"] is None
 
 
 HISTORY = """query H($number: Int!) { investigation(number: $number) {

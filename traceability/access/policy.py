@@ -593,6 +593,17 @@ def finding_read_in_full(actor: Actor, owner_id: int) -> bool:
     return actor.sees_all or actor.regulator or actor.owns(owner_id)
 
 
+# --- an organisation's memberships ---------------------------------------------------------------------
+
+
+def members_counted(actor: Actor, organisation_id: int) -> bool:
+    """Whether ``actor`` reads how many members ``organisation_id`` has in each role: its own
+    members, the operator and a regulator who sees all. Who they are is no one's to list; and how
+    many QA engineers and admins a party has tells its size and how it runs its quality work, which
+    no other party needs to trace a defect (the directory's facts are its sites and certificates)."""
+    return actor.sees_all or actor.owns(organisation_id)
+
+
 # --- what a job's figures show whom ----------------------------------------------------------------
 
 

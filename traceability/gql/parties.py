@@ -4,8 +4,9 @@ An organisation's name, slug, roles and party GLN, its sites and the certificate
 they cover and their status history) are the directory's, not the ledger's secrets: any signed-in
 caller may read them (the access policy treats a supplier as a subject anyone may name,
 ``subject_traceable``; a unit's backward trace shows every supplier's certificates). What each one
-made or received is answered by the fields that trace. Of its memberships the public part is how many
-members it has in each role, never who they are.
+made or received is answered by the fields that trace. Of its memberships, how many members it has
+in each role is its own members' and all-seeing regulators' to read (``members_counted``); who they
+are, no one's.
 
 Each relation a list renders per item is read through the request's loader of that relation
 (``traceability.gql.loaders``): a page of lots asks for its owners in one batch.
@@ -30,6 +31,7 @@ from suppliers.models import CertificateStatusChange as StatusChangeRow
 from suppliers.models import Organisation as OrganisationRow
 from suppliers.models import Site as SiteRow
 from traceability import genealogy
+from traceability.access.policy import members_counted
 from traceability.gql.context import Context, context_of, pk_of
 from traceability.gql.loaders import loader
 
@@ -92,8 +94,10 @@ def certificates_read_expect(context: Context, certificates: Iterable[Certificat
 
 
 def _members_of(context: Context, organisation_ids: list[int]) -> dict[int, Counter[str]]:
+    """How many members each organisation has per role, of those the caller may count (none read of others)."""
     found: dict[int, Counter[str]] = {}
-    rows = Membership.objects.filter(organisation_id__in=organisation_ids).values("organisation_id", "role")
+    counted = [pk for pk in organisation_ids if members_counted(context.actor, pk)]
+    rows = Membership.objects.filter(organisation_id__in=counted).values("organisation_id", "role")
     for row in rows.annotate(n=Count("pk")).order_by():
         found.setdefault(row["organisation_id"], Counter())[row["role"]] = row["n"]
     return found
@@ -130,7 +134,10 @@ class Organisation(graphene.ObjectType):
         graphene.NonNull(lambda: Certificate), required=True, description="The certificates it holds."
     )
     members = graphene.List(
-        graphene.NonNull(MemberCount), required=True, description="How many members it has, per role."
+        graphene.NonNull(MemberCount),
+        description=(
+            "How many members it has, per role: for its own members and regulators who see all; null to anyone else."
+        ),
     )
 
     @classmethod
@@ -155,8 +162,11 @@ class Organisation(graphene.ObjectType):
         return loader(context_of(info), _certificates_of).load(root.id) or []
 
     @staticmethod
-    def resolve_members(root: genealogy.Party, info: GraphQLResolveInfo) -> list[dict[str, Any]]:
-        counted = loader(context_of(info), _members_of).load(root.id) or Counter()
+    def resolve_members(root: genealogy.Party, info: GraphQLResolveInfo) -> list[dict[str, Any]] | None:
+        context = context_of(info)
+        if not members_counted(context.actor, root.id):
+            return None
+        counted = loader(context, _members_of).load(root.id) or Counter()
         return [{"role": role, "count": counted[role]} for role in MemberRole.values if counted[role]]
 
 
