@@ -3,7 +3,8 @@
 ``models`` (transformations, links, segments), ``trace`` (the pure algorithm), ``writes`` (records and
 retractions), ``commissioning`` (units and packing), and the reads, one module per idea: ``snapshot``
 (a ledger position), ``forward``, ``counts``, ``affected``, ``consignees``, ``diff``, ``backward``,
-``siblings`` and ``explain``; and ``read_models``, what interfaces render of one unit or lot (its
+``siblings`` and ``explain``; where units went (``receipts``, ``parties``, over ``packing``: how
+containers nest); and ``read_models``, what interfaces render of one unit or lot (its
 upstream, its siblings). The reads' public names are gathered here, so a caller writes
 ``genealogy.forward_trace(...)``.
 """

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 
-from packs.models import ContainerPacking, ShipmentItem, UnitPacking
+from packs.models import ShipmentItem, UnitPacking
 from suppliers.models import Organisation
 from traceability.core.db import any_sql, cursor_planned_without
 from traceability.genealogy.affected import segment_exposures
@@ -21,6 +21,7 @@ from traceability.genealogy.models import (
     SegmentContainer,
     SegmentMember,
 )
+from traceability.genealogy.packing import containers_nesting
 from traceability.genealogy.snapshot import Snapshot
 
 
@@ -43,7 +44,9 @@ def consignees(forward: Forward, *, party_id: int | None = None) -> list[Consign
     With ``party_id``, only the shipments that party sent or received count: its own consignees.
     """
     units_in = affected_per_container(forward)
-    children_of = _containers_nesting(units_in.keys())
+    # Up from the cartons; the closure is taken below, downward from the few containers that were
+    # shipped, so the work follows the shipments, not the cartons.
+    children_of = containers_nesting(units_in.keys())
     fields = ("container_id", "unit_id", "shipment__consignee_id", "shipment__shipped_at", "shipment__ship_to__country")
     items = ShipmentItem.objects.all()
     if party_id is not None:
@@ -169,20 +172,3 @@ def _member_rows_per_container(snapshot: Snapshot, segment_ids: list[int]) -> li
     with cursor_planned_without("hashjoin", "mergejoin") as cursor:
         cursor.execute(f"{sql} GROUP BY p.container_id", params)
         return cursor.fetchall()
-
-
-def _containers_nesting(cartons: Iterable[int]) -> dict[int, list[int]]:
-    """The containers holding the cartons at any depth, each with the containers directly in it.
-
-    Read upward one level of nesting per query; the closure is taken by the caller, downward from
-    the few containers that were shipped, so the work follows the shipments, not the cartons.
-    """
-    children_of: dict[int, list[int]] = defaultdict(list)
-    frontier = seen = set(cartons)
-    while frontier:
-        rows = ContainerPacking.objects.filter(child_id__any=frontier).values_list("child_id", "parent_id").order_by()
-        for child, parent in rows:
-            children_of[parent].append(child)
-        frontier = children_of.keys() - seen
-        seen = seen | frontier
-    return children_of

@@ -16,11 +16,13 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 
 from cells.models import Lot
-from packs.models import ContainerPacking, ShipmentItem, Unit, UnitPacking
+from packs.models import ShipmentItem, Unit, UnitPacking
 from traceability.core.db import any_sql, cursor_planned_without
 from traceability.genealogy.counts import sums_of
 from traceability.genealogy.forward import Forward, downstream, forward_trace, members
 from traceability.genealogy.models import SegmentMember, SegmentOwner
+from traceability.genealogy.packing import containers_within
+from traceability.genealogy.receipts import into_countries, to_organisation
 
 
 @dataclass(frozen=True)
@@ -46,64 +48,51 @@ def received_units(organisation_id: int, *, containers: frozenset[int] | None = 
     """The units shipped to an organisation: loose, or packed in a container it received, at any
     depth of nesting (``_shipped_units``; ``containers``: its ``received_containers``, when the
     caller read them already)."""
-    return _shipped_units(Q(shipment__consignee_id=organisation_id), containers=containers)
+    return _shipped_units(to_organisation(organisation_id, through="shipment__"), containers=containers)
 
 
 def received_containers(organisation_id: int) -> frozenset[int]:
     """The ids of the containers shipped to an organisation, and of those packed in them at any depth
     of nesting (one query per level)."""
-    return _closure(
-        set(
-            ShipmentItem.objects.filter(shipment__consignee_id=organisation_id, container__isnull=False).values_list(
-                "container_id", flat=True
-            )
-        )
+    shipped = ShipmentItem.objects.filter(
+        to_organisation(organisation_id, through="shipment__"), container__isnull=False
     )
+    return containers_within(shipped.values_list("container_id", flat=True))
 
 
 def units_sold_into(countries: Iterable[str]) -> QuerySet[Unit]:
-    """The units shipped into any of ``countries``: to a consignee organisation registered there, or
-    to a site there; loose or packed at any depth (as ``received_units``)."""
+    """The units shipped into any of ``countries`` (``receipts.into_countries``), loose or packed at
+    any depth (as ``received_units``)."""
     wanted = sorted(set(countries))
     if not wanted:
         return Unit.objects.none()
-    return _shipped_units(Q(shipment__consignee__country__in=wanted) | Q(shipment__ship_to__country__in=wanted))
+    return _shipped_units(into_countries(wanted, through="shipment__"))
 
 
-def _shipped_units(shipments: Q, *, containers: frozenset[int] | None = None) -> QuerySet[Unit]:
-    """The units the shipment items of ``shipments`` name, loose or packed at any depth (a subquery;
-    the items and each level of the containers' closure are one query each). None when nothing was
-    shipped: a brand's ``units_of`` is then its own units alone, with no subquery for the planner to
-    hash every packing of the ledger over."""
+def _shipped_units(items: Q, *, containers: frozenset[int] | None = None) -> QuerySet[Unit]:
+    """The units the shipment items matching ``items`` name, loose or packed at any depth (a
+    subquery; the items and each level of the containers' closure are one query each). None when
+    nothing was shipped: a brand's ``units_of`` is then its own units alone, with no subquery for
+    the planner to hash every packing of the ledger over."""
     loose: set[int] = set()
     named: set[int] = set()
-    for container, unit in ShipmentItem.objects.filter(shipments).values_list("container_id", "unit_id").order_by():
+    for container, unit in ShipmentItem.objects.filter(items).values_list("container_id", "unit_id").order_by():
         if container is not None:
             named.add(container)
         else:
             loose.add(unit)
     if containers is None:
-        containers = _closure(named)
+        containers = containers_within(named)
     if not (loose or containers):
         return Unit.objects.none()
     packed = UnitPacking.objects.filter(container_id__any=containers) if containers else UnitPacking.objects.none()
     return Unit.objects.filter(Q(pk__any=frozenset(loose)) | Q(pk__in=packed.values("unit_id")))
 
 
-def _closure(containers: set[int]) -> frozenset[int]:
-    """``containers`` and those packed in them, at any depth (one query per level)."""
-    level = set(containers)
-    while level:
-        level = set(ContainerPacking.objects.filter(parent_id__any=level).values_list("child_id", flat=True))
-        level -= containers
-        containers |= level
-    return frozenset(containers)
-
-
 def units_packed_in(container_id: int) -> QuerySet[Unit]:
     """The units packed in a container, or in those packed in it at any depth (one query per level
     of nesting; the units a subquery)."""
-    containers = _closure({container_id})
+    containers = containers_within({container_id})
     return Unit.objects.filter(pk__in=UnitPacking.objects.filter(container_id__any=containers).values("unit_id"))
 
 
@@ -180,7 +169,7 @@ def _seeded_by(forward: Forward, lots: set[int]) -> bool:
 
 def received_anything(organisation_id: int) -> bool:
     """Whether any shipment was addressed to the organisation: one query."""
-    return ShipmentItem.objects.filter(shipment__consignee_id=organisation_id).exists()
+    return ShipmentItem.objects.filter(to_organisation(organisation_id, through="shipment__")).exists()
 
 
 def party_part(forward: Forward, organisation_id: int) -> Forward:

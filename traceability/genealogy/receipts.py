@@ -20,30 +20,30 @@ from django.db.models.expressions import RawSQL
 
 from packs.models import ContainerPacking, Shipment, ShipmentItem, UnitPacking
 from traceability.core.db import in_cte_sql
+from traceability.genealogy.packing import containers_around
 
 
-def to_organisation(organisation_id: int) -> Q:
-    """The shipments addressed to an organisation, as a condition on ``Shipment``."""
-    return Q(consignee_id=organisation_id)
+def to_organisation(organisation_id: int, *, through: str = "") -> Q:
+    """The shipments addressed to an organisation (what it received), as a condition on
+    ``Shipment``; ``through``: the path to the shipment from another model (``"shipment__"`` from a
+    ``ShipmentItem``)."""
+    return Q(**{f"{through}consignee_id": organisation_id})
 
 
-def into_countries(countries: Iterable[str]) -> Q:
+def into_countries(countries: Iterable[str], *, through: str = "") -> Q:
     """The shipments sold into any of ``countries``: to a consignee registered there, or to a site
-    there (as ``genealogy.units_sold_into`` has it), as a condition on ``Shipment``."""
+    there, as a condition on ``Shipment`` (``through``: as ``to_organisation``'s)."""
     wanted = sorted(set(countries))
-    return Q(consignee__country__in=wanted) | Q(ship_to__country__in=wanted) if wanted else Q(pk__in=[])
+    if not wanted:
+        return Q(**{f"{through}pk__in": []})
+    return Q(**{f"{through}consignee__country__in": wanted}) | Q(**{f"{through}ship_to__country__in": wanted})
 
 
 def unit_shipped(unit_id: int, shipments: Q) -> bool:
     """Whether a shipment of ``shipments`` carried the unit: loose, or in a container it was packed
     in at any depth of nesting. Bounded by the unit's own packing: one query per level of it (a
     carton, its pallet), and one for the shipments."""
-    containers: set[int] = set()
-    level = set(UnitPacking.objects.filter(unit_id=unit_id).values_list("container_id", flat=True))
-    while level:
-        containers |= level
-        level = set(ContainerPacking.objects.filter(child_id__any=level).values_list("parent_id", flat=True))
-        level -= containers  # ends a nesting cycle, should bad data hold one
+    containers = containers_around(UnitPacking.objects.filter(unit_id=unit_id).values_list("container_id", flat=True))
     carried = Q(unit_id=unit_id) | (Q(container_id__any=frozenset(containers)) if containers else Q(pk__in=[]))
     return ShipmentItem.objects.filter(carried, shipment__in=Shipment.objects.filter(shipments).values("pk")).exists()
 

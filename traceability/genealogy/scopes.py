@@ -12,9 +12,11 @@ from collections.abc import Iterable
 
 from django.db.models import Q, QuerySet
 
-from packs.models import ContainerPacking, ShipmentItem, Unit, UnitPacking
+from packs.models import ShipmentItem, Unit, UnitPacking
 from traceability.genealogy.forward import walk
 from traceability.genealogy.models import LotLink, SegmentInput, SegmentMember, UnitLink
+from traceability.genealogy.packing import containers_around, containers_within
+from traceability.genealogy.receipts import into_countries
 from traceability.genealogy.snapshot import Snapshot
 
 
@@ -45,24 +47,13 @@ def containers_shipped_into(countries: Iterable[str]) -> frozenset[int]:
     wanted = sorted(set(countries))
     if not wanted:
         return frozenset()
-    shipped = ShipmentItem.objects.filter(
-        Q(shipment__consignee__country__in=wanted) | Q(shipment__ship_to__country__in=wanted),
-        container__isnull=False,
-    )
-    found = set(shipped.values_list("container_id", flat=True))
-    level = set(found)
-    while level:
-        level = set(ContainerPacking.objects.filter(parent_id__any=level).values_list("child_id", flat=True)) - found
-        found |= level
-    return frozenset(found)
+    shipped = ShipmentItem.objects.filter(into_countries(wanted, through="shipment__"), container__isnull=False)
+    return containers_within(shipped.values_list("container_id", flat=True))
 
 
 def containers_holding(units: QuerySet[Unit]) -> frozenset[int]:
     """The containers any of ``units`` was ever packed in, and those they were packed in, at any
     depth (one query per level of nesting)."""
-    found = set(UnitPacking.objects.filter(unit__in=units.values("pk")).values_list("container_id", flat=True))
-    level = set(found)
-    while level:
-        level = set(ContainerPacking.objects.filter(child_id__any=level).values_list("parent_id", flat=True)) - found
-        found |= level
-    return frozenset(found)
+    return containers_around(
+        UnitPacking.objects.filter(unit__in=units.values("pk")).values_list("container_id", flat=True)
+    )
