@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import time
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -244,6 +245,41 @@ def test_a_revoked_token_stops_working_at_once():
         "code": "authentication_failed",
         "message": "Token revoked.",
     }
+
+
+def test_a_regulators_token_reads_everything_only_while_its_all_grant_lasts():
+    # given a brand's finding, and a regulator's token that has read it under its all grant
+    w = build_world()
+    raise_finding(client_for(member(w.brand)), urn(w.m1.identity))
+    regulator = OrganisationFactory(role=Role.REGULATOR)
+    _, key = api_token_create(membership=member(regulator).memberships.get(), scope="read")
+    before = token_client(key).get("/api/v1/findings/").json()["results"]
+    time.sleep(0.05)
+    # when the grant expires after that request, with nothing else changed (the token's sign-in is a
+    # statement compiled once per process: the expiry must be judged by each request's clock)
+    Grant.objects.filter(regulator=regulator).update(expires_at=timezone.now() - dt.timedelta(seconds=0.02))
+    after = token_client(key).get("/api/v1/findings/").json()["results"]
+    # then
+    assert (len(before), after) == (1, [])
+
+
+@pytest.mark.parametrize("role", [Role.BRAND, Role.REGULATOR])
+def test_a_token_signs_in_with_one_query_that_reads_who_calls_and_for_whom(role):
+    # given a member's token
+    organisation = OrganisationFactory(role=role)
+    user = member(organisation)
+    _, key = api_token_create(membership=user.memberships.get(), scope="read")
+    token_client(key).get("/api/v1/findings/")
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        response = token_client(key).get("/api/v1/findings/")
+    # then the token, its membership, user and organisation and the caller's roles and grants are
+    # one statement; the rest is the findings' page, and the regulator's read in the audit trail
+    assert response.status_code == 200
+    signing_in = [q["sql"] for q in queries.captured_queries if "suppliers_apitoken" in q["sql"]]
+    assert len(signing_in) == 1
+    assert all(table in signing_in[0] for table in ("suppliers_membership", "auth_user", "traceability_grant"))
+    assert AuditEntry.objects.filter(user=user).count() == (2 if role == Role.REGULATOR else 0)
 
 
 def test_a_token_is_shown_once_issue_gives_no_key_for_a_membership_that_has_one():

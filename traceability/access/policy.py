@@ -28,13 +28,16 @@ import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.contrib.auth.models import User
+from django.db import connection
+from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 
 from cells.models import Inspection, Lot
 from packs.models import Container, Unit
-from suppliers.models import MemberRole, Organisation, OrganisationRole, Role, Site
+from suppliers.models import ApiToken, MemberRole, Membership, Organisation, OrganisationRole, Role, Site
 from traceability import genealogy
 from traceability.access.models import GrantScope, active_all_grants, active_grants
+from traceability.core.db import CompiledOnce
 from traceability.core.models import Job, JobKind, JobStatus
 from traceability.events import queries
 from traceability.genealogy import scopes
@@ -139,6 +142,52 @@ def caller_annotations(organisation_id: str) -> dict[str, Exists]:
         "caller_records_findings": Exists(held.filter(role__in=MAKERS)),
         "caller_grants_all": Exists(active_all_grants(OuterRef(organisation_id))),
     }
+
+
+CALLER_FLAGS = ("caller_regulator", "caller_records_findings", "caller_grants_all")
+
+# What a token's sign-in reads, in this order: the token, its membership, the member and the
+# organisation, each model's concrete fields as ``Model.from_db`` takes them, then ``CALLER_FLAGS``.
+_SIGNED_IN: tuple[tuple[type[Model], str], ...] = (
+    (ApiToken, ""),
+    (Membership, "membership__"),
+    (Membership.user.field.related_model, "membership__user__"),
+    (Organisation, "membership__organisation__"),
+)
+_TOKEN_SIGN_IN = CompiledOnce(
+    lambda key_hash: (
+        ApiToken.objects.filter(key_hash=key_hash)
+        .annotate(**caller_annotations("membership__organisation_id"))
+        .order_by()
+        .values_list(
+            *(prefix + field.attname for model, prefix in _SIGNED_IN for field in model._meta.concrete_fields),
+            *CALLER_FLAGS,
+        )
+    )
+)
+
+
+def token_signing_in(key_hash: str) -> ApiToken | None:
+    """The API token whose key has ``key_hash``, with its membership, user and organisation read
+    with it, and what ``caller_annotations`` tells of the organisation as its attributes: one
+    statement, prepared once per connection (it runs on every token-authenticated request). Whether
+    the token is revoked, expired or its user inactive is the caller's to judge, on every request:
+    nothing here is kept between them. None when no token has the hash."""
+    rows = _TOKEN_SIGN_IN.rows(key_hash)
+    if not rows:
+        return None
+    row, at, read = rows[0], 0, []
+    for model, _ in _SIGNED_IN:
+        fields = [field.attname for field in model._meta.concrete_fields]
+        read.append(model.from_db(connection.alias, fields, row[at : at + len(fields)]))
+        at += len(fields)
+    token, membership, user, organisation = read
+    assert isinstance(token, ApiToken) and isinstance(membership, Membership)
+    assert isinstance(user, User) and isinstance(organisation, Organisation)
+    membership.user, membership.organisation, token.membership = user, organisation, membership
+    for flag, value in zip(CALLER_FLAGS, row[at:], strict=True):
+        setattr(token, flag, value)
+    return token
 
 
 OPERATOR = Actor(organisation_id=None, operator=True, records_findings=True)

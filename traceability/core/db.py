@@ -17,7 +17,8 @@ element before any lookup sees it, which at 30,000 ids cost more than the query 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -25,7 +26,7 @@ import psycopg
 from django.db import connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
-from django.db.models import Field, ForeignObject, Lookup
+from django.db.models import Field, ForeignObject, Lookup, QuerySet
 from django.db.models.sql.compiler import SQLCompiler
 
 
@@ -139,3 +140,55 @@ def prepared_cursor() -> Iterator[CursorWrapper]:
     wrapped = _PreparedDebugCursor(raw, connection) if connection.queries_logged else CursorWrapper(raw, connection)
     with wrapped as cursor:
         yield cursor
+
+
+class CompiledOnce:
+    """A ``values_list`` query of the ORM compiled to SQL once per process, run through
+    ``prepared_cursor``: for a statement every request makes, whose only varying parameter is one
+    string (an API token's hash).
+
+    Building and compiling the token's sign-in query (three joins, three EXISTS of the access
+    policy) took 1.6 ms of Python on every request in the bench world, and planning it 0.4 ms more
+    on the server; the prepared statement runs in 0.2 ms. ``build(value)`` makes the queryset for
+    a parameter; it is called once, with a marker in place of the value, whose position among the
+    compiled parameters is where each call's value goes. Nothing else in the statement may change
+    between calls: a time in it must be the database's (``Now()``), not one from Python. The values
+    come back as the ORM returns them (its converters applied: SQLite's datetimes are text).
+    """
+
+    _MARKER = "\x00compiled-once-parameter"
+
+    def __init__(self, build: Callable[[str], QuerySet[Any]]) -> None:
+        self._build = build
+        self._compiled: tuple[str, list[Any], int, list[tuple[int, list[Any], Any]]] | None = None
+        self._lock = threading.Lock()
+
+    def _compile(self) -> tuple[str, list[Any], int, list[tuple[int, list[Any], Any]]]:
+        with self._lock:
+            if self._compiled is None:
+                compiler = self._build(self._MARKER).query.get_compiler(connection=connection)
+                sql, params = compiler.as_sql()
+                params = list(params)
+                if params.count(self._MARKER) != 1:
+                    raise ValueError("the query must use its parameter exactly once")
+                converters = compiler.get_converters([column for column, _, _ in compiler.select])
+                self._compiled = (
+                    sql,
+                    params,
+                    params.index(self._MARKER),
+                    [(pos, convs, expression) for pos, (convs, expression) in converters.items()],
+                )
+            return self._compiled
+
+    def rows(self, value: str) -> list[list[Any]]:
+        """The query's rows for ``value``."""
+        sql, params, at, converters = self._compile()
+        params = [*params[:at], value, *params[at + 1 :]]
+        with prepared_cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = [list(row) for row in cursor.fetchall()]
+        for row in rows:
+            for pos, convs, expression in converters:
+                for converter in convs:
+                    row[pos] = converter(row[pos], expression, connection)
+        return rows
