@@ -19,6 +19,7 @@ from traceability.gs1.identifiers import (
     GtinClass,
     Identity,
     InvalidIdentifier,
+    KeyForms,
     Lgtin,
     OwnCode,
     Pgln,
@@ -27,6 +28,7 @@ from traceability.gs1.identifiers import (
     Sscc,
     from_canonical,
     parse,
+    prefix_digits,
     to_digital_link,
     to_epc_urn,
 )
@@ -48,6 +50,7 @@ TWINS = [
     ("urn:epc:id:sgln:0614141.07346.1234", "https://id.gs1.org/414/0614141073467/254/1234", "sgln:0614141073467:1234"),
     ("urn:epc:id:pgln:0614141.00001", "https://id.gs1.org/417/0614141000012", "pgln:0614141000012"),
 ]
+TWINS_CANONICAL = [canonical for _, _, canonical in TWINS]
 
 
 @pytest.mark.parametrize(("urn", "digital_link", "canonical"), TWINS)
@@ -727,6 +730,81 @@ def test_an_unknown_company_prefix_is_an_error_not_a_guess() -> None:
         "'sgtin:09999999123450:1': cannot write an EPC URN: "
         "the company prefix length of 9999999123450 is unknown to the ledger and to GS1's published prefix table"
     )
+
+
+def _one_by_one(canonical: str, prefix_length: Callable[[str], int | None]) -> tuple[str | None, str | None]:
+    """(URN, Digital Link) rendered from the identity rebuilt whole, None where either refuses."""
+    try:
+        identity = from_canonical(canonical)
+    except InvalidIdentifier:
+        return None, None
+    forms: list[str | None] = []
+    for render in (lambda i: to_epc_urn(i, prefix_length=prefix_length), to_digital_link):
+        try:
+            forms.append(render(identity))
+        except InvalidIdentifier:
+            forms.append(None)
+    return forms[0], forms[1]
+
+
+def test_key_forms_render_a_page_of_identities_as_each_is_rendered_whole() -> None:
+    # given serials and lots of a few GTINs (escaped characters, twenty characters, a GTIN whose
+    # company prefix nobody knows, a wrong check digit, serials outside set 82 or too long), an
+    # own code, and keys of other kinds
+    canonicals = [
+        *TWINS_CANONICAL,
+        "sgtin:10614141123459:401",
+        'sgtin:10614141123459:A/B%&<>?"x',
+        "sgtin:10614141123459:ABCDEFGHIJ0123456789",
+        "sgtin:10614141123459:ABCDEFGHIJ01234567890",
+        "sgtin:10614141123459:caf\u00e9",
+        "sgtin:10614141123459:",
+        "sgtin:10614141123459",
+        "sgtin:10614141123458:400",
+        "sgtin:09999999123450:1",
+        "sgtin:09999999123450:2",
+        "lgtin:04012345123456:LOT/7",
+        "lgtin:04012345123456:998878",
+        "own-serial:acme:SN-1",
+        "own-lot:acme:L1",
+        "nonsense",
+    ]
+    prefix_length = lambda digits: 7 if digits.startswith(("0614141", "4012345")) else None  # noqa: E731
+    forms = KeyForms(prefix_length)
+
+    # when
+    rendered = [forms(canonical) for canonical in canonicals]
+
+    # then
+    assert rendered == [_one_by_one(canonical, prefix_length) for canonical in canonicals]
+    by_key = dict(zip(canonicals, rendered, strict=True))
+    assert by_key['sgtin:10614141123459:A/B%&<>?"x'] == (
+        "urn:epc:id:sgtin:0614141.112345.A%2FB%25%26%3C%3E%3F%22x",
+        "https://id.gs1.org/01/10614141123459/21/A%2FB%25%26%3C%3E%3F%22x",
+    )
+    assert by_key["sgtin:10614141123458:400"] == by_key["sgtin:10614141123459:ABCDEFGHIJ01234567890"] == (None, None)
+    assert by_key["sgtin:09999999123450:1"] == (None, "https://id.gs1.org/01/09999999123450/21/1")
+    assert by_key["own-lot:acme:L1"] == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("canonical", "digits"),
+    [
+        ("sgtin:10614141123459:400", "0614141123459"),
+        ("sgtin:10614141123459:" + "x" * 30, "0614141123459"),  # the serial is the renderer's to refuse
+        ("lgtin:04012345123456:998877", "4012345123456"),
+        ("sgln:0614141073467:1234", "0614141073467"),
+        ("own-lot:acme:L1", None),
+    ],
+)
+def test_prefix_digits_of_a_stored_identity(canonical: str, digits: str | None) -> None:
+    assert prefix_digits(canonical) == digits
+
+
+def test_prefix_digits_refuses_a_gtin_that_is_not_one() -> None:
+    with pytest.raises(InvalidIdentifier) as caught:
+        prefix_digits("sgtin:10614141123458:400")
+    assert str(caught.value) == "'sgtin:10614141123458:400': GTIN check digit is 8, expected 9"
 
 
 def test_a_resolver_answer_outside_six_to_twelve_digits_is_a_bug_in_the_caller() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Literal
 
 from django.db.models import QuerySet
@@ -87,25 +87,11 @@ def identifier_or_none(canonical: str, *, form: IdentifierForm, prefix_length: i
 
 
 def identifier_links(canonical: str, *, prefix_length: identifiers.PrefixLength) -> dict[str, str | None]:
-    """``epc`` and ``digital_link`` of one GS1 identity, as ``identifier_or_none`` gives each, with
-    the stored identity parsed once for both (a page of units renders hundreds)."""
-    if canonical.startswith("own-"):
-        return {"epc": None, "digital_link": None}
-    try:
-        identity = identifiers.from_canonical(canonical)
-    except identifiers.InvalidIdentifier:
-        return {"epc": None, "digital_link": None}
-
-    def rendered(render: Callable[[identifiers.Identity], str]) -> str | None:
-        try:
-            return render(identity)
-        except identifiers.InvalidIdentifier:
-            return None
-
-    return {
-        "epc": rendered(lambda identity: identifiers.to_epc_urn(identity, prefix_length=prefix_length)),
-        "digital_link": rendered(identifiers.to_digital_link),
-    }
+    """``epc`` and ``digital_link`` of one GS1 identity, as ``identifier_or_none`` gives each, each
+    GTIN's part worked out once per reader (``identifiers.KeyForms``: a page renders hundreds)."""
+    forms = prefix_length.forms if isinstance(prefix_length, PrefixLength) else identifiers.KeyForms(prefix_length)
+    epc, digital_link = forms(canonical)
+    return {"epc": epc, "digital_link": digital_link}
 
 
 class SubjectError(DomainError, LookupError):
@@ -200,6 +186,7 @@ class PrefixLength:
     def __init__(self) -> None:
         self._resolve: identifiers.PrefixLength | None = None
         self._known: dict[str, int | None] = {}
+        self.forms = identifiers.KeyForms(self)  # ``identifier_links``' renderer, with this resolver
 
     def prepare(self, canonicals: Iterable[str], *, prefixes: Iterable[str] | None = None) -> None:
         """Resolve the keys of these stored identities (one query for all of them; none when the
