@@ -29,7 +29,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import User
-from django.db import connection
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 
 from cells.models import Inspection, Lot
@@ -159,10 +158,7 @@ _TOKEN_SIGN_IN = CompiledOnce(
         ApiToken.objects.filter(key_hash=key_hash)
         .annotate(**caller_annotations("membership__organisation_id"))
         .order_by()
-        .values_list(
-            *(prefix + field.attname for model, prefix in _SIGNED_IN for field in model._meta.concrete_fields),
-            *CALLER_FLAGS,
-        )
+        .values_list(*(c for model, prefix in _SIGNED_IN for c in CompiledOnce.columns(model, prefix)), *CALLER_FLAGS)
     )
 )
 
@@ -178,9 +174,9 @@ def token_signing_in(key_hash: str) -> ApiToken | None:
         return None
     row, at, read = rows[0], 0, []
     for model, _ in _SIGNED_IN:
-        fields = [field.attname for field in model._meta.concrete_fields]
-        read.append(model.from_db(connection.alias, fields, row[at : at + len(fields)]))
-        at += len(fields)
+        width = len(model._meta.concrete_fields)
+        read.append(CompiledOnce.instance(model, row[at : at + width]))
+        at += width
     token, membership, user, organisation = read
     assert isinstance(token, ApiToken) and isinstance(membership, Membership)
     assert isinstance(user, User) and isinstance(organisation, Organisation)

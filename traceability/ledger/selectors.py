@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from cells.models import Lot
 from packs.models import Unit
 from suppliers.models import Organisation
+from traceability.core.db import CompiledOnce, M
 from traceability.core.errors import DomainError
 from traceability.gs1 import identifiers
 from traceability.ledger.models import LearntCompanyPrefix
@@ -138,9 +139,9 @@ def subject_find(value: str, *, owner: Organisation | str | None = None, units_o
         except identifiers.InvalidIdentifier as exc:
             raise MalformedSubject(str(exc)) from exc
         if isinstance(identity, identifiers.Sgtin):
-            found: Lot | Unit | None = Unit.objects.filter(identity=identity.canonical).first()
+            found: Lot | Unit | None = _by_identity(Unit, _UNIT_BY_IDENTITY, identity.canonical)
         elif isinstance(identity, identifiers.Lgtin) and not units_only:
-            found = Lot.objects.filter(identity=identity.canonical).first()
+            found = _by_identity(Lot, _LOT_BY_IDENTITY, identity.canonical)
         else:
             raise UnsupportedSubject(f"{value!r} names a {identity.kind.upper()}: trace {wanted}")
         if found is None:
@@ -156,6 +157,20 @@ def subject_find(value: str, *, owner: Organisation | str | None = None, units_o
         named = ", ".join(f"{c.identity} ({c.owner.slug})" for c in candidates)
         raise AmbiguousSubject(f"{value!r} names several things: {named}; name the organisation or use an EPC URN")
     return candidates[0]
+
+
+# A unit or lot by its identity (unique): asked by every request that names one, and compiled once.
+_UNIT_BY_IDENTITY = CompiledOnce(
+    lambda identity: Unit.objects.filter(identity=identity).order_by().values_list(*CompiledOnce.columns(Unit))
+)
+_LOT_BY_IDENTITY = CompiledOnce(
+    lambda identity: Lot.objects.filter(identity=identity).order_by().values_list(*CompiledOnce.columns(Lot))
+)
+
+
+def _by_identity(model: type[M], query: CompiledOnce, identity: str) -> M | None:
+    rows = query.rows(identity)
+    return CompiledOnce.instance(model, rows[0]) if rows else None
 
 
 def subject_unknown(value: str, *, owner: Organisation | str | None = None, units_only: bool = False) -> UnknownSubject:
