@@ -4,7 +4,9 @@ Each lot kind has its own admin; the base ``Lot`` admin is a list of every lot (
 that links each row to its kind's admin, and is what lot autocompletes search. Lots are ledger
 facts: view only, for everyone. Materials and cell models are reference data: editable, never
 deleted while named. An inspection result is recorded here and then stands as it was recorded
-(findings cite it as evidence): added, never changed or deleted.
+(findings cite it as evidence): added, never changed or deleted; its measured values with it. A
+spec (the limits of a material's or cell model's property) is reference data: editable, and an
+inspection keeps the limits it was judged against.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from cells.models import CellLot, CellModel, Inspection, Lot, Material, MaterialLot, ModuleLot
+from cells.models import CellLot, CellModel, Inspection, Lot, Material, MaterialLot, Measurement, ModuleLot, Spec
 from suppliers.admin import (
     IdentifierSearchMixin,
     LoadedRowsInlineMixin,
@@ -156,3 +158,23 @@ class InspectionAdmin(OrganisationScopedAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return False
+
+
+@admin.register(Spec)
+class SpecAdmin(OrganisationScopedAdminMixin, ReferenceDataAdminMixin, admin.ModelAdmin):
+    list_display = ("property", "unit", "minimum", "maximum", "material", "cell_model", "owner")
+    list_filter = ("owner",)
+    list_select_related = ("material", "cell_model", "owner")
+    search_fields = ("property", "material__name", "cell_model__name")
+    search_help_text = "Property, material name or cell model name."
+    autocomplete_fields = ("owner", "material", "cell_model")
+
+
+@admin.register(Measurement)
+class MeasurementAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    organisation_paths = ("inspection__owner",)
+    list_display = ("inspection", "property", "value", "unit", "minimum", "maximum", "passed")
+    list_filter = ("passed",)
+    list_select_related = ("inspection__lot",)
+    search_fields = ("property", "inspection__lot__code")
+    search_help_text = "Property or lot code."

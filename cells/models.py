@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 
 from suppliers.models import Owned, Site
@@ -142,6 +143,7 @@ class InspectionMethod(models.TextChoices):
     INTERNAL_RESISTANCE = "ir", "Internal resistance"
     SELF_DISCHARGE = "self_discharge", "Self-discharge"
     VISUAL = "visual", "Visual"
+    ANALYSIS = "analysis", "Certificate of analysis"
     OTHER = "other", "Other"
 
 
@@ -165,6 +167,14 @@ class Inspection(Owned):
     site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     notes = models.TextField(blank=True)
     attachment = models.FileField(upload_to="inspections/%Y/%m/", null=True, blank=True)
+    attachment_name = models.CharField(max_length=255, blank=True, help_text="The file's name as uploaded.")
+    attachment_content_type = models.CharField(max_length=100, blank=True, help_text="Read from its bytes.")
+    attachment_size = models.PositiveBigIntegerField(null=True, blank=True, help_text="Bytes.")
+    attachment_sha256 = models.CharField(max_length=64, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    recorded_at = models.DateTimeField(null=True, blank=True, help_text="When the ledger received it.")
 
     class Meta:
         ordering = ["-inspected_at", "id"]
@@ -172,3 +182,68 @@ class Inspection(Owned):
 
     def __str__(self) -> str:
         return f"{self.get_method_display()} of {self.lot}: {self.get_outcome_display()}"
+
+
+class Spec(Owned):
+    """A limit of one property of a material's (or a cell model's) lots: what a certificate of
+    analysis or an inspection result is checked against, in one unit, with a minimum, a maximum or
+    both (inclusive). Owned by the material's or cell model's owner, who writes the limits its lots
+    are held to; a value outside them is recorded as failing, not refused (``Measurement``)."""
+
+    material = models.ForeignKey(Material, null=True, blank=True, on_delete=models.PROTECT, related_name="specs")
+    cell_model = models.ForeignKey(CellModel, null=True, blank=True, on_delete=models.PROTECT, related_name="specs")
+    property = models.SlugField(
+        max_length=64, help_text='What is measured, as results name it: "moisture", "fe_particle_size".'
+    )
+    unit = models.CharField(max_length=16, help_text='The unit values are given in, as written: "ppm", "µm", "V".')
+    minimum = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
+    maximum = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
+
+    class Meta:
+        ordering = ["property", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(material__isnull=False, cell_model__isnull=True)
+                | models.Q(material__isnull=True, cell_model__isnull=False),
+                name="spec_of_one_material_or_cell_model",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(minimum__isnull=False) | models.Q(maximum__isnull=False),
+                name="spec_has_a_limit",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(minimum__lte=models.F("maximum"))
+                | models.Q(minimum__isnull=True)
+                | models.Q(maximum__isnull=True),
+                name="spec_minimum_within_maximum",
+            ),
+            models.UniqueConstraint(fields=["material", "property"], name="spec_once_per_material_property"),
+            models.UniqueConstraint(fields=["cell_model", "property"], name="spec_once_per_cell_model_property"),
+        ]
+
+    def __str__(self) -> str:
+        low = "" if self.minimum is None else f"{self.minimum} ≤ "
+        high = "" if self.maximum is None else f" ≤ {self.maximum}"
+        return f"{low}{self.property}{high} {self.unit}"
+
+
+class Measurement(models.Model):
+    """One measured value of an inspection, with the limits it was checked against as they were then
+    (a spec may be changed later; the result stands as it was judged) and whether it is within them."""
+
+    inspection = models.ForeignKey(Inspection, on_delete=models.PROTECT, related_name="results")
+    property = models.SlugField(max_length=64)
+    value = models.DecimalField(max_digits=20, decimal_places=6)
+    unit = models.CharField(max_length=16)
+    minimum = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
+    maximum = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
+    passed = models.BooleanField()
+
+    class Meta:
+        ordering = ["inspection", "property"]
+        constraints = [
+            models.UniqueConstraint(fields=["inspection", "property"], name="measurement_once_per_inspection")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.property} = {self.value} {self.unit} ({'pass' if self.passed else 'fail'})"

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import factory
 
-from cells.models import CellFormat, CellLot, CellModel, Chemistry, Material, MaterialKind, MaterialLot, ModuleLot
+from cells.models import (
+    CellFormat,
+    CellLot,
+    CellModel,
+    Chemistry,
+    Material,
+    MaterialKind,
+    MaterialLot,
+    ModuleLot,
+    Spec,
+)
 from packs.models import ProductModel, WorkOrder
 from suppliers.models import Certificate, CertificateScheme, Organisation, OrganisationRole, Role, Site
 from traceability.access.models import Grant, GrantScope
@@ -138,3 +149,18 @@ class WorkOrderFactory(factory.django.DjangoModelFactory):
     site = factory.SubFactory(SiteFactory, owner=factory.SelfAttribute("..owner"))
     number = factory.Sequence(lambda n: f"WO-{n:05d}")
     started_at = dt.datetime(2024, 3, 1, 8, tzinfo=dt.UTC)
+
+
+class SpecFactory(factory.django.DjangoModelFactory):
+    """A limit of a material's lots (pass ``cell_model=`` and ``material=None`` for a cell model's)."""
+
+    class Meta:
+        model = Spec
+
+    material = factory.SubFactory(MaterialFactory)
+    cell_model = None
+    owner = factory.LazyAttribute(lambda o: (o.material or o.cell_model).owner)
+    property = factory.Sequence(lambda n: f"property_{n}")
+    unit = "ppm"
+    minimum = None
+    maximum = Decimal("100")

@@ -17,7 +17,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from cells.models import CellLot, CellModel, Inspection, Material, MaterialLot, ModuleLot
+from cells.models import CellLot, CellModel, Inspection, Material, MaterialLot, Measurement, ModuleLot, Spec
 from packs.models import Container, ContainerPacking, ProductModel, Shipment, ShipmentItem, Unit, UnitPacking, WorkOrder
 from suppliers.models import (
     Certificate,
@@ -48,6 +48,8 @@ from traceability.investigations.models import (
     FindingAttachment,
     Investigation,
     InvestigationTransition,
+    SupplierResponse,
+    SupplierResponseRevision,
     TraceRun,
     TraceRunSegment,
 )
@@ -68,6 +70,8 @@ REGISTERED = [
     "cells.CellLot",
     "cells.ModuleLot",
     "cells.Inspection",
+    "cells.Spec",
+    "cells.Measurement",
     "packs.ProductModel",
     "packs.WorkOrder",
     "packs.Unit",
@@ -90,6 +94,8 @@ REGISTERED = [
     "traceability.FindingAttachment",
     "traceability.Investigation",
     "traceability.InvestigationTransition",
+    "traceability.SupplierResponse",
+    "traceability.SupplierResponseRevision",
     "traceability.TraceRun",
     "traceability.Export",
     "traceability.EpcisCapture",
@@ -101,6 +107,7 @@ REGISTERED = [
 READ_ONLY = [
     "suppliers.CertificateStatusChange",
     "cells.Lot",
+    "cells.Measurement",
     "traceability.LedgerHead",
     "traceability.LedgerEntry",
     "traceability.Transformation",
@@ -115,6 +122,8 @@ READ_ONLY = [
     "traceability.FindingAttachment",
     "traceability.Investigation",
     "traceability.InvestigationTransition",
+    "traceability.SupplierResponse",
+    "traceability.SupplierResponseRevision",
     "traceability.TraceRun",
     "traceability.Export",
     "traceability.EpcisCapture",
@@ -189,7 +198,13 @@ def make_world() -> types.SimpleNamespace:
     w.module_lot = ModuleLot.objects.create(
         owner=w.brand, identity="own-lot:volta:M-1", code="M-1", description="2P module", cells_per_module=2
     )
-    Inspection.objects.create(owner=w.maker, lot=w.cell_lot, method="xray", outcome="pass", inspected_at=NOW)
+    inspection = Inspection.objects.create(
+        owner=w.maker, lot=w.cell_lot, method="xray", outcome="pass", inspected_at=NOW
+    )
+    Spec.objects.create(owner=w.maker, material=w.material, property="moisture", unit="ppm", maximum=200)
+    Measurement.objects.create(
+        inspection=inspection, property="max_particle", value=12, unit="µm", maximum=50, passed=True
+    )
     w.product = ProductModel.objects.create(owner=w.brand, name="PowerCore 10000", model_number="A1263", gtin=GTIN)
     w.product.certificates.add(w.certificate)
     w.work_order = WorkOrder.objects.create(
@@ -271,6 +286,10 @@ def make_world() -> types.SimpleNamespace:
     )
     investigation = Investigation.objects.create(owner=w.brand, finding=finding, opened_at=NOW)
     InvestigationTransition.objects.create(investigation=investigation, to_status="open", at=NOW)
+    response = SupplierResponse.objects.create(investigation=investigation, owner=w.maker, opened_at=NOW, revision=1)
+    SupplierResponseRevision.objects.create(
+        response=response, number=1, status="draft", containment="C-2024-11 held", changed=["containment"], at=NOW
+    )
     run = TraceRun.objects.create(investigation=investigation, job=Job.objects.create(kind="trace_run"), position=1)
     TraceRunSegment.objects.create(run=run, segment=w.segment, exposure="definite", via_lot=w.cell_lot, path=[])
     Export.objects.create(job=Job.objects.create(kind="export"), run=run, format="csv", file="exports/x.csv")

@@ -48,6 +48,8 @@ from traceability.investigations.models import (
     FindingAttachment,
     Investigation,
     InvestigationTransition,
+    SupplierResponse,
+    SupplierResponseRevision,
     TraceRun,
     TraceRunSegment,
 )
@@ -388,6 +390,36 @@ class InvestigationTransitionAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMi
     list_display = ("investigation", "from_status", "to_status", "at", "by")
     list_filter = ("to_status",)
     list_select_related = ("investigation", "by")
+    date_hierarchy = "at"
+
+
+class SupplierResponseRevisionInline(ReadOnlyAdminMixin, admin.StackedInline):
+    model = SupplierResponseRevision
+    fields = (("number", "status", "by", "at"), "changed", "containment", "root_cause", "corrective_action")
+    extra = 0
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("by")
+
+
+@admin.register(SupplierResponse)
+class SupplierResponseAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """A supplier's 8D response: its responder's, and read by the investigation's owner."""
+
+    organisation_paths = ("owner", "investigation__owner")
+    list_display = ("id", "investigation", "owner", "revision", "opened_at")
+    list_filter = ("owner",)
+    list_select_related = ("investigation", "owner")
+    date_hierarchy = "opened_at"
+    inlines = (SupplierResponseRevisionInline,)
+
+
+@admin.register(SupplierResponseRevision)
+class SupplierResponseRevisionAdmin(OrganisationScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    organisation_paths = ("response__owner", "response__investigation__owner")
+    list_display = ("response", "number", "status", "by", "at")
+    list_filter = ("status",)
+    list_select_related = ("response", "by")
     date_hierarchy = "at"
 
 

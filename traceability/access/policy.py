@@ -23,6 +23,7 @@ one existence probe of the reached segments' members for the party's units, and 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 import operator
 from collections.abc import Iterable
@@ -40,7 +41,7 @@ from traceability.core.db import CompiledOnce
 from traceability.core.models import Job, JobKind, JobStatus
 from traceability.events import queries
 from traceability.genealogy import scopes
-from traceability.genealogy.models import SegmentMember, SegmentOwner
+from traceability.genealogy.models import LotLink, SegmentMember, SegmentOwner
 from traceability.investigations.exports import export_progress
 from traceability.investigations.models import Finding, Investigation, TraceRunCountry
 from traceability.investigations.selectors import findings_about
@@ -638,6 +639,15 @@ def finding_read_in_full(actor: Actor, owner_id: int) -> bool:
     return actor.sees_all or actor.regulator or actor.owns(owner_id)
 
 
+def findings_concerning(actor: Actor) -> Q:
+    """The findings others recorded about ``actor``'s lots (``findings_about``), as a condition on
+    ``Finding``: what a supplier's portal lists, each with its share as its run stored it. Nothing
+    for a regulator (it is told of no finding: it reads those its grants cover) or the operator."""
+    if actor.organisation_id is None or actor.regulator:
+        return Q(pk__in=[])
+    return findings_about(actor.organisation_id)
+
+
 # --- an organisation's memberships ---------------------------------------------------------------------
 
 
@@ -647,6 +657,85 @@ def members_counted(actor: Actor, organisation_id: int) -> bool:
     many QA engineers and admins a party has tells its size and how it runs its quality work, which
     no other party needs to trace a defect (the directory's facts are its sites and certificates)."""
     return actor.sees_all or actor.owns(organisation_id)
+
+
+# --- suppliers' 8D responses to investigations -------------------------------------------------------
+
+
+class ResponseAccess(enum.Enum):
+    """What one reader may do with the suppliers' responses to one investigation."""
+
+    NONE = "none"  # answered as for an unknown investigation
+    OWN = "own"  # a supplier the investigation concerns: its own response, to read and revise
+    ALL = "all"  # the investigation's owner, a regulator whose grants cover it, the operator: every one, to read
+
+    def shown(self, actor: Actor) -> Q:
+        """The responses shown, as a condition on ``SupplierResponse``."""
+        if self is ResponseAccess.ALL:
+            return Q()
+        if self is ResponseAccess.OWN and actor.organisation_id is not None:
+            return Q(owner_id=actor.organisation_id)
+        return Q(pk__in=[])
+
+
+def response_access(actor: Actor, investigation: Investigation) -> ResponseAccess:
+    """Who reads and writes the suppliers' 8D responses to ``investigation``.
+
+    Its owner reads every response, as does a regulator whose grants cover the investigation
+    (``investigations_covered``: one query) and the operator; none of them responds. A party the
+    investigation concerns (``investigation_concerns``) reads and revises its own response and sees
+    no other's. Anyone else is answered as for an investigation that does not exist.
+    """
+    if actor.sees_all or actor.owns(investigation.owner_id):
+        return ResponseAccess.ALL
+    if actor.organisation_id is None:
+        return ResponseAccess.NONE
+    if actor.regulator:
+        covered = Investigation.objects.filter(investigations_covered(actor), pk=investigation.pk).exists()
+        return ResponseAccess.ALL if covered else ResponseAccess.NONE
+    if investigation_concerns(actor.organisation_id, investigation):
+        return ResponseAccess.OWN
+    return ResponseAccess.NONE
+
+
+def investigation_concerns(organisation_id: int, investigation: Investigation) -> bool:
+    """Whether ``investigation`` concerns ``organisation_id``'s lots: it is told of its finding
+    (``findings_about``: its lot, unit, site or itself is the subject, or a run reached units through
+    one of its lots), or one of its lots is upstream of the finding's subject (the material lot a
+    finding on a cell lot was made from: where a contamination may have come from).
+
+    The first is one query; the second a backward walk of the subject's lots (one recursive query,
+    one more per unit subject) and one existence probe. A regulator's inquiry concerns no party.
+    """
+    finding = investigation.finding
+    if finding.inquiry or finding.owner_id == organisation_id:
+        return False
+    if Finding.objects.filter(findings_about(organisation_id), pk=finding.pk).exists():
+        return True
+    lot_ids, unit_ids = finding_seeds(finding)
+    snapshot = genealogy.ledger_snapshot()
+    upstream: set[int] = set()
+    if lot_ids:
+        upstream |= {link.target for link in genealogy.walk(LotLink, snapshot, lot_ids, forward=False)}
+    if unit_ids:
+        upstream |= scopes.lots_upstream_of(Unit.objects.filter(pk__in=unit_ids), snapshot=snapshot)
+    return bool(upstream) and Lot.objects.filter(pk__any=frozenset(upstream), owner_id=organisation_id).exists()
+
+
+# --- lots' inspections and certificates of analysis ---------------------------------------------------
+
+
+def lot_inspections_readable(actor: Actor, lot: Lot) -> bool:
+    """Whether ``actor`` reads the inspections a lot's owner recorded of it, with their values and
+    documents: the owner, and a regulator with an ``all`` grant or the operator. Others read what
+    the lot's upstream read model shows them (``genealogy.upstream_read``) and nothing here."""
+    return actor.sees_all or actor.owns(lot.owner_id)
+
+
+def lot_writable(actor: Actor, lot: Lot) -> bool:
+    """Whether ``actor`` records inspection results and certificates of analysis on ``lot``: its
+    owner's QA engineers and admins (``Actor.may_write``); no regulator, no one else."""
+    return actor.may_write and actor.owns(lot.owner_id)
 
 
 # --- what a job's figures show whom ----------------------------------------------------------------

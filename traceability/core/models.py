@@ -63,6 +63,8 @@ class AuditAction(models.TextChoices):
     RUN_START = "run.start", "Trace run started"
     EXPORT_START = "export.start", "Export started"
     EVIDENCE_ATTACH = "evidence.attach", "Evidence attached"
+    INSPECTION_RECORD = "inspection.record", "Inspection results recorded"
+    RESPONSE_REVISE = "response.revise", "Supplier response (8D) revised"
     EPCIS_CAPTURE = "epcis.capture", "EPCIS document captured"
     CSV_IMPORT = "csv.import", "CSV file imported"
     CERTIFICATE_STATUS = "certificate.status", "Certificate status changed"

@@ -286,3 +286,71 @@ class Export(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_format_display()} of trace run {self.run_id}"
+
+
+class ResponseStatus(models.TextChoices):
+    DRAFT = "draft", "Draft: the supplier is working on it"
+    SUBMITTED = "submitted", "Submitted: every step from containment to prevention answered"
+
+
+# The 8D steps a supplier's response answers (Ford's Eight Disciplines, as QA teams use them), as
+# the fields of each revision; D8 (closure and recognition) is the investigation owner's to give.
+EIGHT_D_STEPS = {
+    "team": "D1 team",
+    "problem": "D2 problem description",
+    "containment": "D3 containment",
+    "root_cause": "D4 root cause",
+    "corrective_action": "D5 corrective action chosen",
+    "implementation": "D6 corrective action implemented",
+    "prevention": "D7 prevention",
+}
+# What a response must answer before it is submitted: from containment to prevention.
+EIGHT_D_REQUIRED = ("containment", "root_cause", "corrective_action", "implementation", "prevention")
+
+
+class SupplierResponse(Owned):
+    """A supplier's structured answer (8D) to an investigation that concerns its lots: one per
+    investigation and responding organisation (``owner``). What it says is its latest revision;
+    every revision is kept as written, never changed (``SupplierResponseRevision``)."""
+
+    investigation = models.ForeignKey(Investigation, on_delete=models.PROTECT, related_name="responses")
+    opened_at = models.DateTimeField()
+    revision = models.PositiveIntegerField(default=0, help_text="The number of its latest revision.")
+
+    class Meta:
+        ordering = ["opened_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["investigation", "owner"], name="response_once_per_responder"),
+        ]
+
+    def __str__(self) -> str:
+        return f"8D response of organisation {self.owner_id} to investigation #{self.investigation_id}"
+
+
+class SupplierResponseRevision(models.Model):
+    """One revision of a supplier's 8D response, whole: every step as it read after this change,
+    which steps this revision changed, who wrote it and when."""
+
+    response = models.ForeignKey(SupplierResponse, on_delete=models.PROTECT, related_name="revisions")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=ResponseStatus.choices)
+    team = models.TextField(blank=True, help_text="D1: who works on the problem.")
+    problem = models.TextField(blank=True, help_text="D2: the problem as the supplier describes it.")
+    containment = models.TextField(blank=True, help_text="D3: what contains it now (lots held, sorted, recalled).")
+    root_cause = models.TextField(blank=True, help_text="D4: why it happened, and why it was not detected.")
+    corrective_action = models.TextField(blank=True, help_text="D5: the permanent action chosen, and its proof.")
+    implementation = models.TextField(blank=True, help_text="D6: how the action was implemented and validated.")
+    implemented_on = models.DateField(null=True, blank=True, help_text="D6: when it took effect.")
+    prevention = models.TextField(blank=True, help_text="D7: what keeps it and its like from happening again.")
+    changed = models.JSONField(default=list, help_text="The steps (field names) this revision changed.")
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["response", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["response", "number"], name="response_revision_numbered_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"revision {self.number} of {self.response}"
