@@ -6,6 +6,7 @@ Outputs that render identifiers take the company-prefix resolver from the contex
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.db import connection
@@ -14,7 +15,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from cells.models import Inspection, Lot
+from cells.models import Inspection, InspectionMethod, Lot, Measurement, Spec
 from packs.models import Unit
 from packs.selectors import Standing
 from suppliers.models import CertificateScheme, CertificateStatus, Organisation, Site
@@ -30,10 +31,14 @@ from traceability.investigations.models import (
     Investigation,
     InvestigationStatus,
     InvestigationTransition,
+    ResponseStatus,
     Severity,
     SubjectKind,
+    SupplierResponse,
+    SupplierResponseRevision,
     TraceRun,
 )
+from traceability.investigations.responses import STEP_FIELDS, response_latest
 from traceability.investigations.services import finding_subject_lots
 from traceability.ledger.selectors import SubjectError, identifier_or_none, subject_find
 
@@ -180,6 +185,12 @@ class InvestigationStatusField(serializers.ChoiceField):
 class JobStatusField(serializers.ChoiceField):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(choices=JobStatus.choices, **kwargs)
+
+
+@extend_schema_field(_enum(ResponseStatus.choices), component_name="ResponseStatus")
+class ResponseStatusField(serializers.ChoiceField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=ResponseStatus.choices, **kwargs)
 
 
 # Who did something is a SET_NULL foreign key: a record may outlive the account, or name none.
@@ -708,3 +719,206 @@ class UnitCertificatesSerializer(serializers.Serializer):
     subject = UnitSummarySerializer()
     on = serializers.DateField()
     certificates = UnitCertificateSerializer(many=True, help_text="One answer per scheme asked.")
+
+
+# --- the supplier's side of a finding: 8D responses, findings about its lots, inspections -------------
+
+
+class ResponseInput(serializers.Serializer):
+    """A revision of your 8D response: the steps you change (at least one), each as it now reads."""
+
+    team = _text(required=False, allow_blank=True, help_text="D1: who works on the problem.")
+    problem = _text(required=False, allow_blank=True, help_text="D2: the problem as you describe it.")
+    containment = _text(required=False, allow_blank=True, help_text="D3: what contains it now.")
+    root_cause = _text(required=False, allow_blank=True, help_text="D4: why it happened and was not detected.")
+    corrective_action = _text(required=False, allow_blank=True, help_text="D5: the permanent action chosen.")
+    implementation = _text(required=False, allow_blank=True, help_text="D6: how it was implemented and validated.")
+    implemented_on = serializers.DateField(required=False, allow_null=True, help_text="D6: when it took effect.")
+    prevention = _text(required=False, allow_blank=True, help_text="D7: what keeps it from happening again.")
+    status = ResponseStatusField(
+        required=False, help_text="`submitted` once every step from D3 to D7 is answered; `draft` to reopen it."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        given = self.initial_data if isinstance(self.initial_data, dict) else {}
+        if unknown := sorted(set(given) - set(self.fields)):
+            raise invalid(
+                unknown[0],
+                f"{unknown[0]!r} is not a step of an 8D response (they are: {', '.join(self.fields)})",
+                "unknown_field",
+            )
+        if not attrs:
+            raise serializers.ValidationError("give at least one step of the response to change", code="empty")
+        return attrs
+
+
+class ResponseRevisionSerializer(serializers.ModelSerializer):
+    status = ResponseStatusField(read_only=True)
+    by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True, help_text=NO_ACCOUNT)
+    changed = serializers.ListField(child=serializers.CharField(), help_text="The steps this revision changed.")
+
+    class Meta:
+        model = SupplierResponseRevision
+        fields = ["number", "status", *STEP_FIELDS, "changed", "by", "at"]
+        read_only_fields = fields
+
+
+class SupplierResponseSerializer(serializers.ModelSerializer):
+    """A supplier's 8D response: its latest revision's steps at the top level, and every revision."""
+
+    responder = serializers.SlugRelatedField(source="owner", slug_field="slug", read_only=True)
+    finding = serializers.IntegerField(source="investigation.finding_id", read_only=True)
+    latest = serializers.SerializerMethodField(help_text="What the response says now: its latest revision.")
+    revisions = ResponseRevisionSerializer(many=True, read_only=True, help_text="Every revision, oldest first.")
+
+    class Meta:
+        model = SupplierResponse
+        fields = ["id", "responder", "finding", "opened_at", "revision", "latest", "revisions"]
+        read_only_fields = fields
+
+    @extend_schema_field(ResponseRevisionSerializer)
+    def get_latest(self, response: SupplierResponse) -> dict[str, Any]:
+        return ResponseRevisionSerializer(response_latest(response)).data
+
+
+class ResponseSummarySerializer(serializers.Serializer):
+    revision = serializers.IntegerField(help_text="The number of its latest revision.")
+    status = ResponseStatusField()
+    opened_at = serializers.DateTimeField()
+
+
+class ConcerningFindingSerializer(FindingSerializer):
+    """A finding another organisation recorded about your lots, as your portal lists it: the defect,
+    its status, how many units of each of your customers it reaches (``share.others``), and where
+    your own 8D response stands."""
+
+    response = serializers.SerializerMethodField(help_text="Your 8D response to it; null before you write one.")
+
+    class Meta(FindingSerializer.Meta):
+        fields = [
+            "id",
+            "subject",
+            "window_from",
+            "window_to",
+            "category",
+            "severity",
+            "description",
+            "raised_at",
+            "status",
+            "share",
+            "response",
+        ]
+        read_only_fields = fields
+
+    def to_representation(self, instance: Finding) -> dict[str, Any]:
+        return serializers.ModelSerializer.to_representation(self, instance)
+
+    @extend_schema_field(ResponseSummarySerializer(allow_null=True))
+    def get_response(self, finding: Finding) -> dict[str, Any] | None:
+        response = self.context.get("responses", {}).get(finding.pk)
+        return ResponseSummarySerializer(response).data if response is not None else None
+
+
+class MeasuredInput(serializers.Serializer):
+    property = serializers.CharField(max_length=64, help_text="A property the lot has a limit for.")
+    value = serializers.JSONField(help_text="The measured value: a number, or its decimal text.")
+    unit = serializers.CharField(max_length=16, help_text="The limit's unit, as it is written.")
+
+
+class ResultsField(serializers.ListField):
+    """The measured values: a JSON array, or (in a multipart form, beside the file) its JSON text."""
+
+    child = MeasuredInput()
+
+    def get_value(self, dictionary: Any) -> Any:
+        # A form field holds one JSON text, not a list of form values (DRF's reading of a ListField).
+        if hasattr(dictionary, "getlist") and self.field_name in dictionary:
+            given = dictionary.getlist(self.field_name)
+            return given[0] if len(given) == 1 else given
+        return super().get_value(dictionary)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except ValueError:
+                raise serializers.ValidationError(
+                    "is not JSON: give an array of measured values", code="not_json"
+                ) from None
+        return super().to_internal_value(data)
+
+
+class InspectionInput(serializers.Serializer):
+    """Inspection results or a certificate of analysis of your lot: the measured values, each checked
+    against the lot's limits, and optionally the document they came in."""
+
+    results = ResultsField(allow_empty=False, max_length=200, help_text="The measured values.")
+    inspected_at = serializers.DateTimeField(help_text="When the lot was inspected or analysed.")
+    method = serializers.ChoiceField(choices=InspectionMethod.choices, default=InspectionMethod.ANALYSIS)
+    sample_size = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=DB_INT_MAX)
+    notes = _text(required=False, allow_blank=True, default="")
+    file = serializers.FileField(
+        required=False, allow_empty_file=True, help_text="The certificate or report (multipart/form-data)."
+    )
+
+
+class MeasurementSerializer(serializers.ModelSerializer):
+    value = serializers.DecimalField(max_digits=20, decimal_places=6, coerce_to_string=True)
+    minimum = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True, coerce_to_string=True)
+    maximum = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True, coerce_to_string=True)
+
+    class Meta:
+        model = Measurement
+        fields = ["property", "value", "unit", "minimum", "maximum", "passed"]
+        read_only_fields = fields
+
+
+class SpecSerializer(serializers.ModelSerializer):
+    minimum = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True, coerce_to_string=True)
+    maximum = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True, coerce_to_string=True)
+
+    class Meta:
+        model = Spec
+        fields = ["property", "unit", "minimum", "maximum"]
+        read_only_fields = fields
+
+
+class DocumentSerializer(serializers.Serializer):
+    name = serializers.CharField(source="attachment_name")
+    content_type = serializers.CharField(source="attachment_content_type")
+    size = serializers.IntegerField(source="attachment_size")
+    sha256 = serializers.CharField(source="attachment_sha256")
+
+
+class LotInspectionSerializer(serializers.ModelSerializer):
+    results = MeasurementSerializer(many=True, read_only=True)
+    recorded_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text=NO_ACCOUNT
+    )
+    document = serializers.SerializerMethodField(help_text="The certificate or report it came in; null if none.")
+
+    class Meta:
+        model = Inspection
+        fields = [
+            "id",
+            "method",
+            "outcome",
+            "inspected_at",
+            "sample_size",
+            "notes",
+            "results",
+            "document",
+            "recorded_by",
+            "recorded_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(DocumentSerializer(allow_null=True))
+    def get_document(self, inspection: Inspection) -> dict[str, Any] | None:
+        return DocumentSerializer(inspection).data if inspection.attachment else None
+
+
+class LotInspectionsSerializer(serializers.Serializer):
+    lot = serializers.CharField(help_text="The lot's canonical identity.")
+    limits = SpecSerializer(many=True, help_text="The limits its values are checked against.")
+    inspections = LotInspectionSerializer(many=True, help_text="Its owner's inspections, newest first.")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from traceability.api import audit, views
+from traceability.api import audit, suppliers, views
 
 app_name = "api"
 
@@ -13,6 +13,8 @@ urlpatterns = [
         views.FindingAttachmentView.as_view(),
         name="finding-attachment",
     ),
+    path("findings/<int:pk>/responses/", suppliers.FindingResponsesView.as_view(), name="finding-responses"),
+    path("supplier/findings/", suppliers.ConcerningFindingsView.as_view(), name="supplier-findings"),
     path("investigations/<int:pk>/", views.InvestigationDetailView.as_view(), name="investigation-detail"),
     path(
         "investigations/<int:pk>/transitions/",
@@ -29,6 +31,12 @@ urlpatterns = [
     path("units/<path:ident>/backward/", views.UnitBackwardView.as_view(), name="unit-backward"),
     path("units/<path:ident>/siblings/", views.UnitSiblingsView.as_view(), name="unit-siblings"),
     path("units/<path:ident>/certificates/", views.UnitCertificatesView.as_view(), name="unit-certificates"),
+    path("lots/<path:ident>/inspections/", suppliers.LotInspectionsView.as_view(), name="lot-inspections"),
+    path(
+        "lots/<path:ident>/inspections/<int:inspection>/document/",
+        suppliers.LotInspectionDocumentView.as_view(),
+        name="lot-inspection-document",
+    ),
     path("jobs/<uuid:pk>/", views.JobDetailView.as_view(), name="job-detail"),
     path("csv/<str:kind>/template/", views.CsvTemplateView.as_view(), name="csv-template"),
     path("csv/<str:kind>/", views.CsvImportView.as_view(), name="csv-import"),
