@@ -25,6 +25,7 @@ import io
 import json
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
@@ -37,7 +38,7 @@ from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from cells.models import Lot
+from cells.models import Inspection, Lot, MaterialLot, Measurement, Spec
 from packs.models import Unit
 from suppliers.models import MemberRole, Membership, Organisation, Role
 from tests.factories import OrganisationFactory
@@ -51,7 +52,13 @@ from traceability.core.models import Job
 from traceability.events.csv_import import TEMPLATES, csv_document
 from traceability.events.models import EpcisCapture, EpcisEvent
 from traceability.gs1 import keys
-from traceability.investigations.models import Finding, FindingAttachment, TraceRun
+from traceability.investigations.models import (
+    Finding,
+    FindingAttachment,
+    SupplierResponse,
+    SupplierResponseRevision,
+    TraceRun,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -402,6 +409,14 @@ MATRIX = {
     ),
     # an organisation's admins read its own entries: the out-of-scope regulator's user is its admin
     "GET /api/v1/audit/": (401, 403, 403, 200, 403, 403, 403, 403, 200, 200),
+    # the suppliers' 8D responses: the investigation's owner and a regulator in scope read every one,
+    # the supplier whose lot is the subject its own; anyone else, as for an unknown finding
+    "GET /api/v1/findings/{a_finding}/responses/": (401, 200, 200, 200, 404, 200, 404, 404, 200, 404),
+    "GET /api/v1/findings/{b_finding}/responses/": (401, 404, 404, 404, 200, 200, 404, 404, 200, 404),
+    # the findings about the caller's lots: each reads its own list (empty but for the supplier)
+    "GET /api/v1/supplier/findings/": (401, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    # a lot's inspections and certificates: its owner's, and a regulator's who reads everything
+    "GET /api/v1/lots/{shared_lot}/inspections/": (401, 404, 404, 404, 404, 200, 404, 404, 200, 404),
 }  # fmt: skip
 
 
@@ -422,7 +437,9 @@ def _ids(w: SimpleNamespace) -> dict[str, Any]:
         "b_export_job": w.b_export_job,
         "a_export_job": w.a_export_job,
         "a_finding": w.a_finding,
+        "b_finding": w.b_finding,
         "a_attachment": w.a_attachment,
+        "shared_lot": SHARED_LOT,
     }
 
 
@@ -442,7 +459,9 @@ UNKNOWN = {
     "b_export_job": "00000000-0000-4000-8000-000000000003",
     "a_export_job": "00000000-0000-4000-8000-000000000004",
     "a_finding": 999_002,
+    "b_finding": 999_004,
     "a_attachment": 999_003,
+    "shared_lot": lgtin(S, "CL-NEVER-1"),
 }
 
 
@@ -930,3 +949,85 @@ def test_the_lot_is_known_to_the_ledger(world):
     w, users = world
     assert Lot.objects.get(code="CL-SHARED-1").owner == w.s
     assert Unit.objects.filter(owner=w.a).count() == 3 and Unit.objects.filter(owner=w.b).count() == 2
+
+
+# --- the supplier's side of a finding: its 8D response, its lot's inspections ----------------------------
+
+RESPOND = {
+    "anonymous": 401,
+    "own_viewer": 403,  # read_only: a viewer writes nothing anywhere
+    "own_qa": 403,  # not_a_responder: the investigation is A's own
+    "competitor": 404,
+    "supplier": 201,
+    "distributor": 404,
+    "stranger": 404,
+    "regulator_in_scope": 403,
+    "regulator_out_of_scope": 403,
+}
+
+
+@pytest.mark.parametrize(("actor", "status"), list(RESPOND.items()))
+def test_responding_to_brand_as_finding(world, actor, status):
+    # given
+    w, users = world
+    before = (SupplierResponse.objects.count(), SupplierResponseRevision.objects.count())
+    path = f"/api/v1/findings/{w.a_finding}/responses/"
+    # when
+    response = client_for(users[actor]).post(path, {"containment": f"held by {actor}"}, format="json")
+    # then
+    assert response.status_code == status, text(response)
+    body = text(response)
+    assert not leaked(body, actor, w)
+    if status == 404:
+        twin = client_for(users[actor]).post(
+            f"/api/v1/findings/{UNKNOWN['a_finding']}/responses/", {"containment": "x"}, format="json"
+        )
+        assert (twin.status_code, twin.json()["code"]) == (404, "not_found")
+    after = (SupplierResponse.objects.count(), SupplierResponseRevision.objects.count())
+    if status == 201:
+        assert response.json()["responder"] == w.s.slug
+        assert after == (before[0] + 1, before[1] + 1)
+    else:
+        assert after == before
+
+
+INSPECT = {
+    "anonymous": 401,
+    "own_viewer": 403,
+    "own_qa": 404,
+    "competitor": 404,
+    "supplier": 201,
+    "distributor": 404,
+    "stranger": 404,
+    "regulator_in_scope": 403,
+    "regulator_out_of_scope": 403,
+}
+
+
+@pytest.mark.parametrize(("actor", "status"), list(INSPECT.items()))
+def test_recording_an_inspection_of_the_shared_lot(world, actor, status, settings, tmp_path):
+    # given the lot's limit of its open-circuit voltage
+    settings.MEDIA_ROOT = tmp_path
+    w, users = world
+    # (captured through EPCIS, the shared lot is a lot of the material its capture named)
+    lot = MaterialLot.objects.get(code="CL-SHARED-1")
+    Spec.objects.create(
+        owner=lot.owner, material=lot.material, property="ocv", unit="V", minimum=Decimal("3.6"), maximum=Decimal("3.7")
+    )
+    before = Inspection.objects.count(), Measurement.objects.count()
+    body = {
+        "file": SimpleUploadedFile(f"{actor}.pdf", f"%PDF-1.7\n% {actor}\n%%EOF\n".encode(), "application/pdf"),
+        "results": json.dumps([{"property": "ocv", "value": "3.65", "unit": "V"}]),
+        "inspected_at": "2024-03-01T08:00:00Z",
+    }
+    # when
+    response = client_for(users[actor]).post(f"/api/v1/lots/{quote(SHARED_LOT, safe='')}/inspections/", body)
+    # then
+    assert response.status_code == status, text(response)
+    assert not leaked(text(response), actor, w, asked=(SHARED_LOT,))
+    if status == 201:
+        assert response.json()["outcome"] == "pass"
+        assert (Inspection.objects.count(), Measurement.objects.count()) == (before[0] + 1, before[1] + 1)
+    else:
+        assert (Inspection.objects.count(), Measurement.objects.count()) == before
+        assert list(tmp_path.rglob("*.pdf")) == []

@@ -47,7 +47,7 @@ from traceability.core.parsers import BoundedJSONParser
 from traceability.investigations.models import Finding, Investigation
 from traceability.investigations.responses import investigation_responses, response_revise, responses_standing
 from traceability.investigations.selectors import findings_shares
-from traceability.ledger.selectors import UnknownSubject, subject_find, subject_unknown
+from traceability.ledger.selectors import UnknownSubject, subject_find
 
 # --- findings about the caller's lots -----------------------------------------------------------------
 
@@ -168,7 +168,7 @@ class LotView(ApiMixin, APIView):
                 found = None
             allowed = lot_writable if write else lot_inspections_readable
             if not isinstance(found, Lot) or not allowed(caller.actor, found):
-                raise subject_unknown(ident)
+                raise UnknownSubject(f"no lot is known as {ident.strip()!r}")
         return found
 
 
