@@ -6,7 +6,7 @@ anyone else is answered as for an unknown finding, and nothing is written."""
 from __future__ import annotations
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from suppliers.models import MemberRole, Membership, Role
@@ -268,3 +268,36 @@ def test_the_responses_of_a_finding_cost_the_same_queries_for_one_responder_or_t
     w.cell_maker.post(w.path, {"root_cause": "inherited from M1"}, format="json")
     # then
     assert queries() == one
+
+
+@pytest.mark.postgresql  # the trigger exists on PostgreSQL only (SQLite: the code never updates a revision)
+def test_postgresql_refuses_to_change_or_remove_a_revision_even_through_a_raw_cursor(world):
+    # given
+    w = world
+    w.material_supplier.post(w.path, {"containment": CONTAINMENT}, format="json")
+    revision = SupplierResponseRevision.objects.get()
+    # when / then
+    for statement in (
+        "UPDATE traceability_supplierresponserevision SET containment = 'nothing happened' WHERE id = %s",
+        "DELETE FROM traceability_supplierresponserevision WHERE id = %s",
+    ):
+        with (
+            pytest.raises(IntegrityError, match="revisions are kept as written"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(statement, [revision.pk])
+    revision.refresh_from_db()
+    assert revision.containment == CONTAINMENT
+
+
+@pytest.mark.postgresql
+def test_a_revision_outlives_its_authors_account(world):
+    # given
+    w = world
+    w.material_supplier.post(w.path, {"containment": CONTAINMENT}, format="json")
+    # when
+    w.material_supplier.user.delete()
+    # then
+    revision = SupplierResponseRevision.objects.get()
+    assert (revision.by, revision.containment) == (None, CONTAINMENT)

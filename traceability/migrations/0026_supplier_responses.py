@@ -5,6 +5,39 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+# A response's revisions are its history: on PostgreSQL the database itself refuses to change or
+# remove one, whoever asks (as it does the audit trail's entries, migration 0014), but for its
+# author's account being deleted (``by`` is SET_NULL: an UPDATE of that column alone, to NULL).
+# SQLite has no such trigger here: there the code alone keeps the rule (nothing updates a revision).
+APPEND_ONLY = """
+CREATE FUNCTION traceability_responserevision_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.by_id IS NULL AND to_jsonb(NEW) - 'by_id' = to_jsonb(OLD) - 'by_id' THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'a response''s revisions are kept as written: % of a revision is refused', TG_OP
+        USING ERRCODE = 'restrict_violation';
+END
+$$;
+CREATE TRIGGER traceability_responserevision_append_only
+    BEFORE UPDATE OR DELETE ON traceability_supplierresponserevision
+    FOR EACH ROW EXECUTE FUNCTION traceability_responserevision_append_only();
+"""
+APPEND_ONLY_REVERSE = """
+DROP TRIGGER traceability_responserevision_append_only ON traceability_supplierresponserevision;
+DROP FUNCTION traceability_responserevision_append_only();
+"""
+
+
+def _append_only(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(APPEND_ONLY, params=None)
+
+
+def _append_only_reverse(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(APPEND_ONLY_REVERSE, params=None)
+
 
 class Migration(migrations.Migration):
 
@@ -64,4 +97,5 @@ class Migration(migrations.Migration):
             model_name='supplierresponserevision',
             constraint=models.UniqueConstraint(fields=('response', 'number'), name='response_revision_numbered_once'),
         ),
+        migrations.RunPython(_append_only, _append_only_reverse),
     ]
