@@ -9,6 +9,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from packs.models import Unit
 from suppliers.models import MemberRole, Membership, Role
 from tests.factories import OrganisationFactory
 from tests.jobs_support import run_job
@@ -43,6 +44,7 @@ def world():
     w.path = f"/api/v1/findings/{w.finding}/responses/"
     w.cell_maker = qa(w.c1.owner)
     w.material_supplier = qa(w.m1.owner)
+    w.u1_identity = Unit.objects.get(pk=w.u[1]).identity
     return w
 
 
@@ -301,3 +303,31 @@ def test_a_revision_outlives_its_authors_account(world):
     # then
     revision = SupplierResponseRevision.objects.get()
     assert (revision.by, revision.containment) == (None, CONTAINMENT)
+
+
+def test_the_suppliers_upstream_of_a_unit_respond_to_a_finding_on_it(world):
+    # given the brand's overheating finding on unit U1, built from module lot MOD1 (C1 ← M2 ← M1)
+    w = world
+    created = raise_finding(w.brand_client, urn(w.u1_identity), category="overheating_incident")
+    assert created.status_code == 201, created.json()
+    run_job(TraceRun.objects.get(pk=created.json()["run"]).job)
+    path = f"/api/v1/findings/{created.json()['id']}/responses/"
+    # when the upstream suppliers and one whose lot is no part of U1 respond
+    answers = {
+        "module maker": qa(w.mod1.owner).post(path, {"containment": "MOD1 held"}, format="json"),
+        "cell maker": w.cell_maker.post(path, {"containment": "C1 held"}, format="json"),
+        "material supplier": w.material_supplier.post(path, {"containment": CONTAINMENT}, format="json"),
+        "co-supplier": qa(w.m3.owner).post(path, {"containment": "M3 held"}, format="json"),
+    }
+    # then
+    assert {who: a.status_code for who, a in answers.items()} == {
+        "module maker": 201,
+        "cell maker": 201,
+        "material supplier": 201,
+        "co-supplier": 404,
+    }
+    assert [r["responder"] for r in w.brand_client.get(path).json()] == [
+        w.mod1.owner.slug,
+        w.c1.owner.slug,
+        w.m1.owner.slug,
+    ]
