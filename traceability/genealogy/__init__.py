@@ -2,9 +2,9 @@
 
 ``models`` (transformations, links, segments), ``trace`` (the pure algorithm), ``writes`` (records and
 retractions), ``commissioning`` (units and packing), and the reads, one module per idea: ``snapshot``
-(a ledger position), ``forward``, ``counts``, ``affected``, ``consignees``, ``diff``, ``backward``,
-``siblings`` and ``explain``; where units went (``receipts``, ``parties``, over ``packing``: how
-containers nest); and ``read_models``, what interfaces render of one unit or lot (its
+(a ledger position), ``forward``, ``counts``, ``groups``, ``affected``, ``consignees``, ``diff``,
+``backward``, ``siblings`` and ``explain``; where units went (``receipts``, ``parties``, over
+``packing``: how containers nest); and ``read_models``, what interfaces render of one unit or lot (its
 upstream, its siblings). The reads' public names are gathered here, so a caller writes
 ``genealogy.forward_trace(...)``.
 """
@@ -30,6 +30,7 @@ from traceability.genealogy.counts import (
 from traceability.genealogy.diff import Diff, best_exposures, forward_diff, segment_changes
 from traceability.genealogy.explain import PathStep, explain_paths
 from traceability.genealogy.forward import Forward, forward_trace, forward_unit_ids, members, walk
+from traceability.genealogy.groups import UnitGroup, affected_groups
 from traceability.genealogy.parties import (
     OthersCount,
     PartyView,
@@ -94,11 +95,13 @@ __all__ = [
     "SiblingsPage",
     "SiteSummary",
     "Snapshot",
+    "UnitGroup",
     "UnitSummary",
     "Upstream",
     "UpstreamLot",
     "UpstreamUnit",
     "affected_counts",
+    "affected_groups",
     "affected_per_container",
     "affected_units",
     "all_affected_units",

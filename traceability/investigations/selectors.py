@@ -19,12 +19,11 @@ from typing import Any
 
 import orjson
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import TruncMonth
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from cells.models import Lot
 from packs.models import ContainerPacking, ProductModel, Shipment, ShipmentItem, Unit, UnitPacking, WorkOrder
-from suppliers.models import Organisation
+from suppliers.models import Organisation, Site
 from traceability import genealogy
 from traceability.core.db import any_sql, prepared_cursor
 from traceability.core.errors import DomainError
@@ -674,57 +673,66 @@ class Breakdown:
     consignees: tuple[AffectedConsignee, ...]
 
 
-def _unit_sets(forward: genealogy.Forward) -> tuple[Q, Q]:
-    """(affected, definitely affected) units as conditions on ``Unit``: subqueries over the members
-    of the result's segments, plus the few units reached through unit links."""
-    snapshot = forward.snapshot
-    affected, definite = Q(pk__in=list(forward.units)), Q(pk__in=[u for u, r in forward.units.items() if r.definite])
-    if segments := forward.segment_ids():
-        affected |= Q(pk__in=genealogy.members(snapshot, segments).values("unit_id"))
-    if definite_segments := forward.segment_ids(definite=True):
-        definite |= Q(pk__in=genealogy.members(snapshot, definite_segments).values("unit_id"))
-    return affected, definite
-
-
 def affected_breakdown(*, forward: genealogy.Forward, shown: Q | None = None, party_id: int | None = None) -> Breakdown:
     """Affected units counted by product model, work order, site, production month and consignee;
     with ``shown`` and ``party_id``, the units and consignees one party may see.
 
-    One aggregate query per dimension, plus the consignee read.
+    One GROUP BY over the affected units (``genealogy.affected_groups``), each dimension summed
+    from its groups, the groups' names read in a query per dimension; plus the consignee read.
     """
-    affected, definite = _unit_sets(forward)
-    units = Unit.objects.filter(affected).filter(shown if shown is not None else Q()).order_by()
-    counts = {"units": Count("pk"), "definite": Count("pk", filter=definite)}
+    return breakdown_of(
+        genealogy.affected_groups(forward, only=shown),
+        consignees=affected_consignees(forward=forward, party_id=party_id),
+    )
 
-    def by(*fields: str, key: Callable[[dict[str, Any]], Any], **extra: Any) -> list[dict[str, Any]]:
-        rows = units.annotate(**extra).values(*fields).annotate(**counts)
-        return sorted(
-            ({**row, "potential": row["units"] - row["definite"]} for row in rows),
-            key=lambda row: (-row["units"], str(key(row))),
-        )
 
-    def counted(row: dict[str, Any]) -> dict[str, int]:
-        return {"units": row["units"], "definite": row["definite"], "potential": row["potential"]}
+def breakdown_of(groups: Iterable[genealogy.UnitGroup], *, consignees: Iterable[AffectedConsignee]) -> Breakdown:
+    """The breakdown of affected units counted per (product model, work order, site, month)."""
+    groups = list(groups)
+    models = {
+        pk: (number, name)
+        for pk, number, name in ProductModel.objects.filter(pk__any=frozenset(g.product_model_id for g in groups))
+        .order_by()
+        .values_list("pk", "model_number", "name")
+    }
+    orders = _names(WorkOrder, "number", (g.work_order_id for g in groups))
+    sites = _names(Site, "name", (g.site_id for g in groups))
 
-    models = by("product_model__model_number", "product_model__name", key=lambda r: r["product_model__model_number"])
+    def summed(key: Callable[[genealogy.UnitGroup], Any]) -> list[tuple[Any, int, int]]:
+        found: dict[Any, list[int]] = {}
+        for group in groups:
+            counted = found.setdefault(key(group), [0, 0])
+            counted[0] += group.units
+            counted[1] += group.definite
+        return [(k, units, definite) for k, (units, definite) in found.items()]
+
+    def ordered(rows: list[tuple[Any, int, int]], label: Callable[[Any], Any]) -> list[tuple[Any, int, int]]:
+        return sorted(rows, key=lambda row: (-row[1], str(label(row[0]))))
+
+    def counted(units: int, definite: int) -> dict[str, int]:
+        return {"units": units, "definite": definite, "potential": units - definite}
+
+    by_model = summed(lambda g: models[g.product_model_id])
+    by_order = summed(lambda g: orders.get(g.work_order_id))
+    by_site = summed(lambda g: (g.site_id, sites.get(g.site_id)))
+    by_month = summed(lambda g: g.month)
     return Breakdown(
         product_models=tuple(
-            ProductModelCount(
-                **counted(r), model_number=r["product_model__model_number"], name=r["product_model__name"]
-            )
-            for r in models
+            ProductModelCount(**counted(u, d), model_number=number, name=name)
+            for (number, name), u, d in ordered(by_model, lambda k: k[0])
         ),
-        work_orders=tuple(
-            WorkOrderCount(**counted(r), number=r["work_order__number"])
-            for r in by("work_order__number", key=lambda r: r["work_order__number"])
-        ),
+        work_orders=tuple(WorkOrderCount(**counted(u, d), number=n) for n, u, d in ordered(by_order, lambda k: k)),
         sites=tuple(
-            SiteCount(**counted(r), site_id=r["site_id"], name=r["site__name"])
-            for r in by("site_id", "site__name", key=lambda r: r["site_id"])
+            SiteCount(**counted(u, d), site_id=site, name=name)
+            for (site, name), u, d in ordered(by_site, lambda k: k[0])
         ),
-        production_months=tuple(
-            MonthCount(**counted(r), month=f"{r['month']:%Y-%m}" if r["month"] else None)
-            for r in by("month", key=lambda r: r["month"], month=TruncMonth("produced_at"))
-        ),
-        consignees=tuple(affected_consignees(forward=forward, party_id=party_id)),
+        production_months=tuple(MonthCount(**counted(u, d), month=m) for m, u, d in ordered(by_month, lambda k: k)),
+        consignees=tuple(consignees),
     )
+
+
+def _names(model: Any, field: str, ids: Iterable[int | None]) -> dict[int | None, str]:
+    wanted = frozenset(i for i in ids if i is not None)
+    if not wanted:
+        return {}
+    return dict(model.objects.filter(pk__any=wanted).order_by().values_list("pk", field))

@@ -1,0 +1,147 @@
+"""A trace's breakdown (``affected_breakdown``), held to a GROUP BY over its affected units taken one by one.
+
+The worlds of ``test_party_view`` (a supplier, two cell makers, a module assembler and two brands;
+segments holding both brands' units, refurbished units, retracted records, older positions), with
+units made in several months and at several sites, and some of one brand's units shipped to the
+other brand and to a distributor, so that a party's units are those it owns and those it received.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest
+from django.db import connection
+from django.db.models import Count, Q
+from django.db.models.functions import TruncMonth
+from django.test.utils import CaptureQueriesContext
+
+from cells.models import Lot
+from packs.models import Shipment, ShipmentItem, Unit
+from suppliers.models import Organisation, Role
+from tests.factories import OrganisationFactory, SiteFactory
+from tests.test_party_view import _world
+from traceability import genealogy
+from traceability.genealogy.models import SegmentMember
+from traceability.investigations.selectors import affected_breakdown
+
+pytestmark = pytest.mark.django_db
+
+AT = dt.datetime(2024, 5, 1, 8, tzinfo=dt.UTC)
+
+
+def _varied(seed: int) -> tuple[list[int], list[int]]:
+    """A ``_world`` whose units were made over three months at three sites (one left without a site
+    or date), a third of the first brand's units shipped to the second brand or to a distributor;
+    (the parties to read as, the ledger positions written)."""
+    world = _world(seed)
+    rng = random.Random(seed)
+    sites = [SiteFactory(owner_id=world.brands[0]), SiteFactory(owner_id=world.brands[1]), None]
+    for unit in Unit.objects.order_by("pk").values_list("pk", flat=True):
+        # Units are reference data written once; their dates and sites varied here as an import
+        # would have set them, to give every dimension several groups.
+        Unit.objects.filter(pk=unit).update(
+            produced_at=None if unit % 11 == 0 else AT + dt.timedelta(days=31 * rng.randint(0, 2)),
+            site=rng.choice(sites),
+        )
+    distributor = OrganisationFactory(role=Role.DISTRIBUTOR)
+    shipped = Unit.objects.filter(owner_id=world.brands[0]).order_by("pk").values_list("pk", flat=True)[::3]
+    for n, unit in enumerate(shipped):
+        consignee = Organisation.objects.get(pk=world.brands[1]) if n % 2 else distributor
+        shipment = Shipment.objects.create(
+            owner_id=world.brands[0], reference=f"S-{n}", consignee=consignee, shipped_at=AT + dt.timedelta(days=n)
+        )
+        ShipmentItem.objects.create(shipment=shipment, unit_id=unit)
+    return [world.supplier, *world.makers, *world.brands, distributor.pk], world.positions
+
+
+def _naive(forward: genealogy.Forward, party: int | None) -> dict[str, dict]:
+    """The breakdown of ``forward`` from the set of its affected units read row by row, grouped by
+    the ORM over ``Unit`` (what the party may see: the units it owns or received)."""
+    snapshot = forward.snapshot
+    affected, definite = set(forward.units), {u for u, r in forward.units.items() if r.definite}
+    for segment, unit, record in SegmentMember.objects.values_list("segment_id", "unit_id", "transformation_id"):
+        valid = record <= snapshot.last_transformation_id and record not in snapshot.retracted
+        if valid and segment in forward.segments:
+            affected.add(unit)
+            if forward.segments[segment].definite:
+                definite.add(unit)
+    units = Unit.objects.filter(pk__in=sorted(affected))
+    if party is not None:
+        units = units.filter(genealogy.units_of(party))
+    counts = {"units": Count("pk"), "definite": Count("pk", filter=Q(pk__in=sorted(definite)))}
+
+    def by(*fields: str, **extra) -> dict:
+        rows = units.annotate(**extra).values(*fields).annotate(**counts).order_by()
+        return {
+            tuple(row[f] for f in fields): (row["units"], row["definite"], row["units"] - row["definite"])
+            for row in rows
+        }
+
+    months = by("month", month=TruncMonth("produced_at"))
+    return {
+        "models": by("product_model__model_number", "product_model__name"),
+        "orders": by("work_order__number"),
+        "sites": by("site_id", "site__name"),
+        "months": {(f"{m:%Y-%m}" if m else None,): counted for (m,), counted in months.items()},
+    }
+
+
+def _shown(breakdown) -> dict[str, dict]:
+    def key(counted) -> tuple[int, int, int]:
+        return (counted.units, counted.definite, counted.potential)
+
+    return {
+        "models": {(c.model_number, c.name): key(c) for c in breakdown.product_models},
+        "orders": {(c.number,): key(c) for c in breakdown.work_orders},
+        "sites": {(c.site_id, c.name): key(c) for c in breakdown.sites},
+        "months": {(c.month,): key(c) for c in breakdown.production_months},
+    }
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_breakdown_equals_a_group_by_over_the_affected_units_as_each_party(seed):
+    # given a world of several owners, with units received from others
+    parties, positions = _varied(seed)
+    grouped = 0
+    for position in (positions[len(positions) // 2], positions[-1]):
+        snapshot = genealogy.ledger_snapshot(position)
+        for lot in _lots():
+            forward = genealogy.forward_trace(snapshot=snapshot, seed_lot_ids=[lot])
+            for party in [None, *parties]:
+                # when
+                shown = None if party is None else genealogy.units_of(party)
+                breakdown = affected_breakdown(forward=forward, shown=shown, party_id=party)
+                # then
+                expected = _naive(forward, party)
+                assert _shown(breakdown) == expected, (snapshot.position, lot, party)
+                grouped += len(expected["months"]) > 1
+            assert sum(c.units for c in affected_breakdown(forward=forward).sites) == sum(
+                genealogy.affected_counts(forward)
+            )
+    assert grouped  # some breakdowns spread over several months
+
+
+def _lots() -> list[int]:
+    return list(Lot.objects.order_by("pk").values_list("pk", flat=True))
+
+
+def test_a_breakdown_costs_the_same_queries_whatever_the_number_of_units_and_groups():
+    # given
+    parties, _ = _varied(7)
+    lots = _lots()
+    forwards = [genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[lot]) for lot in lots]
+    sizes = [sum(genealogy.affected_counts(f)) for f in forwards]
+    small, large = forwards[sizes.index(min(s for s in sizes if s))], forwards[sizes.index(max(sizes))]
+    for party in (None, parties[3]):
+        shown = None if party is None else genealogy.units_of(party)
+        counted = []
+        for forward in (small, large):
+            genealogy.sums_of(forward)  # read with the result's counts, before any breakdown
+            # when
+            with CaptureQueriesContext(connection) as queries:
+                affected_breakdown(forward=forward, shown=shown, party_id=party)
+            counted.append(len(queries.captured_queries))
+        # then
+        assert counted[0] == counted[1], party
