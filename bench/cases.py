@@ -184,6 +184,23 @@ consignees.name = "consignees of the affected"
 consignees.floor = "consignees"
 
 
+def breakdown_groups(lot_id: int) -> float:
+    """The affected units counted per product model, work order, site and month of production
+    (``genealogy.affected_groups``, what every breakdown sums): a GROUP BY reading each affected
+    unit's row, so its floor is writing each affected unit's id."""
+    from traceability import genealogy
+
+    forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[lot_id])
+    genealogy.sums_of(forward)  # read with the trace's counts, as a run's reader has them
+    started = time.perf_counter()
+    genealogy.affected_groups(forward)
+    return _ms_since(started)
+
+
+breakdown_groups.name = "breakdown groups of the affected"
+breakdown_groups.floor = "write"
+
+
 def _token_client(membership):
     """A test client sending a new read token of ``membership``, as a script calls the API."""
     from django.conf import settings
@@ -475,6 +492,21 @@ def _rest_dashboard(*, breakdown: bool) -> Callable[[int], float]:
     return case
 
 
+def _rest_breakdown(lot_id: int) -> float:
+    """``GET /api/v1/runs/{id}/breakdown/`` of the brand's run, by a regulator (everything)."""
+    client, _, run = _dashboard_of(lot_id)
+    started = time.perf_counter()
+    response = client.get(f"/api/v1/runs/{run}/breakdown/")
+    elapsed = _ms_since(started)
+    if response.status_code != 200:
+        raise SystemExit(f"GET run breakdown answered {response.status_code}: {response.content[:300]!r}")
+    return elapsed
+
+
+_rest_breakdown.name = "REST run breakdown, regulator"
+_rest_breakdown.floor = "walk"
+
+
 def _gql_upstream() -> Callable[[int], float]:
     """``unit { upstream }`` of the unit REST's backward case reads, by a regulator."""
     state: dict[int, tuple] = {}
@@ -627,6 +659,7 @@ CASES.extend(
         _scoped_count("lot's owner"),
         _scoped_count("cell maker"),
         consignees,
+        breakdown_groups,
         _rest("backward"),
         _rest("siblings"),
         _rest_run_units("brand"),
@@ -636,6 +669,7 @@ CASES.extend(
         _gql_downstream_count(),
         _rest_dashboard(breakdown=False),
         _gql_dashboard_less_breakdown,
+        _rest_breakdown,
         _rest_dashboard(breakdown=True),
         _gql_dashboard,
         trace_end_to_end,

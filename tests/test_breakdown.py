@@ -21,9 +21,12 @@ from cells.models import Lot
 from packs.models import Shipment, ShipmentItem, Unit
 from suppliers.models import Organisation, Role
 from tests.factories import OrganisationFactory, SiteFactory
+from tests.test_api_support import callers, client_for, member, more_units, traced
 from tests.test_party_view import _world
+from tests.trace_world import build_world
 from traceability import genealogy
 from traceability.genealogy.models import SegmentMember
+from traceability.investigations.models import TraceRun
 from traceability.investigations.selectors import affected_breakdown
 
 pytestmark = pytest.mark.django_db
@@ -145,3 +148,38 @@ def test_a_breakdown_costs_the_same_queries_whatever_the_number_of_units_and_gro
             counted.append(len(queries.captured_queries))
         # then
         assert counted[0] == counted[1], party
+
+
+def test_a_finished_runs_breakdown_and_consignees_are_read_as_stored_by_whom_sees_the_whole_result():
+    # given a brand's run of 67 units, finished, read by a regulator
+    w = build_world()
+    more_units(w, 60)
+    run = traced(client_for(member(w.brand)), w)["run"]
+    regulator = callers(w)["regulator"]
+    paths = [f"/api/v1/runs/{run}/breakdown/", f"/api/v1/runs/{run}/consignees/"]
+    # when
+    with CaptureQueriesContext(connection) as stored_reads:
+        stored = [regulator.get(path).json() for path in paths]
+    TraceRun.objects.filter(pk=run).update(breakdown=None)  # as a run finished before breakdowns were stored
+    counted = [regulator.get(path).json() for path in paths]
+    # then the answer is the one counted from the result, with no member row read
+    assert stored == counted
+    assert [(m["units"], m["definite"]) for m in stored[0]["production_months"]] == [(60, 60), (7, 4)]
+    assert [c["units"] for c in stored[1]["results"]] == [63, 3]
+    assert not any(SegmentMember._meta.db_table in q["sql"] for q in stored_reads.captured_queries)
+
+
+def test_a_run_stores_its_breakdown_and_consignees_when_it_finishes():
+    # given
+    w = build_world()
+    # when
+    run = TraceRun.objects.get(pk=traced(client_for(member(w.brand)), w)["run"])
+    # then
+    model, order, site = w.work_order.product_model_id, w.work_order.pk, w.work_order.site_id
+    assert run.breakdown == {
+        "groups": [[model, order, site, "2024-03", 7, 4]],
+        "consignees": [
+            [w.d1.pk, 3, "2024-03-03T08:00:00+00:00", "2024-03-03T08:00:00+00:00"],
+            [w.d2.pk, 3, "2024-03-04T08:00:00+00:00", "2024-03-04T08:00:00+00:00"],
+        ],
+    }

@@ -31,9 +31,9 @@ from traceability.investigations.selectors import (
     AffectedUnitFilters,
     AffectedUnitRow,
     Counted,
-    affected_breakdown,
-    affected_consignees,
     affected_units_page,
+    finished_run_breakdown,
+    finished_run_consignees,
     finished_run_part,
     finished_run_party_page,
     finished_run_result,
@@ -128,7 +128,7 @@ def affected_unit_body(row: AffectedUnitRow, *, prefix_length: PrefixLength) -> 
 def run_consignees(run: TraceRun, *, prefix_length: PrefixLength, party_id: int | None = None) -> list[dict[str, Any]]:
     """The consignees of a finished run's affected units in ``ConsigneeSerializer``'s shape (with
     ``party_id``, through the shipments that party sent or received)."""
-    consignees = affected_consignees(forward=finished_run_result(run=run), party_id=party_id)
+    consignees = finished_run_consignees(run=run, party_id=party_id)
     return [consignee_body(c, prefix_length=prefix_length) for c in consignees]
 
 
@@ -152,7 +152,7 @@ def run_breakdown(
 ) -> dict[str, list[dict[str, Any]]]:
     """A finished run's affected units counted by group, in ``BreakdownSerializer``'s shape (the
     units ``shown``, and ``party_id``'s consignees, when the reader may not see all)."""
-    breakdown = affected_breakdown(forward=finished_run_result(run=run), shown=shown, party_id=party_id)
+    breakdown = finished_run_breakdown(run=run, shown=shown, party_id=party_id)
     return {
         "product_models": [_counts(c, model_number=c.model_number, name=c.name) for c in breakdown.product_models],
         "work_orders": [_counts(c, number=c.number) for c in breakdown.work_orders],

@@ -44,9 +44,9 @@ from traceability.investigations.selectors import (
     AffectedConsignee,
     Counted,
     RunNotFinished,
-    affected_breakdown,
-    affected_consignees,
     findings_latest_runs,
+    finished_run_breakdown,
+    finished_run_consignees,
     finished_run_part,
     finished_run_result,
     run_require_finished,
@@ -198,6 +198,20 @@ def run_result(context: Context, run: TraceRunModel) -> genealogy.Forward:
     return context.memo[key]  # type: ignore[no-any-return]
 
 
+def run_consignees(context: Context, run: TraceRunModel) -> list[AffectedConsignee]:
+    """Who received a finished run's units, as the caller sees them: read once per request (the
+    run's consignees and its breakdown's are the same list)."""
+    scope = run_scope(context, run)
+    key = ("run-consignees", run.pk)
+    if key not in context.memo:
+        context.memo[key] = finished_run_consignees(
+            run=run,
+            party_id=None if scope.full else scope.organisation_id,
+            result=lambda: run_result(context, run),
+        )
+    return context.memo[key]  # type: ignore[no-any-return]
+
+
 def _finished(run: TraceRunModel) -> TraceRunModel:
     try:
         return run_require_finished(run=run)
@@ -324,22 +338,19 @@ class TraceRun(graphene.ObjectType):
 
     @staticmethod
     def resolve_consignees(root: TraceRunModel, info: GraphQLResolveInfo) -> list[dict[str, Any]]:
-        run = _finished(root)
-        scope = run_scope(context_of(info), run)
-        found = affected_consignees(
-            forward=run_result(context_of(info), run), party_id=None if scope.full else scope.organisation_id
-        )
+        found = run_consignees(context_of(info), _finished(root))
         organisations_expected(context_of(info), (c.party.id for c in found))
         return [_consignee(c) for c in found]
 
     @staticmethod
     def resolve_breakdown(root: TraceRunModel, info: GraphQLResolveInfo) -> dict[str, Any]:
-        run = _finished(root)
-        scope = run_scope(context_of(info), run)
-        found = affected_breakdown(
-            forward=run_result(context_of(info), run),
+        context, run = context_of(info), _finished(root)
+        scope = run_scope(context, run)
+        found = finished_run_breakdown(
+            run=run,
             shown=None if scope.full else scope.units_shown(),
             party_id=None if scope.full else scope.organisation_id,
+            result=lambda: run_result(context, run),
         )
         organisations_expected(context_of(info), (c.party.id for c in found.consignees))
         return {

@@ -31,7 +31,7 @@ from traceability.core.models import JobStatus
 from traceability.genealogy.models import SegmentMember, SegmentOwner, Transformation, exposure_name
 from traceability.genealogy.trace import Link
 from traceability.investigations.models import TraceRun, TraceRunPart, TraceRunSegment, TraceRunUnit
-from traceability.investigations.services import run_party_view, run_result, run_snapshot
+from traceability.investigations.services import run_party_view, run_result, run_snapshot, run_stored_breakdown
 from traceability.ledger.selectors import known_prefixes_sql, prefix_candidates_sql
 
 # Filtered pages scan the result's units in batches until the page is full; past this many units
@@ -618,7 +618,10 @@ class AffectedConsignee:
 def affected_consignees(*, forward: genealogy.Forward, party_id: int | None = None) -> list[AffectedConsignee]:
     """Who received the affected units, directly or inside containers, most units first; with
     ``party_id``, through the shipments that party sent or received only."""
-    found = genealogy.consignees(forward, party_id=party_id)
+    return _consignees_read(genealogy.consignees(forward, party_id=party_id))
+
+
+def _consignees_read(found: Sequence[genealogy.Consignee]) -> list[AffectedConsignee]:
     organisations = Organisation.objects.prefetch_related("roles").in_bulk([c.organisation_id for c in found])
     return [
         AffectedConsignee(
@@ -684,6 +687,35 @@ def affected_breakdown(*, forward: genealogy.Forward, shown: Q | None = None, pa
         genealogy.affected_groups(forward, only=shown),
         consignees=affected_consignees(forward=forward, party_id=party_id),
     )
+
+
+def finished_run_consignees(
+    *, run: TraceRun, party_id: int | None = None, result: Callable[[], genealogy.Forward] | None = None
+) -> list[AffectedConsignee]:
+    """``affected_consignees`` of a finished run: as the run stored them when it finished, for a
+    reader who sees the result whole (``party_id`` None; two queries); counted from its result
+    otherwise (``result``: the caller's reading of it, read here when None)."""
+    run = run_require_finished(run=run)
+    if party_id is None and (stored := run_stored_breakdown(run)) is not None:
+        return _consignees_read(stored[1])
+    return affected_consignees(forward=result() if result else run_result(run), party_id=party_id)
+
+
+def finished_run_breakdown(
+    *,
+    run: TraceRun,
+    shown: Q | None = None,
+    party_id: int | None = None,
+    result: Callable[[], genealogy.Forward] | None = None,
+) -> Breakdown:
+    """``affected_breakdown`` of a finished run: summed from what the run stored when it finished,
+    for a reader who sees the result whole (``shown`` and ``party_id`` None; five queries whatever
+    its size); counted from its result otherwise (``result`` as in ``finished_run_consignees``)."""
+    run = run_require_finished(run=run)
+    if shown is None and party_id is None and (stored := run_stored_breakdown(run)) is not None:
+        groups, consignees = stored
+        return breakdown_of(groups, consignees=_consignees_read(consignees))
+    return affected_breakdown(forward=result() if result else run_result(run), shown=shown, party_id=party_id)
 
 
 def breakdown_of(groups: Iterable[genealogy.UnitGroup], *, consignees: Iterable[AffectedConsignee]) -> Breakdown:

@@ -515,6 +515,7 @@ def trace_run_chunk(job: Job) -> Chunk:
 def _run_finish(run: TraceRun, forward: genealogy.Forward) -> None:
     _parts_store(run)
     preview = run.investigation.preview
+    receivers = genealogy.consignees(forward)
     if run.previous_id is None and preview.get("position") == run.position and "countries" in preview:
         # The first run traces the seeds the preview counted (``finding_record`` hands them over),
         # and at the same position the same seeds give the same counts.
@@ -522,8 +523,8 @@ def _run_finish(run: TraceRun, forward: genealogy.Forward) -> None:
         run.consignees, countries = preview["consignees"], preview["countries"]
     else:
         run.definite_units, run.potential_units = genealogy.affected_counts(forward)
-        receivers = genealogy.consignees(forward)
         run.consignees, countries = len(receivers), sorted(genealogy.consignee_countries(receivers))
+    run.breakdown = _breakdown_json(forward, receivers)
     _countries_store(run, countries)
     if run.previous is not None:
         run.diff = run_diff(previous=run_result(run.previous), current=forward)
@@ -541,12 +542,39 @@ def _run_finish(run: TraceRun, forward: genealogy.Forward) -> None:
             "diff",
             "party_view",
             "shares",
+            "breakdown",
             "parts_stored",
         ]
     )
     investigation_transition(
         investigation=run.investigation, to=InvestigationStatus.TRACED, note=f"run {run.pk}", by_run=True
     )
+
+
+def _breakdown_json(forward: genealogy.Forward, receivers: list[genealogy.Consignee]) -> dict[str, Any]:
+    """``TraceRun.breakdown``: the result's units counted per group and its consignees, whole."""
+    return {
+        "groups": [
+            [g.product_model_id, g.work_order_id, g.site_id, g.month, g.units, g.definite]
+            for g in genealogy.affected_groups(forward)
+        ],
+        "consignees": [
+            [c.organisation_id, c.units, c.first_shipped_at.isoformat(), c.last_shipped_at.isoformat()]
+            for c in receivers
+        ],
+    }
+
+
+def run_stored_breakdown(run: TraceRun) -> tuple[list[genealogy.UnitGroup], list[genealogy.Consignee]] | None:
+    """What ``TraceRun.breakdown`` stored of a finished run (None for a run finished before)."""
+    if run.breakdown is None:
+        return None
+    groups = [genealogy.UnitGroup(*row) for row in run.breakdown["groups"]]
+    consignees = [
+        genealogy.Consignee(organisation, units, dt.datetime.fromisoformat(first), dt.datetime.fromisoformat(last))
+        for organisation, units, first, last in run.breakdown["consignees"]
+    ]
+    return groups, consignees
 
 
 def _parties_told(run: TraceRun, forward: genealogy.Forward) -> set[int]:
