@@ -214,8 +214,9 @@ def subject_traceable(
 @dataclass(frozen=True)
 class SubjectCheck:
     """``subject_traceable``'s answer, with the forward trace of the subject it made to reach it
-    (when it made one: a lot or unit the actor does not own), which recording the finding then
-    counts its preview from instead of tracing the subject again."""
+    (when it made one: a lot or unit the actor does not own; a supplier's or site's lots, none of
+    them the actor's), which recording the finding then counts its preview from instead of tracing
+    the subject again."""
 
     allowed: bool
     forward: genealogy.Forward | None = None
@@ -236,11 +237,9 @@ def subject_check(
             return _traces_checked(actor, lots=[subject.pk], units=[])
         case Unit():
             return _traces_checked(actor, lots=[], units=[subject.pk])
-    if actor.sees_all:
-        return SubjectCheck(True)
-    if lot_ids is None:
+    if lot_ids is None and not actor.sees_all:
         lot_ids = _lots_of(subject).values_list("pk", flat=True)
-    return SubjectCheck(any_traceable(actor, lot_ids=lot_ids))
+    return _any_checked(actor, lot_ids=lot_ids or ())
 
 
 def _lots_of(subject: Organisation | Site) -> QuerySet[Lot]:
@@ -269,14 +268,22 @@ def any_traceable(actor: Actor, *, lot_ids: Iterable[int]) -> bool:
     is what each of them reaches, together, so the set reaches something of the actor's exactly
     when one of its lots does. A supplier's hundreds of lots cost one trace, not one each.
     """
+    return _any_checked(actor, lot_ids=lot_ids).allowed
+
+
+def _any_checked(actor: Actor, *, lot_ids: Iterable[int]) -> SubjectCheck:
+    """``any_traceable``, with the trace of the lots it made (when it made one: none is the actor's),
+    which a finding on them then counts its preview from."""
     lots = frozenset(lot_ids)
     if actor.sees_all:
-        return True
+        return SubjectCheck(True)
     if actor.organisation_id is None or not lots:
-        return False
+        return SubjectCheck(False)
     if Lot.objects.filter(pk__any=lots, owner_id=actor.organisation_id).exists():
-        return True
-    return _reaches_own(actor, genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=sorted(lots)))
+        return SubjectCheck(True)
+    forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=sorted(lots))
+    allowed = _reaches_own(actor, forward)
+    return SubjectCheck(allowed, forward if allowed else None)
 
 
 def grants_cover_subject(
@@ -581,7 +588,7 @@ def granted_identifiers(actor: Actor) -> Q | None:
     shipped into it (what its shipping events name). An investigation grant: the investigation's
     subject, and what its forward trace reaches now (lots, units, and the containers those units
     were packed in). Set-based: units stay subqueries; a fixed number of queries per grant, one
-    forward trace per granted investigation, none per event.
+    forward trace of every granted investigation's subject together, none per event.
     """
     named = OuterRef("epc")
     snapshot = genealogy.ledger_snapshot()
@@ -593,12 +600,21 @@ def granted_identifiers(actor: Actor) -> Q | None:
         units.append(Q(pk__in=sold.values("pk")))
         lots |= scopes.lots_upstream_of(sold, snapshot=snapshot)
         containers |= scopes.containers_shipped_into(actor.jurisdictions)
+    # What several subjects reach together is what each reaches: the granted investigations' seeds
+    # are traced at once, not once each.
+    seed_lots: set[int] = set()
+    seed_units: set[int] = set()
     for finding in _granted_findings(actor).order_by("pk"):
         lot_ids, unit_ids = finding_seeds(finding)
-        forward = genealogy.forward_trace(snapshot=snapshot, seed_lot_ids=lot_ids, seed_unit_ids=unit_ids)
-        lots |= set(lot_ids) | forward.lots.keys()
+        seed_lots |= set(lot_ids)
+        seed_units |= set(unit_ids)
+    if seed_lots or seed_units:
+        forward = genealogy.forward_trace(
+            snapshot=snapshot, seed_lot_ids=sorted(seed_lots), seed_unit_ids=sorted(seed_units)
+        )
+        lots |= seed_lots | forward.lots.keys()
         reached = Unit.objects.filter(
-            Q(pk__in=genealogy.forward_unit_ids(forward)) | Q(pk__any=frozenset(forward.units.keys() | set(unit_ids)))
+            Q(pk__in=genealogy.forward_unit_ids(forward)) | Q(pk__any=frozenset(forward.units.keys() | seed_units))
         )
         units.append(Q(pk__in=reached.values("pk")))
         containers |= scopes.containers_holding(reached)

@@ -87,6 +87,10 @@ class Forward:
     def segment_ids(self, *, definite: bool | None = None) -> list[int]:
         return sorted(s for s, r in self.segments.items() if definite is None or r.definite == definite)
 
+    def seed_lot_ids(self) -> frozenset[int]:
+        """The lots it was traced from: those reached with no step."""
+        return frozenset(lot for lot, reached in self.lots.items() if not reached.path)
+
     def segment_paths(self, segment_ids: set[int]) -> dict[int, tuple[Link, ...]]:
         if self.path_loader is not None:
             return self.path_loader(segment_ids)

@@ -21,7 +21,7 @@ from graphql import GraphQLResolveInfo
 from cells.models import Inspection as InspectionRow
 from cells.models import Lot as LotModel
 from traceability import genealogy
-from traceability.access.policy import ResultScope, downstream_scope, subject_traceable, upstream_traceable
+from traceability.access.policy import ResultScope, downstream_scope, subject_check, upstream_traceable
 from traceability.core.limits import control_character
 from traceability.genealogy.models import Exposure as ExposureName
 from traceability.gql.context import Context, InputError, context_of, pk_of, selected
@@ -80,12 +80,16 @@ def lot_row(context: Context, lot_id: int) -> LotModel:
 
 
 def lot_traceable(context: Context, lot: LotModel) -> bool:
-    """Whether the caller may trace ``lot`` forward: the access policy's ``subject_traceable`` (what
-    a finding on it asks), asked once per lot and request."""
+    """Whether the caller may trace ``lot`` forward: the access policy's ``subject_check`` (what a
+    finding on it asks), asked once per lot and request. The trace the check made to answer (of a
+    lot the caller does not own) is kept for the lot's downstream, which then does not trace again."""
     context.memo.setdefault(("lot", lot.pk), lot)
     key = ("lot-traceable", lot.pk)
     if key not in context.memo:
-        context.memo[key] = subject_traceable(context.actor, lot)
+        check = subject_check(context.actor, lot)
+        context.memo[key] = check.allowed
+        if check.allowed and check.forward is not None:
+            context.memo[("lot-forward", lot.pk)] = check.forward
     return bool(context.memo[key])
 
 
@@ -186,7 +190,10 @@ class AffectedUnitConnection(graphene.ObjectType):
 
 
 def downstream_read(context: Context, lot: LotModel, *, exposure: str | None, first: int, after: int) -> Downstream:
-    forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[lot.pk])
+    forward = context.memo.get(("lot-forward", lot.pk))  # traced by ``lot_traceable`` in this request
+    if forward is None:
+        forward = genealogy.forward_trace(snapshot=genealogy.ledger_snapshot(), seed_lot_ids=[lot.pk])
+        context.memo[("lot-forward", lot.pk)] = forward
     scope = downstream_scope(context.actor, forward)
     if scope.full:
         definite, potential = genealogy.affected_counts(forward)

@@ -209,12 +209,10 @@ def finding_record(
 
     ``inquiry``: the ``owner`` is a regulator and this is its inquiry (the access policy has checked
     its grants cover the subject); it is recorded as any finding is, and is the regulator's own.
-    ``traced``: the forward trace of ``subject`` (a lot or unit) the caller made already (the
-    access policy's check, ``SubjectCheck``): the preview counts it, and the run traces at its
-    position, so the subject is traced once in the request.
+    ``traced``: the forward trace of ``subject`` (a lot or unit; a supplier's or site's lots in the
+    window) the caller made already (the access policy's check, ``SubjectCheck``): the preview
+    counts it, and the run traces at its position, so the subject is traced once in the request.
     """
-    if not isinstance(subject, Lot | Unit):
-        traced = None  # a supplier's or site's seeds are its lots in the window, read below
     now = timezone.now()
     if window_from and window_to and window_to < window_from:
         raise InvalidWindow(f"the window ends ({window_to:%Y-%m-%d}) before it starts ({window_from:%Y-%m-%d})")
@@ -244,6 +242,8 @@ def finding_record(
         lot_ids, unit_ids = finding_seeds(finding)
         if not lot_ids and not unit_ids:
             raise EmptySubject(f"the finding names no lot or unit: {_describe(finding)} has none")
+        if traced is not None and not isinstance(subject, Lot | Unit) and traced.seed_lot_ids() != set(lot_ids):
+            traced = None  # a supplier's or site's lots in the window, read again here: others than were traced
         snapshot = traced.snapshot if traced is not None else genealogy.ledger_snapshot()
         investigation = Investigation.objects.create(
             owner=owner,

@@ -1,0 +1,140 @@
+"""A request that must check whether its caller may trace a subject before it answers traces it once:
+the access policy's check hands the trace it made to the answer (``SubjectCheck.forward``)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.db.models import F
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from cells.models import Lot
+from packs.models import Container, Unit
+from suppliers.models import Membership, Role
+from suppliers.services import api_token_issue
+from tests.factories import OrganisationFactory, SiteFactory
+from tests.jobs_support import run_job
+from tests.test_api_support import client_for, member, raise_finding, urn
+from tests.trace_world import add_competitor, build_world
+from traceability.access.policy import Actor, granted_identifiers
+from traceability.genealogy.models import SegmentInput
+from traceability.investigations.models import TraceRun
+from traceability.investigations.services import finding_record
+
+pytestmark = pytest.mark.django_db
+
+COUNT = """query C($lot: String!) { lot(identifier: $lot) { downstream { totalCount definiteCount } } }"""
+
+
+def _traces(captured: CaptureQueriesContext) -> int:
+    """Forward traces among the captured queries: each reads the segments of the lots it reached once."""
+    return sum(SegmentInput._meta.db_table in query["sql"] for query in captured.captured_queries)
+
+
+@pytest.mark.parametrize("caller", ["brand", "other brand"])
+def test_a_lots_downstream_asked_by_a_party_that_does_not_own_it_is_traced_once(caller):
+    # given material lot M1, a supplier's, in both brands' units
+    w = add_competitor(build_world())
+    organisation = {"brand": w.brand, "other brand": w.other_brand}[caller]
+    key = api_token_issue(membership=Membership.objects.get(user=member(organisation), organisation=organisation))
+    # when
+    with CaptureQueriesContext(connection) as captured:
+        response = Client().post(
+            "/graphql/",
+            {"query": COUNT, "variables": {"lot": urn(w.m1.identity)}},
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Token {key}",
+        )
+    # then it may trace the lot (its units are downstream), and traced it once to check and answer
+    assert response.status_code == 200 and "errors" not in response.json(), response.json()
+    counted = response.json()["data"]["lot"]["downstream"]
+    assert (
+        counted
+        == {"brand": {"totalCount": 7, "definiteCount": 4}, "other brand": {"totalCount": 2, "definiteCount": 2}}[
+            caller
+        ]
+    )
+    assert _traces(captured) == 1
+
+
+@pytest.mark.parametrize("subject", ["subject_supplier", "subject_site"])
+def test_a_finding_on_a_suppliers_or_sites_lots_is_traced_once_in_the_request(subject, monkeypatch):
+    # given the cell maker's lots, or those of C1's site, none of them the brand's: the access check
+    # traces them to find the brand's units
+    from traceability import genealogy
+
+    w = build_world()
+    site = SiteFactory(owner=w.c1.owner)
+    Lot.objects.filter(pk=w.c1.pk).update(site=site)  # C1 made at the maker's plant
+    named = {"subject_supplier": w.c1.owner.slug, "subject_site": site.pk}[subject]
+    traces = []
+    real = genealogy.forward_trace
+
+    def counted(**kwargs):
+        traces.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(genealogy, "forward_trace", counted)
+    # when
+    response = raise_finding(client_for(member(w.brand)), None, **{subject: named})
+    # then the check's trace is the preview's, and the run traces at its position
+    assert response.status_code == 201, response.json()
+    assert len(traces) == 1
+    run = TraceRun.objects.get(pk=response.json()["run"])
+    preview = run.investigation.preview
+    assert preview["position"] == run.position == traces[0]["snapshot"].position
+    monkeypatch.undo()
+    run_job(run.job)
+    run.refresh_from_db()
+    assert (run.definite_units, run.potential_units) == (preview["definite_units"], preview["potential_units"])
+    assert run.definite_units + run.potential_units > 0
+
+
+def _covered(actor: Actor) -> dict[str, set[int]]:
+    """The units, lots and containers whose identifiers ``granted_identifiers`` lets ``actor`` read."""
+    condition = granted_identifiers(actor)
+    assert condition is not None
+    return {
+        model.__name__: set(model.objects.annotate(epc=F("identity")).filter(condition).values_list("pk", flat=True))
+        for model in (Unit, Lot, Container)
+    }
+
+
+def _granted(regulator: int, investigations: set[int]) -> Actor:
+    return Actor(organisation_id=regulator, regulator=True, investigation_ids=frozenset(investigations))
+
+
+def test_a_regulators_investigation_grants_are_traced_together_once_for_what_their_events_name(monkeypatch):
+    # given a regulator granted two investigations: the brand's of cell lot C4, and of unit U1
+    from traceability import genealogy
+
+    w = build_world()
+    regulator = OrganisationFactory(role=Role.REGULATOR)
+    granted = [
+        finding_record(
+            owner=w.brand,
+            subject=subject,
+            category="metallic_debris",
+            severity="high",
+            description="Fe 45 µm",
+            submit=lambda job: None,
+        ).investigation.pk
+        for subject in (w.c4, Unit.objects.get(pk=w.u[1]))
+    ]
+    each = [_covered(_granted(regulator.pk, {investigation})) for investigation in granted]
+    traces = []
+    real = genealogy.forward_trace
+
+    def counted(**kwargs):
+        traces.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(genealogy, "forward_trace", counted)
+    # when
+    both = _covered(_granted(regulator.pk, set(granted)))
+    # then what both grants cover is what each covers, found in one trace
+    assert len(traces) == 1
+    assert both == {kind: each[0][kind] | each[1][kind] for kind in both}
+    assert both["Unit"] == {w.u[i] for i in (1, 4, 5, 6, 7, 8)}
+    assert both["Container"] == {w.k1.pk, w.k2.pk, w.p1.pk}
