@@ -183,3 +183,24 @@ def test_a_run_stores_its_breakdown_and_consignees_when_it_finishes():
             [w.d2.pk, 3, "2024-03-04T08:00:00+00:00", "2024-03-04T08:00:00+00:00"],
         ],
     }
+
+
+def test_a_regulators_breakdown_and_consignees_of_a_run_cost_the_same_queries_whatever_its_size():
+    # given the brand's run of 7 units to two consignees, then another of 67 units to three
+    w = build_world()
+    brand, regulator = client_for(member(w.brand)), callers(w)["regulator"]
+    small = traced(brand, w)["run"]
+    more_units(w, 60)
+    w.d3 = OrganisationFactory(role=Role.DISTRIBUTOR)
+    shipment = Shipment.objects.create(owner=w.brand, reference="DA-3", consignee=w.d3, shipped_at=AT)
+    ShipmentItem.objects.create(shipment=shipment, unit_id=w.u[8])
+    large = traced(brand, w)["run"]
+    counted = []
+    for run in (small, large):
+        # when
+        with CaptureQueriesContext(connection) as queries:
+            answers = [regulator.get(f"/api/v1/runs/{run}/{part}/").json() for part in ("breakdown", "consignees")]
+        counted.append(len(queries.captured_queries))
+    # then
+    assert [c["units"] for c in answers[1]["results"]] == [63, 3, 1]
+    assert counted[0] == counted[1]
