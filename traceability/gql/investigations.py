@@ -351,6 +351,7 @@ class TraceRun(graphene.ObjectType):
             shown=None if scope.full else scope.units_shown(),
             party_id=None if scope.full else scope.organisation_id,
             result=lambda: run_result(context, run),
+            consignees=run_consignees(context, run),
         )
         organisations_expected(context_of(info), (c.party.id for c in found.consignees))
         return {

@@ -707,15 +707,20 @@ def finished_run_breakdown(
     shown: Q | None = None,
     party_id: int | None = None,
     result: Callable[[], genealogy.Forward] | None = None,
+    consignees: Sequence[AffectedConsignee] | None = None,
 ) -> Breakdown:
     """``affected_breakdown`` of a finished run: summed from what the run stored when it finished,
     for a reader who sees the result whole (``shown`` and ``party_id`` None; five queries whatever
-    its size); counted from its result otherwise (``result`` as in ``finished_run_consignees``)."""
+    its size); counted from its result otherwise (``result`` as in ``finished_run_consignees``).
+    ``consignees``: the run's ``finished_run_consignees`` for the same reader, when read already."""
     run = run_require_finished(run=run)
     if shown is None and party_id is None and (stored := run_stored_breakdown(run)) is not None:
-        groups, consignees = stored
-        return breakdown_of(groups, consignees=_consignees_read(consignees))
-    return affected_breakdown(forward=result() if result else run_result(run), shown=shown, party_id=party_id)
+        groups, receivers = stored
+        return breakdown_of(groups, consignees=consignees if consignees is not None else _consignees_read(receivers))
+    forward = result() if result else run_result(run)
+    if consignees is None:
+        return affected_breakdown(forward=forward, shown=shown, party_id=party_id)
+    return breakdown_of(genealogy.affected_groups(forward, only=shown), consignees=consignees)
 
 
 def breakdown_of(groups: Iterable[genealogy.UnitGroup], *, consignees: Iterable[AffectedConsignee]) -> Breakdown:
