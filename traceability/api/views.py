@@ -730,12 +730,11 @@ class RunConsigneesView(RunViewMixin, generics.GenericAPIView):
     def get(self, request: Request, pk: int) -> Response:
         scope = self.scope
         consignees = selectors.run_consignees(
-            self.finished_run(),
-            prefix_length=self.prefix_length,
-            party_id=None if scope.full else scope.organisation_id,
+            self.finished_run(), party_id=None if scope.full else scope.organisation_id
         )
         page = self.paginate_queryset(consignees)
-        return self.get_paginated_response(ConsigneeSerializer(page, many=True).data)
+        bodies = [selectors.consignee_body(c, prefix_length=self.prefix_length) for c in page]
+        return self.get_paginated_response(ConsigneeSerializer(bodies, many=True).data)
 
 
 class RunBreakdownView(RunViewMixin, generics.GenericAPIView):
