@@ -537,10 +537,12 @@ _gql_typename.name = "GraphQL { __typename } (fixed cost)"
 _gql_typename.floor = "walk"
 
 
-def _gql_downstream_count() -> Callable[[int], float]:
+def _gql_downstream_count(reader: str = "regulator") -> Callable[[int], float]:
     """``lot { downstream { totalCount } }`` of the subject lot by a regulator: the live count at
     the ledger's position, as the impact preview counts it (``impact preview count`` is the domain's
-    figure for the same lot, without HTTP)."""
+    figure for the same lot, without HTTP); or by the brand with most units in it, which does not
+    own the lot: the access check traces it to find the brand's units, and the answer counts the
+    brand's share from that trace."""
     state: dict[int, tuple] = {}
 
     def case(lot_id: int) -> float:
@@ -548,11 +550,12 @@ def _gql_downstream_count() -> Callable[[int], float]:
             from traceability.ledger.selectors import identifier_render
 
             _, lot = _owner_and_lot(lot_id)
-            state[lot_id] = (_api_client(), identifier_render(lot.identity, form="epc"))
+            client = _api_client() if reader == "regulator" else _member_client(_parties(lot_id)["brand"])
+            state[lot_id] = (client, identifier_render(lot.identity, form="epc"))
         client, ident = state[lot_id]
         return _graphql(client, DOWNSTREAM_COUNT, {"id": ident})
 
-    case.name = "GraphQL lot { downstream { totalCount } }"
+    case.name = "GraphQL lot { downstream { totalCount } }" + ("" if reader == "regulator" else f", {reader}")
     case.floor = "count"
     return case
 
@@ -667,6 +670,7 @@ CASES.extend(
         _gql_typename,
         _gql_upstream(),
         _gql_downstream_count(),
+        _gql_downstream_count("brand"),
         _rest_dashboard(breakdown=False),
         _gql_dashboard_less_breakdown,
         _rest_breakdown,
