@@ -335,11 +335,12 @@ def test_a_regulator_lists_the_findings_its_grants_cover(graded, caller, listed)
     [
         ("regulator_jurisdiction_in", 1, 200),  # on pallet P1 to D1, in Germany
         ("regulator_jurisdiction_in", 4, 404),  # to D2, in France
-        ("regulator_investigation", 1, 404),  # an investigation grant covers the investigation only
+        ("regulator_investigation", 1, 200),  # its investigation (on M1) reached U1
+        ("regulator_investigation", 7, 404),  # built from C4 alone: not downstream of M1
         ("regulator_all", 4, 200),
     ],
 )
-def test_a_regulator_looks_up_the_units_sold_into_its_jurisdiction(graded, caller, unit, status):
+def test_a_regulator_looks_up_the_units_its_grants_cover(graded, caller, unit, status):
     identity = Unit.objects.get(pk=graded.u[unit]).identity
     response = graded.clients[caller].get(f"/api/v1/units/{urn(identity)}/backward/")
     assert response.status_code == status

@@ -34,12 +34,12 @@ NAMED = {"A1": A1, "A3": A3, "B1": B1, "the shared lot": SHARED_LOT}
 # answers MATCH_anyEPC / MATCH_anyEPCClass), or null where the graph's lookup does not let it name
 # the object (a unit it may not trace backward: ``upstream_traceable``). Germany's regulator: A1,
 # in A's carton sold there, and the lot upstream of it; not A3 (sold in China) or B's B1. The
-# investigation's: its subject, the shared lot (its grant lets it look up no unit by itself).
+# investigation's: its subject, the shared lot, and every unit its trace reaches (A's and B's).
 # name           Germany  investigation
 ANSWERS = {
-    "A1": ("events", None),
-    "A3": (None, None),
-    "B1": (None, None),
+    "A1": ("events", "events"),
+    "A3": (None, "events"),
+    "B1": (None, "events"),
     "the shared lot": ("events", "events"),
 }
 

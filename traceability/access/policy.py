@@ -376,13 +376,20 @@ def _traces_checked(actor: Actor, *, lots: list[int], units: list[int]) -> Subje
 
 def upstream_traceable(actor: Actor, subject: Lot | Unit) -> bool:
     """Whether ``actor`` may trace backward from ``subject``: a lot or unit it owns, or a unit shipped
-    to it (the units ``unit_find`` lets it look up); a regulator and the operator anything. What is
+    to it (the units ``unit_find`` lets it look up); a regulator what its grants cover (an
+    investigation's subject and what its trace reaches; a jurisdiction's units and what is upstream
+    of them); a regulator seeing all and the operator anything. What is
     upstream of a party's own things is its to know; upstream of another's is that one's."""
     if actor.sees_all:
         return True
     if actor.organisation_id is None:
         return False
     if actor.owns(subject.owner_id):
+        return True
+    # an investigation's subject and what its trace reaches (what its EPCIS reader names)
+    if (reach := _granted_reach(actor, genealogy.ledger_snapshot())) is not None and (
+        subject.pk in reach.lots if isinstance(subject, Lot) else reach.units.filter(pk=subject.pk).exists()
+    ):
         return True
     if actor.jurisdictions:  # a unit sold into its jurisdiction, and what is upstream of such units
         if isinstance(subject, Unit):
@@ -600,24 +607,10 @@ def granted_identifiers(actor: Actor) -> Q | None:
         units.append(Q(pk__in=sold.values("pk")))
         lots |= scopes.lots_upstream_of(sold, snapshot=snapshot)
         containers |= scopes.containers_shipped_into(actor.jurisdictions)
-    # What several subjects reach together is what each reaches: the granted investigations' seeds
-    # are traced at once, not once each.
-    seed_lots: set[int] = set()
-    seed_units: set[int] = set()
-    for finding in _granted_findings(actor).order_by("pk"):
-        lot_ids, unit_ids = finding_seeds(finding)
-        seed_lots |= set(lot_ids)
-        seed_units |= set(unit_ids)
-    if seed_lots or seed_units:
-        forward = genealogy.forward_trace(
-            snapshot=snapshot, seed_lot_ids=sorted(seed_lots), seed_unit_ids=sorted(seed_units)
-        )
-        lots |= seed_lots | forward.lots.keys()
-        reached = Unit.objects.filter(
-            Q(pk__in=genealogy.forward_unit_ids(forward)) | Q(pk__any=frozenset(forward.units.keys() | seed_units))
-        )
-        units.append(Q(pk__in=reached.values("pk")))
-        containers |= scopes.containers_holding(reached)
+    if (reach := _granted_reach(actor, snapshot)) is not None:
+        lots |= reach.lots
+        units.append(Q(pk__in=reach.units.values("pk")))
+        containers |= scopes.containers_holding(reach.units)
     covered = [
         Q(Exists(Unit.objects.filter(functools.reduce(operator.or_, units), identity=named))) if units else None,
         Q(Exists(Lot.objects.filter(pk__any=frozenset(lots), identity=named))) if lots else None,
@@ -625,6 +618,38 @@ def granted_identifiers(actor: Actor) -> Q | None:
     ]
     present = [condition for condition in covered if condition is not None]
     return functools.reduce(operator.or_, present) if present else None
+
+
+@dataclass(frozen=True)
+class GrantedReach:
+    """What a regulator's investigation grants reach: each granted investigation's subject and what
+    its forward trace reaches now (``lots``: ids; ``units``: a query, never loaded)."""
+
+    lots: frozenset[int]
+    units: QuerySet[Unit]
+
+
+def _granted_reach(actor: Actor, snapshot: genealogy.Snapshot) -> GrantedReach | None:
+    """``GrantedReach`` of ``actor``'s investigation grants, None when it holds none (or their
+    subjects name nothing). What several subjects reach together is what each reaches: the granted
+    investigations' seeds are traced at once, not once each."""
+    if not actor.investigation_ids:
+        return None
+    seed_lots: set[int] = set()
+    seed_units: set[int] = set()
+    for finding in _granted_findings(actor).order_by("pk"):
+        lot_ids, unit_ids = finding_seeds(finding)
+        seed_lots |= set(lot_ids)
+        seed_units |= set(unit_ids)
+    if not (seed_lots or seed_units):
+        return None
+    forward = genealogy.forward_trace(
+        snapshot=snapshot, seed_lot_ids=sorted(seed_lots), seed_unit_ids=sorted(seed_units)
+    )
+    reached = Unit.objects.filter(
+        Q(pk__in=genealogy.forward_unit_ids(forward)) | Q(pk__any=frozenset(forward.units.keys() | seed_units))
+    )
+    return GrantedReach(lots=frozenset(seed_lots | forward.lots.keys()), units=reached)
 
 
 # --- findings: who reads them, and how much ---------------------------------------------------------
