@@ -6,6 +6,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
+from cells.models import InspectionMethod, Spec
 from suppliers.models import Membership
 
 
@@ -40,3 +41,90 @@ class SearchForm(forms.Form):
         if any(ord(c) < 32 or ord(c) == 127 for c in value):
             raise forms.ValidationError(_("Control characters name nothing: type the identifier as printed."))
         return value
+
+
+def _step(label: Any, rows: int = 3) -> forms.CharField:
+    return forms.CharField(label=label, required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": rows}))
+
+
+class ResponseForm(forms.Form):
+    """A revision of the caller's 8D response: every step as it should read (the latest revision's
+    as the form opens); the domain appends what changed (``investigations.responses``)."""
+
+    team = _step(_("D1 team"), rows=2)
+    problem = _step(_("D2 problem description"), rows=2)
+    containment = _step(_("D3 containment"))
+    root_cause = _step(_("D4 root cause"))
+    corrective_action = _step(_("D5 corrective action chosen"))
+    implementation = _step(_("D6 corrective action implemented"))
+    implemented_on = forms.DateField(
+        label=_("D6 implemented on"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": _("Give the date as YYYY-MM-DD.")},
+    )
+    prevention = _step(_("D7 prevention"))
+
+
+class InspectionForm(forms.Form):
+    """Inspection results or a certificate of analysis of a lot: the document, and a value with its
+    unit per property the lot has a limit for (``specs``; a blank value is not measured). The values
+    are checked by the domain (``cells.services.inspection_record``), which names the one at fault."""
+
+    file = forms.FileField(label=_("Certificate or report"), required=False)
+    inspected_at = forms.DateTimeField(
+        label=_("Inspected or analysed at"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
+        error_messages={"required": _("Say when the lot was inspected."), "invalid": _("Give a date and time.")},
+    )
+    method = forms.ChoiceField(label=_("Method"), choices=InspectionMethod.choices, initial=InspectionMethod.ANALYSIS)
+    sample_size = forms.IntegerField(label=_("Sample size"), required=False, min_value=1, max_value=2_147_483_647)
+    notes = forms.CharField(label=_("Notes"), required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, specs: list[Spec], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.specs = specs
+        for index, spec in enumerate(specs):
+            self.fields[f"value_{index}"] = forms.CharField(
+                label=_("%(property)s value") % {"property": spec.property}, required=False, max_length=40
+            )
+            self.fields[f"unit_{index}"] = forms.CharField(
+                label=_("%(property)s unit") % {"property": spec.property},
+                required=False,
+                max_length=16,
+                initial=spec.unit,
+            )
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Each property's limits with its two fields, for the template's table."""
+        return [
+            {"spec": spec, "value": self[f"value_{index}"], "unit": self[f"unit_{index}"]}
+            for index, spec in enumerate(self.specs)
+        ]
+
+    def measured(self) -> list[tuple[str, str, str]]:
+        """(property, value, unit) of each property given a value, in the form's order."""
+        return [
+            (spec.property, self.cleaned_data[f"value_{index}"], self.cleaned_data[f"unit_{index}"])
+            for index, spec in enumerate(self.specs)
+            if self.cleaned_data.get(f"value_{index}")
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.specs and not any(cleaned.get(f"value_{i}") for i in range(len(self.specs))):
+            raise forms.ValidationError(_("Give at least one measured value."), code="no_results")
+        return cleaned
+
+    def field_of(self, refused: str | None, measured: list[tuple[str, str, str]]) -> str | None:
+        """The form field a domain refusal names (``results.<i>.<value|unit|property>``, ``file``)."""
+        if refused is None or refused == "results":
+            return None
+        if refused.startswith("file"):
+            return "file"
+        parts = refused.split(".")
+        if parts[0] == "results" and len(parts) == 3 and parts[1].isdigit() and int(parts[1]) < len(measured):
+            index = next(i for i, spec in enumerate(self.specs) if spec.property == measured[int(parts[1])][0])
+            return f"unit_{index}" if parts[2] == "unit" else f"value_{index}"
+        return None

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from traceability.pages import views
+from traceability.pages import supplier, views
 
 app_name = "pages"
 
@@ -14,4 +14,9 @@ urlpatterns = [
     path("search/", views.search, name="search"),
     path("unit/", views.unit_page, name="unit"),
     path("lot/", views.lot_page, name="lot"),
+]
+urlpatterns += [
+    path("supplier/", supplier.portal, name="supplier"),
+    path("supplier/findings/<int:finding>/response/", supplier.response_page, name="supplier_response"),
+    path("supplier/lot/inspections/", supplier.inspections_page, name="supplier_inspections"),
 ]
