@@ -326,6 +326,29 @@ def test_a_malformed_value_is_refused_beside_its_field_and_nothing_is_kept(chain
     assert not list(chain.media.rglob("*.pdf"))
 
 
+def test_a_document_that_is_not_a_certificate_is_refused_beside_the_file_and_nothing_is_kept(chain):
+    # given an executable named as a PDF
+    body = _certificate() | {"file": SimpleUploadedFile("CoA.pdf", b"MZ\x90\x00\x03\x00\x00\x00\x04\x00" * 20)}
+    before = _written()
+    # when
+    response = _client(chain.users["supplier"]).post(chain.inspections_path, body)
+    # then
+    assert response.status_code == 400
+    error = _text(response).split('id="file-error"', 1)[1].split("</small>", 1)[0]
+    assert "CoA.pdf is not accepted as a certificate or report" in error
+    assert _written() == before
+    assert not [path for path in chain.media.rglob("*") if path.is_file()]
+
+
+def test_the_portal_speaks_chinese_to_a_browser_that_asks_for_it(chain):
+    # when
+    response = _client(chain.users["supplier"]).get("/supplier/", HTTP_ACCEPT_LANGUAGE="zh-Hans")
+    # then
+    text = _main(_text(response))
+    assert "<h1>供应商门户</h1>" in text and "关于贵方批次的发现" in text and "尚未应对" in text
+    assert f"{chain.brand.name}: 4 / 3" in text
+
+
 INSPECTIONS_PAGE = {
     "supplier": 200,
     "supplier_viewer": 404,  # reads its lot's page; records nothing

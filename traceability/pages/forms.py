@@ -118,11 +118,10 @@ class InspectionForm(forms.Form):
         return cleaned
 
     def field_of(self, refused: str | None, measured: list[tuple[str, str, str]]) -> str | None:
-        """The form field a domain refusal names (``results.<i>.<value|unit|property>``, ``file``)."""
-        if refused is None or refused == "results":
+        """The form field a domain refusal names (``results.<i>.<value|unit|property>``); None for
+        the form as a whole."""
+        if refused is None:
             return None
-        if refused.startswith("file"):
-            return "file"
         parts = refused.split(".")
         if parts[0] == "results" and len(parts) == 3 and parts[1].isdigit() and int(parts[1]) < len(measured):
             index = next(i for i, spec in enumerate(self.specs) if spec.property == measured[int(parts[1])][0])

@@ -29,6 +29,7 @@ from traceability.access.policy import (
     response_access,
 )
 from traceability.core.errors import DomainError
+from traceability.core.files import AttachmentRefused
 from traceability.investigations.models import EIGHT_D_STEPS, Finding, Investigation, ResponseStatus
 from traceability.investigations.responses import (
     IncompleteResponse,
@@ -235,7 +236,8 @@ def inspections_page(request: HttpRequest, page: PageCaller) -> HttpResponse:
                     by=request.user,
                 )
             except DomainError as refused:
-                form.add_error(form.field_of(refused.field, measured), refused.message)
+                at = "file" if isinstance(refused, AttachmentRefused) else form.field_of(refused.field, measured)
+                form.add_error(at, refused.message)
             else:
                 return HttpResponseRedirect(request.get_full_path())
         status = 400
