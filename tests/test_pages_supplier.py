@@ -305,6 +305,33 @@ def test_the_supplier_uploads_a_certificate_with_an_out_of_limit_value_shown_fai
     assert AuditEntry.objects.filter(action="inspection.record").count() == 1
 
 
+def test_the_certificate_is_read_back_as_uploaded_by_its_lots_owner_alone(chain):
+    client = _client(chain.users["supplier"])
+    assert client.post(chain.inspections_path, _certificate()).status_code == 302
+    inspection = Inspection.objects.get()
+    page = _text(client.get(chain.inspections_path))
+    document = f"/supplier/lot/inspections/{inspection.pk}/document/?" + chain.inspections_path.split("?", 1)[1]
+    # the page links to it
+    assert f'href="{document}" download>CoA M1.pdf</a>' in page
+    # when its owner reads it
+    response = client.get(document)
+    # then
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == PDF
+    assert response["Content-Disposition"] == 'attachment; filename="CoA M1.pdf"'
+    # and its viewers and a regulator who sees all, as REST's readers of a lot's inspections; no one
+    # else, nor an inspection it does not have
+    for reader in ("supplier_viewer", "regulator_all"):
+        assert _client(chain.users[reader]).get(document).status_code == 200, reader
+    for caller in ("own", "competitor", "attacker", "co_supplier", "regulator_out_of_scope"):
+        refused = _client(chain.users[caller]).get(document)
+        assert refused.status_code == 404, caller
+        assert "No lot of yours is known as" in _text(refused)
+    missing = client.get(document.replace(f"/{inspection.pk}/", f"/{inspection.pk + 1}/"))
+    assert missing.status_code == 404
+    assert f"Lot M1 has no inspection {inspection.pk + 1} with a document." in _text(missing)
+
+
 @pytest.mark.parametrize(
     ("values", "field", "words"),
     [

@@ -8,10 +8,12 @@ not open is answered as an unknown one: 404, in the same words.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -22,6 +24,7 @@ from cells.services import Measured, inspection_record
 from suppliers.models import Organisation
 from traceability.access.permissions import subject_lookup
 from traceability.access.policy import (
+    Actor,
     ResponseAccess,
     findings_concerning,
     lot_inspections_readable,
@@ -203,14 +206,9 @@ def inspections_page(request: HttpRequest, page: PageCaller) -> HttpResponse:
     file and a value per property the lot has a limit for, each checked against it (a value outside
     is kept, failing); a malformed one is refused beside its field, with nothing kept. The lot's
     inspections follow, newest first. Another's lot is answered as an unknown one."""
-    actor = page.caller.actor
-    ident = request.GET.get("id", "").strip()
-    try:
-        found = subject_lookup(ident=ident, caller=page.caller) if ident else None
-    except SubjectError:
-        found = None
-    if not isinstance(found, Lot) or not lot_writable(actor, found):
-        return _unknown(request, _("No lot of yours is known as “%(value)s”.") % {"value": ident[:300]})
+    found = _own_lot(request, page, lot_writable)
+    if isinstance(found, HttpResponse):
+        return found
     lot = found
     specs: QuerySet[Spec] = lot_specs(lot=lot).order_by("property")
     form = InspectionForm(
@@ -248,6 +246,7 @@ def inspections_page(request: HttpRequest, page: PageCaller) -> HttpResponse:
             "form": SearchForm(),
             "lot": lot,
             "lot_link": _subject_url("pages:lot", lot.identity, lot.code),
+            "lot_query": urlencode({"id": request.GET["id"].strip()}),
             "inspection_form": form,
             "rows": [
                 row | {"minimum": _number(row["spec"].minimum), "maximum": _number(row["spec"].maximum)}
@@ -273,6 +272,40 @@ def inspections_page(request: HttpRequest, page: PageCaller) -> HttpResponse:
         },
         status=status,
     )
+
+
+@require_http_methods(["GET"])
+@member_page
+def inspection_document(request: HttpRequest, page: PageCaller, inspection: int) -> HttpResponse:
+    """The document an inspection of the caller's lot (``?id=``) came in, as uploaded; 404 for
+    another's lot, an inspection without one, and a file gone from storage, each saying which."""
+    found = _own_lot(request, page, lot_inspections_readable)
+    if isinstance(found, HttpResponse):
+        return found
+    kept = lot_inspections(lot=found).filter(pk=inspection).exclude(attachment="").first()
+    if kept is None:
+        message = _("Lot %(code)s has no inspection %(id)s with a document.") % {"code": found.code, "id": inspection}
+        return _unknown(request, message)
+    try:
+        content = kept.attachment.open("rb")
+    except FileNotFoundError:
+        return _unknown(request, _("The document of inspection %(id)s is gone from storage.") % {"id": inspection})
+    return FileResponse(
+        content, as_attachment=True, filename=kept.attachment_name, content_type=kept.attachment_content_type
+    )
+
+
+def _own_lot(request: HttpRequest, page: PageCaller, allowed: Callable[[Actor, Lot], bool]) -> Lot | HttpResponse:
+    """The lot ``?id=`` names if the access policy ``allowed`` the caller it; else 404, in the same
+    words for an unknown lot and another's."""
+    ident = request.GET.get("id", "").strip()
+    try:
+        found = subject_lookup(ident=ident, caller=page.caller) if ident else None
+    except SubjectError:
+        found = None
+    if not isinstance(found, Lot) or not allowed(page.caller.actor, found):
+        return _unknown(request, _("No lot of yours is known as “%(value)s”.") % {"value": ident[:300]})
+    return found
 
 
 def _number(value: Decimal | None) -> str:

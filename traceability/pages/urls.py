@@ -19,4 +19,9 @@ urlpatterns += [
     path("supplier/", supplier.portal, name="supplier"),
     path("supplier/findings/<int:finding>/response/", supplier.response_page, name="supplier_response"),
     path("supplier/lot/inspections/", supplier.inspections_page, name="supplier_inspections"),
+    path(
+        "supplier/lot/inspections/<int:inspection>/document/",
+        supplier.inspection_document,
+        name="supplier_inspection_document",
+    ),
 ]
