@@ -1,6 +1,6 @@
 from django.urls import path
 
-from traceability.pages import supplier, views
+from traceability.pages import investigation, supplier, views
 
 app_name = "pages"
 
@@ -14,6 +14,10 @@ urlpatterns = [
     path("search/", views.search, name="search"),
     path("unit/", views.unit_page, name="unit"),
     path("lot/", views.lot_page, name="lot"),
+    path("investigation/<int:number>/", investigation.investigation_page, name="investigation"),
+    path("investigation/<int:number>/move/", investigation.investigation_move, name="investigation-move"),
+    path("investigation/<int:number>/export/", investigation.investigation_export, name="investigation-export"),
+    path("investigation/<int:number>/export/<uuid:job>/", investigation.export_download, name="investigation-download"),
 ]
 urlpatterns += [
     path("supplier/", supplier.portal, name="supplier"),

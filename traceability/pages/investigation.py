@@ -1,0 +1,349 @@
+"""The QA console's investigation page (issue 15): an investigation's impact counts, its latest run's
+progress (htmx asks for the run's section again until it finishes), the affected units the caller
+may see with an exposure filter and cursor paging, the status moves its owner may make, and its
+exports with their progress and download.
+
+Who reads what is the access policy's answer, as for REST's investigation detail and run units: an
+investigation the caller may not read is answered as an unknown one, 404 in the same words; what it
+shows of a run is the caller's scope of it (``investigation_scope``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import urlencode
+
+from django.db.models import Q, QuerySet
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+
+from traceability.access.policy import (
+    ResultScope,
+    investigation_scope,
+    investigations_readable,
+    job_progress,
+    readable_through_investigation,
+)
+from traceability.core.errors import DomainError
+from traceability.core.models import Job, JobKind, JobStatus
+from traceability.investigations.exports import export_file, export_start
+from traceability.investigations.models import (
+    ExportFormat,
+    Exposure,
+    Investigation,
+    InvestigationStatus,
+    TraceRun,
+)
+from traceability.investigations.selectors import (
+    AffectedUnitFilters,
+    affected_units_page,
+    finished_run_part,
+    finished_run_party_page,
+    finished_run_result,
+)
+from traceability.investigations.services import investigation_transition
+from traceability.pages.caller import PageCaller, member_page
+from traceability.pages.views import _investigation_row, _subject_url
+from traceability.tasks import job_submit
+
+# Affected units a page lists; the cursor (``?after=``, a unit id) carries on from the last one.
+UNIT_ROWS = 50
+# The exports a page lists, newest first.
+EXPORT_ROWS = 10
+# The moves a person may ask for (runs make the others), as the domain allows them.
+MOVES = {
+    InvestigationStatus.UNDER_REVIEW: InvestigationStatus.UNDER_REVIEW.label,
+    InvestigationStatus.CLOSED: InvestigationStatus.CLOSED.label,
+}
+_OFFERED = {
+    InvestigationStatus.OPEN: (InvestigationStatus.CLOSED,),
+    InvestigationStatus.TRACED: (InvestigationStatus.UNDER_REVIEW, InvestigationStatus.CLOSED),
+    InvestigationStatus.UNDER_REVIEW: (InvestigationStatus.CLOSED,),
+}
+
+
+READS_ONLY = gettext_lazy("Your role reads only: ask your organisation's admin for the QA engineer role.")
+
+
+def _readable(page: PageCaller, number: int) -> Investigation | None:
+    return (
+        Investigation.objects.filter(investigations_readable(page.caller.actor), pk=number)
+        .select_related(
+            "owner",
+            "finding__subject_lot",
+            "finding__subject_unit",
+            "finding__subject_organisation",
+            "finding__subject_site",
+        )
+        .first()
+    )
+
+
+def _unknown(request: HttpRequest, number: int) -> HttpResponse:
+    message = _("No investigation you may read is numbered %(number)s.") % {"number": number}
+    return render(request, "pages/refused.html", {"message": message}, status=404)
+
+
+def _refused(request: HttpRequest, message: str, status: int) -> HttpResponse:
+    return render(request, "pages/refused.html", {"message": message}, status=status)
+
+
+@require_GET
+@member_page
+def investigation_page(request: HttpRequest, page: PageCaller, number: int) -> HttpResponse:
+    """An investigation the caller reads; htmx asks for the run's section alone (``?section=run``),
+    every second while the run traces, and for the exports' section while one is being written."""
+    investigation = _readable(page, number)
+    if investigation is None:
+        return _unknown(request, number)
+    scope = investigation_scope(page.caller.actor, investigation)
+    section = request.GET.get("section")
+    if request.htmx and section == "exports":  # type: ignore[attr-defined]
+        return render(request, "pages/_investigation_exports.html", _exports(page, investigation, scope))
+    run = _run_section(request, page, investigation, scope)
+    if isinstance(run, HttpResponse):
+        return run
+    if request.htmx and section == "run":  # type: ignore[attr-defined]
+        return render(request, "pages/_investigation_run.html", run)
+    writes = page.caller.may_write and page.caller.owns(investigation.owner_id)
+    context = {
+        "investigation": investigation,
+        "row": _investigation_row(investigation),
+        "description": investigation.finding.description,
+        "transitions": list(investigation.transitions.select_related("by").order_by("at", "pk")),
+        "moves": [(to, MOVES[to]) for to in _OFFERED.get(investigation.status, ())] if writes else [],
+        **run,
+        **_exports(page, investigation, scope),
+    }
+    return render(request, "pages/investigation.html", context)
+
+
+def _run_section(
+    request: HttpRequest, page: PageCaller, investigation: Investigation, scope: ResultScope
+) -> dict[str, Any] | HttpResponse:
+    """The latest run: its counts as the caller may see them, its progress, and once finished a
+    page of its affected units (``?exposure=``, ``?after=``)."""
+    run = investigation.runs.select_related("job").order_by("-created_at", "-pk").first()
+    finished = run is not None and run.job.status == JobStatus.SUCCEEDED
+    failed = run is not None and run.job.status == JobStatus.FAILED
+    counted = investigation.preview
+    if finished and run is not None:
+        counted = {
+            "definite_units": run.definite_units,
+            "potential_units": run.potential_units,
+            "consignees": run.consignees,
+            "party_view": run.party_view,
+        }
+    counts = _counts(counted, scope, finished=finished)
+    percent = None
+    if run is not None:
+        done, total, _phase = job_progress(run.job, full=scope.full)
+        percent = 100 if finished else (min(99, done * 100 // total) if total else 0)
+    exposure = request.GET.get("exposure", "")
+    if exposure not in ("", *Exposure.values):
+        message = _("Exposure is “definite” or “potential”, not “%(value)s”.") % {"value": exposure[:50]}
+        return _refused(request, message, 400)
+    after = request.GET.get("after", "0")
+    if not after.isdigit():
+        message = _("The page to continue from is a unit number: “%(value)s” is none.") % {"value": after[:50]}
+        return _refused(request, message, 400)
+    units, next_url = [], None
+    if finished and run is not None:
+        units, next_after = _units(run, scope, exposure=exposure or None, after=int(after))
+        if next_after is not None:
+            query = {"after": next_after, **({"exposure": exposure} if exposure else {})}
+            next_url = f"{request.path}?{urlencode(query)}"
+    return {
+        "run": run,
+        "finished": finished,
+        "failed": failed,
+        "percent": percent,
+        "counts": counts,
+        "units": units,
+        "next_units": next_url,
+        "exposure": exposure,
+        "exposures": Exposure.choices,
+        "filtered": exposure != "" or after != "0",
+    }
+
+
+def _counts(counted: dict[str, Any], scope: ResultScope, *, finished: bool) -> dict[str, Any] | None:
+    """The run's counts once it finished, else the preview's: all of them for a caller who sees the
+    result whole; otherwise its own share (the stored party view) and nothing more. Fails closed: a
+    share that was not stored shows no count at all."""
+    if not counted or counted.get("definite_units") is None:
+        return None
+    view = counted.get("party_view") or None
+    if scope.full:
+        shown = counted
+    elif view is not None:
+        shown = view
+    else:
+        return None
+    return {
+        "definite": shown["definite_units"],
+        "potential": shown["potential_units"],
+        "consignees": shown["consignees"],
+        "others": [] if scope.full else list(view.get("others", []) if view else []),
+        "from_run": finished,
+    }
+
+
+def _units(
+    run: TraceRun, scope: ResultScope, *, exposure: str | None, after: int
+) -> tuple[list[dict[str, Any]], int | None]:
+    """A page of the run's affected units the caller sees, as REST's run units page reads them."""
+    party_id = None if scope.full else scope.organisation_id
+    filters = AffectedUnitFilters(exposure=exposure)
+    found = None
+    received = None
+    if party_id is not None and not exposure:
+        answer = finished_run_party_page(run=run, party_id=party_id, after=after, limit=UNIT_ROWS)
+        found, received = answer.page, answer.received
+    if found is None:
+        if party_id is not None:
+            filters = dataclasses.replace(filters, shown=scope.units_shown(), party_id=party_id)
+            forward = finished_run_part(run=run, party_id=party_id, received=received)
+        else:
+            forward = finished_run_result(run=run)
+        found = affected_units_page(forward=forward, after=after, limit=UNIT_ROWS, filters=filters)
+    rows = [
+        {
+            "serial": row.serial,
+            "link": _subject_url("pages:unit", row.identity, row.serial),
+            "model": row.product_model,
+            "work_order": row.work_order or "",
+            "exposure": Exposure(row.exposure).label,
+            "definite": row.exposure == Exposure.DEFINITE,
+            "consignees": ", ".join(dict.fromkeys(s.name for s in row.shipments)),
+        }
+        for row in found.rows
+    ]
+    return rows, found.next_after
+
+
+def _export_jobs(page: PageCaller, investigation: Investigation) -> QuerySet[Job]:
+    """The investigation's exports the caller reads: its organisation's own (a regulator's are its)."""
+    readable = readable_through_investigation(
+        page.caller.actor, owner="owner_id", investigation="trace_run__investigation"
+    )
+    return Job.objects.filter(readable, Q(kind=JobKind.EXPORT), params__investigation_id=investigation.pk)
+
+
+def _exports(page: PageCaller, investigation: Investigation, scope: ResultScope) -> dict[str, Any]:
+    jobs = list(_export_jobs(page, investigation).order_by("-created_at", "-pk")[:EXPORT_ROWS])
+    rows = []
+    for job in jobs:
+        done, total, _phase = job_progress(job, full=scope.full)
+        succeeded = job.status == JobStatus.SUCCEEDED
+        rows.append(
+            {
+                "id": job.pk,
+                "format": str(job.params.get("format", "")).upper(),
+                "created_at": job.created_at,
+                "status": job.get_status_display(),
+                "percent": 100 if succeeded else (min(99, done * 100 // total) if total else 0),
+                "download": reverse("pages:investigation-download", args=[investigation.pk, job.pk])
+                if succeeded
+                else None,
+                "error": job.error if job.status == JobStatus.FAILED else "",
+            }
+        )
+    return {
+        "exports": rows,
+        "exporting": any(job.status in (JobStatus.QUEUED, JobStatus.RUNNING) for job in jobs),
+        "formats": ExportFormat.choices,
+        "export_action": reverse("pages:investigation-export", args=[investigation.pk]),
+        "exportable": investigation.runs.filter(job__status=JobStatus.SUCCEEDED).exists(),
+    }
+
+
+# --- writes -----------------------------------------------------------------------------------------
+
+
+def _writable(request: HttpRequest, page: PageCaller, number: int) -> Investigation | HttpResponse:
+    """An investigation the caller may change (its owner's QA engineers and admins); one it may not
+    read is answered as unknown, one it only reads with 403 saying why."""
+    investigation = _readable(page, number)
+    if investigation is None:
+        return _unknown(request, number)
+    if not page.caller.owns(investigation.owner_id):
+        return _refused(request, _("You read this investigation through your grants; its owner changes it."), 403)
+    if not page.caller.may_write:
+        return _refused(request, str(READS_ONLY), 403)
+    return investigation
+
+
+@require_POST
+@member_page
+def investigation_move(request: HttpRequest, page: PageCaller, number: int) -> HttpResponse:
+    """Move the investigation on (``to``, with a ``note``), as REST's transitions do."""
+    investigation = _writable(request, page, number)
+    if isinstance(investigation, HttpResponse):
+        return investigation
+    to = request.POST.get("to", "")
+    note = request.POST.get("note", "").strip()
+    if to not in MOVES:
+        message = _("“%(to)s” is no status a person moves an investigation to.") % {"to": to[:50]}
+        return _refused(request, message, 400)
+    if len(note) > 2000:
+        return _refused(request, _("A note is 2,000 characters at most."), 400)
+    try:
+        investigation_transition(investigation=investigation, to=to, by=request.user, note=note)
+    except DomainError as refused:
+        return _refused(request, refused.message, 409)
+    return HttpResponseRedirect(reverse("pages:investigation", args=[investigation.pk]))
+
+
+@require_POST
+@member_page
+def investigation_export(request: HttpRequest, page: PageCaller, number: int) -> HttpResponse:
+    """Export the latest finished run's affected units the caller sees, as REST's exports do: a
+    regulator exports any investigation its grants cover, as its own job."""
+    investigation = _readable(page, number)
+    if investigation is None:
+        return _unknown(request, number)
+    if not (page.caller.may_write or page.caller.regulator):
+        return _refused(request, str(READS_ONLY), 403)
+    scope = investigation_scope(page.caller.actor, investigation)
+    try:
+        export_start(
+            investigation=investigation,
+            format=request.POST.get("format", ""),
+            by=request.user,
+            party_id=None if scope.full else scope.organisation_id,
+            requested_for=page.organisation,
+            submit=job_submit,
+        )
+    except DomainError as refused:
+        return _refused(request, refused.message, 409 if refused.code == "no_finished_run" else 400)
+    return HttpResponseRedirect(reverse("pages:investigation", args=[investigation.pk]) + "#exports")
+
+
+@require_GET
+@member_page
+def export_download(request: HttpRequest, page: PageCaller, number: int, job: uuid.UUID) -> HttpResponse:
+    """The file an export the caller reads wrote (another's, or none: 404 as an unknown one)."""
+    investigation = _readable(page, number)
+    found = _export_jobs(page, investigation).filter(pk=job).first() if investigation is not None else None
+    if investigation is None or found is None:
+        return _refused(request, _("No export you may read is known as %(job)s.") % {"job": job}, 404)
+    try:
+        export = export_file(job=found)
+        content = export.file.open("rb")
+    except (DomainError, FileNotFoundError):
+        return _refused(request, _("That export has no file to download yet, or it is gone."), 409)
+    suffix = PurePosixPath(export.file.name).suffix
+    return FileResponse(
+        content,
+        as_attachment=True,
+        filename=f"investigation-{investigation.pk}-{export.format}{suffix}",
+        content_type="text/csv" if suffix == ".csv" else "application/json",
+    )
