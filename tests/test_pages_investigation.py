@@ -20,10 +20,12 @@ from django.test import Client
 from packs.models import Unit
 from suppliers.models import MemberRole
 from tests.jobs_support import run_job
+from tests.test_api_support import urn
 from tests.test_pages import _main, _member, _page_client, _text, chain  # noqa: F401  (chain is a fixture)
 from traceability.core.models import Job, JobKind, JobStatus
 from traceability.genealogy.models import Exposure
-from traceability.investigations.models import InvestigationStatus, InvestigationTransition, TraceRun
+from traceability.investigations.models import Investigation, InvestigationStatus, InvestigationTransition, TraceRun
+from traceability.ledger.selectors import identifier_render
 from traceability.pages import investigation as investigation_pages
 
 pytestmark = pytest.mark.django_db
@@ -286,3 +288,81 @@ def test_a_bad_export_format_says_why_and_starts_nothing(world):
 def test_the_desk_links_each_investigation_to_its_page(world):
     text = _text(_page_client(world.users["own"]).get("/desk/"))
     assert f'href="/investigation/{world.investigation.pk}/"' in text
+
+
+# --- recording a finding ------------------------------------------------------------------------------
+
+
+def test_a_qa_engineer_records_a_finding_by_digital_link_and_lands_on_its_investigation(world):
+    # given
+    w = world
+    client = _page_client(w.users["own"])
+    form = _text(client.get("/finding/new/"))
+    assert 'id="finding"' in form and 'name="csrfmiddlewaretoken"' in form
+    before = set(Investigation.objects.values_list("pk", flat=True))
+    # when
+    response = client.post(
+        "/finding/new/",
+        {
+            "subject": identifier_render(w.c4.identity, form="digital_link"),
+            "category": "metallic_debris",
+            "severity": "high",
+            "description": "Burr on the tab",
+        },
+    )
+    # then
+    (opened,) = Investigation.objects.exclude(pk__in=before).select_related("finding")
+    assert response.status_code == 302 and response["Location"] == f"/investigation/{opened.pk}/"
+    assert (opened.owner, opened.finding.subject_lot_id, opened.finding.severity) == (w.brand, w.c4.pk, "high")
+    assert opened.finding.raised_by == w.users["own"] and opened.runs.count() == 1
+    page = _text(client.get(response["Location"]))
+    assert "Burr on the tab" in page and 'hx-trigger="every 1s"' in page
+
+
+@pytest.mark.parametrize(
+    ("caller", "subject", "status", "field", "message"),
+    [
+        ("own", "", 400, "subject", "Name the lot or unit found defective."),
+        ("own", "urn:epc:id:sgtin:0614141.812345.6789", 400, "subject", "No lot or unit is known as"),
+        ("own", "urn:epc:id:sgtin:bad", 400, "subject", "not a valid"),
+        ("competitor", "U1", 400, "subject", "No lot or unit is known as “U1”."),  # brand A's serial, not B's
+        ("own", "U1\x07", 400, "subject", "Control characters name nothing"),
+        ("supplier_writes", "M1", 400, "description", "Describe what was found."),
+        ("distributor", "U1", 403, None, "those who make lots and units record them"),
+        ("viewer", "U1", 403, None, "Your role reads only"),
+    ],
+)
+def test_a_finding_refused_says_why_next_to_the_field_and_records_nothing(
+    world, caller, subject, status, field, message
+):
+    # given
+    w = world
+    users = {**w.users, "viewer": _member(w.brand, MemberRole.VIEWER), "supplier_writes": w.users["supplier"]}
+    body = {"subject": subject, "category": "metallic_debris", "severity": "critical", "description": "Fe"}
+    if caller == "supplier_writes":
+        body["description"] = ""
+    before = (Investigation.objects.count(), Job.objects.count())
+    # when
+    response = _page_client(users[caller]).post("/finding/new/", body)
+    # then
+    text = _text(response)
+    assert response.status_code == status
+    if field is not None:
+        error = text.split(f'id="{field}-error"', 1)[1].split("</small>", 1)[0]
+        assert message in error
+        assert f'aria-describedby="{field}-error"' in text
+    else:
+        assert message in text
+    assert (Investigation.objects.count(), Job.objects.count()) == before
+
+
+def test_a_unit_another_brand_owns_is_refused_in_the_words_of_an_unknown_one(world):
+    w = world
+    client = _page_client(w.users["competitor"])
+    unit = Unit.objects.get(pk=w.u[1])
+    body = {"category": "metallic_debris", "severity": "critical", "description": "Fe"}
+    other = client.post("/finding/new/", {**body, "subject": urn(unit.identity)})
+    unknown = client.post("/finding/new/", {**body, "subject": urn(unit.identity).replace(unit.serial, "NOSUCH1")})
+    assert other.status_code == unknown.status_code == 400
+    said = [_text(r).split('id="subject-error"', 1)[1].split("</small>", 1)[0] for r in (other, unknown)]
+    assert said[0].replace(unit.serial, "NOSUCH1") == said[1]

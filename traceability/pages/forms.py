@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cells.models import InspectionMethod, Spec
 from suppliers.models import Membership
+from traceability.investigations.models import FindingCategory, Severity
 
 
 class SignInForm(AuthenticationForm):
@@ -127,3 +128,39 @@ class InspectionForm(forms.Form):
             index = next(i for i, spec in enumerate(self.specs) if spec.property == measured[int(parts[1])][0])
             return f"unit_{index}" if parts[2] == "unit" else f"value_{index}"
         return None
+
+
+class FindingForm(forms.Form):
+    """A finding on a lot or a unit, as REST's POST /findings/ records one (a supplier's or a site's
+    lots are the REST API's and GraphQL's for now). The subject is checked by the view, which asks
+    the ledger and the access policy."""
+
+    subject = forms.CharField(
+        label=_("Subject: EPC URN, Digital Link, or a lot code or serial of your organisation"),
+        max_length=300,
+        strip=True,
+        error_messages={"required": _("Name the lot or unit found defective.")},
+    )
+    category = forms.ChoiceField(label=_("Defect"), choices=FindingCategory.choices)
+    severity = forms.ChoiceField(label=_("Severity"), choices=Severity.choices)
+    description = forms.CharField(
+        label=_("Description"),
+        max_length=20_000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        error_messages={"required": _("Describe what was found.")},
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for name in ("subject", "description"):
+            value = cleaned.get(name) or ""
+            if any((ord(c) < 32 and c not in "\r\n\t") or ord(c) == 127 for c in value):
+                self.add_error(name, _("Control characters name nothing: type it as printed."))
+        return cleaned
+
+    def marked(self) -> FindingForm:
+        """The form with each field at fault saying so to assistive technology, its error next to it."""
+        for name in self.errors:
+            if name in self.fields:
+                self.fields[name].widget.attrs.update({"aria-invalid": "true", "aria-describedby": f"{name}-error"})
+        return self

@@ -1,7 +1,7 @@
-"""The QA console's investigation page (issue 15): an investigation's impact counts, its latest run's
-progress (htmx asks for the run's section again until it finishes), the affected units the caller
-may see with an exposure filter and cursor paging, the status moves its owner may make, and its
-exports with their progress and download.
+"""The QA console (issue 15): the form that records a finding and opens its investigation, and the
+investigation's page: its impact counts, its latest run's progress (htmx asks for the run's section
+again until it finishes), the affected units the caller may see with an exposure filter and cursor
+paging, the status moves its owner may make, and its exports with their progress and download.
 
 Who reads what is the access policy's answer, as for REST's investigation detail and run units: an
 investigation the caller may not read is answered as an unknown one, 404 in the same words; what it
@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.db.models import Q, QuerySet
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -30,6 +30,7 @@ from traceability.access.policy import (
     investigations_readable,
     job_progress,
     readable_through_investigation,
+    subject_check,
 )
 from traceability.core.errors import DomainError
 from traceability.core.models import Job, JobKind, JobStatus
@@ -48,8 +49,10 @@ from traceability.investigations.selectors import (
     finished_run_party_page,
     finished_run_result,
 )
-from traceability.investigations.services import investigation_transition
+from traceability.investigations.services import finding_record, investigation_transition
+from traceability.ledger.selectors import SubjectError, UnknownSubject, subject_find
 from traceability.pages.caller import PageCaller, member_page
+from traceability.pages.forms import FindingForm
 from traceability.pages.views import _investigation_row, _subject_url
 from traceability.tasks import job_submit
 
@@ -347,3 +350,61 @@ def export_download(request: HttpRequest, page: PageCaller, number: int, job: uu
         filename=f"investigation-{investigation.pk}-{export.format}{suffix}",
         content_type="text/csv" if suffix == ".csv" else "application/json",
     )
+
+
+# --- recording a finding ----------------------------------------------------------------------------
+
+
+@member_page
+def finding_new(request: HttpRequest, page: PageCaller) -> HttpResponse:
+    """Record a finding on a lot or unit, as REST's POST /findings/ does: it opens its investigation
+    with the preview counted and starts its run; the page then follows the run. A subject the caller
+    may not trace is answered as an unknown one, next to the field."""
+    if request.method not in ("GET", "POST"):
+        return HttpResponseNotAllowed(["GET", "POST"])
+    caller = page.caller
+    if not caller.actor.opens_findings:
+        message = _(
+            "Your organisation is told of findings on what it received; those who make lots and units record them."
+        )
+        return _refused(request, message, 403)
+    if not (caller.may_inquire if caller.regulator else caller.may_write):
+        return _refused(request, str(READS_ONLY), 403)
+    form = FindingForm(request.POST if request.method == "POST" else None)
+    if request.method == "GET" or not form.is_valid():
+        status = 200 if request.method == "GET" else 400
+        return render(request, "pages/finding_new.html", {"finding_form": form.marked()}, status=status)
+    fields = form.cleaned_data
+    # An unknown subject, and one the caller may not trace, are answered alike: whether it exists is
+    # not this organisation's to learn.
+    unknown = _("No lot or unit is known as “%(value)s”.") % {"value": fields["subject"]}
+    try:
+        subject = subject_find(fields["subject"], owner=page.organisation)
+    except UnknownSubject:
+        subject = None
+        form.add_error("subject", unknown)
+    except SubjectError as refused:  # malformed, ambiguous, or naming neither a lot nor a unit: says why
+        subject = None
+        form.add_error("subject", refused.message)
+    check = subject_check(caller.actor, subject) if subject is not None else None
+    if check is not None and not check.allowed:
+        form.add_error("subject", unknown)
+    if form.errors:
+        return render(request, "pages/finding_new.html", {"finding_form": form.marked()}, status=400)
+    assert subject is not None and check is not None
+    try:
+        finding = finding_record(
+            owner=page.organisation,
+            subject=subject,
+            category=fields["category"],
+            severity=fields["severity"],
+            description=fields["description"],
+            raised_by=request.user,
+            inquiry=caller.regulator,
+            traced=check.forward,
+            submit=job_submit,
+        )
+    except DomainError as refused:
+        form.add_error(None, refused.message)
+        return render(request, "pages/finding_new.html", {"finding_form": form.marked()}, status=409)
+    return HttpResponseRedirect(reverse("pages:investigation", args=[finding.investigation.pk]))

@@ -14,6 +14,7 @@ urlpatterns = [
     path("search/", views.search, name="search"),
     path("unit/", views.unit_page, name="unit"),
     path("lot/", views.lot_page, name="lot"),
+    path("finding/new/", investigation.finding_new, name="finding-new"),
     path("investigation/<int:number>/", investigation.investigation_page, name="investigation"),
     path("investigation/<int:number>/move/", investigation.investigation_move, name="investigation-move"),
     path("investigation/<int:number>/export/", investigation.investigation_export, name="investigation-export"),
