@@ -15,7 +15,9 @@ import csv
 import io
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from packs.models import Unit
 from suppliers.models import MemberRole
@@ -366,3 +368,73 @@ def test_a_unit_another_brand_owns_is_refused_in_the_words_of_an_unknown_one(wor
     assert other.status_code == unknown.status_code == 400
     said = [_text(r).split('id="subject-error"', 1)[1].split("</small>", 1)[0] for r in (other, unknown)]
     assert said[0].replace(unit.serial, "NOSUCH1") == said[1]
+
+
+def test_a_regulator_exports_an_investigation_its_grants_cover_as_its_own_and_the_brand_never_sees_it(world):
+    # given
+    w = world
+    _finish_run(w)
+    regulator = _page_client(w.users["regulator_jurisdiction_in"])
+    # when
+    assert regulator.post(_url(w, "export/"), {"format": "csv"}).status_code == 302
+    job = run_job(Job.objects.get(kind=JobKind.EXPORT))
+    # then the file is the regulator's, with every brand's units the run reached
+    download = _url(w, f"export/{job.pk}/")
+    answer = regulator.get(download)
+    assert answer.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(b"".join(answer.streaming_content).decode())))
+    assert {row["serial"] for row in rows} >= set(
+        Unit.objects.filter(owner=w.other_brand).values_list("serial", flat=True)
+    )
+    # and the brand is neither listed it nor given it
+    own = _page_client(w.users["own"])
+    assert str(job.pk) not in _text(own.get(_url(w))) and own.get(download).status_code == 404
+
+
+def test_a_viewer_reads_the_page_without_the_buttons_that_write(world):
+    _finish_run(world)
+    text = _main(_text(_page_client(_member(world.brand, MemberRole.VIEWER)).get(_url(world))))
+    assert 'id="units"' in text
+    assert 'id="move"' not in text and 'id="export"' not in text
+
+
+def test_the_page_costs_the_same_queries_whatever_the_number_of_units_and_exports_listed(world, monkeypatch):
+    # given a traced investigation, read with a page of two units and one export, then of every unit and two
+    w = world
+    _finish_run(w)
+    client = _page_client(w.users["own"])
+    counted = []
+    for rows, export in ((2, "csv"), (50, "json")):
+        monkeypatch.setattr(investigation_pages, "UNIT_ROWS", rows)
+        assert client.post(_url(w, "export/"), {"format": export}).status_code == 302
+        # when
+        with CaptureQueriesContext(connection) as queries:
+            text = _text(client.get(_url(w)))
+        units = text.split('id="units"', 1)[1].split("</tbody>", 1)[0].count("<tr>") - 1
+        exports = text.split('id="export-rows"', 1)[1].split("</ul>", 1)[0].count("<li>")
+        counted.append((len(queries), units, exports))
+    # then
+    assert [(units, exports) for _, units, exports in counted] == [(2, 1), (7, 2)]
+    assert counted[0][0] == counted[1][0], counted
+
+
+def test_a_regulator_records_an_inquiry_and_closes_it_but_never_moves_a_brands_investigation(world):
+    # given
+    w = world
+    regulator = _page_client(w.users["regulator_all"])
+    body = {"category": "metallic_debris", "severity": "critical", "description": "Market sample"}
+    # when
+    response = regulator.post("/finding/new/", {**body, "subject": urn(Unit.objects.get(pk=w.u[1]).identity)})
+    inquiry = Investigation.objects.select_related("finding").get(finding__description="Market sample")
+    run_job(inquiry.runs.get().job)
+    closed = regulator.post(f"/investigation/{inquiry.pk}/move/", {"to": "closed", "note": "sample passed"})
+    brands = regulator.post(_url(w, "move/"), {"to": "closed"})
+    # then
+    regulator_organisation = w.users["regulator_all"].memberships.get().organisation
+    assert response.status_code == 302 and inquiry.finding.inquiry and inquiry.owner == regulator_organisation
+    assert closed.status_code == 302
+    inquiry.refresh_from_db()
+    assert inquiry.status == InvestigationStatus.CLOSED
+    assert brands.status_code == 403
+    w.investigation.refresh_from_db()
+    assert w.investigation.status != InvestigationStatus.CLOSED
