@@ -191,6 +191,8 @@ def test_affected_units_are_filtered_by_exposure_and_paged_by_cursor(world, monk
     [
         ({"exposure": "maybe"}, "Exposure is “definite” or “potential”, not “maybe”."),
         ({"after": "x1"}, "The page to continue from is a unit number: “x1” is none."),
+        ({"after": "²"}, "The page to continue from is a unit number: “²” is none."),
+        ({"after": "9" * 19}, f"The page to continue from is a unit number: “{'9' * 19}” is none."),
     ],
 )
 def test_a_bad_filter_or_cursor_says_why(world, query, message):

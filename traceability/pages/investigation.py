@@ -17,12 +17,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.db.models import Q, QuerySet
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from traceability.access.policy import (
     ResultScope,
@@ -154,7 +154,7 @@ def _run_section(
         message = _("Exposure is “definite” or “potential”, not “%(value)s”.") % {"value": exposure[:50]}
         return _refused(request, message, 400)
     after = request.GET.get("after", "0")
-    if not after.isdigit():
+    if not (after.isascii() and after.isdigit() and len(after) <= 18):  # a unit id: within a bigint
         message = _("The page to continue from is a unit number: “%(value)s” is none.") % {"value": after[:50]}
         return _refused(request, message, 400)
     units, next_url = [], None
@@ -361,13 +361,12 @@ def export_download(request: HttpRequest, page: PageCaller, number: int, job: uu
 # --- recording a finding ----------------------------------------------------------------------------
 
 
+@require_http_methods(["GET", "POST"])
 @member_page
 def finding_new(request: HttpRequest, page: PageCaller) -> HttpResponse:
     """Record a finding on a lot or unit, as REST's POST /findings/ does: it opens its investigation
     with the preview counted and starts its run; the page then follows the run. A subject the caller
     may not trace is answered as an unknown one, next to the field."""
-    if request.method not in ("GET", "POST"):
-        return HttpResponseNotAllowed(["GET", "POST"])
     caller = page.caller
     if not caller.actor.opens_findings:
         message = _(
