@@ -109,9 +109,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if not item.get_closest_marker("postgresql")]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def _isolated_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Keep test messages away from any worker of ``make run`` sharing the same broker.
+
+    Set up before the first test, not by the first test that starts a worker: a message sent
+    earlier (a finding recorded with no worker) would open the app's connection pool with the
+    unisolated options, and a live server's thread would keep sending through it, to queues no
+    test worker reads.
 
     Yields the environment a worker process needs to join the same isolated broker.
     """
