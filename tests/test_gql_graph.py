@@ -264,3 +264,36 @@ def test_a_units_investigations_read_each_relation_once_whatever_their_number(wo
     assert {i["owner"]["slug"] for i in many} == {world.brand.slug}
     assert all(i["latestRun"]["definiteCount"] > 0 for i in many)
     assert large == small
+
+
+def test_each_findings_latest_run_is_its_newest_finished_one_read_for_all_at_once(world):
+    from traceability.investigations.selectors import findings_latest_runs
+
+    # given the brand's finding on M1 traced twice then a third time still queued, its finding on
+    # C1 traced once, and its finding on MOD1 whose only run has not run
+    def record(subject: Any) -> Any:
+        return finding_record(
+            owner=world.brand, subject=subject, category="other", severity="high", description="x",
+            submit=lambda job: None,
+        )  # fmt: skip
+
+    twice, once, never = record(world.m1), record(world.c1), record(world.mod1)
+    run_job(TraceRun.objects.get(investigation=twice.investigation).job)
+    second = trace_run_start(investigation=twice.investigation, submit=lambda job: None)
+    run_job(second.job)
+    queued = trace_run_start(investigation=twice.investigation, submit=lambda job: None)
+    run_job(TraceRun.objects.get(investigation=once.investigation).job)
+
+    # when the three findings' latest runs are read together
+    latest = {
+        run.investigation.finding_id: run.pk
+        for run in findings_latest_runs(finding_ids=[twice.pk, once.pk, never.pk]).select_related("investigation")
+    }
+
+    # then each traced finding has its newest succeeded run (not the queued one), the untraced none
+    assert latest == {twice.pk: second.pk, once.pk: TraceRun.objects.get(investigation=once.investigation).pk}
+    assert queued.pk not in latest.values() and queued.job.status == "queued"
+    # and through the graph, a regulator reads the same run as the M1 investigation's latest
+    asked = _ask(_key(world.regulator), "query L($n: Int!) { investigation(number: $n) { latestRun { number } } }",
+                 n=twice.investigation.pk)  # fmt: skip
+    assert asked == {"investigation": {"latestRun": {"number": second.pk}}}

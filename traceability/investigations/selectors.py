@@ -98,11 +98,14 @@ def findings_about(organisation_id: int) -> Q:
 
 def findings_latest_runs(*, finding_ids: Iterable[int]) -> QuerySet[TraceRun]:
     """Each finding's latest run whose job has succeeded (none for a finding with none), as one
-    query whatever the number of findings: each finding's latest found by a subquery."""
+    query whatever the number of findings: each finding's latest found by a subquery.
+
+    The subquery asks for the runs of the run's own investigation (a finding has one), through the
+    index on ``investigation_id``; matched on the finding, it joined every run of the ledger with
+    its investigation and job, once per run asked about (a scan that grows with every run made).
+    """
     finished = TraceRun.objects.filter(job__status=JobStatus.SUCCEEDED)
-    latest = finished.filter(investigation__finding_id=OuterRef("investigation__finding_id")).order_by(
-        "-created_at", "-pk"
-    )
+    latest = finished.filter(investigation_id=OuterRef("investigation_id")).order_by("-created_at", "-pk")
     return finished.filter(investigation__finding_id__in=sorted(set(finding_ids)), pk=Subquery(latest.values("pk")[:1]))
 
 
