@@ -19,7 +19,7 @@ from django.db.models import QuerySet
 
 from cells.models import Inspection, Lot
 from packs.models import Unit
-from suppliers.models import Certificate, Organisation
+from suppliers.models import Certificate, Organisation, OrganisationRole, in_role_order
 from suppliers.selectors import roles_of
 from traceability.genealogy.backward import backward_trace
 from traceability.genealogy.explain import PathStep, explain_paths
@@ -60,6 +60,27 @@ def party_of(organisation: Organisation) -> Party:
     return Party(
         organisation.pk, organisation.slug, organisation.name, tuple(organisation.role_names), organisation.pgln or None
     )
+
+
+def parties_by_id(ids: Iterable[int]) -> dict[int, Party]:
+    """Organisations as parties, with their roles: two queries for any number, none for none.
+
+    Read as values, not as models with their roles prefetched (which builds a related queryset per
+    organisation): the 549 consignees of the bench's million-unit run take a fifth of the time.
+    """
+    wanted = frozenset(ids)
+    if not wanted:
+        return {}
+    held: dict[int, set[str]] = {}
+    for organisation_id, role in OrganisationRole.objects.filter(organisation_id__any=wanted).values_list(
+        "organisation_id", "role"
+    ):
+        held.setdefault(organisation_id, set()).add(role)
+    found = Organisation.objects.filter(pk__any=wanted).order_by().values_list("pk", "slug", "name", "pgln")
+    return {
+        pk: Party(pk, slug, name, tuple(in_role_order(held.get(pk, ()))), pgln or None)
+        for pk, slug, name, pgln in found
+    }
 
 
 @dataclass(frozen=True)

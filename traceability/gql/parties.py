@@ -36,17 +36,8 @@ from traceability.gql.context import Context, context_of, pk_of
 from traceability.gql.loaders import loader
 
 
-def parties_by_id(ids: Iterable[int]) -> dict[int, genealogy.Party]:
-    """Organisations as parties, with their roles: two queries for any number, none for none."""
-    wanted = sorted(set(ids))
-    if not wanted:
-        return {}
-    found = OrganisationRow.objects.prefetch_related("roles").filter(pk__in=wanted)
-    return {organisation.pk: genealogy.party_of(organisation) for organisation in found}
-
-
 def _parties(context: Context, ids: list[int]) -> dict[int, genealogy.Party]:
-    return parties_by_id(ids)
+    return genealogy.parties_by_id(ids)
 
 
 def _sites_of(context: Context, organisation_ids: list[int]) -> dict[int, list[SiteRow]]:

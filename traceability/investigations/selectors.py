@@ -625,10 +625,10 @@ def affected_consignees(*, forward: genealogy.Forward, party_id: int | None = No
 
 
 def _consignees_read(found: Sequence[genealogy.Consignee]) -> list[AffectedConsignee]:
-    organisations = Organisation.objects.prefetch_related("roles").in_bulk([c.organisation_id for c in found])
+    parties = genealogy.parties_by_id(c.organisation_id for c in found)
     return [
         AffectedConsignee(
-            party=genealogy.party_of(organisations[c.organisation_id]),
+            party=parties[c.organisation_id],
             units=c.units,
             first_shipped_at=c.first_shipped_at,
             last_shipped_at=c.last_shipped_at,
