@@ -56,6 +56,13 @@ VARIABLES_KEPT = 4_000
 logger = logging.getLogger(__name__)
 
 
+def _never_awaitable(value: Any) -> bool:
+    """Every resolver answers synchronously, so no value needs awaiting: graphql-core's own check
+    (two ``isinstance`` and a ``hasattr`` on every value it completes, 33,000 of them in a
+    regulator's dashboard of a million-unit run) is skipped."""
+    return False
+
+
 def _errors(message: str, code: str, **extra: Any) -> dict[str, Any]:
     return {"errors": [{"message": message, "extensions": {"code": code, **extra}}]}
 
@@ -207,6 +214,7 @@ class GraphQLView(APIView):
             context_value=context,
             variable_values=variables,
             operation_name=operation_name,
+            is_awaitable=_never_awaitable,
         )
         assert isinstance(result, ExecutionResult)  # every resolver is synchronous
         answer: dict[str, Any] = {}
