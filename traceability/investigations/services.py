@@ -302,6 +302,15 @@ def _describe(finding: Finding) -> str:
     return f"{finding.get_subject_kind_display().lower()} {subject}{window}"
 
 
+def investigation_moves(status: str) -> list[str]:
+    """The statuses a person may move an investigation on to from ``status`` (runs make the
+    others), in the order of ``InvestigationStatus``: what a page offers as buttons."""
+    return [to for to in S.values if to in _BY_PEOPLE.get(status, ())]
+
+
+PERSON_MOVES: frozenset[str] = frozenset().union(*_BY_PEOPLE.values())
+
+
 def investigation_transition(
     *, investigation: Investigation, to: str, by: AbstractBaseUser | None = None, note: str = "", by_run: bool = False
 ) -> Investigation:

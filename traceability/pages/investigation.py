@@ -49,7 +49,12 @@ from traceability.investigations.selectors import (
     finished_run_party_page,
     finished_run_result,
 )
-from traceability.investigations.services import finding_record, investigation_transition
+from traceability.investigations.services import (
+    PERSON_MOVES,
+    finding_record,
+    investigation_moves,
+    investigation_transition,
+)
 from traceability.ledger.selectors import SubjectError, UnknownSubject, subject_find
 from traceability.pages.caller import PageCaller, member_page
 from traceability.pages.forms import FindingForm
@@ -60,18 +65,6 @@ from traceability.tasks import job_submit
 UNIT_ROWS = 50
 # The exports a page lists, newest first.
 EXPORT_ROWS = 10
-# The moves a person may ask for (runs make the others), as the domain allows them.
-MOVES = {
-    InvestigationStatus.UNDER_REVIEW: InvestigationStatus.UNDER_REVIEW.label,
-    InvestigationStatus.CLOSED: InvestigationStatus.CLOSED.label,
-}
-_OFFERED = {
-    InvestigationStatus.OPEN: (InvestigationStatus.CLOSED,),
-    InvestigationStatus.TRACED: (InvestigationStatus.UNDER_REVIEW, InvestigationStatus.CLOSED),
-    InvestigationStatus.UNDER_REVIEW: (InvestigationStatus.CLOSED,),
-}
-
-
 READS_ONLY = gettext_lazy("Your role reads only: ask your organisation's admin for the QA engineer role.")
 
 
@@ -121,7 +114,9 @@ def investigation_page(request: HttpRequest, page: PageCaller, number: int) -> H
         "row": _investigation_row(investigation),
         "description": investigation.finding.description,
         "transitions": list(investigation.transitions.select_related("by").order_by("at", "pk")),
-        "moves": [(to, MOVES[to]) for to in _OFFERED.get(investigation.status, ())] if writes else [],
+        "moves": [(to, InvestigationStatus(to).label) for to in investigation_moves(investigation.status)]
+        if writes
+        else [],
         **run,
         **_exports(page, investigation, scope),
     }
@@ -299,7 +294,7 @@ def investigation_move(request: HttpRequest, page: PageCaller, number: int) -> H
         return investigation
     to = request.POST.get("to", "")
     note = request.POST.get("note", "").strip()
-    if to not in MOVES:
+    if to not in PERSON_MOVES:
         message = _("“%(to)s” is no status a person moves an investigation to.") % {"to": to[:50]}
         return _refused(request, message, 400)
     if len(note) > 2000:
