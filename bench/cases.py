@@ -201,20 +201,29 @@ breakdown_groups.name = "breakdown groups of the affected"
 breakdown_groups.floor = "write"
 
 
-def _token_client(membership):
-    """A test client sending a new read token of ``membership``, as a script calls the API."""
+def _client(**headers: str):
     from django.conf import settings
     from django.test import Client
 
-    from suppliers.services import api_token_create
-
     if "testserver" not in settings.ALLOWED_HOSTS:
         settings.ALLOWED_HOSTS.append("testserver")  # the in-process test client's host
+    return Client(**headers)
+
+
+def _token_client(membership):
+    """A test client sending a new read token of ``membership``, as a script calls the API."""
+    from suppliers.services import api_token_create
+
     _, key = api_token_create(membership=membership, scope="read")
-    return Client(HTTP_AUTHORIZATION=f"Token {key}")
+    return _client(HTTP_AUTHORIZATION=f"Token {key}")
 
 
 def _api_client():
+    return _token_client(_regulator_membership())
+
+
+def _regulator_membership():
+    """The bench's regulator (an ``all`` grant: it reads the whole ledger), its one member."""
     from django.contrib.auth import get_user_model
 
     from suppliers.models import Membership, Organisation, OrganisationRole, Role
@@ -226,11 +235,16 @@ def _api_client():
     OrganisationRole.objects.get_or_create(organisation=regulator, role=Role.REGULATOR)
     grant_add(regulator=regulator, scope=GrantScope.ALL)  # it reads the whole ledger
     membership, _ = Membership.objects.get_or_create(user=user, organisation=regulator)
-    return _token_client(membership)
+    return membership
 
 
 def _member_client(organisation_id: int):
     """A QA engineer of one organisation (its only membership), calling the API with a read token."""
+    return _token_client(_qa_membership(organisation_id))
+
+
+def _qa_membership(organisation_id: int):
+    """The bench's QA engineer of one organisation (its only membership)."""
     from django.contrib.auth import get_user_model
 
     from suppliers.models import MemberRole, Membership
@@ -239,7 +253,7 @@ def _member_client(organisation_id: int):
     membership, _ = Membership.objects.get_or_create(
         user=user, organisation_id=organisation_id, defaults={"role": MemberRole.QA}
     )
-    return _token_client(membership)
+    return membership
 
 
 def _unit_of(lot_id: int) -> str:
@@ -380,6 +394,37 @@ def _rest_run_units(reader: str) -> Callable[[int], float]:
         return elapsed
 
     case.name = f"REST run units page, {reader}"
+    case.floor = "walk"
+    return case
+
+
+def _page_investigation(reader: str) -> Callable[[int], float]:
+    """``GET /investigation/{number}/``, the QA console's investigation page (issue 15), of the brand's
+    finished run of the subject: the whole HTML a browser shows first (the impact counts, the run,
+    the first page of affected units, the breakdowns, the consignees, the moves and the exports),
+    read with a signed-in session by the brand's QA engineer (the owner: the run whole) or by a
+    regulator (everything, through its grant)."""
+    state: dict[int, tuple] = {}
+
+    def case(lot_id: int) -> float:
+        if lot_id not in state:
+            from traceability.investigations.models import TraceRun
+
+            brand = _parties(lot_id)["brand"]
+            run = _finished_run(brand, lot_id)
+            membership = _qa_membership(brand) if reader == "brand" else _regulator_membership()
+            client = _client()
+            client.force_login(membership.user)
+            state[lot_id] = (client, TraceRun.objects.values_list("investigation_id", flat=True).get(pk=run))
+        client, number = state[lot_id]
+        started = time.perf_counter()
+        response = client.get(f"/investigation/{number}/")
+        elapsed = _ms_since(started)
+        if response.status_code != 200 or b'id="units"' not in response.content:
+            raise SystemExit(f"GET the investigation page answered {response.status_code}: {response.content[:300]!r}")
+        return elapsed
+
+    case.name = f"investigation page, {reader}"
     case.floor = "walk"
     return case
 
@@ -667,6 +712,8 @@ CASES.extend(
         _rest("siblings"),
         _rest_run_units("brand"),
         _rest_run_units("regulator"),
+        _page_investigation("brand"),
+        _page_investigation("regulator"),
         _gql_typename,
         _gql_upstream(),
         _gql_downstream_count(),
