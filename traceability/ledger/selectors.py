@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Literal
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from cells.models import Lot
 from packs.models import Unit
 from suppliers.models import Organisation
 from traceability.core.db import CompiledOnce, M
 from traceability.core.errors import DomainError
-from traceability.gs1 import identifiers
+from traceability.gs1 import barcodes, identifiers
 from traceability.ledger.models import LearntCompanyPrefix
 
 IdentifierForm = Literal["canonical", "epc", "digital_link"]
@@ -133,9 +134,9 @@ def subject_find(value: str, *, owner: Organisation | str | None = None, units_o
     """
     value = value.strip()
     wanted = "a unit (SGTIN)" if units_only else "a lot (LGTIN) or a unit (SGTIN)"
-    if value[:4].lower() == "urn:" or value.lower().startswith(("http://", "https://")):
+    if _named_in_full(value):
         try:
-            identity = identifiers.parse(value).identity
+            identity = _identity_named(value)
         except identifiers.InvalidIdentifier as exc:
             raise MalformedSubject(str(exc)) from exc
         if isinstance(identity, identifiers.Sgtin):
@@ -159,6 +160,18 @@ def subject_find(value: str, *, owner: Organisation | str | None = None, units_o
     return candidates[0]
 
 
+def _named_in_full(value: str) -> bool:
+    """Whether ``value`` names one thing in the whole ledger: an EPC URN, a Digital Link, or a GS1
+    element string a scanner typed or a person copied from a label (``gs1.barcodes``)."""
+    return value[:4].lower() == "urn:" or value.lower().startswith(("http://", "https://")) or barcodes.scanned(value)
+
+
+def _identity_named(value: str) -> identifiers.Identity:
+    if barcodes.scanned(value):
+        return barcodes.scanned_identity(value)
+    return identifiers.parse(value).identity
+
+
 # A unit or lot by its identity (unique): asked by every request that names one, and compiled once.
 _UNIT_BY_IDENTITY = CompiledOnce(
     lambda identity: Unit.objects.filter(identity=identity).order_by().values_list(*CompiledOnce.columns(Unit))
@@ -178,9 +191,9 @@ def subject_unknown(value: str, *, owner: Organisation | str | None = None, unit
     a subject the caller may not see gives this one too, so the two answers cannot be told apart."""
     value = value.strip()
     thing = "unit" if units_only else "lot or unit"
-    if value[:4].lower() == "urn:" or value.lower().startswith(("http://", "https://")):
+    if _named_in_full(value):
         try:
-            canonical = identifiers.parse(value).identity.canonical
+            canonical = _identity_named(value).canonical
         except identifiers.InvalidIdentifier as exc:
             raise MalformedSubject(str(exc)) from exc
         return UnknownSubject(f"no {thing} is known as {value!r} ({canonical})")
@@ -227,3 +240,49 @@ class PrefixLength:
                 self._resolve = company_prefix_lengths()
             self._known[digits] = self._resolve(digits)
         return self._known[digits]
+
+
+# --- codes offered as a subject is typed ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SubjectCode:
+    """A lot or unit offered for a typed prefix: its code as printed, what it is, and how a form
+    names it unambiguously (its Digital Link for a GS1 identity, else its own code)."""
+
+    code: str
+    kind: Literal["lot", "unit"]
+    identity: str
+    named: str
+
+
+def subject_codes_starting(*, prefix: str, lots: Q, units: Q, limit: int) -> list[SubjectCode]:
+    """The lots (``lots``: a condition on ``Lot``, the access policy's) and units (``units``) whose
+    code or serial starts with ``prefix``, in code order, ``limit`` at most: two queries, each
+    stopping at ``limit`` rows (by the code indexes), whatever the number of codes."""
+    if not prefix:
+        return []
+    found = [
+        SubjectCode(code=code, kind="lot", identity=identity, named=_named(identity, code))
+        for code, identity in Lot.objects.filter(lots, code__startswith=prefix)
+        .order_by("code", "pk")
+        .values_list("code", "identity")[:limit]
+    ]
+    found += [
+        SubjectCode(code=serial, kind="unit", identity=identity, named=_named(identity, serial))
+        for serial, identity in Unit.objects.filter(units, serial__startswith=prefix)
+        .order_by("serial", "pk")
+        .values_list("serial", "identity")[:limit]
+    ]
+    return sorted(found, key=lambda found: (found.code, found.kind))[:limit]
+
+
+def _named(identity: str, code: str) -> str:
+    """How a form names a stored identity: a code two of an organisation's GTINs share names
+    several things, its Digital Link one; an own code is its code (it has no link)."""
+    if identity.startswith("own-"):
+        return code
+    try:
+        return identifiers.to_digital_link(identifiers.from_canonical(identity))
+    except identifiers.InvalidIdentifier:
+        return code
