@@ -779,6 +779,20 @@ def lot_writable(actor: Actor, lot: Lot) -> bool:
     return actor.may_write and actor.owns(lot.owner_id)
 
 
+# --- the lots and units a finding's form offers by their code ---------------------------------------
+
+
+def subjects_offered(actor: Actor) -> Q:
+    """The lots and units ``actor`` is offered as it types a finding's subject, as a condition on
+    ``Lot`` or ``Unit``: its organisation's own, which it may always trace and which the form finds
+    by their bare code (``ledger.selectors.subject_find`` reads a bare code among the caller's own).
+    Another's are never offered, whatever the caller may trace of them: an offer for a prefix would
+    tell which codes another organisation uses; those are named by their URN or Digital Link."""
+    if actor.organisation_id is None:
+        return Q(pk__in=[])
+    return Q(owner_id=actor.organisation_id)
+
+
 # --- what a job's figures show whom ----------------------------------------------------------------
 
 

@@ -24,13 +24,35 @@ from traceability.core.files import (
     EmptyFile,
     FileTooLarge,
     FileTypeRefused,
+    Sniffed,
     file_sniffed,
 )
 from traceability.investigations.models import Finding, FindingAttachment
 
 # What a file is, and the refusals of one not kept, are ``traceability.core.files``'s (a lot's
 # certificate of analysis is read the same way); named here too, as the attachments' refusals.
-__all__ = ["ACCEPTED", "AttachmentRefused", "EmptyFile", "FileTooLarge", "FileTypeRefused", "finding_attach"]
+__all__ = [
+    "ACCEPTED",
+    "AttachmentRefused",
+    "EmptyFile",
+    "FileTooLarge",
+    "FileTypeRefused",
+    "evidence_check",
+    "finding_attach",
+]
+
+
+def evidence_check(*, file: File, name: str) -> None:
+    """Refuse ``file`` as ``finding_attach`` would (``AttachmentRefused``, saying why), keeping
+    nothing: a form that records a finding with its evidence checks the files first, so a refused
+    one leaves no finding behind either."""
+    _sniffed(file, name)
+
+
+def _sniffed(file: File, name: str) -> Sniffed:
+    return file_sniffed(
+        file, name, limit=settings.LEDGER_ATTACHMENT_MAX_BYTES, kept_as="evidence", each="a finding's attachments"
+    )
 
 
 def finding_attach(
@@ -41,9 +63,7 @@ def finding_attach(
     Refused (``AttachmentRefused``, nothing stored): an empty file, one over
     ``LEDGER_ATTACHMENT_MAX_BYTES``, or content that is not one of the accepted kinds.
     """
-    sniffed = file_sniffed(
-        file, name, limit=settings.LEDGER_ATTACHMENT_MAX_BYTES, kept_as="evidence", each="a finding's attachments"
-    )
+    sniffed = _sniffed(file, name)
     name, content_type, size, sha256 = sniffed.name, sniffed.content_type, sniffed.size, sniffed.sha256
     if existing := finding.attachments.filter(sha256=sha256).first():
         return existing, False
