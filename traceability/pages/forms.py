@@ -4,10 +4,11 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from cells.models import InspectionMethod, Spec
-from suppliers.models import Membership
+from suppliers.models import Membership, Organisation, Site
 from traceability.investigations.models import FindingCategory, Severity
 
 
@@ -130,17 +131,82 @@ class InspectionForm(forms.Form):
         return None
 
 
-class FindingForm(forms.Form):
-    """A finding on a lot or a unit, as REST's POST /findings/ records one (a supplier's or a site's
-    lots are the REST API's and GraphQL's for now). The subject is checked by the view, which asks
-    the ledger and the access policy."""
+class MultipleFileInput(forms.FileInput):
+    allow_multiple_selected = True
 
+
+class EvidenceField(forms.FileField):
+    """Files of evidence, several at once (none at all is fine): each is checked by the domain."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput())
+        kwargs.setdefault("allow_empty_file", True)  # refused by the domain, in the words REST's refusal has
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        files = data if isinstance(data, list | tuple) else [data] if data else []
+        return [super(EvidenceField, self).clean(file, initial) for file in files]
+
+
+class SubjectKind(models.TextChoices):
+    """What a finding is about, as REST's ``subject``, ``subject_supplier`` and ``subject_site``."""
+
+    ITEM = "item", _("A lot or unit")
+    SUPPLIER = "supplier", _("Every lot of a supplier")
+    SITE = "site", _("Every lot made at a site")
+
+
+class SiteChoice(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.name} ({obj.owner.name})"
+
+
+def _when(label: Any) -> forms.DateTimeField:
+    return forms.DateTimeField(
+        label=label,
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+        error_messages={"invalid": _("Give a date and time, as YYYY-MM-DD HH:MM.")},
+    )
+
+
+class FindingForm(forms.Form):
+    """A finding on a lot or unit, every lot of a supplier, or every lot of a site (in a production
+    window), as REST's POST /findings/ records one, with files of evidence. Every field is on the
+    page whatever the kind chosen (it works without JavaScript): those of another kind are ignored.
+    The subject is checked by the view, which asks the ledger and the access policy."""
+
+    subject_kind = forms.ChoiceField(
+        label=_("The finding is about"),
+        choices=SubjectKind.choices,
+        initial=SubjectKind.ITEM,
+        required=False,
+        widget=forms.RadioSelect,
+    )
     subject = forms.CharField(
-        label=_("Subject: EPC URN, Digital Link, or a lot code or serial of your organisation"),
+        label=_("Lot or unit: EPC URN, Digital Link, a scanned barcode, or a lot code or serial of your organisation"),
         max_length=300,
         strip=True,
-        error_messages={"required": _("Name the lot or unit found defective.")},
+        required=False,
     )
+    supplier = forms.ModelChoiceField(
+        label=_("Supplier"),
+        queryset=Organisation.objects.order_by("name", "pk"),
+        to_field_name="slug",
+        required=False,
+        empty_label=_("Choose a supplier"),
+        error_messages={"invalid_choice": _("No organisation in the directory is that one: choose from the list.")},
+    )
+    site = SiteChoice(
+        label=_("Site"),
+        queryset=Site.objects.select_related("owner").order_by("owner__name", "name", "pk"),
+        required=False,
+        empty_label=_("Choose a site"),
+        error_messages={"invalid_choice": _("No site in the directory is that one: choose from the list.")},
+    )
+    window_from = _when(_("Lots produced from (optional)"))
+    window_to = _when(_("Lots produced until (optional)"))
     category = forms.ChoiceField(label=_("Defect"), choices=FindingCategory.choices)
     severity = forms.ChoiceField(label=_("Severity"), choices=Severity.choices)
     description = forms.CharField(
@@ -149,14 +215,49 @@ class FindingForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         error_messages={"required": _("Describe what was found.")},
     )
+    evidence = EvidenceField(
+        label=_("Evidence (optional): lab reports, photographs, X-ray images, measurements"), required=False
+    )
+
+    def clean_subject(self) -> str:
+        value: str = self.cleaned_data["subject"]
+        # A scanner ends a batch or serial with the group separator (GS, U+001D): it is part of
+        # what a scanned barcode says. Any other control character names nothing.
+        if any((ord(c) < 32 and c != "\x1d") or ord(c) == 127 for c in value):
+            raise forms.ValidationError(_("Control characters name nothing: type it as printed."))
+        return value
+
+    def clean_description(self) -> str:
+        value: str = self.cleaned_data["description"]
+        if any((ord(c) < 32 and c not in "\r\n\t") or ord(c) == 127 for c in value):
+            raise forms.ValidationError(_("Control characters name nothing: type it as printed."))
+        return value
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        for name in ("subject", "description"):
-            value = cleaned.get(name) or ""
-            if any((ord(c) < 32 and c not in "\r\n\t") or ord(c) == 127 for c in value):
-                self.add_error(name, _("Control characters name nothing: type it as printed."))
+        kind = cleaned.get("subject_kind") or SubjectKind.ITEM
+        cleaned["subject_kind"] = kind
+        if kind == SubjectKind.ITEM:
+            if not cleaned.get("subject") and "subject" not in self.errors:
+                self.add_error("subject", _("Name the lot or unit found defective."))
+            return cleaned
+        named = "supplier" if kind == SubjectKind.SUPPLIER else "site"
+        if cleaned.get(named) is None and named not in self.errors:
+            message = (
+                _("Choose the supplier whose lots were found defective.")
+                if named == "supplier"
+                else _("Choose the site whose lots were found defective.")
+            )
+            self.add_error(named, message)
+        start, end = cleaned.get("window_from"), cleaned.get("window_to")
+        if start is not None and end is not None and end < start:
+            self.add_error("window_to", _("The window ends before it starts."))
         return cleaned
+
+    def named(self) -> str:
+        """The field naming the subject of the kind chosen."""
+        kind = self.cleaned_data.get("subject_kind")
+        return {SubjectKind.SUPPLIER: "supplier", SubjectKind.SITE: "site"}.get(kind, "subject")
 
     def marked(self) -> FindingForm:
         """The form with each field at fault saying so to assistive technology, its error next to it."""

@@ -1,5 +1,5 @@
-"""The QA console (issue 15): the form that records a finding and opens its investigation, and the
-investigation's page: its impact counts, its latest run's progress (htmx asks for the run's section
+"""The QA console (issue 15): the investigation's page (the form that records a finding is
+``pages.finding``'s): its impact counts, its latest run's progress (htmx asks for the run's section
 again until it finishes), the affected units the caller may see with an exposure filter and cursor
 paging, the status moves its owner may make, and its exports with their progress and download.
 
@@ -22,7 +22,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from traceability.access.policy import (
     ResultScope,
@@ -30,7 +30,6 @@ from traceability.access.policy import (
     investigations_readable,
     job_progress,
     readable_through_investigation,
-    subject_check,
 )
 from traceability.core.errors import DomainError
 from traceability.core.models import Job, JobKind, JobStatus
@@ -51,13 +50,11 @@ from traceability.investigations.selectors import (
 )
 from traceability.investigations.services import (
     PERSON_MOVES,
-    finding_record,
     investigation_moves,
     investigation_transition,
 )
-from traceability.ledger.selectors import SubjectError, UnknownSubject, subject_find
 from traceability.pages.caller import PageCaller, member_page
-from traceability.pages.forms import FindingForm
+from traceability.pages.finding import evidence_section
 from traceability.pages.views import _investigation_row, _subject_url
 from traceability.tasks import job_submit
 
@@ -119,6 +116,7 @@ def investigation_page(request: HttpRequest, page: PageCaller, number: int) -> H
         else [],
         **run,
         **_exports(page, investigation, scope),
+        **evidence_section(investigation),
     }
     return render(request, "pages/investigation.html", context)
 
@@ -351,60 +349,3 @@ def export_download(request: HttpRequest, page: PageCaller, number: int, job: uu
         filename=f"investigation-{investigation.pk}-{export.format}{suffix}",
         content_type="text/csv" if suffix == ".csv" else "application/json",
     )
-
-
-# --- recording a finding ----------------------------------------------------------------------------
-
-
-@require_http_methods(["GET", "POST"])
-@member_page
-def finding_new(request: HttpRequest, page: PageCaller) -> HttpResponse:
-    """Record a finding on a lot or unit, as REST's POST /findings/ does: it opens its investigation
-    with the preview counted and starts its run; the page then follows the run. A subject the caller
-    may not trace is answered as an unknown one, next to the field."""
-    caller = page.caller
-    if not caller.actor.opens_findings:
-        message = _(
-            "Your organisation is told of findings on what it received; those who make lots and units record them."
-        )
-        return _refused(request, message, 403)
-    if not _writes(page):
-        return _refused(request, str(READS_ONLY), 403)
-    form = FindingForm(request.POST if request.method == "POST" else None)
-    if request.method == "GET" or not form.is_valid():
-        status = 200 if request.method == "GET" else 400
-        return render(request, "pages/finding_new.html", {"finding_form": form.marked()}, status=status)
-    fields = form.cleaned_data
-    # An unknown subject, and one the caller may not trace, are answered alike: whether it exists is
-    # not this organisation's to learn.
-    unknown = _("No lot or unit is known as “%(value)s”.") % {"value": fields["subject"]}
-    try:
-        subject = subject_find(fields["subject"], owner=page.organisation)
-    except UnknownSubject:
-        subject = None
-        form.add_error("subject", unknown)
-    except SubjectError as refused:  # malformed, ambiguous, or naming neither a lot nor a unit: says why
-        subject = None
-        form.add_error("subject", refused.message)
-    check = subject_check(caller.actor, subject) if subject is not None else None
-    if check is not None and not check.allowed:
-        form.add_error("subject", unknown)
-    if form.errors:
-        return render(request, "pages/finding_new.html", {"finding_form": form.marked()}, status=400)
-    assert subject is not None and check is not None
-    try:
-        finding = finding_record(
-            owner=page.organisation,
-            subject=subject,
-            category=fields["category"],
-            severity=fields["severity"],
-            description=fields["description"],
-            raised_by=request.user,
-            inquiry=caller.regulator,
-            traced=check.forward,
-            submit=job_submit,
-        )
-    except DomainError as refused:
-        form.add_error(None, refused.message)
-        return render(request, "pages/finding_new.html", {"finding_form": form.marked()}, status=409)
-    return HttpResponseRedirect(reverse("pages:investigation", args=[finding.investigation.pk]))

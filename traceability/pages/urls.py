@@ -1,6 +1,6 @@
 from django.urls import path
 
-from traceability.pages import investigation, supplier, views
+from traceability.pages import finding, investigation, supplier, views
 
 app_name = "pages"
 
@@ -14,11 +14,13 @@ urlpatterns = [
     path("search/", views.search, name="search"),
     path("unit/", views.unit_page, name="unit"),
     path("lot/", views.lot_page, name="lot"),
-    path("finding/new/", investigation.finding_new, name="finding-new"),
+    path("finding/new/", finding.finding_new, name="finding-new"),
+    path("finding/subjects/", finding.finding_subjects, name="finding-subjects"),
     path("investigation/<int:number>/", investigation.investigation_page, name="investigation"),
     path("investigation/<int:number>/move/", investigation.investigation_move, name="investigation-move"),
     path("investigation/<int:number>/export/", investigation.investigation_export, name="investigation-export"),
     path("investigation/<int:number>/export/<uuid:job>/", investigation.export_download, name="investigation-download"),
+    path("investigation/<int:number>/evidence/<int:attachment>/", finding.evidence_download, name="evidence"),
 ]
 urlpatterns += [
     path("supplier/", supplier.portal, name="supplier"),

@@ -6,6 +6,7 @@ caller may not open are answered alike: 404, in the same words.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -29,13 +30,21 @@ from suppliers.models import CertificateScheme, Organisation
 from traceability import genealogy
 from traceability.access.audit import audit_entries_visible, audit_reader
 from traceability.access.permissions import subject_lookup, units_in_container, units_of_gtin, units_readable
-from traceability.access.policy import Actor, downstream_scope, finding_read_in_full, findings_readable
+from traceability.access.policy import (
+    Actor,
+    downstream_scope,
+    finding_read_in_full,
+    findings_readable,
+    investigation_scopes,
+    job_progress,
+)
 from traceability.access.policy import investigations_readable as investigations_readable_q
 from traceability.core import signin
 from traceability.core.audit import AuditAction
-from traceability.core.models import AuditEntry
+from traceability.core.models import AuditEntry, JobStatus
 from traceability.gs1 import identifiers
 from traceability.investigations.models import Finding, Investigation
+from traceability.investigations.selectors import investigations_latest_runs
 from traceability.ledger.selectors import (
     AmbiguousSubject,
     MalformedSubject,
@@ -127,13 +136,17 @@ def desk(request: HttpRequest, page: PageCaller) -> HttpResponse:
     """Where a member lands: the search, the investigations it reads (for a regulator, every brand's
     its grants cover), its grants, and the way to its audit trail and GraphiQL."""
     actor = page.caller.actor
-    investigations = _investigations(actor).order_by("-opened_at", "-pk")[:PAGE_ROWS]
+    investigations = list(_investigations(actor).order_by("-opened_at", "-pk")[:PAGE_ROWS])
+    rows = _run_rows(actor, investigations)
+    live = {"investigations": rows, "live": True, "tracing": any(row.tracing for row in rows)}
+    if request.htmx and request.GET.get("section") == "investigations":  # type: ignore[attr-defined]
+        return render(request, "pages/_desk_investigations.html", live)
     return render(
         request,
         "pages/desk.html",
         {
             "form": SearchForm(),
-            "investigations": [_investigation_row(i) for i in investigations],
+            **live,
             "regulator": actor.regulator,
             "grants": _grants(page),
             "reads_audit": audit_reader(page.caller),
@@ -150,6 +163,32 @@ def _investigations(actor: Actor) -> QuerySet[Investigation]:
         "finding__subject_organisation",
         "finding__subject_site",
     )
+
+
+def _run_rows(actor: Actor, investigations: list[Investigation]) -> list[InvestigationRow]:
+    """The desk's rows, each with its latest run's progress as the investigation's page shows it
+    (``job_progress`` in the caller's scope of it; 100 once finished): the runs in one query, the
+    scopes in at most one more, whatever the number of rows."""
+    runs = investigations_latest_runs(investigation_ids=[investigation.pk for investigation in investigations])
+    scopes = investigation_scopes(actor, sorted(runs)) if runs else {}
+    rows = []
+    for investigation in investigations:
+        row = _investigation_row(investigation)
+        if (run := runs.get(investigation.pk)) is not None:
+            status = run.job.status
+            if status == JobStatus.SUCCEEDED:
+                percent = 100
+            else:
+                done, total, _phase = job_progress(run.job, full=scopes[investigation.pk].full)
+                percent = min(99, done * 100 // total) if total else 0
+            row = dataclasses.replace(
+                row,
+                percent=percent,
+                tracing=status in (JobStatus.QUEUED, JobStatus.RUNNING),
+                failed=status == JobStatus.FAILED,
+            )
+        rows.append(row)
+    return rows
 
 
 def _grants(page: PageCaller) -> dict[str, Any] | None:
@@ -174,6 +213,10 @@ class InvestigationRow:
     status: str
     inquiry: bool
     opened_at: Any
+    # Its latest run's progress, whether it still traces or failed (the desk's live rows).
+    percent: int | None = None
+    tracing: bool = False
+    failed: bool = False
 
 
 def _investigation_row(investigation: Investigation) -> InvestigationRow:
