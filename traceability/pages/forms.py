@@ -185,7 +185,7 @@ class FindingForm(forms.Form):
         widget=forms.RadioSelect,
     )
     subject = forms.CharField(
-        label=_("Lot or unit: EPC URN, Digital Link, a scanned barcode, or a lot code or serial of your organisation"),
+        label=_("Subject: EPC URN, Digital Link, or a lot code or serial of your organisation"),
         max_length=300,
         strip=True,
         required=False,
