@@ -405,3 +405,28 @@ def test_the_desks_progress_is_the_callers_scope_of_the_run(world):
     )
     # then
     assert f'id="percent-{w.investigation.pk}">50%<' in section and 'hx-trigger="every 2s"' in section
+
+
+@pytest.mark.parametrize("caller", ["own", "regulator_jurisdiction_in"])
+def test_the_desks_live_rows_cost_the_same_queries_whatever_the_number_of_runs(world, caller):
+    # given the fixture's investigation, its run traced (so the jurisdiction's regulator is covered)
+    w = world
+    run_job(TraceRun.objects.get(investigation=w.investigation).job)
+    client = _page_client(w.users[caller])
+    ask = {"path": "/desk/", "data": {"section": "investigations"}, "HTTP_HX_REQUEST": "true"}
+    with CaptureQueriesContext(connection) as one:
+        client.get(**ask)
+    # when two more investigations are opened, their runs queued, then one halfway through
+    brand = _page_client(w.users["own"])
+    for lot in (w.c1, w.c4):
+        _opened(brand.post("/finding/new/", {**BODY, "subject": identifier_render(lot.identity, form="digital_link")}))
+    # (C1's run traced: its units were sold into the regulator's Germany; C4's halfway through)
+    run_job(TraceRun.objects.get(investigation__finding__subject_lot=w.c1).job)
+    halfway = TraceRun.objects.get(investigation__finding__subject_lot=w.c4).job
+    Job.objects.filter(pk=halfway.pk).update(status=JobStatus.RUNNING, done=1, total=4, percent=25)
+    with CaptureQueriesContext(connection) as more:
+        section = _text(client.get(**ask))
+    # then the brand's rows are its three, the regulator's the two its grants cover, in the same queries
+    assert section.count("<progress") == (3 if caller == "own" else 2)
+    assert ('hx-trigger="every 2s"' in section) == (caller == "own")
+    assert len(more) == len(one), [q["sql"] for q in more.captured_queries]
