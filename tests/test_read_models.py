@@ -11,7 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from cells.models import Inspection
 from packs.models import Unit
 from tests.factories import CertificateFactory, SiteFactory
-from tests.trace_world import AT, build_world
+from tests.jobs_support import run_job
+from tests.trace_world import AT, add_competitor, build_world
 from traceability import genealogy
 from traceability.genealogy import (
     CertificateSummary,
@@ -38,6 +39,7 @@ from traceability.investigations.selectors import (
     affected_unit_rows,
     affected_units_page,
     finished_run_result,
+    finished_run_unit,
 )
 from traceability.investigations.services import finding_record
 
@@ -223,3 +225,47 @@ def test_a_run_still_tracing_has_no_result_to_read():
     assert str(refused.value) == (
         f"run {run.pk} has not finished (its job is queued, 0%): its result is complete once the job has succeeded"
     )
+
+
+def _finished_run(w):
+    finding = finding_record(
+        owner=w.brand,
+        subject=w.m1,
+        category="metallic_debris",
+        severity="critical",
+        description="Fe 45 µm",
+        submit=lambda job: None,
+    )
+    run = finding.investigation.runs.select_related("job", "investigation").get()
+    run_job(run.job)
+    run.refresh_from_db()
+    return run
+
+
+def test_one_unit_of_a_finished_run_is_read_as_its_page_of_units_reads_it():
+    # given brand A's finished run on M1, and brand B's units built from C1 too
+    w = add_competitor(build_world())
+    run = _finished_run(w)
+    page = affected_units_page(forward=finished_run_result(run=run), after=0, limit=50)
+    own = genealogy.units_of(w.brand.pk)
+    # when each unit is read alone, in full and as brand A's part
+    whole = [finished_run_unit(run=run, unit_id=row.unit_id) for row in page.rows]
+    as_owner = [finished_run_unit(run=run, unit_id=w.u[n], party_id=w.brand.pk, shown=own) for n in (1, 4, 8)]
+    # then each is the page's row (who received it is not read), its path from M1 included
+    assert whole == [replace(row, shipments=()) for row in page.rows]
+    assert [row.serial for row in page.rows] == ["U1", "U2", "U3", "U4", "U5", "U6", "U8", "U9", "U10"]
+    assert as_owner == [replace(row, shipments=()) for row in page.rows if row.serial in ("U1", "U4", "U8")]
+    assert [step.exposure for step in whole[3].path] == ["definite", "potential", "potential"]
+
+
+def test_a_unit_the_run_does_not_reach_or_the_reader_may_not_see_is_none():
+    # given
+    w = add_competitor(build_world())
+    run = _finished_run(w)
+    own = genealogy.units_of(w.brand.pk)
+    # when / then: U7 (built from C4 alone) is not downstream of M1; no unit is numbered 0
+    assert finished_run_unit(run=run, unit_id=w.u[7]) is None
+    assert finished_run_unit(run=run, unit_id=0) is None
+    # brand B's U9 is reached, but brand A does not see it
+    assert finished_run_unit(run=run, unit_id=w.u[9]) is not None
+    assert finished_run_unit(run=run, unit_id=w.u[9], party_id=w.brand.pk, shown=own) is None

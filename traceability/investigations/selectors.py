@@ -402,6 +402,28 @@ def affected_units_page(
     return AffectedUnitsPage(rows=tuple(_rows(selected)), next_after=None if exhausted else cursor)
 
 
+def finished_run_unit(
+    *, run: TraceRun, unit_id: int, party_id: int | None = None, shown: Q | None = None
+) -> AffectedUnitRow | None:
+    """One affected unit of a finished run, as a page of its units (``affected_units_page``) shows
+    it: its exposure and the path that reaches it, the same one a page gives (``genealogy.affected_units``
+    settles a unit's best path; a page starting just before the unit holds it first). None when the
+    run does not reach the unit, or ``shown`` (the units the reader may see; with ``party_id``, its
+    organisation, whose part of the result is read) leaves it out: the two are not told apart.
+
+    A fixed number of queries whatever the path's length (``genealogy.explain_paths``); who
+    received the unit is not read."""
+    if party_id is None:
+        forward = finished_run_result(run=run)
+    else:
+        forward = genealogy.party_part(finished_run_part(run=run, party_id=party_id), party_id)
+    found = genealogy.affected_units(forward, after=unit_id - 1, limit=1)
+    if not found or found[0].unit_id != unit_id:
+        return None
+    rows = affected_unit_rows(found, shipments=False, shown=shown)
+    return rows[0] if rows else None
+
+
 @dataclass(frozen=True)
 class PartyPage:
     """``finished_run_party_page``'s answer: the page, when one statement could read it, and whether
