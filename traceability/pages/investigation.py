@@ -210,6 +210,7 @@ def _units(
         else:
             forward = finished_run_result(run=run)
         found = affected_units_page(forward=forward, after=after, limit=UNIT_ROWS, filters=filters)
+    path_page = reverse("pages:investigation-unit", args=[run.investigation_id])  # each unit's path
     rows = [
         {
             "serial": row.serial,
@@ -219,6 +220,7 @@ def _units(
             "exposure": Exposure(row.exposure).label,
             "definite": row.exposure == Exposure.DEFINITE,
             "consignees": ", ".join(dict.fromkeys(s.name for s in row.shipments)),
+            "path": f"{path_page}?{urlencode({'id': row.identity})}",
         }
         for row in found.rows
     ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from traceability.pages import finding, investigation, supplier, views
+from traceability.pages import finding, investigation, supplier, unit_path, views
 
 app_name = "pages"
 
@@ -21,6 +21,7 @@ urlpatterns = [
     path("investigation/<int:number>/export/", investigation.investigation_export, name="investigation-export"),
     path("investigation/<int:number>/export/<uuid:job>/", investigation.export_download, name="investigation-download"),
     path("investigation/<int:number>/evidence/<int:attachment>/", finding.evidence_download, name="evidence"),
+    path("investigation/<int:number>/unit/", unit_path.unit_path_page, name="investigation-unit"),
 ]
 urlpatterns += [
     path("supplier/", supplier.portal, name="supplier"),
