@@ -1,14 +1,16 @@
 """The QA console's journey in Debian's Chromium (issue 15): a brand's QA engineer records a finding,
 watches its run reach 100% without reloading (htmx asks the page's run section again while a real
-Celery worker traces it through the broker), filters the affected units, moves the investigation to
-review with a note, starts the CSV export, watches it finish and downloads it. axe-core finds no
-serious or critical violation; the screenshots in README (docs/screenshots/) are written here.
+Celery worker traces it through the broker), filters the affected units, opens a unit's path (its
+picture), moves the investigation to review with a note, starts the CSV export, watches it finish
+and downloads it. axe-core finds no serious or critical violation; the screenshots in README
+(docs/screenshots/) are written here.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -64,6 +66,16 @@ def test_a_qa_engineer_records_a_finding_watches_its_run_and_reviews_and_exports
         page.get_by_role("button", name="Filter").click()
         page.wait_for_url("**exposure=potential**")
         potential = page.locator("#units tbody tr td:nth-child(4)").all_inner_texts()
+        # and open the first potentially exposed unit's path: its picture, then back to the units
+        serial = page.locator("#units tbody tr td:first-child").first.inner_text()
+        page.get_by_role("link", name=f"Path to {serial}").click()
+        page.wait_for_selector("#path-picture")
+        unit_path = page.url
+        boxes = page.locator("#path-picture text.label").all_text_contents()
+        dashed = page.locator("#path-picture line.potential[stroke-dasharray]").count()
+        steps = page.locator("#path-steps li").count()
+        page.get_by_role("link", name=re.compile("^Back to the affected units")).click()
+        page.wait_for_selector("#units tbody tr")
         # and move the investigation to review with a note
         page.get_by_label("Note for the record").fill("8D report asked of the precursor supplier")
         page.get_by_role("button", name="Move to “Under review”").click()
@@ -85,6 +97,9 @@ def test_a_qa_engineer_records_a_finding_watches_its_run_and_reviews_and_exports
     with browser_page(cookies=[cookie], bypass_csp=True) as page:
         page.goto(reviewed)
         axe = {"investigation": _axe_violations(page)}
+        page.goto(unit_path)
+        axe["unit-path"] = _axe_violations(page)
+        page.goto(reviewed)
         _screenshot(page, "investigation-review")
         page.goto(f"{live_server.url}/finding/new/")
         page.get_by_role("button", name="Record the finding").click()  # nothing filled in: errors by the fields
@@ -97,8 +112,10 @@ def test_a_qa_engineer_records_a_finding_watches_its_run_and_reviews_and_exports
     assert reloaded == []  # the run's progress came in through htmx alone
     assert int(definite) > 0 and set(every_unit) <= own_serials and every_unit
     assert potential and set(potential) == {"Potential"}
+    assert boxes[0] == w.m1.identity and boxes[-1] == Unit.objects.get(owner=w.brand, serial=serial).identity
+    assert dashed >= 1 and steps == len(boxes) - 1
     assert status == "Under review" and investigation.status == "under_review"
     assert filename == f"investigation-{investigation.pk}-csv.csv"
     assert {row["serial"] for row in rows} == set(every_unit)  # the units the page listed, none of brand B's
-    assert axe == {"investigation": [], "finding-refused": []}
+    assert axe == {"investigation": [], "unit-path": [], "finding-refused": []}
     assert csp == []
