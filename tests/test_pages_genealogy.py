@@ -21,12 +21,14 @@ from django.test.utils import CaptureQueriesContext
 from packs.models import Unit
 from tests.factories import CellLotFactory, MaterialLotFactory, WorkOrderFactory
 from tests.jobs_support import run_job
+from tests.test_api_support import client_for, raise_finding, urn
 from tests.test_pages import _main, _member, _page_client, _text, chain  # noqa: F401  (chain is a fixture)
 from tests.test_pages_investigation import _finish_run
 from tests.trace_world import AT
 from traceability.genealogy.commissioning import units_create
 from traceability.genealogy.models import RecordKind
 from traceability.genealogy.writes import UnitBuild, transformation_record, unit_builds_record
+from traceability.investigations.models import TraceRun
 from traceability.investigations.services import finding_record
 from traceability.ledger.selectors import identifier_render
 from traceability.ledger.services import ledger_append
@@ -147,6 +149,43 @@ def test_a_unit_is_named_by_its_digital_link_or_epc_urn_too(world):
     for form in ("digital_link", "urn"):
         response = client.get(_url(w, identifier_render(_identity(w, 8), form=form)))
         assert response.status_code == 200 and "How unit U8 is reached" in _text(response)
+
+
+def test_a_unit_reached_from_a_subject_unit_is_told_through_the_unit_link_and_the_subject_has_no_step(world):
+    # given brand A's second finding, on U1 itself (U8 was refurbished from it)
+    w = world
+    client = _page_client(w.users["own"])
+    finding = raise_finding(client_for(w.users["own"]), urn(_identity(w, 1))).json()
+    run_job(TraceRun.objects.get(pk=finding["run"]).job)
+    url = f"/investigation/{finding['investigation']}/unit/?"
+    # when
+    refurbished = _main(_text(client.get(url + urlencode({"id": "U8"}))))
+    subject = client.get(url + urlencode({"id": "U1"}))
+    # then
+    u1, u8 = _identity(w, 1), _identity(w, 8)
+    assert f"From unit <code>{u1}</code> into unit <code>{u8}</code>, by the record “refurbish U1”." in refurbished
+    assert _labels(_svg(refurbished)) == [u1, u8]
+    assert re.findall(
+        r"<g class=\"node marked\"><title>[^<]*</title>\s*<rect[^>]*/>\s*<text[^>]*>([^<]*)<", refurbished
+    ) == [
+        "Subject",
+        "Affected unit",
+    ]
+    # the subject itself is one of the run's units (reached with no step): no step, no picture
+    assert subject.status_code == 200
+    assert "there is no step to it" in _text(subject) and 'id="path-picture"' not in _text(subject)
+
+
+def test_the_page_speaks_chinese(world):
+    # given
+    w = world
+    client = _page_client(w.users["own"])
+    client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/desk/"})
+    # when
+    text = _main(_text(client.get(_url(w, "U4"))))
+    # then
+    assert "路径文字说明" in text and "路径图示" in text and "可能关联" in text
+    assert f"由批次 <code>{w.m1.identity}</code> 进入批次 <code>{w.m2.identity}</code>，依据记录“calcination”。" in text
 
 
 # --- who reads it --------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from traceability.investigations.selectors import (
     affected_consignees,
     affected_unit_rows,
     affected_units_page,
+    finished_run_party_page,
     finished_run_result,
     finished_run_unit,
 )
@@ -256,6 +257,10 @@ def test_one_unit_of_a_finished_run_is_read_as_its_page_of_units_reads_it():
     assert [row.serial for row in page.rows] == ["U1", "U2", "U3", "U4", "U5", "U6", "U8", "U9", "U10"]
     assert as_owner == [replace(row, shipments=()) for row in page.rows if row.serial in ("U1", "U4", "U8")]
     assert [step.exposure for step in whole[3].path] == ["definite", "potential", "potential"]
+    # and as the owner's page reads it in one statement, where it can (PostgreSQL)
+    party_page = finished_run_party_page(run=run, party_id=w.brand.pk, after=0, limit=50).page
+    if party_page is not None:
+        assert as_owner == [replace(row, shipments=()) for row in party_page.rows if row.serial in ("U1", "U4", "U8")]
 
 
 def test_a_unit_the_run_does_not_reach_or_the_reader_may_not_see_is_none():
