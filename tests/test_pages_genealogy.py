@@ -353,7 +353,7 @@ def test_the_pages_queries_do_not_grow_with_the_paths_length():
         assert response.status_code == 200
         assert len(_labels(_svg(_text(response)))) == depth + 2
         counted[depth] = len(queries.captured_queries)
-    assert counted[8] == counted[1]
+    assert counted[8] == counted[1] <= 16  # the caller, the investigation, its run, the unit, its path
 
 
 # --- the picture's layout ----------------------------------------------------------------------------

@@ -54,7 +54,7 @@ def unit_path_page(request: HttpRequest, page: PageCaller, number: int) -> HttpR
     value: str = form.cleaned_data["q"]
     run = (
         investigation.runs.filter(job__status=JobStatus.SUCCEEDED)
-        .select_related("investigation")
+        .select_related("job", "investigation")
         .order_by("-created_at", "-pk")
         .first()
     )
