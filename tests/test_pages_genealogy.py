@@ -129,6 +129,23 @@ def test_a_potentially_exposed_units_path_says_why_and_draws_its_potential_links
     assert re.findall(r'<g class="node( marked)?"><title>([^<]*)</title>', svg)[0] == (" marked", m1)  # the subject
 
 
+@pytest.mark.parametrize("caller", ["own", "regulator_all"])
+def test_each_step_is_the_one_rests_units_page_gives_the_same_caller(world, caller):
+    # given the run's units as REST lists them to the caller
+    w = world
+    run = TraceRun.objects.get(investigation=w.investigation)
+    listed = client_for(w.users[caller]).get(f"/api/v1/runs/{run.pk}/units/", {"limit": 50}).json()["results"]
+    client = _page_client(w.users[caller])
+    for unit in listed:
+        # when its page is read
+        text = _main(_text(client.get(_url(w, unit["identity"]))))
+        # then it tells the same steps
+        told = re.findall(r'<li class="(definite|potential)">From (?:lot|unit) <code>([^<]*)</code> into (?:lot|unit) '
+                          r"<code>([^<]*)</code>, by the record “([^”]*)”", text)  # fmt: skip
+        assert told == [(s["exposure"], s["from"], s["to"], s["record"]) for s in unit["path"]], unit["serial"]
+    assert len(listed) == {"own": 7, "regulator_all": 9}[caller]
+
+
 def test_each_row_of_the_units_table_links_to_its_units_path(world):
     # given
     w = world
