@@ -1,11 +1,14 @@
 """The QA console (issue 15): the investigation's page (the form that records a finding is
 ``pages.finding``'s): its impact counts, its latest run's progress (htmx asks for the run's section
-again until it finishes), the affected units the caller may see with an exposure filter and cursor
-paging, the status moves its owner may make, and its exports with their progress and download.
+again until it finishes), the affected units the caller may see with filters (exposure, model, work
+order, consignee) and cursor paging, the finished run's breakdowns as charts with their tables, its
+consignees with their ship dates, the status moves its owner may make, and its exports with their
+progress and download.
 
 Who reads what is the access policy's answer, as for REST's investigation detail and run units: an
 investigation the caller may not read is answered as an unknown one, 404 in the same words; what it
-shows of a run is the caller's scope of it (``investigation_scope``).
+shows of a run is the caller's scope of it (``investigation_scope``), and its breakdowns and
+consignees are those REST's run breakdown and consignees give the same caller.
 """
 
 from __future__ import annotations
@@ -42,8 +45,12 @@ from traceability.investigations.models import (
     TraceRun,
 )
 from traceability.investigations.selectors import (
+    AffectedConsignee,
     AffectedUnitFilters,
+    Breakdown,
     affected_units_page,
+    finished_run_breakdown,
+    finished_run_consignees,
     finished_run_part,
     finished_run_party_page,
     finished_run_result,
@@ -62,6 +69,8 @@ from traceability.tasks import job_submit
 UNIT_ROWS = 50
 # The exports a page lists, newest first.
 EXPORT_ROWS = 10
+# The consignees a page lists, most units first; the REST API pages through the rest.
+CONSIGNEE_ROWS = 50
 READS_ONLY = gettext_lazy("Your role reads only: ask your organisation's admin for the QA engineer role.")
 
 
@@ -150,11 +159,20 @@ def _run_section(
     if not (after.isascii() and after.isdigit() and len(after) <= 18):  # a unit id: within a bigint
         message = _("The page to continue from is a unit number: “%(value)s” is none.") % {"value": after[:50]}
         return _refused(request, message, 400)
-    units, next_url = [], None
+    chosen = {name: request.GET.get(name, "") for name in UNIT_FILTERS}
+    units, next_url, breakdown, consignees = [], None, None, None
     if finished and run is not None:
-        units, next_after = _units(run, scope, exposure=exposure or None, after=int(after))
+        read = _breakdown(run, scope)
+        if read is not None:
+            breakdown, consignees = _breakdown_shown(read), _consignees_shown(read.consignees)
+        refused = _unknown_choice(chosen, breakdown)
+        if refused is not None:
+            return _refused(request, refused, 400)
+        filters = AffectedUnitFilters(exposure=exposure or None, **{k: v or None for k, v in chosen.items()})
+        units, next_after = _units(run, scope, filters=filters, after=int(after))
         if next_after is not None:
-            query = {"after": next_after, **({"exposure": exposure} if exposure else {})}
+            kept = {"exposure": exposure, **chosen}
+            query = {"after": next_after, **{name: value for name, value in kept.items() if value}}
             next_url = f"{request.path}?{urlencode(query)}"
     return {
         "run": run,
@@ -166,8 +184,162 @@ def _run_section(
         "next_units": next_url,
         "exposure": exposure,
         "exposures": Exposure.choices,
-        "filtered": exposure != "" or after != "0",
+        "unit_filters": _filter_choices(chosen, breakdown),
+        "breakdown": breakdown,
+        "consignee_rows": consignees,
+        "filtered": exposure != "" or after != "0" or any(chosen.values()),
     }
+
+
+# The filters on a run's units besides exposure, as REST's run units page names them; a page offers
+# the values the caller's breakdown holds (model and work order numbers, consignees' slugs).
+UNIT_FILTERS = ("product_model", "work_order", "consignee")
+
+
+def _breakdown(run: TraceRun, scope: ResultScope) -> Breakdown | None:
+    """The run's breakdown as REST's run breakdown gives it this caller: whole for one who sees the
+    run whole (summed from what the run stored: the same queries whatever its size), else counted
+    over the units it is shown and the consignees of its own shipments. Fails closed: a partial
+    reader that is no organisation is given none."""
+    if scope.full:
+        return finished_run_breakdown(run=run, consignees=finished_run_consignees(run=run))
+    if scope.organisation_id is None:
+        return None
+    party_id = scope.organisation_id
+    return finished_run_breakdown(
+        run=run,
+        shown=scope.units_shown(),
+        party_id=party_id,
+        consignees=finished_run_consignees(run=run, party_id=party_id),
+    )
+
+
+def _breakdown_shown(breakdown: Breakdown) -> list[dict[str, Any]]:
+    """Each dimension as its chart and table show it: a row per group, largest first, with the value
+    a filter takes (None for a dimension, or a group, the units cannot be filtered by)."""
+    none = _("none recorded")
+    dimensions = [
+        (
+            "product-models",
+            _("Affected units by model"),
+            _("Model"),
+            "product_model",
+            [(f"{c.model_number} · {c.name}", c.model_number, c) for c in breakdown.product_models],
+        ),
+        (
+            "work-orders",
+            _("Affected units by work order"),
+            _("Work order"),
+            "work_order",
+            [(c.number or none, c.number, c) for c in breakdown.work_orders],
+        ),
+        ("sites", _("Affected units by site"), _("Site"), None, [(c.name or none, None, c) for c in breakdown.sites]),
+        (
+            "production-months",
+            _("Affected units by production month"),
+            _("Production month"),
+            None,
+            [(c.month or none, None, c) for c in breakdown.production_months],
+        ),
+    ]
+    shown = [
+        {
+            "key": key,
+            "title": title,
+            "heading": heading,
+            "filter": name,
+            "split": True,
+            "rows": [
+                {"label": label, "value": value, "units": c.units, "definite": c.definite, "potential": c.potential}
+                for label, value, c in rows
+            ],
+        }
+        for key, title, heading, name, rows in dimensions
+    ]
+    # A consignee is counted its units only: REST's breakdown splits no consignee by exposure.
+    consignees = [
+        {"label": c.party.name, "value": c.party.slug, "units": c.units, "definite": None, "potential": None}
+        for c in breakdown.consignees
+    ]
+    shown.append(
+        {
+            "key": "consignees",
+            "title": _("Affected units by consignee"),
+            "heading": _("Consignee"),
+            "filter": "consignee",
+            "split": False,
+            "rows": consignees,
+        }
+    )
+    for dimension in shown:
+        dimension["chart"] = _chart(dimension["rows"], split=dimension["split"])
+        dimension["json_id"] = f"chart-data-{dimension['key']}"
+    return shown
+
+
+def _chart(rows: list[dict[str, Any]], *, split: bool) -> dict[str, Any]:
+    """What ``ledger-charts.js`` draws a dimension from (given to it with ``json_script``): stacked
+    bars of definite and potential units, or of units alone."""
+    labels = [row["label"] for row in rows]
+    if not split:
+        return {"labels": labels, "series": [{"label": _("Units"), "data": [row["units"] for row in rows]}]}
+    return {
+        "labels": labels,
+        "series": [
+            {"label": _("Definite"), "kind": "definite", "data": [row["definite"] for row in rows]},
+            {"label": _("Potential"), "kind": "potential", "data": [row["potential"] for row in rows]},
+        ],
+    }
+
+
+def _consignees_shown(consignees: tuple[AffectedConsignee, ...]) -> dict[str, Any]:
+    """The run's consignees the caller may see, most units first, the first ``CONSIGNEE_ROWS``."""
+    return {
+        "rows": [
+            {
+                "name": c.party.name,
+                "units": c.units,
+                "first_shipped_at": c.first_shipped_at,
+                "last_shipped_at": c.last_shipped_at,
+            }
+            for c in consignees[:CONSIGNEE_ROWS]
+        ],
+        "count": len(consignees),
+        "capped": len(consignees) > CONSIGNEE_ROWS,
+    }
+
+
+def _filter_choices(chosen: dict[str, str], breakdown: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """A select per filter besides exposure, offering the groups of the caller's breakdown."""
+    return [
+        {
+            "name": dimension["filter"],
+            "label": dimension["heading"],
+            "options": [(row["value"], row["label"]) for row in dimension["rows"] if row["value"] is not None],
+            "chosen": chosen[dimension["filter"]],
+        }
+        for dimension in breakdown or []
+        if dimension["filter"] is not None
+    ]
+
+
+def _unknown_choice(chosen: dict[str, str], breakdown: list[dict[str, Any]] | None) -> str | None:
+    """What is wrong with a model, work order or consignee asked for, when it is none the caller's
+    breakdown offers (whether another's exists is not the caller's to learn); None when all are."""
+    offered = {
+        dimension["filter"]: {row["value"] for row in dimension["rows"] if row["value"] is not None}
+        for dimension in breakdown or []
+        if dimension["filter"] is not None
+    }
+    messages = {
+        "product_model": _("Model “%(value)s” is not the model of any affected unit you may see."),
+        "work_order": _("Work order “%(value)s” is not the work order of any affected unit you may see."),
+        "consignee": _("Consignee “%(value)s” received none of the affected units you may see."),
+    }
+    for name, value in chosen.items():
+        if value and value not in offered.get(name, set()):
+            return messages[name] % {"value": value[:50]}
+    return None
 
 
 def _counts(counted: dict[str, Any], scope: ResultScope, *, finished: bool) -> dict[str, Any] | None:
@@ -193,14 +365,13 @@ def _counts(counted: dict[str, Any], scope: ResultScope, *, finished: bool) -> d
 
 
 def _units(
-    run: TraceRun, scope: ResultScope, *, exposure: str | None, after: int
+    run: TraceRun, scope: ResultScope, *, filters: AffectedUnitFilters, after: int
 ) -> tuple[list[dict[str, Any]], int | None]:
     """A page of the run's affected units the caller sees, as REST's run units page reads them."""
     party_id = None if scope.full else scope.organisation_id
-    filters = AffectedUnitFilters(exposure=exposure)
     found = None
     received = None
-    if party_id is not None and not exposure:
+    if party_id is not None and not filters.narrowing:
         answer = finished_run_party_page(run=run, party_id=party_id, after=after, limit=UNIT_ROWS)
         found, received = answer.page, answer.received
     if found is None:
