@@ -28,6 +28,7 @@ from traceability import genealogy
 from traceability.genealogy.models import SegmentMember
 from traceability.investigations.models import TraceRun
 from traceability.investigations.selectors import affected_breakdown
+from traceability.investigations.services import run_stored_breakdown
 
 pytestmark = pytest.mark.django_db
 
@@ -179,8 +180,8 @@ def test_a_run_stores_its_breakdown_and_consignees_when_it_finishes():
     assert run.breakdown == {
         "groups": [[model, order, site, "2024-03", 7, 4]],
         "consignees": [
-            [w.d1.pk, 3, "2024-03-03T08:00:00+00:00", "2024-03-03T08:00:00+00:00"],
-            [w.d2.pk, 3, "2024-03-04T08:00:00+00:00", "2024-03-04T08:00:00+00:00"],
+            [w.d1.pk, 3, "2024-03-03T08:00:00+00:00", "2024-03-03T08:00:00+00:00", []],
+            [w.d2.pk, 3, "2024-03-04T08:00:00+00:00", "2024-03-04T08:00:00+00:00", []],
         ],
     }
 
@@ -204,3 +205,22 @@ def test_a_regulators_breakdown_and_consignees_of_a_run_cost_the_same_queries_wh
     # then
     assert [c["units"] for c in answers[1]["results"]] == [63, 3, 1]
     assert counted[0] == counted[1]
+
+
+def test_a_run_stores_its_consignees_ship_to_countries_and_one_stored_without_them_reads_none():
+    # given D1's shipment addressed to its warehouse in Italy
+    w = build_world()
+    Shipment.objects.filter(consignee=w.d1).update(ship_to=SiteFactory(owner=w.d1, country="IT"))
+    run = TraceRun.objects.get(pk=traced(client_for(member(w.brand)), w)["run"])
+    # when
+    stored = run_stored_breakdown(run)
+    run.breakdown["consignees"] = [row[:4] for row in run.breakdown["consignees"]]  # as stored before
+    older = run_stored_breakdown(run)
+    # then
+    assert [row[4] for row in TraceRun.objects.get(pk=run.pk).breakdown["consignees"]] == [["IT"], []]
+    assert stored is not None and older is not None
+    assert [(c.organisation_id, c.ship_to_countries) for c in stored[1]] == [
+        (w.d1.pk, frozenset({"IT"})),
+        (w.d2.pk, frozenset()),
+    ]
+    assert [c.ship_to_countries for c in older[1]] == [frozenset(), frozenset()]

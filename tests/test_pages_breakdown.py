@@ -19,7 +19,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from packs.models import Unit
+from packs.models import Shipment, Unit
+from tests.factories import SiteFactory
 from tests.jobs_support import run_job
 from tests.test_api_support import client_for, more_units, raise_finding, urn
 from tests.test_pages import _main, _page_client, _text, chain  # noqa: F401  (chain is a fixture)
@@ -131,11 +132,26 @@ def test_the_consignees_are_listed_with_their_units_and_first_and_last_ship_date
     text = _main(_text(_page_client(w.users["regulator_all"]).get(_url(w))))
     # then
     assert _table(text, "consignee-table") == [
-        [w.d1.name, "3", "2024-03-03", "2024-03-03"],
-        [w.d2.name, "3", "2024-03-04", "2024-03-04"],
-        [w.other_distributor.name, "1", "2024-03-06", "2024-03-06"],
+        [w.d1.name, "3", "2024-03-03", "2024-03-03", "—"],
+        [w.d2.name, "3", "2024-03-04", "2024-03-04", "—"],
+        [w.other_distributor.name, "1", "2024-03-06", "2024-03-06", "—"],
     ]
     assert 'id="consignees-capped"' not in text
+
+
+def test_a_consignee_is_shown_the_countries_its_shipments_were_addressed_to(chain):  # noqa: F811
+    # given D1's shipment of U1..U3 addressed to its warehouse in Italy, before the run finished
+    w = chain
+    Shipment.objects.filter(consignee=w.d1).update(ship_to=SiteFactory(owner=w.d1, country="IT"))
+    _finish_run(w)
+    for caller in ("regulator_all", "own"):  # the stored consignees, and those counted for a share
+        # when
+        text = _main(_text(_page_client(w.users[caller]).get(_url(w))))
+        # then
+        assert _table(text, "consignee-table")[:2] == [
+            [w.d1.name, "3", "2024-03-03", "2024-03-03", "IT"],
+            [w.d2.name, "3", "2024-03-04", "2024-03-04", "—"],
+        ], caller
 
 
 def test_consignees_past_the_cap_are_counted_and_the_page_says_so(world, monkeypatch):
@@ -157,8 +173,8 @@ def test_the_owner_sees_its_own_share_and_no_other_brands_groups_or_consignees(w
     # then
     assert _table(text, "breakdown-table-product-models") == [[_label(w.work_order), "4", "3", "7"]]
     assert _table(text, "consignee-table") == [
-        [w.d1.name, "3", "2024-03-03", "2024-03-03"],
-        [w.d2.name, "3", "2024-03-04", "2024-03-04"],
+        [w.d1.name, "3", "2024-03-03", "2024-03-03", "—"],
+        [w.d2.name, "3", "2024-03-04", "2024-03-04", "—"],
     ]
     for foreign in (w.other_order.number, _models(w)[1], w.other_distributor.name, w.other_distributor.slug):
         assert foreign not in text, foreign

@@ -644,12 +644,14 @@ def _party_page_sql() -> str:
 
 @dataclass(frozen=True)
 class AffectedConsignee:
-    """An organisation that received affected units: how many, first and last shipped."""
+    """An organisation that received affected units: how many, first and last shipped, and the
+    countries of the sites its shipments of them were addressed to (none when none was named)."""
 
     party: genealogy.Party
     units: int
     first_shipped_at: dt.datetime
     last_shipped_at: dt.datetime
+    ship_to_countries: frozenset[str] = frozenset()
 
 
 def affected_consignees(*, forward: genealogy.Forward, party_id: int | None = None) -> list[AffectedConsignee]:
@@ -666,6 +668,7 @@ def _consignees_read(found: Sequence[genealogy.Consignee]) -> list[AffectedConsi
             units=c.units,
             first_shipped_at=c.first_shipped_at,
             last_shipped_at=c.last_shipped_at,
+            ship_to_countries=c.ship_to_countries,
         )
         for c in found
     ]

@@ -568,7 +568,13 @@ def _breakdown_json(forward: genealogy.Forward, receivers: list[genealogy.Consig
             for g in genealogy.affected_groups(forward)
         ],
         "consignees": [
-            [c.organisation_id, c.units, c.first_shipped_at.isoformat(), c.last_shipped_at.isoformat()]
+            [
+                c.organisation_id,
+                c.units,
+                c.first_shipped_at.isoformat(),
+                c.last_shipped_at.isoformat(),
+                sorted(c.ship_to_countries),
+            ]
             for c in receivers
         ],
     }
@@ -579,9 +585,16 @@ def run_stored_breakdown(run: TraceRun) -> tuple[list[genealogy.UnitGroup], list
     if run.breakdown is None:
         return None
     groups = [genealogy.UnitGroup(*row) for row in run.breakdown["groups"]]
+    # A run stored before ship-to countries were kept holds four fields per consignee, and no country.
     consignees = [
-        genealogy.Consignee(organisation, units, dt.datetime.fromisoformat(first), dt.datetime.fromisoformat(last))
-        for organisation, units, first, last in run.breakdown["consignees"]
+        genealogy.Consignee(
+            organisation,
+            units,
+            dt.datetime.fromisoformat(first),
+            dt.datetime.fromisoformat(last),
+            frozenset(countries[0]) if countries else frozenset(),
+        )
+        for organisation, units, first, last, *countries in run.breakdown["consignees"]
     ]
     return groups, consignees
 

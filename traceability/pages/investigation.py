@@ -301,6 +301,7 @@ def _consignees_shown(consignees: tuple[AffectedConsignee, ...]) -> dict[str, An
                 "units": c.units,
                 "first_shipped_at": c.first_shipped_at,
                 "last_shipped_at": c.last_shipped_at,
+                "countries": ", ".join(sorted(c.ship_to_countries)),
             }
             for c in consignees[:CONSIGNEE_ROWS]
         ],
