@@ -312,10 +312,11 @@ def test_a_model_work_order_or_consignee_none_of_the_callers_units_have_is_refus
 # --- cost ---------------------------------------------------------------------------------------------
 
 
-def test_a_regulators_page_costs_the_same_queries_whatever_the_runs_size(world):
+@pytest.mark.parametrize("caller", ["regulator_all", "own"])  # the stored breakdown; the owner's share counted
+def test_the_page_costs_the_same_queries_whatever_the_runs_size(world, caller):
     # given the world's run of nine units, and another of sixty more units of brand A's
     w = world
-    client = _page_client(w.users["regulator_all"])
+    client = _page_client(w.users[caller])
     small = w.investigation.pk
     more_units(w, 60)
     finding = raise_finding(client_for(w.users["own"]), urn(w.m1.identity)).json()
@@ -331,4 +332,9 @@ def test_a_regulators_page_costs_the_same_queries_whatever_the_runs_size(world):
         assert 'id="breakdown-table-consignees"' in text and 'id="consignee-table"' in text
     assert len(_table(text, "units")) == investigation_pages.UNIT_ROWS
     assert Unit.objects.count() > 60
-    assert counted[0] == counted[1]
+    if caller == "regulator_all":
+        assert counted[0] == counted[1]
+    else:
+        # The owner's share is counted from the result (as REST's): the smaller run reaches a
+        # segment whose carton sums are not exact, joined member by member in one more query.
+        assert counted[1] <= counted[0]

@@ -71,6 +71,9 @@ UNIT_ROWS = 50
 EXPORT_ROWS = 10
 # The consignees a page lists, most units first; the REST API pages through the rest.
 CONSIGNEE_ROWS = 50
+# The filters on a run's units besides exposure, as REST's run units page names them; a page offers
+# the values the caller's breakdown holds (model and work order numbers, consignees' slugs).
+UNIT_FILTERS = ("product_model", "work_order", "consignee")
 READS_ONLY = gettext_lazy("Your role reads only: ask your organisation's admin for the QA engineer role.")
 
 
@@ -189,11 +192,6 @@ def _run_section(
         "consignee_rows": consignees,
         "filtered": exposure != "" or after != "0" or any(chosen.values()),
     }
-
-
-# The filters on a run's units besides exposure, as REST's run units page names them; a page offers
-# the values the caller's breakdown holds (model and work order numbers, consignees' slugs).
-UNIT_FILTERS = ("product_model", "work_order", "consignee")
 
 
 def _breakdown(run: TraceRun, scope: ResultScope) -> Breakdown | None:
