@@ -813,3 +813,58 @@ def _names(model: Any, field: str, ids: Iterable[int | None]) -> dict[int | None
     if not wanted:
         return {}
     return dict(model.objects.filter(pk__any=wanted).order_by().values_list("pk", field))
+
+
+# --- what changed since the previous run -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DiffUnit:
+    id: int
+    identity: str
+    serial: str
+
+
+@dataclass(frozen=True)
+class RunDiffShown:
+    """A finished run's ``diff`` (``services.run_diff``) as one reader sees it. ``counted``: the whole
+    diff's counts, for a reader who sees the result whole, else None (the counts take in other
+    organisations' units). Each sample holds the sampled units the reader sees in full, in id order."""
+
+    from_position: int
+    to_position: int
+    counted: dict[str, int] | None
+    added: list[DiffUnit]
+    gone: list[DiffUnit]
+    exposure_changed: list[DiffUnit]
+    complete: bool  # the whole diff's units are listed (each sample held all of its kind); whole readers only
+
+
+DIFF_KINDS = ("added", "gone", "exposure_changed")
+
+
+def run_diff_shown(*, run: TraceRun, shown: Q, full: bool) -> RunDiffShown | None:
+    """The run's diff as a reader sees it: the sampled units filtered by ``shown`` (the access
+    policy's units shown in full, as a condition on ``Unit``), in one query. None when the run has
+    no diff (its investigation's first run), and for a reader who does not see the result whole
+    when none of the sampled units is its own: the diff's counts would be all it could be told,
+    and they count others' units."""
+    diff = run.diff or {}
+    if not diff:
+        return None
+    sampled = {kind: [int(pk) for pk in diff.get(f"{kind}_sample", [])] for kind in DIFF_KINDS}
+    wanted = frozenset(pk for ids in sampled.values() for pk in ids)
+    found = Unit.objects.filter(shown, pk__in=sorted(wanted)).values_list("pk", "identity", "serial") if wanted else []
+    units = {pk: DiffUnit(pk, identity, serial) for pk, identity, serial in found}
+    lists = {kind: [units[pk] for pk in sorted(ids) if pk in units] for kind, ids in sampled.items()}
+    if not full and not any(lists.values()):
+        return None
+    return RunDiffShown(
+        from_position=diff["from_position"],
+        to_position=diff["to_position"],
+        counted={kind: int(diff[kind]) for kind in DIFF_KINDS} if full else None,
+        added=lists["added"],
+        gone=lists["gone"],
+        exposure_changed=lists["exposure_changed"],
+        complete=full and all(int(diff[kind]) == len(sampled[kind]) for kind in DIFF_KINDS),
+    )

@@ -54,11 +54,13 @@ from traceability.investigations.selectors import (
     finished_run_part,
     finished_run_party_page,
     finished_run_result,
+    run_diff_shown,
 )
 from traceability.investigations.services import (
     PERSON_MOVES,
     investigation_moves,
     investigation_transition,
+    trace_run_start,
 )
 from traceability.pages.caller import PageCaller, member_page
 from traceability.pages.finding import evidence_section
@@ -127,10 +129,50 @@ def investigation_page(request: HttpRequest, page: PageCaller, number: int) -> H
         if writes
         else [],
         **run,
+        **_diff(investigation, run, scope),
         **_exports(page, investigation, scope),
         **evidence_section(investigation),
+        # As REST's re-run: its owner's writers, while no run traces and until it is closed (the
+        # service refuses the rest in its own words, should the page be stale).
+        "rerunnable": writes
+        and investigation.status != InvestigationStatus.CLOSED
+        and (run["finished"] or run["failed"] or run["run"] is None),
     }
     return render(request, "pages/investigation.html", context)
+
+
+def _diff(investigation: Investigation, section: dict[str, Any], scope: ResultScope) -> dict[str, Any]:
+    """What changed between the latest finished run and the one before it, as REST's run ``diff``
+    says, shown as the caller may see it (``run_diff_shown``): the counts for a reader of the whole
+    result, and the sampled units it sees in full, by serial."""
+    run = section["run"]
+    if not section["finished"]:  # one traces (or failed) after it: the latest finished is an earlier one
+        run = investigation.runs.filter(job__status=JobStatus.SUCCEEDED).order_by("-created_at", "-pk").first()
+    shown = run_diff_shown(run=run, shown=scope.units_shown(), full=scope.full) if run is not None else None
+    if shown is None:
+        return {"diff": None}
+
+    def listed(units: list[Any]) -> list[dict[str, str]]:
+        return [{"serial": u.serial, "link": _subject_url("pages:unit", u.identity, u.serial)} for u in units]
+
+    return {
+        "diff": {
+            "from_position": shown.from_position,
+            "to_position": shown.to_position,
+            "counted": shown.counted,
+            "complete": shown.complete,
+            "kinds": [
+                ("diff-added", _("Newly exposed"), listed(shown.added), (shown.counted or {}).get("added")),
+                ("diff-gone", _("No longer exposed"), listed(shown.gone), (shown.counted or {}).get("gone")),
+                (
+                    "diff-changed",
+                    _("Exposure changed"),
+                    listed(shown.exposure_changed),
+                    (shown.counted or {}).get("exposure_changed"),
+                ),
+            ],
+        }
+    }
 
 
 def _run_section(
@@ -474,6 +516,22 @@ def investigation_move(request: HttpRequest, page: PageCaller, number: int) -> H
     except DomainError as refused:
         return _refused(request, refused.message, 409)
     return HttpResponseRedirect(reverse("pages:investigation", args=[investigation.pk]))
+
+
+@require_POST
+@member_page
+def investigation_rerun(request: HttpRequest, page: PageCaller, number: int) -> HttpResponse:
+    """Trace the investigation's subject again at the ledger's current position, as REST's
+    ``POST /investigations/{id}/runs/``: its owner's writers (a regulator's on its own inquiries);
+    refused while a run of the subject traces, and once it is closed, in the domain's words."""
+    investigation = _writable(request, page, number)
+    if isinstance(investigation, HttpResponse):
+        return investigation
+    try:
+        trace_run_start(investigation=investigation, by=request.user, submit=job_submit)
+    except DomainError as refused:
+        return _refused(request, refused.message, 409)
+    return HttpResponseRedirect(reverse("pages:investigation", args=[investigation.pk]) + "#run")
 
 
 @require_POST

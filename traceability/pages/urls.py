@@ -18,6 +18,7 @@ urlpatterns = [
     path("finding/subjects/", finding.finding_subjects, name="finding-subjects"),
     path("investigation/<int:number>/", investigation.investigation_page, name="investigation"),
     path("investigation/<int:number>/move/", investigation.investigation_move, name="investigation-move"),
+    path("investigation/<int:number>/run/", investigation.investigation_rerun, name="investigation-rerun"),
     path("investigation/<int:number>/export/", investigation.investigation_export, name="investigation-export"),
     path("investigation/<int:number>/export/<uuid:job>/", investigation.export_download, name="investigation-download"),
     path("investigation/<int:number>/evidence/<int:attachment>/", finding.evidence_download, name="evidence"),
