@@ -1,4 +1,5 @@
-"""Reads of units as reference data: which certificate a unit stands under, by scheme.
+"""Reads of units as reference data: which certificate a unit stands under, by scheme; and which
+certificates concern an organisation (``certificates_concerning``).
 
 "Is this unit's 3C certificate valid" has one answer: among the certificates of the scheme that
 cover the unit's product model (``ProductModel.certificates``) and the site it was made at (a
@@ -14,11 +15,12 @@ from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from django.db.models import TextChoices
+from django.db.models import Prefetch, Q, QuerySet, TextChoices
 from django.utils import timezone
 
-from packs.models import Unit
-from suppliers.models import Certificate, CertificateScheme, CertificateStatus
+from cells.models import CellModel
+from packs.models import ProductModel, Unit
+from suppliers.models import Certificate, CertificateScheme, CertificateStatus, Site
 
 
 class Standing(TextChoices):
@@ -86,3 +88,29 @@ def unit_certificates(
 def unit_certificate(unit: Unit, scheme: str, *, on: dt.date | None = None) -> UnitCertificate:
     """The unit's standing under one scheme (``unit_certificates`` for one)."""
     return unit_certificates(unit, schemes=[scheme], on=on)[0]
+
+
+def certificates_concerning(*, organisation_id: int) -> QuerySet[Certificate]:
+    """The certificates an organisation holds, and those of others that cover the cell models of its
+    lots or its sites, in the directory's order (scheme, number), each with its holder, its issuer
+    and what it covers: four queries, whatever their number. Certificates are the directory's facts
+    (GraphQL shows any organisation's): this says which concern the organisation, not who reads them."""
+    covering = (
+        Q(owner_id=organisation_id)
+        | Q(
+            pk__in=Certificate.cell_models.through.objects.filter(cellmodel__lots__owner_id=organisation_id).values(
+                "certificate_id"
+            )
+        )
+        | Q(pk__in=Certificate.sites.through.objects.filter(site__owner_id=organisation_id).values("certificate_id"))
+    )
+    return (
+        Certificate.objects.filter(covering)
+        .select_related("owner", "issued_by")
+        .prefetch_related(
+            Prefetch("product_models", ProductModel.objects.order_by("model_number", "pk")),
+            Prefetch("cell_models", CellModel.objects.order_by("name", "pk")),
+            Prefetch("sites", Site.objects.order_by("name", "pk")),
+        )
+        .order_by("scheme", "number", "pk")
+    )

@@ -9,6 +9,7 @@ went into brand A's U1..U8 (4 definite, 3 potential) and, through cell lot C1, b
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 from decimal import Decimal
 from types import SimpleNamespace
@@ -22,8 +23,17 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from cells.models import Inspection, Measurement
-from suppliers.models import MemberRole, Membership, Role
-from tests.factories import OrganisationFactory, SpecFactory
+from cells.services import Measured, inspection_record
+from suppliers.models import Certificate, CertificateScheme, CertificateStatus, MemberRole, Membership, Role
+from suppliers.services import certificate_change_status, certificate_register
+from tests.factories import (
+    CellLotFactory,
+    CellModelFactory,
+    MaterialLotFactory,
+    OrganisationFactory,
+    SiteFactory,
+    SpecFactory,
+)
 from tests.jobs_support import run_job
 from tests.test_api_support import client_for, member, raise_finding, traced, urn
 from tests.trace_world import add_competitor, build_world
@@ -31,6 +41,7 @@ from traceability.access.services import grant_add
 from traceability.core.models import AuditEntry
 from traceability.investigations.models import Investigation, SupplierResponse, SupplierResponseRevision, TraceRun
 from traceability.ledger.selectors import identifier_render
+from traceability.pages import supplier as supplier_pages
 
 pytestmark = pytest.mark.django_db
 
@@ -427,3 +438,226 @@ def test_the_portal_reads_as_many_queries_whatever_the_number_of_findings(chain)
     assert text.count('id="finding-') == 4
     assert text.count(f"{chain.brand.name}: 4 / 3") == 4 and "revision 1: draft" in text
     assert len(four) == len(one)
+
+
+# --- certificates -----------------------------------------------------------------------------------------
+
+
+def _register(owner, number: str, **fields) -> Certificate:
+    defaults = {"scheme": CertificateScheme.UN_38_3, "issuer": "TÜV SÜD", "scope": "Lithium cells"}
+    return certificate_register(
+        owner=owner,
+        number=number,
+        valid_from=fields.pop("valid_from", dt.date(2024, 1, 1)),
+        valid_to=fields.pop("valid_to", dt.date(2099, 1, 1)),
+        **(defaults | fields),
+    )
+
+
+def _certificate_row(text: str, certificate: Certificate) -> str:
+    return text.split(f'id="certificate-{certificate.pk}"', 1)[1].split("</tr>", 1)[0]
+
+
+def test_the_portal_lists_the_suppliers_certificates_with_scheme_number_issuer_coverage_status_and_dates(chain):
+    # given two certificates S1 holds, one revoked, and one of another supplier's
+    site = SiteFactory(owner=chain.m1.owner, name="Cathode works 2")
+    held = _register(chain.m1.owner, "UN-0001", site_ids=[site.pk])
+    revoked = _register(chain.m1.owner, "IEC-0002", scheme=CertificateScheme.IEC_62133, valid_to=dt.date(2030, 6, 30))
+    certificate_change_status(certificate=revoked, status=CertificateStatus.REVOKED, reason="audit failed")
+    foreign = _register(chain.m3.owner, "UN-0003")
+    # when
+    text = _main(_text(_client(chain.users["supplier"]).get("/supplier/")))
+    # then
+    row = _certificate_row(text, held)
+    assert [cell.split("</td>", 1)[0] for cell in row.split("<td>")[1:]] == [
+        "UN 38.3",
+        "UN-0001",
+        "TÜV SÜD",
+        "Sites: Cathode works 2<br><small>Lithium cells</small>",
+        "valid",
+        '<time datetime="2024-01-01">2024-01-01</time> – <time datetime="2099-01-01">2099-01-01</time>',
+    ]
+    assert "Every site of its holder" in _certificate_row(text, revoked)
+    assert "<td>revoked</td>" in _certificate_row(text, revoked) and "2030-06-30" in _certificate_row(text, revoked)
+    assert f'id="certificate-{foreign.pk}"' not in text and "UN-0003" not in text
+    # in the directory's order: IEC 62133 before UN 38.3
+    assert text.index("IEC-0002") < text.index("UN-0001")
+
+
+def test_a_certificate_past_its_end_date_shows_expired_before_the_nightly_expiry_runs(chain):
+    old = _register(chain.m1.owner, "UN-OLD", valid_from=dt.date(2020, 1, 1), valid_to=dt.date(2021, 1, 1))
+    text = _main(_text(_client(chain.users["supplier"]).get("/supplier/")))
+    assert old.status == CertificateStatus.VALID and "<td>expired</td>" in _certificate_row(text, old)
+
+
+def test_a_contract_cell_maker_sees_the_certificate_on_the_cell_model_it_makes_saying_who_holds_it(chain):
+    # given a cell model brand A designed, whose lot the cell maker of C1 made, and brand A's certificate on it
+    designed = CellModelFactory(owner=chain.brand, name="A-21700")
+    CellLotFactory(cell_model=designed, owner=chain.c1.owner, code="C21")
+    covering = _register(chain.brand, "UN-BRAND", cell_model_ids=[designed.pk])
+    cell_maker = _member(chain.c1.owner)
+    # when
+    text = _main(_text(_client(cell_maker).get("/supplier/")))
+    others = _main(_text(_client(chain.users["supplier"]).get("/supplier/")))
+    # then
+    row = _certificate_row(text, covering)
+    assert f"held by {chain.brand.name}" in row and "Cell models: A-21700" in row
+    assert "UN-BRAND" not in others  # S1 makes no lot of that cell model
+    assert 'id="certificates">No certificate concerns your organisation.' in others
+
+
+def _href(text: str, link: str) -> str:
+    """Where the link ``id="<link>"`` goes ("" when the page has none)."""
+    if f'id="{link}"' not in text:
+        return ""
+    return text.split(f'id="{link}"', 1)[0].rsplit('href="', 1)[1].split("#", 1)[0]
+
+
+def _walk(client, path: str, link: str) -> tuple[list[str], list[int]]:
+    """Every page of a list from ``path`` by following its "Next" link: the pages' texts, and the
+    number of queries each cost."""
+    texts, costs = [], []
+    while path:
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(path)
+        assert response.status_code == 200
+        text = _text(response)
+        texts.append(_main(text))
+        costs.append(len(queries))
+        path = _href(text, link)
+    return texts, costs
+
+
+def test_certificates_and_lots_are_paged_by_cursor_each_row_once_in_order_at_the_same_cost(chain, monkeypatch):
+    # given five certificates and five lots of S1's, two rows a page
+    numbers = [f"UN-{n:04d}" for n in range(5)]
+    registered = [_register(chain.m1.owner, number) for number in numbers]
+    for n in range(4):
+        MaterialLotFactory(material=chain.m1.material, code=f"M9{n}")
+    monkeypatch.setattr(supplier_pages, "PAGE_ROWS", 2)
+    client = _client(chain.users["supplier"])
+    client.get("/supplier/")  # the session and the caller read once
+    # when
+    certificate_pages, certificate_costs = _walk(client, "/supplier/", "next-certificates")
+    lot_pages, lot_costs = _walk(client, "/supplier/", "next-lots")
+    # then each certificate and lot once, in order, over three pages of 2, 2 and 1
+    listed = [[n for n in numbers if f">{n}<" in page] for page in certificate_pages]
+    assert listed == [numbers[0:2], numbers[2:4], numbers[4:]]
+    codes = ["M1", "M90", "M91", "M92", "M93"]
+    lots = [[c for c in codes if f">{c}</a>" in page.split('id="own-lots"', 1)[1]] for page in lot_pages]
+    assert lots == [codes[0:2], codes[2:4], codes[4:]]
+    # and a page costs as many queries whether it is the first or a later one
+    assert len(set(certificate_costs)) == 1 and len(set(lot_costs)) == 1, (certificate_costs, lot_costs)
+    # and "Next lots" keeps the certificates where they were
+    kept = _text(client.get("/supplier/", {"certificates_after": registered[1].pk}))
+    assert f"certificates_after={registered[1].pk}" in _href(kept, "next-lots")
+    assert "UN-0000" not in _main(kept) and "UN-0002" in _main(kept)
+
+
+def test_the_portal_costs_the_same_queries_whatever_the_number_of_certificates_and_lots_listed(chain, monkeypatch):
+    # given
+    for n in range(6):
+        _register(chain.m1.owner, f"UN-{n:04d}", site_ids=[SiteFactory(owner=chain.m1.owner).pk])
+        MaterialLotFactory(material=chain.m1.material, code=f"M9{n}")
+    client = _client(chain.users["supplier"])
+    client.get("/supplier/")
+    counted = []
+    for rows in (1, 6):
+        monkeypatch.setattr(supplier_pages, "PAGE_ROWS", rows)
+        # when
+        with CaptureQueriesContext(connection) as queries:
+            text = _main(_text(client.get("/supplier/")))
+        counted.append((len(queries), text.count('id="certificate-'), text.split('id="own-lots"', 1)[1].count("<li>")))
+    # then
+    assert [(certificates, lots) for _, certificates, lots in counted] == [(1, 1), (6, 6)]
+    assert counted[0][0] == counted[1][0], counted
+
+
+def test_findings_are_paged_newest_first_by_cursor(chain, monkeypatch):
+    # given two more findings on M1, newer than the chain's
+    brand = client_for(chain.users["own"])
+    ids = [chain.finding["id"]]
+    for category in ("separator_defect", "other"):
+        answer = raise_finding(brand, urn(chain.m1.identity), category=category)
+        assert answer.status_code == 201, answer.json()
+        run_job(TraceRun.objects.get(pk=answer.json()["run"]).job)
+        ids.append(answer.json()["id"])
+    monkeypatch.setattr(supplier_pages, "PAGE_ROWS", 2)
+    # when
+    pages, _costs = _walk(_client(chain.users["supplier"]), "/supplier/", "next-findings")
+    # then
+    listed = [
+        sorted(
+            (pk for pk in ids if f'id="finding-{pk}"' in page),
+            key=lambda pk, page=page: page.index(f'id="finding-{pk}"'),
+        )
+        for page in pages
+    ]
+    assert listed == [[ids[2], ids[1]], [ids[0]]]
+
+
+def test_a_lots_inspections_are_paged_newest_first_by_cursor(chain, monkeypatch):
+    # given five inspections of M1, a day apart
+    at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    recorded = [
+        inspection_record(
+            lot=chain.m1,
+            results=[Measured("moisture", Decimal(100 + n), "ppm")],
+            inspected_at=at + dt.timedelta(days=n),
+        ).pk
+        for n in range(5)
+    ]
+    monkeypatch.setattr(supplier_pages, "PAGE_ROWS", 2)
+    client = _client(chain.users["supplier"])
+    client.get(chain.inspections_path)
+    # when
+    pages, costs = _walk(client, chain.inspections_path, "next-inspections")
+    # then
+    newest = recorded[::-1]
+    assert [
+        sorted(
+            (pk for pk in newest if f'id="inspection-{pk}"' in page),
+            key=lambda pk, page=page: page.index(f'id="inspection-{pk}"'),
+        )
+        for page in pages
+    ] == [
+        newest[0:2],
+        newest[2:4],
+        newest[4:],
+    ]
+    assert len(set(costs)) == 1, costs
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "name"),
+    [
+        ("/supplier/", {"lots_after": "M1"}, "lots_after"),
+        ("/supplier/", {"certificates_after": "-1"}, "certificates_after"),
+        ("/supplier/", {"findings_after": "9" * 19}, "findings_after"),
+        ("inspections", {"after": "x"}, "after"),
+    ],
+)
+def test_a_bad_cursor_says_which_and_why(chain, path, query, name):
+    path = chain.inspections_path + "&" if path == "inspections" else path + "?"
+    response = _client(chain.users["supplier"]).get(path + urlencode(query))
+    value = next(iter(query.values()))
+    assert response.status_code == 400
+    assert f"“{name}” is the number of the row to carry on after: “{value}” is none." in _text(response)
+
+
+def test_a_cursor_naming_anothers_row_shows_nothing_of_it(chain):
+    # given a certificate and a lot of another supplier's, and S1's own
+    foreign = _register(chain.m3.owner, "UN-FOREIGN")
+    own = _register(chain.m1.owner, "UN-OWN")
+    # when S1 carries on after them
+    text = _main(
+        _text(
+            _client(chain.users["supplier"]).get(
+                "/supplier/", {"certificates_after": foreign.pk, "lots_after": chain.m3.pk}
+            )
+        )
+    )
+    # then it is told nothing: an empty page, neither the row nor where it sorts
+    assert "UN-FOREIGN" not in text and own.number not in text
+    assert 'id="certificates">No certificate concerns your organisation.' in text
+    assert 'id="own-lots">Your organisation has no lot.' in text

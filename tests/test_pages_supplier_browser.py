@@ -1,19 +1,21 @@
 """The supplier portal in Debian's Chromium (issue 15): a supplier signs in, sees the finding about
-its lot with how many units of each of its customers it reaches, answers it with containment and
-root cause (and reads the revision in the history), and uploads a certificate of analysis whose one
-out-of-limit value is shown failing. axe-core finds no serious or critical violation on the way, and
-the Content Security Policy refuses nothing. The screenshots in README (docs/screenshots/) are
-written here.
+its lot with how many units of each of its customers it reaches and the certificate it holds,
+answers the finding with containment and root cause (and reads the revision in the history), and
+uploads a certificate of analysis whose one out-of-limit value is shown failing. axe-core finds no
+serious or critical violation on the way, and the Content Security Policy refuses nothing. The
+screenshots in README (docs/screenshots/) are written here.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
 
 from cells.models import Inspection
-from suppliers.models import MemberRole, Membership
+from suppliers.models import CertificateScheme, MemberRole, Membership
+from suppliers.services import certificate_register
 from tests.factories import SpecFactory
 from tests.test_api_support import client_for, member, traced
 from tests.test_pages_browser import _axe_violations, _screenshot, browser_page
@@ -29,8 +31,9 @@ PDF = b"%PDF-1.7\n% certificate of analysis NCM precursor lot M1\n%%EOF\n"
 @pytest.fixture()
 def world(settings, tmp_path):
     """The trace world with the competitor; brand A's finding on M1, traced; M1's material with
-    limits (Fe particles at most 50 µm, moisture at most 200 ppm); and M1's supplier's QA engineer,
-    whose user has a password (it signs in through the form)."""
+    limits (Fe particles at most 50 µm, moisture at most 200 ppm); the supplier's UN 38.3 test
+    certificate; and M1's supplier's QA engineer, whose user has a password (it signs in through the
+    form)."""
     settings.MEDIA_ROOT = tmp_path
     w = add_competitor(build_world())
     for organisation, name in (
@@ -44,6 +47,14 @@ def world(settings, tmp_path):
         organisation.save(update_fields=["name"])
     SpecFactory(material=w.m1.material, property="fe_particle", unit="µm", maximum=Decimal("50"))
     SpecFactory(material=w.m1.material, property="moisture", unit="ppm", maximum=Decimal("200"))
+    certificate_register(
+        owner=w.m1.owner,
+        scheme=CertificateScheme.UN_38_3,
+        number="UN38.3-2024-0173",
+        issuer="TÜV SÜD",
+        valid_from=dt.date(2024, 3, 1),
+        valid_to=dt.date(2099, 2, 28),
+    )
     brand_qa = member(None, "brand-qa")
     Membership.objects.create(user=brand_qa, organisation=w.brand, role=MemberRole.QA)
     w.finding = traced(client_for(brand_qa), w)
@@ -68,6 +79,7 @@ def test_a_supplier_answers_the_finding_about_its_lot_and_uploads_a_certificate(
         row = page.locator(f"#finding-{world.finding['id']}")
         finding = row.inner_text()
         counts = row.locator("ul.counts li").all_inner_texts()
+        certificates = page.locator("#certificates tbody tr").all_inner_texts()
         _screenshot(page, "supplier-portal")
         # when it answers the finding with containment and root cause, as a draft
         row.get_by_role("link", name="Answer (8D)").click()
@@ -112,6 +124,10 @@ def test_a_supplier_answers_the_finding_about_its_lot_and_uploads_a_certificate(
     assert "M1" in finding and "Metallic debris" in finding and "Fe 45 µm" in finding and "not answered" in finding
     assert counts == ["Northwind Power: 4 / 3", "Harbor Mobile: 2 / 0"]
     assert "Rhein Elektro Handel" not in finding and "Boutique Énergie" not in finding
+    # and the certificate it holds, with its issuer, coverage, standing and validity
+    assert certificates == [
+        "UN 38.3\tUN38.3-2024-0173\tTÜV SÜD\tEvery site of its holder\tvalid\t2024-03-01 – 2099-02-28"
+    ]
     # its draft is the response's first revision, shown in the history
     assert len(history) == 1 and history[0].startswith("Revision 1 · draft")
     assert "Worn 45 µm sieve mesh" in history[0] and "Changed: D3 containment, D4 root cause" in history[0]

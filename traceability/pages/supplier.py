@@ -1,26 +1,31 @@
 """The supplier portal (issue 15): the findings others recorded about the caller's lots, with how
 many units of each of its customers they reach (its share, as the access policy allows); its 8D
-response to each, revised and kept with its history; and the inspection results and certificates
-of analysis it records on its own lots. Who may read and write each is the access policy's answer
+response to each, revised and kept with its history; its own lots, and the certificates it holds or
+that cover its lots and sites; and the inspection results and certificates of analysis it records on
+its own lots. Each list is paged by cursor past ``PAGE_ROWS`` rows, a "Next" link carrying on from
+the last row shown. Who may read and write each is the access policy's answer
 (``findings_concerning``, ``response_access``, ``lot_writable``); a finding or lot the caller may
 not open is answered as an unknown one: 404, in the same words.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-from django.db.models import QuerySet
+from django.db.models import Model, Q, QuerySet, Subquery
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from cells.models import Lot, Spec
 from cells.selectors import lot_inspections, lot_specs
 from cells.services import Measured, inspection_record
+from packs.selectors import certificate_standing, certificates_concerning
 from suppliers.models import Organisation
 from traceability.access.permissions import subject_lookup
 from traceability.access.policy import (
@@ -45,7 +50,57 @@ from traceability.investigations.selectors import findings_shares
 from traceability.ledger.selectors import SubjectError
 from traceability.pages.caller import PageCaller, member_page
 from traceability.pages.forms import InspectionForm, ResponseForm, SearchForm
-from traceability.pages.views import PAGE_ROWS, _subject_url
+from traceability.pages.views import PAGE_ROWS, STANDINGS, _subject_url
+
+M = TypeVar("M", bound=Model)
+
+
+class BadCursor(Exception):
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def _cursor(request: HttpRequest, name: str) -> int | None:
+    """The row a list carries on after (``?<name>=``, a row's number), None for the first page."""
+    value = request.GET.get(name)
+    if value is None:
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):  # a row id: within a bigint
+        message = _("“%(name)s” is the number of the row to carry on after: “%(value)s” is none.")
+        raise BadCursor(message % {"name": name, "value": value[:50]})
+    return int(value)
+
+
+def _keyset_page(
+    rows: QuerySet[M], *, order: Sequence[str], after: int | None, limit: int
+) -> tuple[list[M], int | None]:
+    """A page of ``rows`` in ``order`` (fields, each ``-`` for descending, the last ``pk``) after
+    the row numbered ``after``, and the number to carry on after (None on the last page): one
+    query. The row carried on after is looked for among ``rows`` themselves, so a number naming a
+    row the caller does not read gives an empty page, and tells nothing of where that row sorts."""
+    page = rows.order_by(*order)
+    if after is not None:
+        anchor = rows.order_by().prefetch_related(None).filter(pk=after)
+        keys = [(name.lstrip("-"), name.startswith("-")) for name in order]
+        later = Q(pk__in=[])
+        for i, (name, descending) in enumerate(keys):
+            step = Q(**{f"{name}__{'lt' if descending else 'gt'}": Subquery(anchor.values(name)[:1])})
+            for same, _descending in keys[:i]:
+                step &= Q(**{same: Subquery(anchor.values(same)[:1])})
+            later |= step
+        page = page.filter(later)
+    found = list(page[: limit + 1])
+    return found[:limit], (found[limit - 1].pk if len(found) > limit else None)
+
+
+def _next_url(request: HttpRequest, name: str, after: int | None) -> str | None:
+    """The page's address with the list ``name`` carried on after ``after``, the others' kept."""
+    if after is None:
+        return None
+    query = request.GET.copy()
+    query[name] = str(after)
+    return f"{request.path}?{query.urlencode()}"
+
 
 # --- the portal's home ------------------------------------------------------------------------------------
 
@@ -54,12 +109,19 @@ from traceability.pages.views import PAGE_ROWS, _subject_url
 @member_page
 def portal(request: HttpRequest, page: PageCaller) -> HttpResponse:
     """The findings about the caller's lots, newest first, each with its customers' counts (its share
-    of the latest finished run) and where its response stands; and its own lots."""
+    of the latest finished run) and where its response stands; its own lots; and the certificates it
+    holds or that cover its lots and sites. Each list carries on past ``PAGE_ROWS`` rows by its own
+    cursor (``?findings_after=``, ``?lots_after=``, ``?certificates_after=``), the others' kept."""
     actor = page.caller.actor
-    findings = list(
-        Finding.objects.filter(findings_concerning(actor))
-        .select_related("investigation", "subject_lot", "owner")
-        .order_by("-raised_at", "-pk")[:PAGE_ROWS]
+    try:
+        cursors = {name: _cursor(request, name) for name in ("findings_after", "lots_after", "certificates_after")}
+    except BadCursor as refused:
+        return render(request, "pages/refused.html", {"message": refused.message, "form": SearchForm()}, status=400)
+    findings, next_finding = _keyset_page(
+        Finding.objects.filter(findings_concerning(actor)).select_related("investigation", "subject_lot", "owner"),
+        order=("-raised_at", "-pk"),
+        after=cursors["findings_after"],
+        limit=PAGE_ROWS,
     )
     party = actor.organisation_id
     ids = [finding.pk for finding in findings]
@@ -93,13 +155,26 @@ def portal(request: HttpRequest, page: PageCaller) -> HttpResponse:
                 "response": standing.get(finding.pk),
             }
         )
-    lots = Lot.objects.filter(owner_id=party).order_by("code")[:PAGE_ROWS] if party is not None else []
+    lots: list[Lot] = []
+    certificates: list[Any] = []
+    next_lot = next_certificate = None
+    if party is not None:
+        lots, next_lot = _keyset_page(
+            Lot.objects.filter(owner_id=party), order=("code", "pk"), after=cursors["lots_after"], limit=PAGE_ROWS
+        )
+        certificates, next_certificate = _keyset_page(
+            certificates_concerning(organisation_id=party),
+            order=("scheme", "number", "pk"),
+            after=cursors["certificates_after"],
+            limit=PAGE_ROWS,
+        )
     return render(
         request,
         "pages/supplier.html",
         {
             "form": SearchForm(),
             "findings": rows,
+            "next_findings": _next_url(request, "findings_after", next_finding),
             "lots": [
                 {
                     "lot": lot,
@@ -109,8 +184,29 @@ def portal(request: HttpRequest, page: PageCaller) -> HttpResponse:
                 for lot in lots
                 if lot_inspections_readable(actor, lot)
             ],
+            "next_lots": _next_url(request, "lots_after", next_lot),
+            "certificates": _certificate_rows(certificates, party=party),
+            "next_certificates": _next_url(request, "certificates_after", next_certificate),
         },
     )
+
+
+def _certificate_rows(certificates: list[Any], *, party: int | None) -> list[dict[str, Any]]:
+    """Each certificate as the portal shows it: its standing today (expired past its validity
+    whatever its recorded status says, as a unit's certificate check answers) and what it covers."""
+    today = timezone.localdate()
+    return [
+        {
+            "certificate": certificate,
+            "holder": None if certificate.owner_id == party else certificate.owner.name,
+            "issuer": certificate.issued_by.name if certificate.issued_by is not None else certificate.issuer,
+            "standing": STANDINGS[certificate_standing(certificate, on=today)],
+            "product_models": [m.model_number for m in certificate.product_models.all()],
+            "cell_models": [m.name for m in certificate.cell_models.all()],
+            "sites": [site.name for site in certificate.sites.all()],
+        }
+        for certificate in certificates
+    ]
 
 
 def _inspections_url(lot: Lot) -> str:
@@ -205,11 +301,16 @@ def inspections_page(request: HttpRequest, page: PageCaller) -> HttpResponse:
     """Record inspection results or a certificate of analysis of the caller's lot (``?id=``): the
     file and a value per property the lot has a limit for, each checked against it (a value outside
     is kept, failing); a malformed one is refused beside its field, with nothing kept. The lot's
-    inspections follow, newest first. Another's lot is answered as an unknown one."""
+    inspections follow, newest first, ``PAGE_ROWS`` at a time (``?after=``). Another's lot is
+    answered as an unknown one."""
     found = _own_lot(request, page, lot_writable)
     if isinstance(found, HttpResponse):
         return found
     lot = found
+    try:
+        after = _cursor(request, "after")
+    except BadCursor as refused:
+        return render(request, "pages/refused.html", {"message": refused.message, "form": SearchForm()}, status=400)
     specs: QuerySet[Spec] = lot_specs(lot=lot).order_by("property")
     form = InspectionForm(
         request.POST if request.method == "POST" else None,
@@ -239,6 +340,9 @@ def inspections_page(request: HttpRequest, page: PageCaller) -> HttpResponse:
             else:
                 return HttpResponseRedirect(request.get_full_path())
         status = 400
+    inspections, next_inspection = _keyset_page(
+        lot_inspections(lot=lot), order=("-inspected_at", "-pk"), after=after, limit=PAGE_ROWS
+    )
     return render(
         request,
         "pages/supplier_inspections.html",
@@ -267,8 +371,9 @@ def inspections_page(request: HttpRequest, page: PageCaller) -> HttpResponse:
                         for m in inspection.results.all()
                     ],
                 }
-                for inspection in lot_inspections(lot=lot)[:PAGE_ROWS]
+                for inspection in inspections
             ],
+            "next_inspections": _next_url(request, "after", next_inspection),
         },
         status=status,
     )
