@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy
 
 from suppliers.models import Owned, Site
 
@@ -71,9 +72,9 @@ class CellModel(Owned):
 
 
 class LotKind(models.TextChoices):
-    MATERIAL = "material", "Material lot"
-    CELL = "cell", "Cell lot"
-    MODULE = "module", "Module lot"
+    MATERIAL = "material", gettext_lazy("Material lot")
+    CELL = "cell", gettext_lazy("Cell lot")
+    MODULE = "module", gettext_lazy("Module lot")
 
 
 class Lot(Owned):
@@ -137,20 +138,20 @@ class ModuleLot(Lot):
 
 
 class InspectionMethod(models.TextChoices):
-    XRAY = "xray", "X-ray"
-    CT = "ct", "CT scan"
-    OCV = "ocv", "Open-circuit voltage"
-    INTERNAL_RESISTANCE = "ir", "Internal resistance"
-    SELF_DISCHARGE = "self_discharge", "Self-discharge"
-    VISUAL = "visual", "Visual"
-    ANALYSIS = "analysis", "Certificate of analysis"
-    OTHER = "other", "Other"
+    XRAY = "xray", gettext_lazy("X-ray")
+    CT = "ct", gettext_lazy("CT scan")
+    OCV = "ocv", gettext_lazy("Open-circuit voltage")
+    INTERNAL_RESISTANCE = "ir", gettext_lazy("Internal resistance")
+    SELF_DISCHARGE = "self_discharge", gettext_lazy("Self-discharge")
+    VISUAL = "visual", gettext_lazy("Visual")
+    ANALYSIS = "analysis", gettext_lazy("Certificate of analysis")
+    OTHER = "other", gettext_lazy("Other")
 
 
 class InspectionOutcome(models.TextChoices):
-    PASS = "pass", "Pass"
-    FAIL = "fail", "Fail"
-    INCONCLUSIVE = "inconclusive", "Inconclusive"
+    PASS = "pass", gettext_lazy("Pass")
+    FAIL = "fail", gettext_lazy("Fail")
+    INCONCLUSIVE = "inconclusive", gettext_lazy("Inconclusive")
 
 
 class Inspection(Owned):

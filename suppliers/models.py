@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils.translation import gettext_lazy
 
 gs1_company_prefix_validator = RegexValidator(
     r"^\d{4,12}$", "A GS1 Company Prefix is 4 to 12 digits.", code="invalid_company_prefix"
@@ -130,10 +131,10 @@ class CertificateScheme(models.TextChoices):
 
 
 class CertificateStatus(models.TextChoices):
-    VALID = "valid", "Valid"
-    SUSPENDED = "suspended", "Suspended"
-    REVOKED = "revoked", "Revoked"
-    EXPIRED = "expired", "Expired"
+    VALID = "valid", gettext_lazy("Valid")
+    SUSPENDED = "suspended", gettext_lazy("Suspended")
+    REVOKED = "revoked", gettext_lazy("Revoked")
+    EXPIRED = "expired", gettext_lazy("Expired")
 
 
 class Certificate(Owned):

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ast
 import gettext
+import html
+import json
 import re
 from pathlib import Path
 
@@ -15,7 +17,8 @@ from django.test import Client
 
 from suppliers.models import MemberRole, Membership
 from tests.factories import OrganisationFactory
-from tests.test_api_support import member
+from tests.test_api_support import client_for, member, traced
+from tests.trace_world import build_world
 
 CATALOGUE = Path(settings.BASE_DIR) / "traceability" / "pages" / "locale" / "zh_Hans" / "LC_MESSAGES"
 _KEYWORD = re.compile(r'^(msgctxt|msgid|msgid_plural|msgstr(?:\[(\d+)\])?) (".*")$')
@@ -101,3 +104,26 @@ def test_the_machine_interfaces_answer_in_english_whatever_the_browser_asks():
         assert "Content-Language" not in response, path
     body = client.get("/api/v1/findings/", HTTP_ACCEPT_LANGUAGE="zh-hans").json()
     assert body["message"] == "Authentication credentials were not provided."
+
+
+@pytest.mark.django_db
+def test_the_models_choices_are_shown_in_chinese_on_the_pages_and_in_english_through_the_api():
+    # given brand A's finding on M1 (critical metallic debris), traced
+    world = build_world()
+    qa = member(world.brand)
+    created = traced(client_for(qa), world)
+    pages = Client()
+    pages.force_login(qa)
+    investigation = f"/investigation/{created['investigation']}/"
+    # when
+    chinese = html.unescape(pages.get(investigation, HTTP_ACCEPT_LANGUAGE="zh-Hans").content.decode())
+    english = html.unescape(pages.get(investigation, HTTP_ACCEPT_LANGUAGE="en").content.decode())
+    api = client_for(qa).get(f"/api/v1/findings/{created['id']}/", HTTP_ACCEPT_LANGUAGE="zh-Hans").json()
+    # then the page's status, defect, severity and exposures are in its language
+    assert '<dd id="investigation-status">已追溯</dd>' in chinese
+    assert "<dt>缺陷</dt><dd>金属异物</dd>" in chinese and "<dt>严重程度</dt><dd>严重</dd>" in chinese
+    assert '<option value="definite">确定</option>' in chinese
+    assert '<dd id="investigation-status">Traced</dd>' in english and "<dd>Metallic debris</dd>" in english
+    # and the API keeps its codes and English words
+    assert (api["category"], api["severity"], api["status"]) == ("metallic_debris", "critical", "traced")
+    assert "金属" not in json.dumps(api, ensure_ascii=False)

@@ -7,13 +7,14 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 
 class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
+    QUEUED = "queued", gettext_lazy("Queued")
+    RUNNING = "running", gettext_lazy("Running")
+    SUCCEEDED = "succeeded", gettext_lazy("Succeeded")
+    FAILED = "failed", gettext_lazy("Failed")
 
 
 class JobKind(models.TextChoices):
@@ -86,13 +87,13 @@ class AuditAction(models.TextChoices):
 class AuditSource(models.TextChoices):
     """The interface an action came through."""
 
-    API = "api", "REST API"
-    EPCIS = "epcis", "EPCIS"
-    GRAPHQL = "graphql", "GraphQL API"
-    ADMIN = "admin", "Admin"
-    PAGES = "pages", "Web pages"
-    CLI = "cli", "Command line"
-    WORKER = "worker", "Worker"
+    API = "api", gettext_lazy("REST API")
+    EPCIS = "epcis", gettext_lazy("EPCIS")
+    GRAPHQL = "graphql", gettext_lazy("GraphQL API")
+    ADMIN = "admin", gettext_lazy("Admin")
+    PAGES = "pages", gettext_lazy("Web pages")
+    CLI = "cli", gettext_lazy("Command line")
+    WORKER = "worker", gettext_lazy("Worker")
 
 
 class AuditEntry(models.Model):

@@ -17,6 +17,7 @@ Physical design, after PERFORMANCE.md (measured at 10 million units):
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy
 
 from cells.models import Lot
 from packs.models import Unit, WorkOrder
@@ -25,8 +26,8 @@ from traceability.ledger.models import LedgerEntry
 
 
 class Exposure(models.TextChoices):
-    DEFINITE = "definite", "Definite"
-    POTENTIAL = "potential", "Potential"
+    DEFINITE = "definite", gettext_lazy("Definite")
+    POTENTIAL = "potential", gettext_lazy("Potential")
 
 
 def exposure_name(definite: bool) -> str:

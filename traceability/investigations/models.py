@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy
 
 from cells.models import Lot
 from packs.models import Unit
@@ -13,18 +14,18 @@ from traceability.genealogy.models import Exposure, Segment
 
 
 class FindingCategory(models.TextChoices):
-    METALLIC_DEBRIS = "metallic_debris", "Metallic debris"
-    SEPARATOR_DEFECT = "separator_defect", "Separator defect"
-    ELECTROLYTE_CONTAMINATION = "electrolyte_contamination", "Electrolyte contamination"
-    OVERHEATING_INCIDENT = "overheating_incident", "Overheating incident"
-    OTHER = "other", "Other"
+    METALLIC_DEBRIS = "metallic_debris", gettext_lazy("Metallic debris")
+    SEPARATOR_DEFECT = "separator_defect", gettext_lazy("Separator defect")
+    ELECTROLYTE_CONTAMINATION = "electrolyte_contamination", gettext_lazy("Electrolyte contamination")
+    OVERHEATING_INCIDENT = "overheating_incident", gettext_lazy("Overheating incident")
+    OTHER = "other", gettext_lazy("Other")
 
 
 class Severity(models.TextChoices):
-    LOW = "low", "Low"
-    MEDIUM = "medium", "Medium"
-    HIGH = "high", "High"
-    CRITICAL = "critical", "Critical"
+    LOW = "low", gettext_lazy("Low")
+    MEDIUM = "medium", gettext_lazy("Medium")
+    HIGH = "high", gettext_lazy("High")
+    CRITICAL = "critical", gettext_lazy("Critical")
 
 
 class SubjectKind(models.TextChoices):
@@ -104,11 +105,11 @@ class FindingAttachment(models.Model):
 
 
 class InvestigationStatus(models.TextChoices):
-    OPEN = "open", "Open"
-    TRACING = "tracing", "Tracing"
-    TRACED = "traced", "Traced"
-    UNDER_REVIEW = "under_review", "Under review"
-    CLOSED = "closed", "Closed"
+    OPEN = "open", gettext_lazy("Open")
+    TRACING = "tracing", gettext_lazy("Tracing")
+    TRACED = "traced", gettext_lazy("Traced")
+    UNDER_REVIEW = "under_review", gettext_lazy("Under review")
+    CLOSED = "closed", gettext_lazy("Closed")
 
 
 class Investigation(Owned):
@@ -280,9 +281,9 @@ class TraceRunCountry(models.Model):
 
 
 class ExportFormat(models.TextChoices):
-    CSV = "csv", "CSV of affected units"
-    JSON = "json", "JSON of affected units"
-    NOTIFICATIONS = "notifications", "Notification list per consignee (JSON)"
+    CSV = "csv", gettext_lazy("CSV of affected units")
+    JSON = "json", gettext_lazy("JSON of affected units")
+    NOTIFICATIONS = "notifications", gettext_lazy("Notification list per consignee (JSON)")
 
 
 class Export(models.Model):
@@ -303,8 +304,8 @@ class Export(models.Model):
 
 
 class ResponseStatus(models.TextChoices):
-    DRAFT = "draft", "Draft: the supplier is working on it"
-    SUBMITTED = "submitted", "Submitted: every step from containment to prevention answered"
+    DRAFT = "draft", gettext_lazy("Draft: the supplier is working on it")
+    SUBMITTED = "submitted", gettext_lazy("Submitted: every step from containment to prevention answered")
 
 
 # The 8D steps a supplier's response answers (Ford's Eight Disciplines, as QA teams use them), as
