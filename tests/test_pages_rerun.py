@@ -197,6 +197,32 @@ def test_an_owner_who_sees_none_of_the_changed_units_is_shown_no_diff_and_a_regu
     assert _between(regulator, 'id="diff-added-count">', "<") == "1" and ">B0001</a>" in regulator
 
 
+def test_the_diff_is_asked_for_again_while_the_rerun_traces_then_shows_what_changed(world):
+    # given a unit built after the first run, and the re-run pressed
+    w = world
+    _built(w, serials=["X0001"])
+    client = _page_client(w.users["own"])
+    assert client.post(_url(w, "run/")).status_code == 302
+    page = _main(_text(client.get(_url(w))))
+    assert f'hx-get="{_url(w)}?section=diff" hx-trigger="every 2s"' in page
+    assert 'id="diff-tracing"' in page and 'id="rerun"' not in page
+    # when the run finishes, htmx asks for the section alone
+    run = TraceRun.objects.select_related("job").latest("pk")
+    assert run_job(run.job).status == JobStatus.SUCCEEDED
+    section = _text(client.get(_url(w), {"section": "diff"}, headers={"HX-Request": "true"}))
+    # then it no longer asks, and shows the new unit and the button again
+    assert section.startswith('<section aria-labelledby="diff-heading" id="diff">')
+    assert "<html" not in section and "hx-trigger" not in section and 'id="diff-tracing"' not in section
+    assert _between(section, 'id="diff-added">', "</dd>").endswith(">X0001</a>") and 'id="rerun"' in section
+
+
+def test_while_a_findings_first_run_traces_there_is_no_diff_to_ask_for_nor_a_button(chain):  # noqa: F811
+    # given the finding's first run, still tracing (the fixture ``world`` would have finished it)
+    text = _main(_text(_page_client(chain.users["own"]).get(_url(chain))))
+    # then
+    assert 'id="run-percent">0%' in text and 'id="diff"' not in text
+
+
 def test_the_latest_finished_runs_diff_stays_while_a_later_run_traces(world):
     # given a finished re-run with a diff, then another re-run still tracing
     w = world

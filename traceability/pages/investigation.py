@@ -106,7 +106,8 @@ def _refused(request: HttpRequest, message: str, status: int) -> HttpResponse:
 @member_page
 def investigation_page(request: HttpRequest, page: PageCaller, number: int) -> HttpResponse:
     """An investigation the caller reads; htmx asks for the run's section alone (``?section=run``),
-    every second while the run traces, and for the exports' section while one is being written."""
+    every second while the run traces, for what changed since the previous run (``?section=diff``)
+    until it finishes, and for the exports' section while one is being written."""
     investigation = _readable(page, number)
     if investigation is None:
         return _unknown(request, number)
@@ -120,6 +121,18 @@ def investigation_page(request: HttpRequest, page: PageCaller, number: int) -> H
     if request.htmx and section == "run":  # type: ignore[attr-defined]
         return render(request, "pages/_investigation_run.html", run)
     writes = _writes(page) and page.caller.owns(investigation.owner_id)
+    tracing = run["run"] is not None and not run["finished"] and not run["failed"]
+    changes = {
+        "investigation": investigation,
+        # a re-run traces: what it changed is asked for again until it finishes
+        "tracing": tracing and run["run"].previous_id is not None,
+        **_diff(investigation, run, scope),
+        # As REST's re-run: its owner's writers, while no run traces and until it is closed (the
+        # service refuses the rest in its own words, should the page be stale).
+        "rerunnable": writes and investigation.status != InvestigationStatus.CLOSED and not tracing,
+    }
+    if request.htmx and section == "diff":  # type: ignore[attr-defined]
+        return render(request, "pages/_investigation_diff.html", changes)
     context = {
         "investigation": investigation,
         "row": _investigation_row(investigation),
@@ -129,14 +142,9 @@ def investigation_page(request: HttpRequest, page: PageCaller, number: int) -> H
         if writes
         else [],
         **run,
-        **_diff(investigation, run, scope),
+        **changes,
         **_exports(page, investigation, scope),
         **evidence_section(investigation),
-        # As REST's re-run: its owner's writers, while no run traces and until it is closed (the
-        # service refuses the rest in its own words, should the page be stale).
-        "rerunnable": writes
-        and investigation.status != InvestigationStatus.CLOSED
-        and (run["finished"] or run["failed"] or run["run"] is None),
     }
     return render(request, "pages/investigation.html", context)
 
