@@ -8,7 +8,11 @@ and cell lot C4; brand B (the competitor) built U9 and U10 from the same cell lo
 
 from __future__ import annotations
 
+import errno
+from pathlib import Path
+
 import pytest
+from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -18,10 +22,15 @@ from packs.models import Unit
 from tests.factories import SiteFactory
 from tests.jobs_support import run_job
 from tests.test_pages import _main, _member, _page_client, _text, chain  # noqa: F401  (chain is a fixture)
-from traceability.core.models import Job, JobStatus
+from traceability.core.audit import AuditAction
+from traceability.core.models import AuditEntry, Job, JobStatus
+from traceability.investigations import services
+from traceability.investigations.evidence import evidence_check
 from traceability.investigations.models import Finding, FindingAttachment, Investigation, TraceRun
+from traceability.investigations.services import finding_record
 from traceability.ledger.selectors import identifier_render
 from traceability.pages import finding as finding_pages
+from traceability.tasks import job_submit
 
 pytestmark = pytest.mark.django_db
 
@@ -369,6 +378,105 @@ def test_a_file_over_the_limit_is_refused_and_no_finding_is_recorded(world, sett
     assert response.status_code == 400
     assert "a finding's attachments may be at most" in _error(response, "evidence")
     assert _recorded() == before
+
+
+class _FullDisk(FileSystemStorage):
+    """A storage that keeps the first file and fails on the next, as a full disk would."""
+
+    def __init__(self, location: Path) -> None:
+        super().__init__(location=location)
+        self.saved = 0
+
+    def _save(self, name, content):
+        if self.saved:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.saved += 1
+        return super()._save(name, content)
+
+
+def test_a_storage_that_fails_records_no_finding_no_investigation_no_evidence_no_run_and_keeps_no_file(
+    world, tmp_path, monkeypatch
+):
+    # given a storage that keeps the first of two files and fails on the second
+    w = world
+    storage = _FullDisk(tmp_path)
+    monkeypatch.setattr(FindingAttachment._meta.get_field("file"), "storage", storage)
+    before = _recorded()
+    files = [SimpleUploadedFile("report.pdf", PDF), SimpleUploadedFile("debris.png", PNG)]
+    # when
+    response = _page_client(w.users["own"]).post(
+        "/finding/new/", {**BODY, "subject": identifier_render(w.c4.identity, form="digital_link"), "evidence": files}
+    )
+    # then the page says so beside the files, and nothing is recorded
+    assert response.status_code == 503
+    assert (
+        _error(response, "evidence")
+        == "The files of evidence could not be stored, so nothing was recorded: try again later."
+    )
+    assert _recorded() == before
+    # and the file stored before the failure is deleted
+    assert storage.saved == 1
+    assert [path for path in tmp_path.rglob("*") if path.is_file()] == []
+
+
+def test_files_stored_for_a_finding_its_transaction_rolls_back_are_deleted_with_their_rows(
+    world, tmp_path, monkeypatch
+):
+    # given a failure late in finding_record's transaction, after the evidence's rows are written
+    w = world
+    written = []
+
+    def fails(run, countries):
+        written.extend(FindingAttachment.objects.values_list("name", flat=True))
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(services, "_countries_store", fails)
+    evidence = [
+        evidence_check(file=SimpleUploadedFile("report.pdf", PDF), name="report.pdf"),
+        evidence_check(file=SimpleUploadedFile("debris.png", PNG), name="debris.png"),
+    ]
+    before = _recorded()
+    # when
+    with pytest.raises(ConnectionError):
+        finding_record(
+            owner=w.c4.owner,
+            subject=w.c4,
+            category="metallic_debris",
+            severity="high",
+            description="Burr on the tab",
+            evidence=evidence,
+            submit=job_submit,
+        )
+    # then the rows written are rolled back, and the files deleted
+    assert sorted(written) == ["debris.png", "report.pdf"]
+    assert _recorded() == before
+    assert [path for path in tmp_path.rglob("*") if path.is_file()] == []
+
+
+def test_files_recorded_with_a_finding_are_written_with_it_once_each_and_audited(world, tmp_path):
+    # given the same bytes given twice
+    w = world
+    evidence = [
+        evidence_check(file=SimpleUploadedFile("report.pdf", PDF), name="report.pdf"),
+        evidence_check(file=SimpleUploadedFile("again.pdf", PDF), name="again.pdf"),
+    ]
+    # when
+    finding = finding_record(
+        owner=w.c4.owner,
+        subject=w.c4,
+        category="metallic_debris",
+        severity="high",
+        description="Burr on the tab",
+        evidence=evidence,
+        submit=job_submit,
+    )
+    # then one attachment, its file in storage, and its audit entry
+    kept = list(finding.attachments.all())
+    assert [(a.name, a.size) for a in kept] == [("report.pdf", len(PDF))]
+    assert kept[0].file.read() == PDF
+    assert [path.name for path in tmp_path.rglob("*") if path.is_file()] == [kept[0].file.name.rsplit("/", 1)[1]]
+    entry = AuditEntry.objects.get(action=AuditAction.EVIDENCE_ATTACH)
+    assert entry.identifiers == [f"finding:{finding.pk}", f"attachment:{kept[0].pk}", f"sha256:{kept[0].sha256}"]
 
 
 # --- the desk's live progress ------------------------------------------------------------------------------

@@ -6,9 +6,18 @@ first bytes (puremagic), not from the name or the type the client claims; only t
 evidence above are kept, so the ledger never serves an executable or an HTML page back to a
 regulator. A refused file leaves nothing behind; the same bytes attached to a finding twice are
 one attachment, so a retried upload changes nothing.
+
+Files given with a finding as it is recorded are kept with it or not at all: checked first
+(``evidence_check``), their bytes written to storage before the finding's transaction
+(``evidence_kept``), their rows written in it (``evidence_rows``), and the bytes deleted again if
+the transaction does not commit.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -17,7 +26,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from suppliers.services import recorded_user
-from traceability.core.audit import AuditAction, audit_record
+from traceability.core.audit import AuditAction, audit_record, audit_records
+from traceability.core.errors import DomainError
 from traceability.core.files import (
     ACCEPTED,
     AttachmentRefused,
@@ -35,18 +45,110 @@ __all__ = [
     "ACCEPTED",
     "AttachmentRefused",
     "EmptyFile",
+    "Evidence",
+    "EvidenceNotStored",
     "FileTooLarge",
     "FileTypeRefused",
     "evidence_check",
+    "evidence_kept",
+    "evidence_rows",
     "finding_attach",
 ]
 
 
-def evidence_check(*, file: File, name: str) -> None:
+class EvidenceNotStored(DomainError):
+    """The storage refused a file of evidence: nothing was recorded, and nothing of the files is kept."""
+
+    code = "evidence_not_stored"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A file of evidence checked (``evidence_check``): what it is, to be kept with a finding."""
+
+    file: File
+    sniffed: Sniffed
+
+
+def evidence_check(*, file: File, name: str) -> Evidence:
     """Refuse ``file`` as ``finding_attach`` would (``AttachmentRefused``, saying why), keeping
     nothing: a form that records a finding with its evidence checks the files first, so a refused
-    one leaves no finding behind either."""
-    _sniffed(file, name)
+    one leaves no finding behind either. The checked file is what ``finding_record`` keeps."""
+    return Evidence(file=file, sniffed=_sniffed(file, name))
+
+
+@contextmanager
+def evidence_kept(
+    *, evidence: Sequence[Evidence], by: AbstractBaseUser | None = None
+) -> Iterator[list[FindingAttachment]]:
+    """Write the bytes of ``evidence`` through the storage, before the finding they go with exists,
+    and give their attachments, rows not yet written (``evidence_rows``, in the finding's
+    transaction, entered inside this). The same bytes given twice are one attachment. A storage
+    failure deletes the files written already and raises ``EvidenceNotStored``; anything raised
+    inside (a refusal, a rollback, a commit that failed) deletes them all: ``transaction.on_commit``
+    cannot undo a file written before the rollback."""
+    stored = _stored(evidence, by)
+    try:
+        yield stored
+    except BaseException:
+        _discard(stored)
+        raise
+
+
+def _stored(evidence: Sequence[Evidence], by: AbstractBaseUser | None) -> list[FindingAttachment]:
+    stored: list[FindingAttachment] = []
+    now, user = timezone.now(), recorded_user(by)
+    try:
+        for given in evidence:
+            sniffed = given.sniffed
+            if any(kept.sha256 == sniffed.sha256 for kept in stored):
+                continue
+            attachment = FindingAttachment(
+                name=sniffed.name,
+                content_type=sniffed.content_type,
+                size=sniffed.size,
+                sha256=sniffed.sha256,
+                uploaded_by=user,
+                uploaded_at=now,
+            )
+            attachment.file.save(sniffed.name, given.file, save=False)
+            stored.append(attachment)
+    except BaseException as failed:
+        _discard(stored)
+        if isinstance(failed, OSError):  # what Django's storages raise when they cannot write
+            raise EvidenceNotStored(
+                f"the files of evidence could not be stored ({failed.strerror or failed}): nothing was recorded"
+            ) from failed
+        raise
+    return stored
+
+
+def evidence_rows(*, finding: Finding, stored: list[FindingAttachment], by: AbstractBaseUser | None = None) -> None:
+    """The rows of the files ``evidence_kept`` wrote, on ``finding`` (in its transaction), and their
+    audit entries: two INSERTs whatever the number of files."""
+    if not stored:
+        return
+    for attachment in stored:
+        attachment.finding = finding
+    FindingAttachment.objects.bulk_create(stored)
+    audit_records(
+        action=AuditAction.EVIDENCE_ATTACH,
+        user=by,
+        records=[
+            (
+                finding.owner_id,
+                [f"finding:{finding.pk}", f"attachment:{attachment.pk}", f"sha256:{attachment.sha256}"],
+                {"name": attachment.name, "content_type": attachment.content_type, "size": attachment.size},
+            )
+            for attachment in stored
+        ],
+    )
+
+
+def _discard(stored: list[FindingAttachment]) -> None:
+    """Delete the bytes ``evidence_kept`` wrote, when the finding they went with was not recorded."""
+    for attachment in stored:
+        attachment.file.delete(save=False)
 
 
 def _sniffed(file: File, name: str) -> Sniffed:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -31,6 +31,7 @@ from traceability.core.jobs import Chunk, Submit, job_create, job_handler
 from traceability.core.models import Job, JobKind, JobStatus
 from traceability.genealogy.models import SegmentOwner, exposure_name
 from traceability.genealogy.trace import Link, Reached, SegmentReached
+from traceability.investigations.evidence import Evidence, evidence_kept, evidence_rows
 from traceability.investigations.models import (
     Finding,
     Investigation,
@@ -203,6 +204,7 @@ def finding_record(
     inspection_ids: Iterable[int] = (),
     inquiry: bool = False,
     traced: genealogy.Forward | None = None,
+    evidence: Sequence[Evidence] = (),
     submit: Submit,
 ) -> Finding:
     """Record a finding, open its investigation with an impact preview, and start a trace run.
@@ -212,12 +214,16 @@ def finding_record(
     ``traced``: the forward trace of ``subject`` (a lot or unit; a supplier's or site's lots in the
     window) the caller made already (the access policy's check, ``SubjectCheck``): the preview
     counts it, and the run traces at its position, so the subject is traced once in the request.
+    ``evidence``: files checked (``evidence_check``) kept with the finding, in its transaction: the
+    finding is recorded with all of them or not at all (``EvidenceNotStored`` if the storage fails).
     """
     now = timezone.now()
     if window_from and window_to and window_to < window_from:
         raise InvalidWindow(f"the window ends ({window_to:%Y-%m-%d}) before it starts ({window_from:%Y-%m-%d})")
     user = recorded_user(raised_by)
-    with transaction.atomic(durable=True):
+    # The files' bytes are written first (a storage failure records nothing), their rows in the
+    # transaction; rolled back, the finding has no evidence and the bytes are deleted.
+    with evidence_kept(evidence=evidence, by=raised_by) as stored, transaction.atomic(durable=True):
         finding = Finding(
             owner=owner,
             category=category,
@@ -239,6 +245,7 @@ def finding_record(
         finding.save()
         if inspections := list(inspection_ids):
             finding.inspections.set(inspections)
+        evidence_rows(finding=finding, stored=stored, by=raised_by)
         lot_ids, unit_ids = finding_seeds(finding)
         if not lot_ids and not unit_ids:
             raise EmptySubject(f"the finding names no lot or unit: {_describe(finding)} has none")

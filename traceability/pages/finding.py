@@ -5,7 +5,8 @@ REST's attachments are; and the evidence on the investigation's page, each file 
 the access policy.
 
 Nothing is recorded unless everything is right: the files are checked before the finding is, so a
-refused file leaves no finding behind. A subject the caller may not trace is answered as an unknown
+refused file leaves no finding behind, and kept in the finding's transaction, so a file the storage
+could not keep leaves none either. A subject the caller may not trace is answered as an unknown
 one, next to its field; a lot or unit is offered as it is typed only if it is the caller's own.
 """
 
@@ -22,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from traceability.access.policy import readable_through_investigation, subject_check, subjects_offered
 from traceability.core.errors import DomainError
 from traceability.core.files import AttachmentRefused
-from traceability.investigations.evidence import evidence_check, finding_attach
+from traceability.investigations.evidence import EvidenceNotStored, evidence_check
 from traceability.investigations.models import FindingAttachment, Investigation
 from traceability.investigations.services import finding_record, finding_subject_lots
 from traceability.ledger.selectors import SubjectError, UnknownSubject, subject_codes_starting, subject_find
@@ -72,9 +73,10 @@ def finding_new(request: HttpRequest, page: PageCaller) -> HttpResponse:
         return _form(request, form, status=400 if posted else 200)
     fields = form.cleaned_data
     # The files first: a refused one is said beside the field, and nothing is recorded.
+    evidence = []
     for file in fields["evidence"]:
         try:
-            evidence_check(file=file, name=file.name)
+            evidence.append(evidence_check(file=file, name=file.name))
         except AttachmentRefused as refused:
             form.add_error("evidence", refused.message)
     found = _subject(form, page)
@@ -93,13 +95,17 @@ def finding_new(request: HttpRequest, page: PageCaller) -> HttpResponse:
             window_to=fields.get("window_to") if form.named() != "subject" else None,
             inquiry=page.caller.regulator,
             traced=check.forward,
+            evidence=evidence,  # kept in the finding's transaction: both or neither
             submit=job_submit,
         )
+    except EvidenceNotStored:
+        form.add_error(
+            "evidence", _("The files of evidence could not be stored, so nothing was recorded: try again later.")
+        )
+        return _form(request, form, status=503)
     except DomainError as refused:
         form.add_error(None, refused.message)
         return _form(request, form, status=409)
-    for file in fields["evidence"]:
-        finding_attach(finding=finding, file=file, name=file.name, by=request.user)
     return HttpResponseRedirect(reverse("pages:investigation", args=[finding.investigation.pk]))
 
 
