@@ -15,6 +15,8 @@ import pytest
 from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
+from django.http.multipartparser import MultiPartParser
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from cells.models import Lot
@@ -23,6 +25,7 @@ from tests.factories import SiteFactory
 from tests.jobs_support import run_job
 from tests.test_pages import _main, _member, _page_client, _text, chain  # noqa: F401  (chain is a fixture)
 from traceability.core.audit import AuditAction
+from traceability.core.limits import MULTIPART_OVERHEAD
 from traceability.core.models import AuditEntry, Job, JobStatus
 from traceability.investigations import services
 from traceability.investigations.evidence import evidence_check
@@ -477,6 +480,44 @@ def test_files_recorded_with_a_finding_are_written_with_it_once_each_and_audited
     assert [path.name for path in tmp_path.rglob("*") if path.is_file()] == [kept[0].file.name.rsplit("/", 1)[1]]
     entry = AuditEntry.objects.get(action=AuditAction.EVIDENCE_ATTACH)
     assert entry.identifiers == [f"finding:{finding.pk}", f"attachment:{kept[0].pk}", f"sha256:{kept[0].sha256}"]
+
+
+def _refusal(response) -> str:
+    return _text(response).split('id="refusal">', 1)[1].split("</p>", 1)[0].replace("\xa0", " ")
+
+
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        (
+            "en",
+            "The files of evidence sent with a finding may be at most 4.0 KB together, each at most 1.0 KB:"
+            " nothing was recorded.",
+        ),
+        ("zh-CN", "随发现提交的证据文件合计不得超过 4.0 KB，每个不得超过 1.0 KB：未记录任何内容。"),
+    ],
+)
+def test_a_body_over_the_evidence_bound_is_refused_unread_and_records_nothing(
+    world, settings, monkeypatch, language, said
+):
+    # given files of at most 1 KB each (4 together, and the form's framing), and a client whose
+    # post the CSRF check would read (and refuse: it sends no token) if it came first
+    settings.LEDGER_ATTACHMENT_MAX_BYTES = 1024
+    parsed = []
+    monkeypatch.setattr(MultiPartParser, "parse", lambda parser: parsed.append(parser))
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.users["own"])
+    before = _recorded()
+    large = SimpleUploadedFile("scan.pdf", PDF + b"0" * (4 * 1024 + MULTIPART_OVERHEAD))
+    # when
+    response = client.post(
+        "/finding/new/", {**BODY, "subject": "U1", "evidence": [large]}, HTTP_ACCEPT_LANGUAGE=language
+    )
+    # then it is refused in the page's words, before anything read the form
+    assert response.status_code == 413
+    assert _refusal(response) == said
+    assert parsed == []
+    assert _recorded() == before
 
 
 # --- the desk's live progress ------------------------------------------------------------------------------

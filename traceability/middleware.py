@@ -1,6 +1,7 @@
 """Project-level middleware: every request carries a request id, which the audit trail records;
-failed sign-ins on the admin's login form are counted and, past the limit, refused; the pages are
-translated, the machine interfaces are not.
+failed sign-ins on the admin's login form are counted and, past the limit, refused; a page's
+oversized upload is refused before it is read; the pages are translated, the machine interfaces are
+not.
 
 The id is the client's ``X-Request-ID`` header when it sends a plausible one (a proxy or a client
 tracing its calls across systems), otherwise a new UUID; the response echoes it, so a caller can
@@ -12,6 +13,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -21,6 +23,7 @@ from django.utils import translation
 
 from traceability.core import signin
 from traceability.core.audit import audit_context
+from traceability.core.limits import BodyTooLarge, LengthRequired, body_bound
 from traceability.core.models import AuditSource
 
 HEADER = "X-Request-ID"
@@ -82,6 +85,31 @@ class SignInThrottleMiddleware:
         if response.status_code == 200:  # the form again, with its errors; a sign-in redirects
             signin.failed(address)
         return response
+
+
+class BodyLimitMiddleware:
+    """A page that takes a bounded body (``pages.caller.body_limited``: a form with files) has it
+    checked here, before the CSRF middleware reads the form, and so before a byte of an oversized
+    upload is spooled to disk; the page says why in its own words. The REST API, EPCIS and GraphQL
+    check theirs in their views (they are exempt from the CSRF check, which reads nothing there)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view: Callable[..., HttpResponse], args: Any, kwargs: Any
+    ) -> HttpResponse | None:
+        bound = getattr(view, "body_limit", None)
+        if bound is None:
+            return None
+        try:
+            body_bound(request, bound.body)
+        except (BodyTooLarge, LengthRequired) as refused:
+            return bound.refused(request, refused)  # type: ignore[no-any-return]
+        return None
 
 
 class PagesLocaleMiddleware(LocaleMiddleware):

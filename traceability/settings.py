@@ -149,6 +149,8 @@ MIDDLEWARE = [
     # The pages' language: the one chosen with the switcher (a cookie), else the browser's.
     "traceability.middleware.PagesLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before the CSRF check, which reads the form: a page's oversized upload is refused unread.
+    "traceability.middleware.BodyLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

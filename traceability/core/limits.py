@@ -4,6 +4,9 @@ Every endpoint of the REST API and the EPCIS binding names the kind of body it t
 event, a capture document, a CSV file, a JSON request, a finding's attachment); its interface calls
 ``body_bound`` before authentication and before anything reads the body, and turns the refusal into
 its own error format (REST ``{"code", "message", "field"}``, EPCIS an RFC 7807 problem), by type.
+A page that takes files names its kind too (``pages.caller.body_limited``); the middleware
+(``traceability.middleware.BodyLimitMiddleware``) checks it before the CSRF check reads the form,
+and the page answers in its own words.
 
 - A ``Content-Length`` over the limit is refused at once: nothing of the body is read.
 - A body within its ``Content-Length`` is read through Django's ``LimitedStream``, which never
@@ -51,14 +54,20 @@ class BodyLimit:
     code: str = "body_too_large"
     field: str | None = None
     overhead: int = 0
+    times: int = 1  # a form of several files: as many as this at the setting's size each
+
+    @property
+    def allowed(self) -> int:
+        """The content allowed, in bytes: the limit without the framing."""
+        return int(getattr(settings, self.setting)) * self.times
 
     @property
     def limit(self) -> int:
         """The largest body accepted, in bytes."""
-        return int(getattr(settings, self.setting)) + self.overhead
+        return self.allowed + self.overhead
 
     def refusal(self, size: int | None) -> BodyTooLarge:
-        allowed = self.rule.format(limit=int(getattr(settings, self.setting)))
+        allowed = self.rule.format(limit=self.allowed)
         said = f"the request is {size:,} bytes" if size is not None else "the request carries more"
         return BodyTooLarge(f"{said}: {allowed}", kind=self, field=self.field)
 
@@ -77,6 +86,17 @@ ATTACHMENT = BodyLimit(
     code="file_too_large",
     field="file",
     overhead=MULTIPART_OVERHEAD,
+)
+
+# The finding page's form carries files of evidence with the finding: this many at their largest.
+EVIDENCE_FILES = 4
+EVIDENCE = BodyLimit(
+    "evidence",
+    "LEDGER_ATTACHMENT_MAX_BYTES",
+    "a finding's files of evidence may be at most {limit:,} bytes together",
+    field="evidence",
+    overhead=MULTIPART_OVERHEAD,
+    times=EVIDENCE_FILES,
 )
 
 

@@ -15,12 +15,16 @@ from typing import Any
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template.defaultfilters import filesizeformat
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 
 from suppliers.models import Membership
 from traceability.access.audit import regulator_read_record
 from traceability.access.permissions import Caller, member_caller, memberships_of
 from traceability.core.audit import AuditAction
+from traceability.core.errors import DomainError
+from traceability.core.limits import BodyLimit, LengthRequired
 
 SESSION_KEY = "ledger_organisation"
 
@@ -76,3 +80,35 @@ def member_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
         return response
 
     return page
+
+
+@dataclass(frozen=True)
+class BodyBound:
+    """A page's body and how large it may be, checked before anything reads it
+    (``traceability.middleware.BodyLimitMiddleware``), and its refusal in the page's words."""
+
+    body: BodyLimit
+    said: str | Promise  # with %(limit)s, the body's content allowed, and %(each)s, a file's
+
+    def refused(self, request: HttpRequest, refusal: DomainError) -> HttpResponse:
+        if isinstance(refusal, LengthRequired):  # a chunked body this server cannot read as it arrives
+            message = _("The form was sent without its length, which this server cannot read: nothing was recorded.")
+            return render(request, "pages/refused.html", {"message": message}, status=411)
+        sizes = {
+            "limit": filesizeformat(self.body.allowed),
+            "each": filesizeformat(self.body.allowed // self.body.times),
+        }
+        return render(request, "pages/refused.html", {"message": str(self.said) % sizes}, status=413)
+
+
+def body_limited(
+    body: BodyLimit, said: str | Promise
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """A page that takes files: a body over ``body``'s limit is refused (413, ``said``) before it is
+    read, before the CSRF check reads the form, whoever sends it; nothing is recorded."""
+
+    def bounded(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        view.body_limit = BodyBound(body, said)  # type: ignore[attr-defined]
+        return view
+
+    return bounded

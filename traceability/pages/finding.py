@@ -18,16 +18,18 @@ from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRed
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from traceability.access.policy import readable_through_investigation, subject_check, subjects_offered
 from traceability.core.errors import DomainError
 from traceability.core.files import AttachmentRefused
+from traceability.core.limits import EVIDENCE
 from traceability.investigations.evidence import EvidenceNotStored, evidence_check
 from traceability.investigations.models import FindingAttachment, Investigation
 from traceability.investigations.services import finding_record, finding_subject_lots
 from traceability.ledger.selectors import SubjectError, UnknownSubject, subject_codes_starting, subject_find
-from traceability.pages.caller import PageCaller, member_page
+from traceability.pages.caller import PageCaller, body_limited, member_page
 from traceability.pages.forms import FindingForm, SubjectKind
 from traceability.tasks import job_submit
 
@@ -60,6 +62,13 @@ def _shown(value: str) -> str:
 
 
 @require_http_methods(["GET", "POST"])
+@body_limited(
+    EVIDENCE,
+    gettext_lazy(
+        "The files of evidence sent with a finding may be at most %(limit)s together, each at most %(each)s:"
+        " nothing was recorded."
+    ),
+)
 @member_page
 def finding_new(request: HttpRequest, page: PageCaller) -> HttpResponse:
     """Record a finding, as REST's POST /findings/ does: it opens its investigation with the preview

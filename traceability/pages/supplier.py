@@ -20,6 +20,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRed
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from cells.models import Lot, Spec
@@ -38,6 +39,7 @@ from traceability.access.policy import (
 )
 from traceability.core.errors import DomainError
 from traceability.core.files import AttachmentRefused
+from traceability.core.limits import ATTACHMENT
 from traceability.investigations.models import EIGHT_D_STEPS, Finding, Investigation, ResponseStatus
 from traceability.investigations.responses import (
     IncompleteResponse,
@@ -48,7 +50,7 @@ from traceability.investigations.responses import (
 )
 from traceability.investigations.selectors import findings_shares
 from traceability.ledger.selectors import SubjectError
-from traceability.pages.caller import PageCaller, member_page
+from traceability.pages.caller import PageCaller, body_limited, member_page
 from traceability.pages.forms import InspectionForm, ResponseForm, SearchForm
 from traceability.pages.views import PAGE_ROWS, STANDINGS, _subject_url
 
@@ -296,6 +298,7 @@ def response_page(request: HttpRequest, page: PageCaller, finding: int) -> HttpR
 
 
 @require_http_methods(["GET", "POST"])
+@body_limited(ATTACHMENT, gettext_lazy("The file of an inspection may be at most %(limit)s: nothing was recorded."))
 @member_page
 def inspections_page(request: HttpRequest, page: PageCaller) -> HttpResponse:
     """Record inspection results or a certificate of analysis of the caller's lot (``?id=``): the
