@@ -25,6 +25,7 @@ from traceability.access.policy import (
     Actor,
     ResultScope,
     caller_annotations,
+    codes_readable,
     investigation_scope,
     investigations_readable,
     readable_through_investigation,
@@ -36,6 +37,7 @@ from traceability.core.models import Job
 from traceability.genealogy import units_packed_in
 from traceability.investigations.models import Finding, Investigation, TraceRun
 from traceability.ledger.selectors import AmbiguousSubject, UnknownSubject, subject_find, subject_unknown
+from traceability.ledger.selectors import subjects_coded as ledger_subjects_coded
 
 M = TypeVar("M", bound=Model)
 
@@ -262,10 +264,18 @@ def unit_find(*, ident: str, caller: Caller) -> Unit:
     return unit
 
 
-# A bare serial or lot code a regulator looks up is asked of every organisation; the candidates
-# are checked one by one (each a policy answer, a forward trace at most), so a code used by many
-# is cut here and answered as ambiguous.
+# A bare serial or lot code a regulator looks up is asked of every organisation, among what its
+# grants cover (``codes_readable``); this many of each kind at most are named.
 LOOKUP_CANDIDATES = 10
+
+
+def subjects_coded(*, code: str, caller: Caller, limit: int = LOOKUP_CANDIDATES) -> list[Lot | Unit]:
+    """The units whose serial and the lots whose lot code is ``code`` that ``caller`` finds by it
+    (``policy.codes_readable``: a party its own, a regulator those of every organisation its
+    grants cover), each with its owner, ``limit`` of each kind at most: set-based, a fixed number of
+    queries however many share the code."""
+    units, lots = codes_readable(caller.actor)
+    return ledger_subjects_coded(code=code.strip(), lots=lots, units=units, limit=limit)
 
 
 def subject_lookup(*, ident: str, caller: Caller) -> Lot | Unit:
@@ -274,23 +284,20 @@ def subject_lookup(*, ident: str, caller: Caller) -> Lot | Unit:
     (``subject_traceable``, as a finding on it asks).
 
     A party's bare code is looked up among its own records, as ``unit_find`` does; a regulator's
-    among every organisation's, of which only those its grants cover count (one found: it; several:
-    ``AmbiguousSubject`` naming those only). An unknown subject and one the caller may not open are
-    refused alike (``UnknownSubject``, in ``subject_find``'s words).
+    among every organisation's, of which only those its grants cover count (``subjects_coded``; one
+    found: it; several: ``AmbiguousSubject`` naming those only). An unknown subject and one the
+    caller may not open are refused alike (``UnknownSubject``, in ``subject_find``'s words).
     """
     value = ident.strip()
     unknown = subject_unknown(value)
     gs1 = value[:4].lower() == "urn:" or value.lower().startswith(("http://", "https://"))
     if caller.regulator and not gs1:
-        candidates: list[Lot | Unit] = [
-            *Unit.objects.filter(serial=value).select_related("owner")[:LOOKUP_CANDIDATES],
-            *Lot.objects.filter(code=value).select_related("owner")[:LOOKUP_CANDIDATES],
-        ]
-        allowed = [found for found in candidates if _may_open(caller, found)]
+        allowed = subjects_coded(code=value, caller=caller)
         if len(allowed) > 1:
             named = ", ".join(f"{found.identity} ({found.owner.slug})" for found in allowed)
             raise AmbiguousSubject(f"{value!r} names several things: {named}; use an EPC URN or a Digital Link")
-        if not allowed:
+        # The one found is opened as its URN would be: the page's own check (one, whatever was found).
+        if not allowed or not _may_open(caller, allowed[0]):
             raise unknown
         return allowed[0]
     try:

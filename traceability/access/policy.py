@@ -793,6 +793,38 @@ def subjects_offered(actor: Actor) -> Q:
     return Q(owner_id=actor.organisation_id)
 
 
+# --- the lots and units found by their bare code ------------------------------------------------------
+
+
+def codes_readable(actor: Actor) -> tuple[Q, Q]:
+    """The units and the lots ``actor`` finds by their bare serial or lot code, as conditions on
+    ``Unit`` and on ``Lot``. A party: its own (``ledger.selectors.subject_find`` reads a party's bare
+    code among its own: another's code would tell what that one makes; what it received it names by
+    URN or Digital Link). A regulator: in every organisation, those its grants let it open: all with
+    an ``all`` grant; with a jurisdiction grant the units sold into it (``upstream_traceable``) and
+    the lots they were made from (whose trace reaches it, ``grants_cover_subject``); with an
+    investigation grant the units its trace reaches and its subject's lot. Set-based: a fixed
+    number of queries whatever the ledger holds, none per code found."""
+    if actor.sees_all:
+        return Q(), Q()
+    if actor.organisation_id is None:
+        return Q(pk__in=[]), Q(pk__in=[])
+    own = Q(owner_id=actor.organisation_id)
+    if not actor.regulator:
+        return own, own
+    units, lots = [own], [own]
+    snapshot = genealogy.ledger_snapshot()
+    if actor.jurisdictions:
+        sold = genealogy.units_sold_into(actor.jurisdictions)
+        units.append(Q(pk__in=sold.values("pk")))
+        lots.append(Q(pk__any=scopes.lots_upstream_of(sold, snapshot=snapshot)))
+    if (reach := _granted_reach(actor, snapshot)) is not None:
+        units.append(Q(pk__in=reach.units.values("pk")))
+    if actor.investigation_ids:  # a lot is covered as an investigation's own subject (``_same_subject``)
+        lots.append(Q(pk__in=_granted_findings(actor).filter(subject_lot__isnull=False).values("subject_lot_id")))
+    return functools.reduce(operator.or_, units), functools.reduce(operator.or_, lots)
+
+
 # --- what a job's figures show whom ----------------------------------------------------------------
 
 

@@ -277,6 +277,17 @@ def subject_codes_starting(*, prefix: str, lots: Q, units: Q, limit: int) -> lis
     return sorted(found, key=lambda found: (found.code, found.kind))[:limit]
 
 
+def subjects_coded(*, code: str, lots: Q, units: Q, limit: int) -> list[Lot | Unit]:
+    """The units (``units``: a condition on ``Unit``, the access policy's) whose serial is ``code``
+    and the lots (``lots``) whose lot code is, with their owners, units first, ``limit`` of each at
+    most: two queries, whatever the number found."""
+    found: list[Lot | Unit] = list(
+        Unit.objects.filter(units, serial=code).select_related("owner").order_by("owner__name", "gtin", "pk")[:limit]
+    )
+    found += Lot.objects.filter(lots, code=code).select_related("owner").order_by("owner__name", "gtin", "pk")[:limit]
+    return found
+
+
 def _named(identity: str, code: str) -> str:
     """How a form names a stored identity: a code two of an organisation's GTINs share names
     several things, its Digital Link one; an own code is its code (it has no link)."""

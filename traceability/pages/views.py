@@ -29,7 +29,13 @@ from packs.selectors import unit_certificates
 from suppliers.models import CertificateScheme, Organisation
 from traceability import genealogy
 from traceability.access.audit import audit_entries_visible, audit_reader
-from traceability.access.permissions import subject_lookup, units_in_container, units_of_gtin, units_readable
+from traceability.access.permissions import (
+    subject_lookup,
+    subjects_coded,
+    units_in_container,
+    units_of_gtin,
+    units_readable,
+)
 from traceability.access.policy import (
     Actor,
     downstream_scope,
@@ -269,7 +275,9 @@ _DIGITS = re.compile(r"\d{8}|\d{12,14}|\d{18}")
 def search(request: HttpRequest, page: PageCaller) -> HttpResponse:
     """One box for every identifier: a serial or lot code, an EPC URN or Digital Link of a unit or a
     lot (its page), a GTIN (the caller's units of that trade item) or an SSCC (the caller's units
-    packed in that carton or pallet). A bad or unknown one is answered on the page, saying why."""
+    packed in that carton or pallet). A bad or unknown one is answered on the page, saying why.
+    A party's bare code is its own; a regulator's is every organisation's its grants cover
+    (the regulator's desk: one found opens, several are listed with their owners to pick from)."""
     form = SearchForm(request.GET)
     if not form.is_valid():
         return render(request, "pages/search.html", {"form": form}, status=400)
@@ -277,12 +285,47 @@ def search(request: HttpRequest, page: PageCaller) -> HttpResponse:
     key = _trade_item_or_container(value)
     if key is not None:
         return _units_of_key(request, page, form, key)
+    if page.caller.regulator and not _gs1_named(value):
+        return _coded(request, page, form, value)
     try:
         found = subject_lookup(ident=value, caller=page.caller)
     except SubjectError as refused:
         return _refused_search(request, form, value, refused)
     view = "pages:unit" if isinstance(found, Unit) else "pages:lot"
     return HttpResponseRedirect(f"{reverse(view)}?{_query(value)}")
+
+
+def _gs1_named(value: str) -> bool:
+    return value[:4].lower() == "urn:" or value.lower().startswith(("http://", "https://"))
+
+
+def _coded(request: HttpRequest, page: PageCaller, form: SearchForm, value: str) -> HttpResponse:
+    """A regulator's bare serial or lot code: the units and lots of every organisation its grants
+    cover known by it (the access policy's ``codes_readable``; a fixed number of queries). One opens
+    its page; several are listed, each with its owner and its trade item, to pick from."""
+    found = subjects_coded(code=value, caller=page.caller)
+    if not found:
+        message = _("Nothing you may open is known as “%(value)s”.") % {"value": value}
+        return render(request, "pages/search.html", {"form": form, "error": message}, status=404)
+    if len(found) == 1:
+        view = "pages:unit" if isinstance(found[0], Unit) else "pages:lot"
+        return HttpResponseRedirect(f"{reverse(view)}?{_query(value)}")
+    rows = [
+        {
+            "code": subject.serial if isinstance(subject, Unit) else subject.code,
+            "kind": _("Unit") if isinstance(subject, Unit) else _("Lot"),
+            "owner": subject.owner.name,
+            "gtin": subject.gtin or "",
+            "link": _subject_url(
+                "pages:unit" if isinstance(subject, Unit) else "pages:lot",
+                subject.identity,
+                subject.serial if isinstance(subject, Unit) else subject.code,
+            ),
+        }
+        for subject in found
+    ]
+    heading = _("Everything known as “%(value)s” within your grants") % {"value": value}
+    return render(request, "pages/search.html", {"form": form, "heading": heading, "matches": rows})
 
 
 def _trade_item_or_container(value: str) -> identifiers.GtinClass | identifiers.Sscc | None:
