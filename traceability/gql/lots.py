@@ -236,7 +236,8 @@ def affected_page(
     rows: tuple[AffectedUnitRow, ...] = ()
     next_after: int | None = None
     if first:
-        page = affected_units_page(forward=forward, after=after, limit=first, filters=filters)
+        # Who received each unit is read only if a unit's ``shipments`` is asked for (its loader).
+        page = affected_units_page(forward=forward, after=after, limit=first, filters=filters, shipments=False)
         rows, next_after = page.rows, page.next_after
     context.prefix_length.prepare(
         [row.identity for row in rows]
@@ -245,7 +246,7 @@ def affected_page(
     edges = [{"cursor": cursor_of(AFFECTED, row.unit_id), "node": row} for row in rows]
     from traceability.gql.units import units_expected  # units render lots: the two modules meet here
 
-    units_expected(context, [row.unit_id for row in rows], shipments={row.unit_id: list(row.shipments) for row in rows})
+    units_expected(context, [row.unit_id for row in rows])
     # A filtered page may stop short of ``first`` having scanned its budget: the end cursor is where
     # the scan stopped, so the next page carries on from there, not from the last unit shown.
     end = next_after if next_after is not None else (rows[-1].unit_id if rows else None)

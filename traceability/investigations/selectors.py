@@ -354,9 +354,16 @@ class AffectedUnitsPage:
 
 
 def affected_units_page(
-    *, forward: genealogy.Forward, after: int, limit: int, filters: AffectedUnitFilters | None = None
+    *,
+    forward: genealogy.Forward,
+    after: int,
+    limit: int,
+    filters: AffectedUnitFilters | None = None,
+    shipments: bool = True,
 ) -> AffectedUnitsPage:
-    """One page of the affected units after unit id ``after``, in unit id order, with their shipments.
+    """One page of the affected units after unit id ``after``, in unit id order, with their shipments
+    (``shipments=False``: without them, for a reader that reads them apart if asked, as GraphQL's
+    units do; a consignee filter reads them all the same).
 
     Unfiltered, a page is one batch of ``limit + 1`` units (the extra one says whether there is a
     next page): about a dozen queries whatever ``limit`` is. Filtered, batches are scanned until the
@@ -386,7 +393,10 @@ def affected_units_page(
             candidates = candidates[: limit - len(selected)]
             joined_to = candidates[-1].unit_id if candidates else None
         units = Unit.objects.filter(filters.shown) if owned and filters.shown is not None else Unit.objects.all()
-        joined = {j.affected.unit_id: j for j in _joined(candidates, units=units, shipments=True)}
+        joined = {
+            j.affected.unit_id: j
+            for j in _joined(candidates, units=units, shipments=shipments or bool(filters.consignee))
+        }
         for affected in batch:
             if len(selected) == limit or (joined_to is not None and affected.unit_id > joined_to):
                 break
