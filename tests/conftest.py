@@ -144,12 +144,9 @@ def _isolated_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[
     celery_app.close()  # drop pooled connections made with the old options
 
 
-@pytest.fixture()
-def celery_worker(_isolated_broker: dict[str, str], transactional_db: None) -> Iterator[object]:
-    """A real worker (threads in this process) consuming both queues through the real broker.
-
-    Tests using it see only committed data, hence ``transactional_db``.
-    """
+@contextlib.contextmanager
+def _worker_threads() -> Iterator[object]:
+    """A real worker (threads in this process) consuming both queues through the real broker."""
     from celery.contrib.testing.worker import start_worker
     from django.db import connection
 
@@ -158,19 +155,47 @@ def celery_worker(_isolated_broker: dict[str, str], transactional_db: None) -> I
     # with the test, so theirs are closed after each task, or the test database could not be dropped.
     kept_for = connection.settings_dict.get("CONN_MAX_AGE", 0)
     connection.settings_dict["CONN_MAX_AGE"] = 0
-    with start_worker(
-        celery_app,
-        pool="threads",
-        concurrency=2,
-        queues=["light", "heavy"],
-        perform_ping_check=False,
-        loglevel="WARNING",
-        shutdown_timeout=30,
-    ) as worker:
-        try:
+    try:
+        with start_worker(
+            celery_app,
+            pool="threads",
+            concurrency=2,
+            queues=["light", "heavy"],
+            perform_ping_check=False,
+            loglevel="WARNING",
+            shutdown_timeout=30,
+        ) as worker:
             yield worker
-        finally:
-            connection.settings_dict["CONN_MAX_AGE"] = kept_for
+    finally:
+        connection.settings_dict["CONN_MAX_AGE"] = kept_for
+
+
+@pytest.fixture()
+def celery_worker(_isolated_broker: dict[str, str], transactional_db: None) -> Iterator[object]:
+    """A real worker (threads in this process) consuming both queues through the real broker.
+
+    Tests using it see only committed data, hence ``transactional_db``.
+    """
+    with _worker_threads() as worker:
+        yield worker
+
+
+@pytest.fixture()
+def celery_worker_later(_isolated_broker: dict[str, str], transactional_db: None) -> Iterator[Callable[[], object]]:
+    """Start the same real worker when the test says so, e.g. once a page has shown a run still queued:
+    what the ledger sent before waits in the broker, as it does for a worker that is down, so a test can
+    see a page poll a run from below 100% to its end however fast the machine traces. Called twice, it
+    answers the worker already started. Stopped when the test ends.
+    """
+    with contextlib.ExitStack() as stack:
+        started: list[object] = []
+
+        def start() -> object:
+            if not started:
+                started.append(stack.enter_context(_worker_threads()))
+            return started[0]
+
+        yield start
 
 
 @pytest.fixture(scope="module")

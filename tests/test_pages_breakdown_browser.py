@@ -16,7 +16,7 @@ from tests.factories import OrganisationFactory
 from tests.jobs_support import run_job
 from tests.test_api_support import client_for, member, raise_finding, urn
 from tests.test_browser import _session_cookie
-from tests.test_pages_browser import browser_page
+from tests.test_pages_browser import _texts_seen, _watch_text, browser_page
 from tests.trace_world import add_competitor, build_world
 from traceability.investigations.models import TraceRun
 
@@ -38,12 +38,14 @@ def test_the_breakdowns_are_drawn_when_the_run_finishes_and_a_model_picked_narro
         page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
         page.goto(url)
         before = page.locator("canvas.ledger-chart").count()
+        _watch_text(page, "#run-percent")
         # when the run finishes while the page is open (htmx brings its section in)
         # (in a thread of its own: Playwright's loop runs in this one, where Django refuses the ORM)
         worker = threading.Thread(target=_run_job, args=(run.job,))
         worker.start()
         worker.join()
         expect(page.locator("#run-percent")).to_have_text("100%", timeout=30_000)
+        percents = _texts_seen(page)
         page.wait_for_selector("#chart-consignees")
         drawn = page.evaluate(
             """keys => keys.map(key => {
@@ -63,6 +65,7 @@ def test_the_breakdowns_are_drawn_when_the_run_finishes_and_a_model_picked_narro
         redrawn = page.evaluate("() => Boolean(window.Chart.getChart(document.getElementById('chart-sites')))")
     # then
     assert before == 0
+    assert percents is not None and percents[0] == "0%" and percents[-1] == "100%"  # None: the page navigated
     assert drawn == [
         ["product-models", True, 2],
         ["work-orders", True, 2],

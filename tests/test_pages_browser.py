@@ -70,6 +70,28 @@ def _screenshot(page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
+def _watch_text(page, selector: str) -> None:
+    """Record, in the page's document, every text the element at ``selector`` shows from now on: htmx
+    swaps it for a new element each time it asks again, so the document is watched, not the element. A
+    navigation starts a new document without the record, and ``_texts_seen`` then answers None."""
+    page.evaluate(
+        """selector => {
+            const text = () => document.querySelector(selector)?.textContent.trim();
+            window.ledgerTextsSeen = [text()];
+            new MutationObserver(() => {
+                const now = text();
+                if (now !== undefined && now !== window.ledgerTextsSeen.at(-1)) window.ledgerTextsSeen.push(now);
+            }).observe(document.body, {childList: true, subtree: true, characterData: true});
+        }""",
+        selector,
+    )
+
+
+def _texts_seen(page) -> list[str] | None:
+    """What ``_watch_text`` recorded in this document, in order; None if the page navigated since."""
+    return page.evaluate("() => window.ledgerTextsSeen ?? null")
+
+
 @pytest.fixture()
 def world():
     """The trace world with the competitor, countries, brand A's finding on M1, and a regulator with

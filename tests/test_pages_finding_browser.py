@@ -13,7 +13,7 @@ from packs.models import Unit
 from suppliers.models import MemberRole, Membership
 from tests.test_api_support import member
 from tests.test_browser import _session_cookie
-from tests.test_pages_browser import _axe_violations, browser_page
+from tests.test_pages_browser import _axe_violations, _texts_seen, _watch_text, browser_page
 from tests.trace_world import add_competitor, build_world
 from traceability.investigations.models import Investigation, TraceRun
 from traceability.investigations.services import finding_record
@@ -81,8 +81,10 @@ def test_a_qa_engineer_picks_an_offered_unit_attaches_evidence_and_watches_the_d
         page.goto(f"{live_server.url}/desk/")
         waiting = page.locator(f"#percent-{number}").inner_text()
         page.on("framenavigated", lambda frame: navigations.append(frame.url) if frame == page.main_frame else None)
+        _watch_text(page, f"#percent-{number}")
         job_run.apply_async(args=[str(job.pk), job.done])
         expect(page.locator(f"#percent-{number}")).to_have_text("100%", timeout=60_000)
+        percents = _texts_seen(page)
         expect(page.locator("#desk-investigations")).not_to_have_attribute("hx-trigger", "every 2s", timeout=10_000)
     # and axe-core checks the form with a unit offered (in a browser that lets its script in)
     with browser_page(cookies=[cookie], bypass_csp=True) as page:
@@ -99,5 +101,6 @@ def test_a_qa_engineer_picks_an_offered_unit_attaches_evidence_and_watches_the_d
     assert [a.name for a in investigation.finding.attachments.all()] == ["XRF report.pdf"]
     assert supplier_shown and subject_hidden
     assert waiting == "0%"
+    assert percents is not None and percents[0] == "0%" and percents[-1] == "100%"  # None: the page navigated
     assert navigations == []  # the bar moved through htmx alone
     assert axe == []
