@@ -17,9 +17,11 @@ from tests.factories import OrganisationFactory, SiteFactory
 from tests.jobs_support import run_job
 from tests.test_api_support import client_for, member, raise_finding, urn
 from tests.trace_world import add_competitor, build_world
+from traceability.access.models import GrantScope
 from traceability.access.policy import Actor, granted_identifiers
+from traceability.access.services import grant_add
 from traceability.genealogy.models import SegmentInput
-from traceability.investigations.models import TraceRun
+from traceability.investigations.models import Finding, TraceRun
 from traceability.investigations.services import finding_record
 
 pytestmark = pytest.mark.django_db
@@ -84,6 +86,74 @@ def test_a_finding_on_a_suppliers_or_sites_lots_is_traced_once_in_the_request(su
     run = TraceRun.objects.get(pk=response.json()["run"])
     preview = run.investigation.preview
     assert preview["position"] == run.position == traces[0]["snapshot"].position
+    monkeypatch.undo()
+    run_job(run.job)
+    run.refresh_from_db()
+    assert (run.definite_units, run.potential_units) == (preview["definite_units"], preview["potential_units"])
+    assert run.definite_units + run.potential_units > 0
+
+
+INQUIRE = """mutation Inquire($supplier: String) {
+  recordFinding(supplier: $supplier, category: METALLIC_DEBRIS, severity: HIGH, description: "Fe 45 µm") {
+    findingId errors { code message field } } }"""
+
+
+def _inquiry_through(interface: str, user, supplier: str) -> int:
+    """Record a finding on every lot of ``supplier`` as ``user`` through ``interface``: its number."""
+    match interface:
+        case "REST":
+            response = raise_finding(client_for(user), None, subject_supplier=supplier)
+            assert response.status_code == 201, response.json()
+            return int(response.json()["id"])
+        case "page":
+            client = Client()
+            client.force_login(user)
+            body = {"category": "metallic_debris", "severity": "high", "description": "Fe 45 µm"}
+            response = client.post("/finding/new/", {**body, "subject_kind": "supplier", "supplier": supplier})
+            assert response.status_code == 302, response.content.decode()
+            return Finding.objects.get(investigation__pk=int(response["Location"].strip("/").rsplit("/", 1)[1])).pk
+    key = api_token_issue(membership=Membership.objects.get(user=user))
+    answer = Client().post(
+        "/graphql/",
+        {"query": INQUIRE, "variables": {"supplier": supplier}},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Token {key}",
+    )
+    recorded = answer.json()["data"]["recordFinding"]
+    assert recorded["errors"] == [], recorded
+    return int(recorded["findingId"])
+
+
+@pytest.mark.parametrize("interface", ["REST", "page", "GraphQL"])
+def test_a_jurisdiction_scoped_regulators_inquiry_on_a_supplier_is_traced_once_in_the_request(interface, monkeypatch):
+    # given a regulator of Germany, where distributor D1 sold units built from material lot M1: its
+    # grant covers M1's supplier only as far as the supplier's lots' trace reaches Germany
+    from traceability import genealogy
+
+    w = build_world()
+    type(w.d1).objects.filter(pk=w.d1.pk).update(country="DE")
+    germany = OrganisationFactory(role=Role.REGULATOR, all_grant=False)
+    grant_add(regulator=germany, scope=GrantScope.JURISDICTION, jurisdiction="DE")
+    regulator = member(germany)
+    traces = []
+    real = genealogy.forward_trace
+
+    def counted(**kwargs):
+        traces.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(genealogy, "forward_trace", counted)
+    # when it records an inquiry on the supplier's lots
+    number = _inquiry_through(interface, regulator, w.m1.owner.slug)
+    # then the grant's check traced the supplier's lots, and that trace is the preview's and the run's position
+    assert len(traces) == 1
+    assert traces[0]["seed_lot_ids"] == sorted(Lot.objects.filter(owner=w.m1.owner).values_list("pk", flat=True))
+    finding = Finding.objects.select_related("investigation").get(pk=number)
+    assert (finding.inquiry, finding.owner_id, finding.subject_organisation_id) == (True, germany.pk, w.m1.owner_id)
+    run = TraceRun.objects.select_related("job").get(investigation=finding.investigation)
+    preview = finding.investigation.preview
+    assert preview["position"] == run.position == traces[0]["snapshot"].position
+    assert "DE" in preview["countries"]
     monkeypatch.undo()
     run_job(run.job)
     run.refresh_from_db()

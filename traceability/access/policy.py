@@ -215,8 +215,8 @@ def subject_traceable(
 class SubjectCheck:
     """``subject_traceable``'s answer, with the forward trace of the subject it made to reach it
     (when it made one: a lot or unit the actor does not own; a supplier's or site's lots, none of
-    them the actor's), which recording the finding then counts its preview from instead of tracing
-    the subject again."""
+    them the actor's; the subject a regulator's jurisdiction grant was asked about), which recording
+    the finding then counts its preview from instead of tracing the subject again."""
 
     allowed: bool
     forward: genealogy.Forward | None = None
@@ -231,7 +231,7 @@ def subject_check(
             lot_ids = list(lot_ids)
             if not lot_ids:  # none in the window: answered as outside the grants, not as "has none here"
                 return SubjectCheck(False)
-        return SubjectCheck(grants_cover_subject(actor, subject, lot_ids=lot_ids))
+        return _grants_checked(actor, subject, lot_ids=lot_ids)
     match subject:
         case Lot():
             return _traces_checked(actor, lots=[subject.pk], units=[])
@@ -296,14 +296,23 @@ def grants_cover_subject(
     (the trace and its consignees, set-based; for a supplier or site, of ``lot_ids`` when given: the
     lots of the finding's window, else all its lots). An ``all`` grant covers everything.
     """
+    return _grants_checked(actor, subject, lot_ids=lot_ids).allowed
+
+
+def _grants_checked(
+    actor: Actor, subject: Lot | Unit | Organisation | Site, *, lot_ids: Iterable[int] | None = None
+) -> SubjectCheck:
+    """``grants_cover_subject``, with the trace of the subject it made for a jurisdiction grant (when
+    it covers the subject), which the inquiry then counts its preview from: a supplier's hundreds of
+    lots are walked once in the request, not once to judge and again to count."""
     if actor.sees_all:
-        return True
+        return SubjectCheck(True)
     if not actor.regulator:
-        return False
+        return SubjectCheck(False)
     if actor.investigation_ids and _granted_findings(actor).filter(**_same_subject(subject)).exists():
-        return True
+        return SubjectCheck(True)
     if not actor.jurisdictions:
-        return False
+        return SubjectCheck(False)
     match subject:
         case Lot():
             seeds: tuple[list[int], list[int]] = ([subject.pk], [])
@@ -313,11 +322,12 @@ def grants_cover_subject(
             lots = _lots_of(subject).values_list("pk", flat=True) if lot_ids is None else lot_ids
             seeds = (list(lots), [])
     if not (seeds[0] or seeds[1]):
-        return False
+        return SubjectCheck(False)
     forward = genealogy.forward_trace(
         snapshot=genealogy.ledger_snapshot(), seed_lot_ids=seeds[0], seed_unit_ids=seeds[1]
     )
-    return reaches_jurisdiction(actor, forward)
+    allowed = reaches_jurisdiction(actor, forward)
+    return SubjectCheck(allowed, forward if allowed else None)
 
 
 def reaches_jurisdiction(actor: Actor, forward: genealogy.Forward) -> bool:

@@ -146,7 +146,7 @@ def _named(
 ) -> tuple[Any, Any]:
     """The one subject a finding names (a lot or unit, all lots of a supplier, or of a site,
     those of a production window for the last two), checked as REST's ``FindingInput`` and
-    findings view check it, with the trace the check made of a lot or unit."""
+    findings view check it, with the trace the check made of the subject (None when it made none)."""
     named = {"subject": subject, "supplier": supplier, "site": site}
     given = [name for name, value in named.items() if value is not None]
     if len(given) != 1:
@@ -166,7 +166,8 @@ def _named(
         raise Refused("invalid_window", "the window ends before it starts", "windowTo")
     party = _supplier(supplier) if supplier is not None else _site(site or "")
     lot_ids = finding_subject_lots(party, window_from=window_from, window_to=window_to)
-    if not subject_check(caller.actor, party, lot_ids=lot_ids).allowed:
+    check = subject_check(caller.actor, party, lot_ids=lot_ids)
+    if not check.allowed:
         # A supplier or site is in the directory; its lots, and whether it has any in the window,
         # are the ledger's: one answer whether it has none or only lots the caller may not trace.
         kind, value = given[0], named[given[0]]
@@ -174,7 +175,7 @@ def _named(
         raise Refused("unknown_subject", f"no lot of {kind} {value!r} is known {within}", kind)
     if lot_ids == []:  # only one who may see every lot gets here and learns that a supplier or site has none
         raise Refused("empty_subject", f"{party} has no lots in the window given", given[0])
-    return party, None
+    return party, check.forward
 
 
 def _supplier(slug: str) -> OrganisationModel:
