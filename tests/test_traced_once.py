@@ -8,10 +8,11 @@ from django.db import connection
 from django.db.models import F
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from graphql_relay import to_global_id
 
 from cells.models import Lot
 from packs.models import Container, Unit
-from suppliers.models import Membership, Role
+from suppliers.models import Membership, Organisation, Role, Site
 from suppliers.services import api_token_issue
 from tests.factories import OrganisationFactory, SiteFactory
 from tests.jobs_support import run_job
@@ -93,29 +94,33 @@ def test_a_finding_on_a_suppliers_or_sites_lots_is_traced_once_in_the_request(su
     assert run.definite_units + run.potential_units > 0
 
 
-INQUIRE = """mutation Inquire($supplier: String) {
-  recordFinding(supplier: $supplier, category: METALLIC_DEBRIS, severity: HIGH, description: "Fe 45 µm") {
+INQUIRE = """mutation Inquire($supplier: String, $site: ID) {
+  recordFinding(supplier: $supplier, site: $site, category: METALLIC_DEBRIS, severity: HIGH, description: "Fe") {
     findingId errors { code message field } } }"""
 
 
-def _inquiry_through(interface: str, user, supplier: str) -> int:
-    """Record a finding on every lot of ``supplier`` as ``user`` through ``interface``: its number."""
+def _inquiry_through(interface: str, user, named: str, party: Organisation | Site) -> int:
+    """Record a finding on every lot of a supplier or site (``named``) as ``user`` through ``interface``:
+    its number."""
     match interface:
         case "REST":
-            response = raise_finding(client_for(user), None, subject_supplier=supplier)
+            value = party.slug if named == "supplier" else party.pk
+            response = raise_finding(client_for(user), None, **{f"subject_{named}": value})
             assert response.status_code == 201, response.json()
             return int(response.json()["id"])
         case "page":
             client = Client()
             client.force_login(user)
             body = {"category": "metallic_debris", "severity": "high", "description": "Fe 45 µm"}
-            response = client.post("/finding/new/", {**body, "subject_kind": "supplier", "supplier": supplier})
+            value = party.slug if named == "supplier" else party.pk
+            response = client.post("/finding/new/", {**body, "subject_kind": named, named: value})
             assert response.status_code == 302, response.content.decode()
             return Finding.objects.get(investigation__pk=int(response["Location"].strip("/").rsplit("/", 1)[1])).pk
     key = api_token_issue(membership=Membership.objects.get(user=user))
+    value = party.slug if named == "supplier" else to_global_id("Site", party.pk)
     answer = Client().post(
         "/graphql/",
-        {"query": INQUIRE, "variables": {"supplier": supplier}},
+        {"query": INQUIRE, "variables": {named: value}},
         content_type="application/json",
         HTTP_AUTHORIZATION=f"Token {key}",
     )
@@ -124,14 +129,22 @@ def _inquiry_through(interface: str, user, supplier: str) -> int:
     return int(recorded["findingId"])
 
 
+@pytest.mark.parametrize("named", ["supplier", "site"])
 @pytest.mark.parametrize("interface", ["REST", "page", "GraphQL"])
-def test_a_jurisdiction_scoped_regulators_inquiry_on_a_supplier_is_traced_once_in_the_request(interface, monkeypatch):
-    # given a regulator of Germany, where distributor D1 sold units built from material lot M1: its
-    # grant covers M1's supplier only as far as the supplier's lots' trace reaches Germany
+def test_a_jurisdiction_scoped_regulators_inquiry_on_a_supplier_or_site_is_traced_once_in_the_request(
+    interface, named, monkeypatch
+):
+    # given a regulator of Germany, where distributor D1 sold units built from material lot M1, made at
+    # its supplier's plant: its grant covers the supplier (or plant) only as far as the trace of the
+    # lots reaches Germany
     from traceability import genealogy
 
     w = build_world()
     type(w.d1).objects.filter(pk=w.d1.pk).update(country="DE")
+    plant = SiteFactory(owner=w.m1.owner)
+    Lot.objects.filter(pk=w.m1.pk).update(site=plant)
+    party = {"supplier": w.m1.owner, "site": plant}[named]
+    lots = Lot.objects.filter(owner=w.m1.owner) if named == "supplier" else Lot.objects.filter(site=plant)
     germany = OrganisationFactory(role=Role.REGULATOR, all_grant=False)
     grant_add(regulator=germany, scope=GrantScope.JURISDICTION, jurisdiction="DE")
     regulator = member(germany)
@@ -143,13 +156,13 @@ def test_a_jurisdiction_scoped_regulators_inquiry_on_a_supplier_is_traced_once_i
         return real(**kwargs)
 
     monkeypatch.setattr(genealogy, "forward_trace", counted)
-    # when it records an inquiry on the supplier's lots
-    number = _inquiry_through(interface, regulator, w.m1.owner.slug)
-    # then the grant's check traced the supplier's lots, and that trace is the preview's and the run's position
+    # when it records an inquiry on the supplier's (or plant's) lots
+    number = _inquiry_through(interface, regulator, named, party)
+    # then the grant's check traced the lots, and that trace is the preview's and the run's position
     assert len(traces) == 1
-    assert traces[0]["seed_lot_ids"] == sorted(Lot.objects.filter(owner=w.m1.owner).values_list("pk", flat=True))
+    assert traces[0]["seed_lot_ids"] == sorted(lots.values_list("pk", flat=True))
     finding = Finding.objects.select_related("investigation").get(pk=number)
-    assert (finding.inquiry, finding.owner_id, finding.subject_organisation_id) == (True, germany.pk, w.m1.owner_id)
+    assert (finding.inquiry, finding.owner_id, finding.subject_kind) == (True, germany.pk, named)
     run = TraceRun.objects.select_related("job").get(investigation=finding.investigation)
     preview = finding.investigation.preview
     assert preview["position"] == run.position == traces[0]["snapshot"].position
