@@ -8,11 +8,12 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
-from packs.models import Unit
+from packs.models import Shipment, Unit
 from suppliers.models import Membership
 from suppliers.services import api_token_create
+from tests.factories import SiteFactory
 from tests.jobs_support import run_job
-from tests.test_api_support import client_for, member, more_units, raise_finding, traced, urn, written
+from tests.test_api_support import callers, client_for, member, more_units, raise_finding, traced, urn, written
 from tests.trace_world import build_world
 from traceability import genealogy
 from traceability.api import selectors as api_selectors
@@ -289,10 +290,29 @@ def test_consignees_of_a_run_with_counts_and_shipping_dates():
                 "units": 3,
                 "first_shipped_at": shipped,
                 "last_shipped_at": shipped,
+                "ship_to_countries": [],
             }
             for d, shipped in ((w.d1, "2024-03-03T08:00:00Z"), (w.d2, "2024-03-04T08:00:00Z"))
         ],
     }
+
+
+@pytest.mark.parametrize("caller", ["owner", "regulator"])
+def test_consignees_name_the_countries_their_shipments_were_addressed_to(caller):
+    # given D1's shipment addressed to its warehouse in Italy, D2's to no site; the owner's share is
+    # counted from the result, the regulator's whole run read as stored: both name the same countries
+    w = build_world()
+    Shipment.objects.filter(consignee=w.d1).update(ship_to=SiteFactory(owner=w.d1, country="IT"))
+    client = callers(w)[caller]
+    run = traced(client_for(member(w.brand)), w)["run"]
+    # when
+    response = client.get(f"/api/v1/runs/{run}/consignees/")
+    # then
+    assert response.status_code == 200
+    assert [(c["organisation"], c["ship_to_countries"]) for c in response.json()["results"]] == [
+        (w.d1.slug, ["IT"]),
+        (w.d2.slug, []),
+    ]
 
 
 def test_consignees_come_a_page_at_a_time_like_every_list():

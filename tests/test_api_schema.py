@@ -72,6 +72,28 @@ def test_the_schema_describes_the_error_shape_and_the_unit_filters(tmp_path):
     assert {p["name"] for p in findings["parameters"]} >= {"category", "severity", "cursor", "limit"}
 
 
+def test_a_runs_consignees_declare_their_ship_to_countries_beside_the_fields_they_had(tmp_path):
+    # given
+    target = tmp_path / "schema.yaml"
+    # when
+    call_command("spectacular", "--file", str(target))
+    # then the field is added, and none of those before it changed name
+    consignee = yaml.safe_load(target.read_text())["components"]["schemas"]["Consignee"]
+    assert list(consignee["properties"]) == [
+        "organisation",
+        "name",
+        "roles",
+        "pgln",
+        "units",
+        "first_shipped_at",
+        "last_shipped_at",
+        "ship_to_countries",
+    ]
+    assert consignee["properties"]["ship_to_countries"]["type"] == "array"
+    assert consignee["properties"]["ship_to_countries"]["items"] == {"type": "string"}
+    assert "ship_to_countries" in consignee["required"]
+
+
 def _operations(schema: dict) -> dict[tuple[str, str], dict]:
     return {
         (method.upper(), path): operation

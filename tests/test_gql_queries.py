@@ -12,7 +12,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from cells.models import Inspection, Lot
-from packs.models import Unit
+from packs.models import Shipment, ShipmentItem, Unit
 from suppliers.models import Membership, Role
 from suppliers.services import api_token_issue
 from tests.factories import CertificateFactory, OrganisationFactory, SiteFactory
@@ -218,6 +218,32 @@ def test_an_investigation_is_null_to_whom_it_is_not_readable_and_its_owner_sees_
     assert run["affectedUnits"]["totalCount"] == run["definiteCount"] + run["potentialCount"] == 37
     assert "U9" not in {e["node"]["unit"]["serial"] for e in run["affectedUnits"]["edges"]}
     assert sum(m["units"] for m in run["breakdown"]["productModels"]) == 37
+
+
+CONSIGNEES = """query C($number: Int!) { investigation(number: $number) { latestRun {
+  consignees { organisation { slug } shipToCountries }
+  breakdown { consignees { organisation { slug } shipToCountries } } } } }"""
+
+
+@pytest.mark.parametrize("caller", ["regulator", "brand"])
+def test_a_runs_consignees_name_the_countries_their_shipments_were_addressed_to(world, caller):
+    # given D1's shipment addressed to its warehouses in Italy and France, the others' to no site; the
+    # regulator reads the run whole as stored, the brand its share counted from the result
+    Shipment.objects.filter(consignee=world.d1).update(ship_to=SiteFactory(owner=world.d1, country="IT"))
+    shipment = Shipment.objects.get(consignee=world.d1)
+    shipment.pk, shipment.reference = None, "DA-1b"
+    shipment.ship_to = SiteFactory(owner=world.d1, country="FR")
+    shipment.save()
+    ShipmentItem.objects.create(shipment=shipment, unit_id=world.u[8])
+    investigation = _traced_investigation(world)
+    # when
+    _, data = _queries(_key(getattr(world, caller)), CONSIGNEES, number=investigation.pk)
+    # then
+    run = data["investigation"]["latestRun"]
+    countries = {c["organisation"]["slug"]: c["shipToCountries"] for c in run["consignees"]}
+    assert countries[world.d1.slug] == ["FR", "IT"]
+    assert countries[world.d2.slug] == []
+    assert run["breakdown"]["consignees"] == run["consignees"]
 
 
 UNIT_FIELDS = """id identity serial owner { slug sites { name } members { role count } }

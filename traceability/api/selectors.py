@@ -144,6 +144,7 @@ def consignee_body(consignee: AffectedConsignee, *, prefix_length: PrefixLength)
         "units": consignee.units,
         "first_shipped_at": consignee.first_shipped_at,
         "last_shipped_at": consignee.last_shipped_at,
+        "ship_to_countries": sorted(consignee.ship_to_countries),
     }
 
 

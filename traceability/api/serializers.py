@@ -553,6 +553,13 @@ class ConsigneeSerializer(serializers.Serializer):
     units = serializers.IntegerField()
     first_shipped_at = serializers.DateTimeField()
     last_shipped_at = serializers.DateTimeField()
+    ship_to_countries = serializers.ListField(
+        child=serializers.CharField(),
+        help_text=(
+            "ISO 3166-1 alpha-2 codes of the countries of the sites its shipments of affected units were"
+            " addressed to, alphabetically; empty when none named a site (or the run was stored before they were kept)."
+        ),
+    )
 
 
 class CountsSerializer(serializers.Serializer):

@@ -152,6 +152,14 @@ class Consignee(graphene.ObjectType):
     units = graphene.Int(required=True)
     first_shipped_at = graphene.DateTime(required=True)
     last_shipped_at = graphene.DateTime(required=True)
+    ship_to_countries = graphene.List(
+        graphene.NonNull(graphene.String),
+        required=True,
+        description=(
+            "ISO 3166-1 alpha-2 codes of the countries of the sites its shipments of affected units were"
+            " addressed to, alphabetically; empty when none named a site (or the run was stored before they were kept)."
+        ),
+    )
 
 
 class Breakdown(graphene.ObjectType):
@@ -170,6 +178,7 @@ def _consignee(consignee: AffectedConsignee) -> dict[str, Any]:
         "units": consignee.units,
         "first_shipped_at": consignee.first_shipped_at,
         "last_shipped_at": consignee.last_shipped_at,
+        "ship_to_countries": sorted(consignee.ship_to_countries),
     }
 
 
