@@ -16,14 +16,14 @@ from suppliers.models import Membership, Organisation, Role, Site
 from suppliers.services import api_token_issue
 from tests.factories import OrganisationFactory, SiteFactory
 from tests.jobs_support import run_job
-from tests.test_api_support import client_for, member, raise_finding, urn
+from tests.test_api_support import client_for, member, more_units, raise_finding, urn
 from tests.trace_world import add_competitor, build_world
 from traceability.access.models import GrantScope
-from traceability.access.policy import Actor, granted_identifiers
+from traceability.access.policy import Actor, granted_identifiers, upstream_traceable
 from traceability.access.services import grant_add
 from traceability.genealogy.models import SegmentInput
-from traceability.investigations.models import Finding, TraceRun
-from traceability.investigations.services import finding_record
+from traceability.investigations.models import Finding, Investigation, TraceRun
+from traceability.investigations.services import finding_record, trace_run_start
 
 pytestmark = pytest.mark.django_db
 
@@ -221,3 +221,71 @@ def test_a_regulators_investigation_grants_are_traced_together_once_for_what_the
     assert both == {kind: each[0][kind] | each[1][kind] for kind in both}
     assert both["Unit"] == {w.u[i] for i in (1, 4, 5, 6, 7, 8)}
     assert both["Container"] == {w.k1.pk, w.k2.pk, w.p1.pk}
+
+
+def _finding_traced(w, subject) -> Investigation:
+    """The brand's finding on ``subject`` with its first run finished."""
+    investigation = finding_record(
+        owner=w.brand,
+        subject=subject,
+        category="metallic_debris",
+        severity="high",
+        description="Fe 45 µm",
+        submit=lambda job: None,
+    ).investigation
+    run_job(TraceRun.objects.get(investigation=investigation).job)
+    return investigation
+
+
+def _counting_traces(monkeypatch) -> list[dict]:
+    from traceability import genealogy
+
+    traces: list[dict] = []
+    real = genealogy.forward_trace
+
+    def counted(**kwargs):
+        traces.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(genealogy, "forward_trace", counted)
+    return traces
+
+
+def test_a_regulators_lookups_under_an_investigation_grant_trace_nothing_once_its_run_has_finished(monkeypatch):
+    # given a regulator granted the brand's investigation of M1, whose run has finished
+    w = build_world()
+    investigation = _finding_traced(w, w.m1)
+    regulator = OrganisationFactory(role=Role.REGULATOR, all_grant=False)
+    grant_add(regulator=regulator, scope="investigation", investigation=investigation)
+    client = client_for(member(regulator))
+    actor = _granted(regulator.pk, {investigation.pk})
+    traces = _counting_traces(monkeypatch)
+    # when it looks up units and lots, inside the run's reach and outside it
+    looked_up = {
+        unit: client.get(f"/api/v1/units/{urn(Unit.objects.get(pk=w.u[unit]).identity)}/backward/").status_code
+        for unit in (1, 4, 8, 7)
+    }
+    lots = {lot.code: upstream_traceable(actor, lot) for lot in (w.m1, w.m2, w.c2, w.c3, w.mod1, w.c4, w.m3)}
+    # then each is answered as the run reached it (U8 refurbished from U1; C3 made into no unit;
+    # U7, C4 and M3 not downstream of M1), and nothing was traced to answer
+    assert looked_up == {1: 200, 4: 200, 8: 200, 7: 404}
+    assert lots == {"M1": True, "M2": True, "C2": True, "C3": True, "MOD1": True, "C4": False, "M3": False}
+    assert traces == []
+
+
+def test_a_regulators_investigation_grant_covers_what_its_latest_finished_run_reached():
+    # given a regulator granted the brand's investigation of M1, whose run has finished, and a unit
+    # built from module lot MOD1 after it
+    w = build_world()
+    investigation = _finding_traced(w, w.m1)
+    actor = _granted(OrganisationFactory(role=Role.REGULATOR, all_grant=False).pk, {investigation.pk})
+    later = Unit.objects.get(pk=more_units(w, 1)[0])
+    # when it is looked up before a second run, while one traces, and once it has finished
+    before = upstream_traceable(actor, later)
+    rerun = trace_run_start(investigation=investigation, submit=lambda job: None)
+    tracing = upstream_traceable(actor, later)
+    run_job(rerun.job)
+    after = upstream_traceable(actor, later)
+    # then it is covered once a finished run reached it, not before (a trace now would reach it)
+    assert (before, tracing, after) == (False, False, True)
+    assert upstream_traceable(actor, Unit.objects.get(pk=w.u[1])) is True

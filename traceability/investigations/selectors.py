@@ -28,7 +28,7 @@ from traceability import genealogy
 from traceability.core.db import any_sql, prepared_cursor
 from traceability.core.errors import DomainError
 from traceability.core.models import JobStatus
-from traceability.genealogy.models import SegmentMember, SegmentOwner, Transformation, exposure_name
+from traceability.genealogy.models import LotLink, SegmentMember, SegmentOwner, Transformation, exposure_name
 from traceability.genealogy.trace import Link
 from traceability.investigations.models import TraceRun, TraceRunPart, TraceRunSegment, TraceRunUnit
 from traceability.investigations.services import run_party_view, run_result, run_snapshot, run_stored_breakdown
@@ -67,6 +67,70 @@ def finished_run_part(*, run: TraceRun, party_id: int, received: bool | None = N
     if genealogy.received_anything(party_id) if received is None else received:
         return replace(run_result(run), part_of=party_id)
     return run_result(run, owner_id=party_id)
+
+
+# --- what finished runs reached, for the access policy ---------------------------------------------------
+
+
+def latest_finished_runs(*, investigation_ids: Iterable[int]) -> list[TraceRun]:
+    """The latest finished run of each of these investigations that has one (its job succeeded;
+    the latest made, as ``exports.latest_finished_run`` picks it), by investigation: one query."""
+    latest = (
+        TraceRun.objects.filter(investigation=OuterRef("investigation"), job__status=JobStatus.SUCCEEDED)
+        .order_by("-created_at", "-pk")
+        .values("pk")[:1]
+    )
+    ids = frozenset(investigation_ids)
+    return list(
+        TraceRun.objects.filter(investigation_id__any=ids, pk=Subquery(latest))
+        # what ``runs_reach`` reads, not the run's stored counts and breakdown
+        .only(
+            "investigation_id",
+            "position",
+            "last_transformation_id",
+            "retracted_transformation_ids",
+            "seed_lot_ids",
+            "seed_unit_ids",
+        )
+        .order_by("investigation_id")
+    )
+
+
+@dataclass(frozen=True)
+class RunsReach:
+    """What finished runs reached, read from what they stored, with no trace: ``lots``, the lot
+    ids, and ``units``, a condition on ``Unit`` (correlated subqueries of the runs' rows, never
+    loaded)."""
+
+    lots: frozenset[int]
+    units: Q
+
+
+def runs_reach(runs: Sequence[TraceRun]) -> RunsReach:
+    """``RunsReach`` of finished ``runs`` (each as ``latest_finished_runs`` reads it).
+
+    Units: the members, valid at the run's position, of the segments it stored, and the units it
+    stored as reached unit to unit (its subject units among them), as the run's trace reached them.
+    Lots: the run stores no list of them (a segment's stored path is one shortest route, and a lot
+    that fed no segment is on none), so they are walked again over the lot links alone at the run's
+    position: one recursive query a run, which reads no segment and no unit (the trace's cost at a
+    million units is in those), and finds the lots that trace found, as the ledger below a position
+    never changes."""
+    lots: set[int] = set()
+    units = Q(pk__in=[])
+    for run in runs:
+        snapshot = run_snapshot(run)
+        seeds = sorted(set(run.seed_lot_ids))
+        if seeds:
+            lots.update(seeds)
+            lots.update(link.target for link in genealogy.walk(LotLink, snapshot, seeds, forward=True))
+        # Correlated on the unit: a lookup probes the unit's few member rows by their index;
+        # ``pk IN (members)`` would leave the planner free to hash every member of a million-unit run.
+        stored_segments = TraceRunSegment.objects.filter(run_id=run.pk).values("segment_id")
+        member = SegmentMember.objects.filter(snapshot.valid(), unit_id=OuterRef("pk"), segment_id__in=stored_segments)
+        linked = TraceRunUnit.objects.filter(run_id=run.pk, unit_id=OuterRef("pk"))
+        units |= Q(Exists(member)) | Q(Exists(linked))
+    return RunsReach(lots=frozenset(lots), units=units)
 
 
 # --- findings about a party's lots ----------------------------------------------------------------------
