@@ -1,22 +1,33 @@
 """The investigation page's breakdown charts in Debian's Chromium (issue 15): drawn by the vendored
 Chart.js from the data the page gives, in the run's section htmx brings in once the run finishes,
 with no script refused by the Content Security Policy; and the model filter narrowing the units.
+The screenshots in README of a finished run's breakdowns and of an affected unit's path picture
+(docs/screenshots/) are written here.
 """
 
 from __future__ import annotations
 
 import threading
+from urllib.parse import urlencode
 
 import pytest
 from django.db import connection
 from playwright.sync_api import expect
 
+from packs.models import Shipment, Unit
 from suppliers.models import Role
-from tests.factories import OrganisationFactory
+from tests.factories import OrganisationFactory, SiteFactory
 from tests.jobs_support import run_job
 from tests.test_api_support import client_for, member, raise_finding, urn
 from tests.test_browser import _session_cookie
-from tests.test_pages_browser import _texts_seen, _watch_text, browser_page
+from tests.test_pages_browser import (  # noqa: F401  (world: the fixture)
+    TABLET,
+    _screenshot,
+    _texts_seen,
+    _watch_text,
+    browser_page,
+    world,
+)
 from tests.trace_world import add_competitor, build_world
 from traceability.investigations.models import TraceRun
 
@@ -82,3 +93,42 @@ def _run_job(job) -> None:
         run_job(job)
     finally:
         connection.close()
+
+
+def test_a_finished_runs_breakdowns_and_an_affected_units_path_are_photographed(live_server, world):  # noqa: F811
+    # given brand A's finding on M1 in the pages' named world (its plants and distributors named too),
+    # the distributors' shipments addressed to their warehouses, its run finished, and the regulator
+    # who sees it whole
+    world.other_distributor.name = "Pacific Battery Supply"
+    world.other_distributor.save(update_fields=["name"])
+    for site, name in ((world.work_order.site, "Northwind Shenzhen"), (world.other_order.site, "Harbor Penang")):
+        site.name = name
+        site.save(update_fields=["name"])
+    for distributor, country, name in ((world.d1, "DE", "Lager Köln"), (world.d2, "FR", "Entrepôt Lyon")):
+        Shipment.objects.filter(consignee=distributor).update(
+            ship_to=SiteFactory(owner=distributor, country=country, name=name)
+        )
+    run = TraceRun.objects.select_related("job").get(investigation__finding__owner=world.brand)
+    run_job(run.job)
+    cookie = _session_cookie(world.regulator_user, live_server.url)
+    unit = Unit.objects.get(pk=world.u[4])
+    investigation = f"{live_server.url}/investigation/{run.investigation_id}/"
+    with browser_page(cookies=[cookie]) as page:
+        # when its investigation page has drawn every chart, on the tablet held sideways (the charts
+        # side by side; the path's picture scrolls sideways when it is upright)
+        page.set_viewport_size({"width": TABLET["height"], "height": TABLET["width"]})
+        page.goto(investigation)
+        page.wait_for_function(
+            "keys => keys.every(key => window.Chart && window.Chart.getChart(document.getElementById('chart-' + key)))",
+            arg=CHARTS,
+        )
+        countries = page.locator("#consignee-table tbody tr td:last-child").all_inner_texts()
+        _screenshot(page, "investigation-breakdown")
+        # and the path of a unit it reached potentially
+        page.goto(f"{investigation}unit/?{urlencode({'id': unit.identity})}")
+        page.wait_for_selector("#path-picture")
+        boxes = page.locator("#path-picture g.node title").all_inner_texts()
+        _screenshot(page, "unit-path")
+    # then both were photographed with what they show
+    assert sorted(countries) == ["DE", "FR", "—"]
+    assert len(boxes) == 4  # M1, M2, C2 (potentially) and U4
