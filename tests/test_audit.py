@@ -238,10 +238,10 @@ def test_expiring_certificates_on_a_worker_leaves_one_entry_each_from_the_worker
     # given two lapsed certificates of two holders, and a current one
     lapsed = [CertificateFactory(valid_from=dt.date(2020, 1, 1), valid_to=dt.date(2021, 1, 1)) for _ in range(2)]
     CertificateFactory()
-    from suppliers.tasks import certificates_expire
+    from traceability.celery import app
 
-    # when beat's task is run by a worker
-    certificates_expire.delay()
+    # when beat's task is run by a worker, sent as beat sends it: by its name (the schedule's entry)
+    app.send_task(app.conf.beat_schedule["expire-certificates"]["task"])
     # then
     wait_until(lambda: AuditEntry.objects.count() == 2, what="the expiry's entries")
     assert entries() == [
