@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -35,7 +36,7 @@ from cells.selectors import lot_specs
 from suppliers.services import recorded_user
 from traceability.core.audit import AuditAction, audit_record
 from traceability.core.errors import DomainError
-from traceability.core.files import Sniffed, file_sniffed
+from traceability.core.files import Sniffed, file_sniffed, file_stored
 
 # A value's digits as ``Measurement.value`` keeps them (max_digits=20, decimal_places=6).
 _INTEGER_DIGITS, _FRACTION_DIGITS = 14, 6
@@ -117,34 +118,31 @@ def inspection_record(
         recorded_by=recorded_user(by),
         recorded_at=now,
     )
+    stored: AbstractContextManager[None] = nullcontext()
     if file is not None and sniffed is not None:
         inspection.attachment_name = sniffed.name
         inspection.attachment_content_type = sniffed.content_type
         inspection.attachment_size = sniffed.size
         inspection.attachment_sha256 = sniffed.sha256
-        inspection.attachment.save(sniffed.name, file, save=False)  # the bytes are stored before the row exists
-    try:
-        with transaction.atomic(durable=True):
-            inspection.save()
-            for measurement in judged:
-                measurement.inspection = inspection
-            Measurement.objects.bulk_create(judged)
-            audit_record(
-                action=AuditAction.INSPECTION_RECORD,
-                user=by,
-                organisation=lot.owner_id,
-                identifiers=[lot.identity, f"inspection:{inspection.pk}"]
-                + ([f"sha256:{sniffed.sha256}"] if sniffed is not None else []),
-                detail={
-                    "method": method,
-                    "outcome": inspection.outcome,
-                    "failing": [m.property for m in judged if not m.passed],
-                },
-            )
-    except BaseException:
-        if inspection.attachment:
-            inspection.attachment.delete(save=False)
-        raise
+        # the bytes are stored before the row exists, and deleted if it is not recorded
+        stored = file_stored(inspection.attachment, file, sniffed.name)
+    with stored, transaction.atomic(durable=True):
+        inspection.save()
+        for measurement in judged:
+            measurement.inspection = inspection
+        Measurement.objects.bulk_create(judged)
+        audit_record(
+            action=AuditAction.INSPECTION_RECORD,
+            user=by,
+            organisation=lot.owner_id,
+            identifiers=[lot.identity, f"inspection:{inspection.pk}"]
+            + ([f"sha256:{sniffed.sha256}"] if sniffed is not None else []),
+            detail={
+                "method": method,
+                "outcome": inspection.outcome,
+                "failing": [m.property for m in judged if not m.passed],
+            },
+        )
     return inspection
 
 

@@ -4,7 +4,8 @@ what they are, read from their bytes, and the refusals of those it does not keep
 What a file is, is read from its first bytes (puremagic), not from the name or the type the client
 claims; only documents, images, office files and text are kept, so the ledger never serves an
 executable or an HTML page back to a reader. Each file is identified by its SHA-256, so the same
-bytes handed twice are recognised.
+bytes handed twice are recognised. Its bytes are written before the row that names them, and deleted
+again if that row is not recorded (``file_stored``).
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from __future__ import annotations
 import codecs
 import hashlib
 import mimetypes
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
 
 import puremagic
 from django.core.files import File
+from django.db.models.fields.files import FieldFile
 
 from traceability.core.errors import DomainError
 
@@ -83,6 +87,21 @@ def file_sniffed(file: File, name: str, *, limit: int, kept_as: str, each: str) 
     content_type = content_type_of(head, name, kept_as=kept_as)
     file.seek(0)
     return Sniffed(name=name, content_type=content_type, size=size, sha256=digest.hexdigest())
+
+
+@contextmanager
+def file_stored(field: FieldFile, file: File, name: str) -> Iterator[None]:
+    """Write ``file`` through ``field``'s storage as ``name``, before the row that names it exists
+    (its transaction runs inside this), and delete the bytes again if anything inside raises: a
+    refusal, a rollback, a commit that failed. ``transaction.on_commit`` cannot undo a file written
+    before the rollback, so the bytes are deleted here. The storage's own failure to write raises
+    before anything runs inside (Django's storages raise ``OSError``)."""
+    field.save(name, file, save=False)
+    try:
+        yield
+    except BaseException:
+        field.delete(save=False)
+        raise
 
 
 def content_type_of(head: bytes, name: str, *, kept_as: str = "evidence") -> str:

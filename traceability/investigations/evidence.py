@@ -16,7 +16,7 @@ the transaction does not commit.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -36,6 +36,7 @@ from traceability.core.files import (
     FileTypeRefused,
     Sniffed,
     file_sniffed,
+    file_stored,
 )
 from traceability.investigations.models import Finding, FindingAttachment
 
@@ -85,20 +86,10 @@ def evidence_kept(
     and give their attachments, rows not yet written (``evidence_rows``, in the finding's
     transaction, entered inside this). The same bytes given twice are one attachment. A storage
     failure deletes the files written already and raises ``EvidenceNotStored``; anything raised
-    inside (a refusal, a rollback, a commit that failed) deletes them all: ``transaction.on_commit``
-    cannot undo a file written before the rollback."""
-    stored = _stored(evidence, by)
-    try:
-        yield stored
-    except BaseException:
-        _discard(stored)
-        raise
-
-
-def _stored(evidence: Sequence[Evidence], by: AbstractBaseUser | None) -> list[FindingAttachment]:
+    inside (a refusal, a rollback, a commit that failed) deletes them all (``file_stored``)."""
     stored: list[FindingAttachment] = []
     now, user = timezone.now(), recorded_user(by)
-    try:
+    with ExitStack() as written:  # on the way out by an exception, each file written is deleted
         for given in evidence:
             sniffed = given.sniffed
             if any(kept.sha256 == sniffed.sha256 for kept in stored):
@@ -111,16 +102,14 @@ def _stored(evidence: Sequence[Evidence], by: AbstractBaseUser | None) -> list[F
                 uploaded_by=user,
                 uploaded_at=now,
             )
-            attachment.file.save(sniffed.name, given.file, save=False)
+            try:
+                written.enter_context(file_stored(attachment.file, given.file, sniffed.name))
+            except OSError as failed:  # what Django's storages raise when they cannot write
+                raise EvidenceNotStored(
+                    f"the files of evidence could not be stored ({failed.strerror or failed}): nothing was recorded"
+                ) from failed
             stored.append(attachment)
-    except BaseException as failed:
-        _discard(stored)
-        if isinstance(failed, OSError):  # what Django's storages raise when they cannot write
-            raise EvidenceNotStored(
-                f"the files of evidence could not be stored ({failed.strerror or failed}): nothing was recorded"
-            ) from failed
-        raise
-    return stored
+        yield stored
 
 
 def evidence_rows(*, finding: Finding, stored: list[FindingAttachment], by: AbstractBaseUser | None = None) -> None:
@@ -143,12 +132,6 @@ def evidence_rows(*, finding: Finding, stored: list[FindingAttachment], by: Abst
             for attachment in stored
         ],
     )
-
-
-def _discard(stored: list[FindingAttachment]) -> None:
-    """Delete the bytes ``evidence_kept`` wrote, when the finding they went with was not recorded."""
-    for attachment in stored:
-        attachment.file.delete(save=False)
 
 
 def _sniffed(file: File, name: str) -> Sniffed:
@@ -178,9 +161,8 @@ def finding_attach(
         uploaded_by=recorded_user(by),
         uploaded_at=timezone.now(),
     )
-    attachment.file.save(name, file, save=False)  # the bytes are on disk before the row exists
     try:
-        with transaction.atomic():
+        with file_stored(attachment.file, file, name), transaction.atomic():
             attachment.save()
             audit_record(
                 action=AuditAction.EVIDENCE_ATTACH,
@@ -189,10 +171,6 @@ def finding_attach(
                 identifiers=[f"finding:{finding.pk}", f"attachment:{attachment.pk}", f"sha256:{sha256}"],
                 detail={"name": name, "content_type": content_type, "size": size},
             )
-    except IntegrityError:  # the same bytes, attached by a concurrent request a moment before
-        attachment.file.delete(save=False)
+    except IntegrityError:  # the same bytes, attached by a concurrent request a moment before (ours deleted)
         return finding.attachments.get(sha256=sha256), False
-    except BaseException:
-        attachment.file.delete(save=False)
-        raise
     return attachment, True
