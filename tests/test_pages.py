@@ -18,6 +18,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.http import QueryDict
+from django.http.multipartparser import MultiPartParser
 from django.test import Client
 
 from packs.models import Unit
@@ -43,6 +44,16 @@ def _page_client(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+def _unread_client(user, monkeypatch: pytest.MonkeyPatch) -> tuple[Client, list[Any]]:
+    """A client of ``user`` whose post the CSRF check would read (and refuse: it sends no token) if
+    it came first, and the list of the multipart bodies read: empty when a post was refused unread."""
+    parsed: list[Any] = []
+    monkeypatch.setattr(MultiPartParser, "parse", lambda parser: parsed.append(parser))
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    return client, parsed
 
 
 def _regulator(grants: list[dict[str, Any]]) -> Any:
@@ -98,6 +109,11 @@ def _text(response) -> str:
 def _main(text: str) -> str:
     """The page's content, without the header (the caller's own organisation, the search box)."""
     return text.split('<main id="main"', 1)[1].split("</main>", 1)[0]
+
+
+def _refusal(response) -> str:
+    """What a refused page says (its ``#refusal`` paragraph), spaces as typed."""
+    return _text(response).split('id="refusal">', 1)[1].split("</p>", 1)[0].replace("\xa0", " ")
 
 
 # --- the matrix --------------------------------------------------------------------------------------

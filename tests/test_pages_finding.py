@@ -15,15 +15,21 @@ import pytest
 from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
-from django.http.multipartparser import MultiPartParser
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from cells.models import Lot
 from packs.models import Unit
 from tests.factories import SiteFactory
 from tests.jobs_support import run_job
-from tests.test_pages import _main, _member, _page_client, _text, chain  # noqa: F401  (chain is a fixture)
+from tests.test_pages import (  # noqa: F401  (chain is a fixture)
+    _main,
+    _member,
+    _page_client,
+    _refusal,
+    _text,
+    _unread_client,
+    chain,
+)
 from traceability.core.audit import AuditAction
 from traceability.core.limits import MULTIPART_OVERHEAD
 from traceability.core.models import AuditEntry, Job, JobStatus
@@ -422,6 +428,19 @@ def test_a_storage_that_fails_records_no_finding_no_investigation_no_evidence_no
     assert [path for path in tmp_path.rglob("*") if path.is_file()] == []
 
 
+def _burr_on_c4(w, evidence: list) -> Finding:
+    """The owner of lot C4 records a finding on it with ``evidence``, through the domain service."""
+    return finding_record(
+        owner=w.c4.owner,
+        subject=w.c4,
+        category="metallic_debris",
+        severity="high",
+        description="Burr on the tab",
+        evidence=evidence,
+        submit=job_submit,
+    )
+
+
 def test_files_stored_for_a_finding_its_transaction_rolls_back_are_deleted_with_their_rows(
     world, tmp_path, monkeypatch
 ):
@@ -441,15 +460,7 @@ def test_files_stored_for_a_finding_its_transaction_rolls_back_are_deleted_with_
     before = _recorded()
     # when
     with pytest.raises(ConnectionError):
-        finding_record(
-            owner=w.c4.owner,
-            subject=w.c4,
-            category="metallic_debris",
-            severity="high",
-            description="Burr on the tab",
-            evidence=evidence,
-            submit=job_submit,
-        )
+        _burr_on_c4(w, evidence)
     # then the rows written are rolled back, and the files deleted
     assert sorted(written) == ["debris.png", "report.pdf"]
     assert _recorded() == before
@@ -464,15 +475,7 @@ def test_files_recorded_with_a_finding_are_written_with_it_once_each_and_audited
         evidence_check(file=SimpleUploadedFile("again.pdf", PDF), name="again.pdf"),
     ]
     # when
-    finding = finding_record(
-        owner=w.c4.owner,
-        subject=w.c4,
-        category="metallic_debris",
-        severity="high",
-        description="Burr on the tab",
-        evidence=evidence,
-        submit=job_submit,
-    )
+    finding = _burr_on_c4(w, evidence)
     # then one attachment, its file in storage, and its audit entry
     kept = list(finding.attachments.all())
     assert [(a.name, a.size) for a in kept] == [("report.pdf", len(PDF))]
@@ -480,10 +483,6 @@ def test_files_recorded_with_a_finding_are_written_with_it_once_each_and_audited
     assert [path.name for path in tmp_path.rglob("*") if path.is_file()] == [kept[0].file.name.rsplit("/", 1)[1]]
     entry = AuditEntry.objects.get(action=AuditAction.EVIDENCE_ATTACH)
     assert entry.identifiers == [f"finding:{finding.pk}", f"attachment:{kept[0].pk}", f"sha256:{kept[0].sha256}"]
-
-
-def _refusal(response) -> str:
-    return _text(response).split('id="refusal">', 1)[1].split("</p>", 1)[0].replace("\xa0", " ")
 
 
 @pytest.mark.parametrize(
@@ -503,10 +502,7 @@ def test_a_body_over_the_evidence_bound_is_refused_unread_and_records_nothing(
     # given files of at most 1 KB each (4 together, and the form's framing), and a client whose
     # post the CSRF check would read (and refuse: it sends no token) if it came first
     settings.LEDGER_ATTACHMENT_MAX_BYTES = 1024
-    parsed = []
-    monkeypatch.setattr(MultiPartParser, "parse", lambda parser: parsed.append(parser))
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(world.users["own"])
+    client, parsed = _unread_client(world.users["own"], monkeypatch)
     before = _recorded()
     large = SimpleUploadedFile("scan.pdf", PDF + b"0" * (4 * 1024 + MULTIPART_OVERHEAD))
     # when

@@ -19,7 +19,6 @@ from urllib.parse import urlencode
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
-from django.http.multipartparser import MultiPartParser
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
@@ -37,6 +36,7 @@ from tests.factories import (
 )
 from tests.jobs_support import run_job
 from tests.test_api_support import client_for, member, raise_finding, traced, urn
+from tests.test_pages import _refusal, _unread_client
 from tests.trace_world import add_competitor, build_world
 from traceability.access.services import grant_add
 from traceability.core.limits import MULTIPART_OVERHEAD
@@ -663,20 +663,18 @@ def test_a_cursor_naming_anothers_row_shows_nothing_of_it(chain):
     assert "UN-FOREIGN" not in text and own.number not in text
     assert 'id="certificates">No certificate concerns your organisation.' in text
     assert 'id="own-lots">Your organisation has no lot.' in text
+
+
 def test_an_inspection_body_over_the_files_bound_is_refused_unread_and_records_nothing(chain, settings, monkeypatch):
     # given a file of at most 1 KB, and a client whose post the CSRF check would read if it came first
     settings.LEDGER_ATTACHMENT_MAX_BYTES = 1024
-    parsed = []
-    monkeypatch.setattr(MultiPartParser, "parse", lambda parser: parsed.append(parser))
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(chain.users["supplier"])
+    client, parsed = _unread_client(chain.users["supplier"], monkeypatch)
     before = _written()
     body = _certificate() | {"file": SimpleUploadedFile("CoA M1.pdf", PDF + b"0" * (1024 + MULTIPART_OVERHEAD))}
     # when
     response = client.post(chain.inspections_path, body)
     # then
     assert response.status_code == 413
-    refusal = _text(response).split('id="refusal">', 1)[1].split("</p>", 1)[0].replace("\xa0", " ")
-    assert refusal == "The file of an inspection may be at most 1.0 KB: nothing was recorded."
+    assert _refusal(response) == "The file of an inspection may be at most 1.0 KB: nothing was recorded."
     assert parsed == []
     assert _written() == before
