@@ -39,6 +39,7 @@ from traceability.investigations.models import (
     TraceRun,
 )
 from traceability.investigations.responses import STEP_FIELDS, response_latest
+from traceability.investigations.selectors import run_diff_shown
 from traceability.investigations.services import finding_subject_lots
 from traceability.ledger.selectors import SubjectError, identifier_or_none, subject_find
 
@@ -418,9 +419,31 @@ class JobSerializer(serializers.ModelSerializer):
         return reverse("api:job-download", kwargs={"pk": job.pk}, request=self.context.get("request"))
 
 
+class RunDiffSerializer(serializers.Serializer):
+    from_position = serializers.IntegerField(help_text="The previous run's ledger position.")
+    to_position = serializers.IntegerField(help_text="This run's ledger position.")
+    added = serializers.IntegerField(
+        allow_null=True, help_text="Units newly exposed; null unless you see the result whole (a regulator in scope)."
+    )
+    gone = serializers.IntegerField(allow_null=True, help_text="Units no longer exposed; null as `added`.")
+    exposure_changed = serializers.IntegerField(
+        allow_null=True, help_text="Units whose exposure changed (definite, potential); null as `added`."
+    )
+    added_sample = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Unit ids: those you see in full of the first 20 added."
+    )
+    gone_sample = serializers.ListField(child=serializers.IntegerField(), help_text="As `added_sample`.")
+    exposure_changed_sample = serializers.ListField(child=serializers.IntegerField(), help_text="As `added_sample`.")
+
+
 class RunSerializer(serializers.ModelSerializer):
     job = JobSerializer(read_only=True)
-    diff = serializers.JSONField(read_only=True, help_text="Units added, gone and changed since the previous run.")
+    diff = serializers.SerializerMethodField(
+        help_text=(
+            "Units added, gone and changed since the previous run, as you may see them: null for a first run,"
+            " and when none of the units that changed is yours to see."
+        )
+    )
     others = OthersSerializer(
         many=True,
         read_only=True,
@@ -433,6 +456,16 @@ class RunSerializer(serializers.ModelSerializer):
         if instance.definite_units is None:  # not finished: nothing counted yet
             return {**data, "others": []}
         return scoped_counts(data, instance.party_view or None, self.context)
+
+    @extend_schema_field(RunDiffSerializer(allow_null=True))
+    def get_diff(self, run: TraceRun) -> dict[str, Any] | None:
+        # As the investigation page shows it (the domain's read): the access policy's scope says which
+        # sampled units are shown and whether the counts are. Fails closed: no scope, no diff.
+        scope = self.context.get("scope")
+        if scope is None:
+            return None
+        shown = run_diff_shown(run=run, shown=scope.units_shown(), full=scope.full)
+        return shown.as_stored() if shown is not None else None
 
     class Meta:
         model = TraceRun

@@ -226,6 +226,7 @@ class ApiMixin:
             **super().get_serializer_context(),  # type: ignore[misc]
             "prefix_length": self.prefix_length,
             "full_view": self.scope.full,
+            "scope": self.scope,
             "actor": caller_of(self.request).actor,
         }
 
@@ -236,6 +237,7 @@ class ApiMixin:
             "request": self.request,
             "prefix_length": self.prefix_length,
             "full_view": self.scope.full,
+            "scope": self.scope,
             "actor": caller_of(self.request).actor,
             **context,
         }

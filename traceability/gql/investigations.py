@@ -43,6 +43,7 @@ from traceability.investigations.models import TraceRun as TraceRunModel
 from traceability.investigations.selectors import (
     AffectedConsignee,
     Counted,
+    RunDiffShown,
     RunNotFinished,
     findings_latest_runs,
     finished_run_breakdown,
@@ -50,6 +51,7 @@ from traceability.investigations.selectors import (
     finished_run_part,
     finished_run_result,
     run_require_finished,
+    runs_diff_shown,
 )
 
 FindingCategory = graphene.Enum.from_enum(CategoryName, description="What kind of defect is suspected.")
@@ -253,7 +255,13 @@ class TraceRun(graphene.ObjectType):
     breakdown = graphene.NonNull(Breakdown)
     created_at = graphene.DateTime(required=True)
     previous = graphene.Int(description="The number of the run before it, whose result ``diff`` compares.")
-    diff = generic.GenericScalar(description="Units added, gone and changed since the previous run (REST's diff).")
+    diff = generic.GenericScalar(
+        description=(
+            "Units added, gone and changed since the previous run, as REST's run shows it to you: null for a"
+            " first run and when none of the units that changed is yours to see; its counts null unless you see"
+            " the result whole."
+        )
+    )
 
     @staticmethod
     def resolve_previous(root: TraceRunModel, info: GraphQLResolveInfo) -> int | None:
@@ -261,7 +269,12 @@ class TraceRun(graphene.ObjectType):
 
     @staticmethod
     def resolve_diff(root: TraceRunModel, info: GraphQLResolveInfo) -> Any:
-        return root.diff  # as REST's run shows it to the run's readers (its owner, a regulator in scope)
+        context = context_of(info)
+        diffs = loader(context, _diffs)
+        if root.pk not in diffs.cache:
+            context.memo[("run", root.pk)] = root  # the runs the batch shows, as they were read
+        shown = diffs.load(root.pk)
+        return shown.as_stored() if shown is not None else None
 
     @classmethod
     def is_type_of(cls, root: Any, info: GraphQLResolveInfo) -> bool:
@@ -378,7 +391,8 @@ def _scopes(context: Context, ids: list[int]) -> dict[int, ResultScope]:
 
 def _latest_runs(context: Context, finding_ids: list[int]) -> dict[int, TraceRunModel]:
     """Each finding's latest finished run, by finding id."""
-    runs = findings_latest_runs(finding_ids=finding_ids).select_related("job", "investigation")
+    runs = list(findings_latest_runs(finding_ids=finding_ids).select_related("job", "investigation"))
+    _diffs_expected(context, runs)
     return {run.investigation.finding_id: run for run in runs}
 
 
@@ -386,8 +400,33 @@ def _runs_of(context: Context, ids: list[int]) -> dict[int, list[TraceRunModel]]
     """Each investigation's runs, newest first, by investigation id."""
     found: dict[int, list[TraceRunModel]] = {}
     runs = TraceRunModel.objects.filter(investigation_id__in=ids).select_related("job", "investigation")
-    for run in runs.order_by("-created_at", "-pk"):
+    ordered = list(runs.order_by("-created_at", "-pk"))
+    _diffs_expected(context, ordered)
+    for run in ordered:
         found.setdefault(run.investigation_id, []).append(run)
+    return found
+
+
+def _diffs_expected(context: Context, runs: list[TraceRunModel]) -> None:
+    """Runs about to be shown: their diffs are read together (and their investigations' scopes)."""
+    for run in runs:
+        context.memo[("run", run.pk)] = run
+    loader(context, _diffs).expect(run.pk for run in runs)
+    loader(context, _scopes).expect(run.investigation_id for run in runs)
+
+
+def _diffs(context: Context, run_ids: list[int]) -> dict[int, RunDiffShown | None]:
+    """Each run's diff as the caller sees it (the domain's ``runs_diff_shown``, the investigation
+    page's read): one query for the runs the caller sees alike, whatever their number."""
+    runs = [context.memo[("run", pk)] for pk in run_ids]
+    scopes = loader(context, _scopes)
+    alike: dict[tuple[bool, int | None], tuple[ResultScope, list[TraceRunModel]]] = {}
+    for run in runs:
+        scope = scopes.load(run.investigation_id) or ResultScope(full=False)
+        alike.setdefault((scope.full, scope.organisation_id), (scope, []))[1].append(run)
+    found: dict[int, RunDiffShown | None] = {}
+    for scope, seen in alike.values():
+        found.update(runs_diff_shown(runs=seen, shown=scope.units_shown(), full=scope.full))
     return found
 
 

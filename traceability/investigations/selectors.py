@@ -913,6 +913,17 @@ class RunDiffShown:
     exposure_changed: list[DiffUnit]
     complete: bool  # the whole diff's units are listed (each sample held all of its kind); whole readers only
 
+    def as_stored(self) -> dict[str, Any]:
+        """In the stored diff's shape (REST's and GraphQL's ``diff``): the counts null for a reader
+        who does not see the result whole, each sample the ids of the units it sees in full."""
+        counted = self.counted or {}
+        return {
+            "from_position": self.from_position,
+            "to_position": self.to_position,
+            **{kind: counted.get(kind) for kind in DIFF_KINDS},
+            **{f"{kind}_sample": [unit.id for unit in getattr(self, kind)] for kind in DIFF_KINDS},
+        }
+
 
 DIFF_KINDS = ("added", "gone", "exposure_changed")
 
@@ -923,22 +934,33 @@ def run_diff_shown(*, run: TraceRun, shown: Q, full: bool) -> RunDiffShown | Non
     no diff (its investigation's first run), and for a reader who does not see the result whole
     when none of the sampled units is its own: the diff's counts would be all it could be told,
     and they count others' units."""
-    diff = run.diff or {}
-    if not diff:
-        return None
-    sampled = {kind: [int(pk) for pk in diff.get(f"{kind}_sample", [])] for kind in DIFF_KINDS}
-    wanted = frozenset(pk for ids in sampled.values() for pk in ids)
+    return runs_diff_shown(runs=[run], shown=shown, full=full)[run.pk]
+
+
+def runs_diff_shown(*, runs: Sequence[TraceRun], shown: Q, full: bool) -> dict[int, RunDiffShown | None]:
+    """``run_diff_shown`` of several runs one reader sees alike (the same ``shown`` and ``full``),
+    by run id, in one query whatever their number (none when no run has a diff)."""
+    sampled = {
+        run.pk: {kind: [int(pk) for pk in (run.diff or {}).get(f"{kind}_sample", [])] for kind in DIFF_KINDS}
+        for run in runs
+    }
+    wanted = frozenset(pk for samples in sampled.values() for ids in samples.values() for pk in ids)
     found = Unit.objects.filter(shown, pk__in=sorted(wanted)).values_list("pk", "identity", "serial") if wanted else []
     units = {pk: DiffUnit(pk, identity, serial) for pk, identity, serial in found}
-    lists = {kind: [units[pk] for pk in sorted(ids) if pk in units] for kind, ids in sampled.items()}
-    if not full and not any(lists.values()):
-        return None
-    return RunDiffShown(
-        from_position=diff["from_position"],
-        to_position=diff["to_position"],
-        counted={kind: int(diff[kind]) for kind in DIFF_KINDS} if full else None,
-        added=lists["added"],
-        gone=lists["gone"],
-        exposure_changed=lists["exposure_changed"],
-        complete=full and all(int(diff[kind]) == len(sampled[kind]) for kind in DIFF_KINDS),
-    )
+    answers: dict[int, RunDiffShown | None] = {}
+    for run in runs:
+        diff = run.diff or {}
+        lists = {kind: [units[pk] for pk in sorted(ids) if pk in units] for kind, ids in sampled[run.pk].items()}
+        if not diff or (not full and not any(lists.values())):
+            answers[run.pk] = None
+            continue
+        answers[run.pk] = RunDiffShown(
+            from_position=diff["from_position"],
+            to_position=diff["to_position"],
+            counted={kind: int(diff[kind]) for kind in DIFF_KINDS} if full else None,
+            added=lists["added"],
+            gone=lists["gone"],
+            exposure_changed=lists["exposure_changed"],
+            complete=full and all(int(diff[kind]) == len(sampled[run.pk][kind]) for kind in DIFF_KINDS),
+        )
+    return answers
