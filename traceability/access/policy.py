@@ -41,10 +41,15 @@ from traceability.core.db import CompiledOnce
 from traceability.core.models import Job, JobKind, JobStatus
 from traceability.events import queries
 from traceability.genealogy import scopes
-from traceability.genealogy.models import LotLink, SegmentMember, SegmentOwner
+from traceability.genealogy.models import SegmentMember, SegmentOwner
 from traceability.investigations.exports import export_progress
 from traceability.investigations.models import Finding, Investigation, TraceRunCountry
-from traceability.investigations.selectors import findings_about, latest_finished_runs, runs_reach
+from traceability.investigations.selectors import (
+    findings_about,
+    findings_upstream_of,
+    latest_finished_runs,
+    runs_reach,
+)
 from traceability.investigations.services import finding_seeds
 
 
@@ -683,13 +688,13 @@ def _granted_reach(actor: Actor, snapshot: genealogy.Snapshot | None = None) -> 
 def findings_readable(actor: Actor) -> Q:
     """The findings ``actor`` may read, as a condition on ``Finding``: its own and those of the
     investigations its grants cover (``readable_through_investigation``), and those others recorded
-    about its lots (``findings_about``, which never tells a regulator's inquiry: read-only, as
+    about its lots (``findings_told``, which never tells a regulator's inquiry: read-only, as
     ``finding_read_in_full`` says); a regulator with an ``all`` grant and the operator, every
     finding."""
     readable = readable_through_investigation(actor, owner="owner_id", investigation="investigation")
     if actor.sees_all or actor.organisation_id is None or actor.regulator:
         return readable
-    return readable | findings_about(actor.organisation_id)
+    return readable | findings_told(actor.organisation_id)
 
 
 def finding_read_in_full(actor: Actor, owner_id: int) -> bool:
@@ -706,12 +711,26 @@ def finding_read_in_full(actor: Actor, owner_id: int) -> bool:
 
 
 def findings_concerning(actor: Actor) -> Q:
-    """The findings others recorded about ``actor``'s lots (``findings_about``), as a condition on
+    """The findings others recorded about ``actor``'s lots (``findings_told``), as a condition on
     ``Finding``: what a supplier's portal lists, each with its share as its run stored it. Nothing
     for a regulator (it is told of no finding: it reads those its grants cover) or the operator."""
     if actor.organisation_id is None or actor.regulator:
         return Q(pk__in=[])
-    return findings_about(actor.organisation_id)
+    return findings_told(actor.organisation_id)
+
+
+def findings_told(organisation_id: int, *, within: Q | None = None) -> Q:
+    """The findings (``within`` these) that concern ``organisation_id``'s lots, as a condition on
+    ``Finding``: the one definition of whom a finding concerns, asked by its listing
+    (``findings_concerning``, ``findings_readable``) and by its 8D response (``investigation_concerns``),
+    so a supplier that may respond to a finding is listed it, and one that is listed it may respond.
+
+    Its lot, unit, site or itself is the subject, or a run reached units through one of its lots
+    (``findings_about``: subqueries); or one of its lots is upstream of the subject (the material
+    lot a finding on a cell lot was made from: where a contamination may have come from;
+    ``findings_upstream_of``, a fixed number of queries). Never its own, never a regulator's inquiry."""
+    upstream = findings_upstream_of(organisation_id, within=within)
+    return findings_about(organisation_id) | Q(pk__in=sorted(upstream))
 
 
 # --- an organisation's memberships ---------------------------------------------------------------------
@@ -765,27 +784,13 @@ def response_access(actor: Actor, investigation: Investigation) -> ResponseAcces
 
 
 def investigation_concerns(organisation_id: int, investigation: Investigation) -> bool:
-    """Whether ``investigation`` concerns ``organisation_id``'s lots: it is told of its finding
-    (``findings_about``: its lot, unit, site or itself is the subject, or a run reached units through
-    one of its lots), or one of its lots is upstream of the finding's subject (the material lot a
-    finding on a cell lot was made from: where a contamination may have come from).
-
-    The first is one query; the second a backward walk of the subject's lots (one recursive query,
-    one more per unit subject) and one existence probe. A regulator's inquiry concerns no party.
-    """
+    """Whether ``investigation`` concerns ``organisation_id``'s lots: its finding is one it is told
+    of (``findings_told``, asked of this finding alone). A regulator's inquiry concerns no party."""
     finding = investigation.finding
     if finding.inquiry or finding.owner_id == organisation_id:
         return False
-    if Finding.objects.filter(findings_about(organisation_id), pk=finding.pk).exists():
-        return True
-    lot_ids, unit_ids = finding_seeds(finding)
-    snapshot = genealogy.ledger_snapshot()
-    upstream: set[int] = set()
-    if lot_ids:
-        upstream |= {link.target for link in genealogy.walk(LotLink, snapshot, lot_ids, forward=False)}
-    if unit_ids:
-        upstream |= scopes.lots_upstream_of(Unit.objects.filter(pk__in=unit_ids), snapshot=snapshot)
-    return bool(upstream) and Lot.objects.filter(pk__any=frozenset(upstream), owner_id=organisation_id).exists()
+    within = Q(pk=finding.pk)
+    return Finding.objects.filter(findings_told(organisation_id, within=within), within).exists()
 
 
 # --- lots' inspections and certificates of analysis ---------------------------------------------------

@@ -49,6 +49,7 @@ from traceability.access.permissions import (
 from traceability.access.policy import (
     ResultScope,
     finding_read_in_full,
+    findings_concerning,
     findings_readable,
     result_scope,
     subject_check,
@@ -99,7 +100,7 @@ from traceability.investigations.models import (
     Severity,
     TraceRun,
 )
-from traceability.investigations.selectors import findings_about, findings_shares, run_require_finished
+from traceability.investigations.selectors import findings_shares, run_require_finished
 from traceability.investigations.services import (
     finding_record,
     investigation_transition,
@@ -272,8 +273,8 @@ class FindingFilter(filters.FilterSet):
         fields = ["category", "severity", "about"]
 
     def filter_about(self, queryset: QuerySet[Finding], name: str, value: str) -> QuerySet[Finding]:
-        organisation = caller_of(self.request).organisation
-        return queryset.filter(findings_about(organisation.pk)) if organisation is not None else queryset.none()
+        # The findings it was told of: those the supplier portal lists (the access policy's one definition).
+        return queryset.filter(findings_concerning(caller_of(self.request).actor))
 
 
 class FindingPagination(CursorPagination):

@@ -28,10 +28,17 @@ from traceability import genealogy
 from traceability.core.db import any_sql, prepared_cursor
 from traceability.core.errors import DomainError
 from traceability.core.models import JobStatus
+from traceability.genealogy import scopes
 from traceability.genealogy.models import LotLink, SegmentMember, SegmentOwner, Transformation, exposure_name
 from traceability.genealogy.trace import Link
-from traceability.investigations.models import TraceRun, TraceRunPart, TraceRunSegment, TraceRunUnit
-from traceability.investigations.services import run_party_view, run_result, run_snapshot, run_stored_breakdown
+from traceability.investigations.models import Finding, TraceRun, TraceRunPart, TraceRunSegment, TraceRunUnit
+from traceability.investigations.services import (
+    findings_seeds,
+    run_party_view,
+    run_result,
+    run_snapshot,
+    run_stored_breakdown,
+)
 from traceability.ledger.selectors import known_prefixes_sql, prefix_candidates_sql
 
 # Filtered pages scan the result's units in batches until the page is full; past this many units
@@ -158,6 +165,39 @@ def findings_about(organisation_id: int) -> Q:
     )
     # A regulator's inquiry is told to no party of the chain (``Finding.inquiry``).
     return concerning & ~Q(owner_id=organisation_id) & Q(inquiry=False)
+
+
+def findings_upstream_of(organisation_id: int, *, within: Q | None = None) -> frozenset[int]:
+    """The findings others recorded (``within`` them) whose subject was made, at any depth, from a
+    lot of ``organisation_id``'s: the cell lot or unit a contamination of its material lot may have
+    gone into (``genealogy.lots_upstream_each`` of each finding's seeds). Not a regulator's inquiry.
+
+    Read into Python, unlike ``findings_about``: a fixed number of queries, whatever the number of
+    findings (one probe and no more for an organisation that owns no lot), each finding's upstream
+    found in the links one backward walk of every subject read."""
+    if not Lot.objects.filter(owner_id=organisation_id).exists():
+        return frozenset()
+    others = Finding.objects.filter(within or Q(), inquiry=False).exclude(owner_id=organisation_id)
+    candidates = list(
+        others.only(
+            "pk",
+            "subject_kind",
+            "subject_lot_id",
+            "subject_unit_id",
+            "subject_organisation_id",
+            "subject_site_id",
+            "window_from",
+            "window_to",
+        )
+    )
+    if not candidates:
+        return frozenset()
+    upstream = scopes.lots_upstream_each(findings_seeds(candidates), snapshot=genealogy.ledger_snapshot())
+    every = frozenset().union(*upstream.values())
+    if not every:
+        return frozenset()
+    theirs = set(Lot.objects.filter(pk__any=every, owner_id=organisation_id).values_list("pk", flat=True))
+    return frozenset(finding for finding, lots in upstream.items() if not lots.isdisjoint(theirs))
 
 
 def findings_latest_runs(*, finding_ids: Iterable[int]) -> QuerySet[TraceRun]:

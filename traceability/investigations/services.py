@@ -114,21 +114,62 @@ def _subject_fields(subject: Subject) -> dict[str, Any]:
 
 def finding_seeds(finding: Finding) -> tuple[list[int], list[int]]:
     """The lots and units a finding names: (lot ids, unit ids). One query for supplier or site."""
-    # finding_subject_matches_kind: a lot finding has its lot, a unit finding its unit.
-    if finding.subject_kind == SubjectKind.LOT and finding.subject_lot_id is not None:
-        return [finding.subject_lot_id], []
-    if finding.subject_kind == SubjectKind.UNIT and finding.subject_unit_id is not None:
-        return [], [finding.subject_unit_id]
-    lots = Lot.objects.filter(
+    return findings_seeds([finding])[finding.pk]
+
+
+def findings_seeds(findings: Iterable[Finding]) -> dict[int, tuple[list[int], list[int]]]:
+    """``finding_seeds`` of each finding, by id: one query for all the supplier and site subjects
+    among them (none when there are none), each lot then told to the findings whose window it
+    overlaps, as the query's condition says."""
+    findings = list(findings)
+    seeds: dict[int, tuple[list[int], list[int]]] = {}
+    named: list[Finding] = []
+    for finding in findings:
+        # finding_subject_matches_kind: a lot finding has its lot, a unit finding its unit.
+        if finding.subject_kind == SubjectKind.LOT and finding.subject_lot_id is not None:
+            seeds[finding.pk] = ([finding.subject_lot_id], [])
+        elif finding.subject_kind == SubjectKind.UNIT and finding.subject_unit_id is not None:
+            seeds[finding.pk] = ([], [finding.subject_unit_id])
+        else:
+            named.append(finding)
+            seeds[finding.pk] = ([], [])
+    if not named:
+        return seeds
+    conditions = [_seed_lots(finding) for finding in named]
+    lots = Lot.objects.filter(functools.reduce(lambda a, b: a | b, conditions)).order_by("pk")
+    for lot in lots.only("pk", "owner_id", "site_id", "produced_from", "produced_to"):
+        for finding in named:
+            if _seeds_lot(finding, lot):
+                seeds[finding.pk][0].append(lot.pk)
+    return seeds
+
+
+def _seed_lots(finding: Finding) -> Q:
+    """The lots a supplier or site finding names, as a condition on ``Lot``: its supplier's or its
+    site's, those whose production overlaps its window."""
+    lots = (
         Q(owner_id=finding.subject_organisation_id)
         if finding.subject_kind == SubjectKind.SUPPLIER
         else Q(site_id=finding.subject_site_id)
     )
     if finding.window_from:
-        lots = lots.filter(Q(produced_to__gte=finding.window_from) | Q(produced_to__isnull=True))
+        lots &= Q(produced_to__gte=finding.window_from) | Q(produced_to__isnull=True)
     if finding.window_to:
-        lots = lots.filter(Q(produced_from__lte=finding.window_to) | Q(produced_from__isnull=True))
-    return sorted(lots.values_list("pk", flat=True)), []
+        lots &= Q(produced_from__lte=finding.window_to) | Q(produced_from__isnull=True)
+    return lots
+
+
+def _seeds_lot(finding: Finding, lot: Lot) -> bool:
+    """``_seed_lots`` asked of one lot read already."""
+    if finding.subject_kind == SubjectKind.SUPPLIER:
+        named = lot.owner_id == finding.subject_organisation_id
+    else:
+        named = lot.site_id is not None and lot.site_id == finding.subject_site_id
+    if finding.window_from and lot.produced_to is not None and lot.produced_to < finding.window_from:
+        return False
+    if finding.window_to and lot.produced_from is not None and lot.produced_from > finding.window_to:
+        return False
+    return named
 
 
 def finding_subject_lots(
