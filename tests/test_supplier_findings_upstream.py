@@ -123,6 +123,24 @@ def test_a_finding_on_a_cell_lot_is_listed_to_exactly_those_who_may_respond_to_i
     assert SupplierResponse.objects.count() == before + (1 if told["response"] == 201 else 0)
 
 
+def test_an_upstream_supplier_is_told_its_share_was_not_counted_not_that_the_finding_is_untraced(world):
+    # given brand A's finding on C1, traced: the result is counted from C1 on, so M1's maker (upstream)
+    # has no share stored, where C1's maker has its own
+    finding = _traced(world, urn(world.c1.identity))
+    # when
+    rows = {
+        caller: next(r for r in client_for(world.users[caller]).get(LISTED).json()["results"] if r["id"] == finding)
+        for caller in ("material supplier", "cell maker")
+    }
+    page = Client()
+    page.force_login(world.users["material supplier"])
+    portal = html.unescape(page.get("/supplier/").content.decode())
+    row = portal.split(f'id="finding-{finding}"', 1)[1].split("</tr>", 1)[0]
+    # then
+    assert rows["material supplier"]["share"] is None and rows["cell maker"]["share"] is not None
+    assert "not counted for your lots" in row and "not traced yet" not in row
+
+
 @pytest.mark.parametrize("unit", [1, 8], ids=["U1", "U8 refurbished from U1"])
 def test_the_suppliers_upstream_of_a_unit_are_told_of_a_finding_on_it_and_one_not_upstream_is_not(world, unit):
     # given brand A's finding on unit U1 (MOD1 ← C1 ← M2 ← M1), or on U8, rebuilt from U1

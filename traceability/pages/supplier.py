@@ -40,7 +40,13 @@ from traceability.access.policy import (
 from traceability.core.errors import DomainError
 from traceability.core.files import AttachmentRefused
 from traceability.core.limits import ATTACHMENT
-from traceability.investigations.models import EIGHT_D_STEPS, Finding, Investigation, ResponseStatus
+from traceability.investigations.models import (
+    EIGHT_D_STEPS,
+    Finding,
+    Investigation,
+    InvestigationStatus,
+    ResponseStatus,
+)
 from traceability.investigations.responses import (
     IncompleteResponse,
     investigation_responses,
@@ -141,6 +147,11 @@ def portal(request: HttpRequest, page: PageCaller) -> HttpResponse:
                 "subject": lot.code if lot is not None else "",
                 "subject_link": _subject_url("pages:lot", lot.identity, lot.code) if lot is not None else None,
                 "status": finding.investigation.get_status_display() if hasattr(finding, "investigation") else "",
+                # Traced, yet no share: a supplier told because its lot is upstream of the subject (the
+                # result is counted from the subject on, so none of it is counted as its lots'), or one
+                # told through an earlier run. "Not traced yet" would be untrue.
+                "counted_apart": hasattr(finding, "investigation")
+                and finding.investigation.status not in (InvestigationStatus.OPEN, InvestigationStatus.TRACING),
                 "share": None
                 if share is None
                 else {
