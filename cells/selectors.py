@@ -1,10 +1,11 @@
-"""Reads of lots' limits and inspections, as the supplier portal and the REST API show them."""
+"""Reads of lots' limits and inspections, as the supplier portal and the REST API show them, and of
+the limits each material and cell model holds its lots to."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
-from cells.models import Inspection, Lot, LotKind, Spec
+from cells.models import CellModel, Inspection, Lot, LotKind, Material, Spec
 
 
 def lot_specs(*, lot: Lot) -> QuerySet[Spec]:
@@ -26,3 +27,18 @@ def lot_inspections(*, lot: Lot) -> QuerySet[Inspection]:
         .prefetch_related("results")
         .order_by("-inspected_at", "-id")
     )
+
+
+def materials_limits(*, within: Q) -> QuerySet[Material]:
+    """The materials ``within`` names (the access policy's ``limits_readable``), by name, each with
+    its limits by property (``specs``): two queries, whatever their number."""
+    return Material.objects.filter(within).order_by("name", "pk").prefetch_related(_specs())
+
+
+def cell_models_limits(*, within: Q) -> QuerySet[CellModel]:
+    """The cell models ``within`` names, by name, each with its limits by property: two queries."""
+    return CellModel.objects.filter(within).order_by("name", "pk").prefetch_related(_specs())
+
+
+def _specs() -> Prefetch:
+    return Prefetch("specs", queryset=Spec.objects.order_by("property", "pk"))

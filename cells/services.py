@@ -1,4 +1,5 @@
-"""Writes of a lot's owner: inspection results and certificates of analysis, checked against limits.
+"""Writes of a lot's owner: inspection results and certificates of analysis, checked against limits,
+and the limits themselves, written by the material's or cell model's owner (``spec_set``).
 
 A result is a set of measured values, each of a property the lot's material (or cell model) has a
 limit for (``Spec``), in that limit's unit, with the document it came in (a certificate of
@@ -18,21 +19,27 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.core.files import File
+from django.core.validators import validate_slug
 from django.db import transaction
 from django.utils import timezone
 
 from cells.models import (
     CellLot,
+    CellModel,
     Inspection,
     InspectionMethod,
     InspectionOutcome,
     Lot,
     LotKind,
+    Material,
     MaterialLot,
     Measurement,
+    Spec,
 )
 from cells.selectors import lot_specs
+from suppliers.models import Organisation
 from suppliers.services import recorded_user
 from traceability.core.audit import AuditAction, audit_record
 from traceability.core.errors import DomainError
@@ -229,3 +236,111 @@ def _of(lot: Lot) -> str:
     if isinstance(lot, CellLot) or lot.kind == LotKind.CELL:
         return f"cell lot {lot.code}'s cell model"
     return f"{lot.get_kind_display().lower()} {lot.code}"
+
+
+# --- limits ---------------------------------------------------------------------------------------------
+
+
+class LimitRefused(DomainError, ValueError):
+    """A limit the ledger cannot check values against, or one its writer does not own: nothing is kept."""
+
+    code = "limit_refused"
+
+
+class NotTheOwner(LimitRefused):
+    code = "not_the_owner"
+
+
+def spec_set(
+    *,
+    owner: Organisation | int,
+    material: Material | None = None,
+    cell_model: CellModel | None = None,
+    property: str,
+    unit: str,
+    minimum: Decimal | None,
+    maximum: Decimal | None,
+    by: AbstractBaseUser | None = None,
+) -> Spec:
+    """Set the limit of ``property`` that ``material``'s (or ``cell_model``'s) lots are held to: a
+    new one, or the one it has for that property changed, in one transaction with its audit entry
+    (the limit as it was, if any, and as it is). Values recorded before keep the limits they were
+    judged against (``Measurement`` holds them); the next inspection is checked against this one.
+
+    Refused (``LimitRefused``, field ``property``, ``unit``, ``minimum`` or ``maximum``), with
+    nothing kept: not exactly one of a material and a cell model; one ``owner`` does not own
+    (``NotTheOwner``); a property that is not a slug of at most 64 characters; no unit, or one of
+    more than 16 characters or with control characters; neither a minimum nor a maximum; a minimum
+    above the maximum; a bound that is not a finite number of at most 14 integer and 6 decimal
+    digits. The caller has checked the actor writes the owner's limits (``access.policy.limits_writable``).
+    """
+    owner_id = owner.pk if isinstance(owner, Organisation) else owner
+    product: Material | CellModel
+    if material is not None and cell_model is None:
+        product = material
+    elif cell_model is not None and material is None:
+        product = cell_model
+    else:
+        raise LimitRefused("a limit is of one material or of one cell model", field="material")
+    if product.owner_id != owner_id:
+        # The same words whether another's or none at all: a refusal tells nothing of another's products.
+        raise NotTheOwner(f"the organisation owns no {_product_kind(product)} {product.pk}", field="material")
+    property = property.strip()
+    try:
+        validate_slug(property)
+    except ValidationError:
+        raise LimitRefused(
+            f"{property[:64]!r} is not a property name: letters, digits, '_' and '-', as results name it",
+            field="property",
+        ) from None
+    if len(property) > 64:
+        raise LimitRefused("a property's name is at most 64 characters", field="property")
+    unit = unit.strip()
+    if not unit:
+        raise LimitRefused("a limit names the unit its values are given in", field="unit")
+    if len(unit) > 16 or any(ord(c) < 32 or ord(c) == 127 for c in unit):
+        raise LimitRefused(f"{unit[:20]!r} is not a unit: at most 16 printable characters", field="unit")
+    minimum = None if minimum is None else _bound(minimum, field="minimum")
+    maximum = None if maximum is None else _bound(maximum, field="maximum")
+    if minimum is None and maximum is None:
+        raise LimitRefused("a limit has a minimum, a maximum or both", field="minimum")
+    if minimum is not None and maximum is not None and minimum > maximum:
+        raise LimitRefused(f"the minimum {minimum} is above the maximum {maximum}", field="maximum")
+    of = {"material": product} if material is not None else {"cell_model": product}
+    with transaction.atomic(durable=True):
+        spec = Spec.objects.select_for_update().filter(**of, property=property).first()
+        before = None if spec is None else _limit(spec)
+        if spec is None:
+            spec = Spec(owner_id=owner_id, **of, property=property)
+        spec.unit, spec.minimum, spec.maximum = unit, minimum, maximum
+        spec.save()
+        audit_record(
+            action=AuditAction.SPEC_SET,
+            user=by,
+            organisation=owner_id,
+            identifiers=[f"{_product_kind(product).replace(' ', '_')}:{product.pk}", f"spec:{spec.pk}"]
+            + ([f"gtin:{product.gtin}"] if product.gtin else []),
+            detail={"property": property, "before": before, "after": _limit(spec)},
+        )
+    return spec
+
+
+def _bound(value: Decimal, *, field: str) -> Decimal:
+    """A limit's bound, with the digits a measured value keeps (it is compared with them)."""
+    try:
+        return _number(value, field=field)
+    except NotANumber as refused:
+        raise LimitRefused(refused.message, field=field) from None
+
+
+def _product_kind(product: Material | CellModel) -> str:
+    return "material" if isinstance(product, Material) else "cell model"
+
+
+def _limit(spec: Spec) -> dict[str, str | None]:
+    """A limit as the audit trail keeps it: its bounds as written, without the zeros the database pads."""
+    return {
+        "unit": spec.unit,
+        "minimum": None if spec.minimum is None else format(spec.minimum.normalize(), "f"),
+        "maximum": None if spec.maximum is None else format(spec.maximum.normalize(), "f"),
+    }

@@ -809,6 +809,25 @@ def lot_writable(actor: Actor, lot: Lot) -> bool:
     return actor.may_write and actor.owns(lot.owner_id)
 
 
+# --- the limits of materials' and cell models' lots ----------------------------------------------------
+
+
+def limits_readable(actor: Actor) -> Q:
+    """The materials and cell models whose limits ``actor`` reads on the supplier portal, as a
+    condition on ``Material`` or ``CellModel``: its organisation's own, whatever its role (the owner
+    writes the limits its lots are held to). Another's are answered as unknown: which properties a
+    supplier holds its lots to, and how tightly, is its own."""
+    if actor.organisation_id is None:
+        return Q(pk__in=[])
+    return Q(owner_id=actor.organisation_id)
+
+
+def limits_writable(actor: Actor, owner_id: int) -> bool:
+    """Whether ``actor`` sets the limits of a material or cell model ``owner_id`` owns: the owner's
+    QA engineers and admins (``Actor.may_write``), as they record its lots' inspections; no regulator."""
+    return actor.may_write and actor.owns(owner_id)
+
+
 # --- the lots and units a finding's form offers by their code ---------------------------------------
 
 

@@ -65,6 +65,7 @@ class AuditAction(models.TextChoices):
     EXPORT_START = "export.start", "Export started"
     EVIDENCE_ATTACH = "evidence.attach", "Evidence attached"
     INSPECTION_RECORD = "inspection.record", "Inspection results recorded"
+    SPEC_SET = "spec.set", "Limit of a material or cell model set"
     RESPONSE_REVISE = "response.revise", "Supplier response (8D) revised"
     EPCIS_CAPTURE = "epcis.capture", "EPCIS document captured"
     CSV_IMPORT = "csv.import", "CSV file imported"

@@ -131,6 +131,63 @@ class InspectionForm(forms.Form):
         return None
 
 
+class LimitForm(forms.Form):
+    """A limit of one property of a material's or cell model's lots: a new one, or the one that
+    property has changed. The domain (``cells.services.spec_set``) checks it again, as the last word
+    before the database's constraints."""
+
+    property = forms.SlugField(
+        label=_("Property"),
+        max_length=64,
+        help_text=_("As results name it: moisture, fe_particle_size. A property already limited is changed."),
+        error_messages={
+            "required": _("Name the property, as results name it."),
+            "invalid": _(
+                "A property is named with letters, digits, “_” and “-”, as results name it: fe_particle_size."
+            ),
+            "max_length": _("A property's name is at most %(limit_value)d characters."),
+        },
+    )
+    unit = forms.CharField(
+        label=_("Unit"),
+        max_length=16,
+        help_text=_("As values are given: ppm, µm, V."),
+        error_messages={
+            "required": _("Give the unit values are given in."),
+            "max_length": _("A unit is at most %(limit_value)d characters."),
+        },
+    )
+    minimum = forms.DecimalField(
+        label=_("Minimum"),
+        required=False,
+        max_digits=20,
+        decimal_places=6,
+        error_messages={"invalid": _("Give a number, such as 0.5, or leave it blank for no minimum.")},
+    )
+    maximum = forms.DecimalField(
+        label=_("Maximum"),
+        required=False,
+        max_digits=20,
+        decimal_places=6,
+        error_messages={"invalid": _("Give a number, such as 200, or leave it blank for no maximum.")},
+    )
+
+    def clean_unit(self) -> str:
+        value: str = self.cleaned_data["unit"]
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise forms.ValidationError(_("A unit is written in printable characters: ppm, µm, V."))
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        minimum, maximum = cleaned.get("minimum"), cleaned.get("maximum")
+        if "minimum" in cleaned and "maximum" in cleaned and minimum is None and maximum is None:
+            self.add_error("minimum", _("A limit has a minimum, a maximum or both: give at least one."))
+        elif minimum is not None and maximum is not None and minimum > maximum:
+            self.add_error("maximum", _("The maximum is below the minimum: a value could never be within them."))
+        return cleaned
+
+
 class MultipleFileInput(forms.FileInput):
     allow_multiple_selected = True
 

@@ -1,11 +1,12 @@
 """The supplier portal (issue 15): the findings others recorded about the caller's lots, with how
 many units of each of its customers they reach (its share, as the access policy allows); its 8D
 response to each, revised and kept with its history; its own lots, and the certificates it holds or
-that cover its lots and sites; and the inspection results and certificates of analysis it records on
-its own lots. Each list is paged by cursor past ``PAGE_ROWS`` rows, a "Next" link carrying on from
-the last row shown. Who may read and write each is the access policy's answer
-(``findings_concerning``, ``response_access``, ``lot_writable``); a finding or lot the caller may
-not open is answered as an unknown one: 404, in the same words.
+that cover its lots and sites; the inspection results and certificates of analysis it records on
+its own lots; and the limits its materials and cell models hold their lots to. Each list is paged
+by cursor past ``PAGE_ROWS`` rows, a "Next" link carrying on from the last row shown. Who may read
+and write each is the access policy's answer (``findings_concerning``, ``response_access``,
+``lot_writable``, ``limits_readable``, ``limits_writable``); a finding, lot, material or cell model
+the caller may not open is answered as an unknown one: 404, in the same words.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from cells.models import Lot, Spec
-from cells.selectors import lot_inspections, lot_specs
-from cells.services import Measured, inspection_record
+from cells.selectors import cell_models_limits, lot_inspections, lot_specs, materials_limits
+from cells.services import Measured, inspection_record, spec_set
 from packs.selectors import certificate_standing, certificates_concerning
 from suppliers.models import Organisation
 from traceability.access.permissions import subject_lookup
@@ -33,6 +34,8 @@ from traceability.access.policy import (
     Actor,
     ResponseAccess,
     findings_concerning,
+    limits_readable,
+    limits_writable,
     lot_inspections_readable,
     lot_writable,
     response_access,
@@ -57,7 +60,7 @@ from traceability.investigations.responses import (
 from traceability.investigations.selectors import findings_shares
 from traceability.ledger.selectors import SubjectError
 from traceability.pages.caller import PageCaller, body_limited, member_page
-from traceability.pages.forms import InspectionForm, ResponseForm, SearchForm
+from traceability.pages.forms import InspectionForm, LimitForm, ResponseForm, SearchForm
 from traceability.pages.views import PAGE_ROWS, STANDINGS, _subject_url
 
 M = TypeVar("M", bound=Model)
@@ -411,6 +414,102 @@ def inspection_document(request: HttpRequest, page: PageCaller, inspection: int)
         return _unknown(request, _("The document of inspection %(id)s is gone from storage.") % {"id": inspection})
     return FileResponse(
         content, as_attachment=True, filename=kept.attachment_name, content_type=kept.attachment_content_type
+    )
+
+
+# --- the limits of the caller's materials and cell models -------------------------------------------------
+
+# What a limit's form names its material or cell model by, and how the page speaks of each.
+_PRODUCTS = ("material", "cell_model")
+
+
+@require_http_methods(["GET", "POST"])
+@member_page
+def limits_page(request: HttpRequest, page: PageCaller) -> HttpResponse:
+    """The caller's own materials and cell models, each with the limits its lots are held to
+    (property, unit, minimum, maximum), and to its QA engineers and admins a form on each to add a
+    limit or change one (``cells.services.spec_set``): the next inspection of its lots is checked
+    against it, those recorded before keep the limits they were judged against. A form names its
+    product (``material=`` or ``cell_model=``, its id): another's is answered as an unknown one
+    (404); a viewer's write is refused saying why (403); a bad value beside its field (400); each
+    with nothing changed. Four queries, whatever the number of products and limits."""
+    actor = page.caller.actor
+    readable = limits_readable(actor)
+    products = {
+        "material": list(materials_limits(within=readable)),
+        "cell_model": list(cell_models_limits(within=readable)),
+    }
+    writable = {product.owner_id for kind in _PRODUCTS for product in products[kind]}
+    writable = {owner for owner in writable if limits_writable(actor, owner)}
+    bound: tuple[str, int, LimitForm] | None = None
+    status = 200
+    if request.method == "POST":
+        named = [(kind, request.POST[kind].strip()) for kind in _PRODUCTS if kind in request.POST]
+        if len(named) != 1:
+            message = _("A limit is of one material or of one cell model: the form names %(count)s.")
+            return render(
+                request,
+                "pages/refused.html",
+                {"message": message % {"count": len(named)}, "form": SearchForm()},
+                status=400,
+            )
+        kind, value = named[0]
+        product = next((p for p in products[kind] if value.isascii() and value.isdigit() and str(p.pk) == value), None)
+        if product is None:
+            unknown = (
+                _("No material of yours is known as “%(value)s”.")
+                if kind == "material"
+                else _("No cell model of yours is known as “%(value)s”.")
+            )
+            return _unknown(request, unknown % {"value": value[:50]})
+        if product.owner_id not in writable:
+            message = _("Your role reads limits; a QA engineer or an admin of your organisation sets them.")
+            return render(request, "pages/refused.html", {"message": message, "form": SearchForm()}, status=403)
+        form = LimitForm(request.POST, prefix=f"{kind}-{product.pk}")
+        if form.is_valid():
+            try:
+                spec_set(
+                    owner=product.owner_id,
+                    **{kind: product},
+                    property=form.cleaned_data["property"],
+                    unit=form.cleaned_data["unit"],
+                    minimum=form.cleaned_data["minimum"],
+                    maximum=form.cleaned_data["maximum"],
+                    by=request.user,
+                )
+            except DomainError as refused:
+                at = refused.field if refused.field in LimitForm.base_fields else None
+                form.add_error(at, refused.message)
+            else:
+                return HttpResponseRedirect(f"{request.path}#{kind}-{product.pk}")
+        bound = (kind, product.pk, form)
+        status = 400
+    sections = {
+        kind: [
+            {
+                "product": product,
+                "anchor": f"{kind}-{product.pk}",
+                "limits": [
+                    {"spec": spec, "minimum": _number(spec.minimum), "maximum": _number(spec.maximum)}
+                    for spec in product.specs.all()
+                ],
+                "form": (
+                    bound[2]
+                    if bound is not None and bound[:2] == (kind, product.pk)
+                    else LimitForm(prefix=f"{kind}-{product.pk}")
+                )
+                if product.owner_id in writable
+                else None,
+            }
+            for product in products[kind]
+        ]
+        for kind in _PRODUCTS
+    }
+    return render(
+        request,
+        "pages/supplier_limits.html",
+        {"form": SearchForm(), "materials": sections["material"], "cell_models": sections["cell_model"]},
+        status=status,
     )
 
 

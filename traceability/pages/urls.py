@@ -27,6 +27,7 @@ urlpatterns = [
 urlpatterns += [
     path("supplier/", supplier.portal, name="supplier"),
     path("supplier/findings/<int:finding>/response/", supplier.response_page, name="supplier_response"),
+    path("supplier/limits/", supplier.limits_page, name="supplier_limits"),
     path("supplier/lot/inspections/", supplier.inspections_page, name="supplier_inspections"),
     path(
         "supplier/lot/inspections/<int:inspection>/document/",
