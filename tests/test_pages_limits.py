@@ -353,3 +353,12 @@ def test_the_page_reads_as_many_queries_whatever_the_number_of_materials_and_lim
     text = _main(_text(response))
     assert text.count('class="limits"') == 9 and text.count('<th scope="row">') == 15
     assert len(more) == len(one)
+
+
+def test_the_limits_page_speaks_chinese_to_a_browser_that_asks_for_it(world):
+    # when
+    response = _client(world.users["qa"]).get(PATH, HTTP_ACCEPT_LANGUAGE="zh-Hans")
+    # then
+    text = _main(_text(response))
+    assert "<h1>贵方材料和电芯型号的限值</h1>" in text
+    assert "<summary>添加或更改限值</summary>" in text and '<th scope="col">最大值</th>' in text

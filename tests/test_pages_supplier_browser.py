@@ -1,7 +1,8 @@
 """The supplier portal in Debian's Chromium (issue 15): a supplier signs in, sees the finding about
 its lot with how many units of each of its customers it reaches and the certificate it holds,
 answers the finding with containment and root cause (and reads the revision in the history), and
-uploads a certificate of analysis whose one out-of-limit value is shown failing. axe-core finds no
+uploads a certificate of analysis whose one out-of-limit value is shown failing, and a limit of its
+material whose maximum is below its minimum is refused beside the maximum. axe-core finds no
 serious or critical violation on the way, and the Content Security Policy refuses nothing. The
 screenshots in README (docs/screenshots/) are written here.
 """
@@ -120,6 +121,21 @@ def test_a_supplier_answers_the_finding_about_its_lot_and_uploads_a_certificate(
         page.goto(f"{live_server.url}/supplier/")
         page.locator("#own-lots li", has_text="M1").get_by_role("link", name="Record inspection or certificate").click()
         axe["inspections"] = _axe_violations(page)
+        # and its limits page, with a limit refused beside its field
+        page.goto(f"{live_server.url}/supplier/")
+        page.get_by_role("link", name="Limits of your materials and cell models").click()
+        axe["limits"] = _axe_violations(page)
+        anchor = f"material-{world.m1.material.pk}"
+        page.locator(f"#{anchor} summary").click()
+        form = page.locator(f"#{anchor}-form")
+        form.get_by_label("Property").fill("moisture")
+        form.get_by_label("Unit").fill("ppm")
+        form.get_by_label("Minimum").fill("300")
+        form.get_by_label("Maximum").fill("200")
+        form.get_by_role("button", name="Save the limit").click()
+        page.wait_for_selector(f"#id_{anchor}-maximum_error")
+        limit_refused = page.locator(f"#id_{anchor}-maximum_error").inner_text()
+        axe["limits-refused"] = _axe_violations(page)
     # then it saw the finding with its customers' counts, never their distributors
     assert "M1" in finding and "Metallic debris" in finding and "Fe 45 µm" in finding and "not answered" in finding
     assert counts == ["Northwind Power: 4 / 3", "Harbor Mobile: 2 / 0"]
@@ -141,5 +157,10 @@ def test_a_supplier_answers_the_finding_about_its_lot_and_uploads_a_certificate(
     # a submission with steps blank is refused beside the first, and nothing else was appended
     assert "D5 corrective action chosen is blank" in refused
     assert SupplierResponseRevision.objects.count() == 1
-    assert axe == dict.fromkeys(["portal", "response", "response-refused", "inspections"], [])
+    # a limit whose maximum is below its minimum is refused beside the maximum, the limit as it was
+    assert limit_refused == "The maximum is below the minimum: a value could never be within them."
+    assert world.m1.material.specs.get(property="moisture").minimum is None
+    assert axe == dict.fromkeys(
+        ["portal", "response", "response-refused", "inspections", "limits", "limits-refused"], []
+    )
     assert csp == []
