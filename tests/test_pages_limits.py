@@ -9,24 +9,25 @@ most 200 ppm) and its lot L1, and cell model "CELL-S"; another supplier O with i
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
-from cells.models import Measurement, Spec
-from cells.services import LimitRefused, Measured, NotTheOwner, inspection_record, spec_set
+from cells.models import Inspection, Measurement, Spec
+from cells.selectors import lot_specs
+from cells.services import LimitRefused, NotTheOwner, spec_set
 from suppliers.models import MemberRole, Membership, Role
 from tests.factories import CellModelFactory, MaterialFactory, MaterialLotFactory, OrganisationFactory, SpecFactory
 from tests.test_api_support import member
 from traceability.core.models import AuditEntry
+from traceability.ledger.selectors import identifier_render
 
 pytestmark = pytest.mark.django_db
 
@@ -92,10 +93,17 @@ def _kept() -> list[tuple]:
     return specs + [("audit", AuditEntry.objects.exclude(action__startswith="read.").count())]
 
 
-def _record(lot, moisture: str):
-    return inspection_record(
-        lot=lot, results=[Measured("moisture", moisture, "ppm")], inspected_at=timezone.now() - dt.timedelta(days=1)
-    )
+def _upload(client, lot, **values: str) -> Inspection:
+    """An inspection of ``lot`` uploaded on its inspections page, a value per property its limits
+    name (in their order on the form, by property); the inspection it recorded."""
+    path = "/supplier/lot/inspections/?" + urlencode({"id": identifier_render(lot.identity, form="digital_link")})
+    specs = list(lot_specs(lot=lot).order_by("property"))
+    body = {"inspected_at": "2024-06-03T08:00", "method": "analysis"}
+    for index, spec in enumerate(specs):
+        body |= {f"value_{index}": values.get(spec.property, ""), f"unit_{index}": spec.unit}
+    response = client.post(path, body)
+    assert response.status_code == 302, _text(response)
+    return Inspection.objects.latest("pk")
 
 
 # --- the owner sets its limits -------------------------------------------------------------------------
@@ -103,8 +111,8 @@ def _record(lot, moisture: str):
 
 def test_the_owner_adds_a_limit_and_changes_one_and_the_next_inspection_is_checked_against_the_new_one(world):
     client = _client(world.users["qa"])
-    # given an inspection of L1 judged against moisture ≤ 200 ppm
-    before = _record(world.lot, "150")
+    # given an inspection of L1 uploaded and judged against moisture ≤ 200 ppm
+    before = _upload(client, world.lot, moisture="150")
     assert before.outcome == "pass"
     # when the owner adds a limit of Fe particles and tightens moisture to 100 ppm
     added = client.post(PATH, _limit("material", world.material, property="fe_particle", unit="µm", maximum="50"))
@@ -132,12 +140,12 @@ def test_the_owner_adds_a_limit_and_changes_one_and_the_next_inspection_is_check
         f"spec:{world.moisture.pk}",
         f"gtin:{world.material.gtin}",
     ]
-    # the next inspection of the same value fails against the new limit; the one before still passes
-    after = _record(world.lot, "150")
+    # the next inspection uploaded, of the same value, fails against the new limit; the one before still passes
+    after = _upload(client, world.lot, moisture="150", fe_particle="30")
     assert after.outcome == "fail"
-    assert list(Measurement.objects.filter(inspection=after).values_list("minimum", "maximum", "passed")) == [
-        (Decimal("10"), Decimal("100"), False)
-    ]
+    assert list(
+        Measurement.objects.filter(inspection=after).values_list("property", "minimum", "maximum", "passed")
+    ) == [("fe_particle", None, Decimal("50"), True), ("moisture", Decimal("10"), Decimal("100"), False)]
     before.refresh_from_db()
     assert before.outcome == "pass"
     assert list(Measurement.objects.filter(inspection=before).values_list("minimum", "maximum", "passed")) == [
