@@ -22,7 +22,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.validators import validate_slug
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from cells.models import (
@@ -307,21 +307,29 @@ def spec_set(
     if minimum is not None and maximum is not None and minimum > maximum:
         raise LimitRefused(f"the minimum {minimum} is above the maximum {maximum}", field="maximum")
     of = {"material": product} if material is not None else {"cell_model": product}
-    with transaction.atomic(durable=True):
-        spec = Spec.objects.select_for_update().filter(**of, property=property).first()
-        before = None if spec is None else _limit(spec)
-        if spec is None:
-            spec = Spec(owner_id=owner_id, **of, property=property)
-        spec.unit, spec.minimum, spec.maximum = unit, minimum, maximum
-        spec.save()
-        audit_record(
-            action=AuditAction.SPEC_SET,
-            user=by,
-            organisation=owner_id,
-            identifiers=[f"{_product_kind(product).replace(' ', '_')}:{product.pk}", f"spec:{spec.pk}"]
-            + ([f"gtin:{product.gtin}"] if product.gtin else []),
-            detail={"property": property, "before": before, "after": _limit(spec)},
-        )
+    try:
+        with transaction.atomic(durable=True):
+            spec = Spec.objects.select_for_update().filter(**of, property=property).first()
+            before = None if spec is None else _limit(spec)
+            if spec is None:
+                spec = Spec(owner_id=owner_id, **of, property=property)
+            spec.unit, spec.minimum, spec.maximum = unit, minimum, maximum
+            spec.save()
+            audit_record(
+                action=AuditAction.SPEC_SET,
+                user=by,
+                organisation=owner_id,
+                identifiers=[f"{_product_kind(product).replace(' ', '_')}:{product.pk}", f"spec:{spec.pk}"]
+                + ([f"gtin:{product.gtin}"] if product.gtin else []),
+                detail={"property": property, "before": before, "after": _limit(spec)},
+            )
+    except IntegrityError:
+        # Another request added this property's limit between the read and the insert (the
+        # unique constraint stands where no row was there to lock): nothing of this one is kept.
+        raise LimitRefused(
+            f"the limit of {property} was set by another request at the same moment: send it again to change it",
+            field="property",
+        ) from None
     return spec
 
 

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.db import connection
+from django.db.models import QuerySet
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
@@ -334,6 +335,31 @@ def test_the_service_refuses_what_a_limit_cannot_be_and_keeps_nothing(world, val
     # then
     assert refused.value.field == field
     assert words in refused.value.message
+    assert _kept() == kept
+
+
+def test_a_limit_added_by_another_request_at_the_same_moment_is_refused_saying_so_and_nothing_is_kept(
+    world, monkeypatch
+):
+    kept = _kept()
+    # given another request inserts the moisture limit after this one looked for it (it found none)
+    monkeypatch.setattr(QuerySet, "first", lambda self: None)
+    # when
+    with pytest.raises(LimitRefused) as refused:
+        spec_set(
+            owner=world.supplier,
+            material=world.material,
+            property="moisture",
+            unit="ppm",
+            minimum=None,
+            maximum=Decimal("1"),
+        )
+    # then the database's constraint stands, and the refusal says what to do
+    assert refused.value.field == "property"
+    assert refused.value.message == (
+        "the limit of moisture was set by another request at the same moment: send it again to change it"
+    )
+    monkeypatch.undo()
     assert _kept() == kept
 
 
