@@ -95,6 +95,10 @@ def main() -> None:
 
     params = world.Params(units=args.units, seed=args.seed)
     print(f"bench database: {db.db_name(db.bench_url())}")
+    with db.connect() as conn:
+        (autovacuum,) = conn.execute("SHOW autovacuum").fetchone()
+    if autovacuum != "on":
+        print("  autovacuum is off on this server: the cases analyse the tables their findings and runs write")
     info = world.ensure_world(params, rebuild=args.rebuild)
     _print_world(info)
     report: dict = {"world": params.marker, "db_size": info["db_size"], "sizes": info["sizes"], "build": info["stats"]}

@@ -170,6 +170,26 @@ def test_a_finished_runs_breakdown_and_consignees_are_read_as_stored_by_whom_see
     assert not any(SegmentMember._meta.db_table in q["sql"] for q in stored_reads.captured_queries)
 
 
+def test_the_investigations_owner_reads_its_share_of_the_breakdown_as_the_run_stored_it():
+    # given a brand's run of 67 units of its own and another brand's 7, finished, read by the brand
+    w = build_world()
+    more_units(w, 60)
+    brand = client_for(member(w.brand))
+    run = traced(brand, w)["run"]
+    paths = [f"/api/v1/runs/{run}/breakdown/", f"/api/v1/runs/{run}/consignees/"]
+    # when
+    with CaptureQueriesContext(connection) as stored_reads:
+        stored = [brand.get(path).json() for path in paths]
+    assert TraceRun.objects.get(pk=run).party_breakdown is not None
+    TraceRun.objects.filter(pk=run).update(party_breakdown=None)  # as a run finished before it was stored
+    counted = [brand.get(path).json() for path in paths]
+    # then its share read as stored is its share counted from the result, with no member row read
+    assert stored == counted
+    assert [(m["units"], m["definite"]) for m in stored[0]["production_months"]] == [(60, 60), (7, 4)]
+    assert [c["units"] for c in stored[1]["results"]] == [63, 3]
+    assert not any(SegmentMember._meta.db_table in q["sql"] for q in stored_reads.captured_queries)
+
+
 def test_a_run_stores_its_breakdown_and_consignees_when_it_finishes():
     # given
     w = build_world()

@@ -850,7 +850,7 @@ def finished_run_consignees(
     reader who sees the result whole (``party_id`` None; two queries); counted from its result
     otherwise (``result``: the caller's reading of it, read here when None)."""
     run = run_require_finished(run=run)
-    if party_id is None and (stored := run_stored_breakdown(run)) is not None:
+    if (stored := run_stored_breakdown(run, party_id=party_id)) is not None:
         return _consignees_read(stored[1])
     return affected_consignees(forward=result() if result else run_result(run), party_id=party_id)
 
@@ -865,10 +865,12 @@ def finished_run_breakdown(
 ) -> Breakdown:
     """``affected_breakdown`` of a finished run: summed from what the run stored when it finished,
     for a reader who sees the result whole (``shown`` and ``party_id`` None; five queries whatever
-    its size); counted from its result otherwise (``result`` as in ``finished_run_consignees``).
-    ``consignees``: the run's ``finished_run_consignees`` for the same reader, when read already."""
+    its size) and for its investigation's owner reading its share (``shown``, the units it owns or
+    received: the access policy's ``ResultScope.units_shown``, as the run counted them); counted
+    from its result otherwise (``result`` as in ``finished_run_consignees``). ``consignees``: the
+    run's ``finished_run_consignees`` for the same reader, when read already."""
     run = run_require_finished(run=run)
-    if shown is None and party_id is None and (stored := run_stored_breakdown(run)) is not None:
+    if (shown is None) == (party_id is None) and (stored := run_stored_breakdown(run, party_id=party_id)) is not None:
         groups, receivers = stored
         return breakdown_of(groups, consignees=consignees if consignees is not None else _consignees_read(receivers))
     forward = result() if result else run_result(run)

@@ -582,6 +582,11 @@ def _run_finish(run: TraceRun, forward: genealogy.Forward) -> None:
         run.definite_units, run.potential_units = genealogy.affected_counts(forward)
         run.consignees, countries = len(receivers), sorted(genealogy.consignee_countries(receivers))
     run.breakdown = _breakdown_json(forward, receivers)
+    if not run.investigation.finding.inquiry:  # a regulator's inquiry: its owner reads the result whole
+        owner = run.investigation.owner_id
+        run.party_breakdown = _breakdown_json(
+            forward, genealogy.consignees(forward, party_id=owner), only=genealogy.units_of(owner)
+        )
     _countries_store(run, countries)
     if run.previous is not None:
         run.diff = run_diff(previous=run_result(run.previous), current=forward)
@@ -600,6 +605,7 @@ def _run_finish(run: TraceRun, forward: genealogy.Forward) -> None:
             "party_view",
             "shares",
             "breakdown",
+            "party_breakdown",
             "parts_stored",
         ]
     )
@@ -608,12 +614,15 @@ def _run_finish(run: TraceRun, forward: genealogy.Forward) -> None:
     )
 
 
-def _breakdown_json(forward: genealogy.Forward, receivers: list[genealogy.Consignee]) -> dict[str, Any]:
-    """``TraceRun.breakdown``: the result's units counted per group and its consignees, whole."""
+def _breakdown_json(
+    forward: genealogy.Forward, receivers: list[genealogy.Consignee], *, only: Q | None = None
+) -> dict[str, Any]:
+    """``TraceRun.breakdown``: the result's units counted per group and its consignees, whole; with
+    ``only``, of those units (``party_breakdown``: the owner's, with its own consignees)."""
     return {
         "groups": [
             [g.product_model_id, g.work_order_id, g.site_id, g.month, g.units, g.definite]
-            for g in genealogy.affected_groups(forward)
+            for g in genealogy.affected_groups(forward, only=only)
         ],
         "consignees": [
             [
@@ -628,11 +637,18 @@ def _breakdown_json(forward: genealogy.Forward, receivers: list[genealogy.Consig
     }
 
 
-def run_stored_breakdown(run: TraceRun) -> tuple[list[genealogy.UnitGroup], list[genealogy.Consignee]] | None:
-    """What ``TraceRun.breakdown`` stored of a finished run (None for a run finished before)."""
-    if run.breakdown is None:
+def run_stored_breakdown(
+    run: TraceRun, *, party_id: int | None = None
+) -> tuple[list[genealogy.UnitGroup], list[genealogy.Consignee]] | None:
+    """What ``TraceRun.breakdown`` stored of a finished run (None for a run finished before); with
+    ``party_id``, what ``party_breakdown`` stored of the owner's share (None for another party)."""
+    if party_id is None:
+        stored = run.breakdown
+    else:
+        stored = run.party_breakdown if party_id == run.investigation.owner_id else None
+    if stored is None:
         return None
-    groups = [genealogy.UnitGroup(*row) for row in run.breakdown["groups"]]
+    groups = [genealogy.UnitGroup(*row) for row in stored["groups"]]
     # A run stored before ship-to countries were kept holds four fields per consignee, and no country.
     consignees = [
         genealogy.Consignee(
@@ -642,7 +658,7 @@ def run_stored_breakdown(run: TraceRun) -> tuple[list[genealogy.UnitGroup], list
             dt.datetime.fromisoformat(last),
             frozenset(countries[0]) if countries else frozenset(),
         )
-        for organisation, units, first, last, *countries in run.breakdown["consignees"]
+        for organisation, units, first, last, *countries in stored["consignees"]
     ]
     return groups, consignees
 
