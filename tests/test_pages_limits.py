@@ -9,10 +9,8 @@ most 200 ppm) and its lot L1, and cell model "CELL-S"; another supplier O with i
 
 from __future__ import annotations
 
-import html
 from decimal import Decimal
 from types import SimpleNamespace
-from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -24,35 +22,15 @@ from django.test.utils import CaptureQueriesContext
 from cells.models import Inspection, Measurement, Spec
 from cells.selectors import lot_specs
 from cells.services import LimitRefused, NotTheOwner, spec_set
-from suppliers.models import MemberRole, Membership, Role
+from suppliers.models import MemberRole, Role
 from tests.factories import CellModelFactory, MaterialFactory, MaterialLotFactory, OrganisationFactory, SpecFactory
-from tests.test_api_support import member
+from tests.test_pages_supplier import _client, _main, _member, _text
 from traceability.core.models import AuditEntry
 from traceability.ledger.selectors import identifier_render
 
 pytestmark = pytest.mark.django_db
 
 PATH = "/supplier/limits/"
-
-
-def _member(organisation, role: str = MemberRole.QA) -> Any:
-    user = member(None)
-    Membership.objects.create(user=user, organisation=organisation, role=role)
-    return user
-
-
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def _text(response) -> str:
-    return html.unescape(response.content.decode())
-
-
-def _main(text: str) -> str:
-    return text.split('<main id="main"', 1)[1].split("</main>", 1)[0]
 
 
 @pytest.fixture()
