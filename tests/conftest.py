@@ -120,6 +120,11 @@ def _isolated_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[
 
     Yields the environment a worker process needs to join the same isolated broker.
     """
+    # Every app's tasks imported first, as `celery worker` does: ``close()`` below drops the app from
+    # celery's active apps, and a shared task (suppliers.tasks) imported after the app was finalized
+    # registers only with the active ones. Imported now, each registers when the app finalizes;
+    # imported by the first test that needed it, a full run once found certificates_expire unknown.
+    celery_app.loader.import_default_modules()
     original = dict(celery_app.conf.broker_transport_options or {})
     if settings.CELERY_BROKER_URL.startswith("filesystem"):
         folder = tmp_path_factory.mktemp("broker")
