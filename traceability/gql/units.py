@@ -120,16 +120,11 @@ def _packing_of(context: Context, ids: list[int]) -> dict[int, list[UnitPackingR
     return found
 
 
-def units_expected(context: Context, ids: list[int], *, shipments: dict[int, list[Shipped]] | None = None) -> None:
-    """A list about to render these units: what each shows is read in one batch per relation;
-    ``shipments``, when the list's read model has them already (every unit's, none for none)."""
-    for batch in (_unit_rows, _packing_of):
+def units_expected(context: Context, ids: list[int]) -> None:
+    """A list about to render these units: what each shows is read in one batch per relation (who
+    received them only if a unit's ``shipments`` is asked for)."""
+    for batch in (_unit_rows, _packing_of, _shipments_of):
         loader(context, batch).expect(ids)
-    if shipments is None:
-        loader(context, _shipments_of).expect(ids)
-    else:
-        loader(context, _shipments_of).prime(shipments)
-        organisations_expected(context, (s.organisation_id for held in shipments.values() for s in held))
 
 
 class WorkOrder(graphene.ObjectType):
